@@ -1,0 +1,227 @@
+// Package cli is the shoebox command line. It works directly on a
+// repository (a folder, a USB disk, the array's mount) so that recovery
+// needs nothing but this binary; daemon-level commands talk to shoeboxd.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/vault"
+)
+
+// Exit codes, as restic's where they overlap.
+const (
+	ExitOK         = 0
+	ExitError      = 1
+	ExitIncomplete = 3  // backup made a snapshot but skipped unreadable files
+	ExitNoRepo     = 10 // no repository at the location
+	ExitLocked     = 11 // repository locked by another process
+	ExitWrongPass  = 12 // no key opens with the passphrase
+)
+
+type globals struct {
+	repo         string
+	passwordFile string
+	identityFile string
+	json         bool
+	quiet        bool
+	stdout       io.Writer
+	stderr       io.Writer
+	stdin        io.Reader
+}
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// Main runs the command line and returns the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g := &globals{stdout: stdout, stderr: stderr, stdin: stdin}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	code := ExitError
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.code
+	case errors.Is(err, vault.ErrNotRepository):
+		code = ExitNoRepo
+	case errors.Is(err, vault.ErrLocked):
+		code = ExitLocked
+	case errors.Is(err, vault.ErrWrongPassphrase):
+		code = ExitWrongPass
+	}
+	if g.json {
+		json.NewEncoder(stdout).Encode(map[string]any{"error": err.Error(), "exit_code": code})
+	}
+	fmt.Fprintf(stderr, "shoebox: %v\n", err)
+	return code
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "shoebox",
+		Short: "Shoebox: encrypted, deduplicated backups of photo libraries",
+		Long: `shoebox backs up folders into an encrypted, deduplicated repository and
+restores them. Every repository file is a standard age file.
+
+The repository is given with --repo or SHOEBOX_REPO; the passphrase comes from
+SHOEBOX_PASSWORD_FILE, SHOEBOX_PASSWORD or a prompt. "latest" works wherever a
+snapshot ID does.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.repo, "repo", "r", os.Getenv("SHOEBOX_REPO"), "repository `location` (env SHOEBOX_REPO)")
+	pf.StringVar(&g.passwordFile, "password-file", os.Getenv("SHOEBOX_PASSWORD_FILE"), "read the passphrase from `file` (env SHOEBOX_PASSWORD_FILE)")
+	pf.StringVar(&g.identityFile, "identity-file", os.Getenv("SHOEBOX_IDENTITY_FILE"), "open with an age identity `file` (the recovery identity, or the exported repository identity) instead of a passphrase")
+	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print only errors and essential output")
+
+	root.AddCommand(
+		cmdInit(g), cmdBackup(g), cmdSnapshots(g), cmdLs(g), cmdFind(g), cmdDiff(g),
+		cmdRestore(g), cmdDump(g), cmdCheck(g), cmdForget(g), cmdPrune(g), cmdLock(g),
+		cmdUnlock(g), cmdStats(g), cmdKey(g),
+	)
+	return root
+}
+
+// store opens the repository location.
+func (g *globals) store() (*raid.Dir, error) {
+	if g.repo == "" {
+		return nil, errors.New("no repository given: use --repo DIR or set SHOEBOX_REPO")
+	}
+	return raid.OpenDir(g.repo)
+}
+
+// passphrase reads the passphrase from the file, the environment or the
+// terminal.
+func (g *globals) passphrase(prompt string, confirm bool) (string, error) {
+	if g.passwordFile != "" {
+		b, err := os.ReadFile(g.passwordFile)
+		if err != nil {
+			return "", fmt.Errorf("read passphrase: %w", err)
+		}
+		p := strings.TrimRight(string(b), "\r\n")
+		if p == "" {
+			return "", fmt.Errorf("passphrase file %s is empty", g.passwordFile)
+		}
+		return p, nil
+	}
+	if p := os.Getenv("SHOEBOX_PASSWORD"); p != "" {
+		return p, nil
+	}
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return "", errors.New("no passphrase: set SHOEBOX_PASSWORD_FILE or SHOEBOX_PASSWORD, or run on a terminal to be asked")
+	}
+	fmt.Fprint(g.stderr, prompt)
+	b, err := term.ReadPassword(fd)
+	fmt.Fprintln(g.stderr)
+	if err != nil {
+		return "", err
+	}
+	if confirm {
+		fmt.Fprint(g.stderr, "Enter it again: ")
+		b2, err := term.ReadPassword(fd)
+		fmt.Fprintln(g.stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(b) != string(b2) {
+			return "", errors.New("the passphrases differ")
+		}
+	}
+	if len(b) == 0 {
+		return "", errors.New("empty passphrase")
+	}
+	return string(b), nil
+}
+
+// open unlocks the repository.
+func (g *globals) open(ctx context.Context) (*vault.Repository, error) {
+	st, err := g.store()
+	if err != nil {
+		return nil, err
+	}
+	if g.identityFile != "" {
+		b, err := os.ReadFile(g.identityFile)
+		if err != nil {
+			return nil, fmt.Errorf("read identity: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if strings.HasPrefix(line, "AGE-SECRET-KEY-") {
+				return vault.OpenWithIdentity(ctx, st, line)
+			}
+		}
+		return nil, fmt.Errorf("%s holds no age identity (AGE-SECRET-KEY-…)", g.identityFile)
+	}
+	if _, err := st.Stat(ctx, "config"); errors.Is(err, raid.ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w (no config file): check the --repo path, or run `shoebox init` to create one", g.repo, vault.ErrNotRepository)
+	}
+	pass, err := g.passphrase("Repository passphrase: ", false)
+	if err != nil {
+		return nil, err
+	}
+	return vault.Open(ctx, st, pass)
+}
+
+// openLocked opens the repository and takes a lock.
+func (g *globals) openLocked(ctx context.Context, exclusive bool, op string) (*vault.Repository, *vault.Lock, error) {
+	r, err := g.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := r.Lock(ctx, exclusive, op)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return r, l, nil
+}
+
+// printJSON writes v as indented JSON.
+func (g *globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// out prints human output unless --json or --quiet.
+func (g *globals) out(format string, args ...any) {
+	if g.json || g.quiet {
+		return
+	}
+	fmt.Fprintf(g.stdout, format, args...)
+}
+
+func (g *globals) isTerminal() bool {
+	f, ok := g.stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd())) && !g.json && !g.quiet
+}

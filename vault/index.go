@@ -1,0 +1,348 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/shoebox/shoebox/raid"
+)
+
+// An index file is an age file whose plaintext is a zstd frame of
+//
+//	"SBIX" ‖ version (1) ‖ uvarint(#superseded) ‖ superseded index IDs (32 each)
+//	‖ uvarint(#packs) ‖ packs
+//	pack  = id (32) ‖ uvarint(pack file size) ‖ uvarint(#blobs) ‖ blobs
+//	blob  = type (1) ‖ flags (1) ‖ id (32) ‖ uvarint(offset) ‖ uvarint(length) ‖ uvarint(plaintext length)
+//
+// It repeats the headers of the packs it lists, so that opening a
+// repository reads the indexes, not every pack.
+const (
+	indexMagic   = "SBIX"
+	indexVersion = 1
+)
+
+// IndexPack is one pack as an index file lists it.
+type IndexPack struct {
+	ID    ID
+	Size  int64
+	Blobs []packEntry
+}
+
+// indexFile is a decoded index file.
+type indexFile struct {
+	Supersedes []ID
+	Packs      []IndexPack
+}
+
+func (f *indexFile) encode() []byte {
+	b := make([]byte, 0, 64+len(f.Packs)*64)
+	b = append(b, indexMagic...)
+	b = append(b, indexVersion)
+	b = binary.AppendUvarint(b, uint64(len(f.Supersedes)))
+	for _, id := range f.Supersedes {
+		b = append(b, id[:]...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(f.Packs)))
+	for _, p := range f.Packs {
+		b = append(b, p.ID[:]...)
+		b = binary.AppendUvarint(b, uint64(p.Size))
+		b = binary.AppendUvarint(b, uint64(len(p.Blobs)))
+		for _, e := range p.Blobs {
+			b = append(b, byte(e.Type), e.Flags)
+			b = append(b, e.ID[:]...)
+			b = binary.AppendUvarint(b, uint64(e.Offset))
+			b = binary.AppendUvarint(b, uint64(e.Length))
+			b = binary.AppendUvarint(b, uint64(e.RawLen))
+		}
+	}
+	return b
+}
+
+type byteReader struct {
+	b   []byte
+	err error
+}
+
+func (r *byteReader) uvarint(max uint64) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 || v > max {
+		r.err = ErrCorrupt
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *byteReader) bytes(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if len(r.b) < n {
+		r.err = ErrCorrupt
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *byteReader) id() (id ID) {
+	copy(id[:], r.bytes(32))
+	return id
+}
+
+// parseIndexFile decodes the decompressed plaintext of an index file.
+func parseIndexFile(b []byte) (*indexFile, error) {
+	if len(b) < 5 || string(b[:4]) != indexMagic {
+		return nil, fmt.Errorf("index: bad magic: %w", ErrCorrupt)
+	}
+	if b[4] != indexVersion {
+		return nil, fmt.Errorf("index: version %d unknown: %w", b[4], ErrCorrupt)
+	}
+	r := &byteReader{b: b[5:]}
+	f := &indexFile{}
+	// Every count is bounded by what the remaining bytes could hold, so a
+	// forged count cannot make us allocate more than the file's size.
+	n := r.uvarint(uint64(len(r.b) / 32))
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		f.Supersedes = append(f.Supersedes, r.id())
+	}
+	np := r.uvarint(uint64(len(r.b) / 34))
+	for i := uint64(0); i < np && r.err == nil; i++ {
+		p := IndexPack{ID: r.id(), Size: int64(r.uvarint(1 << 40))}
+		nb := r.uvarint(uint64(len(r.b) / 37))
+		p.Blobs = make([]packEntry, 0, nb)
+		for j := uint64(0); j < nb && r.err == nil; j++ {
+			tf := r.bytes(2)
+			if r.err != nil {
+				break
+			}
+			e := packEntry{Type: BlobType(tf[0]), Flags: tf[1], ID: r.id()}
+			e.Offset = uint32(r.uvarint(1<<32 - 1))
+			e.Length = uint32(r.uvarint(maxBlobSize))
+			e.RawLen = uint32(r.uvarint(maxBlobSize))
+			if e.Type > TreeBlob || e.Flags&^flagZstd != 0 {
+				r.err = ErrCorrupt
+			}
+			p.Blobs = append(p.Blobs, e)
+		}
+		f.Packs = append(f.Packs, p)
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = ErrCorrupt
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("index: malformed: %w", ErrCorrupt)
+	}
+	return f, nil
+}
+
+// blobLoc is where a blob is stored. It takes 48 bytes plus the map's
+// overhead (about 80 bytes per blob in all): with the default 1 MiB
+// average chunk that is about 80 MiB of memory per TiB of unique data.
+type blobLoc struct {
+	pack   uint32 // index into Index.packs
+	offset uint32
+	length uint32
+	rawLen uint32
+	typ    BlobType
+	flags  uint8
+}
+
+// Index maps blob IDs to their packs. It is safe for concurrent use.
+type Index struct {
+	mu    sync.RWMutex
+	blobs map[ID]blobLoc
+	packs []packRef
+	byID  map[ID]uint32
+	files map[ID]bool // index files loaded
+}
+
+type packRef struct {
+	ID   ID
+	Size int64
+}
+
+func newIndex() *Index {
+	return &Index{blobs: map[ID]blobLoc{}, byID: map[ID]uint32{}, files: map[ID]bool{}}
+}
+
+// addPack records a pack and its blobs.
+func (x *Index) addPack(p IndexPack) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	pi, ok := x.byID[p.ID]
+	if !ok {
+		pi = uint32(len(x.packs))
+		x.packs = append(x.packs, packRef{ID: p.ID, Size: p.Size})
+		x.byID[p.ID] = pi
+	}
+	for _, e := range p.Blobs {
+		if _, dup := x.blobs[e.ID]; dup {
+			continue
+		}
+		x.blobs[e.ID] = blobLoc{pack: pi, offset: e.Offset, length: e.Length, rawLen: e.RawLen, typ: e.Type, flags: e.Flags}
+	}
+}
+
+// Has reports whether a blob is stored.
+func (x *Index) Has(id ID) bool {
+	x.mu.RLock()
+	_, ok := x.blobs[id]
+	x.mu.RUnlock()
+	return ok
+}
+
+// lookup returns a blob's location and pack.
+func (x *Index) lookup(id ID) (blobLoc, packRef, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	l, ok := x.blobs[id]
+	if !ok {
+		return l, packRef{}, false
+	}
+	return l, x.packs[l.pack], true
+}
+
+// Len returns the number of blobs and packs.
+func (x *Index) Len() (blobs, packs int) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.blobs), len(x.packs)
+}
+
+// Packs returns every indexed pack with its blobs.
+func (x *Index) Packs() []IndexPack {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make([]IndexPack, len(x.packs))
+	for i, p := range x.packs {
+		out[i] = IndexPack{ID: p.ID, Size: p.Size}
+	}
+	for id, l := range x.blobs {
+		p := &out[l.pack]
+		p.Blobs = append(p.Blobs, packEntry{Type: l.typ, Flags: l.flags, ID: id, Offset: l.offset, Length: l.length, RawLen: l.rawLen})
+	}
+	for i := range out {
+		sort.Slice(out[i].Blobs, func(a, b int) bool { return out[i].Blobs[a].Offset < out[i].Blobs[b].Offset })
+	}
+	return out
+}
+
+// indexFiles returns the IDs of the index files loaded.
+func (x *Index) indexFiles() []ID {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make([]ID, 0, len(x.files))
+	for id := range x.files {
+		out = append(out, id)
+	}
+	return out
+}
+
+// loadIndex reads every index file. Index files that another index
+// supersedes (after a prune) are skipped.
+func (r *Repository) loadIndex(ctx context.Context) error {
+	x := newIndex()
+	var names []string
+	if err := r.store.List(ctx, indexPrefix, func(fi raid.ObjectInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	}); err != nil {
+		return err
+	}
+	files := make([]*indexFile, len(names))
+	ids := make([]ID, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i, name := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			id, err := ParseID(strings.TrimPrefix(name, indexPrefix))
+			if err != nil {
+				errs[i] = fmt.Errorf("index file %s: unexpected name", name)
+				return
+			}
+			ids[i] = id
+			files[i], errs[i] = r.readIndexFile(ctx, id)
+		}()
+	}
+	wg.Wait()
+	superseded := map[ID]bool{}
+	for i, f := range files {
+		if errs[i] != nil {
+			return fmt.Errorf("%w: run `shoebox check`; `shoebox prune` can rebuild the index", errs[i])
+		}
+		for _, s := range f.Supersedes {
+			superseded[s] = true
+		}
+	}
+	for i, f := range files {
+		if superseded[ids[i]] {
+			continue
+		}
+		x.files[ids[i]] = true
+		for _, p := range f.Packs {
+			x.addPack(p)
+		}
+	}
+	r.index = x
+	return nil
+}
+
+func (r *Repository) readIndexFile(ctx context.Context, id ID) (*indexFile, error) {
+	name := indexPrefix + id.String()
+	b, err := raid.ReadAll(ctx, r.store, name)
+	if err != nil {
+		return nil, fmt.Errorf("read index %s: %w", name, err)
+	}
+	if FileID(b) != id {
+		return nil, fmt.Errorf("index file %s: content does not match its name: %w", name, ErrCorrupt)
+	}
+	plain, err := unseal(b, r.key.identity)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt index %s: %w: %v", name, ErrCorrupt, err)
+	}
+	raw, err := decompress(nil, plain, len(plain)*4)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w: %v", name, ErrCorrupt, err)
+	}
+	f, err := parseIndexFile(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return f, nil
+}
+
+// writeIndexFile stores an index file and returns its ID.
+func (r *Repository) writeIndexFile(ctx context.Context, f *indexFile) (ID, error) {
+	enc, _ := zstdCodecs()
+	plain := enc.EncodeAll(f.encode(), nil)
+	sealed, err := seal(plain, r.key.recipient)
+	if err != nil {
+		return ID{}, err
+	}
+	id := FileID(sealed)
+	if err := r.store.Put(ctx, indexPrefix+id.String(), bytes.NewReader(sealed)); err != nil {
+		return ID{}, fmt.Errorf("write index: %w", err)
+	}
+	r.index.mu.Lock()
+	r.index.files[id] = true
+	r.index.mu.Unlock()
+	return id, nil
+}
+
+var errStop = errors.New("stop")

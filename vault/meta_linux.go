@@ -1,0 +1,169 @@
+package vault
+
+import (
+	"errors"
+	"os"
+	"os/user"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// nodeFromInfo fills a node's metadata from lstat results.
+func nodeFromInfo(name string, fi os.FileInfo) *Node {
+	st := fi.Sys().(*syscall.Stat_t)
+	n := &Node{
+		Mode:    uint32(st.Mode) & 07777,
+		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec).UTC(),
+		ATime:   time.Unix(st.Atim.Sec, st.Atim.Nsec).UTC(),
+		CTime:   time.Unix(st.Ctim.Sec, st.Ctim.Nsec).UTC(),
+		UID:     st.Uid,
+		GID:     st.Gid,
+		User:    lookupUser(st.Uid),
+		Group:   lookupGroup(st.Gid),
+		Inode:   st.Ino,
+		Device:  uint64(st.Dev),
+		Links:   uint64(st.Nlink),
+	}
+	n.setName(name)
+	switch st.Mode & syscall.S_IFMT {
+	case syscall.S_IFREG:
+		n.Type = NodeFile
+		n.Size = uint64(st.Size)
+	case syscall.S_IFDIR:
+		n.Type = NodeDir
+	case syscall.S_IFLNK:
+		n.Type = NodeSymlink
+	case syscall.S_IFBLK:
+		n.Type = NodeDev
+		n.Rdev = uint64(st.Rdev)
+	case syscall.S_IFCHR:
+		n.Type = NodeCharDev
+		n.Rdev = uint64(st.Rdev)
+	case syscall.S_IFIFO:
+		n.Type = NodeFIFO
+	case syscall.S_IFSOCK:
+		n.Type = NodeSocket
+	}
+	if n.Type != NodeFile {
+		n.Links = 0 // only regular files are restored as hard links
+	}
+	return n
+}
+
+var (
+	idNames   sync.Map // "u123" / "g123" -> name
+	errNoName = errors.New("no name")
+)
+
+func lookupUser(uid uint32) string {
+	k := "u" + strconv.Itoa(int(uid))
+	if v, ok := idNames.Load(k); ok {
+		return v.(string)
+	}
+	name := ""
+	if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
+		name = u.Username
+	}
+	idNames.Store(k, name)
+	return name
+}
+
+func lookupGroup(gid uint32) string {
+	k := "g" + strconv.Itoa(int(gid))
+	if v, ok := idNames.Load(k); ok {
+		return v.(string)
+	}
+	name := ""
+	if g, err := user.LookupGroupId(strconv.Itoa(int(gid))); err == nil {
+		name = g.Name
+	}
+	idNames.Store(k, name)
+	return name
+}
+
+// readXattrs returns the extended attributes of path (not following
+// symlinks). File systems without xattr support yield none.
+func readXattrs(path string) ([]Xattr, error) {
+	sz, err := unix.Llistxattr(path, nil)
+	if err != nil || sz == 0 {
+		if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	buf := make([]byte, sz)
+	sz, err = unix.Llistxattr(path, buf)
+	if err != nil {
+		return nil, err
+	}
+	var out []Xattr
+	for _, name := range splitNUL(buf[:sz]) {
+		vsz, err := unix.Lgetxattr(path, name, nil)
+		if err != nil {
+			continue
+		}
+		val := make([]byte, vsz)
+		vsz, err = unix.Lgetxattr(path, name, val)
+		if err != nil {
+			continue
+		}
+		out = append(out, Xattr{Name: name, Value: val[:vsz]})
+	}
+	return out, nil
+}
+
+func splitNUL(b []byte) []string {
+	var out []string
+	start := 0
+	for i, c := range b {
+		if c == 0 {
+			if i > start {
+				out = append(out, string(b[start:i]))
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// restoreMeta applies ownership, xattrs, mode and times to a restored path.
+// Ownership is applied only when running as root; failures to set xattrs
+// in namespaces we may not write (security., trusted.) are ignored.
+func restoreMeta(path string, n *Node) error {
+	if os.Geteuid() == 0 {
+		if err := os.Lchown(path, int(n.UID), int(n.GID)); err != nil {
+			return err
+		}
+	}
+	for _, x := range n.Xattrs {
+		if err := unix.Lsetxattr(path, x.Name, x.Value, 0); err != nil &&
+			!errors.Is(err, unix.EPERM) && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EOPNOTSUPP) {
+			return err
+		}
+	}
+	if n.Type != NodeSymlink {
+		if err := os.Chmod(path, os.FileMode(n.Mode&0777)|modeBits(n.Mode)); err != nil {
+			return err
+		}
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(n.ATime.UnixNano()), unix.NsecToTimespec(n.ModTime.UnixNano())}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+func modeBits(m uint32) os.FileMode {
+	var fm os.FileMode
+	if m&syscall.S_ISUID != 0 {
+		fm |= os.ModeSetuid
+	}
+	if m&syscall.S_ISGID != 0 {
+		fm |= os.ModeSetgid
+	}
+	if m&syscall.S_ISVTX != 0 {
+		fm |= os.ModeSticky
+	}
+	return fm
+}

@@ -1,0 +1,375 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RestoreOptions say where and what to restore.
+type RestoreOptions struct {
+	// Target is the directory the snapshot's absolute paths are recreated
+	// under: /home/ann/photos is restored to Target/home/ann/photos.
+	Target string
+	// Include restricts the restore to matching paths and what is below
+	// them. A pattern matches a full snapshot path ("/home/ann/photos"),
+	// with shell globs, or a base name ("*.CR3").
+	Include []string
+	// Workers is the number of files written at once.
+	Workers  int
+	Progress func(Progress)
+}
+
+// RestoreSummary counts what a restore did.
+type RestoreSummary struct {
+	Files, Dirs, Links int64
+	Bytes              int64
+	Duration           time.Duration
+	Errors             []string
+}
+
+// matchInclude reports whether p is selected, and whether something below
+// p could be.
+func matchInclude(patterns []string, p string) (selected, descend bool) {
+	if len(patterns) == 0 {
+		return true, true
+	}
+	for _, pat := range patterns {
+		pat = strings.TrimSuffix(pat, "/")
+		if !strings.HasPrefix(pat, "/") {
+			if ok, _ := path.Match(pat, path.Base(p)); ok {
+				return true, true
+			}
+			descend = true
+			continue
+		}
+		if ok, _ := path.Match(pat, p); ok || p == pat {
+			return true, true
+		}
+		// Is p an ancestor of what the pattern names?
+		pc := strings.Split(strings.TrimPrefix(pat, "/"), "/")
+		qc := strings.Split(strings.TrimPrefix(p, "/"), "/")
+		if len(qc) < len(pc) {
+			anc := true
+			for i := range qc {
+				if ok, _ := path.Match(pc[i], qc[i]); !ok {
+					anc = false
+					break
+				}
+			}
+			if anc {
+				descend = true
+			}
+		}
+	}
+	return false, descend
+}
+
+type restoreJob struct {
+	path string
+	node *Node
+}
+
+type restorer struct {
+	r       *Repository
+	opt     RestoreOptions
+	ctx     context.Context
+	jobs    chan restoreJob
+	prog    *progressCounter
+	mu      sync.Mutex
+	sum     RestoreSummary
+	links   map[[2]uint64]string
+	dirs    []restoreJob // directories whose metadata is set at the end
+	created map[string]bool
+}
+
+// Restore writes a snapshot (or the included part of it) under a target
+// directory. Existing files at the same paths are replaced. File contents
+// are verified blob by blob; zero-filled blobs become holes, so sparse
+// files stay sparse.
+func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOptions) (*RestoreSummary, error) {
+	if opt.Target == "" {
+		return nil, errors.New("restore: no target directory")
+	}
+	target, err := filepath.Abs(opt.Target)
+	if err != nil {
+		return nil, err
+	}
+	opt.Target = target
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = max(2, runtime.NumCPU())
+	}
+	rs := &restorer{r: r, opt: opt, ctx: ctx, jobs: make(chan restoreJob, 2*workers),
+		prog: &progressCounter{start: time.Now()}, links: map[[2]uint64]string{}, created: map[string]bool{target: true}}
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	rs.ctx = cctx
+
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 0, 8<<20)
+			for j := range rs.jobs {
+				if cctx.Err() != nil {
+					continue
+				}
+				if err := rs.restoreFile(j, &buf); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	var pwg sync.WaitGroup
+	if opt.Progress != nil {
+		pwg.Add(1)
+		go rs.prog.report(opt.Progress, stop, &pwg)
+	}
+	walkErr := rs.walk(snap.Tree, "/")
+	close(rs.jobs)
+	wg.Wait()
+	close(stop)
+	pwg.Wait()
+	if walkErr == nil {
+		walkErr = context.Cause(cctx)
+	}
+	if walkErr != nil {
+		return &rs.sum, fmt.Errorf("restore: %w", walkErr)
+	}
+	// Directory times last, deepest first, after their contents.
+	for i := len(rs.dirs) - 1; i >= 0; i-- {
+		d := rs.dirs[i]
+		if err := restoreMeta(d.path, d.node); err != nil {
+			rs.warn(d.path, err)
+		}
+	}
+	rs.sum.Duration = time.Since(rs.prog.start)
+	return &rs.sum, nil
+}
+
+func (rs *restorer) warn(p string, err error) {
+	rs.mu.Lock()
+	rs.sum.Errors = append(rs.sum.Errors, fmt.Sprintf("%s: %v", p, err))
+	rs.mu.Unlock()
+}
+
+func (rs *restorer) local(p string) string {
+	return filepath.Join(rs.opt.Target, filepath.FromSlash(p))
+}
+
+// ensureParent creates the restored parent directories of p.
+func (rs *restorer) ensureParent(local string) error {
+	dir := filepath.Dir(local)
+	if rs.created[dir] {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	rs.created[dir] = true
+	return nil
+}
+
+// walk restores the tree at snapshot path dir; included says an ancestor
+// matched the include patterns.
+func (rs *restorer) walk(tree ID, dir string) error {
+	return rs.walkTree(tree, dir, false)
+}
+
+func (rs *restorer) walkTree(tree ID, dir string, included bool) error {
+	t, err := rs.r.LoadTree(rs.ctx, tree)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	for _, n := range t.Nodes {
+		if err := rs.ctx.Err(); err != nil {
+			return err
+		}
+		p := path.Join(dir, n.FileName())
+		sel, desc := included, true
+		if !included {
+			sel, desc = matchInclude(rs.opt.Include, p)
+		}
+		local := rs.local(p)
+		if n.Type == NodeDir {
+			if !sel && !desc {
+				continue
+			}
+			if sel {
+				if err := rs.ensureParent(local); err != nil {
+					return err
+				}
+				if err := os.Mkdir(local, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+					return err
+				}
+				rs.created[local] = true
+				rs.dirs = append(rs.dirs, restoreJob{path: local, node: n})
+				rs.sum.Dirs++
+			}
+			if err := rs.walkTree(*n.Subtree, p, sel); err != nil {
+				return err
+			}
+			continue
+		}
+		if !sel {
+			continue
+		}
+		if err := rs.ensureParent(local); err != nil {
+			return err
+		}
+		if err := rs.restoreEntry(local, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restoreEntry creates a non-directory node; file contents go to the
+// workers.
+func (rs *restorer) restoreEntry(local string, n *Node) error {
+	if fi, err := os.Lstat(local); err == nil && !fi.IsDir() {
+		os.Remove(local)
+	}
+	switch n.Type {
+	case NodeFile:
+		if n.Links > 1 {
+			key := [2]uint64{n.Device, n.Inode}
+			if first, ok := rs.links[key]; ok {
+				if err := os.Link(first, local); err != nil {
+					return fmt.Errorf("hard link %s: %w", local, err)
+				}
+				rs.sum.Links++
+				return nil
+			}
+			rs.links[key] = local
+		}
+		// Create the file now so that later hard links can point at it.
+		f, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", local, err)
+		}
+		f.Close()
+		select {
+		case rs.jobs <- restoreJob{path: local, node: n}:
+		case <-rs.ctx.Done():
+			return rs.ctx.Err()
+		}
+		return nil
+	case NodeSymlink:
+		if err := os.Symlink(n.Target(), local); err != nil {
+			return fmt.Errorf("symlink %s: %w", local, err)
+		}
+	case NodeFIFO:
+		if err := unix.Mkfifo(local, n.Mode&0777); err != nil {
+			return fmt.Errorf("fifo %s: %w", local, err)
+		}
+	case NodeDev, NodeCharDev:
+		mode := uint32(syscall.S_IFBLK)
+		if n.Type == NodeCharDev {
+			mode = syscall.S_IFCHR
+		}
+		if err := unix.Mknod(local, mode|n.Mode&0777, int(n.Rdev)); err != nil {
+			rs.warn(local, fmt.Errorf("device node not restored: %w", err))
+			return nil
+		}
+	case NodeSocket:
+		return nil // sockets belong to a running program; nothing to restore
+	}
+	if err := restoreMeta(local, n); err != nil {
+		rs.warn(local, err)
+	}
+	return nil
+}
+
+var zeroBlock = make([]byte, 8<<20)
+
+func isZero(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), len(zeroBlock))
+		if !bytes.Equal(b[:n], zeroBlock[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+func (rs *restorer) restoreFile(j restoreJob, buf *[]byte) error {
+	f, err := os.OpenFile(j.path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", j.path, err)
+	}
+	var off int64
+	for _, id := range j.node.Content {
+		b, err := rs.r.LoadBlob(rs.ctx, id, (*buf)[:0])
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("%s: %w", j.path, err)
+		}
+		if cap(b) > cap(*buf) {
+			*buf = b[:0]
+		}
+		if !isZero(b) {
+			if _, err := f.WriteAt(b, off); err != nil {
+				f.Close()
+				return fmt.Errorf("write %s: %w", j.path, err)
+			}
+		}
+		off += int64(len(b))
+		rs.prog.bytes.Add(int64(len(b)))
+	}
+	if err := f.Truncate(off); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", j.path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", j.path, err)
+	}
+	if err := restoreMeta(j.path, j.node); err != nil {
+		rs.warn(j.path, err)
+	}
+	rs.prog.files.Add(1)
+	rs.mu.Lock()
+	rs.sum.Files++
+	rs.sum.Bytes += off
+	rs.mu.Unlock()
+	return nil
+}
+
+// Dump writes the content of a file in a snapshot to w.
+func (r *Repository) Dump(ctx context.Context, n *Node, w io.Writer) error {
+	if n.Type != NodeFile {
+		return fmt.Errorf("dump %s: not a regular file", n.FileName())
+	}
+	var buf []byte
+	for _, id := range n.Content {
+		b, err := r.LoadBlob(ctx, id, buf[:0])
+		if err != nil {
+			return err
+		}
+		buf = b
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+)
+
+// indexFlushPacks is how many new packs are collected before an index file
+// is written during a long backup, so that a killed backup leaves indexed
+// packs the next run reuses.
+const indexFlushPacks = 32
+
+// blobSaver assembles blobs into packs and writes them. Data blobs are
+// assigned at random to one of two open packs (the defence restic 0.18
+// introduced against chunk-size fingerprinting: whoever sees only pack
+// sizes cannot tell which chunks of a file went into which pack); trees go
+// to packs of their own so that metadata is read without touching data.
+type blobSaver struct {
+	r        *Repository
+	packSize int
+
+	mu      sync.Mutex
+	pending map[ID]bool // blobs in packs not yet indexed
+	rnd     *rand.Rand
+	written []IndexPack // packs stored but not yet in an index file
+	err     error
+
+	slots   [3]slot // two data slots, one tree slot
+	uploads chan *packWriter
+	wg      sync.WaitGroup
+	bufs    chan *bytes.Buffer
+
+	// Stats, under mu.
+	StoredBlobs, StoredBytes, RawBytes int64
+}
+
+type slot struct {
+	mu sync.Mutex
+	pw *packWriter
+}
+
+const treeSlot = 2
+
+func newBlobSaver(r *Repository) *blobSaver {
+	var seed [32]byte
+	crand.Read(seed[:])
+	s := &blobSaver{r: r, packSize: r.cfg.PackSize, pending: map[ID]bool{},
+		rnd: rand.New(rand.NewChaCha8(seed)), uploads: make(chan *packWriter, 1), bufs: make(chan *bytes.Buffer, 4)}
+	for i := 0; i < 2; i++ {
+		s.wg.Add(1)
+		go s.uploader()
+	}
+	return s
+}
+
+// known reports whether a blob is stored or on its way.
+func (s *blobSaver) known(id ID) bool {
+	if s.r.index.Has(id) {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending[id]
+}
+
+// Save stores a blob unless it is already stored or pending. tryCompress
+// asks for zstd; the stored form is kept only when it is smaller. It
+// reports whether the blob was new.
+func (s *blobSaver) Save(ctx context.Context, t BlobType, id ID, plain []byte, tryCompress bool) (bool, error) {
+	if s.r.index.Has(id) {
+		return false, nil
+	}
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return false, err
+	}
+	if s.pending[id] {
+		s.mu.Unlock()
+		return false, nil
+	}
+	s.pending[id] = true
+	si := treeSlot
+	if t == DataBlob {
+		si = s.rnd.IntN(2)
+	}
+	s.mu.Unlock()
+
+	stored, flags := plain, uint8(0)
+	if tryCompress {
+		if c := compress(nil, plain); c != nil {
+			stored, flags = c, flagZstd
+		}
+	}
+	return true, s.add(ctx, si, t, id, flags, stored, len(plain))
+}
+
+func (s *blobSaver) add(ctx context.Context, si int, t BlobType, id ID, flags uint8, stored []byte, rawLen int) error {
+	sl := &s.slots[si]
+	sl.mu.Lock()
+	if sl.pw == nil {
+		pw, err := s.newPack()
+		if err != nil {
+			sl.mu.Unlock()
+			return err
+		}
+		sl.pw = pw
+	}
+	if err := sl.pw.add(t, id, flags, stored, rawLen); err != nil {
+		sl.mu.Unlock()
+		return err
+	}
+	var full *packWriter
+	if sl.pw.size >= int64(s.packSize) {
+		full, sl.pw = sl.pw, nil
+	}
+	sl.mu.Unlock()
+	s.mu.Lock()
+	s.StoredBlobs++
+	s.StoredBytes += int64(len(stored))
+	s.RawBytes += int64(rawLen)
+	s.mu.Unlock()
+	if full != nil {
+		select {
+		case s.uploads <- full:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (s *blobSaver) newPack() (*packWriter, error) {
+	var buf *bytes.Buffer
+	select {
+	case buf = <-s.bufs:
+		buf.Reset()
+	default:
+		buf = new(bytes.Buffer)
+	}
+	pw := &packWriter{}
+	pw.buf = *buf
+	pw.buf.Grow(s.packSize + s.packSize/16 + 64<<10)
+	if err := pw.start(s.r.key.recipient); err != nil {
+		return nil, err
+	}
+	return pw, nil
+}
+
+func (s *blobSaver) uploader() {
+	defer s.wg.Done()
+	for pw := range s.uploads {
+		err := s.upload(context.Background(), pw)
+		if err != nil {
+			s.mu.Lock()
+			if s.err == nil {
+				s.err = err
+			}
+			s.mu.Unlock()
+		}
+		b := pw.buf
+		select {
+		case s.bufs <- &b:
+		default:
+		}
+	}
+}
+
+// upload finishes a pack, stores it under the hash of its bytes and
+// indexes its blobs.
+func (s *blobSaver) upload(ctx context.Context, pw *packWriter) error {
+	file, err := pw.finish()
+	if err != nil {
+		return err
+	}
+	id := FileID(file)
+	if err := s.r.store.Put(ctx, packName(id), bytes.NewReader(file)); err != nil {
+		return fmt.Errorf("write pack: %w", err)
+	}
+	ip := IndexPack{ID: id, Size: int64(len(file)), Blobs: pw.entries}
+	s.r.index.addPack(ip)
+	s.mu.Lock()
+	for _, e := range pw.entries {
+		delete(s.pending, e.ID)
+	}
+	s.written = append(s.written, ip)
+	var flush []IndexPack
+	if len(s.written) >= indexFlushPacks {
+		flush, s.written = s.written, nil
+	}
+	s.mu.Unlock()
+	if flush != nil {
+		if _, err := s.r.writeIndexFile(ctx, &indexFile{Packs: flush}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Flush writes the open packs and an index file for everything written,
+// and stops the uploaders. The saver cannot be used afterwards. When both
+// data packs hold blobs they are merged into one, so that a backup of a
+// single small file does not reveal its chunk sizes as two pack sizes.
+func (s *blobSaver) Flush(ctx context.Context) (err error) {
+	a, b := s.slots[0].pw, s.slots[1].pw
+	s.slots[0].pw, s.slots[1].pw = nil, nil
+	if a == nil {
+		a, b = b, nil
+	}
+	if a != nil && b != nil {
+		if err := mergePack(a, b, s.r.key); err != nil {
+			return err
+		}
+	}
+	for _, pw := range []*packWriter{a, s.slots[treeSlot].pw} {
+		if pw != nil {
+			s.uploads <- pw
+		}
+	}
+	s.slots[treeSlot].pw = nil
+	close(s.uploads)
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if len(s.written) > 0 {
+		if _, err := s.r.writeIndexFile(ctx, &indexFile{Packs: s.written}); err != nil {
+			return err
+		}
+		s.written = nil
+	}
+	return nil
+}
+
+// Abort stops the uploaders without writing the open packs.
+func (s *blobSaver) Abort() {
+	close(s.uploads)
+	s.wg.Wait()
+}
+
+// mergePack moves every blob of b into a.
+func mergePack(a, b *packWriter, key *MasterKey) error {
+	file, err := b.finish()
+	if err != nil {
+		return err
+	}
+	plain, err := unseal(file, key.identity)
+	if err != nil {
+		return err
+	}
+	entries, err := readPackHeader(bytes.NewReader(plain), int64(len(plain)))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		stored := plain[e.Offset : e.Offset+e.Length]
+		if err := a.add(e.Type, e.ID, e.Flags, stored, int(e.RawLen)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ io.Writer = (*bytes.Buffer)(nil)
