@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -344,5 +343,3 @@ func (r *Repository) writeIndexFile(ctx context.Context, f *indexFile) (ID, erro
 	r.index.mu.Unlock()
 	return id, nil
 }
-
-var errStop = errors.New("stop")

@@ -54,10 +54,7 @@ func nodeFromInfo(name string, fi os.FileInfo) *Node {
 	return n
 }
 
-var (
-	idNames   sync.Map // "u123" / "g123" -> name
-	errNoName = errors.New("no name")
-)
+var idNames sync.Map // "u123" / "g123" -> name
 
 func lookupUser(uid uint32) string {
 	k := "u" + strconv.Itoa(int(uid))

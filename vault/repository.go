@@ -24,8 +24,6 @@ type Repository struct {
 	keyName string // key file used to open, if any
 
 	packs *packCache
-	saver *blobSaver // non-nil while a backup or prune writes
-	mu    sync.Mutex
 }
 
 func newRepository(store raid.ObjectStore, key *MasterKey, cfg *Config) *Repository {

@@ -1,0 +1,52 @@
+# Shoebox — run `make help` for the targets.
+
+SHELL       := /bin/bash
+GO          ?= go
+export PATH := $(PATH):/usr/local/go/bin:$(shell $(GO) env GOPATH 2>/dev/null)/bin
+BIN         := $(CURDIR)/bin
+TOOLS       := $(BIN)/tools
+STATICCHECK := $(TOOLS)/staticcheck
+STATICCHECK_VERSION := v0.7.0
+FUZZTIME    ?= 8s
+TESTFLAGS   ?=
+VAR         := $(CURDIR)/var
+
+.PHONY: help build test lint unit fuzz bench run clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build the shoebox CLI into ./bin
+	$(GO) build -o $(BIN)/shoebox ./cmd/shoebox
+
+$(STATICCHECK):
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(STATICCHECK) ## gofmt, go vet, staticcheck and go mod tidy checks
+	@echo "== gofmt"; out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@echo "== go mod tidy"; $(GO) mod tidy -diff
+	@echo "== go vet"; $(GO) vet ./...
+	@echo "== staticcheck"; $(STATICCHECK) ./...
+
+unit: ## go test -race ./... (TESTFLAGS=-short trims sizes)
+	$(GO) test -race -timeout 25m $(TESTFLAGS) ./...
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+test: lint unit fuzz ## every check and test: lint, go test -race, bounded fuzzing
+
+bench: build ## Shoebox beside restic, borg and kopia on the same generated data
+	bash bench/bench.sh
+
+run: build ## demo: init a repository under ./var, back up, restore and check
+	@bash scripts/demo.sh "$(BIN)/shoebox" "$(VAR)"
+
+clean: ## remove ./bin and ./var
+	rm -rf $(BIN) $(VAR)
