@@ -106,13 +106,38 @@ func (d *Dir) path(name string) (string, error) {
 }
 
 // Put implements ObjectStore.
-func (d *Dir) Put(ctx context.Context, name string, r io.Reader) (err error) {
-	p, err := d.path(name)
-	if err != nil {
+func (d *Dir) Put(ctx context.Context, name string, r io.Reader) error {
+	if _, err := d.path(name); err != nil {
 		return err
 	}
+	p, err := d.createPending(ctx)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", name, err)
+	}
+	if _, err := io.Copy(p.f, r); err != nil {
+		p.Abort()
+		return fmt.Errorf("put %s: %w", name, explain(err, d.root))
+	}
+	return p.Commit(ctx, name)
+}
+
+// dirPending is an object being written to a temporary file of the store.
+type dirPending struct {
+	d   *Dir
+	f   *os.File
+	tmp string
+}
+
+var _ PendingCreator = (*Dir)(nil)
+
+// CreatePending implements PendingCreator.
+func (d *Dir) CreatePending(ctx context.Context) (Pending, error) {
+	return d.createPending(ctx)
+}
+
+func (d *Dir) createPending(ctx context.Context) (*dirPending, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	host, _ := os.Hostname()
 	var rnd [8]byte
@@ -120,34 +145,55 @@ func (d *Dir) Put(ctx context.Context, name string, r io.Reader) (err error) {
 	tmp := filepath.Join(d.root, tmpDir, fmt.Sprintf("%s-%d-%s", sanitizeHost(host), os.Getpid(), hex.EncodeToString(rnd[:])))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("put %s: %w", name, explain(err, d.root))
+		return nil, explain(err, d.root)
+	}
+	return &dirPending{d: d, f: f, tmp: tmp}, nil
+}
+
+func (p *dirPending) Write(b []byte) (int, error) {
+	n, err := p.f.Write(b)
+	if err != nil {
+		err = explain(err, p.d.root)
+	}
+	return n, err
+}
+
+func (p *dirPending) Abort() error {
+	p.f.Close()
+	return os.Remove(p.tmp)
+}
+
+// Commit syncs the temporary file, renames it into place and syncs the
+// directory.
+func (p *dirPending) Commit(ctx context.Context, name string) (err error) {
+	dst, err := p.d.path(name)
+	if err != nil {
+		p.Abort()
+		return err
 	}
 	defer func() {
 		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+			p.Abort()
+			err = fmt.Errorf("put %s: %w", name, explain(err, p.d.root))
 		}
 	}()
-	if _, err = io.Copy(f, ctxReader{ctx, r}); err != nil {
-		return fmt.Errorf("put %s: %w", name, explain(err, d.root))
+	if err = ctx.Err(); err != nil {
+		return err
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("put %s: sync: %w", name, explain(err, d.root))
+	if err = p.f.Sync(); err != nil {
+		return err
 	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("put %s: %w", name, explain(err, d.root))
+	if err = p.f.Close(); err != nil {
+		return err
 	}
-	dir := filepath.Dir(p)
-	if err = d.mkdirAll(dir); err != nil {
-		return fmt.Errorf("put %s: %w", name, explain(err, d.root))
+	dir := filepath.Dir(dst)
+	if err = p.d.mkdirAll(dir); err != nil {
+		return err
 	}
-	if err = os.Rename(tmp, p); err != nil {
-		return fmt.Errorf("put %s: %w", name, explain(err, d.root))
+	if err = os.Rename(p.tmp, dst); err != nil {
+		return err
 	}
-	if err = syncDir(dir); err != nil {
-		return fmt.Errorf("put %s: sync directory: %w", name, explain(err, d.root))
-	}
-	return nil
+	return syncDir(dir)
 }
 
 // mkdirAll creates dir and its missing parents below the root, syncing each
@@ -193,18 +239,6 @@ func explain(err error, root string) error {
 		return fmt.Errorf("%w: check the owner and permissions of %s", err, root)
 	}
 	return err
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 type dirObject struct {

@@ -466,12 +466,13 @@ func (a *archiver) finishDir(node *Node, kids []*future) *future {
 // worker reads, chunks, hashes and saves files.
 func (a *archiver) worker(wg *sync.WaitGroup) {
 	defer wg.Done()
-	buf := make([]byte, chunker.MaxSize)
+	var buf []byte
 	var ch *chunker.Chunker
 	for job := range a.jobs {
 		if a.ctx.Err() == nil {
-			if ch == nil {
+			if ch == nil { // allocated on first use: a no-change backup needs none
 				ch = chunker.New(nil, a.r.cfg.ChunkerPolynomial)
+				buf = make([]byte, chunker.MaxSize)
 			}
 			a.saveFile(job, ch, buf)
 		}

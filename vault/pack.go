@@ -1,13 +1,20 @@
 package vault
 
 import (
-	"bytes"
+	"bufio"
+	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
+	"hash"
+	"sync"
+
 	"filippo.io/age"
+
+	"github.com/shoebox/shoebox/raid"
 )
 
 // A pack is one age file. Its plaintext is
@@ -121,22 +128,47 @@ func readPackHeader(plain io.ReaderAt, size int64) ([]packEntry, error) {
 	return parsePackHeader(h, size-4-hl)
 }
 
-// packWriter assembles one pack, encrypting as blobs arrive.
+// packWriter assembles one pack, encrypting as blobs arrive and
+// streaming the ciphertext to a pending object while hashing it for its
+// name, so that a pack being written costs no memory beyond a buffer.
 type packWriter struct {
-	buf     bytes.Buffer
+	pending raid.Pending
+	aw      *asyncWriter
+	bw      *bufio.Writer
+	sha     hash.Hash
 	enc     io.WriteCloser
 	entries []packEntry
 	size    int64 // plaintext bytes of blobs so far
+	fileLen int64 // ciphertext bytes so far
 }
 
-// start begins the age file in p.buf.
-func (p *packWriter) start(to age.Recipient) error {
-	w, err := age.Encrypt(&p.buf, to)
+// packWriteBuffer is the write buffer of a pack being assembled.
+const packWriteBuffer = 512 << 10
+
+func newPackWriter(ctx context.Context, store raid.ObjectStore, to age.Recipient) (*packWriter, error) {
+	pending, err := raid.CreatePending(ctx, store)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("new pack: %w", err)
+	}
+	p := &packWriter{pending: pending, sha: sha256.New(), aw: newAsyncWriter(pending)}
+	p.bw = bufio.NewWriterSize(writerFunc(p.write), packWriteBuffer)
+	w, err := age.Encrypt(p.bw, to)
+	if err != nil {
+		pending.Abort()
+		return nil, err
 	}
 	p.enc = w
-	return nil
+	return p, nil
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+func (p *packWriter) write(b []byte) (int, error) {
+	p.sha.Write(b)
+	p.fileLen += int64(len(b))
+	return p.aw.Write(b)
 }
 
 // add appends a stored blob (already compressed if flags say so).
@@ -150,13 +182,90 @@ func (p *packWriter) add(t BlobType, id ID, flags uint8, stored []byte, rawLen i
 	return nil
 }
 
-// finish writes the header and returns the complete age file.
-func (p *packWriter) finish() ([]byte, error) {
+// finish writes the header and commits the pack under the SHA-256 of its
+// bytes, returning the ID and file size.
+func (p *packWriter) finish(ctx context.Context) (ID, int64, error) {
 	if _, err := p.enc.Write(encodePackHeader(p.entries)); err != nil {
-		return nil, err
+		p.pending.Abort()
+		return ID{}, 0, err
 	}
 	if err := p.enc.Close(); err != nil {
-		return nil, err
+		p.pending.Abort()
+		return ID{}, 0, err
 	}
-	return p.buf.Bytes(), nil
+	if err := p.bw.Flush(); err != nil {
+		p.aw.Close()
+		p.pending.Abort()
+		return ID{}, 0, err
+	}
+	if err := p.aw.Close(); err != nil {
+		p.pending.Abort()
+		return ID{}, 0, err
+	}
+	var id ID
+	p.sha.Sum(id[:0])
+	if err := p.pending.Commit(ctx, packName(id)); err != nil {
+		return ID{}, 0, fmt.Errorf("write pack: %w", err)
+	}
+	return id, p.fileLen, nil
+}
+
+// abort discards an unfinished pack.
+func (p *packWriter) abort() {
+	p.aw.Close()
+	p.pending.Abort()
+}
+
+// asyncWriter hands buffers to a goroutine that writes them, so that the
+// workers chunking and encrypting never wait for a write system call (or
+// for the kernel throttling dirty pages).
+type asyncWriter struct {
+	w    io.Writer
+	ch   chan []byte
+	free chan []byte
+	done chan struct{}
+	err  error
+	once sync.Once
+}
+
+func newAsyncWriter(w io.Writer) *asyncWriter {
+	a := &asyncWriter{w: w, ch: make(chan []byte, 2), free: make(chan []byte, 3), done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		for b := range a.ch {
+			if a.err == nil {
+				_, a.err = a.w.Write(b)
+			}
+			select {
+			case a.free <- b[:0]:
+			default:
+			}
+		}
+	}()
+	return a
+}
+
+// Write queues a copy of b. An error of an earlier write is returned by a
+// later Write or by Close.
+func (a *asyncWriter) Write(b []byte) (int, error) {
+	select {
+	case <-a.done:
+		return 0, a.err
+	default:
+	}
+	var buf []byte
+	select {
+	case buf = <-a.free:
+	default:
+		buf = make([]byte, 0, packWriteBuffer)
+	}
+	a.ch <- append(buf, b...)
+	return len(b), nil
+}
+
+// Close waits for queued writes and returns the first error.
+func (a *asyncWriter) Close() error {
+	a.once.Do(func() { close(a.ch) })
+	<-a.done
+	return a.err
 }

@@ -28,7 +28,7 @@ type Repository struct {
 
 func newRepository(store raid.ObjectStore, key *MasterKey, cfg *Config) *Repository {
 	r := &Repository{store: store, key: key, cfg: cfg, hash: newHasher(cfg.HashKey), index: newIndex()}
-	r.packs = newPackCache(r, 16)
+	r.packs = newPackCache(r, 8)
 	return r
 }
 
@@ -115,7 +115,7 @@ func (c *packCache) get(ctx context.Context, id ID) (*openPack, error) {
 		}
 		ids = []age.Identity{age.NewInjectedFileKeyIdentity(fk)}
 	}
-	plain, size, err := age.DecryptReaderAt(obj, obj.Size(), ids...)
+	plain, size, err := age.DecryptReaderAt(newWindowReader(obj, obj.Size()), obj.Size(), ids...)
 	if err != nil {
 		obj.Close()
 		return nil, fmt.Errorf("pack %s: %w: %v", name, ErrCorrupt, err)

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
-	"fmt"
-	"io"
 	"math/rand/v2"
 	"sync"
+
+	"github.com/shoebox/shoebox/raid"
 )
 
 // indexFlushPacks is how many new packs are collected before an index file
@@ -33,7 +33,6 @@ type blobSaver struct {
 	slots   [3]slot // two data slots, one tree slot
 	uploads chan *packWriter
 	wg      sync.WaitGroup
-	bufs    chan *bytes.Buffer
 
 	// Stats, under mu.
 	StoredBlobs, StoredBytes, RawBytes int64
@@ -50,7 +49,7 @@ func newBlobSaver(r *Repository) *blobSaver {
 	var seed [32]byte
 	crand.Read(seed[:])
 	s := &blobSaver{r: r, packSize: r.cfg.PackSize, pending: map[ID]bool{},
-		rnd: rand.New(rand.NewChaCha8(seed)), uploads: make(chan *packWriter, 1), bufs: make(chan *bytes.Buffer, 4)}
+		rnd: rand.New(rand.NewChaCha8(seed)), uploads: make(chan *packWriter)}
 	for i := 0; i < 2; i++ {
 		s.wg.Add(1)
 		go s.uploader()
@@ -105,7 +104,7 @@ func (s *blobSaver) add(ctx context.Context, si int, t BlobType, id ID, flags ui
 	sl := &s.slots[si]
 	sl.mu.Lock()
 	if sl.pw == nil {
-		pw, err := s.newPack()
+		pw, err := newPackWriter(ctx, s.r.store, s.r.key.recipient)
 		if err != nil {
 			sl.mu.Unlock()
 			return err
@@ -136,38 +135,15 @@ func (s *blobSaver) add(ctx context.Context, si int, t BlobType, id ID, flags ui
 	return nil
 }
 
-func (s *blobSaver) newPack() (*packWriter, error) {
-	var buf *bytes.Buffer
-	select {
-	case buf = <-s.bufs:
-		buf.Reset()
-	default:
-		buf = new(bytes.Buffer)
-	}
-	pw := &packWriter{}
-	pw.buf = *buf
-	pw.buf.Grow(s.packSize + s.packSize/16 + 64<<10)
-	if err := pw.start(s.r.key.recipient); err != nil {
-		return nil, err
-	}
-	return pw, nil
-}
-
 func (s *blobSaver) uploader() {
 	defer s.wg.Done()
 	for pw := range s.uploads {
-		err := s.upload(context.Background(), pw)
-		if err != nil {
+		if err := s.upload(context.Background(), pw); err != nil {
 			s.mu.Lock()
 			if s.err == nil {
 				s.err = err
 			}
 			s.mu.Unlock()
-		}
-		b := pw.buf
-		select {
-		case s.bufs <- &b:
-		default:
 		}
 	}
 }
@@ -175,15 +151,11 @@ func (s *blobSaver) uploader() {
 // upload finishes a pack, stores it under the hash of its bytes and
 // indexes its blobs.
 func (s *blobSaver) upload(ctx context.Context, pw *packWriter) error {
-	file, err := pw.finish()
+	id, size, err := pw.finish(ctx)
 	if err != nil {
 		return err
 	}
-	id := FileID(file)
-	if err := s.r.store.Put(ctx, packName(id), bytes.NewReader(file)); err != nil {
-		return fmt.Errorf("write pack: %w", err)
-	}
-	ip := IndexPack{ID: id, Size: int64(len(file)), Blobs: pw.entries}
+	ip := IndexPack{ID: id, Size: size, Blobs: pw.entries}
 	s.r.index.addPack(ip)
 	s.mu.Lock()
 	for _, e := range pw.entries {
@@ -214,7 +186,7 @@ func (s *blobSaver) Flush(ctx context.Context) (err error) {
 		a, b = b, nil
 	}
 	if a != nil && b != nil {
-		if err := mergePack(a, b, s.r.key); err != nil {
+		if err := s.mergePack(ctx, a, b); err != nil {
 			return err
 		}
 	}
@@ -240,19 +212,31 @@ func (s *blobSaver) Flush(ctx context.Context) (err error) {
 	return nil
 }
 
-// Abort stops the uploaders without writing the open packs.
+// Abort stops the uploaders and discards the open packs.
 func (s *blobSaver) Abort() {
 	close(s.uploads)
 	s.wg.Wait()
+	for i := range s.slots {
+		if pw := s.slots[i].pw; pw != nil {
+			pw.abort()
+			s.slots[i].pw = nil
+		}
+	}
 }
 
-// mergePack moves every blob of b into a.
-func mergePack(a, b *packWriter, key *MasterKey) error {
-	file, err := b.finish()
+// mergePack moves every blob of b into a: b is stored, read back and
+// deleted (if the process dies in between, b is an unindexed pack that
+// prune removes).
+func (s *blobSaver) mergePack(ctx context.Context, a, b *packWriter) error {
+	id, _, err := b.finish(ctx)
 	if err != nil {
 		return err
 	}
-	plain, err := unseal(file, key.identity)
+	file, err := raid.ReadAll(ctx, s.r.store, packName(id))
+	if err != nil {
+		return err
+	}
+	plain, err := unseal(file, s.r.key.identity)
 	if err != nil {
 		return err
 	}
@@ -266,7 +250,5 @@ func mergePack(a, b *packWriter, key *MasterKey) error {
 			return err
 		}
 	}
-	return nil
+	return s.r.store.Delete(ctx, packName(id))
 }
-
-var _ io.Writer = (*bytes.Buffer)(nil)

@@ -189,6 +189,40 @@ func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
 		}
 	})
 
+	t.Run("Pending", func(t *testing.T) {
+		s := newStore(t)
+		want := data(3<<20 + 5)
+		p, err := raid.CreatePending(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off < len(want); off += 100000 {
+			if _, err := p.Write(want[off:min(off+100000, len(want))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Commit(ctx, "data/ab/pending"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := raid.ReadAll(ctx, s, "data/ab/pending")
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("committed pending object: got %d bytes, %v; want %d bytes", len(got), err, len(want))
+		}
+		p, err = raid.CreatePending(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Write(want[:1000])
+		if err := p.Abort(); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		s.List(ctx, "", func(fi raid.ObjectInfo) error { names = append(names, fi.Name); return nil })
+		if fmt.Sprint(names) != "[data/ab/pending]" {
+			t.Fatalf("after Abort: objects %v, want only data/ab/pending", names)
+		}
+	})
+
 	t.Run("Concurrent", func(t *testing.T) {
 		s := newStore(t)
 		var wg sync.WaitGroup

@@ -1,0 +1,12 @@
+// Package raid stores named objects. It defines ObjectStore, the one
+// storage interface of Shoebox, and Dir, the store in a plain directory on
+// one disk. The erasure-coded array over the box's disks will implement
+// the same interface and pass the same conformance suite (raid/storetest).
+//
+// Every write is atomic and durable: a temporary file, fsync, rename,
+// fsync of the directory. Writers that do not know an object's name until
+// its last byte (packs are named by their hash) stream it through
+// CreatePending, which costs no memory on stores with that capability.
+// Errors a user can act on (full disk, read-only file system, permission)
+// say what to do next.
+package raid
