@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/restic/chunker"
+	"golang.org/x/sys/unix"
 )
 
 // BackupOptions say what to back up.
@@ -111,6 +112,8 @@ type archiver struct {
 
 	mu        sync.Mutex
 	hardlinks map[[2]uint64][]ID
+	zeroOnce  sync.Once
+	zeroID    *ID // ID of a hole chunk, once a sparse file was seen
 	excludes  []string
 }
 
@@ -404,7 +407,7 @@ func (a *archiver) excluded(name string) bool {
 
 // saveDir walks a directory and returns a future for its node.
 func (a *archiver) saveDir(path string, node *Node, parent *Tree) *future {
-	entries, err := os.ReadDir(path)
+	entries, err := readDir(path)
 	if err != nil {
 		a.warn(path, err)
 		node.Error = err.Error()
@@ -507,33 +510,30 @@ func (a *archiver) saveFile(job *fileJob, ch *chunker.Chunker, buf []byte) {
 		return
 	}
 	defer f.Close()
-	ch.Reset(f, a.r.cfg.ChunkerPolynomial)
-	var size uint64
-	compress := false
-	first := true
-	for {
-		c, err := ch.Next(buf)
-		if err == io.EOF {
-			break
+	st := &fileState{}
+	for _, seg := range segments(f, int64(n.Size)) {
+		var err error
+		if seg.hole {
+			err = a.saveHole(st, n, seg.length)
+		} else {
+			ch.Reset(io.NewSectionReader(f, seg.off, seg.length), a.r.cfg.ChunkerPolynomial)
+			err = a.saveChunks(st, n, ch, buf)
 		}
 		if err != nil {
-			a.warn(job.path, fmt.Errorf("read: %w (the snapshot keeps the first %d bytes)", err, size))
+			a.warn(job.path, fmt.Errorf("read: %w (the snapshot keeps the first %d bytes)", err, st.size))
 			n.Error = err.Error()
 			break
 		}
-		if first {
-			compress = Compressible(n.FileName(), c.Data)
-			first = false
-		}
-		id := a.r.hash.Sum(c.Data)
-		if _, err := a.saver.Save(a.ctx, DataBlob, id, c.Data, compress); err != nil {
-			a.fail(err)
+		if a.ctx.Err() != nil {
 			return
 		}
-		n.Content = append(n.Content, id)
-		size += uint64(c.Length)
-		a.prog.bytes.Add(int64(c.Length))
 	}
+	// Bytes appended after the size we saw (a file still being written).
+	if st.size == n.Size {
+		ch.Reset(io.NewSectionReader(f, int64(st.size), 1<<62), a.r.cfg.ChunkerPolynomial)
+		a.saveChunks(st, n, ch, buf)
+	}
+	size := st.size
 	// A file that changed while it was read is stored as read, with a
 	// warning: the next backup picks up the final version.
 	if fi, err := f.Stat(); err == nil {
@@ -550,6 +550,125 @@ func (a *archiver) saveFile(job *fileJob, ch *chunker.Chunker, buf []byte) {
 		a.hardlinks[[2]uint64{n.Device, n.Inode}] = n.Content
 	}
 	a.mu.Unlock()
+}
+
+// fileState is the progress through one file.
+type fileState struct {
+	size     uint64
+	compress bool
+	started  bool
+}
+
+// saveChunks chunks r and saves the blobs.
+func (a *archiver) saveChunks(st *fileState, n *Node, ch *chunker.Chunker, buf []byte) error {
+	for {
+		c, err := ch.Next(buf)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !st.started {
+			st.compress = Compressible(n.FileName(), c.Data)
+			st.started = true
+		}
+		if err := a.saveData(st, n, c.Data); err != nil {
+			return err
+		}
+	}
+}
+
+func (a *archiver) saveData(st *fileState, n *Node, data []byte) error {
+	var id ID
+	if len(data) == holeChunk && a.zeroID != nil && isZero(data) {
+		id = *a.zeroID
+	} else {
+		id = a.r.hash.Sum(data)
+	}
+	if _, err := a.saver.Save(a.ctx, DataBlob, id, data, st.compress); err != nil {
+		a.fail(err)
+		return nil // the backup is aborting; the cause is recorded
+	}
+	n.Content = append(n.Content, id)
+	st.size += uint64(len(data))
+	a.prog.bytes.Add(int64(len(data)))
+	return nil
+}
+
+// holeChunk is the chunk size of zero runs the file system reports as
+// holes: they are stored without being read or chunked (restore turns
+// them back into holes).
+const holeChunk = chunker.MinSize
+
+// saveHole saves a run of zeros of the given length.
+func (a *archiver) saveHole(st *fileState, n *Node, length int64) error {
+	zeros := zeroBlock[:holeChunk]
+	a.zeroOnce.Do(func() {
+		id := a.r.hash.Sum(zeros)
+		a.zeroID = &id
+	})
+	for length > 0 {
+		k := min(length, int64(holeChunk))
+		if err := a.saveData(st, n, zeros[:k]); err != nil {
+			return err
+		}
+		if a.ctx.Err() != nil {
+			return nil
+		}
+		length -= k
+	}
+	return nil
+}
+
+// segment is a run of a file: data, or a hole.
+type segment struct {
+	off, length int64
+	hole        bool
+}
+
+// segments splits a sparse file into data and holes with SEEK_DATA and
+// SEEK_HOLE; a file that is not sparse (or a file system that cannot
+// tell) is one data segment.
+func segments(f *os.File, size int64) []segment {
+	whole := []segment{{0, size, false}}
+	fi, err := f.Stat()
+	if err != nil {
+		return whole
+	}
+	sys, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || sys.Blocks*512 >= size || size < 4*holeChunk {
+		return whole
+	}
+	fd := int(f.Fd())
+	var out []segment
+	var off int64
+	for off < size {
+		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if err != nil {
+			if errors.Is(err, unix.ENXIO) { // only a hole remains
+				data = size
+			} else {
+				return whole
+			}
+		}
+		if data > off {
+			out = append(out, segment{off, data - off, true})
+		}
+		if data >= size {
+			break
+		}
+		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
+		if err != nil {
+			return whole
+		}
+		out = append(out, segment{data, hole - data, false})
+		off = hole
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return whole
+	}
+	return out
 }
 
 // scanTotals counts files and bytes for the progress ETA.

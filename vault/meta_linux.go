@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/user"
+	"sort"
 	"strconv"
 	"sync"
 	"syscall"
@@ -52,6 +53,24 @@ func nodeFromInfo(name string, fi os.FileInfo) *Node {
 		n.Links = 0 // only regular files are restored as hard links
 	}
 	return n
+}
+
+// readDir lists a directory sorted by name, like os.ReadDir, but without
+// updating its access time where the kernel allows (O_NOATIME needs
+// ownership or CAP_FOWNER): otherwise every backup would change the atime
+// it records and the next backup would store every directory tree anew.
+func readDir(path string) ([]os.DirEntry, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOATIME|syscall.O_DIRECTORY, 0)
+	if errors.Is(err, os.ErrPermission) {
+		f, err = os.Open(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	return entries, err
 }
 
 var idNames sync.Map // "u123" / "g123" -> name

@@ -93,6 +93,9 @@ type restorer struct {
 	sum     RestoreSummary
 	links   map[[2]uint64]string
 	dirs    []restoreJob // directories whose metadata is set at the end
+	// zeroBlobs holds the IDs (and lengths) of blobs found to be all
+	// zeros: sparse files repeat them, and they become holes unread.
+	zeroBlobs sync.Map
 	created map[string]bool
 }
 
@@ -320,6 +323,11 @@ func (rs *restorer) restoreFile(j restoreJob, buf *[]byte) error {
 	}
 	var off int64
 	for _, id := range j.node.Content {
+		if n, ok := rs.zeroBlobs.Load(id); ok { // a hole: nothing to write
+			off += int64(n.(int))
+			rs.prog.bytes.Add(int64(n.(int)))
+			continue
+		}
 		b, err := rs.r.LoadBlob(rs.ctx, id, (*buf)[:0])
 		if err != nil {
 			f.Close()
@@ -328,11 +336,11 @@ func (rs *restorer) restoreFile(j restoreJob, buf *[]byte) error {
 		if cap(b) > cap(*buf) {
 			*buf = b[:0]
 		}
-		if !isZero(b) {
-			if _, err := f.WriteAt(b, off); err != nil {
-				f.Close()
-				return fmt.Errorf("write %s: %w", j.path, err)
-			}
+		if isZero(b) {
+			rs.zeroBlobs.Store(id, len(b))
+		} else if _, err := f.WriteAt(b, off); err != nil {
+			f.Close()
+			return fmt.Errorf("write %s: %w", j.path, err)
 		}
 		off += int64(len(b))
 		rs.prog.bytes.Add(int64(len(b)))
