@@ -84,19 +84,19 @@ type restoreJob struct {
 }
 
 type restorer struct {
-	r       *Repository
-	opt     RestoreOptions
-	ctx     context.Context
-	jobs    chan restoreJob
-	prog    *progressCounter
-	mu      sync.Mutex
-	sum     RestoreSummary
-	links   map[[2]uint64]string
-	dirs    []restoreJob // directories whose metadata is set at the end
+	r     *Repository
+	opt   RestoreOptions
+	ctx   context.Context
+	jobs  chan restoreJob
+	prog  *progressCounter
+	mu    sync.Mutex
+	sum   RestoreSummary
+	links map[[2]uint64]string
+	dirs  []restoreJob // directories whose metadata is set at the end
 	// zeroBlobs holds the IDs (and lengths) of blobs found to be all
 	// zeros: sparse files repeat them, and they become holes unread.
 	zeroBlobs sync.Map
-	created map[string]bool
+	created   map[string]bool
 }
 
 // Restore writes a snapshot (or the included part of it) under a target

@@ -42,8 +42,8 @@ type Summary struct {
 	FilesTotal     int64     `json:"files_total"`
 	BytesTotal     int64     `json:"bytes_total"`
 	BlobsAdded     int64     `json:"blobs_added"`
-	BytesAdded     int64     `json:"bytes_added"`     // plaintext of new blobs
-	BytesStored    int64     `json:"bytes_stored"`    // after compression
+	BytesAdded     int64     `json:"bytes_added"`      // plaintext of new blobs
+	BytesStored    int64     `json:"bytes_stored"`     // after compression
 	Errors         []string  `json:"errors,omitempty"` // files that could not be read
 }
 
