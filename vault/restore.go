@@ -56,7 +56,7 @@ func matchInclude(patterns []string, p string) (selected, descend bool) {
 			descend = true
 			continue
 		}
-		if ok, _ := path.Match(pat, p); ok || p == pat {
+		if ok, _ := path.Match(pat, p); ok || p == pat || strings.HasPrefix(p, pat+"/") {
 			return true, true
 		}
 		// Is p an ancestor of what the pattern names?
@@ -144,8 +144,19 @@ func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOpt
 	stop := make(chan struct{})
 	var pwg sync.WaitGroup
 	if opt.Progress != nil {
-		pwg.Add(1)
+		pwg.Add(2)
 		go rs.prog.report(opt.Progress, stop, &pwg)
+		go func() { // totals for the ETA
+			defer pwg.Done()
+			r.walkTolerant(cctx, snap.Tree, "/", func(p string, n *Node) {
+				if n.Type == NodeFile {
+					if sel, _ := matchInclude(opt.Include, p); sel || len(opt.Include) == 0 {
+						rs.prog.totalFiles.Add(1)
+						rs.prog.totalBytes.Add(int64(n.Size))
+					}
+				}
+			})
+		}()
 	}
 	walkErr := rs.walk(snap.Tree, "/")
 	close(rs.jobs)
