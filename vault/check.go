@@ -80,6 +80,12 @@ func (r *Repository) Check(ctx context.Context, opt CheckOptions) (*CheckResult,
 	c.res.Packs = len(packs)
 	c.res.Blobs, _ = r.index.Len()
 
+	// 0. Index files that could not be read.
+	damaged := r.index.damagedFiles()
+	for _, name := range sortedNames(damaged) {
+		c.errorf("index file %s is damaged (%v); the packs it listed were indexed from their own headers: run `shoebox prune` to write a new index", name, damaged[name])
+	}
+
 	// 1. Packs on disk against the index.
 	onDisk := map[ID]int64{}
 	err := r.store.List(ctx, dataPrefix, func(fi raid.ObjectInfo) error {
@@ -246,10 +252,10 @@ func (c *checker) readData(ctx context.Context, packs []IndexPack, onDisk map[ID
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var file, plain []byte
+			var buf []byte
 			for p := range jobs {
 				if _, ok := onDisk[p.ID]; ok {
-					file, plain = c.readPack(ctx, p, file, plain)
+					buf = c.readPack(ctx, p, buf)
 				}
 				prog.files.Add(1)
 				prog.bytes.Add(p.Size)
@@ -269,8 +275,12 @@ func (c *checker) readData(ctx context.Context, packs []IndexPack, onDisk map[ID
 	c.res.BytesRead = prog.bytes.Load()
 }
 
-// readPack verifies one pack; the buffers are reused between packs.
-func (c *checker) readPack(ctx context.Context, p IndexPack, file, plain []byte) ([]byte, []byte) {
+// readPack verifies one pack: its bytes against its SHA-256 name, then
+// every blob the index lists, decrypted through the random-access reader
+// (each age chunk authenticates on its own, so damage in one place spares
+// the blobs elsewhere). buf is a blob buffer reused between packs; memory
+// stays at a few MiB per worker whatever the pack size.
+func (c *checker) readPack(ctx context.Context, p IndexPack, buf []byte) []byte {
 	name := packName(p.ID)
 	fail := func(format string, args ...any) {
 		c.errorf("pack %s: %s", name, fmt.Sprintf(format, args...))
@@ -278,69 +288,41 @@ func (c *checker) readPack(ctx context.Context, p IndexPack, file, plain []byte)
 		c.res.DamagedPacks = append(c.res.DamagedPacks, name)
 		c.mu.Unlock()
 	}
+	allBad := func() {
+		for _, b := range p.Blobs {
+			c.markBad(b.ID, name)
+		}
+	}
 	obj, err := c.r.store.Open(ctx, name)
 	if err != nil {
 		fail("%v", err)
-		for _, b := range p.Blobs {
-			c.markBad(b.ID, name)
-		}
-		return file, plain
+		allBad()
+		return buf
 	}
 	defer obj.Close()
 	size := obj.Size()
-	if int64(cap(file)) < size {
-		file = make([]byte, size)
-	}
-	file = file[:size]
-	if n, err := obj.ReadAt(file, 0); err != nil && !(err == io.EOF && int64(n) == size) {
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(obj, 0, size), make([]byte, 1<<20)); err != nil {
 		fail("read: %v", err)
-		for _, b := range p.Blobs {
-			c.markBad(b.ID, name)
-		}
-		return file, plain
+		allBad()
+		return buf
 	}
-	hashOK := sha256.Sum256(file) == p.ID
-	if !hashOK {
+	if !bytes.Equal(h.Sum(nil), p.ID[:]) {
 		fail("content does not match its name (SHA-256): the file was altered or damaged on disk")
 	}
-	ra, psize, err := age.DecryptReaderAt(bytes.NewReader(file), size, c.r.key.identity)
+	ra, psize, err := age.DecryptReaderAt(newWindowReader(obj, size), size, c.r.key.identity)
 	if err != nil {
 		// The age header or the final chunk (which holds the pack header)
 		// is damaged: no blob of this pack can be trusted.
 		fail("cannot be decrypted: %v", err)
-		for _, b := range p.Blobs {
-			c.markBad(b.ID, name)
-		}
-		return file, plain
+		allBad()
+		return buf
 	}
-	if int64(cap(plain)) < psize {
-		plain = make([]byte, psize)
-	}
-	plain = plain[:psize]
-	var entries []packEntry
-	n, err := ra.ReadAt(plain, 0)
-	if err != nil && !(err == io.EOF && int64(n) == psize) {
-		// A chunk in the middle is damaged. Every age chunk authenticates
-		// on its own, so the blobs outside the damage still verify: check
-		// each one through the random-access reader.
-		fail("damaged: %v", err)
-		for _, b := range p.Blobs {
-			stored := make([]byte, b.Length)
-			if n, err := ra.ReadAt(stored, int64(b.Offset)); err != nil && !(err == io.EOF && n == len(stored)) {
-				c.markBad(b.ID, name)
-				continue
-			}
-			c.verifyBlob(name, b, stored)
-		}
-		return file, plain
-	}
-	entries, err = readPackHeader(bytes.NewReader(plain), psize)
+	entries, err := readPackHeader(ra, psize)
 	if err != nil {
 		fail("%v", err)
-		for _, b := range p.Blobs {
-			c.markBad(b.ID, name)
-		}
-		return file, plain
+		allBad()
+		return buf
 	}
 	inHeader := make(map[ID]packEntry, len(entries))
 	for _, e := range entries {
@@ -353,9 +335,18 @@ func (c *checker) readPack(ctx context.Context, p IndexPack, file, plain []byte)
 			c.markBad(b.ID, name)
 			continue
 		}
-		c.verifyBlob(name, b, plain[e.Offset:e.Offset+e.Length])
+		if cap(buf) < int(e.Length) {
+			buf = make([]byte, e.Length)
+		}
+		stored := buf[:e.Length]
+		if n, err := ra.ReadAt(stored, int64(e.Offset)); err != nil && !(err == io.EOF && n == len(stored)) {
+			fail("blob %s is damaged: %v", b.ID.Short(), err)
+			c.markBad(b.ID, name)
+			continue
+		}
+		c.verifyBlob(name, b, stored)
 	}
-	return file, plain
+	return buf
 }
 
 // verifyBlob checks a stored blob against its ID.
@@ -376,3 +367,12 @@ func (c *checker) verifyBlob(pack string, b packEntry, stored []byte) {
 }
 
 var nowFunc = time.Now
+
+func sortedNames(m map[string]error) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

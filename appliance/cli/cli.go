@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -189,7 +190,12 @@ func (g *globals) open(ctx context.Context) (*vault.Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	return vault.Open(ctx, st, pass)
+	r, err := vault.Open(ctx, st, pass)
+	// scrypt just used 64 MiB; without a collection now, the garbage
+	// collector's next goal would be twice that and the whole operation
+	// would run with a heap of 128 MiB.
+	debug.FreeOSMemory()
+	return r, err
 }
 
 // openLocked opens the repository and takes a lock.
@@ -203,6 +209,11 @@ func (g *globals) openLocked(ctx context.Context, exclusive bool, op string) (*v
 		r.Close()
 		return nil, nil, err
 	}
+	// Locks of processes that are gone (killed, crashed, power loss) were
+	// ignored above; remove them now so that a killed run leaves nothing
+	// behind once the next one has run. Best effort: `shoebox unlock`
+	// does the same on request.
+	r.RemoveStaleLocks(ctx)
 	return r, l, nil
 }
 
