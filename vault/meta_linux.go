@@ -146,18 +146,20 @@ func splitNUL(b []byte) []string {
 	return out
 }
 
+// euid is the effective user; ownership is restored only by root.
+var euid = os.Geteuid()
+
 // restoreMeta applies ownership, xattrs, mode and times to a restored path.
 // Ownership is applied only when running as root; failures to set xattrs
 // in namespaces we may not write (security., trusted.) are ignored.
 func restoreMeta(path string, n *Node) error {
-	if os.Geteuid() == 0 {
+	if euid == 0 {
 		if err := os.Lchown(path, int(n.UID), int(n.GID)); err != nil {
 			return err
 		}
 	}
 	for _, x := range n.Xattrs {
-		if err := unix.Lsetxattr(path, x.Name, x.Value, 0); err != nil &&
-			!errors.Is(err, unix.EPERM) && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EOPNOTSUPP) {
+		if err := unix.Lsetxattr(path, x.Name, x.Value, 0); err != nil && !ignorableXattrErr(err) {
 			return err
 		}
 	}
@@ -166,6 +168,36 @@ func restoreMeta(path string, n *Node) error {
 			return err
 		}
 	}
+	return setTimes(path, n)
+}
+
+// restoreFileMeta is restoreMeta for a regular file still open for
+// writing: everything but the times goes through the descriptor, without
+// looking the path up again.
+func restoreFileMeta(f *os.File, path string, n *Node) error {
+	fd := int(f.Fd())
+	if euid == 0 {
+		if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil {
+			return err
+		}
+	}
+	for _, x := range n.Xattrs {
+		if err := unix.Fsetxattr(fd, x.Name, x.Value, 0); err != nil && !ignorableXattrErr(err) {
+			return err
+		}
+	}
+	// chmod after chown: chown clears the set-id bits.
+	if err := f.Chmod(os.FileMode(n.Mode&0777) | modeBits(n.Mode)); err != nil {
+		return err
+	}
+	return setTimes(path, n)
+}
+
+func ignorableXattrErr(err error) bool {
+	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP)
+}
+
+func setTimes(path string, n *Node) error {
 	ts := []unix.Timespec{unix.NsecToTimespec(n.ATime.UnixNano()), unix.NsecToTimespec(n.ModTime.UnixNano())}
 	return unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW)
 }

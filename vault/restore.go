@@ -275,13 +275,13 @@ func (rs *restorer) restoreEntry(local string, n *Node) error {
 				return nil
 			}
 			rs.links[key] = local
+			// Create the file now so that later hard links can point at it.
+			f, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+			if err != nil {
+				return fmt.Errorf("create %s: %w", local, err)
+			}
+			f.Close()
 		}
-		// Create the file now so that later hard links can point at it.
-		f, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return fmt.Errorf("create %s: %w", local, err)
-		}
-		f.Close()
 		select {
 		case rs.jobs <- restoreJob{path: local, node: n}:
 		case <-rs.ctx.Done():
@@ -328,9 +328,9 @@ func isZero(b []byte) bool {
 }
 
 func (rs *restorer) restoreFile(j restoreJob, buf *[]byte) error {
-	f, err := os.OpenFile(j.path, os.O_WRONLY, 0)
+	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", j.path, err)
+		return fmt.Errorf("create %s: %w", j.path, err)
 	}
 	var off int64
 	for _, id := range j.node.Content {
@@ -360,11 +360,11 @@ func (rs *restorer) restoreFile(j restoreJob, buf *[]byte) error {
 		f.Close()
 		return fmt.Errorf("write %s: %w", j.path, err)
 	}
+	if err := restoreFileMeta(f, j.path, j.node); err != nil {
+		rs.warn(j.path, err)
+	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", j.path, err)
-	}
-	if err := restoreMeta(j.path, j.node); err != nil {
-		rs.warn(j.path, err)
 	}
 	rs.prog.files.Add(1)
 	rs.mu.Lock()
