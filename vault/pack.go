@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -134,7 +133,6 @@ func readPackHeader(plain io.ReaderAt, size int64) ([]packEntry, error) {
 type packWriter struct {
 	pending raid.Pending
 	aw      *asyncWriter
-	bw      *bufio.Writer
 	sha     hash.Hash
 	enc     io.WriteCloser
 	entries []packEntry
@@ -151,8 +149,7 @@ func newPackWriter(ctx context.Context, store raid.ObjectStore, to age.Recipient
 		return nil, fmt.Errorf("new pack: %w", err)
 	}
 	p := &packWriter{pending: pending, sha: sha256.New(), aw: newAsyncWriter(pending)}
-	p.bw = bufio.NewWriterSize(writerFunc(p.write), packWriteBuffer)
-	w, err := age.Encrypt(p.bw, to)
+	w, err := age.Encrypt(writerFunc(p.write), to)
 	if err != nil {
 		pending.Abort()
 		return nil, err
@@ -193,11 +190,6 @@ func (p *packWriter) finish(ctx context.Context) (ID, int64, error) {
 		p.pending.Abort()
 		return ID{}, 0, err
 	}
-	if err := p.bw.Flush(); err != nil {
-		p.aw.Close()
-		p.pending.Abort()
-		return ID{}, 0, err
-	}
 	if err := p.aw.Close(); err != nil {
 		p.pending.Abort()
 		return ID{}, 0, err
@@ -216,56 +208,63 @@ func (p *packWriter) abort() {
 	p.pending.Abort()
 }
 
-// asyncWriter hands buffers to a goroutine that writes them, so that the
-// workers chunking and encrypting never wait for a write system call (or
-// for the kernel throttling dirty pages).
+// asyncWriter is a buffered writer whose buffers are written by a
+// goroutine of its own, so that the workers chunking and encrypting never
+// wait for a write system call (or for the kernel throttling dirty pages).
+// Buffers come from a pool shared by all packs.
 type asyncWriter struct {
 	w    io.Writer
+	cur  []byte
 	ch   chan []byte
-	free chan []byte
 	done chan struct{}
 	err  error
 	once sync.Once
 }
 
+var writeBuffers = sync.Pool{New: func() any { return make([]byte, 0, packWriteBuffer) }}
+
 func newAsyncWriter(w io.Writer) *asyncWriter {
-	a := &asyncWriter{w: w, ch: make(chan []byte, 2), free: make(chan []byte, 3), done: make(chan struct{})}
+	a := &asyncWriter{w: w, ch: make(chan []byte, 2), done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
 		for b := range a.ch {
 			if a.err == nil {
 				_, a.err = a.w.Write(b)
 			}
-			select {
-			case a.free <- b[:0]:
-			default:
-			}
+			writeBuffers.Put(b[:0]) //nolint:staticcheck // slices are the pooled values
 		}
 	}()
 	return a
 }
 
-// Write queues a copy of b. An error of an earlier write is returned by a
-// later Write or by Close.
+// Write buffers b. An error of an earlier write is returned by Close.
 func (a *asyncWriter) Write(b []byte) (int, error) {
-	select {
-	case <-a.done:
-		return 0, a.err
-	default:
+	n := len(b)
+	for len(b) > 0 {
+		if a.cur == nil {
+			a.cur = writeBuffers.Get().([]byte)
+		}
+		k := min(len(b), cap(a.cur)-len(a.cur))
+		a.cur = append(a.cur, b[:k]...)
+		b = b[k:]
+		if len(a.cur) == cap(a.cur) {
+			a.ch <- a.cur
+			a.cur = nil
+		}
 	}
-	var buf []byte
-	select {
-	case buf = <-a.free:
-	default:
-		buf = make([]byte, 0, packWriteBuffer)
-	}
-	a.ch <- append(buf, b...)
-	return len(b), nil
+	return n, nil
 }
 
-// Close waits for queued writes and returns the first error.
+// Close writes what is buffered, waits for the writes and returns the
+// first error.
 func (a *asyncWriter) Close() error {
-	a.once.Do(func() { close(a.ch) })
+	a.once.Do(func() {
+		if len(a.cur) > 0 {
+			a.ch <- a.cur
+		}
+		a.cur = nil
+		close(a.ch)
+	})
 	<-a.done
 	return a.err
 }

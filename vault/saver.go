@@ -129,6 +129,7 @@ func (s *blobSaver) add(ctx context.Context, si int, t BlobType, id ID, flags ui
 		select {
 		case s.uploads <- full:
 		case <-ctx.Done():
+			full.abort()
 			return ctx.Err()
 		}
 	}
@@ -187,6 +188,15 @@ func (s *blobSaver) Flush(ctx context.Context) (err error) {
 	}
 	if a != nil && b != nil {
 		if err := s.mergePack(ctx, a, b); err != nil {
+			a.abort()
+			s.slots[treeSlot].mu.Lock()
+			if t := s.slots[treeSlot].pw; t != nil {
+				t.abort()
+				s.slots[treeSlot].pw = nil
+			}
+			s.slots[treeSlot].mu.Unlock()
+			close(s.uploads)
+			s.wg.Wait()
 			return err
 		}
 	}

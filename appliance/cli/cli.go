@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -65,6 +66,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
+	if cause := context.Cause(ctx); cause != nil && !strings.Contains(err.Error(), cause.Error()) {
+		// Say why the operation stopped ("context canceled" does not).
+		err = fmt.Errorf("%v: %w", cause, err)
+	}
 	code := ExitError
 	var ee *exitError
 	switch {
@@ -112,10 +117,16 @@ snapshot ID does.`,
 	return root
 }
 
-// store opens the repository location.
-func (g *globals) store() (*raid.Dir, error) {
+// store opens the repository location. Only init (create) makes the
+// folder: a mistyped --repo must not leave new folders behind.
+func (g *globals) store(create bool) (*raid.Dir, error) {
 	if g.repo == "" {
 		return nil, errors.New("no repository given: use --repo DIR or set SHOEBOX_REPO")
+	}
+	if !create {
+		if _, err := os.Stat(g.repo); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w (no such folder): check the --repo path, or run `shoebox init` to create one", g.repo, vault.ErrNotRepository)
+		}
 	}
 	return raid.OpenDir(g.repo)
 }
@@ -166,7 +177,7 @@ func (g *globals) passphrase(prompt string, confirm bool) (string, error) {
 
 // open unlocks the repository.
 func (g *globals) open(ctx context.Context) (*vault.Repository, error) {
-	st, err := g.store()
+	st, err := g.store(false)
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +216,13 @@ func (g *globals) openLocked(ctx context.Context, exclusive bool, op string) (*v
 		return nil, nil, err
 	}
 	l, err := r.Lock(ctx, exclusive, op)
+	if err != nil && !exclusive && (op == "restore" || op == "check") && errors.Is(err, syscall.EROFS) {
+		// A repository on read-only media (a write-protected disk, a
+		// damaged one mounted read-only to salvage it) must still restore
+		// and check; nothing can change it meanwhile.
+		fmt.Fprintf(g.stderr, "warning: %s is read-only; %s runs without a repository lock\n", g.repo, op)
+		return r, nil, nil
+	}
 	if err != nil {
 		r.Close()
 		return nil, nil, err

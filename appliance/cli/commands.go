@@ -21,21 +21,24 @@ import (
 
 func cmdInit(g *globals) *cobra.Command {
 	var pq bool
-	var logN int
+	var logN, packSize int
 	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create a new repository and print its recovery identity",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.store()
+			st, err := g.store(true)
 			if err != nil {
 				return err
+			}
+			if packSize != 0 && (packSize < 1<<20 || packSize > 1<<30) {
+				return fmt.Errorf("init: --pack-size %d out of range (1 MiB to 1 GiB)", packSize)
 			}
 			pass, err := g.passphrase("New repository passphrase: ", true)
 			if err != nil {
 				return err
 			}
-			r, recovery, err := vault.Init(cmd.Context(), st, vault.InitOptions{Passphrase: pass, PostQuantum: pq, ScryptLogN: logN})
+			r, recovery, err := vault.Init(cmd.Context(), st, vault.InitOptions{Passphrase: pass, PostQuantum: pq, ScryptLogN: logN, PackSize: packSize})
 			if err != nil {
 				return err
 			}
@@ -56,6 +59,8 @@ func cmdInit(g *globals) *cobra.Command {
 	c.Flags().BoolVar(&pq, "post-quantum", false, "use hybrid ML-KEM-768+X25519 (age1pq…) keys for long-term archives")
 	c.Flags().IntVar(&logN, "scrypt-logn", vault.DefaultScryptLogN, "scrypt work factor for the passphrase (2^N); lower only for tests")
 	c.Flags().MarkHidden("scrypt-logn")
+	c.Flags().IntVar(&packSize, "pack-size", 0, "target pack size in bytes (default 16 MiB); small packs only for tests")
+	c.Flags().MarkHidden("pack-size")
 	return c
 }
 
@@ -142,13 +147,13 @@ func cmdSnapshots(g *globals) *cobra.Command {
 				return err
 			}
 			type row struct {
-				ID        string        `json:"id"`
-				ShortID   string        `json:"short_id"`
-				Time      time.Time     `json:"time"`
-				Host      string        `json:"hostname"`
-				Paths     []string      `json:"paths"`
-				Tags      []string      `json:"tags,omitempty"`
-				Immutable *time.Time    `json:"immutable_until,omitempty"`
+				ID        string         `json:"id"`
+				ShortID   string         `json:"short_id"`
+				Time      time.Time      `json:"time"`
+				Host      string         `json:"hostname"`
+				Paths     []string       `json:"paths"`
+				Tags      []string       `json:"tags,omitempty"`
+				Immutable *time.Time     `json:"immutable_until,omitempty"`
 				Summary   *vault.Summary `json:"summary,omitempty"`
 			}
 			var rows []row
@@ -713,6 +718,10 @@ func cmdLock(g *globals) *cobra.Command {
 			if err := r.Hold(ctx, snap.ID(), t); err != nil {
 				return err
 			}
+			// A hold is never shortened: report the one in force.
+			if holds, err := r.Holds(ctx); err == nil && holds[snap.ID()].After(t) {
+				t = holds[snap.ID()]
+			}
 			if g.json {
 				return g.printJSON(map[string]any{"snapshot": snap.ID().String(), "immutable_until": t})
 			}
@@ -745,7 +754,7 @@ func cmdUnlock(g *globals) *cobra.Command {
 				return err
 			}
 			if g.json {
-				var rm, live []string
+				rm, live := []string{}, []string{}
 				for _, l := range removed {
 					rm = append(rm, l.String())
 				}
@@ -906,6 +915,9 @@ func cmdKey(g *globals) *cobra.Command {
 			defer r.Close()
 			if err := r.RemoveKey(cmd.Context(), args[0]); err != nil {
 				return err
+			}
+			if g.json {
+				return g.printJSON(map[string]string{"removed": args[0]})
 			}
 			g.out("removed key %s\n", args[0])
 			return nil
