@@ -115,6 +115,10 @@ type archiver struct {
 	zeroOnce  sync.Once
 	zeroID    *ID // ID of a hole chunk, once a sparse file was seen
 	excludes  []string
+
+	// dirs counts finishDir goroutines: on cancellation they must all have
+	// returned before the saver is aborted.
+	dirs sync.WaitGroup
 }
 
 // future is a node whose content or subtree is still being computed.
@@ -160,7 +164,7 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Snapshot, 
 	}
 	parent := opt.Parent
 	if parent == nil && !opt.NoParent {
-		p, err := r.FindSnapshot(ctx, "latest", SnapshotFilter{Host: host, Paths: paths})
+		p, err := r.latestParent(ctx, SnapshotFilter{Host: host, Paths: paths})
 		if err == nil {
 			parent = p
 		} else if !errors.Is(err, ErrNoSnapshot) {
@@ -202,6 +206,7 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Snapshot, 
 
 	root := a.saveRoot(paths, parentTree)
 	<-root.done
+	a.dirs.Wait()
 	close(a.jobs)
 	wg.Wait()
 	close(stopProgress)
@@ -301,7 +306,10 @@ func (a *archiver) saveVirtual(d *vdir, node *Node, parent *Tree) *future {
 			}
 			continue
 		}
-		fi, err := os.Lstat(c.path)
+		// A directory on the way to a backed-up path may be a symlink
+		// (/home -> /data/home): it is recorded as the directory it leads
+		// to, so that the path stays a path in the snapshot.
+		fi, err := os.Stat(c.path)
 		if err != nil {
 			a.warn(c.path, err)
 			continue
@@ -439,7 +447,9 @@ func (a *archiver) saveDir(path string, node *Node, parent *Tree) *future {
 // without holding up the walk.
 func (a *archiver) finishDir(node *Node, kids []*future) *future {
 	f := &future{node: node, done: make(chan struct{})}
+	a.dirs.Add(1)
 	go func() {
+		defer a.dirs.Done()
 		defer close(f.done)
 		t := &Tree{Nodes: make([]*Node, 0, len(kids))}
 		for _, k := range kids {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -164,6 +165,9 @@ type Index struct {
 	packs []packRef
 	byID  map[ID]uint32
 	files map[ID]bool // index files loaded
+	// damaged lists index files that could not be read, by name; the
+	// packs no readable index lists were indexed from their own headers.
+	damaged map[string]error
 }
 
 type packRef struct {
@@ -172,7 +176,18 @@ type packRef struct {
 }
 
 func newIndex() *Index {
-	return &Index{blobs: map[ID]blobLoc{}, byID: map[ID]uint32{}, files: map[ID]bool{}}
+	return &Index{blobs: map[ID]blobLoc{}, byID: map[ID]uint32{}, files: map[ID]bool{}, damaged: map[string]error{}}
+}
+
+// damagedFiles returns the index files that could not be read, by name.
+func (x *Index) damagedFiles() map[string]error {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make(map[string]error, len(x.damaged))
+	for k, v := range x.damaged {
+		out[k] = v
+	}
+	return out
 }
 
 // addPack records a pack and its blobs.
@@ -272,7 +287,7 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 			defer func() { <-sem }()
 			id, err := ParseID(strings.TrimPrefix(name, indexPrefix))
 			if err != nil {
-				errs[i] = fmt.Errorf("index file %s: unexpected name", name)
+				errs[i] = fmt.Errorf("index file %s: unexpected name: %w", name, ErrCorrupt)
 				return
 			}
 			ids[i] = id
@@ -283,14 +298,20 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 	superseded := map[ID]bool{}
 	for i, f := range files {
 		if errs[i] != nil {
-			return fmt.Errorf("%w: run `shoebox check`; `shoebox prune` can rebuild the index", errs[i])
+			// A damaged index file must not make the repository
+			// unopenable: its packs are intact and list their own blobs.
+			if errors.Is(errs[i], ErrCorrupt) {
+				x.damaged[names[i]] = errs[i]
+				continue
+			}
+			return fmt.Errorf("%w: run `shoebox check`", errs[i])
 		}
 		for _, s := range f.Supersedes {
 			superseded[s] = true
 		}
 	}
 	for i, f := range files {
-		if superseded[ids[i]] {
+		if f == nil || superseded[ids[i]] {
 			continue
 		}
 		x.files[ids[i]] = true
@@ -298,7 +319,45 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 			x.addPack(p)
 		}
 	}
+	if len(x.damaged) > 0 {
+		if err := r.indexUnlistedPacks(ctx, x); err != nil {
+			return err
+		}
+	}
 	r.index = x
+	return nil
+}
+
+// indexUnlistedPacks adds to x, from their own headers, the packs that no
+// index file in x lists, so that a damaged index file loses no data. A pack
+// whose header cannot be read stays out (check reports it).
+func (r *Repository) indexUnlistedPacks(ctx context.Context, x *Index) error {
+	var ids []ID
+	err := r.store.List(ctx, dataPrefix, func(fi raid.ObjectInfo) error {
+		id, err := ParseID(fi.Name[strings.LastIndexByte(fi.Name, '/')+1:])
+		if err == nil && packName(id) == fi.Name {
+			if _, ok := x.byID[id]; !ok {
+				ids = append(ids, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		p, err := r.packs.get(ctx, id)
+		if err != nil {
+			continue
+		}
+		entries, err := readPackHeader(p.plain, p.size)
+		size := p.obj.Size()
+		r.packs.release(p)
+		if err != nil {
+			continue
+		}
+		x.addPack(IndexPack{ID: id, Size: size, Blobs: entries})
+	}
 	return nil
 }
 

@@ -63,6 +63,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: repository format version %d, this program reads version %d: use a newer shoebox", c.Version, FormatVersion)
 	case len(c.HashKey) != 32:
 		return fmt.Errorf("config: hash key has %d bytes, want 32", len(c.HashKey))
+	case c.ChunkerPolynomial.Deg() != 53:
+		// The chunker works with degree-53 polynomials only (checked
+		// first: irreducibility costs seconds for a high degree).
+		return fmt.Errorf("config: chunker polynomial has degree %d, want 53", c.ChunkerPolynomial.Deg())
 	case !c.ChunkerPolynomial.Irreducible():
 		return errors.New("config: chunker polynomial is not irreducible")
 	case c.PackSize < 1<<20 || c.PackSize > 1<<30:
@@ -184,14 +188,19 @@ func Init(ctx context.Context, store raid.ObjectStore, opt InitOptions) (*Reposi
 	if opt.PackSize != 0 {
 		cfg.PackSize = opt.PackSize
 	}
+	if err := cfg.validate(); err != nil {
+		return nil, "", fmt.Errorf("init: %w", err)
+	}
 	recovery, err := NewMasterKey(opt.PostQuantum)
 	if err != nil {
 		return nil, "", err
 	}
 	r := newRepository(store, master, cfg)
-	if _, err := r.addKey(ctx, KeyPassphrase, opt.Passphrase, nil, "initial passphrase", opt.ScryptLogN); err != nil {
+	keyID, err := r.addKey(ctx, KeyPassphrase, opt.Passphrase, nil, "initial passphrase", opt.ScryptLogN)
+	if err != nil {
 		return nil, "", err
 	}
+	r.keyName = keysPrefix + keyID
 	if _, err := r.addKey(ctx, KeyRecovery, "", recovery.recipient, "recovery identity printed at init", 0); err != nil {
 		return nil, "", err
 	}
@@ -439,13 +448,19 @@ func (r *Repository) RemoveKey(ctx context.Context, prefix string) error {
 }
 
 // ChangePassphrase adds a key file for the new passphrase and removes the
-// one used to open the repository.
+// passphrase key used to open the repository. A recovery key used to open
+// it is kept: it is the paper copy.
 func (r *Repository) ChangePassphrase(ctx context.Context, passphrase string, logN int) (string, error) {
 	id, err := r.AddPassphrase(ctx, passphrase, "changed passphrase", logN)
 	if err != nil {
 		return "", err
 	}
 	if r.keyName != "" {
+		b, err := raid.ReadAll(ctx, r.store, r.keyName)
+		if err == nil && !hasStanza(b, "scrypt") {
+			r.keyName = keysPrefix + id
+			return id, nil
+		}
 		if err := r.store.Delete(ctx, r.keyName); err != nil {
 			return id, fmt.Errorf("new passphrase added as key %s, but the old key %s could not be removed: %w", id[:8], r.keyName, err)
 		}

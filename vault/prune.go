@@ -55,10 +55,12 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneResult, erro
 			}
 		}
 		switch {
+		case n == 0:
+			// Also a pack whose blobs are all stored in other packs too
+			// (two backups at once): the index lists them there only.
+			drop = append(drop, p)
 		case n == len(p.Blobs):
 			keep = append(keep, p)
-		case n == 0:
-			drop = append(drop, p)
 		default:
 			repack = append(repack, p)
 		}
@@ -89,7 +91,8 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneResult, erro
 	res.PacksDeleted = len(drop) + len(orphans)
 	res.PacksRepacked = len(repack)
 	res.PacksKept = len(keep)
-	if dryRun || (len(drop) == 0 && len(repack) == 0 && len(orphans) == 0 && len(r.index.indexFiles()) <= 1) {
+	damaged := r.index.damagedFiles()
+	if dryRun || (len(drop) == 0 && len(repack) == 0 && len(orphans) == 0 && len(r.index.indexFiles()) <= 1 && len(damaged) == 0) {
 		return res, nil
 	}
 
@@ -126,6 +129,14 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneResult, erro
 	// 3. Old index files.
 	for _, id := range oldIndexes {
 		if err := r.store.Delete(ctx, indexPrefix+id.String()); err != nil && !errors.Is(err, raid.ErrNotFound) {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+		res.IndexesRemoved++
+	}
+	// Damaged index files: the new index lists their packs (read from the
+	// packs' own headers when the repository was opened).
+	for name := range damaged {
+		if err := r.store.Delete(ctx, name); err != nil && !errors.Is(err, raid.ErrNotFound) {
 			return nil, fmt.Errorf("prune: %w", err)
 		}
 		res.IndexesRemoved++

@@ -163,8 +163,10 @@ func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOpt
 	wg.Wait()
 	close(stop)
 	pwg.Wait()
-	if walkErr == nil {
-		walkErr = context.Cause(cctx)
+	if walkErr == nil || errors.Is(walkErr, context.Canceled) {
+		if cause := context.Cause(cctx); cause != nil {
+			walkErr = cause // a worker's error, not the cancellation it caused
+		}
 	}
 	if walkErr != nil {
 		return &rs.sum, fmt.Errorf("restore: %w", walkErr)
@@ -232,6 +234,13 @@ func (rs *restorer) walkTree(tree ID, dir string, included bool) error {
 				if err := rs.ensureParent(local); err != nil {
 					return err
 				}
+				// Whatever stands in the way is replaced, never followed: a
+				// symlink here would send the restore outside its target.
+				if fi, err := os.Lstat(local); err == nil && !fi.IsDir() {
+					if err := os.Remove(local); err != nil {
+						return err
+					}
+				}
 				if err := os.Mkdir(local, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 					return err
 				}
@@ -260,8 +269,8 @@ func (rs *restorer) walkTree(tree ID, dir string, included bool) error {
 // restoreEntry creates a non-directory node; file contents go to the
 // workers.
 func (rs *restorer) restoreEntry(local string, n *Node) error {
-	if fi, err := os.Lstat(local); err == nil && !fi.IsDir() {
-		os.Remove(local)
+	if _, err := os.Lstat(local); err == nil {
+		os.Remove(local) // a directory only when empty
 	}
 	switch n.Type {
 	case NodeFile:
@@ -276,7 +285,7 @@ func (rs *restorer) restoreEntry(local string, n *Node) error {
 			}
 			rs.links[key] = local
 			// Create the file now so that later hard links can point at it.
-			f, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+			f, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 			if err != nil {
 				return fmt.Errorf("create %s: %w", local, err)
 			}
@@ -328,7 +337,7 @@ func isZero(b []byte) bool {
 }
 
 func (rs *restorer) restoreFile(j restoreJob, buf *[]byte) error {
-	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", j.path, err)
 	}

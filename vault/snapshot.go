@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -114,6 +115,28 @@ func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error)
 
 // Snapshots returns every snapshot, oldest first.
 func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
+	return r.loadSnapshots(ctx, false)
+}
+
+// latestParent returns the newest snapshot matching f among those that can
+// be read: a damaged snapshot file (which check reports) must not stop
+// every later backup.
+func (r *Repository) latestParent(ctx context.Context, f SnapshotFilter) (*Snapshot, error) {
+	snaps, err := r.loadSnapshots(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(snaps) - 1; i >= 0; i-- {
+		if f.Match(snaps[i]) {
+			return snaps[i], nil
+		}
+	}
+	return nil, fmt.Errorf("latest: %w", ErrNoSnapshot)
+}
+
+// loadSnapshots reads every snapshot, oldest first; skipCorrupt leaves out
+// those whose file fails verification instead of failing.
+func (r *Repository) loadSnapshots(ctx context.Context, skipCorrupt bool) ([]*Snapshot, error) {
 	var ids []ID
 	err := r.store.List(ctx, snapshotPrefix, func(fi raid.ObjectInfo) error {
 		id, err := ParseID(strings.TrimPrefix(fi.Name, snapshotPrefix))
@@ -140,11 +163,17 @@ func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
+	ok := out[:0]
+	for i, err := range errs {
 		if err != nil {
+			if skipCorrupt && errors.Is(err, ErrCorrupt) {
+				continue
+			}
 			return nil, err
 		}
+		ok = append(ok, out[i])
 	}
+	out = ok
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Time.Equal(out[j].Time) {
 			return bytes.Compare(out[i].id[:], out[j].id[:]) < 0
