@@ -217,9 +217,29 @@ func TestCheckPackDamage(t *testing.T) {
 				}
 			}
 
-			// A whole restore fails naming the pack.
-			if _, err := r.Restore(ctx, f.snaps[1], RestoreOptions{Target: filepath.Join(f.target, tc.name, "all")}); !errors.Is(err, ErrCorrupt) || !strings.Contains(fmtErr(err), pack) {
+			// A whole restore fails naming the pack, after restoring every
+			// file the damage does not affect; no partial copy of an
+			// affected file is left.
+			all := filepath.Join(f.target, tc.name, "all")
+			sum, err := r.Restore(ctx, f.snaps[1], RestoreOptions{Target: all})
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(fmtErr(err), pack) {
 				t.Errorf("restore of the snapshot: got %v, want ErrCorrupt naming %s", err, pack)
+			}
+			if sum == nil || sum.Failed == 0 {
+				t.Errorf("restore of the snapshot: summary %+v, want failed files counted", sum)
+			}
+			wantAffected := map[string]bool{}
+			for _, d := range want {
+				wantAffected[d.Path] = true
+			}
+			for _, p := range sortedKeys(f.files) {
+				b, err := os.ReadFile(restoredPath(all, p))
+				switch {
+				case wantAffected[p] && err == nil:
+					t.Errorf("whole restore left a copy of damaged %s", p)
+				case !wantAffected[p] && !bytes.Equal(b, f.files[p]):
+					t.Errorf("whole restore: unaffected %s: got %d bytes (%v), want the original", p, len(b), err)
+				}
 			}
 			// Restoring an affected file fails naming the pack; every
 			// other file restores intact.

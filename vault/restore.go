@@ -38,7 +38,26 @@ type RestoreSummary struct {
 	Files, Dirs, Links int64
 	Bytes              int64
 	Duration           time.Duration
-	Errors             []string
+	// Errors lists warnings (metadata that could not be applied) and the
+	// files that could not be restored.
+	Errors []string
+	// Failed counts files and directories not restored because their data
+	// is damaged or missing; Restore then returns an error wrapping
+	// ErrCorrupt after restoring everything else.
+	Failed int64
+}
+
+// damaged reports whether err means repository data is damaged or
+// missing (as opposed to a problem writing the target).
+func damaged(err error) bool {
+	return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrBlobMissing)
+}
+
+func (rs *restorer) failed(p string, err error) {
+	rs.mu.Lock()
+	rs.sum.Failed++
+	rs.sum.Errors = append(rs.sum.Errors, fmt.Sprintf("%s: not restored: %v", p, err))
+	rs.mu.Unlock()
 }
 
 // matchInclude reports whether p is selected, and whether something below
@@ -136,7 +155,14 @@ func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOpt
 					continue
 				}
 				if err := rs.restoreFile(j, &buf); err != nil {
-					cancel(err)
+					if !damaged(err) {
+						cancel(err)
+						continue
+					}
+					// Damaged data spoils this file only: remove the
+					// partial copy, record it, and go on with the rest.
+					os.Remove(j.path)
+					rs.failed(j.path, err)
 				}
 			}
 		}()
@@ -179,6 +205,16 @@ func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOpt
 		}
 	}
 	rs.sum.Duration = time.Since(rs.prog.start)
+	if rs.sum.Failed > 0 {
+		first := ""
+		for _, e := range rs.sum.Errors {
+			if strings.Contains(e, ": not restored: ") {
+				first = e
+				break
+			}
+		}
+		return &rs.sum, fmt.Errorf("restore: %d files or directories could not be restored because repository data is damaged or missing (first: %s); everything else was restored; run `shoebox check --read-data` to see the damage and restore those files from another copy: %w", rs.sum.Failed, first, ErrCorrupt)
+	}
 	return &rs.sum, nil
 }
 
@@ -214,6 +250,10 @@ func (rs *restorer) walk(tree ID, dir string) error {
 func (rs *restorer) walkTree(tree ID, dir string, included bool) error {
 	t, err := rs.r.LoadTree(rs.ctx, tree)
 	if err != nil {
+		if damaged(err) {
+			rs.failed(rs.local(dir), fmt.Errorf("directory listing: %w", err))
+			return nil
+		}
 		return fmt.Errorf("%s: %w", dir, err)
 	}
 	for _, n := range t.Nodes {
