@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -358,18 +357,5 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// errContains fails unless err wraps target and its message names want.
-func errContains(t testing.TB, err error, target error, want string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got nil error, want %v naming %q", target, want)
-	}
-	if target != nil && !errors.Is(err, target) {
-		t.Errorf("got error %v, want errors.Is %v", err, target)
-	}
-	if !strings.Contains(err.Error(), want) {
-		t.Errorf("got error %q, want it to name %q", err, want)
-	}
-}
 
 var _ = bytes.Equal

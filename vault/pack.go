@@ -221,7 +221,24 @@ type asyncWriter struct {
 	once sync.Once
 }
 
-var writeBuffers = sync.Pool{New: func() any { return make([]byte, 0, packWriteBuffer) }}
+// writeBuffers is the free list of write buffers shared by all packs.
+var writeBuffers = make(chan []byte, 16)
+
+func getWriteBuffer() []byte {
+	select {
+	case b := <-writeBuffers:
+		return b
+	default:
+		return make([]byte, 0, packWriteBuffer)
+	}
+}
+
+func putWriteBuffer(b []byte) {
+	select {
+	case writeBuffers <- b[:0]:
+	default:
+	}
+}
 
 func newAsyncWriter(w io.Writer) *asyncWriter {
 	a := &asyncWriter{w: w, ch: make(chan []byte, 2), done: make(chan struct{})}
@@ -231,7 +248,7 @@ func newAsyncWriter(w io.Writer) *asyncWriter {
 			if a.err == nil {
 				_, a.err = a.w.Write(b)
 			}
-			writeBuffers.Put(b[:0]) //nolint:staticcheck // slices are the pooled values
+			putWriteBuffer(b)
 		}
 	}()
 	return a
@@ -242,7 +259,7 @@ func (a *asyncWriter) Write(b []byte) (int, error) {
 	n := len(b)
 	for len(b) > 0 {
 		if a.cur == nil {
-			a.cur = writeBuffers.Get().([]byte)
+			a.cur = getWriteBuffer()
 		}
 		k := min(len(b), cap(a.cur)-len(a.cur))
 		a.cur = append(a.cur, b[:k]...)
