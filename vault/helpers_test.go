@@ -357,5 +357,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-
 var _ = bytes.Equal
