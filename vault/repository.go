@@ -41,9 +41,13 @@ func (r *Repository) Index() *Index { return r.index }
 // HashBlob returns the ID a plaintext would have in this repository.
 func (r *Repository) HashBlob(b []byte) ID { return r.hash.Sum(b) }
 
-// Close releases open pack handles.
+// Close releases open pack handles, and closes the store when it has a
+// Close method (the disk array waits for its background repairs).
 func (r *Repository) Close() error {
 	r.packs.closeAll()
+	if c, ok := r.store.(io.Closer); ok {
+		return c.Close()
+	}
 	return nil
 }
 

@@ -112,16 +112,25 @@ snapshot ID does.`,
 	root.AddCommand(
 		cmdInit(g), cmdBackup(g), cmdSnapshots(g), cmdLs(g), cmdFind(g), cmdDiff(g),
 		cmdRestore(g), cmdDump(g), cmdCheck(g), cmdForget(g), cmdPrune(g), cmdLock(g),
-		cmdUnlock(g), cmdStats(g), cmdKey(g),
+		cmdUnlock(g), cmdStats(g), cmdKey(g), cmdRaid(g),
 	)
 	return root
 }
 
-// store opens the repository location. Only init (create) makes the
-// folder: a mistyped --repo must not leave new folders behind.
-func (g *globals) store(create bool) (*raid.Dir, error) {
+// store opens the repository location: a folder, or a disk array given as
+// raid:DIR1,DIR2,... (its member disks, in any order, any subset). Only
+// init (create) makes a folder: a mistyped --repo must not leave new
+// folders behind.
+func (g *globals) store(create bool) (raid.ObjectStore, error) {
 	if g.repo == "" {
 		return nil, errors.New("no repository given: use --repo DIR or set SHOEBOX_REPO")
+	}
+	if members, ok := strings.CutPrefix(g.repo, "raid:"); ok {
+		a, err := raid.OpenArray(strings.Split(members, ","), raid.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("%w (create the array first with `shoebox raid create`)", err)
+		}
+		return a, nil
 	}
 	if !create {
 		if _, err := os.Stat(g.repo); errors.Is(err, fs.ErrNotExist) {

@@ -1,0 +1,425 @@
+package raid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/reedsolomon"
+)
+
+// Options tune an array.
+type Options struct {
+	// HedgeDelay is how long a read waits for a data shard before it also
+	// reads parity (a slow disk is worked around, not declared failed).
+	// Default 400 ms.
+	HedgeDelay time.Duration
+	// Logger receives repairs and disk trouble. Default: slog.Default().
+	Logger *slog.Logger
+	// AllowSameDrive (Create only) lets members share a physical drive
+	// and still hold shards of one object: for demos and tests, where the
+	// "disks" are directories on one drive.
+	AllowSameDrive bool
+}
+
+// Array is an ObjectStore that spreads every object over member disks as
+// Data+Parity shards on distinct disks (see docs/RAID.md). It is safe for
+// concurrent use.
+type Array struct {
+	opt    Options
+	layout Layout
+	enc    reedsolomon.Encoder // nil for mirrors
+
+	mu       sync.RWMutex
+	manifest *Manifest
+	members  []*member       // present members, in manifest order
+	missing  []MemberInfo    // active or draining members that are not present
+	objects  map[string]*obj // object name -> its shards
+	seq      atomic.Uint64
+
+	repaired, readErrors atomic.Int64
+	repairWG             sync.WaitGroup
+	repairing            sync.Map // object names being repaired
+}
+
+var _ ObjectStore = (*Array)(nil)
+
+// member is a present member disk.
+type member struct {
+	path   string
+	label  *Label
+	state  string
+	store  *Dir
+	dev    uint64
+	serial string
+
+	mu        sync.Mutex
+	full      bool // a write failed for lack of space (cleared by a later success)
+	readOnly  bool
+	unmounted bool
+}
+
+func (m *member) String() string {
+	s := m.path
+	if m.serial != "" {
+		s += " (serial " + m.serial + ")"
+	}
+	return s
+}
+
+// shardLoc is one shard of an object.
+type shardLoc struct {
+	m   *member
+	idx int
+	seq uint64
+}
+
+// obj is what the array knows of an object: its size and where the shards
+// of its newest complete write are.
+type obj struct {
+	size    int64
+	seq     uint64
+	sum     uint64
+	layout  Layout
+	shards  []shardLoc // of seq
+	stale   []shardLoc // of older writes, to delete
+	modTime time.Time
+}
+
+// Create makes a new array on the given member directories (each the
+// mount point of one disk) and opens it.
+func Create(paths []string, layout Layout, opt Options) (*Array, error) {
+	if err := layout.Validate(len(paths)); err != nil {
+		return nil, err
+	}
+	arrayID := newID()
+	now := time.Now().UTC()
+	man := &Manifest{Version: 1, ArrayID: arrayID, Generation: 1, Layout: layout, Created: now, Updated: now,
+		SameDrive: opt.AllowSameDrive}
+	drives := map[string]bool{}
+	for _, p := range paths {
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			return nil, fmt.Errorf("create array: %w", err)
+		}
+		if _, err := os.Stat(filepath.Join(p, labelFile)); err == nil {
+			l, _, _, _ := readLabel(p)
+			id := "another array"
+			if l != nil {
+				id = "array " + l.ArrayID[:8]
+			}
+			return nil, fmt.Errorf("create array: %s already belongs to %s; use an empty disk, or `shoebox raid add` to join it", p, id)
+		}
+		l, lb, err := newLabel(p, arrayID, layout)
+		if err != nil {
+			return nil, err
+		}
+		if l.Serial != "" {
+			drives[l.Serial] = true
+		}
+		if err := writeFileAtomic(filepath.Join(p, labelFile), lb); err != nil {
+			return nil, fmt.Errorf("create array: label %s: %w", p, err)
+		}
+		man.Members = append(man.Members, MemberInfo{DiskID: l.DiskID, State: StateActive, LabelHash: labelHash(lb),
+			Serial: l.Serial, Path: p, Added: now})
+	}
+	if n := distinctDrives(man.Members); n < layout.Shards() && !opt.AllowSameDrive {
+		return nil, fmt.Errorf("create array: layout %s needs %d different drives, these paths are on %d (two members on one drive never hold shards of the same object)", layout, layout.Shards(), n)
+	}
+	if err := writeManifest(paths, man); err != nil {
+		return nil, err
+	}
+	return OpenArray(paths, opt)
+}
+
+// driveKey is the identity placement keeps apart: the drive's serial, or
+// nothing when the array allows members on one drive.
+func (a *Array) driveKey(l *Label) string {
+	if a.manifest.SameDrive {
+		return ""
+	}
+	return l.Serial
+}
+
+// distinctDrives counts members on different physical drives (members of
+// unknown identity count as distinct).
+func distinctDrives(ms []MemberInfo) int {
+	seen := map[string]bool{}
+	n := 0
+	for _, m := range ms {
+		if m.State == StateFailed {
+			continue
+		}
+		if m.Serial == "" || !seen[m.Serial] {
+			n++
+		}
+		if m.Serial != "" {
+			seen[m.Serial] = true
+		}
+	}
+	return n
+}
+
+func newLabel(p, arrayID string, layout Layout) (*Label, []byte, error) {
+	mp, _ := IsMountPoint(p)
+	serial, wwn, model, _ := DriveIdentity(p)
+	if serial == "" {
+		serial = wwn
+	}
+	l := &Label{Version: 1, ArrayID: arrayID, DiskID: newID(), Created: time.Now().UTC(), Layout: layout,
+		Serial: serial, WWN: wwn, Model: model, MountPoint: mp}
+	lb, err := jsonIndent(l)
+	return l, lb, err
+}
+
+// writeManifest writes the manifest to every path that holds a label.
+func writeManifest(paths []string, m *Manifest) error {
+	b, err := encodeManifest(m)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	ok := 0
+	for _, p := range paths {
+		if err := writeFileAtomic(filepath.Join(p, manifestFile), b); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
+		}
+		ok++
+	}
+	if ok == 0 {
+		return fmt.Errorf("write array manifest: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// OpenArray opens an array from any subset of its member directories.
+// Disks are recognised by their labels, not by order or path. Labels the
+// newest manifest does not list (a stray or replaced disk) and a second
+// disk with the same label (a clone) are refused and reported.
+func OpenArray(paths []string, opt Options) (*Array, error) {
+	if opt.HedgeDelay == 0 {
+		opt.HedgeDelay = 400 * time.Millisecond
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	type found struct {
+		path string
+		l    *Label
+		lb   []byte
+		m    *Manifest
+	}
+	var fs []found
+	var problems []string
+	for _, p := range paths {
+		l, lb, m, err := readLabel(p)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				problems = append(problems, fmt.Sprintf("%s: no Shoebox disk label (not a member, or the disk is not mounted)", p))
+				continue
+			}
+			problems = append(problems, err.Error())
+			continue
+		}
+		fs = append(fs, found{p, l, lb, m})
+	}
+	if len(fs) == 0 {
+		return nil, fmt.Errorf("open array: no member found: %s", strings.Join(problems, "; "))
+	}
+	arrayID := ""
+	var man *Manifest
+	for _, f := range fs {
+		if f.m != nil && (man == nil || f.m.Generation > man.Generation) {
+			man = f.m
+		}
+	}
+	if man == nil {
+		return nil, fmt.Errorf("open array: no valid array manifest on %d disks", len(fs))
+	}
+	arrayID = man.ArrayID
+	a := &Array{opt: opt, layout: man.Layout, manifest: man, objects: map[string]*obj{}}
+	if !a.layout.IsMirror() {
+		enc, err := reedsolomon.New(a.layout.Data, a.layout.Parity)
+		if err != nil {
+			return nil, err
+		}
+		a.enc = enc
+	}
+	seen := map[string]string{}
+	var present []string
+	for _, f := range fs {
+		if f.l.ArrayID != arrayID {
+			problems = append(problems, fmt.Sprintf("%s belongs to another array (%s); ignored", f.path, f.l.ArrayID[:8]))
+			continue
+		}
+		mi := man.member(f.l.DiskID)
+		switch {
+		case mi == nil || mi.LabelHash != labelHash(f.lb):
+			problems = append(problems, fmt.Sprintf("%s: its label is not in the array manifest (a replaced or stray disk); refused", f.path))
+			continue
+		case seen[f.l.DiskID] != "":
+			problems = append(problems, fmt.Sprintf("%s carries the same disk label as %s (a cloned disk, or one disk given twice); refused", f.path, seen[f.l.DiskID]))
+			continue
+		case mi.State == StateFailed:
+			problems = append(problems, fmt.Sprintf("%s was marked failed; ignored (wipe it before reusing it)", f.path))
+			continue
+		}
+		seen[f.l.DiskID] = f.path
+		st, err := OpenDir(filepath.Join(f.path, memberDir))
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", f.path, err))
+			continue
+		}
+		dev, _ := DeviceOf(f.path)
+		a.members = append(a.members, &member{path: f.path, label: f.l, state: mi.State, store: st, dev: dev, serial: a.driveKey(f.l)})
+		present = append(present, f.path)
+		mi.Path = f.path
+	}
+	for _, mi := range man.Members {
+		if mi.State != StateFailed && seen[mi.DiskID] == "" {
+			a.missing = append(a.missing, mi)
+		}
+	}
+	for _, p := range problems {
+		opt.Logger.Warn("raid: " + p)
+	}
+	if len(a.members) == 0 {
+		return nil, fmt.Errorf("open array: no usable member: %s", strings.Join(problems, "; "))
+	}
+	// Heal stale manifest copies.
+	if err := writeManifest(present, man); err != nil {
+		opt.Logger.Warn("raid: " + err.Error())
+	}
+	if err := a.scan(); err != nil {
+		return nil, err
+	}
+	a.seq.Store(uint64(time.Now().UnixNano()))
+	return a, nil
+}
+
+// scan reads every shard header on every member and builds the object
+// map, then deletes leftovers: shards of writes that a newer complete
+// write replaced (an interrupted overwrite or delete).
+func (a *Array) scan() error {
+	type hit struct {
+		h   *shardHeader
+		loc shardLoc
+		mod time.Time
+	}
+	var mu sync.Mutex
+	byName := map[string][]hit{}
+	var wg sync.WaitGroup
+	errs := make([]error, len(a.members))
+	for i, m := range a.members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = m.store.List(context.Background(), "shards/", func(fi ObjectInfo) error {
+				name, idx, ok := parseShardName(fi.Name)
+				if !ok {
+					return nil
+				}
+				h, err := readShardHeader(m, fi.Name)
+				if err != nil || h.Name != name || h.Index != idx {
+					a.opt.Logger.Warn("raid: unreadable shard", "disk", m.path, "shard", fi.Name, "err", err)
+					return nil
+				}
+				mu.Lock()
+				byName[name] = append(byName[name], hit{h, shardLoc{m, idx, h.Seq}, fi.ModTime})
+				mu.Unlock()
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("open array: scan %s: %w", a.members[i].path, err)
+		}
+	}
+	maxSeq := uint64(0)
+	for name, hits := range byName {
+		// Group by write; the newest write with enough distinct shards wins.
+		groups := map[uint64][]hit{}
+		locs := map[uint64][]shardLoc{}
+		for _, h := range hits {
+			groups[h.h.Seq] = append(groups[h.h.Seq], h)
+			locs[h.h.Seq] = append(locs[h.h.Seq], h.loc)
+			maxSeq = max(maxSeq, h.h.Seq)
+		}
+		seqs := make([]uint64, 0, len(groups))
+		for s := range groups {
+			seqs = append(seqs, s)
+		}
+		sort.Slice(seqs, func(i, j int) bool { return seqs[i] > seqs[j] })
+		win := seqs[0]
+		for _, s := range seqs {
+			if distinctIndexes(locs[s]) >= groups[s][0].h.Layout.Data {
+				win = s
+				break
+			}
+		}
+		g := groups[win]
+		o := &obj{size: g[0].h.ObjSize, seq: win, sum: g[0].h.ObjSum, layout: g[0].h.Layout, modTime: g[0].mod}
+		for _, h := range g {
+			o.shards = append(o.shards, h.loc)
+		}
+		complete := distinctIndexes(locs[win]) >= o.layout.Data
+		for s, hs := range groups {
+			if s == win {
+				continue
+			}
+			for _, h := range hs {
+				// Older writes are leftovers once a newer one is complete;
+				// newer incomplete writes (an interrupted put) too.
+				if complete {
+					o.stale = append(o.stale, h.loc)
+				}
+			}
+		}
+		a.objects[name] = o
+	}
+	a.seq.Store(max(a.seq.Load(), maxSeq))
+	// Remove leftovers of interrupted writes.
+	for name, o := range a.objects {
+		for _, l := range o.stale {
+			if err := l.m.store.Delete(context.Background(), shardName(name, l.idx)); err != nil && !errors.Is(err, ErrNotFound) {
+				a.opt.Logger.Warn("raid: cannot remove leftover shard", "disk", l.m.path, "object", name, "err", err)
+			}
+		}
+		o.stale = nil
+	}
+	return nil
+}
+
+// distinctIndexes counts the different shard indexes among locations.
+func distinctIndexes(ls []shardLoc) int {
+	seen := map[int]bool{}
+	for _, l := range ls {
+		seen[l.idx] = true
+	}
+	return len(seen)
+}
+
+func readShardHeader(m *member, name string) (*shardHeader, error) {
+	o, err := m.store.Open(context.Background(), name)
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	buf := make([]byte, min(o.Size(), shardFixed+maxNameLen+4))
+	if n, err := o.ReadAt(buf, 0); err != nil && !(err == io.EOF && n == len(buf)) {
+		return nil, err
+	}
+	h, _, err := parseShardHeader(buf)
+	return h, err
+}

@@ -1,0 +1,195 @@
+package raid
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Files at the root of every member disk.
+const (
+	labelFile    = "shoebox-disk.json"
+	manifestFile = "shoebox-array.json"
+	// memberDir holds the member's shards (a Dir store).
+	memberDir = "shoebox"
+)
+
+// Member states in the manifest.
+const (
+	StateActive   = "active"   // holds shards and takes new ones
+	StateDraining = "draining" // holds shards, takes none, being emptied
+	StateFailed   = "failed"   // gone or replaced; its shards are rebuilt elsewhere
+)
+
+// Label identifies one member disk. It is written once, when the disk
+// joins; the manifest records the SHA-256 of its bytes, so a label that
+// the winning manifest does not list (a stray disk from another array, an
+// old member that was replaced) is refused.
+type Label struct {
+	Version    int       `json:"version"`
+	ArrayID    string    `json:"array_id"`
+	DiskID     string    `json:"disk_id"`
+	Created    time.Time `json:"created"`
+	Layout     Layout    `json:"layout"`
+	Serial     string    `json:"serial,omitempty"`
+	WWN        string    `json:"wwn,omitempty"`
+	Model      string    `json:"model,omitempty"`
+	MountPoint bool      `json:"mount_point"` // the member was a mount point when it joined
+}
+
+// MemberInfo is a member as the manifest records it.
+type MemberInfo struct {
+	DiskID    string    `json:"disk_id"`
+	State     string    `json:"state"`
+	LabelHash string    `json:"label_sha256"`
+	Serial    string    `json:"serial,omitempty"`
+	Path      string    `json:"last_path,omitempty"` // where it was last seen (informational)
+	Added     time.Time `json:"added"`
+}
+
+// Manifest is the array's membership. Every member keeps a copy; the
+// valid copy with the highest generation wins.
+type Manifest struct {
+	Version    int       `json:"version"`
+	ArrayID    string    `json:"array_id"`
+	Generation uint64    `json:"generation"`
+	Layout     Layout    `json:"layout"`
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
+	// SameDrive allows members on one physical drive to hold shards of the
+	// same object: for demos and tests only (no protection against the
+	// loss of that drive).
+	SameDrive bool         `json:"same_drive,omitempty"`
+	Members   []MemberInfo `json:"members"`
+}
+
+// member returns the manifest entry of a disk.
+func (m *Manifest) member(diskID string) *MemberInfo {
+	for i := range m.Members {
+		if m.Members[i].DiskID == diskID {
+			return &m.Members[i]
+		}
+	}
+	return nil
+}
+
+// manifestEnvelope carries a checksum so a damaged copy is not valid.
+type manifestEnvelope struct {
+	Manifest json.RawMessage `json:"manifest"`
+	SHA256   string          `json:"sha256"`
+}
+
+func encodeManifest(m *Manifest) ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	return json.MarshalIndent(manifestEnvelope{Manifest: b, SHA256: hex.EncodeToString(sum[:])}, "", "  ")
+}
+
+func parseManifest(b []byte) (*Manifest, error) {
+	var env manifestEnvelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	// The checksum covers the compact JSON (the file itself is indented
+	// for people to read).
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, env.Manifest); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	sum := sha256.Sum256(compact.Bytes())
+	if hex.EncodeToString(sum[:]) != env.SHA256 {
+		return nil, errors.New("manifest: checksum mismatch (damaged)")
+	}
+	var m Manifest
+	if err := json.Unmarshal(env.Manifest, &m); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if m.Version != 1 || m.ArrayID == "" || m.Generation == 0 {
+		return nil, errors.New("manifest: bad version, array ID or generation")
+	}
+	return &m, nil
+}
+
+func parseLabel(b []byte) (*Label, error) {
+	var l Label
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, fmt.Errorf("label: %w", err)
+	}
+	if l.Version != 1 || l.ArrayID == "" || l.DiskID == "" {
+		return nil, errors.New("label: bad version or IDs")
+	}
+	return &l, nil
+}
+
+func labelHash(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// writeFileAtomic writes a small file durably: temp file, fsync, rename,
+// fsync of the directory.
+func writeFileAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
+// readLabel reads the label and manifest of a member path. A path with
+// no label returns an error wrapping os.ErrNotExist.
+func readLabel(path string) (*Label, []byte, *Manifest, error) {
+	lb, err := os.ReadFile(filepath.Join(path, labelFile))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	l, err := parseLabel(lb)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var m *Manifest
+	if mb, err := os.ReadFile(filepath.Join(path, manifestFile)); err == nil {
+		if pm, err := parseManifest(mb); err == nil && pm.ArrayID == l.ArrayID {
+			m = pm
+		}
+	}
+	return l, lb, m, nil
+}
+
+func jsonIndent(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }
