@@ -1,0 +1,222 @@
+// Package looptest gives tests real, small file systems to fill, break and
+// remount: ext4 on a loop device, tmpfs, and read-only remounts. They need
+// root (CAP_SYS_ADMIN) and the util-linux and e2fsprogs tools; where those
+// are missing, or the kernel or container refuses loop devices or mounts,
+// the helpers skip the test and say why.
+//
+// Every helper registers its own cleanup with t.Cleanup, so a test leaves
+// no mounts or loop devices behind when it ends, passes or fails.
+package looptest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Ext4 formats an ext4 file system of size bytes on a loop device backed by
+// a sparse image file in t.TempDir(), mounts it on a fresh temporary
+// directory and returns that directory. The file system starts with a
+// lost+found directory; root may use its 5 % reserve, so the space that
+// root can fill is a little under size. A size below about 1 MiB is too
+// small for mkfs.ext4.
+//
+// Ext4 skips the test when losetup, mkfs.ext4 or mount are not installed,
+// when no loop device can be attached, or when mounting is not allowed.
+// Cleanup unmounts (lazily, so open files do not block it) and detaches the
+// loop device.
+func Ext4(t testing.TB, size int64) (mountDir string) {
+	t.Helper()
+	need(t, "losetup", "mount (util-linux)")
+	need(t, "mkfs.ext4", "e2fsprogs")
+	need(t, "mount", "mount (util-linux)")
+	need(t, "umount", "mount (util-linux)")
+
+	img := filepath.Join(t.TempDir(), "disk.img")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatalf("create loop image: %v", err)
+	}
+	err = f.Truncate(size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatalf("size loop image %s to %d bytes: %v", img, size, err)
+	}
+
+	out, err := run("losetup", "--find", "--show", img)
+	if err != nil {
+		t.Skipf("loop devices unavailable here: losetup --find --show: %v: %s", err, out)
+	}
+	dev := strings.TrimSpace(out)
+	t.Cleanup(func() {
+		if out, err := run("losetup", "-d", dev); err != nil {
+			t.Errorf("detach loop device %s: %v: %s", dev, err, out)
+		}
+	})
+
+	if out, err := run("mkfs.ext4", "-q", "-F", dev); err != nil {
+		t.Fatalf("mkfs.ext4 -q -F %s: %v: %s", dev, err, out)
+	}
+	mountDir = t.TempDir()
+	if out, err := run("mount", "-t", "ext4", dev, mountDir); err != nil {
+		t.Skipf("cannot mount ext4 on a loop device here: mount %s %s: %v: %s", dev, mountDir, err, out)
+	}
+	t.Cleanup(func() { unmount(t, mountDir) })
+	return mountDir
+}
+
+// Tmpfs mounts a tmpfs of at most size bytes (rounded up to whole pages) on
+// a fresh temporary directory and returns the directory. It skips the test
+// when mounting is not allowed. Cleanup unmounts it lazily.
+func Tmpfs(t testing.TB, size int64) (mountDir string) {
+	t.Helper()
+	need(t, "mount", "mount (util-linux)")
+	need(t, "umount", "mount (util-linux)")
+	mountDir = t.TempDir()
+	opt := "size=" + strconv.FormatInt(size, 10)
+	if out, err := run("mount", "-t", "tmpfs", "-o", opt, "tmpfs", mountDir); err != nil {
+		t.Skipf("cannot mount a tmpfs here: mount -t tmpfs -o %s tmpfs %s: %v: %s", opt, mountDir, err, out)
+	}
+	t.Cleanup(func() { unmount(t, mountDir) })
+	return mountDir
+}
+
+// SetReadOnly makes dir read-only, so that writes below it fail with EROFS,
+// and returns a function that makes it writable again. A mount point (such
+// as the directory from Ext4 or Tmpfs) is remounted read-only, as a kernel
+// does with a file system after an I/O error; any other directory is
+// bind-mounted on itself and the bind mount made read-only. SetReadOnly
+// fails the test when the remount fails, which for a mount point with files
+// open for writing is EBUSY.
+//
+// The returned function may be called any number of times; cleanup calls
+// it too.
+func SetReadOnly(t testing.TB, dir string) (restore func()) {
+	t.Helper()
+	dir, err := filepath.Abs(dir)
+	if err == nil {
+		dir, err = filepath.EvalSymlinks(dir)
+	}
+	if err != nil {
+		t.Fatalf("set read-only: %v", err)
+	}
+	if dir == "/" {
+		t.Fatalf("set read-only: refusing to remount the root file system")
+	}
+	mounted, err := isMountPoint(dir)
+	if err != nil {
+		t.Fatalf("set read-only %s: %v", dir, err)
+	}
+
+	var undo func() error
+	if mounted {
+		if out, err := run("mount", "-o", "remount,ro", dir); err != nil {
+			t.Fatalf("mount -o remount,ro %s: %v: %s", dir, err, out)
+		}
+		undo = func() error {
+			if out, err := run("mount", "-o", "remount,rw", dir); err != nil {
+				return fmt.Errorf("mount -o remount,rw %s: %v: %s", dir, err, out)
+			}
+			return nil
+		}
+	} else {
+		if out, err := run("mount", "--bind", dir, dir); err != nil {
+			t.Skipf("cannot bind-mount here: mount --bind %s %s: %v: %s", dir, dir, err, out)
+		}
+		undo = func() error {
+			if out, err := run("umount", dir); err != nil {
+				return fmt.Errorf("umount %s: %v: %s", dir, err, out)
+			}
+			return nil
+		}
+		if out, err := run("mount", "-o", "remount,bind,ro", dir); err != nil {
+			err = fmt.Errorf("mount -o remount,bind,ro %s: %v: %s", dir, err, out)
+			if uerr := undo(); uerr != nil {
+				err = fmt.Errorf("%v; undo: %v", err, uerr)
+			}
+			t.Fatal(err)
+		}
+	}
+
+	var once sync.Once
+	restore = func() {
+		t.Helper()
+		once.Do(func() {
+			if err := undo(); err != nil {
+				t.Errorf("make %s writable again: %v", dir, err)
+			}
+		})
+	}
+	t.Cleanup(restore)
+	return restore
+}
+
+// need skips the test when the named program is not on PATH.
+func need(t testing.TB, prog, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(prog); err != nil {
+		t.Skipf("%s not found (Debian package %s): %v", prog, pkg, err)
+	}
+}
+
+// run runs a program and returns its combined output, trimmed.
+func run(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(bytes.TrimSpace(out)), err
+}
+
+func unmount(t testing.TB, dir string) {
+	t.Helper()
+	if out, err := run("umount", "-l", dir); err != nil {
+		t.Errorf("unmount %s: %v: %s", dir, err, out)
+	}
+}
+
+// isMountPoint reports whether dir (absolute, without symlinks) is the
+// mount point of some mount in /proc/self/mountinfo, bind mounts included.
+func isMountPoint(dir string) (bool, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		// ID parentID major:minor root mountpoint options ...
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 5 && unescapeMountinfo(fields[4]) == dir {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for a space, \011, \012,
+// \134) that the kernel writes in /proc/self/mountinfo paths.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
