@@ -98,7 +98,7 @@ repository lives on an array with --repo raid:DIR1,DIR2,...`,
 	scrub.Flags().Float64Var(&rate, "rate", 0, "read at most this many MiB/s (0: no limit)")
 	add := &cobra.Command{
 		Use:   "add NEWDIR DIR...",
-		Short: "Add an empty disk (NEWDIR) to the array of DIR...",
+		Short: "Add an empty disk (NEWDIR) to the array of DIR... and rebalance onto it",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := open(args[1:])
@@ -109,6 +109,13 @@ repository lives on an array with --repo raid:DIR1,DIR2,...`,
 			if err := a.Add(args[0]); err != nil {
 				return err
 			}
+			// The daemon rebalances in the background; the CLI does it now
+			// (interrupting it is safe: every move is copy, verify, delete).
+			n, err := a.Rebalance(cmd.Context())
+			if err != nil {
+				return err
+			}
+			g.out("moved %d shards onto %s\n", n, args[0])
 			return printRaidStatus(g, a.Status())
 		},
 	}
