@@ -42,8 +42,9 @@ fuzz: ## run every fuzz target for FUZZTIME each
 
 test: lint unit fuzz ## every check and test: lint, go test -race, bounded fuzzing
 
-bench: build ## Shoebox beside restic, borg and kopia on the same generated data
+bench: build ## Shoebox beside restic, borg and kopia on the same data; then on disk arrays
 	bash bench/bench.sh
+	bash bench/raid.sh
 
 run: build ## demo: init a repository under ./var, back up, restore and check
 	@bash scripts/demo.sh "$(BIN)/shoebox" "$(VAR)"

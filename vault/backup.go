@@ -186,7 +186,7 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Snapshot, 
 
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	a := &archiver{r: r, saver: newBlobSaver(r), opt: opt, jobs: make(chan *fileJob, workers),
+	a := &archiver{r: r, saver: newBlobSaver(r, workers), opt: opt, jobs: make(chan *fileJob, workers),
 		prog: &progressCounter{start: time.Now()}, ctx: cctx, cancel: cancel,
 		hardlinks: map[[2]uint64][]ID{}, excludes: opt.Excludes}
 	a.summary.Start = time.Now().UTC()
@@ -194,7 +194,7 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Snapshot, 
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
 		wg.Add(1)
-		go a.worker(&wg)
+		go a.worker(i, &wg)
 	}
 	stopProgress := make(chan struct{})
 	var pwg sync.WaitGroup
@@ -467,7 +467,7 @@ func (a *archiver) finishDir(node *Node, kids []*future) *future {
 			return
 		}
 		id := a.r.hash.Sum(b)
-		if _, err := a.saver.Save(a.ctx, TreeBlob, id, b, true); err != nil {
+		if _, err := a.saver.Save(a.ctx, 0, TreeBlob, id, b, true); err != nil {
 			a.fail(err)
 			return
 		}
@@ -477,7 +477,7 @@ func (a *archiver) finishDir(node *Node, kids []*future) *future {
 }
 
 // worker reads, chunks, hashes and saves files.
-func (a *archiver) worker(wg *sync.WaitGroup) {
+func (a *archiver) worker(lane int, wg *sync.WaitGroup) {
 	defer wg.Done()
 	var buf []byte
 	var ch *chunker.Chunker
@@ -487,13 +487,13 @@ func (a *archiver) worker(wg *sync.WaitGroup) {
 				ch = chunker.New(nil, a.r.cfg.ChunkerPolynomial)
 				buf = make([]byte, chunker.MaxSize)
 			}
-			a.saveFile(job, ch, buf)
+			a.saveFile(lane, job, ch, buf)
 		}
 		close(job.f.done)
 	}
 }
 
-func (a *archiver) saveFile(job *fileJob, ch *chunker.Chunker, buf []byte) {
+func (a *archiver) saveFile(lane int, job *fileJob, ch *chunker.Chunker, buf []byte) {
 	n := job.f.node
 	if n.Links > 1 {
 		a.mu.Lock()
@@ -520,7 +520,7 @@ func (a *archiver) saveFile(job *fileJob, ch *chunker.Chunker, buf []byte) {
 		return
 	}
 	defer f.Close()
-	st := &fileState{}
+	st := &fileState{lane: lane}
 	for _, seg := range segments(f, int64(n.Size)) {
 		var err error
 		if seg.hole {
@@ -564,6 +564,7 @@ func (a *archiver) saveFile(job *fileJob, ch *chunker.Chunker, buf []byte) {
 
 // fileState is the progress through one file.
 type fileState struct {
+	lane     int // the worker's number: its own packs
 	size     uint64
 	compress bool
 	started  bool
@@ -596,7 +597,7 @@ func (a *archiver) saveData(st *fileState, n *Node, data []byte) error {
 	} else {
 		id = a.r.hash.Sum(data)
 	}
-	if _, err := a.saver.Save(a.ctx, DataBlob, id, data, st.compress); err != nil {
+	if _, err := a.saver.Save(a.ctx, st.lane, DataBlob, id, data, st.compress); err != nil {
 		a.fail(err)
 		return nil // the backup is aborting; the cause is recorded
 	}

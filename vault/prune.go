@@ -99,7 +99,7 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneResult, erro
 	// 1. Repack.
 	oldIndexes := r.index.indexFiles()
 	if len(repack) > 0 {
-		s := newBlobSaver(r)
+		s := newBlobSaver(r, 1)
 		for _, p := range repack {
 			for _, b := range p.Blobs {
 				if !used[b.ID] {
@@ -191,10 +191,7 @@ func (s *blobSaver) saveRepacked(ctx context.Context, t BlobType, id ID, plain [
 		return nil
 	}
 	s.pending[id] = true
-	si := treeSlot
-	if t == DataBlob {
-		si = s.rnd.IntN(2)
-	}
+	si := s.slotFor(0, t)
 	s.mu.Unlock()
 	stored, flags := plain, uint8(0)
 	if compressed {

@@ -30,9 +30,14 @@ type blobSaver struct {
 	written []IndexPack // packs stored but not yet in an index file
 	err     error
 
-	slots   [3]slot // two data slots, one tree slot
-	uploads chan *packWriter
-	wg      sync.WaitGroup
+	// slots holds the open packs: two data packs per lane (a lane is one
+	// backup worker, so workers never wait for each other's pack lock),
+	// then one tree pack.
+	slots   []slot
+	lanes   int
+	uploads   chan *packWriter
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 
 	// Stats, under mu.
 	StoredBlobs, StoredBytes, RawBytes int64
@@ -43,13 +48,16 @@ type slot struct {
 	pw *packWriter
 }
 
-const treeSlot = 2
+func (s *blobSaver) treeSlot() int { return len(s.slots) - 1 }
 
-func newBlobSaver(r *Repository) *blobSaver {
+// newBlobSaver starts a saver for the given number of lanes (concurrent
+// writers that each get packs of their own).
+func newBlobSaver(r *Repository, lanes int) *blobSaver {
 	var seed [32]byte
 	crand.Read(seed[:])
-	s := &blobSaver{r: r, packSize: r.cfg.PackSize, pending: map[ID]bool{},
-		rnd: rand.New(rand.NewChaCha8(seed)), uploads: make(chan *packWriter)}
+	lanes = max(lanes, 1)
+	s := &blobSaver{r: r, packSize: r.cfg.PackSize, pending: map[ID]bool{}, lanes: lanes,
+		slots: make([]slot, 2*lanes+1), rnd: rand.New(rand.NewChaCha8(seed)), uploads: make(chan *packWriter)}
 	for i := 0; i < 2; i++ {
 		s.wg.Add(1)
 		go s.uploader()
@@ -68,9 +76,10 @@ func (s *blobSaver) known(id ID) bool {
 }
 
 // Save stores a blob unless it is already stored or pending. tryCompress
-// asks for zstd; the stored form is kept only when it is smaller. It
-// reports whether the blob was new.
-func (s *blobSaver) Save(ctx context.Context, t BlobType, id ID, plain []byte, tryCompress bool) (bool, error) {
+// asks for zstd; the stored form is kept only when it is smaller. lane is
+// the caller's writer number: data blobs go at random to one of that
+// lane's two packs. It reports whether the blob was new.
+func (s *blobSaver) Save(ctx context.Context, lane int, t BlobType, id ID, plain []byte, tryCompress bool) (bool, error) {
 	if s.r.index.Has(id) {
 		return false, nil
 	}
@@ -85,10 +94,7 @@ func (s *blobSaver) Save(ctx context.Context, t BlobType, id ID, plain []byte, t
 		return false, nil
 	}
 	s.pending[id] = true
-	si := treeSlot
-	if t == DataBlob {
-		si = s.rnd.IntN(2)
-	}
+	si := s.slotFor(lane, t)
 	s.mu.Unlock()
 
 	stored, flags := plain, uint8(0)
@@ -98,6 +104,14 @@ func (s *blobSaver) Save(ctx context.Context, t BlobType, id ID, plain []byte, t
 		}
 	}
 	return true, s.add(ctx, si, t, id, flags, stored, len(plain))
+}
+
+// slotFor picks the pack for a blob; s.mu must be held (for rnd).
+func (s *blobSaver) slotFor(lane int, t BlobType) int {
+	if t != DataBlob {
+		return s.treeSlot()
+	}
+	return 2*(lane%s.lanes) + s.rnd.IntN(2)
 }
 
 func (s *blobSaver) add(ctx context.Context, si int, t BlobType, id ID, flags uint8, stored []byte, rawLen int) error {
@@ -181,32 +195,36 @@ func (s *blobSaver) upload(ctx context.Context, pw *packWriter) error {
 // data packs hold blobs they are merged into one, so that a backup of a
 // single small file does not reveal its chunk sizes as two pack sizes.
 func (s *blobSaver) Flush(ctx context.Context) (err error) {
-	a, b := s.slots[0].pw, s.slots[1].pw
-	s.slots[0].pw, s.slots[1].pw = nil, nil
-	if a == nil {
-		a, b = b, nil
-	}
-	if a != nil && b != nil {
-		if err := s.mergePack(ctx, a, b); err != nil {
-			a.abort()
-			s.slots[treeSlot].mu.Lock()
-			if t := s.slots[treeSlot].pw; t != nil {
-				t.abort()
-				s.slots[treeSlot].pw = nil
+	ts := s.treeSlot()
+	var final []*packWriter
+	for lane := 0; lane < s.lanes; lane++ {
+		a, b := s.slots[2*lane].pw, s.slots[2*lane+1].pw
+		s.slots[2*lane].pw, s.slots[2*lane+1].pw = nil, nil
+		if a == nil {
+			a, b = b, nil
+		}
+		if a != nil && b != nil {
+			if err := s.mergePack(ctx, a, b); err != nil {
+				a.abort()
+				for _, pw := range final {
+					pw.abort()
+				}
+				s.Abort()
+				return err
 			}
-			s.slots[treeSlot].mu.Unlock()
-			close(s.uploads)
-			s.wg.Wait()
-			return err
+		}
+		if a != nil {
+			final = append(final, a)
 		}
 	}
-	for _, pw := range []*packWriter{a, s.slots[treeSlot].pw} {
-		if pw != nil {
-			s.uploads <- pw
-		}
+	if t := s.slots[ts].pw; t != nil {
+		final = append(final, t)
+		s.slots[ts].pw = nil
 	}
-	s.slots[treeSlot].pw = nil
-	close(s.uploads)
+	for _, pw := range final {
+		s.uploads <- pw
+	}
+	s.closeOnce.Do(func() { close(s.uploads) })
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -224,7 +242,7 @@ func (s *blobSaver) Flush(ctx context.Context) (err error) {
 
 // Abort stops the uploaders and discards the open packs.
 func (s *blobSaver) Abort() {
-	close(s.uploads)
+	s.closeOnce.Do(func() { close(s.uploads) })
 	s.wg.Wait()
 	for i := range s.slots {
 		if pw := s.slots[i].pw; pw != nil {
