@@ -33,8 +33,8 @@ type blobSaver struct {
 	// slots holds the open packs: two data packs per lane (a lane is one
 	// backup worker, so workers never wait for each other's pack lock),
 	// then one tree pack.
-	slots   []slot
-	lanes   int
+	slots     []slot
+	lanes     int
 	uploads   chan *packWriter
 	closeOnce sync.Once
 	wg        sync.WaitGroup
