@@ -46,15 +46,19 @@ func (a *Array) Scrub(ctx context.Context, opt ScrubOptions) (*ScrubReport, erro
 		}
 		a.mu.RLock()
 		o := a.objects[name]
+		var nshards int
+		if o != nil {
+			nshards = len(o.shards)
+		}
 		a.mu.RUnlock()
 		if o == nil {
 			continue
 		}
 		rep.Objects++
 		data, bad, err := a.read(ctx, name, o, true)
-		rep.Shards += len(o.shards)
+		rep.Shards += nshards
 		shardBytes := o.size / int64(o.layout.Data)
-		rep.BytesChecked += shardBytes * int64(len(o.shards))
+		rep.BytesChecked += shardBytes * int64(nshards)
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return rep, err
@@ -147,7 +151,9 @@ func (a *Array) Rebuild(ctx context.Context, progress func(done, total int)) (*S
 			rep.Unrecoverable = append(rep.Unrecoverable, w.name)
 			continue
 		}
+		a.mu.RLock()
 		missing := missingIndexes(w.o)
+		a.mu.RUnlock()
 		rep.ErrorsFound += len(missing)
 		n := a.repair(ctx, w.name, w.o, data, missing)
 		rep.Repaired += n
@@ -235,7 +241,16 @@ func (a *Array) findMember(ref string) (*MemberInfo, *member, error) {
 // the most free space); Rebalance moves existing shards onto it.
 func (a *Array) Add(path string) error {
 	if _, err := os.Stat(filepath.Join(path, labelFile)); err == nil {
-		return fmt.Errorf("add %s: it already carries a Shoebox disk label; wipe it first", path)
+		// A label of this array that the manifest does not list is what
+		// an add interrupted before the manifest was written leaves: the
+		// disk is taken again.
+		l, _, _, _ := readLabel(path)
+		a.mu.RLock()
+		leftover := l != nil && l.ArrayID == a.manifest.ArrayID && a.manifest.member(l.DiskID) == nil
+		a.mu.RUnlock()
+		if !leftover {
+			return fmt.Errorf("add %s: it already carries a Shoebox disk label; wipe it first", path)
+		}
 	}
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return fmt.Errorf("add %s: %w", path, err)
@@ -276,10 +291,55 @@ func (a *Array) Replace(ctx context.Context, old, newPath string, progress func(
 	if err := a.setState(id, m, StateFailed); err != nil {
 		return nil, err
 	}
-	if err := a.Add(newPath); err != nil {
-		return nil, err
+	// A replace run again after an interruption may find the new disk
+	// already added.
+	if !a.attach(newPath) {
+		if err := a.Add(newPath); err != nil {
+			return nil, err
+		}
 	}
 	return a.Rebuild(ctx, progress)
+}
+
+// attach makes path a present member if the manifest lists its label as
+// an active member (a replace interrupted after its add, run again without
+// the new disk among the array's paths), and reads the object map again to
+// take in the shards already rebuilt onto it. It reports whether path is
+// now a present active member.
+func (a *Array) attach(path string) bool {
+	l, lb, _, err := readLabel(path)
+	if err != nil {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	mi := a.manifest.member(l.DiskID)
+	if l.ArrayID != a.manifest.ArrayID || mi == nil || mi.LabelHash != labelHash(lb) || mi.State != StateActive {
+		return false
+	}
+	for _, m := range a.members {
+		if m.label.DiskID == l.DiskID {
+			return true
+		}
+	}
+	st, err := OpenDir(filepath.Join(path, memberDir))
+	if err != nil {
+		return false
+	}
+	dev, _ := DeviceOf(path)
+	a.members = append(a.members, &member{path: path, label: l, state: StateActive, store: st, dev: dev, serial: a.driveKey(l)})
+	var missing []MemberInfo
+	for _, x := range a.missing {
+		if x.DiskID != l.DiskID {
+			missing = append(missing, x)
+		}
+	}
+	a.missing = missing
+	a.objects = map[string]*obj{}
+	if err := a.scan(); err != nil {
+		a.opt.Logger.Warn("raid: "+err.Error(), "disk", path)
+	}
+	return true
 }
 
 func (a *Array) setState(diskID string, m *member, state string) error {
@@ -357,7 +417,7 @@ func (a *Array) Evacuate(ctx context.Context, ref string, remove bool, progress 
 			var keep []shardLoc
 			for _, l := range o.shards {
 				if l.m == m && distinctIndexes(activeLocs(o.shards)) >= o.layout.Shards() {
-					if err := m.store.Delete(ctx, shardName(name, l.idx)); err != nil && !errors.Is(err, ErrNotFound) {
+					if err := m.store.Delete(ctx, shardName(name, l.idx, l.seq)); err != nil && !errors.Is(err, ErrNotFound) {
 						keep = append(keep, l)
 					}
 					continue
@@ -432,6 +492,7 @@ func (a *Array) Status() *Status {
 			d.TotalBytes = fs.Blocks * uint64(fs.Bsize)
 			d.FreeBytes = fs.Bavail * uint64(fs.Bsize)
 		}
+		m.checkMounted() // a disk that vanished or was unmounted since the last write
 		m.mu.Lock()
 		switch {
 		case m.unmounted:

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,7 +64,8 @@ type member struct {
 	serial string
 
 	mu        sync.Mutex
-	full      bool // a write failed for lack of space (cleared by a later success)
+	full      bool   // a write failed for lack of space (cleared by a later success)
+	fullFree  uint64 // free bytes when it did: the disk is tried again once more is free
 	readOnly  bool
 	unmounted bool
 }
@@ -91,7 +93,6 @@ type obj struct {
 	sum     uint64
 	layout  Layout
 	shards  []shardLoc // of seq
-	stale   []shardLoc // of older writes, to delete
 	modTime time.Time
 }
 
@@ -105,8 +106,10 @@ func Create(paths []string, layout Layout, opt Options) (*Array, error) {
 	now := time.Now().UTC()
 	man := &Manifest{Version: 1, ArrayID: arrayID, Generation: 1, Layout: layout, Created: now, Updated: now,
 		SameDrive: opt.AllowSameDrive}
-	drives := map[string]bool{}
-	for _, p := range paths {
+	// Check every disk before writing anything: a refused create leaves
+	// the disks as they were.
+	labels := make([][]byte, len(paths))
+	for i, p := range paths {
 		if err := os.MkdirAll(p, 0o700); err != nil {
 			return nil, fmt.Errorf("create array: %w", err)
 		}
@@ -122,17 +125,20 @@ func Create(paths []string, layout Layout, opt Options) (*Array, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.Serial != "" {
-			drives[l.Serial] = true
-		}
-		if err := writeFileAtomic(filepath.Join(p, labelFile), lb); err != nil {
-			return nil, fmt.Errorf("create array: label %s: %w", p, err)
-		}
+		labels[i] = lb
 		man.Members = append(man.Members, MemberInfo{DiskID: l.DiskID, State: StateActive, LabelHash: labelHash(lb),
 			Serial: l.Serial, Path: p, Added: now})
 	}
 	if n := distinctDrives(man.Members); n < layout.Shards() && !opt.AllowSameDrive {
 		return nil, fmt.Errorf("create array: layout %s needs %d different drives, these paths are on %d (two members on one drive never hold shards of the same object)", layout, layout.Shards(), n)
+	}
+	for i, p := range paths {
+		if err := writeFileAtomic(filepath.Join(p, labelFile), labels[i]); err != nil {
+			for _, q := range paths[:i] {
+				os.Remove(filepath.Join(q, labelFile))
+			}
+			return nil, fmt.Errorf("create array: label %s: %w", p, err)
+		}
 	}
 	if err := writeManifest(paths, man); err != nil {
 		return nil, err
@@ -235,17 +241,25 @@ func OpenArray(paths []string, opt Options) (*Array, error) {
 	if len(fs) == 0 {
 		return nil, fmt.Errorf("open array: no member found: %s", strings.Join(problems, "; "))
 	}
-	arrayID := ""
+	// The array is the one most of the given disks belong to: a stray disk
+	// of another array never decides, whatever its manifest's generation.
+	votes := map[string]int{}
+	arrayID := fs[0].l.ArrayID
+	for _, f := range fs {
+		votes[f.l.ArrayID]++
+		if votes[f.l.ArrayID] > votes[arrayID] {
+			arrayID = f.l.ArrayID
+		}
+	}
 	var man *Manifest
 	for _, f := range fs {
-		if f.m != nil && (man == nil || f.m.Generation > man.Generation) {
+		if f.l.ArrayID == arrayID && f.m != nil && (man == nil || f.m.Generation > man.Generation) {
 			man = f.m
 		}
 	}
 	if man == nil {
-		return nil, fmt.Errorf("open array: no valid array manifest on %d disks", len(fs))
+		return nil, fmt.Errorf("open array: no valid array manifest on the %d disks of array %s", votes[arrayID], arrayID[:min(8, len(arrayID))])
 	}
-	arrayID = man.ArrayID
 	a := &Array{opt: opt, layout: man.Layout, manifest: man, objects: map[string]*obj{}}
 	if !a.layout.IsMirror() {
 		enc, err := reedsolomon.New(a.layout.Data, a.layout.Parity)
@@ -302,35 +316,60 @@ func OpenArray(paths []string, opt Options) (*Array, error) {
 	if err := a.scan(); err != nil {
 		return nil, err
 	}
-	a.seq.Store(uint64(time.Now().UnixNano()))
+	// Write sequences only grow, also when the clock went back since the
+	// newest write on the disks.
+	a.seq.Store(max(a.seq.Load(), uint64(time.Now().UnixNano())))
 	return a, nil
 }
 
 // scan reads every shard header on every member and builds the object
 // map, then deletes leftovers: shards of writes that a newer complete
-// write replaced (an interrupted overwrite or delete).
+// write replaced (an interrupted overwrite or delete), and shards older
+// than a tombstone (an object deleted while their disk was missing).
 func (a *Array) scan() error {
 	type hit struct {
 		h   *shardHeader
 		loc shardLoc
 		mod time.Time
 	}
+	type tombFile struct {
+		m    *member
+		file string
+	}
 	var mu sync.Mutex
 	byName := map[string][]hit{}
+	unreadable := map[string]bool{} // objects with a shard whose header is damaged
+	tombs := map[string]uint64{}    // object name -> newest tombstone
+	var tombFiles []tombFile
 	var wg sync.WaitGroup
 	errs := make([]error, len(a.members))
 	for i, m := range a.members {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			errs[i] = m.store.List(context.Background(), tombDir, func(fi ObjectInfo) error {
+				if name, seq, ok := parseTombName(fi.Name); ok {
+					mu.Lock()
+					tombs[name] = max(tombs[name], seq)
+					tombFiles = append(tombFiles, tombFile{m, fi.Name})
+					mu.Unlock()
+				}
+				return nil
+			})
+			if errs[i] != nil {
+				return
+			}
 			errs[i] = m.store.List(context.Background(), "shards/", func(fi ObjectInfo) error {
-				name, idx, ok := parseShardName(fi.Name)
+				name, idx, seq, ok := parseShardName(fi.Name)
 				if !ok {
 					return nil
 				}
 				h, err := readShardHeader(m, fi.Name)
-				if err != nil || h.Name != name || h.Index != idx {
+				if err != nil || h.Name != name || h.Index != idx || h.Seq != seq {
 					a.opt.Logger.Warn("raid: unreadable shard", "disk", m.path, "shard", fi.Name, "err", err)
+					mu.Lock()
+					unreadable[name] = true
+					mu.Unlock()
 					return nil
 				}
 				mu.Lock()
@@ -347,14 +386,25 @@ func (a *Array) scan() error {
 		}
 	}
 	maxSeq := uint64(0)
+	for _, t := range tombs {
+		maxSeq = max(maxSeq, t)
+	}
+	stale := map[string][]shardLoc{}
 	for name, hits := range byName {
 		// Group by write; the newest write with enough distinct shards wins.
 		groups := map[uint64][]hit{}
 		locs := map[uint64][]shardLoc{}
 		for _, h := range hits {
+			maxSeq = max(maxSeq, h.h.Seq)
+			if h.h.Seq < tombs[name] {
+				stale[name] = append(stale[name], h.loc) // deleted
+				continue
+			}
 			groups[h.h.Seq] = append(groups[h.h.Seq], h)
 			locs[h.h.Seq] = append(locs[h.h.Seq], h.loc)
-			maxSeq = max(maxSeq, h.h.Seq)
+		}
+		if len(groups) == 0 {
+			continue
 		}
 		seqs := make([]uint64, 0, len(groups))
 		for s := range groups {
@@ -369,36 +419,80 @@ func (a *Array) scan() error {
 			}
 		}
 		g := groups[win]
+		complete := distinctIndexes(locs[win]) >= g[0].h.Layout.Data
+		if !complete && len(a.missing) == 0 && !unreadable[name] {
+			// With every member present and every shard header
+			// readable, fewer than Data shards of every write are
+			// leftovers of an interrupted first put or delete: the
+			// object does not exist.
+			for _, h := range hits {
+				if h.h.Seq >= tombs[name] {
+					stale[name] = append(stale[name], h.loc)
+				}
+			}
+			continue
+		}
 		o := &obj{size: g[0].h.ObjSize, seq: win, sum: g[0].h.ObjSum, layout: g[0].h.Layout, modTime: g[0].mod}
 		for _, h := range g {
 			o.shards = append(o.shards, h.loc)
 		}
-		complete := distinctIndexes(locs[win]) >= o.layout.Data
-		for s, hs := range groups {
-			if s == win {
-				continue
-			}
-			for _, h := range hs {
-				// Older writes are leftovers once a newer one is complete;
-				// newer incomplete writes (an interrupted put) too.
-				if complete {
-					o.stale = append(o.stale, h.loc)
+		if complete {
+			// Older writes are leftovers once a newer one is complete;
+			// newer incomplete writes (an interrupted put) too.
+			for s, hs := range groups {
+				if s != win {
+					for _, h := range hs {
+						stale[name] = append(stale[name], h.loc)
+					}
 				}
 			}
 		}
 		a.objects[name] = o
 	}
 	a.seq.Store(max(a.seq.Load(), maxSeq))
-	// Remove leftovers of interrupted writes.
-	for name, o := range a.objects {
-		for _, l := range o.stale {
-			if err := l.m.store.Delete(context.Background(), shardName(name, l.idx)); err != nil && !errors.Is(err, ErrNotFound) {
+	// Remove leftovers of interrupted writes and deleted objects.
+	kept := map[string]bool{}
+	for name, ls := range stale {
+		for _, l := range ls {
+			if err := l.m.store.Delete(context.Background(), shardName(name, l.idx, l.seq)); err != nil && !errors.Is(err, ErrNotFound) {
 				a.opt.Logger.Warn("raid: cannot remove leftover shard", "disk", l.m.path, "object", name, "err", err)
+				kept[name] = true
 			}
 		}
-		o.stale = nil
+	}
+	// With every member present, no shard a tombstone hides is left.
+	if len(a.missing) == 0 {
+		for _, f := range tombFiles {
+			name, _, _ := parseTombName(f.file)
+			if !kept[name] {
+				f.m.store.Delete(context.Background(), f.file)
+			}
+		}
 	}
 	return nil
+}
+
+// tombDir holds tombstones: empty objects named after a deleted object and
+// the write sequence of the delete, written to the present members when an
+// object is deleted while members are missing. Shards of older writes are
+// deleted when a member holding them comes back.
+const tombDir = "tombs/"
+
+func tombName(name string, seq uint64) string {
+	return fmt.Sprintf("%s%s.%016x", tombDir, name, seq)
+}
+
+func parseTombName(s string) (string, uint64, bool) {
+	s, ok := strings.CutPrefix(s, tombDir)
+	i := strings.LastIndexByte(s, '.')
+	if !ok || i <= 0 || len(s)-i-1 != 16 {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseUint(s[i+1:], 16, 64)
+	if err != nil || fmt.Sprintf("%016x", seq) != s[i+1:] {
+		return "", 0, false
+	}
+	return s[:i], seq, true
 }
 
 // distinctIndexes counts the different shard indexes among locations.

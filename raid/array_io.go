@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -40,25 +41,31 @@ func (a *Array) Put(ctx context.Context, name string, r io.Reader) error {
 	}
 	seq := a.seq.Add(1)
 	sum := checksum(data)
-	a.mu.RLock()
-	old := a.objects[name]
-	a.mu.RUnlock()
-
 	placed, err := a.writeShards(ctx, name, seq, sum, int64(len(data)), shards, allIndexes(a.layout.Shards()), nil)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", name, err)
 	}
 	o := &obj{size: int64(len(data)), seq: seq, sum: sum, layout: a.layout, shards: placed, modTime: time.Now()}
 	a.mu.Lock()
+	old := a.objects[name]
+	if old != nil && old.seq > seq {
+		// A concurrent put of the same name started later and finished
+		// first: it wins, as it will when the disks are read again.
+		a.mu.Unlock()
+		a.deleteShards(name, placed, nil)
+		return nil
+	}
+	var oldShards []shardLoc
+	if old != nil {
+		oldShards = old.shards
+	}
 	a.objects[name] = o
 	a.mu.Unlock()
 	if len(placed) < a.layout.Shards() {
 		a.opt.Logger.Warn("raid: object stored with reduced redundancy; scrub will repair it", "object", name,
 			"shards", len(placed), "want", a.layout.Shards())
 	}
-	if old != nil {
-		a.deleteShards(name, old.shards, placed)
-	}
+	a.deleteShards(name, oldShards, nil)
 	return nil
 }
 
@@ -144,7 +151,7 @@ func (a *Array) writeShards(ctx context.Context, name string, seq, sum uint64, s
 			go func() {
 				h := &shardHeader{Name: name, Layout: a.layout, Index: l.idx, ObjSize: size,
 					ShardLen: int64(len(shards[l.idx])), Seq: seq, ObjSum: sum, ShardSum: checksum(shards[l.idx])}
-				err := l.m.put(ctx, shardName(name, l.idx), io.MultiReader(bytes.NewReader(h.encode()), bytes.NewReader(shards[l.idx])))
+				err := l.m.put(ctx, shardName(name, l.idx, l.seq), io.MultiReader(bytes.NewReader(h.encode()), bytes.NewReader(shards[l.idx])))
 				results <- result{l, err}
 			}()
 		}
@@ -191,7 +198,12 @@ func (a *Array) writeShards(ctx context.Context, name string, seq, sum uint64, s
 // first.
 func (a *Array) writable() []*member {
 	a.mu.RLock()
-	ms := append([]*member(nil), a.members...)
+	var ms []*member
+	for _, m := range a.members {
+		if m.state == StateActive {
+			ms = append(ms, m)
+		}
+	}
 	a.mu.RUnlock()
 	type cand struct {
 		m    *member
@@ -200,16 +212,18 @@ func (a *Array) writable() []*member {
 	var cs []cand
 	for _, m := range ms {
 		m.mu.Lock()
-		bad := m.full || m.readOnly || m.unmounted
+		bad := m.readOnly || m.unmounted
+		full, fullFree := m.full, m.fullFree
 		m.mu.Unlock()
-		if m.state != StateActive || bad {
+		if bad {
 			continue
 		}
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(m.path, &st); err != nil {
+		free, err := freeBytes(m.path)
+		// A full disk is tried again once space was freed on it.
+		if err != nil || (full && free < fullFree+1<<20) {
 			continue
 		}
-		cs = append(cs, cand{m, st.Bavail * uint64(st.Bsize)})
+		cs = append(cs, cand{m, free})
 	}
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].free > cs[j].free })
 	out := make([]*member, len(cs))
@@ -234,6 +248,7 @@ func (m *member) put(ctx context.Context, name string, r io.Reader) error {
 		m.full = false
 	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		m.full = true
+		m.fullFree, _ = freeBytes(m.path)
 	case errors.Is(err, syscall.EROFS):
 		m.readOnly = true
 	}
@@ -254,6 +269,15 @@ func (m *member) checkMounted() error {
 	return fmt.Errorf("%w: %s is no longer the disk the array opened (not mounted?); refusing to write to the disk underneath", ErrNotMounted, m)
 }
 
+// freeBytes returns the space available to the array on a member.
+func freeBytes(path string) (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
 func isMountPoint(p string) bool {
 	ok, err := IsMountPoint(p)
 	return err == nil && ok
@@ -265,7 +289,7 @@ func (a *Array) deleteShards(name string, locs, keep []shardLoc) {
 		if containsLoc(keep, l) {
 			continue
 		}
-		if err := l.m.store.Delete(context.Background(), shardName(name, l.idx)); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := l.m.store.Delete(context.Background(), shardName(name, l.idx, l.seq)); err != nil && !errors.Is(err, ErrNotFound) {
 			a.opt.Logger.Warn("raid: cannot delete shard", "disk", l.m.path, "object", name, "err", err)
 		}
 	}
@@ -273,7 +297,7 @@ func (a *Array) deleteShards(name string, locs, keep []shardLoc) {
 
 func containsLoc(ls []shardLoc, l shardLoc) bool {
 	for _, k := range ls {
-		if k.m == l.m && k.idx == l.idx {
+		if k == l {
 			return true
 		}
 	}
@@ -331,11 +355,14 @@ type shardRead struct {
 // the shard indexes found bad or missing.
 func (a *Array) read(ctx context.Context, name string, o *obj, all bool) ([]byte, []int, error) {
 	k := o.layout.Data
+	a.mu.RLock()
+	locs := o.shards // replaced, never changed in place, by repairs
+	a.mu.RUnlock()
 	byIdx := map[int][]shardLoc{}
-	for _, l := range o.shards {
+	for _, l := range locs {
 		byIdx[l.idx] = append(byIdx[l.idx], l)
 	}
-	results := make(chan shardRead, len(o.shards))
+	results := make(chan shardRead, len(locs))
 	started := map[int]bool{}
 	start := func(idx int) bool {
 		ls := byIdx[idx]
@@ -448,9 +475,22 @@ func (a *Array) assemble(o *obj, good map[int][]byte) ([]byte, error) {
 	return data, nil
 }
 
+// testReadDelay, when set by a test, delays every shard read from the
+// member at path: a slow disk, for the hedged-read tests.
+var testReadDelay atomic.Pointer[func(path string) time.Duration]
+
 // readShard reads and verifies one shard file.
 func (a *Array) readShard(ctx context.Context, name string, o *obj, l shardLoc) ([]byte, error) {
-	f, err := l.m.store.Open(ctx, shardName(name, l.idx))
+	if delay := testReadDelay.Load(); delay != nil {
+		if d := (*delay)(l.m.path); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	f, err := l.m.store.Open(ctx, shardName(name, l.idx, l.seq))
 	if err != nil {
 		return nil, err
 	}
@@ -482,40 +522,54 @@ func (a *Array) repair(ctx context.Context, name string, o *obj, data []byte, ba
 	if err != nil {
 		return 0
 	}
-	a.mu.RLock()
-	cur := a.objects[name]
-	a.mu.RUnlock()
-	if cur != o {
-		return 0 // overwritten or deleted meanwhile
-	}
 	// Keep the good shards where they are; rewrite bad ones in place when
 	// the disk takes them, or elsewhere.
-	var keep []shardLoc
 	badSet := map[int]bool{}
 	for _, i := range bad {
 		badSet[i] = true
 	}
+	var keep []shardLoc
+	a.mu.RLock()
+	cur := a.objects[name]
 	for _, l := range o.shards {
 		if !badSet[l.idx] {
 			keep = append(keep, l)
 		}
+	}
+	a.mu.RUnlock()
+	if cur != o {
+		return 0 // overwritten or deleted meanwhile
 	}
 	placed, err := a.writeShards(ctx, name, o.seq, o.sum, o.size, shards, bad, keep)
 	if err != nil {
 		a.opt.Logger.Warn("raid: repair failed", "object", name, "err", err)
 		return 0
 	}
+	placedIdx := map[int]bool{}
+	for _, l := range placed {
+		placedIdx[l.idx] = true
+	}
+	var drop []shardLoc
 	a.mu.Lock()
-	before := o.shards
 	if a.objects[name] == o {
-		o.shards = append(keep, placed...)
+		now := append(keep, placed...)
+		for _, l := range o.shards {
+			switch {
+			case !badSet[l.idx] || containsLoc(placed, l):
+			case !placedIdx[l.idx] && l.m.state != StateActive:
+				// A good shard on a draining disk stays until it
+				// could be rebuilt elsewhere.
+				now = append(now, l)
+			default:
+				drop = append(drop, l)
+			}
+		}
+		o.shards = now
 	}
 	a.mu.Unlock()
 	// Bad copies left on other disks than the rewrite are removed.
-	for _, l := range before {
-		if badSet[l.idx] && !containsLoc(placed, l) {
-			l.m.store.Delete(ctx, shardName(name, l.idx))
-		}
+	for _, l := range drop {
+		l.m.store.Delete(ctx, shardName(name, l.idx, l.seq))
 	}
 	a.repaired.Add(int64(len(placed)))
 	a.opt.Logger.Info("raid: repaired shards", "object", name, "shards", len(placed))
@@ -565,20 +619,70 @@ func (a *Array) Delete(ctx context.Context, name string) error {
 	a.mu.Lock()
 	o := a.objects[name]
 	delete(a.objects, name)
+	degraded := len(a.missing) > 0
 	a.mu.Unlock()
 	if o == nil {
 		return fmt.Errorf("delete %s: %w", name, ErrNotFound)
 	}
+	undoTomb := func() {}
+	if degraded {
+		// Shards on the missing disks survive the delete: a tombstone on
+		// the present ones keeps the object deleted when they come back.
+		undoTomb = a.writeTombstone(ctx, name)
+	}
 	var errs []error
+	var left []shardLoc
 	for _, l := range o.shards {
-		if err := l.m.store.Delete(ctx, shardName(name, l.idx)); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := l.m.store.Delete(ctx, shardName(name, l.idx, l.seq)); err != nil && !errors.Is(err, ErrNotFound) {
 			errs = append(errs, err)
+			left = append(left, l)
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("delete %s: %w", name, errors.Join(errs...))
+	if len(errs) == 0 {
+		return nil
 	}
-	return nil
+	if distinctIndexes(left) < o.layout.Data {
+		// Too few shards are left for the object to exist (a read-only
+		// disk kept one, say): it is deleted, and the next open of the
+		// array with every disk writable removes the leftovers.
+		a.opt.Logger.Warn("raid: deleted object left shards behind", "object", name, "err", errors.Join(errs...))
+		return nil
+	}
+	// The object still exists: keep it, with the shards that are left.
+	undoTomb()
+	a.mu.Lock()
+	if a.objects[name] == nil {
+		kept := *o
+		kept.shards = left
+		a.objects[name] = &kept
+	}
+	a.mu.Unlock()
+	return fmt.Errorf("delete %s: %w", name, errors.Join(errs...))
+}
+
+// writeTombstone records on every present member that name was deleted,
+// and returns a function that removes the record again.
+func (a *Array) writeTombstone(ctx context.Context, name string) (undo func()) {
+	seq := a.seq.Add(1)
+	a.mu.RLock()
+	ms := append([]*member(nil), a.members...)
+	a.mu.RUnlock()
+	var written []*member
+	for _, m := range ms {
+		if err := m.put(ctx, tombName(name, seq), bytes.NewReader(nil)); err != nil {
+			a.opt.Logger.Warn("raid: cannot write tombstone", "disk", m.path, "object", name, "err", err)
+			continue
+		}
+		written = append(written, m)
+	}
+	if len(written) == 0 {
+		a.opt.Logger.Warn("raid: no tombstone written: the object may come back with a missing disk", "object", name)
+	}
+	return func() {
+		for _, m := range written {
+			m.store.Delete(context.Background(), tombName(name, seq))
+		}
+	}
 }
 
 // CreatePending implements PendingCreator: objects are assembled in

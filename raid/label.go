@@ -114,8 +114,13 @@ func parseManifest(b []byte) (*Manifest, error) {
 	if err := json.Unmarshal(env.Manifest, &m); err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
-	if m.Version != 1 || m.ArrayID == "" || m.Generation == 0 {
+	if m.Version != 1 || len(m.ArrayID) < 8 || m.Generation == 0 {
 		return nil, errors.New("manifest: bad version, array ID or generation")
+	}
+	for _, mi := range m.Members {
+		if len(mi.DiskID) < 8 {
+			return nil, errors.New("manifest: bad disk ID")
+		}
 	}
 	return &m, nil
 }
@@ -125,7 +130,7 @@ func parseLabel(b []byte) (*Label, error) {
 	if err := json.Unmarshal(b, &l); err != nil {
 		return nil, fmt.Errorf("label: %w", err)
 	}
-	if l.Version != 1 || l.ArrayID == "" || l.DiskID == "" {
+	if l.Version != 1 || len(l.ArrayID) < 8 || len(l.DiskID) < 8 {
 		return nil, errors.New("label: bad version or IDs")
 	}
 	return &l, nil

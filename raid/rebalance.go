@@ -39,7 +39,6 @@ func (a *Array) Rebalance(ctx context.Context) (int, error) {
 type fill struct {
 	m           *member
 	held, total float64
-	biggest     int64
 }
 
 // unbalanced picks the fullest and the emptiest active member, or reports
@@ -121,7 +120,7 @@ func (a *Array) moveShard(ctx context.Context, name string, loc shardLoc, dst *m
 	if o == nil {
 		return nil
 	}
-	f, err := loc.m.store.Open(ctx, shardName(name, loc.idx))
+	f, err := loc.m.store.Open(ctx, shardName(name, loc.idx, loc.seq))
 	if err != nil {
 		return err
 	}
@@ -134,17 +133,19 @@ func (a *Array) moveShard(ctx context.Context, name string, loc shardLoc, dst *m
 	if _, err := a.readShard(ctx, name, o, loc); err != nil {
 		return nil // a bad shard is scrub's business, not rebalance's
 	}
-	if err := dst.put(ctx, shardName(name, loc.idx), bytes.NewReader(b)); err != nil {
+	if err := dst.put(ctx, shardName(name, loc.idx, loc.seq), bytes.NewReader(b)); err != nil {
 		return err
 	}
 	a.mu.Lock()
-	for i, l := range o.shards {
+	shards := append([]shardLoc(nil), o.shards...) // readers hold the old slice
+	for i, l := range shards {
 		if l == loc {
-			o.shards[i].m = dst
+			shards[i].m = dst
 		}
 	}
+	o.shards = shards
 	a.mu.Unlock()
-	if err := loc.m.store.Delete(ctx, shardName(name, loc.idx)); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := loc.m.store.Delete(ctx, shardName(name, loc.idx, loc.seq)); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	return nil

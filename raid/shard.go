@@ -90,26 +90,38 @@ func parseShardHeader(b []byte) (*shardHeader, int, error) {
 	return h, n + 4, nil
 }
 
-// shardName is the member-store name of shard i of an object.
-func shardName(name string, i int) string {
-	return "shards/" + name + shardSuffix + strconv.Itoa(i)
+// shardName is the member-store name of shard i of the write seq of an
+// object. The write sequence is part of the name so that an overwrite
+// never replaces a shard of the older write: until the new write is
+// complete, the old one stays whole on the disks.
+func shardName(name string, i int, seq uint64) string {
+	return "shards/" + name + shardSuffix + strconv.Itoa(i) + "." + fmt.Sprintf("%016x", seq)
 }
 
-// parseShardName splits a member-store name into object name and index.
-func parseShardName(s string) (string, int, bool) {
+// parseShardName splits a member-store name into object name, shard index
+// and write sequence.
+func parseShardName(s string) (string, int, uint64, bool) {
 	s, ok := strings.CutPrefix(s, "shards/")
 	if !ok {
-		return "", 0, false
+		return "", 0, 0, false
 	}
 	i := strings.LastIndex(s, shardSuffix)
 	if i <= 0 {
-		return "", 0, false
+		return "", 0, 0, false
 	}
-	idx, err := strconv.Atoi(s[i+len(shardSuffix):])
-	if err != nil || idx < 0 || idx > 255 {
-		return "", 0, false
+	is, ss, ok := strings.Cut(s[i+len(shardSuffix):], ".")
+	if !ok || len(ss) != 16 {
+		return "", 0, 0, false
 	}
-	return s[:i], idx, true
+	idx, err := strconv.Atoi(is)
+	if err != nil || idx < 0 || idx > 255 || strconv.Itoa(idx) != is {
+		return "", 0, 0, false
+	}
+	seq, err := strconv.ParseUint(ss, 16, 64)
+	if err != nil || fmt.Sprintf("%016x", seq) != ss {
+		return "", 0, 0, false
+	}
+	return s[:i], idx, seq, true
 }
 
 func checksum(b []byte) uint64 { return xxhash.Sum64(b) }
