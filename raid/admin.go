@@ -442,6 +442,7 @@ type DiskStatus struct {
 	DiskID     string `json:"disk_id"`
 	Path       string `json:"path"`
 	Serial     string `json:"serial,omitempty"`
+	WWN        string `json:"wwn,omitempty"`
 	Model      string `json:"model,omitempty"`
 	State      string `json:"state"`
 	Present    bool   `json:"present"`
@@ -449,6 +450,10 @@ type DiskStatus struct {
 	TotalBytes uint64 `json:"total_bytes,omitempty"`
 	FreeBytes  uint64 `json:"free_bytes,omitempty"`
 	Shards     int    `json:"shards"`
+	// IOErrors and ChecksumErrors count failed shard reads on this disk
+	// since the array opened; the disk health verdict uses them.
+	IOErrors       uint64 `json:"io_errors"`
+	ChecksumErrors uint64 `json:"checksum_errors"`
 }
 
 // Status is the array's health for `shoebox raid status` and the API.
@@ -485,8 +490,8 @@ func (a *Array) Status() *Status {
 		}
 	}
 	for _, m := range a.members {
-		d := DiskStatus{DiskID: m.label.DiskID, Path: m.path, Serial: m.serial, Model: m.label.Model, State: m.state,
-			Present: true, Shards: count[m]}
+		d := DiskStatus{DiskID: m.label.DiskID, Path: m.path, Serial: m.label.Serial, WWN: m.label.WWN, Model: m.label.Model,
+			State: m.state, Present: true, Shards: count[m], IOErrors: m.ioErrors.Load(), ChecksumErrors: m.checksumErrors.Load()}
 		var fs syscall.Statfs_t
 		if err := syscall.Statfs(m.path, &fs); err == nil {
 			d.TotalBytes = fs.Blocks * uint64(fs.Bsize)

@@ -68,6 +68,9 @@ type member struct {
 	fullFree  uint64 // free bytes when it did: the disk is tried again once more is free
 	readOnly  bool
 	unmounted bool
+
+	// Errors seen on this disk since the array opened (health input).
+	ioErrors, checksumErrors atomic.Uint64
 }
 
 func (m *member) String() string {

@@ -480,7 +480,24 @@ func (a *Array) assemble(o *obj, good map[int][]byte) ([]byte, error) {
 var testReadDelay atomic.Pointer[func(path string) time.Duration]
 
 // readShard reads and verifies one shard file.
+// errShardChecksum marks a shard whose bytes do not match its header.
+var errShardChecksum = errors.New("shard checksum mismatch (bit rot)")
+
+// readShard reads and verifies one shard file, counting failures against
+// the disk (they feed the disk's health verdict).
 func (a *Array) readShard(ctx context.Context, name string, o *obj, l shardLoc) ([]byte, error) {
+	d, err := a.readShardFile(ctx, name, o, l)
+	switch {
+	case err == nil, errors.Is(err, ErrNotFound), errors.Is(err, context.Canceled):
+	case errors.Is(err, errShardChecksum) || errors.Is(err, errShardHeader):
+		l.m.checksumErrors.Add(1)
+	default:
+		l.m.ioErrors.Add(1)
+	}
+	return d, err
+}
+
+func (a *Array) readShardFile(ctx context.Context, name string, o *obj, l shardLoc) ([]byte, error) {
 	if delay := testReadDelay.Load(); delay != nil {
 		if d := (*delay)(l.m.path); d > 0 {
 			select {
@@ -510,7 +527,7 @@ func (a *Array) readShard(ctx context.Context, name string, o *obj, l shardLoc) 
 	case int64(len(d)) != h.ShardLen:
 		return nil, fmt.Errorf("shard is short: %d of %d bytes", len(d), h.ShardLen)
 	case checksum(d) != h.ShardSum:
-		return nil, errors.New("shard checksum mismatch (bit rot)")
+		return nil, errShardChecksum
 	}
 	return d, nil
 }
