@@ -32,13 +32,13 @@ export SHOEBOX_PASSWORD=shoebox-bench-not-a-secret
 
 # timeit VAR cmd...: wall seconds of a command into VAR.
 timeit() {
-	local __v=$1 s e
+	local __v=$1 __s __e
 	shift
 	sync
-	s=$(date +%s.%N)
+	__s=$(date +%s.%N)
 	"$@" >/dev/null
-	e=$(date +%s.%N)
-	printf -v "$__v" '%.3f' "$(echo "$e - $s" | bc)"
+	__e=$(date +%s.%N)
+	printf -v "$__v" '%.3f' "$(echo "$__e - $__s" | bc)"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 

@@ -28,14 +28,30 @@ func (a *Array) Put(ctx context.Context, name string, r io.Reader) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
-	data, err := io.ReadAll(r)
+	data, err := readAllSized(r)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", name, err)
 	}
+	return a.putBytes(ctx, name, data)
+}
+
+// readAllSized reads r whole, in one allocation when r knows its length.
+func readAllSized(r io.Reader) ([]byte, error) {
+	if l, ok := r.(interface{ Len() int }); ok {
+		b := make([]byte, l.Len())
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	return io.ReadAll(r)
+}
+
+// putBytes stores an object whose bytes the array may use as scratch
+// space beyond len(data) (the parity shards go into spare capacity).
+func (a *Array) putBytes(ctx context.Context, name string, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	shards, err := a.encode(data)
+	shards, err := a.encodeOwned(data)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", name, err)
 	}
@@ -77,8 +93,19 @@ func allIndexes(n int) []int {
 	return out
 }
 
-// encode splits an object into the layout's shards.
+// encode splits an object into the layout's shards without touching
+// data's memory (it may be shared with a reader).
 func (a *Array) encode(data []byte) ([][]byte, error) {
+	if a.layout.IsMirror() {
+		return a.encodeOwned(data)
+	}
+	return a.encodeOwned(append(make([]byte, 0, len(data)+len(data)/a.layout.Data*a.layout.Parity+2*a.layout.Shards()), data...))
+}
+
+// encodeOwned splits an object into the layout's shards; the data shards
+// alias data and the parity shards use its spare capacity when it has
+// enough.
+func (a *Array) encodeOwned(data []byte) ([][]byte, error) {
 	if a.layout.IsMirror() {
 		out := make([][]byte, a.layout.Shards())
 		for i := range out {
@@ -90,7 +117,7 @@ func (a *Array) encode(data []byte) ([][]byte, error) {
 	if len(buf) == 0 {
 		buf = []byte{0} // reedsolomon cannot split nothing; the header says size 0
 	}
-	shards, err := a.enc.Split(append([]byte(nil), buf...))
+	shards, err := a.enc.Split(buf)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +178,7 @@ func (a *Array) writeShards(ctx context.Context, name string, seq, sum uint64, s
 			go func() {
 				h := &shardHeader{Name: name, Layout: a.layout, Index: l.idx, ObjSize: size,
 					ShardLen: int64(len(shards[l.idx])), Seq: seq, ObjSum: sum, ShardSum: checksum(shards[l.idx])}
-				err := l.m.put(ctx, shardName(name, l.idx, l.seq), io.MultiReader(bytes.NewReader(h.encode()), bytes.NewReader(shards[l.idx])))
+				err := l.m.put(ctx, shardName(name, l.idx, l.seq), &twoPart{h.encode(), shards[l.idx]})
 				results <- result{l, err}
 			}()
 		}
@@ -702,10 +729,92 @@ func (a *Array) writeTombstone(ctx context.Context, name string) (undo func()) {
 	}
 }
 
-// CreatePending implements PendingCreator: objects are assembled in
-// memory (they are split into shards only when complete).
+// CreatePending implements PendingCreator: objects are assembled in a
+// pooled buffer (they are split into shards only when complete), whose
+// spare capacity then holds the parity shards.
 func (a *Array) CreatePending(ctx context.Context) (Pending, error) {
-	return &memPending{s: a}, nil
+	return &arrayPending{a: a, buf: getObjectBuffer()}, nil
+}
+
+type arrayPending struct {
+	a   *Array
+	buf []byte
+}
+
+func (p *arrayPending) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	return len(b), nil
+}
+
+func (p *arrayPending) Commit(ctx context.Context, name string) error {
+	if err := CheckName(name); err != nil {
+		p.Abort()
+		return err
+	}
+	err := p.a.putBytes(ctx, name, p.buf)
+	p.Abort()
+	return err
+}
+
+func (p *arrayPending) Abort() error {
+	putObjectBuffer(p.buf)
+	p.buf = nil
+	return nil
+}
+
+// objectBuffers is a free list of buffers for objects being assembled
+// (packs of ~16 MiB plus room for parity).
+var objectBuffers = make(chan []byte, 4)
+
+const objectBufferCap = 28 << 20
+
+func getObjectBuffer() []byte {
+	select {
+	case b := <-objectBuffers:
+		return b[:0]
+	default:
+		return make([]byte, 0, objectBufferCap)
+	}
+}
+
+func putObjectBuffer(b []byte) {
+	if cap(b) < objectBufferCap || cap(b) > 4*objectBufferCap {
+		return
+	}
+	select {
+	case objectBuffers <- b[:0]:
+	default:
+	}
+}
+
+// twoPart is a shard file's bytes (header, then shard) as one reader that
+// writes itself out in two system calls.
+type twoPart struct {
+	head, body []byte
+}
+
+func (t *twoPart) Read(p []byte) (int, error) {
+	if len(t.head) > 0 {
+		n := copy(p, t.head)
+		t.head = t.head[n:]
+		return n, nil
+	}
+	if len(t.body) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, t.body)
+	t.body = t.body[n:]
+	return n, nil
+}
+
+func (t *twoPart) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(t.head)
+	if err != nil {
+		return int64(n), err
+	}
+	m, err := w.Write(t.body)
+	t.head, t.body = nil, nil
+	return int64(n + m), err
 }
 
 // Close waits for background repairs.
