@@ -11,7 +11,7 @@ FUZZTIME    ?= 8s
 TESTFLAGS   ?=
 VAR         := $(CURDIR)/var
 
-.PHONY: help build test lint unit fuzz bench run clean
+.PHONY: help build test lint unit fuzz e2e-smart bench run clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -40,7 +40,10 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	  done; \
 	done
 
-test: lint unit fuzz ## every check and test: lint, go test -race, bounded fuzzing
+e2e-smart: ## boot Linux under QEMU (TCG) with NVMe/AHCI/SCSI/USB disks and check disk health end to end
+	bash smart/e2e/run.sh
+
+test: lint unit fuzz e2e-smart ## every check and test: lint, go test -race, bounded fuzzing, QEMU disk health
 
 bench: build ## Shoebox beside restic, borg and kopia on the same data; then on disk arrays
 	bash bench/bench.sh

@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/smart"
+)
+
+// stateDir is where the box keeps its state (disk health history, …).
+func stateDir() string {
+	if d := os.Getenv("SHOEBOX_STATE_DIR"); d != "" {
+		return d
+	}
+	return "/var/lib/shoebox"
+}
+
+func cmdDisks(g *globals) *cobra.Command {
+	var state, arrayRef string
+	var recorded []string
+	var evacuate bool
+	history := func() (*smart.History, error) {
+		return smart.OpenHistory(filepath.Join(state, "smart"))
+	}
+	c := &cobra.Command{
+		Use:   "disks",
+		Short: "Show each disk's health: model, serial, temperature, hours and a verdict",
+		Long: `disks reads every disk's SMART data (never waking a sleeping disk), judges it
+against its history and the acknowledged baseline, and records the reading.
+Verdicts: OK, WARNING (watch it; plan a replacement), FAILING (replace it now;
+with --evacuate its data is moved to the other disks of the array first),
+UNKNOWN (no health could be read, and why).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			h, err := history()
+			if err != nil {
+				return err
+			}
+			p := &smart.Poller{History: h}
+			if len(recorded) > 0 {
+				p.Discover = func() ([]smart.Disk, error) {
+					var ds []smart.Disk
+					for _, f := range recorded {
+						ds = append(ds, smart.Disk{Path: f, Reader: smart.Recorded{File: f}})
+					}
+					return ds, nil
+				}
+			}
+			var arr *raid.Array
+			if arrayRef != "" {
+				arr, err = raid.OpenArray(strings.Split(strings.TrimPrefix(arrayRef, "raid:"), ","), raid.Options{})
+				if err != nil {
+					return err
+				}
+				defer arr.Close()
+				p.ArrayErrors = smart.ArrayErrorsOf(arr)
+			}
+			events := p.Subscribe(64)
+			sts, err := p.Poll(ctx)
+			if err != nil {
+				return err
+			}
+			if evacuate && arr != nil {
+				if err := evacuateFailing(ctx, g, arr, events); err != nil {
+					return err
+				}
+			}
+			if g.json {
+				if sts == nil {
+					sts = []smart.Status{}
+				}
+				return g.printJSON(sts)
+			}
+			printDisks(g, sts)
+			return nil
+		},
+	}
+	pf := c.PersistentFlags()
+	pf.StringVar(&state, "state-dir", stateDir(), "where health history is kept (env SHOEBOX_STATE_DIR)")
+	c.Flags().StringSliceVar(&recorded, "from-smartctl", nil, "read recorded `smartctl --json` files instead of the machine's disks (repeatable)")
+	c.Flags().StringVar(&arrayRef, "array", "", "the disk array (raid:DIR1,DIR2,...): its own I/O and checksum errors per disk count too")
+	c.Flags().BoolVar(&evacuate, "evacuate", false, "with --array: move the data off any FAILING member disk now")
+
+	hist := &cobra.Command{
+		Use:   "history DISK",
+		Short: "Show a disk's recorded readings (DISK: serial, WWN or device path)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h, err := history()
+			if err != nil {
+				return err
+			}
+			d, err := h.Find(args[0])
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(d)
+			}
+			fmt.Fprintf(g.stdout, "%s %s (%s)\n", d.Model, d.Serial, d.Path)
+			if d.Baseline != nil {
+				fmt.Fprintf(g.stdout, "acknowledged %s: %v %s\n", d.Baseline.Time.Local().Format("2006-01-02 15:04"), d.Baseline.Counters, d.Baseline.Note)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tVERDICT\tTEMP\tHOURS\tCOUNTERS")
+			for _, s := range d.Samples {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", s.Time.Local().Format("2006-01-02 15:04"), s.State, s.Temperature, s.PowerOnHours, countersStr(s.Counters))
+			}
+			return tw.Flush()
+		},
+	}
+	var note string
+	ack := &cobra.Command{
+		Use:   "ack DISK",
+		Short: "Acknowledge a disk's current condition: only growth beyond it raises the verdict again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h, err := history()
+			if err != nil {
+				return err
+			}
+			d, err := h.Find(args[0])
+			if err != nil {
+				return err
+			}
+			b, err := h.Ack(d.Key, note)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(b)
+			}
+			g.out("acknowledged %s %s: %s; any growth beyond this is reported again\n", d.Model, d.Serial, countersStr(b.Counters))
+			return nil
+		},
+	}
+	ack.Flags().StringVar(&note, "note", "", "why (kept with the baseline)")
+	c.AddCommand(hist, ack)
+	return c
+}
+
+func countersStr(m map[string]uint64) string {
+	var parts []string
+	for k, v := range m {
+		if v != 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func printDisks(g *globals, sts []smart.Status) {
+	tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "DISK\tMODEL\tSERIAL\tSIZE\tTEMP\tHOURS\tVERDICT\tWHY")
+	for _, s := range sts {
+		r := s.Record
+		temp := "-"
+		if r.HasTemperature {
+			temp = fmt.Sprintf("%d°C", r.Temperature)
+		}
+		why := strings.Join(s.Verdict.Reasons, "; ")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Path, r.Model, r.Serial, bytesStr(int64(r.Capacity)), temp, r.PowerOnHours, s.Verdict.State, why)
+	}
+	tw.Flush()
+	if len(sts) == 0 {
+		g.out("no disks found\n")
+	}
+}
+
+// evacuateFailing moves data off member disks that turned FAILING in
+// this poll.
+func evacuateFailing(ctx context.Context, g *globals, arr *raid.Array, events <-chan smart.Event) error {
+	for {
+		select {
+		case ev := <-events:
+			if ev.To != smart.Failing {
+				continue
+			}
+			ref := ev.Serial
+			if ref == "" {
+				ref = ev.WWN
+			}
+			g.out("%s (%s) is FAILING: moving its data to the other disks\n", ev.Path, ref)
+			c, cancel := context.WithTimeout(ctx, 24*time.Hour)
+			rep, err := arr.Evacuate(c, ref, false, nil)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("evacuate %s: %w", ev.Path, err)
+			}
+			g.out("moved %d shards off %s; replace the disk with `shoebox raid replace %s NEWDIR ...`\n", rep.Repaired, ev.Path, ref)
+		default:
+			return nil
+		}
+	}
+}
