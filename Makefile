@@ -11,13 +11,14 @@ FUZZTIME    ?= 8s
 TESTFLAGS   ?=
 VAR         := $(CURDIR)/var
 
-.PHONY: help build test lint unit fuzz e2e-smart bench run clean
+.PHONY: help build test lint unit fuzz e2e-smart bench run demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-build: ## build the shoebox CLI into ./bin
+build: ## build shoebox (CLI) and shoeboxd (daemon) into ./bin
 	$(GO) build -o $(BIN)/shoebox ./cmd/shoebox
+	$(GO) build -o $(BIN)/shoeboxd ./cmd/shoeboxd
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -49,7 +50,10 @@ bench: build ## Shoebox beside restic, borg and kopia on the same data; then on 
 	bash bench/bench.sh
 	bash bench/raid.sh
 
-run: build ## demo: init a repository under ./var, back up, restore and check
+run: build ## the daemon on the demo config: 2+1 array of folders under ./var, ./var/inbox watched, https://localhost:8443
+	@bash scripts/run.sh "$(BIN)" "$(VAR)"
+
+demo: build ## a scripted CLI tour: init, backup, restore, check on ./var/demo-repo
 	@bash scripts/demo.sh "$(BIN)/shoebox" "$(VAR)"
 
 clean: ## remove ./bin and ./var

@@ -37,6 +37,11 @@ type ScrubReport struct {
 // Scrub reads every shard of every object, verifies it and, with Repair,
 // rewrites what is bad or missing from the good shards.
 func (a *Array) Scrub(ctx context.Context, opt ScrubOptions) (*ScrubReport, error) {
+	if opt.Repair {
+		if err := a.checkWritable(); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	rep := &ScrubReport{}
 	names := a.names()
@@ -114,6 +119,9 @@ func (a *Array) names() []string {
 // idempotent — the work left is computed from the shards on the disks —
 // so an interrupted rebuild resumes where it stopped when run again.
 func (a *Array) Rebuild(ctx context.Context, progress func(done, total int)) (*ScrubReport, error) {
+	if err := a.checkWritable(); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	rep := &ScrubReport{}
 	type todo struct {
@@ -240,6 +248,9 @@ func (a *Array) findMember(ref string) (*MemberInfo, *member, error) {
 // Add joins a new, empty disk to the array. New objects favour it (it has
 // the most free space); Rebalance moves existing shards onto it.
 func (a *Array) Add(path string) error {
+	if err := a.checkWritable(); err != nil {
+		return err
+	}
 	if _, err := os.Stat(filepath.Join(path, labelFile)); err == nil {
 		// A label of this array that the manifest does not list is what
 		// an add interrupted before the manifest was written leaves: the

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/klauspost/reedsolomon"
@@ -26,6 +27,10 @@ type Options struct {
 	HedgeDelay time.Duration
 	// Logger receives repairs and disk trouble. Default: slog.Default().
 	Logger *slog.Logger
+	// ReadOnly opens the array without taking its lock: nothing is
+	// written, repaired or cleaned up. For reading an array that another
+	// process (shoeboxd) has open.
+	ReadOnly bool
 	// AllowSameDrive (Create only) lets members share a physical drive
 	// and still hold shards of one object: for demos and tests, where the
 	// "disks" are directories on one drive.
@@ -46,6 +51,9 @@ type Array struct {
 	missing  []MemberInfo    // active or draining members that are not present
 	objects  map[string]*obj // object name -> its shards
 	seq      atomic.Uint64
+
+	readOnly bool
+	locks    []*os.File // flock'ed lock files, one per member
 
 	repaired, readErrors atomic.Int64
 	repairWG             sync.WaitGroup
@@ -312,9 +320,15 @@ func OpenArray(paths []string, opt Options) (*Array, error) {
 	if len(a.members) == 0 {
 		return nil, fmt.Errorf("open array: no usable member: %s", strings.Join(problems, "; "))
 	}
-	// Heal stale manifest copies.
-	if err := writeManifest(present, man); err != nil {
-		opt.Logger.Warn("raid: " + err.Error())
+	a.readOnly = opt.ReadOnly
+	if !a.readOnly {
+		if err := a.lock(); err != nil {
+			return nil, err
+		}
+		// Heal stale manifest copies.
+		if err := writeManifest(present, man); err != nil {
+			opt.Logger.Warn("raid: " + err.Error())
+		}
 	}
 	if err := a.scan(); err != nil {
 		return nil, err
@@ -453,6 +467,9 @@ func (a *Array) scan() error {
 		a.objects[name] = o
 	}
 	a.seq.Store(max(a.seq.Load(), maxSeq))
+	if a.readOnly {
+		return nil // another process owns the array: leave its files alone
+	}
 	// Remove leftovers of interrupted writes and deleted objects.
 	kept := map[string]bool{}
 	for name, ls := range stale {
@@ -519,4 +536,47 @@ func readShardHeader(m *member, name string) (*shardHeader, error) {
 	}
 	h, _, err := parseShardHeader(buf)
 	return h, err
+}
+
+// ErrArrayBusy means another process has the array open for writing.
+var ErrArrayBusy = errors.New("array in use by another process")
+
+// ErrReadOnly is returned by writes to an array opened read-only.
+var ErrReadOnly = errors.New("array opened read-only")
+
+// lock takes an exclusive lock on every member (shoebox/.lock), so that
+// two processes never write, repair or clean up one array at once.
+func (a *Array) lock() error {
+	for _, m := range a.members {
+		f, err := os.OpenFile(filepath.Join(m.path, memberDir, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			a.unlock()
+			return fmt.Errorf("open array: lock %s: %w", m.path, err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			a.unlock()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return fmt.Errorf("%w: %s is open in another process (shoeboxd?); use the CLI through the daemon, or open the array read-only", ErrArrayBusy, m.path)
+			}
+			return fmt.Errorf("open array: lock %s: %w", m.path, err)
+		}
+		a.locks = append(a.locks, f)
+	}
+	return nil
+}
+
+func (a *Array) unlock() {
+	for _, f := range a.locks {
+		f.Close()
+	}
+	a.locks = nil
+}
+
+// checkWritable refuses writes to a read-only array.
+func (a *Array) checkWritable() error {
+	if a.readOnly {
+		return fmt.Errorf("%w (another process owns it)", ErrReadOnly)
+	}
+	return nil
 }

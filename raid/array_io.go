@@ -28,6 +28,9 @@ func (a *Array) Put(ctx context.Context, name string, r io.Reader) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
+	if err := a.checkWritable(); err != nil {
+		return err
+	}
 	data, err := readAllSized(r)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", name, err)
@@ -49,6 +52,9 @@ func readAllSized(r io.Reader) ([]byte, error) {
 // space beyond len(data) (the parity shards go into spare capacity).
 func (a *Array) putBytes(ctx context.Context, name string, data []byte) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := a.checkWritable(); err != nil {
 		return err
 	}
 	shards, err := a.encodeOwned(data)
@@ -357,7 +363,7 @@ func (a *Array) Open(ctx context.Context, name string) (Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	if len(bad) > 0 {
+	if len(bad) > 0 && !a.readOnly {
 		if _, busy := a.repairing.LoadOrStore(name, true); !busy {
 			a.repairWG.Add(1)
 			go func() {
@@ -660,6 +666,9 @@ func (a *Array) Delete(ctx context.Context, name string) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
+	if err := a.checkWritable(); err != nil {
+		return err
+	}
 	a.mu.Lock()
 	o := a.objects[name]
 	delete(a.objects, name)
@@ -817,9 +826,10 @@ func (t *twoPart) WriteTo(w io.Writer) (int64, error) {
 	return int64(n + m), err
 }
 
-// Close waits for background repairs.
+// Close waits for background repairs and releases the array's lock.
 func (a *Array) Close() error {
 	a.repairWG.Wait()
+	a.unlock()
 	return nil
 }
 

@@ -706,7 +706,9 @@ func mount(t *testing.T, args ...string) (string, func()) {
 	var once sync.Once
 	unmount := func() {
 		once.Do(func() {
-			if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			// Lazily: the array holds its lock file open on the member,
+			// which (usefully) blocks a plain umount of a disk in use.
+			if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
 				t.Errorf("umount %s: %v: %s", dir, err, out)
 			}
 		})

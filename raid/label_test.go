@@ -215,9 +215,11 @@ func TestManifestGenerations(t *testing.T) {
 		t.Fatal("the disk that was missing got the new manifest")
 	}
 	// Alone, the stale disk knows only the old membership.
-	if st := openArray(t, paths[2:]).Status(); st.Generation != 1 || len(st.Disks) != 3 {
+	alone := openArray(t, paths[2:])
+	if st := alone.Status(); st.Generation != 1 || len(st.Disks) != 3 {
 		t.Errorf("stale disk alone: generation %d with %d disks, want 1 with 3", st.Generation, len(st.Disks))
 	}
+	alone.Close()
 	c := openArray(t, []string{paths[2], added, paths[1], paths[0]})
 	if st := c.Status(); st.Generation != 2 || len(presentPaths(st)) != 4 || st.State != "healthy" {
 		t.Errorf("all disks: generation %d, %d present, %s; want 2, 4, healthy", st.Generation, len(presentPaths(st)), st.State)

@@ -43,6 +43,7 @@ func TestAddRebalances(t *testing.T) {
 		t.Errorf("rebalance left %d degraded objects", st.Degraded)
 	}
 	// Everything reads back, also after reopening from the disks.
+	a.Close()
 	b, err := raid.OpenArray(append(paths, newDisk), raid.Options{})
 	if err != nil {
 		t.Fatal(err)

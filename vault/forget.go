@@ -110,12 +110,24 @@ func ApplyPolicy(snaps []*Snapshot, p Policy, holds map[ID]time.Time, now time.T
 // dryRun is set) and returns the decisions. Removing a snapshot only
 // removes its snapshot file; prune frees the data.
 func (r *Repository) Forget(ctx context.Context, p Policy, dryRun bool) ([]Decision, error) {
+	return r.ForgetMatching(ctx, SnapshotFilter{}, p, dryRun)
+}
+
+// ForgetMatching is Forget restricted to the snapshots f matches (one
+// source's snapshots, with the source's own policy).
+func (r *Repository) ForgetMatching(ctx context.Context, f SnapshotFilter, p Policy, dryRun bool) ([]Decision, error) {
 	if p.Empty() {
 		return nil, errors.New("forget: no keep rule given; refusing to remove every snapshot (give --keep-… options or snapshot IDs)")
 	}
-	snaps, err := r.Snapshots(ctx)
+	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return nil, err
+	}
+	var snaps []*Snapshot
+	for _, s := range all {
+		if f.Match(s) {
+			snaps = append(snaps, s)
+		}
 	}
 	holds, err := r.Holds(ctx)
 	if err != nil {

@@ -126,7 +126,14 @@ func (g *globals) store(create bool) (raid.ObjectStore, error) {
 		return nil, errors.New("no repository given: use --repo DIR or set SHOEBOX_REPO")
 	}
 	if members, ok := strings.CutPrefix(g.repo, "raid:"); ok {
-		a, err := raid.OpenArray(strings.Split(members, ","), raid.Options{})
+		paths := strings.Split(members, ",")
+		a, err := raid.OpenArray(paths, raid.Options{})
+		if errors.Is(err, raid.ErrArrayBusy) {
+			// shoeboxd owns the array: read it without writing (commands
+			// that must write say so).
+			fmt.Fprintf(g.stderr, "note: the array is in use by another process (shoeboxd); opened read-only\n")
+			a, err = raid.OpenArray(paths, raid.Options{ReadOnly: true})
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w (create the array first with `shoebox raid create`)", err)
 		}

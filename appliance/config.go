@@ -1,0 +1,347 @@
+package appliance
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is shoeboxd's configuration (docs/DAEMON.md documents every key).
+// It is YAML; unknown keys are errors, and every validation error names
+// the key and its line.
+type Config struct {
+	// StateDir holds the daemon's state: keys, certificates, history,
+	// ledgers (see docs/DAEMON.md for its layout).
+	StateDir string `yaml:"state_dir"`
+	// Listen is the HTTPS address of the API, web UI, /healthz and /metrics.
+	Listen string `yaml:"listen"`
+	// MetricsToken, when set, lets a scraper that is not on loopback read
+	// /metrics with "Authorization: Bearer <token>".
+	MetricsToken string `yaml:"metrics_token"`
+
+	Disks      DisksConfig      `yaml:"disks"`
+	Repository RepositoryConfig `yaml:"repository"`
+	Sources    []SourceConfig   `yaml:"sources"`
+	Cards      CardsConfig      `yaml:"cards"`
+	Drills     DrillsConfig     `yaml:"drills"`
+	Scrub      ScrubConfig      `yaml:"scrub"`
+	SMART      SMARTConfig      `yaml:"smart"`
+	Alerts     AlertsConfig     `yaml:"alerts"`
+
+	lines map[string]int
+}
+
+// DisksConfig is the disk array.
+type DisksConfig struct {
+	Members        []string `yaml:"members"`
+	Data           int      `yaml:"data"`
+	Parity         int      `yaml:"parity"`
+	Mirror         bool     `yaml:"mirror"`
+	AllowSameDrive bool     `yaml:"allow_same_drive"` // demos only
+}
+
+// RepositoryConfig is the vault repository on the array.
+type RepositoryConfig struct {
+	PassphraseFile string `yaml:"passphrase_file"`
+	// Path, when set, keeps the repository in a plain folder instead of
+	// on the array (a box with one disk).
+	Path string `yaml:"path"`
+}
+
+// SourceConfig is one folder the box protects.
+type SourceConfig struct {
+	Name string `yaml:"name"`
+	Path string `yaml:"path"`
+	// Mode is "continuous" (watch the folder, back up within seconds) or
+	// "scheduled" (Schedule).
+	Mode string `yaml:"mode"`
+	// Schedule: "every 1h", "hourly", "daily 02:30", "weekly sun 03:00".
+	Schedule string `yaml:"schedule"`
+	// Settle is how long a continuous source waits after the last change
+	// before backing up a burst (default 3s).
+	Settle Duration `yaml:"settle"`
+	// ExpectEvery: no successful backup for this long raises a "stalled"
+	// alert (default: twice the schedule, or 24h for continuous).
+	ExpectEvery Duration  `yaml:"expect_every"`
+	Retention   Retention `yaml:"retention"`
+	Tags        []string  `yaml:"tags"`
+}
+
+// Retention is a source's keep policy, applied after each backup.
+type Retention struct {
+	KeepLast    int `yaml:"keep_last"`
+	KeepHourly  int `yaml:"keep_hourly"`
+	KeepDaily   int `yaml:"keep_daily"`
+	KeepWeekly  int `yaml:"keep_weekly"`
+	KeepMonthly int `yaml:"keep_monthly"`
+	KeepYearly  int `yaml:"keep_yearly"`
+	// Until keeps every snapshot until this date (a client's contract).
+	Until string `yaml:"until"`
+	// LockDays makes every new snapshot immutable for this many days.
+	LockDays int `yaml:"lock_days"`
+}
+
+// CardsConfig is memory-card ingest.
+type CardsConfig struct {
+	// Watch lists folders where cards appear (mount roots like /media, or
+	// a folder whose subfolders stand for cards).
+	Watch          []string `yaml:"watch"`
+	Library        string   `yaml:"library"`
+	Naming         string   `yaml:"naming"`
+	RequiredCopies int      `yaml:"required_copies"`
+}
+
+// DrillsConfig schedules restore drills.
+type DrillsConfig struct {
+	Every Duration `yaml:"every"`
+	Files int      `yaml:"files"`
+}
+
+// ScrubConfig schedules array scrubs.
+type ScrubConfig struct {
+	Every   Duration `yaml:"every"`
+	RateMiB int64    `yaml:"rate_mib"`
+}
+
+// SMARTConfig schedules disk health polls.
+type SMARTConfig struct {
+	Every    Duration `yaml:"every"`
+	Disabled bool     `yaml:"disabled"`
+	// Evacuate moves the data off a disk that turns FAILING (default true).
+	Evacuate *bool `yaml:"evacuate"`
+}
+
+// AlertsConfig says where alerts go.
+type AlertsConfig struct {
+	Webhooks []string    `yaml:"webhooks"`
+	Email    EmailConfig `yaml:"email"`
+}
+
+// EmailConfig sends alerts by SMTP.
+type EmailConfig struct {
+	SMTP         string   `yaml:"smtp"` // host:port
+	From         string   `yaml:"from"`
+	To           []string `yaml:"to"`
+	Username     string   `yaml:"username"`
+	PasswordFile string   `yaml:"password_file"`
+}
+
+// Duration is a YAML duration: Go syntax plus d and w ("30d", "1w", "90m").
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration accepts Go durations and whole days and weeks.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if len(s) > 1 {
+		unit := map[byte]time.Duration{'d': 24 * time.Hour, 'w': 7 * 24 * time.Hour}[s[len(s)-1]]
+		if n, err := strconv.Atoi(s[:len(s)-1]); err == nil && unit != 0 && n >= 0 {
+			return time.Duration(n) * unit, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (use e.g. 30s, 10m, 2h, 30d)", s)
+	}
+	return d, nil
+}
+
+// ConfigError is a problem with one key of the configuration.
+type ConfigError struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.File, e.Key, e.Msg)
+}
+
+// LoadConfig reads, defaults and validates a configuration file.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfig(path, b)
+}
+
+// ParseConfig parses configuration bytes (name is used in errors).
+func ParseConfig(name string, b []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	cfg := &Config{lines: map[string]int{}}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	recordLines(&root, "", cfg.lines)
+	cfg.applyDefaults()
+	if err := cfg.validate(name); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// recordLines maps dotted key paths ("sources[1].path") to their lines.
+func recordLines(n *yaml.Node, prefix string, out map[string]int) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			recordLines(c, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if prefix != "" {
+				k = prefix + "." + k
+			}
+			out[k] = n.Content[i].Line
+			recordLines(n.Content[i+1], k, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			k := fmt.Sprintf("%s[%d]", prefix, i)
+			out[k] = c.Line
+			recordLines(c, k, out)
+		}
+	}
+}
+
+func (c *Config) applyDefaults() {
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/shoebox"
+	}
+	if c.Listen == "" {
+		c.Listen = "localhost:8443"
+	}
+	if c.Disks.Data == 0 && !c.Disks.Mirror {
+		c.Disks.Data, c.Disks.Parity = 2, 1
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.Mode == "" {
+			s.Mode = "continuous"
+		}
+		if s.Settle == 0 {
+			s.Settle = Duration(3 * time.Second)
+		}
+	}
+	if c.Cards.Naming == "" {
+		c.Cards.Naming = "{date}/{camera}"
+	}
+	if c.Cards.RequiredCopies == 0 {
+		c.Cards.RequiredCopies = 2
+	}
+	if c.Drills.Every == 0 {
+		c.Drills.Every = Duration(24 * time.Hour)
+	}
+	if c.Drills.Files == 0 {
+		c.Drills.Files = 10
+	}
+	if c.Scrub.Every == 0 {
+		c.Scrub.Every = Duration(30 * 24 * time.Hour)
+	}
+	if c.SMART.Every == 0 {
+		c.SMART.Every = Duration(30 * time.Minute)
+	}
+}
+
+func (c *Config) fail(file, key, format string, args ...any) error {
+	line := c.lines[key]
+	if line == 0 { // a missing key: point at its parent
+		if i := strings.LastIndexAny(key, ".["); i > 0 {
+			line = c.lines[key[:i]]
+		}
+	}
+	return &ConfigError{File: file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (c *Config) validate(file string) error {
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	if !filepath.IsAbs(c.StateDir) {
+		add(c.fail(file, "state_dir", "must be an absolute path, got %q", c.StateDir))
+	}
+	if c.Repository.Path == "" && len(c.Disks.Members) == 0 {
+		add(c.fail(file, "disks.members", "no disks: list the array's member directories (or set repository.path for a single folder)"))
+	}
+	if len(c.Disks.Members) > 0 {
+		need := c.Disks.Data + c.Disks.Parity
+		if c.Disks.Mirror {
+			need = 2
+		}
+		if c.Disks.Data < 1 || c.Disks.Parity < 1 && !c.Disks.Mirror {
+			add(c.fail(file, "disks.data", "a layout needs at least 1 data and 1 parity disk (data %d, parity %d)", c.Disks.Data, c.Disks.Parity))
+		} else if len(c.Disks.Members) < need {
+			add(c.fail(file, "disks.members", "layout needs %d disks, %d listed", need, len(c.Disks.Members)))
+		}
+	}
+	if c.Repository.PassphraseFile == "" {
+		add(c.fail(file, "repository.passphrase_file", "required: the file holding the repository passphrase"))
+	}
+	names := map[string]bool{}
+	for i, s := range c.Sources {
+		k := fmt.Sprintf("sources[%d]", i)
+		switch {
+		case s.Name == "":
+			add(c.fail(file, k+".name", "every source needs a name"))
+		case names[s.Name]:
+			add(c.fail(file, k+".name", "duplicate source name %q", s.Name))
+		}
+		names[s.Name] = true
+		if s.Path == "" || !filepath.IsAbs(s.Path) {
+			add(c.fail(file, k+".path", "must be an absolute path, got %q", s.Path))
+		}
+		switch s.Mode {
+		case "continuous":
+		case "scheduled":
+			if _, err := ParseSchedule(s.Schedule); err != nil {
+				add(c.fail(file, k+".schedule", "%v", err))
+			}
+		default:
+			add(c.fail(file, k+".mode", "must be continuous or scheduled, got %q", s.Mode))
+		}
+		if s.Retention.Until != "" {
+			if _, err := time.Parse("2006-01-02", s.Retention.Until); err != nil {
+				add(c.fail(file, k+".retention.until", "want a date like 2031-06-30, got %q", s.Retention.Until))
+			}
+		}
+	}
+	for i, w := range c.Alerts.Webhooks {
+		if !strings.HasPrefix(w, "http://") && !strings.HasPrefix(w, "https://") {
+			add(c.fail(file, fmt.Sprintf("alerts.webhooks[%d]", i), "want an http(s) URL, got %q", w))
+		}
+	}
+	if len(c.Cards.Watch) > 0 && c.Cards.Library == "" {
+		add(c.fail(file, "cards.library", "required when cards.watch is set: where card files are copied"))
+	}
+	return errors.Join(errs...)
+}
+
+// Line returns the line of a dotted key in the file (0 when absent).
+func (c *Config) Line(key string) int { return c.lines[key] }

@@ -1,0 +1,193 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/vault"
+)
+
+// Daemon is shoeboxd: it owns the array and the repository and runs the
+// box's services under a supervisor.
+type Daemon struct {
+	Config  *Config
+	Logger  *slog.Logger
+	Bus     *Bus
+	Metrics *Metrics
+
+	Array *raid.Array // nil when the repository is a plain folder
+	Repo  *vault.Repository
+
+	sup         Supervisor
+	sources     map[string]*Source
+	extraRoutes []route
+	notReady    atomic.Value // string: why the box is not ready, "" when ready
+	recovery    string       // recovery identity file written at first start
+}
+
+// route is an extra local-API handler registered by a service.
+type route struct {
+	pattern string
+	fn      func(w http.ResponseWriter, r *http.Request)
+}
+
+// Paths inside the state directory (docs/DAEMON.md).
+func (d *Daemon) statePath(parts ...string) string {
+	return filepath.Join(append([]string{d.Config.StateDir}, parts...)...)
+}
+
+// New prepares a daemon; Run starts it.
+func New(cfg *Config, logger *slog.Logger) *Daemon {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	d := &Daemon{Config: cfg, Logger: logger, Bus: NewBus(), Metrics: NewMetrics(), sources: map[string]*Source{}}
+	d.notReady.Store("starting")
+	d.sup = Supervisor{Bus: d.Bus, Logger: logger}
+	return d
+}
+
+// NotReady returns why the box is not ready, or "".
+func (d *Daemon) NotReady() string { return d.notReady.Load().(string) }
+
+// open opens (on first start: creates) the array and the repository.
+func (d *Daemon) open(ctx context.Context) error {
+	for _, dir := range []string{d.statePath(), d.statePath("smart"), d.statePath("cards"), d.statePath("tls")} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("state directory: %w", err)
+		}
+	}
+	pass, err := os.ReadFile(d.Config.Repository.PassphraseFile)
+	if err != nil {
+		return fmt.Errorf("repository passphrase: %w (set repository.passphrase_file)", err)
+	}
+	passphrase := strings.TrimRight(string(pass), "\r\n")
+	var store raid.ObjectStore
+	if d.Config.Repository.Path != "" {
+		dir, err := raid.OpenDir(d.Config.Repository.Path)
+		if err != nil {
+			return err
+		}
+		store = dir
+	} else {
+		a, err := d.openArray()
+		if err != nil {
+			return err
+		}
+		d.Array, store = a, a
+	}
+	repo, err := vault.Open(ctx, store, passphrase)
+	if errors.Is(err, vault.ErrNotRepository) {
+		var recovery string
+		repo, recovery, err = vault.Init(ctx, store, vault.InitOptions{Passphrase: passphrase})
+		if err == nil {
+			d.recovery = d.statePath("RECOVERY-IDENTITY.txt")
+			text := "# Shoebox recovery identity: print this, keep it away from the box, then delete this file.\n# It opens the repository if the passphrase is lost: shoebox --identity-file FILE ...\n" + recovery + "\n"
+			if werr := os.WriteFile(d.recovery, []byte(text), 0o600); werr != nil {
+				return werr
+			}
+			d.Logger.Warn("created the repository; its recovery identity is in " + d.recovery + ": print it and delete the file")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("repository: %w", err)
+	}
+	d.Repo = repo
+	return nil
+}
+
+// openArray opens the configured array, creating it on empty disks.
+func (d *Daemon) openArray() (*raid.Array, error) {
+	dc := d.Config.Disks
+	labelled := false
+	for _, m := range dc.Members {
+		if _, err := os.Stat(filepath.Join(m, "shoebox-disk.json")); err == nil {
+			labelled = true
+		}
+	}
+	if !labelled {
+		layout := raid.Layout{Data: dc.Data, Parity: dc.Parity}
+		if dc.Mirror {
+			layout = raid.Mirror(len(dc.Members))
+		}
+		d.Logger.Info("first start: creating the disk array", "layout", layout.String(), "disks", dc.Members)
+		return raid.Create(dc.Members, layout, raid.Options{AllowSameDrive: dc.AllowSameDrive, Logger: d.Logger})
+	}
+	return raid.OpenArray(dc.Members, raid.Options{Logger: d.Logger})
+}
+
+// Run starts everything and returns when ctx ends, after a graceful
+// shutdown: services are cancelled (a backup in flight stops without
+// writing its snapshot: the repository stays consistent), then waited for.
+func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
+	if err := d.open(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		d.Repo.Close()
+	}()
+	srv, err := d.newServer()
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.sup.Add(sctx, "https", srv)
+	for _, sc := range d.Config.Sources {
+		src := newSource(d, sc)
+		d.sources[sc.Name] = src
+		d.sup.Add(sctx, "source "+sc.Name, src)
+	}
+	d.sup.Add(sctx, "stall-check", ServiceFunc(d.checkStalls))
+	d.sup.Add(sctx, "notify", ServiceFunc(d.notify))
+	d.addMaintenance(sctx)
+	d.notReady.Store("")
+	if started != nil {
+		started(d)
+	}
+	d.Logger.Info("shoeboxd ready", "listen", d.Config.Listen, "state", d.Config.StateDir)
+	<-ctx.Done()
+	d.notReady.Store("shutting down")
+	cancel()
+	done := make(chan struct{})
+	go func() { d.sup.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		d.Logger.Warn("services did not stop within 30 s; leaving (the repository stays consistent)")
+	}
+	return nil
+}
+
+// checkStalls raises an alert for every source without a successful
+// backup within its expected interval (silent failures are the classic
+// disaster).
+func (d *Daemon) checkStalls(ctx context.Context) error {
+	t := time.NewTicker(stallCheckEvery)
+	defer t.Stop()
+	for {
+		for _, s := range d.sources {
+			s.checkStall()
+		}
+		d.Metrics.AlertsOpen.Set(float64(len(d.Bus.List(false))))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// stallCheckEvery is how often sources are checked for stalls (tests
+// shorten it).
+var stallCheckEvery = 10 * time.Second
+

@@ -1,0 +1,100 @@
+package maint
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// AlertFunc raises an alert, or refreshes the open one with the same key.
+// critical selects the severity: critical when true, warning otherwise.
+// kind is one of the alert kinds of the daemon's bus ("drill", "scrub",
+// "low-space"). It must be safe to call from the service's goroutine.
+type AlertFunc func(kind, key string, critical bool, subject, message string)
+
+// ResolveFunc closes the alert with the key, if open.
+type ResolveFunc func(key, message string)
+
+func (f AlertFunc) raise(kind, key string, critical bool, subject, message string) {
+	if f != nil {
+		f(kind, key, critical, subject, message)
+	}
+}
+
+func (f ResolveFunc) resolve(key, message string) {
+	if f != nil {
+		f(key, message)
+	}
+}
+
+// writeJSON stores v at path atomically and durably: temp file, fsync,
+// rename, fsync the directory.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// readJSON loads path into v. A missing file leaves v alone and returns
+// false with no error.
+func readJSON(path string, v any) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, json.Unmarshal(b, v)
+}
+
+// sleepUntil waits until t (by the wall clock now) or until ctx is done.
+func sleepUntil(ctx context.Context, now func() time.Time, t time.Time) error {
+	d := t.Sub(now())
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

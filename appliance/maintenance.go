@@ -1,0 +1,92 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/shoebox/shoebox/smart"
+)
+
+// addMaintenance starts disk health polling (with evacuation of failing
+// array members) and the array watch.
+func (d *Daemon) addMaintenance(ctx context.Context) {
+	if !d.Config.SMART.Disabled {
+		hist, err := smart.OpenHistory(filepath.Join(d.Config.StateDir, "smart"))
+		if err == nil {
+			p := &smart.Poller{History: hist, Interval: time.Duration(d.Config.SMART.Every), Logger: d.Logger}
+			if d.Array != nil {
+				p.ArrayErrors = smart.ArrayErrorsOf(d.Array)
+			}
+			events := p.Subscribe(16)
+			d.sup.Add(ctx, "smart", p)
+			d.sup.Add(ctx, "smart-alerts", ServiceFunc(func(ctx context.Context) error { return d.diskAlerts(ctx, events) }))
+			if d.Array != nil && (d.Config.SMART.Evacuate == nil || *d.Config.SMART.Evacuate) {
+				evac := &smart.Evacuator{Array: d.Array, Events: p.Subscribe(16), Logger: d.Logger}
+				d.sup.Add(ctx, "evacuate", evac)
+			}
+		}
+	}
+	if d.Array != nil {
+		d.sup.Add(ctx, "array-watch", ServiceFunc(d.watchArray))
+	}
+}
+
+func (d *Daemon) diskAlerts(ctx context.Context, events <-chan smart.Event) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev := <-events:
+			key := "disk/" + ev.Key
+			why := ""
+			if len(ev.Verdict.Reasons) > 0 {
+				why = ev.Verdict.Reasons[0]
+			}
+			name := fmt.Sprintf("%s %s (%s)", ev.Model, ev.Serial, ev.Path)
+			switch ev.To {
+			case smart.Failing:
+				d.Bus.Raise("disk", key, Critical, "Disk failing: "+name, why)
+			case smart.Warning:
+				d.Bus.Raise("disk", key, Warning, "Disk needs attention: "+name, why)
+			case smart.OK:
+				d.Bus.Resolve(key, "the disk is healthy again")
+			}
+			v := map[smart.State]float64{smart.OK: 0, smart.Warning: 1, smart.Failing: 2, smart.Unknown: 3}[ev.To]
+			d.Metrics.DiskHealth.WithLabelValues(ev.Path, ev.Serial).Set(v)
+		}
+	}
+}
+
+// watchArray raises "array-degraded" while a disk is missing or objects
+// lack redundancy.
+func (d *Daemon) watchArray(ctx context.Context) error {
+	t := time.NewTicker(arrayWatchEvery)
+	defer t.Stop()
+	for {
+		st := d.Array.Status()
+		if st.State != "healthy" {
+			d.Metrics.ArrayDegraded.Set(1)
+			missing := 0
+			for _, disk := range st.Disks {
+				if !disk.Present {
+					missing++
+				}
+			}
+			d.Bus.Raise("array-degraded", "array-degraded", Critical, "The disk array is degraded",
+				fmt.Sprintf("%d disks missing, %d objects short of redundancy; see `shoebox raid status` for which disk to check or replace", missing, st.Degraded))
+		} else {
+			d.Metrics.ArrayDegraded.Set(0)
+			d.Bus.Resolve("array-degraded", "the array is healthy again")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// arrayWatchEvery is how often the array's state is checked.
+var arrayWatchEvery = time.Minute

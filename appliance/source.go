@@ -1,0 +1,316 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/shoebox/shoebox/vault"
+)
+
+// Source is one protected folder: watched continuously or backed up on a
+// schedule, with its retention applied after each backup.
+type Source struct {
+	d   *Daemon
+	cfg SourceConfig
+
+	mu          sync.Mutex
+	lastOK      time.Time
+	lastErr     error
+	lastSnap    string
+	running     bool
+	progress    vault.Progress
+	trigger     chan struct{}
+	expectEvery time.Duration
+}
+
+// SourceStatus is a source as the API shows it.
+type SourceStatus struct {
+	Name        string         `json:"name"`
+	Path        string         `json:"path"`
+	Mode        string         `json:"mode"`
+	Schedule    string         `json:"schedule,omitempty"`
+	LastSuccess *time.Time     `json:"last_success,omitempty"`
+	LastError   string         `json:"last_error,omitempty"`
+	LastSnap    string         `json:"last_snapshot,omitempty"`
+	Running     bool           `json:"running"`
+	Progress    vault.Progress `json:"progress"`
+}
+
+func newSource(d *Daemon, c SourceConfig) *Source {
+	s := &Source{d: d, cfg: c, trigger: make(chan struct{}, 1), lastOK: time.Now()}
+	s.expectEvery = time.Duration(c.ExpectEvery)
+	if s.expectEvery == 0 {
+		s.expectEvery = 24 * time.Hour
+		if c.Mode == "scheduled" {
+			if sch, err := ParseSchedule(c.Schedule); err == nil {
+				now := time.Now()
+				s.expectEvery = 2 * sch.Next(sch.Next(now)).Sub(sch.Next(now))
+			}
+		}
+	}
+	// The last success survives restarts (state/sources/NAME).
+	if b, err := os.ReadFile(d.statePath("sources", c.Name)); err == nil {
+		if t, err := time.Parse(time.RFC3339Nano, string(b)); err == nil {
+			s.lastOK = t
+		}
+	}
+	return s
+}
+
+// Status reports the source.
+func (s *Source) Status() SourceStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := SourceStatus{Name: s.cfg.Name, Path: s.cfg.Path, Mode: s.cfg.Mode, Schedule: s.cfg.Schedule,
+		LastSnap: s.lastSnap, Running: s.running, Progress: s.progress}
+	if !s.lastOK.IsZero() {
+		t := s.lastOK
+		st.LastSuccess = &t
+	}
+	if s.lastErr != nil {
+		st.LastError = s.lastErr.Error()
+	}
+	return st
+}
+
+// Trigger asks for a backup now ("run now").
+func (s *Source) Trigger() {
+	select {
+	case s.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Serve runs the source until ctx ends.
+func (s *Source) Serve(ctx context.Context) error {
+	if err := os.MkdirAll(s.cfg.Path, 0o755); err != nil {
+		return fmt.Errorf("source %s: %w", s.cfg.Name, err)
+	}
+	if s.cfg.Mode == "scheduled" {
+		return s.serveScheduled(ctx)
+	}
+	return s.serveContinuous(ctx)
+}
+
+func (s *Source) serveScheduled(ctx context.Context) error {
+	sch, err := ParseSchedule(s.cfg.Schedule)
+	if err != nil {
+		return err
+	}
+	for {
+		next := sch.Next(time.Now())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Until(next)):
+		case <-s.trigger:
+		}
+		s.backup(ctx)
+	}
+}
+
+// serveContinuous watches the folder tree and backs up a burst of changes
+// once it has settled; a heartbeat backup every half of the expected
+// interval proves the machinery works (and catches missed events).
+func (s *Source) serveContinuous(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	addTree := func(root string) {
+		filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				w.Add(p)
+			}
+			return nil
+		})
+	}
+	addTree(s.cfg.Path)
+	settle := time.Duration(s.cfg.Settle)
+	heartbeat := time.NewTicker(max(s.expectEvery/2, time.Minute))
+	defer heartbeat.Stop()
+	var timer *time.Timer
+	var fire <-chan time.Time
+	s.backup(ctx) // catch up with what changed while the box was off
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-w.Events:
+			if !ok {
+				return errors.New("watcher closed")
+			}
+			if ev.Has(fsnotify.Create) {
+				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
+					addTree(ev.Name)
+				}
+			}
+			if timer == nil {
+				timer = time.NewTimer(settle)
+			} else {
+				if !timer.Stop() {
+					select {
+					case <-timer.C:
+					default:
+					}
+				}
+				timer.Reset(settle)
+			}
+			fire = timer.C
+		case err, ok := <-w.Errors:
+			if !ok {
+				return errors.New("watcher closed")
+			}
+			// An overflowing event queue loses events: back up everything.
+			s.d.Logger.Warn("watch: "+err.Error(), "source", s.cfg.Name)
+			s.Trigger()
+		case <-fire:
+			fire = nil
+			s.backup(ctx)
+		case <-s.trigger:
+			s.backup(ctx)
+		case <-heartbeat.C:
+			s.backup(ctx)
+		}
+	}
+}
+
+// backup runs one backup of the source and applies its retention.
+func (s *Source) backup(ctx context.Context) {
+	d := s.d
+	s.mu.Lock()
+	s.running = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.running = false
+		s.mu.Unlock()
+	}()
+	start := time.Now()
+	snap, err := s.run(ctx)
+	if ctx.Err() != nil {
+		return // shutting down: the snapshot was not written, nothing lost
+	}
+	d.Metrics.BackupDuration.WithLabelValues(s.cfg.Name).Observe(time.Since(start).Seconds())
+	s.mu.Lock()
+	s.lastErr = err
+	s.mu.Unlock()
+	if err != nil {
+		d.Metrics.BackupRuns.WithLabelValues(s.cfg.Name, "failed").Inc()
+		d.Logger.Error("backup failed", "source", s.cfg.Name, "err", err)
+		d.Bus.Raise("backup-failed", "backup-failed/"+s.cfg.Name, Critical,
+			fmt.Sprintf("Backup of %s failed", s.cfg.Name), err.Error())
+		return
+	}
+	d.Metrics.BackupRuns.WithLabelValues(s.cfg.Name, "ok").Inc()
+	sum := snap.Summary
+	d.Metrics.BackupBytes.WithLabelValues(s.cfg.Name).Add(float64(sum.BytesAdded))
+	d.Metrics.BackupFiles.WithLabelValues(s.cfg.Name).Add(float64(sum.FilesNew + sum.FilesChanged))
+	now := time.Now()
+	d.Metrics.LastSuccess.WithLabelValues(s.cfg.Name).Set(float64(now.Unix()))
+	s.mu.Lock()
+	s.lastOK, s.lastSnap = now, snap.ID().String()
+	s.mu.Unlock()
+	os.MkdirAll(d.statePath("sources"), 0o700)
+	writeFileAtomic(d.statePath("sources", s.cfg.Name), []byte(now.Format(time.RFC3339Nano)))
+	d.Bus.Resolve("backup-failed/"+s.cfg.Name, "a later backup succeeded")
+	d.Bus.Resolve("backup-stalled/"+s.cfg.Name, "backups are running again")
+	if len(sum.Errors) > 0 {
+		d.Bus.Raise("backup-incomplete", "backup-incomplete/"+s.cfg.Name, Warning,
+			fmt.Sprintf("%d files of %s could not be read", len(sum.Errors), s.cfg.Name), sum.Errors[0])
+	} else {
+		d.Bus.Resolve("backup-incomplete/"+s.cfg.Name, "")
+	}
+	if err := s.applyRetention(ctx, snap); err != nil {
+		d.Logger.Error("retention", "source", s.cfg.Name, "err", err)
+	}
+}
+
+func (s *Source) run(ctx context.Context) (*vault.Snapshot, error) {
+	r := s.d.Repo
+	l, err := r.Lock(ctx, false, "backup of "+s.cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Release()
+	return r.Backup(ctx, vault.BackupOptions{Paths: []string{s.cfg.Path}, Tags: append([]string{"source:" + s.cfg.Name}, s.cfg.Tags...),
+		Progress: func(p vault.Progress) {
+			s.mu.Lock()
+			s.progress = p
+			s.mu.Unlock()
+		}})
+}
+
+// applyRetention locks the new snapshot for LockDays and forgets this
+// source's snapshots its keep rules do not want (nothing before the
+// contract's end date).
+func (s *Source) applyRetention(ctx context.Context, snap *vault.Snapshot) error {
+	rt := s.cfg.Retention
+	r := s.d.Repo
+	if rt.LockDays > 0 {
+		if err := r.Hold(ctx, snap.ID(), time.Now().AddDate(0, 0, rt.LockDays)); err != nil {
+			return err
+		}
+	}
+	if rt.Until != "" {
+		if until, err := time.ParseInLocation("2006-01-02", rt.Until, time.Local); err == nil && time.Now().Before(until) {
+			return nil
+		}
+	}
+	p := vault.Policy{Last: rt.KeepLast, Hourly: rt.KeepHourly, Daily: rt.KeepDaily, Weekly: rt.KeepWeekly,
+		Monthly: rt.KeepMonthly, Yearly: rt.KeepYearly}
+	if p.Empty() {
+		return nil
+	}
+	l, err := r.Lock(ctx, true, "retention of "+s.cfg.Name)
+	if err != nil {
+		return err // another job holds the repository; next time
+	}
+	defer l.Release()
+	_, err = r.ForgetMatching(ctx, vault.SnapshotFilter{Paths: []string{s.cfg.Path}, Tags: []string{"source:" + s.cfg.Name}}, p, false)
+	return err
+}
+
+// checkStall raises "backup-stalled" when no backup succeeded within the
+// expected interval.
+func (s *Source) checkStall() {
+	s.mu.Lock()
+	last, running := s.lastOK, s.running
+	s.mu.Unlock()
+	if running || time.Since(last) <= s.expectEvery {
+		return
+	}
+	s.d.Bus.Raise("backup-stalled", "backup-stalled/"+s.cfg.Name, Critical,
+		fmt.Sprintf("No backup of %s for %s", s.cfg.Name, time.Since(last).Round(time.Minute)),
+		fmt.Sprintf("The last successful backup of %s (%s) was at %s; new photos there are not protected. Check `shoebox status` and the disks.",
+			s.cfg.Name, s.cfg.Path, last.Local().Format("2006-01-02 15:04")))
+}
+
+// writeFileAtomic writes a small state file durably.
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	return err
+}
