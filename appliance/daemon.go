@@ -190,4 +190,3 @@ func (d *Daemon) checkStalls(ctx context.Context) error {
 // stallCheckEvery is how often sources are checked for stalls (tests
 // shorten it).
 var stallCheckEvery = 10 * time.Second
-
