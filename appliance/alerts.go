@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -101,13 +102,20 @@ func (b *Bus) Resolve(key, message string) {
 func (b *Bus) Ack(id string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	var match *Alert
 	for _, a := range b.alerts {
-		if a.ID == id {
-			a.Acked = true
-			return true
+		if a.ID == id || (len(id) >= 6 && strings.HasPrefix(a.ID, id)) {
+			if match != nil {
+				return false // ambiguous prefix
+			}
+			match = a
 		}
 	}
-	return false
+	if match == nil {
+		return false
+	}
+	match.Acked = true
+	return true
 }
 
 // List returns the alerts, open ones first, newest first.

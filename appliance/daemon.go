@@ -135,13 +135,8 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 	defer func() {
 		d.Repo.Close()
 	}()
-	srv, err := d.newServer()
-	if err != nil {
-		return err
-	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	d.sup.Add(sctx, "https", srv)
 	for _, sc := range d.Config.Sources {
 		src := newSource(d, sc)
 		d.sources[sc.Name] = src
@@ -150,6 +145,12 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 	d.sup.Add(sctx, "stall-check", ServiceFunc(d.checkStalls))
 	d.sup.Add(sctx, "notify", ServiceFunc(d.notify))
 	d.addMaintenance(sctx)
+	d.addJobs(sctx)
+	srv, err := d.newServer()
+	if err != nil {
+		return err
+	}
+	d.sup.Add(sctx, "https", srv)
 	d.notReady.Store("")
 	if started != nil {
 		started(d)

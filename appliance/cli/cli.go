@@ -114,6 +114,7 @@ snapshot ID does.`,
 		cmdRestore(g), cmdDump(g), cmdCheck(g), cmdForget(g), cmdPrune(g), cmdLock(g),
 		cmdUnlock(g), cmdStats(g), cmdKey(g), cmdRaid(g), cmdDisks(g),
 	)
+	root.AddCommand(cmdDaemon(g)...)
 	return root
 }
 

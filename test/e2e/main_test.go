@@ -30,7 +30,7 @@ import (
 )
 
 // shoeboxBin is the binary under test, built by TestMain.
-var shoeboxBin string
+var shoeboxBin, shoeboxdBin string
 
 // repoRoot is the module root (two levels above this package).
 var repoRoot string
@@ -58,6 +58,14 @@ func runMain(m *testing.M) int {
 	build.Env = append(os.Environ(), "GOFLAGS="+stripRace(os.Getenv("GOFLAGS")))
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build shoebox: %v\n%s", err, out)
+		return 1
+	}
+	shoeboxdBin = filepath.Join(dir, "shoeboxd")
+	build = exec.Command("go", "build", "-o", shoeboxdBin, "./cmd/shoeboxd")
+	build.Dir = root
+	build.Env = append(os.Environ(), "GOFLAGS="+stripRace(os.Getenv("GOFLAGS")))
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build shoeboxd: %v\n%s", err, out)
 		return 1
 	}
 	return m.Run()
