@@ -107,8 +107,11 @@ type DrillsConfig struct {
 
 // ScrubConfig schedules array scrubs.
 type ScrubConfig struct {
-	Every   Duration `yaml:"every"`
-	RateMiB int64    `yaml:"rate_mib"`
+	Every Duration `yaml:"every"`
+	// FirstDelay is how long after the first start the first scrub runs
+	// (default 1h).
+	FirstDelay Duration `yaml:"first_delay"`
+	RateMiB    int64    `yaml:"rate_mib"`
 }
 
 // SMARTConfig schedules disk health polls.

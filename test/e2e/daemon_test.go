@@ -78,6 +78,9 @@ cards:
   required_copies: 1
 smart:
   disabled: true
+scrub:
+  every: 3s
+  first_delay: 1s
 alerts:
   webhooks: [%s]
 `, b.state, b.listen, strings.Join(b.disks, ", "), filepath.Join(dir, "pass"), b.inbox, filepath.Join(dir, "never"),
@@ -180,7 +183,7 @@ func TestDaemon(t *testing.T) {
 	}
 
 	// A photo dropped into the watched folder is in a snapshot within
-	// seconds.
+	// seconds. (The scrub check below needs it.)
 	os.MkdirAll(filepath.Join(b.inbox, "2026-11-22"), 0o755)
 	photo := filepath.Join(b.inbox, "2026-11-22", "DSC_0001.JPG")
 	os.WriteFile(photo, bytes.Repeat([]byte("jpeg"), 50000), 0o644)
@@ -190,6 +193,20 @@ func TestDaemon(t *testing.T) {
 		return res.code == 0 && strings.Contains(res.stdout, "DSC_0001.JPG")
 	})
 	t.Logf("photo backed up %.1f s after it appeared", time.Since(dropped).Seconds())
+
+	// A shard corrupted on a disk is found and repaired by the scheduled
+	// scrub, which raises an alert.
+	shards, _ := filepath.Glob(filepath.Join(b.disks[0], "shoebox", "shards", "data", "*", "*"))
+	if len(shards) == 0 {
+		t.Fatal("no data shards on the first disk")
+	}
+	sb, _ := os.ReadFile(shards[0])
+	sb[len(sb)/2] ^= 0xff
+	os.WriteFile(shards[0], sb, 0o600)
+	b.waitFor("a scrub alert", 30*time.Second, func() bool {
+		_, body := b.get("/v1/alerts?all=1", true)
+		return bytes.Contains(body, []byte(`"kind":"scrub"`))
+	})
 
 	// The stalled source raises an alert, delivered to the webhook.
 	b.waitFor("a backup-stalled webhook", 40*time.Second, func() bool {

@@ -1,0 +1,128 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestConfigErrorsNameKeyAndLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "state_dir: /x\nlisten: :1\nbogus: 1\n", "line 3"},
+		{"relative state dir", "state_dir: var\nrepository: {passphrase_file: /p, path: /r}\n", "config.yaml:1: state_dir: must be an absolute path"},
+		{"bad mode", "state_dir: /s\nrepository:\n  passphrase_file: /p\n  path: /r\nsources:\n  - name: a\n    path: /a\n    mode: sometimes\n", "config.yaml:8: sources[0].mode: must be continuous or scheduled"},
+		{"bad schedule", "state_dir: /s\nrepository: {passphrase_file: /p, path: /r}\nsources:\n  - name: a\n    path: /a\n    mode: scheduled\n    schedule: whenever\n", "config.yaml:7: sources[0].schedule"},
+		{"missing passphrase", "state_dir: /s\nrepository: {path: /r}\n", "repository.passphrase_file: required"},
+		{"too few disks", "state_dir: /s\nrepository: {passphrase_file: /p}\ndisks:\n  members: [/a, /b]\n  data: 2\n  parity: 1\n", "config.yaml:4: disks.members: layout needs 3 disks, 2 listed"},
+		{"bad duration", "state_dir: /s\nrepository: {passphrase_file: /p, path: /r}\nscrub: {every: soon}\n", "not a duration"},
+		{"duplicate source", "state_dir: /s\nrepository: {passphrase_file: /p, path: /r}\nsources:\n  - {name: a, path: /a}\n  - {name: a, path: /b}\n", "sources[1].name: duplicate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig("config.yaml", []byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	cfg, err := ParseConfig("config.yaml", []byte("state_dir: /s\nrepository: {passphrase_file: /p}\ndisks: {members: [/a, /b, /c]}\nsources:\n  - {name: inbox, path: /in}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "localhost:8443" || cfg.Sources[0].Mode != "continuous" || cfg.Disks.Data != 2 || cfg.Cards.RequiredCopies != 2 ||
+		time.Duration(cfg.Scrub.Every) != 30*24*time.Hour {
+		t.Errorf("defaults: %+v", cfg)
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	base := time.Date(2026, 11, 22, 10, 15, 0, 0, time.Local) // a Sunday
+	for _, tc := range []struct {
+		spec string
+		want time.Time
+	}{
+		{"every 6h", base.Add(6 * time.Hour)},
+		{"hourly", base.Add(time.Hour)},
+		{"daily 02:30", time.Date(2026, 11, 23, 2, 30, 0, 0, time.Local)},
+		{"daily 23:00", time.Date(2026, 11, 22, 23, 0, 0, 0, time.Local)},
+		{"weekly wed 03:00", time.Date(2026, 11, 25, 3, 0, 0, 0, time.Local)},
+		{"weekly sun 09:00", time.Date(2026, 11, 29, 9, 0, 0, 0, time.Local)},
+	} {
+		s, err := ParseSchedule(tc.spec)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.spec, err)
+		}
+		if got := s.Next(base); !got.Equal(tc.want) {
+			t.Errorf("%s: next %v, want %v", tc.spec, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "every", "every 5s", "daily 25:00", "weekly xyz 01:00", "monthly"} {
+		if _, err := ParseSchedule(bad); err == nil {
+			t.Errorf("ParseSchedule(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestBusDeduplicates(t *testing.T) {
+	b := NewBus()
+	ch := b.Subscribe(10)
+	a1 := b.Raise("disk", "disk/X", Warning, "s", "m")
+	a2 := b.Raise("disk", "disk/X", Warning, "s", "m again")
+	if a1.ID != a2.ID || a2.Count != 2 {
+		t.Errorf("repeat: %+v then %+v; want one alert counted twice", a1, a2)
+	}
+	if len(ch) != 1 {
+		t.Errorf("%d notifications for a repeated alert, want 1", len(ch))
+	}
+	b.Raise("disk", "disk/X", Critical, "s", "worse")
+	if len(ch) != 2 {
+		t.Error("a rise in severity was not notified")
+	}
+	if !b.Ack(a1.ID[:8]) || !b.List(false)[0].Acked {
+		t.Error("ack by ID prefix failed")
+	}
+	b.Resolve("disk/X", "fixed")
+	if len(b.List(false)) != 0 || len(b.List(true)) != 1 || len(ch) != 3 {
+		t.Errorf("after resolve: open %d, all %d, notifications %d", len(b.List(false)), len(b.List(true)), len(ch))
+	}
+	a3 := b.Raise("disk", "disk/X", Warning, "s", "back")
+	if a3.ID == a1.ID || a3.Acked {
+		t.Error("a resolved alert raised again must be a new, unacknowledged alert")
+	}
+}
+
+func TestSupervisorRestartsFailingService(t *testing.T) {
+	bus := NewBus()
+	s := &Supervisor{Bus: bus}
+	ctx, cancel := context.WithCancel(context.Background())
+	var runs atomic.Int32
+	s.Add(ctx, "flaky", ServiceFunc(func(ctx context.Context) error {
+		if runs.Add(1) == 1 {
+			panic("boom")
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}))
+	healthy := ServiceFunc(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+	s.Add(ctx, "healthy", healthy)
+	deadline := time.Now().Add(5 * time.Second)
+	for runs.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if runs.Load() < 2 {
+		t.Fatal("the panicking service was not restarted")
+	}
+	al := bus.List(false)
+	if len(al) != 1 || !strings.Contains(al[0].Message, "panic: boom") {
+		t.Errorf("alerts %+v, want one naming the panic", al)
+	}
+	cancel()
+	s.Wait()
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		t.Fatal("unreachable")
+	}
+}
