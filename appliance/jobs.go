@@ -65,7 +65,7 @@ func (d *Daemon) addJobs(ctx context.Context) {
 		}
 		d.sup.Add(ctx, "scrub", &maint.ScrubService{Array: d.Array, Every: time.Duration(d.Config.Scrub.Every),
 			FirstDelay: time.Duration(d.Config.Scrub.FirstDelay),
-			RateLimit: d.Config.Scrub.RateMiB << 20, StatePath: d.statePath("scrub.json"), Alert: d.alertFunc(),
+			RateLimit:  d.Config.Scrub.RateMiB << 20, StatePath: d.statePath("scrub.json"), Alert: d.alertFunc(),
 			Resolve: d.Bus.Resolve, Logger: d.Logger,
 			OnReport: func(rep *raid.ScrubReport) {
 				d.Metrics.ScrubErrors.Add(float64(rep.ErrorsFound))
