@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/shoebox/shoebox/internal/atomicfile"
 )
 
 // server is the daemon's one HTTPS listener: /healthz (no auth), /metrics
@@ -112,10 +113,10 @@ func (d *Daemon) certificate() (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := writeFileAtomic(kp, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})); err != nil {
+	if err := atomicfile.WriteFile(kp, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := writeFileAtomic(cp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})); err != nil {
+	if err := atomicfile.WriteFile(cp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		return tls.Certificate{}, err
 	}
 	return tls.LoadX509KeyPair(cp, kp)
@@ -130,7 +131,7 @@ func (d *Daemon) apiToken() (string, error) {
 	var b [32]byte
 	rand.Read(b[:])
 	tok := "sbx_" + hex.EncodeToString(b[:])
-	return tok, writeFileAtomic(p, []byte(tok+"\n"))
+	return tok, atomicfile.WriteFile(p, []byte(tok+"\n"), 0o600)
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/shoebox/shoebox/internal/atomicfile"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -221,7 +222,7 @@ func (s *Source) backup(ctx context.Context) {
 	s.lastOK, s.lastSnap = now, snap.ID().String()
 	s.mu.Unlock()
 	os.MkdirAll(d.statePath("sources"), 0o700)
-	writeFileAtomic(d.statePath("sources", s.cfg.Name), []byte(now.Format(time.RFC3339Nano)))
+	atomicfile.WriteFile(d.statePath("sources", s.cfg.Name), []byte(now.Format(time.RFC3339Nano)), 0o600)
 	d.Bus.Resolve("backup-failed/"+s.cfg.Name, "a later backup succeeded")
 	d.Bus.Resolve("backup-stalled/"+s.cfg.Name, "backups are running again")
 	if len(sum.Errors) > 0 {
@@ -293,24 +294,4 @@ func (s *Source) checkStall() {
 		fmt.Sprintf("No backup of %s for %s", s.cfg.Name, time.Since(last).Round(time.Minute)),
 		fmt.Sprintf("The last successful backup of %s (%s) was at %s; new photos there are not protected. Check `shoebox status` and the disks.",
 			s.cfg.Name, s.cfg.Path, last.Local().Format("2006-01-02 15:04")))
-}
-
-// writeFileAtomic writes a small state file durably.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	return err
 }

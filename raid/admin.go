@@ -9,6 +9,8 @@ import (
 	"sort"
 	"syscall"
 	"time"
+
+	"github.com/shoebox/shoebox/internal/atomicfile"
 )
 
 // ScrubOptions tune a scrub.
@@ -270,7 +272,7 @@ func (a *Array) Add(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(path, labelFile), lb); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(path, labelFile), lb, 0o600); err != nil {
 		return fmt.Errorf("add %s: %w", path, err)
 	}
 	st, err := OpenDir(filepath.Join(path, memberDir))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/klauspost/reedsolomon"
+	"github.com/shoebox/shoebox/internal/atomicfile"
 )
 
 // Options tune an array.
@@ -144,7 +145,7 @@ func Create(paths []string, layout Layout, opt Options) (*Array, error) {
 		return nil, fmt.Errorf("create array: layout %s needs %d different drives, these paths are on %d (two members on one drive never hold shards of the same object)", layout, layout.Shards(), n)
 	}
 	for i, p := range paths {
-		if err := writeFileAtomic(filepath.Join(p, labelFile), labels[i]); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(p, labelFile), labels[i], 0o600); err != nil {
 			for _, q := range paths[:i] {
 				os.Remove(filepath.Join(q, labelFile))
 			}
@@ -206,7 +207,7 @@ func writeManifest(paths []string, m *Manifest) error {
 	var errs []error
 	ok := 0
 	for _, p := range paths {
-		if err := writeFileAtomic(filepath.Join(p, manifestFile), b); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(p, manifestFile), b, 0o600); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			continue
 		}

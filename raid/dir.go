@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shoebox/shoebox/internal/atomicfile"
 )
 
 // Dir is an ObjectStore in a plain directory: one file per object, written
@@ -193,7 +195,7 @@ func (p *dirPending) Commit(ctx context.Context, name string) (err error) {
 	if err = os.Rename(p.tmp, dst); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // mkdirAll creates dir and its missing parents below the root, syncing each
@@ -211,19 +213,7 @@ func (d *Dir) mkdirAll(dir string) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
-	}
-	return nil
+	return atomicfile.SyncDir(parent)
 }
 
 // explain adds the next step to errors a user can act on.
@@ -351,5 +341,5 @@ func (d *Dir) Delete(ctx context.Context, name string) error {
 		}
 		return fmt.Errorf("delete %s: %w", name, explain(err, d.root))
 	}
-	return syncDir(filepath.Dir(p))
+	return atomicfile.SyncDir(filepath.Dir(p))
 }

@@ -147,36 +147,6 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// writeFileAtomic writes a small file durably: temp file, fsync, rename,
-// fsync of the directory.
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
-}
-
 // readLabel reads the label and manifest of a member path. A path with
 // no label returns an error wrapping os.ErrNotExist.
 func readLabel(path string) (*Label, []byte, *Manifest, error) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shoebox/shoebox/internal/atomicfile"
 )
 
 // History keeps, per disk, a downsampled series of Samples and the
@@ -96,7 +98,7 @@ func (h *History) save(d *DiskHistory) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(h.file(d.Key), b)
+	return atomicfile.WriteFile(h.file(d.Key), b, 0o600)
 }
 
 // Append adds a sample for the disk of r and downsamples.
@@ -203,34 +205,4 @@ func downsample(s []Sample, now time.Time) []Sample {
 		}
 	}
 	return out
-}
-
-// writeFileAtomic writes a file durably.
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoebox/shoebox/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -532,7 +533,7 @@ func copyFile(ctx context.Context, library, src, dir string, cf cardFile) (strin
 		dst := filepath.Join(absDir, name)
 		err := os.Link(tmp.Name(), dst)
 		if err == nil {
-			if err := syncDir(absDir); err != nil {
+			if err := atomicfile.SyncDir(absDir); err != nil {
 				return "", sum, fmt.Errorf("%w: %w", errLibrary, err)
 			}
 			return path.Join(dir, name), sum, nil

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/shoebox/shoebox/internal/atomicfile"
 )
 
 // LedgerVersion is the version of the ledger format written by this
@@ -161,44 +163,8 @@ func (l *Ledger) save() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(l.path, append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(l.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save ledger of card %s: %w", l.Card, err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory: write, fsync, rename, fsync the directory.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
