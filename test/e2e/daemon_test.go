@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
@@ -42,7 +43,84 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func newBox(t *testing.T, webhook string) *box {
+// smtpServer is a minimal real SMTP server on loopback that records the
+// messages it receives.
+type smtpServer struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	msgs []string
+}
+
+func newSMTPServer(t *testing.T) *smtpServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &smtpServer{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(c)
+		}
+	}()
+	return s
+}
+
+func (s *smtpServer) serve(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	fmt.Fprint(c, "220 test ESMTP\r\n")
+	var data strings.Builder
+	inData := false
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if inData {
+			if line == ".\r\n" {
+				inData = false
+				s.mu.Lock()
+				s.msgs = append(s.msgs, data.String())
+				s.mu.Unlock()
+				fmt.Fprint(c, "250 queued\r\n")
+				continue
+			}
+			data.WriteString(line)
+			continue
+		}
+		switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
+		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
+			fmt.Fprint(c, "250 test\r\n")
+		case cmd == "DATA":
+			inData = true
+			data.Reset()
+			fmt.Fprint(c, "354 go ahead\r\n")
+		case cmd == "QUIT":
+			fmt.Fprint(c, "221 bye\r\n")
+			return
+		default:
+			fmt.Fprint(c, "250 ok\r\n")
+		}
+	}
+}
+
+func (s *smtpServer) received(substr string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.msgs {
+		if strings.Contains(m, substr) {
+			return true
+		}
+	}
+	return false
+}
+
+func newBox(t *testing.T, webhook string, smtpAddr string) *box {
 	t.Helper()
 	dir := t.TempDir()
 	b := &box{t: t, dir: dir, state: filepath.Join(dir, "state"), inbox: filepath.Join(dir, "inbox"),
@@ -67,6 +145,7 @@ sources:
   - name: inbox
     path: %s
     settle: 1s
+    retention: {keep_last: 2}
   - name: never
     path: %s
     mode: scheduled
@@ -83,8 +162,9 @@ scrub:
   first_delay: 1s
 alerts:
   webhooks: [%s]
+  email: {smtp: "%s", from: box@example.invalid, to: [owner@example.invalid]}
 `, b.state, b.listen, strings.Join(b.disks, ", "), filepath.Join(dir, "pass"), b.inbox, filepath.Join(dir, "never"),
-		b.cards, b.library, webhook)
+		b.cards, b.library, webhook, smtpAddr)
 	if err := os.WriteFile(filepath.Join(dir, "shoeboxd.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +251,8 @@ func TestDaemon(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer hook.Close()
-	b := newBox(t, hook.URL)
+	mail := newSMTPServer(t)
+	b := newBox(t, hook.URL, mail.ln.Addr().String())
 	b.start()
 
 	// Access rules: /healthz open, the API needs the token.
@@ -222,6 +303,7 @@ func TestDaemon(t *testing.T) {
 	if res := b.cli("alerts"); res.code != 0 || !strings.Contains(res.stdout, "No backup of never") {
 		t.Errorf("shoebox alerts: %v", res)
 	}
+	b.waitFor("the stall alert by email", 20*time.Second, func() bool { return mail.received("No backup of never") })
 
 	// A card is ingested and becomes SAFE TO FORMAT once its files are
 	// backed up and read back; a file changed on the card makes it unsafe.
@@ -281,6 +363,13 @@ func TestDaemon(t *testing.T) {
 	}
 	if res := b.cli("check", "--read-data"); res.code != 0 {
 		t.Errorf("check after the daemon stopped: %v", res)
+	}
+	// Retention (keep_last 2) was applied to the source's snapshots.
+	var snaps []map[string]any
+	res := b.cli("--json", "snapshots", "--tag", "source:inbox")
+	json.Unmarshal([]byte(res.stdout), &snaps)
+	if len(snaps) == 0 || len(snaps) > 2 {
+		t.Errorf("inbox snapshots after retention keep_last 2: %d (%s)", len(snaps), res.stdout)
 	}
 	out := filepath.Join(b.dir, "restore")
 	if res := b.cli("restore", "latest", "--target", out); res.code != 0 {
