@@ -205,9 +205,9 @@ func (a *Array) writeShards(ctx context.Context, name string, seq, sum uint64, s
 				next = append(next, idx)
 			}
 		}
-		if len(next) == len(pending) {
-			break // no progress
-		}
+		// Shards whose disk failed are retried on disks not tried yet;
+		// the loop ends when every shard is placed or no untried disk
+		// is left (each round marks its disks used).
 		pending = next
 		if err := ctx.Err(); err != nil {
 			break
