@@ -56,23 +56,14 @@ repository lives on an array with --repo raid:DIR1,DIR2,...`,
 	create.Flags().BoolVar(&mirror, "mirror", false, "keep a full copy of every object on every disk")
 	create.Flags().BoolVar(&sameDrive, "allow-same-drive", false, "allow members on one physical drive (demos and tests only: no protection against that drive failing)")
 
-	open := func(args []string) (*raid.Array, error) {
-		if len(args) == 0 {
-			return nil, errors.New("give the array's member directories")
-		}
-		return raid.OpenArray(args, raid.Options{})
-	}
 	status := &cobra.Command{
 		Use:   "status DIR...",
 		Short: "Show the array's disks, their state and redundancy",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := open(args)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			return printRaidStatus(g, a.Status())
+			return withArray(args, func(a *raid.Array) error {
+				return printRaidStatus(g, a.Status())
+			})
 		},
 	}
 	var repair bool
@@ -82,16 +73,13 @@ repository lives on an array with --repo raid:DIR1,DIR2,...`,
 		Short: "Read and verify every shard; with --repair rewrite bad ones from parity",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := open(args)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			rep, err := a.Scrub(cmd.Context(), raid.ScrubOptions{Repair: repair, RateLimit: int64(rate * (1 << 20)), Progress: progress("scrub")})
-			if err != nil {
-				return err
-			}
-			return printReport(g, "scrub", rep)
+			return withArray(args, func(a *raid.Array) error {
+				rep, err := a.Scrub(cmd.Context(), raid.ScrubOptions{Repair: repair, RateLimit: int64(rate * (1 << 20)), Progress: progress("scrub")})
+				if err != nil {
+					return err
+				}
+				return printReport(g, "scrub", rep)
+			})
 		},
 	}
 	scrub.Flags().BoolVar(&repair, "repair", false, "rewrite bad or missing shards")
@@ -101,22 +89,19 @@ repository lives on an array with --repo raid:DIR1,DIR2,...`,
 		Short: "Add an empty disk (NEWDIR) to the array of DIR... and rebalance onto it",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := open(args[1:])
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			if err := a.Add(args[0]); err != nil {
-				return err
-			}
-			// The daemon rebalances in the background; the CLI does it now
-			// (interrupting it is safe: every move is copy, verify, delete).
-			n, err := a.Rebalance(cmd.Context())
-			if err != nil {
-				return err
-			}
-			g.out("moved %d shards onto %s\n", n, args[0])
-			return printRaidStatus(g, a.Status())
+			return withArray(args[1:], func(a *raid.Array) error {
+				if err := a.Add(args[0]); err != nil {
+					return err
+				}
+				// The daemon rebalances in the background; the CLI does it now
+				// (interrupting it is safe: every move is copy, verify, delete).
+				n, err := a.Rebalance(cmd.Context())
+				if err != nil {
+					return err
+				}
+				g.out("moved %d shards onto %s\n", n, args[0])
+				return printRaidStatus(g, a.Status())
+			})
 		},
 	}
 	replace := &cobra.Command{
@@ -124,16 +109,13 @@ repository lives on an array with --repo raid:DIR1,DIR2,...`,
 		Short: "Replace disk OLD (path, disk ID or serial) by the empty NEWDIR and rebuild",
 		Args:  cobra.MinimumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := open(args[2:])
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			rep, err := a.Replace(cmd.Context(), args[0], args[1], progress("rebuild"))
-			if err != nil {
-				return err
-			}
-			return printReport(g, "rebuild", rep)
+			return withArray(args[2:], func(a *raid.Array) error {
+				rep, err := a.Replace(cmd.Context(), args[0], args[1], progress("rebuild"))
+				if err != nil {
+					return err
+				}
+				return printReport(g, "rebuild", rep)
+			})
 		},
 	}
 	rebuild := &cobra.Command{
@@ -141,16 +123,13 @@ repository lives on an array with --repo raid:DIR1,DIR2,...`,
 		Short: "Restore full redundancy of objects missing shards (resumes an interrupted rebuild)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := open(args)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			rep, err := a.Rebuild(cmd.Context(), progress("rebuild"))
-			if err != nil {
-				return err
-			}
-			return printReport(g, "rebuild", rep)
+			return withArray(args, func(a *raid.Array) error {
+				rep, err := a.Rebuild(cmd.Context(), progress("rebuild"))
+				if err != nil {
+					return err
+				}
+				return printReport(g, "rebuild", rep)
+			})
 		},
 	}
 	evacuate := func(remove bool) *cobra.Command {
@@ -163,16 +142,13 @@ repository lives on an array with --repo raid:DIR1,DIR2,...`,
 			Short: short,
 			Args:  cobra.MinimumNArgs(2),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				a, err := open(args[1:])
-				if err != nil {
+				return withArray(args[1:], func(a *raid.Array) error {
+					rep, err := a.Evacuate(cmd.Context(), args[0], remove, progress("evacuate"))
+					if rep != nil {
+						printReport(g, "evacuate", rep)
+					}
 					return err
-				}
-				defer a.Close()
-				rep, err := a.Evacuate(cmd.Context(), args[0], remove, progress("evacuate"))
-				if rep != nil {
-					printReport(g, "evacuate", rep)
-				}
-				return err
+				})
 			},
 		}
 	}
@@ -269,4 +245,18 @@ func printRaidStatus(g *globals, st *raid.Status) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", d.DiskID[:8], d.State, d.Serial, d.Path, free, d.Shards, d.Problem)
 	}
 	return tw.Flush()
+}
+
+// withArray opens the array of the given member directories, runs fn and
+// closes it (waiting for background repairs).
+func withArray(paths []string, fn func(a *raid.Array) error) error {
+	if len(paths) == 0 {
+		return errors.New("give the array's member directories")
+	}
+	a, err := raid.OpenArray(paths, raid.Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return fn(a)
 }
