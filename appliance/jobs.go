@@ -3,7 +3,6 @@ package appliance
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -206,5 +205,3 @@ func (c *cardWatcher) list(w http.ResponseWriter, r *http.Request) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Card < out[j].Card })
 	writeJSON(w, out)
 }
-
-var _ = json.Marshal

@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -295,5 +294,3 @@ func (s *server) streamAlerts(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
-
-var _ = errors.New

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -840,8 +838,3 @@ func (a *Array) String() string {
 	}
 	return "raid:" + strings.Join(ps, ",")
 }
-
-var (
-	_ = os.Stat
-	_ sync.Mutex
-)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shoebox/shoebox/internal/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -119,7 +120,7 @@ func (s sysfs) identity(major, minor uint32) driveID {
 	if id.serial == "" {
 		id.serial = vpdSerial(filepath.Join(disk, "device", "vpd_pg80"))
 	}
-	id.wwn = normalizeWWN(firstAttr(disk, "wwid", "device/wwid"))
+	id.wwn = NormalizeWWN(firstAttr(disk, "wwid", "device/wwid"))
 	id.model = firstAttr(disk, "device/model")
 	if id.serial == "" || id.wwn == "" || id.model == "" {
 		s.byID(name, &id)
@@ -173,11 +174,11 @@ func (s sysfs) byID(name string, id *driveID) {
 		switch {
 		case strings.HasPrefix(link, "wwn-"):
 			if id.wwn == "" {
-				id.wwn = normalizeWWN(strings.TrimPrefix(link, "wwn-"))
+				id.wwn = NormalizeWWN(strings.TrimPrefix(link, "wwn-"))
 			}
 		case strings.HasPrefix(link, "nvme-eui."), strings.HasPrefix(link, "nvme-nvme."):
 			if id.wwn == "" {
-				id.wwn = normalizeWWN(strings.TrimPrefix(link, "nvme-"))
+				id.wwn = NormalizeWWN(strings.TrimPrefix(link, "nvme-"))
 			}
 		case strings.HasPrefix(link, "ata-"), strings.HasPrefix(link, "nvme-"):
 			rest := link[strings.IndexByte(link, '-')+1:]
@@ -199,10 +200,10 @@ func (s sysfs) byID(name string, id *driveID) {
 	}
 }
 
-// normalizeWWN writes an NAA name as the by-id links do ("naa.5000C500…"
+// NormalizeWWN writes an NAA name as the by-id links do ("naa.5000C500…"
 // becomes "0x5000c500…") and drops wwids that are no WWN at all (the
 // "t10.ATA MODEL SERIAL" that libata makes up).
-func normalizeWWN(w string) string {
+func NormalizeWWN(w string) string {
 	w = strings.ToLower(strings.TrimSpace(w))
 	switch {
 	case w == "", strings.HasPrefix(w, "t10."):
@@ -279,7 +280,7 @@ func readMountinfo(path string) ([]mountEntry, error) {
 		if len(fields) < 5 {
 			continue
 		}
-		m := mountEntry{point: unescapeMountinfo(fields[4])}
+		m := mountEntry{point: mountinfo.Unescape(fields[4])}
 		if maj, min, ok := strings.Cut(fields[2], ":"); ok {
 			a, err1 := strconv.ParseUint(maj, 10, 32)
 			b, err2 := strconv.ParseUint(min, 10, 32)
@@ -289,7 +290,7 @@ func readMountinfo(path string) ([]mountEntry, error) {
 		}
 		for i := 5; i+2 < len(fields); i++ {
 			if fields[i] == "-" {
-				m.source = unescapeMountinfo(fields[i+2])
+				m.source = mountinfo.Unescape(fields[i+2])
 				break
 			}
 		}
@@ -318,24 +319,4 @@ func mountSourceDevice(mountinfo string, dev uint64) uint64 {
 		}
 	}
 	return 0
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for a space, \011,
-// \012, \134) that the kernel writes in mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -218,22 +218,6 @@ func TestSysfsIdentity(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"/mnt/disk1", "/mnt/disk1"},
-		{`/mnt/my\040disk`, "/mnt/my disk"},
-		{`/mnt/a\134b`, `/mnt/a\b`},
-		{`/mnt/tab\011`, "/mnt/tab\t"},
-		{`/mnt/short\04`, `/mnt/short\04`},
-		{`/mnt/not\999`, `/mnt/not\999`},
-	}
-	for _, tt := range tests {
-		if got := unescapeMountinfo(tt.in); got != tt.want {
-			t.Errorf("unescapeMountinfo(%q): got %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestReadMountinfo(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "mountinfo")
 	const info = `27 1 254:0 / / rw,relatime - ext4 /dev/vda rw

@@ -19,6 +19,7 @@ import (
 	"unsafe"
 
 	smartgo "github.com/anatol/smart.go"
+	"github.com/shoebox/shoebox/raid"
 	"golang.org/x/sys/unix"
 )
 
@@ -946,9 +947,9 @@ func (e devEnv) sysIdentity(name string) Record {
 	if r.Firmware == "" {
 		r.Firmware = readSysAttr(filepath.Join(dir, "device", "rev"))
 	}
-	r.WWN = sysWWN(readSysAttr(filepath.Join(dir, "wwid")))
+	r.WWN = raid.NormalizeWWN(readSysAttr(filepath.Join(dir, "wwid")))
 	if r.WWN == "" {
-		r.WWN = sysWWN(readSysAttr(filepath.Join(dir, "device", "wwid")))
+		r.WWN = raid.NormalizeWWN(readSysAttr(filepath.Join(dir, "device", "wwid")))
 	}
 	if s, err := strconv.ParseUint(readSysAttr(filepath.Join(dir, "size")), 10, 64); err == nil {
 		r.Capacity = s * 512 // always in 512-byte units
@@ -1001,19 +1002,6 @@ func vpdPage80Serial(path string) string {
 		b = b[:n]
 	}
 	return strings.TrimSpace(strings.TrimRight(string(b), "\x00"))
-}
-
-// sysWWN writes a kernel wwid as raid.DriveIdentity does: NAA names as
-// "0x…" lowercase, libata's made-up "t10.ATA …" dropped, others as given.
-func sysWWN(w string) string {
-	w = strings.ToLower(strings.TrimSpace(w))
-	switch {
-	case w == "", strings.HasPrefix(w, "t10."):
-		return ""
-	case strings.HasPrefix(w, "naa."):
-		return "0x" + strings.TrimPrefix(w, "naa.")
-	}
-	return w
 }
 
 // Discover lists the machine's whole disks from /sys/block, skipping

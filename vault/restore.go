@@ -184,7 +184,7 @@ func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOpt
 			})
 		}()
 	}
-	walkErr := rs.walk(snap.Tree, "/")
+	walkErr := rs.walkTree(snap.Tree, "/", false)
 	close(rs.jobs)
 	wg.Wait()
 	close(stop)
@@ -241,12 +241,8 @@ func (rs *restorer) ensureParent(local string) error {
 	return nil
 }
 
-// walk restores the tree at snapshot path dir; included says an ancestor
-// matched the include patterns.
-func (rs *restorer) walk(tree ID, dir string) error {
-	return rs.walkTree(tree, dir, false)
-}
-
+// walkTree restores the tree at snapshot path dir; included says an
+// ancestor matched the include patterns.
 func (rs *restorer) walkTree(tree ID, dir string, included bool) error {
 	t, err := rs.r.LoadTree(rs.ctx, tree)
 	if err != nil {

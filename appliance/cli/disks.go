@@ -31,6 +31,15 @@ func cmdDisks(g *globals) *cobra.Command {
 	history := func() (*smart.History, error) {
 		return smart.OpenHistory(filepath.Join(state, "smart"))
 	}
+	// findDisk resolves a disk given by serial, WWN or path in history.
+	findDisk := func(ref string) (*smart.History, *smart.DiskHistory, error) {
+		h, err := history()
+		if err != nil {
+			return nil, nil, err
+		}
+		d, err := h.Find(ref)
+		return h, d, err
+	}
 	c := &cobra.Command{
 		Use:   "disks",
 		Short: "Show each disk's health: model, serial, temperature, hours and a verdict",
@@ -96,11 +105,7 @@ UNKNOWN (no health could be read, and why).`,
 		Short: "Show a disk's recorded readings (DISK: serial, WWN or device path)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			h, err := history()
-			if err != nil {
-				return err
-			}
-			d, err := h.Find(args[0])
+			_, d, err := findDisk(args[0])
 			if err != nil {
 				return err
 			}
@@ -125,11 +130,7 @@ UNKNOWN (no health could be read, and why).`,
 		Short: "Acknowledge a disk's current condition: only growth beyond it raises the verdict again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			h, err := history()
-			if err != nil {
-				return err
-			}
-			d, err := h.Find(args[0])
+			h, d, err := findDisk(args[0])
 			if err != nil {
 				return err
 			}

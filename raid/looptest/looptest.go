@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/shoebox/shoebox/internal/mountinfo"
 )
 
 // Ext4 formats an ext4 file system of size bytes on a loop device backed by
@@ -194,29 +196,9 @@ func isMountPoint(dir string) (bool, error) {
 	for sc.Scan() {
 		// ID parentID major:minor root mountpoint options ...
 		fields := strings.Fields(sc.Text())
-		if len(fields) >= 5 && unescapeMountinfo(fields[4]) == dir {
+		if len(fields) >= 5 && mountinfo.Unescape(fields[4]) == dir {
 			return true, nil
 		}
 	}
 	return false, sc.Err()
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for a space, \011, \012,
-// \134) that the kernel writes in /proc/self/mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
