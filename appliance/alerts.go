@@ -3,6 +3,7 @@ package appliance
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -141,11 +142,22 @@ func (b *Bus) List(includeResolved bool) []Alert {
 // Subscribe returns a channel of alert notifications. A subscriber that
 // does not keep up loses notifications, never blocks the bus.
 func (b *Bus) Subscribe(buffer int) <-chan Alert {
+	ch, _ := b.SubscribeCancel(buffer)
+	return ch
+}
+
+// SubscribeCancel is Subscribe for a subscriber that goes away (a phone's
+// alert stream): cancel unsubscribes.
+func (b *Bus) SubscribeCancel(buffer int) (<-chan Alert, func()) {
 	ch := make(chan Alert, buffer)
 	b.mu.Lock()
 	b.subs = append(b.subs, ch)
 	b.mu.Unlock()
-	return ch
+	return ch, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.subs = slices.DeleteFunc(b.subs, func(c chan Alert) bool { return c == ch })
+	}
 }
 
 func (b *Bus) publish(a Alert) {

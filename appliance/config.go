@@ -26,6 +26,14 @@ type Config struct {
 	// MetricsToken, when set, lets a scraper that is not on loopback read
 	// /metrics with "Authorization: Bearer <token>".
 	MetricsToken string `yaml:"metrics_token"`
+	// ListenHTTP, when set, is a plain-HTTP address that only redirects to
+	// HTTPS; a credential ever sent to it is revoked on the spot.
+	ListenHTTP string `yaml:"listen_http"`
+	// PublicURL is how phones reach the box (default https://HOSTNAME:PORT
+	// of listen); pairing links and share links use it.
+	PublicURL string `yaml:"public_url"`
+	// Gateway configures the phone API.
+	Gateway GatewayConfig `yaml:"gateway"`
 
 	Disks      DisksConfig      `yaml:"disks"`
 	Repository RepositoryConfig `yaml:"repository"`
@@ -37,6 +45,17 @@ type Config struct {
 	Alerts     AlertsConfig     `yaml:"alerts"`
 
 	lines map[string]int
+}
+
+// GatewayConfig configures the phone API (docs/GATEWAY.md).
+type GatewayConfig struct {
+	// RequireTOTP (default true) limits a signed-in person without a
+	// second factor to enrolling one and changing their password.
+	RequireTOTP *bool `yaml:"require_totp"`
+	// InitialOwner is the owner account made on first start, with a
+	// random password written to STATE/gateway/INITIAL-PASSWORD.txt
+	// (default "owner").
+	InitialOwner string `yaml:"initial_owner"`
 }
 
 // DisksConfig is the disk array.
@@ -89,10 +108,15 @@ type Retention struct {
 	LockDays int `yaml:"lock_days"`
 }
 
-// CardsConfig is memory-card ingest.
+// CardsConfig is memory-card ingest, on when Library is set.
 type CardsConfig struct {
-	// Watch lists folders where cards appear (mount roots like /media, or
-	// a folder whose subfolders stand for cards).
+	// MountRoots: a file system mounted anywhere below one of these is a
+	// card, named by its UUID (default /media and /run/media, where
+	// desktop and udisks automounters put removable volumes; an empty
+	// list turns this off).
+	MountRoots []string `yaml:"mount_roots"`
+	// Watch lists folders whose subfolders stand for cards, named by the
+	// subfolder (card readers shared over the network, tests).
 	Watch          []string `yaml:"watch"`
 	Library        string   `yaml:"library"`
 	Naming         string   `yaml:"naming"`
@@ -254,6 +278,9 @@ func (c *Config) applyDefaults() {
 			s.Settle = Duration(3 * time.Second)
 		}
 	}
+	if c.Cards.Library != "" && c.Cards.MountRoots == nil {
+		c.Cards.MountRoots = []string{"/media", "/run/media"}
+	}
 	if c.Cards.Naming == "" {
 		c.Cards.Naming = "{date}/{camera}"
 	}
@@ -340,8 +367,16 @@ func (c *Config) validate(file string) error {
 			add(c.fail(file, fmt.Sprintf("alerts.webhooks[%d]", i), "want an http(s) URL, got %q", w))
 		}
 	}
-	if len(c.Cards.Watch) > 0 && c.Cards.Library == "" {
-		add(c.fail(file, "cards.library", "required when cards.watch is set: where card files are copied"))
+	if (len(c.Cards.Watch) > 0 || len(c.Cards.MountRoots) > 0) && c.Cards.Library == "" {
+		add(c.fail(file, "cards.library", "required when cards.watch or cards.mount_roots is set: where card files are copied"))
+	}
+	if c.Cards.Library != "" && !filepath.IsAbs(c.Cards.Library) {
+		add(c.fail(file, "cards.library", "must be an absolute path, got %q", c.Cards.Library))
+	}
+	for i, r := range c.Cards.MountRoots {
+		if !filepath.IsAbs(r) {
+			add(c.fail(file, fmt.Sprintf("cards.mount_roots[%d]", i), "must be an absolute path, got %q", r))
+		}
 	}
 	return errors.Join(errs...)
 }

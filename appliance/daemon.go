@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/smart"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -23,14 +24,26 @@ type Daemon struct {
 	Logger  *slog.Logger
 	Bus     *Bus
 	Metrics *Metrics
+	// ops are the long operations in progress (Operations).
+	ops *operations
 
 	Array *raid.Array // nil when the repository is a plain folder
 	Repo  *vault.Repository
 
+	// API, when set (by cmd/shoeboxd), builds the gateway: the phone's
+	// API on the daemon's HTTPS port. Without it the port serves only
+	// /healthz and /metrics.
+	API APIFunc
+
 	sup         Supervisor
-	sources     map[string]*Source
+	sources     map[string]*Source // guarded by srcs.mu
+	srcs        sourceSet
+	runCtx      context.Context
+	poller      *smart.Poller
+	cards       *cardWatcher
 	extraRoutes []route
 	notReady    atomic.Value // string: why the box is not ready, "" when ready
+	listenAddr  atomic.Value // string: the HTTPS listener's address once listening
 	recovery    string       // recovery identity file written at first start
 }
 
@@ -50,7 +63,8 @@ func New(cfg *Config, logger *slog.Logger) *Daemon {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	d := &Daemon{Config: cfg, Logger: logger, Bus: NewBus(), Metrics: NewMetrics(), sources: map[string]*Source{}}
+	d := &Daemon{Config: cfg, Logger: logger, Bus: NewBus(), Metrics: NewMetrics(), ops: newOperations(), sources: map[string]*Source{},
+		srcs: sourceSet{cancels: map[string]context.CancelFunc{}}}
 	d.notReady.Store("starting")
 	d.sup = Supervisor{Bus: d.Bus, Logger: logger}
 	return d
@@ -137,11 +151,20 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 	}()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	d.runCtx = sctx
+	if err := d.loadAPISources(); err != nil {
+		return err
+	}
+	d.srcs.mu.Lock()
 	for _, sc := range d.Config.Sources {
 		src := newSource(d, sc)
 		d.sources[sc.Name] = src
 		d.sup.Add(sctx, "source "+sc.Name, src)
 	}
+	for _, sc := range d.srcs.api {
+		d.startSourceLocked(sc)
+	}
+	d.srcs.mu.Unlock()
 	d.sup.Add(sctx, "stall-check", ServiceFunc(d.checkStalls))
 	d.sup.Add(sctx, "notify", ServiceFunc(d.notify))
 	d.addMaintenance(sctx)
@@ -176,9 +199,7 @@ func (d *Daemon) checkStalls(ctx context.Context) error {
 	t := time.NewTicker(stallCheckEvery)
 	defer t.Stop()
 	for {
-		for _, s := range d.sources {
-			s.checkStall()
-		}
+		d.eachSource((*Source).checkStall)
 		d.Metrics.AlertsOpen.Set(float64(len(d.Bus.List(false))))
 		select {
 		case <-ctx.Done():

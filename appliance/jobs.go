@@ -3,9 +3,11 @@ package appliance
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,8 +16,10 @@ import (
 
 	"github.com/shoebox/shoebox/appliance/cards"
 	"github.com/shoebox/shoebox/appliance/maint"
+	"github.com/shoebox/shoebox/internal/mountinfo"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/vault"
+	"golang.org/x/sys/unix"
 )
 
 func (d *Daemon) alertFunc() maint.AlertFunc {
@@ -32,7 +36,8 @@ func (d *Daemon) alertFunc() maint.AlertFunc {
 // and card ingest.
 func (d *Daemon) addJobs(ctx context.Context) {
 	ds := &maint.DrillService{
-		Drill:     maint.Drill{Repo: d.Repo, Scratch: d.statePath("drill-scratch"), Files: d.Config.Drills.Files},
+		Drill: maint.Drill{Repo: d.Repo, Scratch: d.statePath("drill-scratch"), Files: d.Config.Drills.Files,
+			Track: func(snap string) maint.Op { return d.StartOperation(OpRestoreDrill, "", snap) }},
 		Every:     time.Duration(d.Config.Drills.Every),
 		StatePath: d.statePath("drills.jsonl"), Alert: d.alertFunc(), Resolve: d.Bus.Resolve, Logger: d.Logger,
 		OnResult: func(r maint.DrillResult) {
@@ -70,28 +75,45 @@ func (d *Daemon) addJobs(ctx context.Context) {
 				d.Metrics.ScrubErrors.Add(float64(rep.ErrorsFound))
 				d.Metrics.ScrubRepaired.Add(float64(rep.Repaired))
 			},
-			Progress: func(done, total int) { d.Metrics.ScrubProgress.Set(float64(done) / float64(max(total, 1))) }})
+			Progress: func(done, total int) { d.Metrics.ScrubProgress.Set(float64(done) / float64(max(total, 1))) },
+			Track:    func(subject string) maint.Op { return d.StartOperation(OpScrub, "", subject) }})
 		d.sup.Add(ctx, "capacity", &maint.CapacityService{Usage: maint.ArrayUsage(d.Array, layout), Every: time.Hour,
 			StatePath: d.statePath("usage.json"), Alert: d.alertFunc(), Resolve: d.Bus.Resolve, Logger: d.Logger,
 			OnSample: func(used, free int64, days float64, ok bool) { d.Metrics.RepoBytes.Set(float64(used)) }})
 	}
-	if len(d.Config.Cards.Watch) > 0 {
+	if d.Config.Cards.Library != "" {
 		cw := &cardWatcher{d: d, cfg: cards.Config{Library: d.Config.Cards.Library, Naming: d.Config.Cards.Naming,
-			LedgerDir: d.statePath("cards"), RequiredCopies: d.Config.Cards.RequiredCopies}, seen: map[string]bool{}}
+			LedgerDir: d.statePath("cards"), RequiredCopies: d.Config.Cards.RequiredCopies},
+			mountinfo: "/proc/self/mountinfo", seen: map[string]bool{}, ids: map[string]string{}}
+		d.cards = cw
 		d.sup.Add(ctx, "cards", cw)
 		d.extraRoutes = append(d.extraRoutes, route{"GET /v1/cards", cw.list})
 	}
 }
 
-// cardWatcher ingests each card (a folder appearing under a watched
-// root: a mounted removable volume, or a folder in tests) once.
+// cardWatcher ingests each card once per insertion. A card is a file
+// system mounted under one of cards.mount_roots (its ID is the file
+// system's UUID, so the same card inserted again finds its ledger), or a
+// folder under one of cards.watch (its ID is the folder's name).
 type cardWatcher struct {
-	d    *Daemon
-	cfg  cards.Config
-	mu   sync.Mutex
-	seen map[string]bool
+	d         *Daemon
+	cfg       cards.Config
+	mountinfo string // /proc/self/mountinfo
+
+	mu      sync.Mutex
+	seen    map[string]bool   // cards ingested, by key, while they stay inserted
+	ids     map[string]string // mount key -> card ID (blkid runs once per mount)
+	present []foundCard       // the cards inserted at the last look
 	// verified caches read-back verifications: path+hash -> ok.
 	verified sync.Map
+}
+
+// foundCard is a card inserted now.
+type foundCard struct {
+	key  string // "mount:<mount ID>", or the folder
+	id   string // the ledger's card ID
+	name string // for people: the mount point's or folder's name
+	root string
 }
 
 // cardPoll is how often watched roots are looked at for new cards.
@@ -104,28 +126,8 @@ func (c *cardWatcher) Serve(ctx context.Context) error {
 	t := time.NewTicker(cardPoll)
 	defer t.Stop()
 	for {
-		for _, root := range c.d.Config.Cards.Watch {
-			ents, _ := os.ReadDir(root)
-			for _, e := range ents {
-				if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-					continue
-				}
-				dir := filepath.Join(root, e.Name())
-				c.mu.Lock()
-				done := c.seen[dir]
-				c.seen[dir] = true
-				c.mu.Unlock()
-				if done {
-					continue
-				}
-				c.d.Logger.Info("card found; copying it into the library", "card", dir)
-				if _, err := cards.Ingest(ctx, c.cfg, dir, e.Name(), c, nil); err != nil && ctx.Err() == nil {
-					c.d.Bus.Raise("card", "card/"+e.Name(), Critical, "Card "+e.Name()+" could not be ingested", err.Error()+"; keep the card, it is not safe to format")
-					c.mu.Lock()
-					delete(c.seen, dir) // try again
-					c.mu.Unlock()
-				}
-			}
+		for _, card := range c.look() {
+			c.ingest(ctx, card)
 		}
 		select {
 		case <-ctx.Done():
@@ -133,6 +135,186 @@ func (c *cardWatcher) Serve(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// look finds the cards inserted now, remembers them for verdicts, and
+// returns those not ingested yet. A card that is gone is forgotten, so
+// inserting it again ingests it again (resuming from its ledger).
+func (c *cardWatcher) look() []foundCard {
+	cfg := c.d.Config.Cards
+	mounts, err := mountinfo.Read(c.mountinfo)
+	if err != nil && len(cfg.MountRoots) > 0 {
+		c.d.Logger.Warn("cards: cannot list mounted volumes", "err", err)
+	}
+	var found []foundCard
+	points := map[string]bool{}
+	for _, m := range mounts {
+		points[m.Point] = true
+		if !under(m.Point, cfg.MountRoots) || c.boxPath(m.Point) {
+			continue
+		}
+		key := fmt.Sprintf("mount:%d", m.ID)
+		c.mu.Lock()
+		id, ok := c.ids[key]
+		c.mu.Unlock()
+		if !ok {
+			id = volumeID(m)
+			c.mu.Lock()
+			c.ids[key] = id
+			c.mu.Unlock()
+		}
+		found = append(found, foundCard{key: key, id: id, name: filepath.Base(m.Point), root: m.Point})
+	}
+	for _, root := range cfg.Watch {
+		ents, _ := os.ReadDir(root)
+		for _, e := range ents {
+			dir := filepath.Join(root, e.Name())
+			if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || points[dir] && under(dir, cfg.MountRoots) {
+				continue
+			}
+			found = append(found, foundCard{key: dir, id: e.Name(), name: e.Name(), root: dir})
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.present = found
+	keys := map[string]bool{}
+	var fresh []foundCard
+	for _, f := range found {
+		keys[f.key] = true
+		if !c.seen[f.key] {
+			fresh = append(fresh, f)
+		}
+	}
+	for k := range c.seen {
+		if !keys[k] {
+			delete(c.seen, k)
+		}
+	}
+	for k := range c.ids {
+		if !keys[k] {
+			delete(c.ids, k)
+		}
+	}
+	return fresh
+}
+
+// ingest copies one card into the library (cards.Ingest) and reports
+// failures as "card" alerts naming the card.
+func (c *cardWatcher) ingest(ctx context.Context, card foundCard) {
+	c.mu.Lock()
+	c.seen[card.key] = true
+	c.mu.Unlock()
+	name := card.id
+	if card.name != card.id {
+		name = card.name + " (" + card.id + ")"
+	}
+	c.d.Logger.Info("card found; copying it into the library", "card", name, "root", card.root)
+	_, err := cards.Ingest(ctx, c.cfg, card.root, card.id, c, nil)
+	switch {
+	case err == nil:
+		c.d.Bus.Resolve("card/"+card.id, "card "+name+" was copied")
+	case ctx.Err() != nil:
+	case errors.Is(err, cards.ErrCardRemoved):
+		c.d.Logger.Warn("card removed during ingest", "card", name, "err", err)
+		c.d.Bus.Raise("card", "card/"+card.id, Critical, "Card "+name+" was removed before it was copied", err.Error())
+	default:
+		c.d.Bus.Raise("card", "card/"+card.id, Critical, "Card "+name+" could not be ingested", err.Error()+"; keep the card, it is not safe to format")
+		c.mu.Lock()
+		delete(c.seen, card.key) // try again
+		c.mu.Unlock()
+	}
+}
+
+// boxPath reports whether a mount point holds the box's own data (an
+// array disk, the library, the state, a source): never a card.
+func (c *cardWatcher) boxPath(point string) bool {
+	cfg := c.d.Config
+	paths := append([]string{cfg.StateDir, cfg.Cards.Library, cfg.Repository.Path}, cfg.Disks.Members...)
+	for _, s := range cfg.Sources {
+		paths = append(paths, s.Path)
+	}
+	for _, p := range paths {
+		if p != "" && (p == point || under(p, []string{point}) || under(point, []string{p})) {
+			return true
+		}
+	}
+	return false
+}
+
+// under reports whether path is strictly below one of roots.
+func under(path string, roots []string) bool {
+	for _, r := range roots {
+		r = filepath.Clean(r)
+		if r == "/" && path != "/" || strings.HasPrefix(path, r+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// volumeID names a mounted card: its file system UUID (from the
+// /dev/disk/by-uuid links udev makes, else blkid), else its label, else
+// its mount point's name.
+func volumeID(m mountinfo.Mount) string {
+	if strings.HasPrefix(m.Source, "/dev/") {
+		if id := linkTo("/dev/disk/by-uuid", m.Source); id != "" {
+			return id
+		}
+		if id := blkid("UUID", m.Source); id != "" {
+			return id
+		}
+		if id := linkTo("/dev/disk/by-label", m.Source); id != "" {
+			return id
+		}
+		if id := blkid("LABEL", m.Source); id != "" {
+			return id
+		}
+	}
+	return filepath.Base(m.Point)
+}
+
+// linkTo returns the name of the link in dir that points to the same
+// block device as dev, or "".
+func linkTo(dir, dev string) string {
+	var want unix.Stat_t
+	if unix.Stat(dev, &want) != nil || want.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return ""
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join(dir, e.Name()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK && st.Rdev == want.Rdev {
+			return cardID(e.Name())
+		}
+	}
+	return ""
+}
+
+// blkid asks blkid for a tag of dev ("" when it cannot tell).
+func blkid(tag, dev string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "blkid", "-s", tag, "-o", "value", dev).Output()
+	if err != nil {
+		return ""
+	}
+	return cardID(strings.TrimSpace(string(out)))
+}
+
+// cardID makes a volume name usable as a ledger name ("" when nothing
+// is left).
+func cardID(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == 0 || r < ' ' {
+			return '_'
+		}
+		return r
+	}, s)
+	if s == "." || s == ".." {
+		return ""
+	}
+	return s
 }
 
 // Backup implements cards.Verifier: the library is backed up (only the
@@ -186,22 +368,32 @@ func (c *cardWatcher) Verified(ctx context.Context, path string, sum [32]byte) (
 	return []string{"box"}, nil
 }
 
-func (c *cardWatcher) list(w http.ResponseWriter, r *http.Request) {
+// verdicts computes every ingested card's verdict, reading the cards
+// inserted now and the library copies.
+func (c *cardWatcher) verdicts(ctx context.Context) ([]cards.Verdict, error) {
 	ls, err := cards.List(c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	roots := map[string]string{}
+	for _, f := range c.present {
+		roots[f.id] = f.root
+	}
+	c.mu.Unlock()
+	out := []cards.Verdict{}
+	for _, l := range ls {
+		out = append(out, l.Verdict(ctx, roots[l.Card], c))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Card < out[j].Card })
+	return out, nil
+}
+
+func (c *cardWatcher) list(w http.ResponseWriter, r *http.Request) {
+	out, err := c.verdicts(r.Context())
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	out := []cards.Verdict{}
-	for _, l := range ls {
-		root := ""
-		for _, w := range c.d.Config.Cards.Watch {
-			if fi, err := os.Stat(filepath.Join(w, l.Card)); err == nil && fi.IsDir() {
-				root = filepath.Join(w, l.Card)
-			}
-		}
-		out = append(out, l.Verdict(r.Context(), root, c))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Card < out[j].Card })
 	writeJSON(w, out)
 }

@@ -16,6 +16,7 @@ func (d *Daemon) addMaintenance(ctx context.Context) {
 		hist, err := smart.OpenHistory(filepath.Join(d.Config.StateDir, "smart"))
 		if err == nil {
 			p := &smart.Poller{History: hist, Interval: time.Duration(d.Config.SMART.Every), Logger: d.Logger}
+			d.poller = p
 			if d.Array != nil {
 				p.ArrayErrors = smart.ArrayErrorsOf(d.Array)
 			}
@@ -23,7 +24,8 @@ func (d *Daemon) addMaintenance(ctx context.Context) {
 			d.sup.Add(ctx, "smart", p)
 			d.sup.Add(ctx, "smart-alerts", ServiceFunc(func(ctx context.Context) error { return d.diskAlerts(ctx, events) }))
 			if d.Array != nil && (d.Config.SMART.Evacuate == nil || *d.Config.SMART.Evacuate) {
-				evac := &smart.Evacuator{Array: d.Array, Events: p.Subscribe(16), Logger: d.Logger}
+				evac := &smart.Evacuator{Array: d.Array, Events: p.Subscribe(16), Logger: d.Logger,
+					Track: func(disk string) smart.Op { return d.StartOperation(OpEvacuate, "", disk) }}
 				d.sup.Add(ctx, "evacuate", evac)
 			}
 		}

@@ -205,15 +205,18 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // Status is the box at a glance.
 type Status struct {
-	Ready    string         `json:"ready"`
-	Array    any            `json:"array,omitempty"`
-	Sources  []SourceStatus `json:"sources"`
-	Alerts   []Alert        `json:"alerts"`
-	Recovery string         `json:"recovery_identity_file,omitempty"`
+	Ready   string         `json:"ready"`
+	Array   any            `json:"array,omitempty"`
+	Sources []SourceStatus `json:"sources"`
+	// Operations are the long operations in progress (and those
+	// finished within the last minute).
+	Operations []Operation `json:"operations"`
+	Alerts     []Alert     `json:"alerts"`
+	Recovery   string      `json:"recovery_identity_file,omitempty"`
 }
 
 func (s *server) status(w http.ResponseWriter, r *http.Request) {
-	st := Status{Ready: "ok", Alerts: s.d.Bus.List(false), Recovery: s.d.recovery}
+	st := Status{Ready: "ok", Alerts: s.d.Bus.List(false), Operations: s.d.Operations(), Recovery: s.d.recovery}
 	if why := s.d.NotReady(); why != "" {
 		st.Ready = why
 	}

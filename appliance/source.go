@@ -236,7 +236,9 @@ func (s *Source) backup(ctx context.Context) {
 	}
 }
 
-func (s *Source) run(ctx context.Context) (*vault.Snapshot, error) {
+func (s *Source) run(ctx context.Context) (snap *vault.Snapshot, err error) {
+	op := s.d.StartOperation(OpBackup, s.cfg.Name, s.cfg.Name)
+	defer func() { op.Done(err) }()
 	r := s.d.Repo
 	l, err := r.Lock(ctx, false, "backup of "+s.cfg.Name)
 	if err != nil {
@@ -245,6 +247,7 @@ func (s *Source) run(ctx context.Context) (*vault.Snapshot, error) {
 	defer l.Release()
 	return r.Backup(ctx, vault.BackupOptions{Paths: []string{s.cfg.Path}, Tags: append([]string{"source:" + s.cfg.Name}, s.cfg.Tags...),
 		Progress: func(p vault.Progress) {
+			op.Update(p.Files, p.TotalFiles, p.Bytes, p.TotalBytes)
 			s.mu.Lock()
 			s.progress = p
 			s.mu.Unlock()
@@ -252,20 +255,20 @@ func (s *Source) run(ctx context.Context) (*vault.Snapshot, error) {
 }
 
 // applyRetention locks the new snapshot for LockDays and forgets this
-// source's snapshots its keep rules do not want (nothing before the
-// contract's end date).
+// source's snapshots its keep rules do not want: nothing up to and
+// including the contract's end date (Until), and never a snapshot still
+// locked. Without keep rules nothing is forgotten, before or after Until:
+// the box never deletes a client's photos on a date alone.
 func (s *Source) applyRetention(ctx context.Context, snap *vault.Snapshot) error {
 	rt := s.cfg.Retention
 	r := s.d.Repo
 	if rt.LockDays > 0 {
 		if err := r.Hold(ctx, snap.ID(), time.Now().AddDate(0, 0, rt.LockDays)); err != nil {
-			return err
+			return fmt.Errorf("lock snapshot %s for %d days: %w", snap.ID().Short(), rt.LockDays, err)
 		}
 	}
-	if rt.Until != "" {
-		if until, err := time.ParseInLocation("2006-01-02", rt.Until, time.Local); err == nil && time.Now().Before(until) {
-			return nil
-		}
+	if keepAll(rt.Until, time.Now()) {
+		return nil
 	}
 	p := vault.Policy{Last: rt.KeepLast, Hourly: rt.KeepHourly, Daily: rt.KeepDaily, Weekly: rt.KeepWeekly,
 		Monthly: rt.KeepMonthly, Yearly: rt.KeepYearly}
@@ -279,6 +282,17 @@ func (s *Source) applyRetention(ctx context.Context, snap *vault.Snapshot) error
 	defer l.Release()
 	_, err = r.ForgetMatching(ctx, vault.SnapshotFilter{Paths: []string{s.cfg.Path}, Tags: []string{"source:" + s.cfg.Name}}, p, false)
 	return err
+}
+
+// keepAll reports whether a contract ending on until (2006-01-02, local
+// time; "" for none) still keeps every snapshot at now: through the
+// whole of its last day.
+func keepAll(until string, now time.Time) bool {
+	if until == "" {
+		return false
+	}
+	day, err := time.ParseInLocation("2006-01-02", until, time.Local)
+	return err != nil || now.Before(day.AddDate(0, 0, 1)) // unreadable: keep, to be safe
 }
 
 // checkStall raises "backup-stalled" when no backup succeeded within the

@@ -1,11 +1,9 @@
 package raid
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/shoebox/shoebox/internal/mountinfo"
@@ -49,12 +47,12 @@ func IsMountPoint(path string) (bool, error) {
 	if dev != parent {
 		return true, nil
 	}
-	mounts, err := readMountinfo("/proc/self/mountinfo")
+	mounts, err := mountinfo.Read("/proc/self/mountinfo")
 	if err != nil {
 		return false, fmt.Errorf("check mount point %s: %w", path, err)
 	}
 	for _, m := range mounts {
-		if m.point == dir {
+		if m.Point == dir {
 			return true, nil
 		}
 	}
@@ -257,64 +255,19 @@ func pathExists(path string) bool {
 	return err == nil
 }
 
-type mountEntry struct {
-	dev    uint64 // from the major:minor field
-	point  string // mount point
-	source string // what was mounted ("/dev/sdb1", "tmpfs")
-}
-
-// readMountinfo parses a /proc/PID/mountinfo file:
-//
-//	36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw
-func readMountinfo(path string) ([]mountEntry, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var mounts []mountEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		m := mountEntry{point: mountinfo.Unescape(fields[4])}
-		if maj, min, ok := strings.Cut(fields[2], ":"); ok {
-			a, err1 := strconv.ParseUint(maj, 10, 32)
-			b, err2 := strconv.ParseUint(min, 10, 32)
-			if err1 == nil && err2 == nil {
-				m.dev = unix.Mkdev(uint32(a), uint32(b))
-			}
-		}
-		for i := 5; i+2 < len(fields); i++ {
-			if fields[i] == "-" {
-				m.source = mountinfo.Unescape(fields[i+2])
-				break
-			}
-		}
-		mounts = append(mounts, m)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return mounts, nil
-}
-
 // mountSourceDevice returns the device number of the block device that the
 // file system with anonymous device number dev was mounted from, or 0.
-func mountSourceDevice(mountinfo string, dev uint64) uint64 {
-	mounts, err := readMountinfo(mountinfo)
+func mountSourceDevice(path string, dev uint64) uint64 {
+	mounts, err := mountinfo.Read(path)
 	if err != nil {
 		return 0
 	}
 	for _, m := range mounts {
-		if m.dev != dev || !strings.HasPrefix(m.source, "/dev/") {
+		if m.Dev != dev || !strings.HasPrefix(m.Source, "/dev/") {
 			continue
 		}
 		var st unix.Stat_t
-		if unix.Stat(m.source, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK {
+		if unix.Stat(m.Source, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK {
 			return uint64(st.Rdev)
 		}
 	}

@@ -217,31 +217,3 @@ func TestSysfsIdentity(t *testing.T) {
 		})
 	}
 }
-
-func TestReadMountinfo(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "mountinfo")
-	const info = `27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
-36 35 98:0 /mnt1 /mnt/parent\040dir rw,noatime master:1 shared:2 - ext3 /dev/root rw,errors=continue
-50 27 0:45 / /tmp/x rw - tmpfs tmpfs rw,size=1024k
-`
-	if err := os.WriteFile(p, []byte(info), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got, err := readMountinfo(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []mountEntry{
-		{dev: 254 << 8, point: "/", source: "/dev/vda"},
-		{dev: 98 << 8, point: "/mnt/parent dir", source: "/dev/root"},
-		{dev: 45, point: "/tmp/x", source: "tmpfs"},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("got %d entries %+v, want %d", len(got), got, len(want))
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("entry %d: got %+v, want %+v", i, got[i], want[i])
-		}
-	}
-}

@@ -34,6 +34,17 @@ type Evacuator struct {
 	Logger *slog.Logger
 	// Done, when set, is called after each evacuation (tests, alerts).
 	Done func(ev Event, rep *raid.ScrubReport, err error)
+	// Track, when set, is called as each evacuation starts, with the
+	// member's path; the evacuation reports its objects to the returned
+	// Op (the daemon's list of operations in progress).
+	Track func(subject string) Op
+}
+
+// Op follows one long operation: Update is called from the operation's
+// goroutine as it goes (a total of 0: unknown), Done once at its end.
+type Op interface {
+	Update(filesDone, filesTotal, bytesDone, bytesTotal int64)
+	Done(err error)
 }
 
 // Serve handles events until ctx ends.
@@ -61,7 +72,16 @@ func (e *Evacuator) Serve(ctx context.Context) error {
 				continue
 			}
 			log.Warn("smart: disk is failing; moving its data to the other disks", "disk", ev.Path, "serial", ev.Serial, "member", member.Path)
-			rep, err := e.Array.Evacuate(ctx, member.DiskID, false, nil)
+			var progress func(done, total int)
+			var op Op
+			if e.Track != nil {
+				op = e.Track(member.Path)
+				progress = func(done, total int) { op.Update(int64(done), int64(total), 0, 0) }
+			}
+			rep, err := e.Array.Evacuate(ctx, member.DiskID, false, progress)
+			if op != nil {
+				op.Done(err)
+			}
 			if err != nil {
 				log.Error("smart: evacuation incomplete", "disk", ev.Path, "err", err)
 			}

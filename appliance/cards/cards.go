@@ -132,8 +132,28 @@ func Ingest(ctx context.Context, cfg Config, cardRoot, cardID string, v Verifier
 	if err != nil {
 		return nil, fmt.Errorf("ingest card %s: %w", cardID, err)
 	}
+	var rootStat unix.Stat_t
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("ingest card %s: card root %s is not a readable folder: %v", cardID, root, err)
+	}
+	if err := unix.Stat(root, &rootStat); err != nil {
+		return nil, fmt.Errorf("ingest card %s: %w", cardID, err)
+	}
+	// removed reports the card gone: its root vanished or is now another
+	// file system (unmounted: the mount point's own folder shows).
+	removed := func() bool {
+		var st unix.Stat_t
+		return unix.Stat(root, &st) != nil || st.Dev != rootStat.Dev || st.Ino != rootStat.Ino
+	}
+	removedErr := func(l *Ledger, total int) error {
+		done := 0
+		for _, f := range l.Files {
+			if f.Copied && f.Verified {
+				done++
+			}
+		}
+		return saveAnd(l, fmt.Errorf("ingest card %s: %w (%s): %d of %d files copied; "+
+			"insert the card again to finish (the copy resumes where it stopped) and do not format it", cardID, ErrCardRemoved, root, done, total))
 	}
 	for _, d := range []string{cfg.LedgerDir, cfg.Library} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -161,6 +181,9 @@ func Ingest(ctx context.Context, cfg Config, cardRoot, cardID string, v Verifier
 
 	sc, err := scanCard(ctx, root)
 	if err != nil {
+		if removed() {
+			return l, removedErr(l, len(l.Files))
+		}
 		return l, fmt.Errorf("ingest card %s: %w", cardID, err)
 	}
 	l.Skipped = sc.skipped
@@ -206,6 +229,8 @@ func Ingest(ctx context.Context, cfg Config, cardRoot, cardID string, v Verifier
 				return l, saveAnd(l, fmt.Errorf("ingest card %s: %w", cardID, ctx.Err()))
 			case errors.Is(err, errLibrary):
 				return l, saveAnd(l, fmt.Errorf("ingest card %s: %w", cardID, err))
+			case removed():
+				return l, removedErr(l, len(sc.files))
 			default:
 				f.Error = err.Error()
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoebox/shoebox/raid/looptest"
 )
 
 // fakeVerifier stands in for the vault here: the daemon's integration test
@@ -579,5 +582,81 @@ func TestLoadAndList(t *testing.T) {
 	os.WriteFile(filepath.Join(cfg.LedgerDir, "bad.json"), []byte("{"), 0o644)
 	if _, err := List(cfg); err == nil {
 		t.Errorf("a damaged ledger was silently left out")
+	}
+}
+
+// A card pulled in the middle of the copy (here its folder moved away
+// after the second file) stops the ingest with ErrCardRemoved, naming the
+// card and saying what to do; inserting it again resumes without copying
+// anything twice.
+func TestIngestCardRemoved(t *testing.T) {
+	cfg := testConfig(t)
+	card := smallCard(t)
+	away := card + ".pulled"
+	v := &fakeVerifier{}
+	_, err := Ingest(context.Background(), cfg, card, "EOS_DIGITAL", v, func(done, total int) {
+		if done == 2 {
+			if err := os.Rename(card, away); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if !errors.Is(err, ErrCardRemoved) {
+		t.Fatalf("got %v, want ErrCardRemoved", err)
+	}
+	for _, want := range []string{"EOS_DIGITAL", "2 of 5 files copied", "insert the card again", "do not format"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got %q, want it to contain %q", err, want)
+		}
+	}
+	if len(v.backups) != 0 {
+		t.Errorf("backup ran for a card that was pulled")
+	}
+	l, err := Load(cfg, "EOS_DIGITAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range l.Files {
+		if f.Error != "" {
+			t.Errorf("%s recorded with error %q; a pulled card is not a bad file", f.CardPath, f.Error)
+		}
+	}
+	if err := os.Rename(away, card); err != nil {
+		t.Fatal(err)
+	}
+	l = ingest(t, cfg, card, "EOS_DIGITAL", v)
+	if got := libraryFiles(t, cfg.Library); len(got) != 5 || l.Completed.IsZero() {
+		t.Errorf("after inserting it again: library %v, completed %v; want 5 files, completed", got, l.Completed)
+	}
+}
+
+// The same with a real card: an ext4 file system on a loop device (needs
+// root; skipped otherwise), unmounted after the second file.
+func TestIngestCardUnmounted(t *testing.T) {
+	dev := looptest.Ext4Device(t, 8<<20)
+	card := filepath.Join(t.TempDir(), "EOS_DIGITAL")
+	if err := os.Mkdir(card, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unmount := looptest.Mount(t, dev, card)
+	for i := 1; i <= 5; i++ {
+		p := filepath.Join(card, "DCIM", "100CANON", fmt.Sprintf("IMG_%04d.JPG", i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, bytes.Repeat([]byte{byte(i)}, 100000), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig(t)
+	_, err := Ingest(context.Background(), cfg, card, "1a2b-3c4d", &fakeVerifier{}, func(done, total int) {
+		if done == 2 {
+			unmount()
+		}
+	})
+	if !errors.Is(err, ErrCardRemoved) || !strings.Contains(err.Error(), "1a2b-3c4d") || !strings.Contains(err.Error(), "insert the card again") {
+		t.Fatalf("got %v, want ErrCardRemoved naming the card and saying what to do", err)
+	}
+	looptest.Mount(t, dev, card)
+	if l := ingest(t, cfg, card, "1a2b-3c4d", &fakeVerifier{}); len(libraryFiles(t, cfg.Library)) != 5 || l.Completed.IsZero() {
+		t.Errorf("after mounting it again: %v files, completed %v; want 5, completed", libraryFiles(t, cfg.Library), l.Completed)
 	}
 }

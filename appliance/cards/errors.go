@@ -14,4 +14,7 @@ var (
 	ErrConfig = errors.New("invalid card ingest configuration")
 	// ErrVerify: a copy read back from the library differs from the card.
 	ErrVerify = errors.New("copy does not match the card")
+	// ErrCardRemoved: the card was pulled, unmounted or its folder removed
+	// during the ingest; inserting it again resumes.
+	ErrCardRemoved = errors.New("the card was removed during the copy")
 )

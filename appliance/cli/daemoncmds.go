@@ -92,12 +92,13 @@ func daemonCmd(g *globals, use, short, path string, human func(g *globals, raw j
 }
 
 func cmdDaemon(g *globals) []*cobra.Command {
-	status := daemonCmd(g, "status", "The box at a glance (from shoeboxd): sources, array, alerts", "/v1/status", func(g *globals, raw json.RawMessage) error {
+	status := daemonCmd(g, "status", "The box at a glance (from shoeboxd): sources, array, operations in progress, alerts", "/v1/status", func(g *globals, raw json.RawMessage) error {
 		var st struct {
-			Ready   string
-			Sources []sourceRow
-			Alerts  []alertRow
-			Array   *struct {
+			Ready      string
+			Sources    []sourceRow
+			Operations []operationRow
+			Alerts     []alertRow
+			Array      *struct {
 				State, Layout string
 				Objects       int
 			}
@@ -110,6 +111,7 @@ func cmdDaemon(g *globals) []*cobra.Command {
 			fmt.Fprintf(g.stdout, "array: %s, %s, %d objects\n", strings.ToUpper(st.Array.State), st.Array.Layout, st.Array.Objects)
 		}
 		printSources(g, st.Sources)
+		printOperations(g, st.Operations)
 		printAlerts(g, st.Alerts)
 		return nil
 	})
@@ -227,6 +229,58 @@ func printSources(g *globals, rows []sourceRow) {
 			state = "FAILED: " + r.LastError
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Path, r.Mode, last, state)
+	}
+	tw.Flush()
+}
+
+type operationRow struct {
+	Kind       string
+	Subject    string
+	FilesDone  int64   `json:"files_done"`
+	FilesTotal int64   `json:"files_total"`
+	BytesDone  int64   `json:"bytes_done"`
+	BytesTotal int64   `json:"bytes_total"`
+	Rate       float64 `json:"rate_bytes_per_sec"`
+	ETA        float64 `json:"eta_seconds"`
+	Started    time.Time
+	Done       bool
+	Error      string
+}
+
+// printOperations lists long operations: in progress, or just finished.
+func printOperations(g *globals, rows []operationRow) {
+	if len(rows) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "OPERATION\tSUBJECT\tSTARTED\tPROGRESS\tRATE\tLEFT")
+	for _, o := range rows {
+		unit := "files"
+		if o.Kind == "scrub" || o.Kind == "rebuild" || o.Kind == "evacuate" {
+			unit = "objects"
+		}
+		progress := fmt.Sprintf("%d %s", o.FilesDone, unit)
+		if o.FilesTotal > 0 {
+			progress = fmt.Sprintf("%d/%d %s", o.FilesDone, o.FilesTotal, unit)
+		}
+		if o.BytesTotal > 0 {
+			progress += fmt.Sprintf(", %s of %s (%.0f%%)", bytesStr(o.BytesDone), bytesStr(o.BytesTotal), 100*float64(o.BytesDone)/float64(o.BytesTotal))
+		} else if o.BytesDone > 0 {
+			progress += ", " + bytesStr(o.BytesDone)
+		}
+		rate, left := "-", "-"
+		if o.Rate > 0 {
+			rate = bytesStr(int64(o.Rate)) + "/s"
+		}
+		switch {
+		case o.Done && o.Error != "":
+			left = "FAILED: " + o.Error
+		case o.Done:
+			left = "done"
+		case o.ETA > 0:
+			left = (time.Duration(o.ETA) * time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Subject, o.Started.Local().Format("15:04:05"), progress, rate, left)
 	}
 	tw.Flush()
 }

@@ -31,6 +31,12 @@
 // least-squares line through the last 30 days to tell how many days are
 // left until the array is full. Low space raises a "low-space" alert.
 //
+// # Progress
+//
+// A scrub and a drill's restore report their progress to an [Op] from the
+// optional Track hook, which the daemon points at its one registry of
+// long operations (what GET /v1/status lists under "operations").
+//
 // # Alerts
 //
 // The package does not import the appliance package (which imports it);

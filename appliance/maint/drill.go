@@ -37,6 +37,10 @@ type Drill struct {
 	Rand *rand.Rand
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Track, when set, is called as each drill starts restoring, with the
+	// subject "snapshot ID"; the restore reports its progress to the
+	// returned Op.
+	Track func(subject string) Op
 }
 
 // DrillResult is one line of the drill history.
@@ -136,7 +140,10 @@ func (d *Drill) Run(ctx context.Context) (*DrillResult, error) {
 		include[i] = escapeGlob(s.path)
 	}
 	start := time.Now()
-	_, rerr := d.Repo.Restore(ctx, snap, vault.RestoreOptions{Target: target, Include: include})
+	op := track(d.Track, "snapshot "+snap.ID().Short())
+	_, rerr := d.Repo.Restore(ctx, snap, vault.RestoreOptions{Target: target, Include: include,
+		Progress: func(p vault.Progress) { op.Update(p.Files, p.TotalFiles, p.Bytes, p.TotalBytes) }})
+	op.Done(rerr)
 	res.Duration = time.Since(start)
 	if rerr != nil && !errors.Is(rerr, vault.ErrCorrupt) && !errors.Is(rerr, vault.ErrBlobMissing) {
 		if ctx.Err() != nil {

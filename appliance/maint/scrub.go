@@ -50,8 +50,11 @@ type ScrubService struct {
 	// object).
 	OnReport func(*raid.ScrubReport)
 	Progress func(done, total int)
-	Now      func() time.Time // default time.Now
-	Logger   *slog.Logger
+	// Track, when set, is called as each scrub starts, with the subject
+	// "array"; the scrub reports its objects to the returned Op.
+	Track  func(subject string) Op
+	Now    func() time.Time // default time.Now
+	Logger *slog.Logger
 }
 
 func (s *ScrubService) now() time.Time {
@@ -125,7 +128,15 @@ func (s *ScrubService) Run(ctx context.Context) (*raid.ScrubReport, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	rep, err := s.Array.Scrub(ctx, raid.ScrubOptions{Repair: true, RateLimit: s.RateLimit, Progress: s.Progress})
+	op := track(s.Track, "array")
+	progress := func(done, total int) {
+		op.Update(int64(done), int64(total), 0, 0)
+		if s.Progress != nil {
+			s.Progress(done, total)
+		}
+	}
+	rep, err := s.Array.Scrub(ctx, raid.ScrubOptions{Repair: true, RateLimit: s.RateLimit, Progress: progress})
+	op.Done(err)
 	if err != nil {
 		return rep, err
 	}

@@ -9,7 +9,6 @@
 package looptest
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -36,6 +35,20 @@ import (
 // loop device.
 func Ext4(t testing.TB, size int64) (mountDir string) {
 	t.Helper()
+	dev := Ext4Device(t, size)
+	mountDir = t.TempDir()
+	Mount(t, dev, mountDir)
+	return mountDir
+}
+
+// Ext4Device is Ext4 without the mount: it returns the loop device
+// ("/dev/loop3") holding a fresh ext4 file system, for tests that mount
+// it themselves, where and as often as they like (a memory card pulled
+// and inserted again). mkfsArgs go to mkfs.ext4 before the device, e.g.
+// "-U", "0b5e8cd2-...", "-L", "EOS_DIGITAL". Cleanup detaches the device;
+// mounts made with Mount are undone before that.
+func Ext4Device(t testing.TB, size int64, mkfsArgs ...string) (dev string) {
+	t.Helper()
 	need(t, "losetup", "mount (util-linux)")
 	need(t, "mkfs.ext4", "e2fsprogs")
 	need(t, "mount", "mount (util-linux)")
@@ -58,22 +71,37 @@ func Ext4(t testing.TB, size int64) (mountDir string) {
 	if err != nil {
 		t.Skipf("loop devices unavailable here: losetup --find --show: %v: %s", err, out)
 	}
-	dev := strings.TrimSpace(out)
+	dev = strings.TrimSpace(out)
 	t.Cleanup(func() {
 		if out, err := run("losetup", "-d", dev); err != nil {
 			t.Errorf("detach loop device %s: %v: %s", dev, err, out)
 		}
 	})
 
-	if out, err := run("mkfs.ext4", "-q", "-F", dev); err != nil {
-		t.Fatalf("mkfs.ext4 -q -F %s: %v: %s", dev, err, out)
+	args := append(append([]string{"-q", "-F"}, mkfsArgs...), dev)
+	if out, err := run("mkfs.ext4", args...); err != nil {
+		t.Fatalf("mkfs.ext4 %s: %v: %s", strings.Join(args, " "), err, out)
 	}
-	mountDir = t.TempDir()
-	if out, err := run("mount", "-t", "ext4", dev, mountDir); err != nil {
-		t.Skipf("cannot mount ext4 on a loop device here: mount %s %s: %v: %s", dev, mountDir, err, out)
+	return dev
+}
+
+// Mount mounts the ext4 file system on dev (from Ext4Device) on dir, and
+// returns a function that unmounts it lazily (so that open files do not
+// block it, like a card pulled from its reader). It skips the test when
+// mounting is not allowed. The returned function may be called any
+// number of times; cleanup calls it too.
+func Mount(t testing.TB, dev, dir string) (unmount func()) {
+	t.Helper()
+	if out, err := run("mount", "-t", "ext4", dev, dir); err != nil {
+		t.Skipf("cannot mount ext4 on a loop device here: mount %s %s: %v: %s", dev, dir, err, out)
 	}
-	t.Cleanup(func() { unmount(t, mountDir) })
-	return mountDir
+	var once sync.Once
+	unmount = func() {
+		t.Helper()
+		once.Do(func() { unmountLazily(t, dir) })
+	}
+	t.Cleanup(unmount)
+	return unmount
 }
 
 // Tmpfs mounts a tmpfs of at most size bytes (rounded up to whole pages) on
@@ -88,7 +116,7 @@ func Tmpfs(t testing.TB, size int64) (mountDir string) {
 	if out, err := run("mount", "-t", "tmpfs", "-o", opt, "tmpfs", mountDir); err != nil {
 		t.Skipf("cannot mount a tmpfs here: mount -t tmpfs -o %s tmpfs %s: %v: %s", opt, mountDir, err, out)
 	}
-	t.Cleanup(func() { unmount(t, mountDir) })
+	t.Cleanup(func() { unmountLazily(t, mountDir) })
 	return mountDir
 }
 
@@ -176,7 +204,7 @@ func run(name string, args ...string) (string, error) {
 	return string(bytes.TrimSpace(out)), err
 }
 
-func unmount(t testing.TB, dir string) {
+func unmountLazily(t testing.TB, dir string) {
 	t.Helper()
 	if out, err := run("umount", "-l", dir); err != nil {
 		t.Errorf("unmount %s: %v: %s", dir, err, out)
@@ -186,19 +214,14 @@ func unmount(t testing.TB, dir string) {
 // isMountPoint reports whether dir (absolute, without symlinks) is the
 // mount point of some mount in /proc/self/mountinfo, bind mounts included.
 func isMountPoint(dir string) (bool, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.Read("/proc/self/mountinfo")
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		// ID parentID major:minor root mountpoint options ...
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 5 && mountinfo.Unescape(fields[4]) == dir {
+	for _, m := range mounts {
+		if m.Point == dir {
 			return true, nil
 		}
 	}
-	return false, sc.Err()
+	return false, nil
 }

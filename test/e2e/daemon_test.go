@@ -120,7 +120,9 @@ func (s *smtpServer) received(substr string) bool {
 	return false
 }
 
-func newBox(t *testing.T, webhook string, smtpAddr string) *box {
+// newBoxDirs makes a box's folders (three disks, the card folder) and
+// passphrase file, without a configuration.
+func newBoxDirs(t *testing.T) *box {
 	t.Helper()
 	dir := t.TempDir()
 	b := &box{t: t, dir: dir, state: filepath.Join(dir, "state"), inbox: filepath.Join(dir, "inbox"),
@@ -132,6 +134,13 @@ func newBox(t *testing.T, webhook string, smtpAddr string) *box {
 	}
 	os.MkdirAll(b.cards, 0o755)
 	os.WriteFile(filepath.Join(dir, "pass"), []byte(testPassword+"\n"), 0o600)
+	return b
+}
+
+// writeConfig writes shoeboxd.yaml: the box's state, listener, disks and
+// passphrase, then rest (sources, cards, ...).
+func (b *box) writeConfig(rest string) {
+	b.t.Helper()
 	cfg := fmt.Sprintf(`state_dir: %s
 listen: %s
 disks:
@@ -141,7 +150,17 @@ disks:
   allow_same_drive: true
 repository:
   passphrase_file: %s
-sources:
+`, b.state, b.listen, strings.Join(b.disks, ", "), filepath.Join(b.dir, "pass")) + rest
+	if err := os.WriteFile(filepath.Join(b.dir, "shoeboxd.yaml"), []byte(cfg), 0o600); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func newBox(t *testing.T, webhook string, smtpAddr string) *box {
+	t.Helper()
+	b := newBoxDirs(t)
+	dir := b.dir
+	b.writeConfig(fmt.Sprintf(`sources:
   - name: inbox
     path: %s
     settle: 1s
@@ -153,6 +172,7 @@ sources:
     expect_every: 2s
 cards:
   watch: [%s]
+  mount_roots: []
   library: %s
   required_copies: 1
 smart:
@@ -163,11 +183,7 @@ scrub:
 alerts:
   webhooks: [%s]
   email: {smtp: "%s", from: box@example.invalid, to: [owner@example.invalid]}
-`, b.state, b.listen, strings.Join(b.disks, ", "), filepath.Join(dir, "pass"), b.inbox, filepath.Join(dir, "never"),
-		b.cards, b.library, webhook, smtpAddr)
-	if err := os.WriteFile(filepath.Join(dir, "shoeboxd.yaml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, b.inbox, filepath.Join(dir, "never"), b.cards, b.library, webhook, smtpAddr))
 	return b
 }
 
@@ -204,6 +220,36 @@ func (b *box) get(path string, auth bool) (int, []byte) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, body
+}
+
+// post sends an empty POST with the local API token.
+func (b *box) post(path string) (int, []byte) {
+	req, _ := http.NewRequest("POST", "https://"+b.listen+path, nil)
+	tok, _ := os.ReadFile(filepath.Join(b.state, "api-token"))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := b.client().Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+// stop stops the daemon gracefully (SIGTERM) and waits for it.
+func (b *box) stop() {
+	b.t.Helper()
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- b.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			b.t.Errorf("shoeboxd after SIGTERM: %v\n%s", err, b.log)
+		}
+	case <-time.After(40 * time.Second):
+		b.t.Fatalf("shoeboxd did not stop on SIGTERM")
+	}
 }
 
 func (b *box) waitFor(what string, d time.Duration, cond func() bool) {
@@ -288,6 +334,29 @@ func TestDaemon(t *testing.T) {
 		_, body := b.get("/v1/alerts?all=1", true)
 		return bytes.Contains(body, []byte(`"kind":"scrub"`))
 	})
+	// The scrub is in the status's operations (running, or finished
+	// within the last minute), and `shoebox status` shows it.
+	var st struct {
+		Operations []struct {
+			Kind, Subject string
+			FilesDone     int64 `json:"files_done"`
+			FilesTotal    int64 `json:"files_total"`
+		}
+	}
+	_, body := b.get("/v1/status", true)
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatalf("status: %v: %s", err, body)
+	}
+	scrubbed := false
+	for _, op := range st.Operations {
+		scrubbed = scrubbed || op.Kind == "scrub" && op.Subject == "array" && op.FilesTotal > 0
+	}
+	if !scrubbed {
+		t.Errorf("status operations: %s; want a scrub of the array with its object count", body)
+	}
+	if res := b.cli("status"); res.code != 0 || !strings.Contains(res.stdout, "OPERATION") || !strings.Contains(res.stdout, "scrub") {
+		t.Errorf("shoebox status: %v; want the scrub among the operations", res)
+	}
 
 	// The stalled source raises an alert, delivered to the webhook.
 	b.waitFor("a backup-stalled webhook", 40*time.Second, func() bool {
@@ -320,7 +389,7 @@ func TestDaemon(t *testing.T) {
 		return len(verdicts) == 1 && verdicts[0]["SafeToFormat"] == true
 	})
 	os.WriteFile(filepath.Join(card, "DCIM", "100CANON", "IMG_0002.CR2"), []byte("changed"), 0o644)
-	_, body := b.get("/v1/cards", true)
+	_, body = b.get("/v1/cards", true)
 	json.Unmarshal(body, &verdicts)
 	if len(verdicts) != 1 || verdicts[0]["SafeToFormat"] != false {
 		t.Errorf("after a file on the card changed: %s; want NOT SAFE", body)

@@ -1,0 +1,443 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoebox/shoebox/appliance/cards"
+	"github.com/shoebox/shoebox/appliance/maint"
+	"github.com/shoebox/shoebox/internal/atomicfile"
+	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/smart"
+)
+
+// This file is the daemon's programmatic API: what the gateway (the
+// phone's REST/gRPC API) calls. Each method is safe for concurrent use.
+
+// SourceInfo is a source with its settings, as the API shows it.
+type SourceInfo struct {
+	SourceStatus
+	Retention Retention
+	// FromConfig is true for sources defined in the config file: the API
+	// shows them but cannot change them.
+	FromConfig bool
+}
+
+// apiSourcesFile keeps the sources added through the API.
+const apiSourcesFile = "sources.json"
+
+// sourceSet guards the daemon's sources, which the API can add and
+// remove while the daemon runs.
+type sourceSet struct {
+	mu      sync.RWMutex
+	cancels map[string]context.CancelFunc // API sources' services
+	api     []SourceConfig                // persisted in apiSourcesFile
+}
+
+// Sources lists every source: the config file's, then the API's.
+func (d *Daemon) Sources() []SourceInfo {
+	d.srcs.mu.RLock()
+	defer d.srcs.mu.RUnlock()
+	var out []SourceInfo
+	add := func(c SourceConfig, fromConfig bool) {
+		if s := d.sources[c.Name]; s != nil {
+			out = append(out, SourceInfo{SourceStatus: s.Status(), Retention: c.Retention, FromConfig: fromConfig})
+		}
+	}
+	for _, c := range d.Config.Sources {
+		add(c, true)
+	}
+	for _, c := range d.srcs.api {
+		add(c, false)
+	}
+	return out
+}
+
+// source returns the named source, or nil.
+func (d *Daemon) source(name string) *Source {
+	d.srcs.mu.RLock()
+	defer d.srcs.mu.RUnlock()
+	return d.sources[name]
+}
+
+// eachSource calls fn for every source.
+func (d *Daemon) eachSource(fn func(*Source)) {
+	d.srcs.mu.RLock()
+	list := make([]*Source, 0, len(d.sources))
+	for _, s := range d.sources {
+		list = append(list, s)
+	}
+	d.srcs.mu.RUnlock()
+	for _, s := range list {
+		fn(s)
+	}
+}
+
+// ErrNoSource means no source has the given name.
+var ErrNoSource = errors.New("no such source")
+
+// RunSource starts a backup of the named source now.
+func (d *Daemon) RunSource(name string) error {
+	s := d.source(name)
+	if s == nil {
+		return fmt.Errorf("%w %q: list them with `shoebox sources`", ErrNoSource, name)
+	}
+	s.Trigger()
+	return nil
+}
+
+// checkSource validates c as the config file's sources are validated.
+func (d *Daemon) checkSource(c *SourceConfig, replacing string) error {
+	cfg := *d.Config
+	cfg.lines = nil
+	cfg.Sources = nil
+	d.srcs.mu.RLock()
+	for _, s := range append(slices.Clone(d.Config.Sources), d.srcs.api...) {
+		if s.Name != replacing {
+			cfg.Sources = append(cfg.Sources, s)
+		}
+	}
+	d.srcs.mu.RUnlock()
+	cfg.Sources = append(cfg.Sources, *c)
+	cfg.applyDefaults()
+	*c = cfg.Sources[len(cfg.Sources)-1]
+	if err := cfg.validate("source"); err != nil {
+		// Only the new source's problems matter here.
+		var msgs []string
+		prefix := fmt.Sprintf("sources[%d].", len(cfg.Sources)-1)
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if i := strings.Index(line, prefix); i >= 0 {
+				msgs = append(msgs, strings.TrimPrefix(line[i:], prefix))
+			}
+		}
+		if len(msgs) > 0 {
+			return fmt.Errorf("source %q: %s", c.Name, strings.Join(msgs, "; "))
+		}
+	}
+	return nil
+}
+
+// AddSource adds a source and starts protecting it; it survives restarts
+// (state directory, sources.json).
+func (d *Daemon) AddSource(c SourceConfig) (SourceInfo, error) {
+	if err := d.checkSource(&c, ""); err != nil {
+		return SourceInfo{}, err
+	}
+	if fi, err := os.Stat(c.Path); err != nil || !fi.IsDir() {
+		return SourceInfo{}, fmt.Errorf("source %q: %s is not a folder on the box", c.Name, c.Path)
+	}
+	d.srcs.mu.Lock()
+	api := append(slices.Clone(d.srcs.api), c)
+	if err := d.saveAPISources(api); err != nil {
+		d.srcs.mu.Unlock()
+		return SourceInfo{}, err
+	}
+	d.srcs.api = api
+	d.startSourceLocked(c)
+	d.srcs.mu.Unlock()
+	d.Logger.Info("source added through the API", "source", c.Name, "path", c.Path)
+	return d.sourceInfo(c.Name), nil
+}
+
+// UpdateSource replaces an API source's settings (a config-file source
+// must be changed in the config file).
+func (d *Daemon) UpdateSource(c SourceConfig) (SourceInfo, error) {
+	if err := d.checkSource(&c, c.Name); err != nil {
+		return SourceInfo{}, err
+	}
+	d.srcs.mu.Lock()
+	i := slices.IndexFunc(d.srcs.api, func(s SourceConfig) bool { return s.Name == c.Name })
+	if i < 0 {
+		d.srcs.mu.Unlock()
+		return SourceInfo{}, d.notAPISource(c.Name)
+	}
+	api := slices.Clone(d.srcs.api)
+	api[i] = c
+	if err := d.saveAPISources(api); err != nil {
+		d.srcs.mu.Unlock()
+		return SourceInfo{}, err
+	}
+	d.srcs.api = api
+	d.stopSourceLocked(c.Name)
+	d.startSourceLocked(c)
+	d.srcs.mu.Unlock()
+	return d.sourceInfo(c.Name), nil
+}
+
+// RemoveSource stops protecting an API source. Its snapshots stay in the
+// repository (retention no longer applies to them).
+func (d *Daemon) RemoveSource(name string) error {
+	d.srcs.mu.Lock()
+	defer d.srcs.mu.Unlock()
+	i := slices.IndexFunc(d.srcs.api, func(s SourceConfig) bool { return s.Name == name })
+	if i < 0 {
+		return d.notAPISource(name)
+	}
+	api := slices.Delete(slices.Clone(d.srcs.api), i, i+1)
+	if err := d.saveAPISources(api); err != nil {
+		return err
+	}
+	d.srcs.api = api
+	d.stopSourceLocked(name)
+	return nil
+}
+
+func (d *Daemon) notAPISource(name string) error {
+	if slices.ContainsFunc(d.Config.Sources, func(s SourceConfig) bool { return s.Name == name }) {
+		return fmt.Errorf("source %q is defined in the config file; change it there and restart shoeboxd", name)
+	}
+	return fmt.Errorf("%w %q", ErrNoSource, name)
+}
+
+func (d *Daemon) sourceInfo(name string) SourceInfo {
+	for _, s := range d.Sources() {
+		if s.Name == name {
+			return s
+		}
+	}
+	return SourceInfo{}
+}
+
+func (d *Daemon) startSourceLocked(c SourceConfig) {
+	ctx, cancel := context.WithCancel(d.runCtx)
+	src := newSource(d, c)
+	d.sources[c.Name] = src
+	d.srcs.cancels[c.Name] = cancel
+	d.sup.Add(ctx, "source "+c.Name, src)
+}
+
+func (d *Daemon) stopSourceLocked(name string) {
+	if cancel := d.srcs.cancels[name]; cancel != nil {
+		cancel()
+	}
+	delete(d.srcs.cancels, name)
+	delete(d.sources, name)
+}
+
+func (d *Daemon) saveAPISources(api []SourceConfig) error {
+	b, err := json.MarshalIndent(api, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(d.statePath(apiSourcesFile), b, 0o600)
+}
+
+// loadAPISources reads the API's sources at start.
+func (d *Daemon) loadAPISources() error {
+	b, err := os.ReadFile(d.statePath(apiSourcesFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &d.srcs.api)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w (the sources added through the API; fix or remove the file)", d.statePath(apiSourcesFile), err)
+	}
+	return nil
+}
+
+// Capacity is the array's space and the growth forecast.
+type Capacity struct {
+	Total, Used, Free int64
+	// DaysUntilFull is -1 when usage is not growing or not yet known.
+	DaysUntilFull float64
+}
+
+// Capacity reports the usable space; ok is false without an array.
+func (d *Daemon) Capacity() (Capacity, bool) {
+	if d.Array == nil {
+		return Capacity{}, false
+	}
+	used, free, err := maint.ArrayUsage(d.Array, d.layout())(context.Background())
+	if err != nil {
+		return Capacity{}, false
+	}
+	c := Capacity{Total: used + free, Used: used, Free: free, DaysUntilFull: -1}
+	if l, err := maint.LoadUsageLog(d.statePath("usage.json")); err == nil {
+		if days, ok := maint.Forecast(l.Samples, free, time.Now()); ok {
+			c.DaysUntilFull = days
+		}
+	}
+	return c, true
+}
+
+// DiskHealth is a disk's latest SMART verdict.
+type DiskHealth struct {
+	State       string
+	Reasons     []string
+	Temperature int
+}
+
+// DiskHealth returns the latest verdict for an array member, matched by
+// serial number or WWN; UNKNOWN when the disk has no SMART data (a
+// folder, a virtual disk) or polling is off.
+func (d *Daemon) DiskHealth(m raid.DiskStatus) DiskHealth {
+	if d.poller != nil {
+		for _, st := range d.poller.Last() {
+			r := st.Record
+			if r == nil || (m.Serial == "" || r.Serial != m.Serial) && (m.WWN == "" || r.WWN != m.WWN) {
+				continue
+			}
+			return DiskHealth{State: string(st.Verdict.State), Reasons: st.Verdict.Reasons, Temperature: r.Temperature}
+		}
+	}
+	return DiskHealth{State: string(smart.Unknown), Reasons: []string{"no SMART data for this disk (a folder or virtual disk, or SMART polling is off)"}}
+}
+
+// HealthSample is one point of a disk's health history.
+type HealthSample struct {
+	Time                              time.Time
+	State                             string
+	Temperature                       int
+	Reallocated, Pending, MediaErrors int64
+}
+
+// DiskHistory returns the health history of a disk (by array disk ID,
+// serial, WWN or device path).
+func (d *Daemon) DiskHistory(ref string) ([]HealthSample, error) {
+	if d.Array != nil {
+		for _, m := range d.Array.Status().Disks {
+			if m.DiskID == ref && m.Serial != "" {
+				ref = m.Serial
+			}
+		}
+	}
+	h, err := smart.OpenHistory(d.statePath("smart"))
+	if err != nil {
+		return nil, err
+	}
+	dh, err := h.Find(ref)
+	if err != nil {
+		return nil, err
+	}
+	var out []HealthSample
+	for _, s := range dh.Samples {
+		out = append(out, HealthSample{Time: s.Time, State: string(s.State), Temperature: s.Temperature,
+			Reallocated: int64(s.Counters["5"]), Pending: int64(s.Counters["197"]), MediaErrors: int64(s.Counters["nvme_media_errors"])})
+	}
+	return out, nil
+}
+
+// Cards returns every card's safe-to-format verdict.
+func (d *Daemon) Cards(ctx context.Context) ([]cards.Verdict, error) {
+	if d.cards == nil {
+		return nil, nil
+	}
+	return d.cards.verdicts(ctx)
+}
+
+// RestoreRoot is the folder API restores go into.
+func (d *Daemon) RestoreRoot() string { return d.statePath("restores") }
+
+// errNoArray is returned by array maintenance on a box without an array.
+var errNoArray = errors.New("this box keeps its repository in a folder, not on a disk array")
+
+// adminOp runs an array operation in the background as an Operation.
+func (d *Daemon) adminOp(kind, subject string, fn func(ctx context.Context, progress func(done, total int)) (*raid.ScrubReport, error)) error {
+	if d.Array == nil {
+		return errNoArray
+	}
+	op := d.StartOperation(kind, "", subject)
+	go func() {
+		rep, err := fn(d.runCtx, func(done, total int) { op.Update(int64(done), int64(total), 0, 0) })
+		op.Done(err)
+		if err != nil {
+			d.Bus.Raise("scrub", kind+"/"+subject, Warning, "Array "+kind+" failed", err.Error())
+			return
+		}
+		d.Logger.Info("array operation finished", "kind", kind, "subject", subject, "repaired", rep.Repaired, "errors", rep.ErrorsFound)
+	}()
+	return nil
+}
+
+// StartScrub starts a scrub (verify every shard, repair from redundancy).
+func (d *Daemon) StartScrub() error {
+	return d.adminOp("scrub", "array", func(ctx context.Context, progress func(done, total int)) (*raid.ScrubReport, error) {
+		return d.Array.Scrub(ctx, raid.ScrubOptions{Repair: true, Progress: progress})
+	})
+}
+
+// StartReplace replaces disk ref by the empty folder or mount point newPath.
+func (d *Daemon) StartReplace(ref, newPath string) error {
+	return d.adminOp("rebuild", ref, func(ctx context.Context, progress func(done, total int)) (*raid.ScrubReport, error) {
+		return d.Array.Replace(ctx, ref, newPath, progress)
+	})
+}
+
+// StartEvacuate moves every shard off disk ref.
+func (d *Daemon) StartEvacuate(ref string) error {
+	return d.adminOp("evacuate", ref, func(ctx context.Context, progress func(done, total int)) (*raid.ScrubReport, error) {
+		return d.Array.Evacuate(ctx, ref, false, progress)
+	})
+}
+
+// APIEnv is what the gateway needs from the daemon's HTTPS listener.
+type APIEnv struct {
+	// CertDER is the box's certificate (its key pin goes into pairing links).
+	CertDER []byte
+	// LocalToken is the local API token (state directory, api-token):
+	// the CLI on the box authenticates with it, from loopback only.
+	LocalToken string
+	// Dir is the gateway's state directory (STATE/gateway).
+	Dir string
+}
+
+// APIFunc builds the API handler served on the daemon's HTTPS port for
+// every path but /healthz and /metrics, and a service to supervise.
+type APIFunc func(d *Daemon, env APIEnv) (http.Handler, Service, error)
+
+// Drills returns the restore drills' results, oldest first.
+func (d *Daemon) Drills() ([]maint.DrillResult, error) {
+	h, err := maint.History(d.statePath("drills.jsonl"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return h, err
+}
+
+// layout is the array layout the config asks for.
+func (d *Daemon) layout() raid.Layout {
+	if d.Config.Disks.Mirror {
+		return raid.Mirror(len(d.Config.Disks.Members))
+	}
+	return raid.Layout{Data: d.Config.Disks.Data, Parity: d.Config.Disks.Parity}
+}
+
+// PublicURL is how phones reach the box: public_url, or https://HOST:PORT.
+func (d *Daemon) PublicURL() string {
+	if d.Config.PublicURL != "" {
+		return strings.TrimRight(d.Config.PublicURL, "/")
+	}
+	host, port, err := net.SplitHostPort(d.Config.Listen)
+	if err != nil {
+		return "https://" + d.Config.Listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host, _ = os.Hostname()
+	}
+	if a := d.listenAddr.Load(); a != nil {
+		_, port, _ = net.SplitHostPort(a.(string))
+	}
+	return "https://" + net.JoinHostPort(host, port)
+}
+
+// SourceInbox is the folder where phone uploads for a source land: the
+// source's own folder, so that a continuous source backs them up within
+// seconds.
+func (d *Daemon) SourceInbox(name string) (string, error) {
+	s := d.source(name)
+	if s == nil {
+		return "", fmt.Errorf("%w %q: uploads go into a source's folder; list them with GET /v1/sources", ErrNoSource, name)
+	}
+	return s.cfg.Path, nil
+}
