@@ -11,7 +11,7 @@ FUZZTIME    ?= 8s
 TESTFLAGS   ?=
 VAR         := $(CURDIR)/var
 
-.PHONY: help build test lint unit fuzz e2e-smart bench run demo clean
+.PHONY: help build test lint proto proto-check unit fuzz e2e-smart bench run demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -30,6 +30,15 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck and go mod tidy checks
 	@echo "== go vet"; $(GO) vet ./...
 	@echo "== staticcheck"; $(STATICCHECK) ./...
 
+proto: ## regenerate the gateway's Go code and OpenAPI document from gateway/proto (installs protoc and plugins)
+	bash gateway/proto/gen.sh
+
+proto-check: ## fail when the committed generated code differs from what the .proto files give
+	@echo "== proto-check"; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	  bash gateway/proto/gen.sh $$tmp && \
+	  diff -r gateway/gen $$tmp/gateway/gen && diff -r gateway/openapi/shoebox.swagger.json $$tmp/gateway/openapi/shoebox.swagger.json \
+	  || { echo "generated code is stale: run make proto and commit"; exit 1; }
+
 unit: ## go test -race ./... (TESTFLAGS=-short trims sizes)
 	$(GO) test -race -timeout 25m $(TESTFLAGS) ./...
 
@@ -44,7 +53,7 @@ fuzz: ## run every fuzz target for FUZZTIME each
 e2e-smart: ## boot Linux under QEMU (TCG) with NVMe/AHCI/SCSI/USB disks and check disk health end to end
 	bash smart/e2e/run.sh
 
-test: lint unit fuzz e2e-smart ## every check and test: lint, go test -race, bounded fuzzing, QEMU disk health
+test: lint proto-check unit fuzz e2e-smart ## every check and test: lint, go test -race, bounded fuzzing, QEMU disk health
 
 bench: build ## Shoebox beside restic, borg and kopia on the same data; then on disk arrays
 	bash bench/bench.sh

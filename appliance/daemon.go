@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,22 +34,15 @@ type Daemon struct {
 	// /healthz and /metrics.
 	API APIFunc
 
-	sup         Supervisor
-	sources     map[string]*Source // guarded by srcs.mu
-	srcs        sourceSet
-	runCtx      context.Context
-	poller      *smart.Poller
-	cards       *cardWatcher
-	extraRoutes []route
-	notReady    atomic.Value // string: why the box is not ready, "" when ready
-	listenAddr  atomic.Value // string: the HTTPS listener's address once listening
-	recovery    string       // recovery identity file written at first start
-}
-
-// route is an extra local-API handler registered by a service.
-type route struct {
-	pattern string
-	fn      func(w http.ResponseWriter, r *http.Request)
+	sup        Supervisor
+	sources    map[string]*Source // guarded by srcs.mu
+	srcs       sourceSet
+	runCtx     context.Context
+	poller     *smart.Poller
+	cards      *cardWatcher
+	notReady   atomic.Value // string: why the box is not ready, "" when ready
+	listenAddr atomic.Value // string: the HTTPS listener's address once listening
+	recovery   string       // recovery identity file written at first start
 }
 
 // Paths inside the state directory (docs/DAEMON.md).
@@ -174,6 +166,9 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 		return err
 	}
 	d.sup.Add(sctx, "https", srv)
+	if srv.api != nil {
+		d.sup.Add(sctx, "api", srv.api)
+	}
 	d.notReady.Store("")
 	if started != nil {
 		started(d)

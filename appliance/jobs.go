@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,22 +50,8 @@ func (d *Daemon) addJobs(ctx context.Context) {
 		},
 	}
 	d.sup.Add(ctx, "drills", ds)
-	d.extraRoutes = append(d.extraRoutes, route{"GET /v1/drills", func(w http.ResponseWriter, r *http.Request) {
-		h, err := maint.History(ds.StatePath)
-		if err != nil && !os.IsNotExist(err) {
-			httpError(w, http.StatusInternalServerError, err.Error())
-			return
-		}
-		if h == nil {
-			h = []maint.DrillResult{}
-		}
-		writeJSON(w, h)
-	}})
 	if d.Array != nil {
-		layout := raid.Layout{Data: d.Config.Disks.Data, Parity: d.Config.Disks.Parity}
-		if d.Config.Disks.Mirror {
-			layout = raid.Mirror(len(d.Config.Disks.Members))
-		}
+		layout := d.layout()
 		d.sup.Add(ctx, "scrub", &maint.ScrubService{Array: d.Array, Every: time.Duration(d.Config.Scrub.Every),
 			FirstDelay: time.Duration(d.Config.Scrub.FirstDelay),
 			RateLimit:  d.Config.Scrub.RateMiB << 20, StatePath: d.statePath("scrub.json"), Alert: d.alertFunc(),
@@ -87,7 +72,6 @@ func (d *Daemon) addJobs(ctx context.Context) {
 			mountinfo: "/proc/self/mountinfo", seen: map[string]bool{}, ids: map[string]string{}}
 		d.cards = cw
 		d.sup.Add(ctx, "cards", cw)
-		d.extraRoutes = append(d.extraRoutes, route{"GET /v1/cards", cw.list})
 	}
 }
 
@@ -387,13 +371,4 @@ func (c *cardWatcher) verdicts(ctx context.Context) ([]cards.Verdict, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Card < out[j].Card })
 	return out, nil
-}
-
-func (c *cardWatcher) list(w http.ResponseWriter, r *http.Request) {
-	out, err := c.verdicts(r.Context())
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, out)
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -77,7 +76,8 @@ func TestOperationJSON(t *testing.T) {
 
 // TestStatusShowsScrub runs a real scrub of a real (folder-backed) array
 // through the scrub service as the daemon wires it, and reads it back from
-// the status API: in progress while it runs, then finished.
+// the daemon's API (what /v1/status shows): in progress while it runs,
+// then finished.
 func TestStatusShowsScrub(t *testing.T) {
 	var paths []string
 	for i := 0; i < 3; i++ {
@@ -97,23 +97,12 @@ func TestStatusShowsScrub(t *testing.T) {
 	}
 	d := New(&Config{StateDir: t.TempDir()}, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	d.Array = a
-	srv := &server{d: d}
-	status := func() Status {
-		t.Helper()
-		rec := httptest.NewRecorder()
-		srv.status(rec, httptest.NewRequest("GET", "/v1/status", nil))
-		var st Status
-		if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
-			t.Fatalf("status JSON: %v: %s", err, rec.Body)
-		}
-		return st
-	}
 	var during []Operation
 	s := &maint.ScrubService{Array: a, StatePath: filepath.Join(t.TempDir(), "scrub.json"),
 		Alert: d.alertFunc(), Resolve: d.Bus.Resolve,
 		Progress: func(done, total int) {
 			if done == objects/2 {
-				during = status().Operations
+				during = d.Operations()
 			}
 		},
 		Track: func(subject string) maint.Op { return d.StartOperation(OpScrub, "", subject) }}
@@ -124,7 +113,7 @@ func TestStatusShowsScrub(t *testing.T) {
 		during[0].FilesDone != objects/2 || during[0].FilesTotal != objects {
 		t.Errorf("status during the scrub: got %+v, want a scrub of the array at %d/%d objects", during, objects/2, objects)
 	}
-	after := status().Operations
+	after := d.Operations()
 	if len(after) != 1 || !after[0].Done || after[0].Error != "" || after[0].FilesDone != objects {
 		t.Errorf("status after the scrub: got %+v, want it finished with %d objects", after, objects)
 	}

@@ -25,13 +25,14 @@ import (
 )
 
 // server is the daemon's one HTTPS listener: /healthz (no auth), /metrics
-// (loopback, or a bearer scrape token), and the local API the CLI uses
-// (loopback and the local API token; the gateway adds users, roles and
-// the phone on the same port).
+// (loopback, or a bearer scrape token), and everything else from the API
+// (Daemon.API: the gateway, with its own authentication; the CLI on the
+// box uses the local API token, accepted from loopback only).
 type server struct {
 	d     *Daemon
 	token string
 	srv   *http.Server
+	api   Service // the gateway's housekeeping, supervised with the listener
 }
 
 // TLS and token files in the state directory.
@@ -54,14 +55,17 @@ func (d *Daemon) newServer() (*server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", s.scrapeOnly(promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{})))
-	mux.HandleFunc("GET /v1/status", s.local(s.status))
-	mux.HandleFunc("GET /v1/sources", s.local(s.listSources))
-	mux.HandleFunc("POST /v1/sources/{name}/run", s.local(s.runSource))
-	mux.HandleFunc("GET /v1/alerts", s.local(s.listAlerts))
-	mux.HandleFunc("POST /v1/alerts/{id}/ack", s.local(s.ackAlert))
-	mux.HandleFunc("GET /v1/alerts/stream", s.local(s.streamAlerts))
-	for _, h := range d.extraRoutes {
-		mux.HandleFunc(h.pattern, s.local(h.fn))
+	if d.API != nil {
+		h, svc, err := d.API(d, APIEnv{CertDER: cert.Certificate[0], LocalToken: token, Dir: d.statePath("gateway")})
+		if err != nil {
+			return nil, fmt.Errorf("API: %w", err)
+		}
+		mux.Handle("/", h)
+		s.api = svc
+	} else {
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			httpError(w, http.StatusNotFound, "this shoeboxd serves no API (built without the gateway)")
+		})
 	}
 	s.srv = &http.Server{Addr: d.Config.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
@@ -74,6 +78,7 @@ func (s *server) Serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.srv.Addr, err)
 	}
+	s.d.listenAddr.Store(ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.ServeTLS(ln, "", "") }()
 	select {
@@ -177,123 +182,8 @@ func (s *server) scrapeOnly(h http.Handler) http.Handler {
 	})
 }
 
-// local guards the local API: loopback only, with the API token.
-func (s *server) local(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !isLoopback(r) {
-			httpError(w, http.StatusForbidden, "the local API answers only on this box; use the gateway from elsewhere")
-			return
-		}
-		if !tokenOK(bearer(r), s.token) {
-			httpError(w, http.StatusUnauthorized, "missing or wrong API token (root can read it from the state directory's api-token file)")
-			return
-		}
-		h(w, r)
-	}
-}
-
 func httpError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
-}
-
-// Status is the box at a glance.
-type Status struct {
-	Ready   string         `json:"ready"`
-	Array   any            `json:"array,omitempty"`
-	Sources []SourceStatus `json:"sources"`
-	// Operations are the long operations in progress (and those
-	// finished within the last minute).
-	Operations []Operation `json:"operations"`
-	Alerts     []Alert     `json:"alerts"`
-	Recovery   string      `json:"recovery_identity_file,omitempty"`
-}
-
-func (s *server) status(w http.ResponseWriter, r *http.Request) {
-	st := Status{Ready: "ok", Alerts: s.d.Bus.List(false), Operations: s.d.Operations(), Recovery: s.d.recovery}
-	if why := s.d.NotReady(); why != "" {
-		st.Ready = why
-	}
-	if s.d.Array != nil {
-		st.Array = s.d.Array.Status()
-	}
-	for _, sc := range s.d.Config.Sources {
-		if src := s.d.sources[sc.Name]; src != nil {
-			st.Sources = append(st.Sources, src.Status())
-		}
-	}
-	if st.Alerts == nil {
-		st.Alerts = []Alert{}
-	}
-	writeJSON(w, st)
-}
-
-func (s *server) listSources(w http.ResponseWriter, r *http.Request) {
-	out := []SourceStatus{}
-	for _, sc := range s.d.Config.Sources {
-		if src := s.d.sources[sc.Name]; src != nil {
-			out = append(out, src.Status())
-		}
-	}
-	writeJSON(w, out)
-}
-
-func (s *server) runSource(w http.ResponseWriter, r *http.Request) {
-	src := s.d.sources[r.PathValue("name")]
-	if src == nil {
-		httpError(w, http.StatusNotFound, fmt.Sprintf("no source %q", r.PathValue("name")))
-		return
-	}
-	src.Trigger()
-	w.WriteHeader(http.StatusAccepted)
-	writeJSON(w, map[string]string{"status": "started"})
-}
-
-func (s *server) listAlerts(w http.ResponseWriter, r *http.Request) {
-	out := s.d.Bus.List(r.URL.Query().Get("all") != "")
-	if out == nil {
-		out = []Alert{}
-	}
-	writeJSON(w, out)
-}
-
-func (s *server) ackAlert(w http.ResponseWriter, r *http.Request) {
-	if !s.d.Bus.Ack(r.PathValue("id")) {
-		httpError(w, http.StatusNotFound, "no such alert")
-		return
-	}
-	writeJSON(w, map[string]string{"status": "acknowledged"})
-}
-
-// streamAlerts pushes alerts as server-sent events: the phone's push
-// channel (it can also poll /v1/alerts).
-func (s *server) streamAlerts(w http.ResponseWriter, r *http.Request) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		httpError(w, http.StatusInternalServerError, "streaming unsupported")
-		return
-	}
-	ch := s.d.Bus.Subscribe(16)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	fl.Flush()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case a := <-ch:
-			b, _ := json.Marshal(a)
-			fmt.Fprintf(w, "event: alert\ndata: %s\n\n", b)
-			fl.Flush()
-		case <-time.After(30 * time.Second):
-			fmt.Fprint(w, ": keep-alive\n\n")
-			fl.Flush()
-		}
-	}
 }

@@ -115,6 +115,7 @@ snapshot ID does.`,
 		cmdUnlock(g), cmdStats(g), cmdKey(g), cmdRaid(g), cmdDisks(g),
 	)
 	root.AddCommand(cmdDaemon(g)...)
+	root.AddCommand(cmdGateway(g)...)
 	return root
 }
 

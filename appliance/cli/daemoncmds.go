@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +13,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 )
 
 // daemonClient talks to a running shoeboxd over its local API, trusting
@@ -44,31 +47,9 @@ func newDaemonClient() (*daemonClient, error) {
 		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}, nil
 }
 
-func (c *daemonClient) do(method, path string, out any) error {
-	req, err := http.NewRequest(method, c.base+path, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("shoeboxd at %s: %w (is it running?)", c.base, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		var e struct{ Error string }
-		json.Unmarshal(b, &e)
-		return fmt.Errorf("shoeboxd: %s: %s", resp.Status, e.Error)
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
-}
-
-// daemonCmd makes a command that fetches an API path and prints it.
-func daemonCmd(g *globals, use, short, path string, human func(g *globals, raw json.RawMessage) error) *cobra.Command {
+// daemonCmd makes a command that fetches an API path into msg and prints
+// it: as the API's JSON with --json, else through human.
+func daemonCmd[M proto.Message](g *globals, use, short, path string, human func(g *globals, m M) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -79,56 +60,47 @@ func daemonCmd(g *globals, use, short, path string, human func(g *globals, raw j
 				return err
 			}
 			var raw json.RawMessage
-			if err := c.do(http.MethodGet, path, &raw); err != nil {
+			if err := c.call(http.MethodGet, path, nil, &raw); err != nil {
 				return err
 			}
 			if g.json {
 				_, err := g.stdout.Write(append(raw, '\n'))
 				return err
 			}
-			return human(g, raw)
+			var m M
+			m = m.ProtoReflect().New().Interface().(M)
+			if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, m); err != nil {
+				return fmt.Errorf("shoeboxd's answer: %w", err)
+			}
+			return human(g, m)
 		},
 	}
 }
 
 func cmdDaemon(g *globals) []*cobra.Command {
-	status := daemonCmd(g, "status", "The box at a glance (from shoeboxd): sources, array, operations in progress, alerts", "/v1/status", func(g *globals, raw json.RawMessage) error {
-		var st struct {
-			Ready      string
-			Sources    []sourceRow
-			Operations []operationRow
-			Alerts     []alertRow
-			Array      *struct {
-				State, Layout string
-				Objects       int
-			}
-		}
-		if err := json.Unmarshal(raw, &st); err != nil {
-			return err
-		}
+	status := daemonCmd(g, "status", "The box at a glance (from shoeboxd): sources, array, operations in progress, alerts", "/v1/status", func(g *globals, st *pb.Status) error {
 		fmt.Fprintf(g.stdout, "box: %s\n", st.Ready)
-		if st.Array != nil {
-			fmt.Fprintf(g.stdout, "array: %s, %s, %d objects\n", strings.ToUpper(st.Array.State), st.Array.Layout, st.Array.Objects)
+		if a := st.Array; a != nil {
+			fmt.Fprintf(g.stdout, "array: %s, %s, %d objects\n", strings.ToUpper(a.State), a.Layout, a.Objects)
+		}
+		if c := st.Capacity; c != nil {
+			line := fmt.Sprintf("space: %s used, %s free", bytesStr(c.UsedBytes), bytesStr(c.FreeBytes))
+			if c.DaysUntilFull >= 0 {
+				line += fmt.Sprintf(", full in about %.0f days at the current rate", c.DaysUntilFull)
+			}
+			fmt.Fprintln(g.stdout, line)
 		}
 		printSources(g, st.Sources)
 		printOperations(g, st.Operations)
 		printAlerts(g, st.Alerts)
 		return nil
 	})
-	sources := daemonCmd(g, "sources", "Protected folders and their last backup (from shoeboxd)", "/v1/sources", func(g *globals, raw json.RawMessage) error {
-		var rows []sourceRow
-		if err := json.Unmarshal(raw, &rows); err != nil {
-			return err
-		}
-		printSources(g, rows)
+	sources := daemonCmd(g, "sources", "Protected folders and their last backup (from shoeboxd)", "/v1/sources", func(g *globals, r *pb.ListSourcesResponse) error {
+		printSources(g, r.Sources)
 		return nil
 	})
-	alerts := daemonCmd(g, "alerts", "Open alerts (from shoeboxd); `alerts ack ID` acknowledges one", "/v1/alerts", func(g *globals, raw json.RawMessage) error {
-		var rows []alertRow
-		if err := json.Unmarshal(raw, &rows); err != nil {
-			return err
-		}
-		printAlerts(g, rows)
+	alerts := daemonCmd(g, "alerts", "Open alerts (from shoeboxd); `alerts ack ID` acknowledges one", "/v1/alerts", func(g *globals, r *pb.ListAlertsResponse) error {
+		printAlerts(g, r.Alerts)
 		return nil
 	})
 	alerts.AddCommand(&cobra.Command{
@@ -140,86 +112,48 @@ func cmdDaemon(g *globals) []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.do(http.MethodPost, "/v1/alerts/"+args[0]+"/ack", nil); err != nil {
+			if err := c.call(http.MethodPost, "/v1/alerts/"+args[0]+"/ack", struct{}{}, nil); err != nil {
 				return err
 			}
 			g.out("acknowledged %s\n", args[0])
 			return nil
 		},
 	})
-	cardsCmd := daemonCmd(g, "cards", "Ingested memory cards and whether each is SAFE TO FORMAT (from shoeboxd)", "/v1/cards", func(g *globals, raw json.RawMessage) error {
-		var rows []struct {
-			Card         string
-			Files        int
-			SafeToFormat bool
-			Reason       string
-		}
-		if err := json.Unmarshal(raw, &rows); err != nil {
-			return err
-		}
+	cardsCmd := daemonCmd(g, "cards", "Ingested memory cards and whether each is SAFE TO FORMAT (from shoeboxd)", "/v1/cards", func(g *globals, r *pb.ListCardsResponse) error {
 		tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
 		fmt.Fprintln(tw, "CARD\tFILES\tVERDICT\tWHY")
-		for _, r := range rows {
+		for _, c := range r.Cards {
 			v := "NOT SAFE"
-			if r.SafeToFormat {
+			if c.SafeToFormat {
 				v = "SAFE TO FORMAT"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", r.Card, r.Files, v, r.Reason)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", c.Id, c.Files, v, c.Reason)
 		}
 		return tw.Flush()
 	})
-	drills := daemonCmd(g, "drills", "Restore drills: when, how long, and whether the files came back intact", "/v1/drills", func(g *globals, raw json.RawMessage) error {
-		var rows []struct {
-			Time     time.Time
-			Snapshot string
-			Files    int
-			Bytes    int64
-			Duration time.Duration `json:"duration_ns"`
-			OK       bool
-			Failures []string
-		}
-		if err := json.Unmarshal(raw, &rows); err != nil {
-			return err
-		}
+	drills := daemonCmd(g, "drills", "Restore drills: when, how long, and whether the files came back intact", "/v1/drills", func(g *globals, r *pb.ListDrillsResponse) error {
 		tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
 		fmt.Fprintln(tw, "TIME\tSNAPSHOT\tFILES\tBYTES\tTIME TO RESTORE\tRESULT")
-		for _, r := range rows {
+		for _, d := range r.Drills {
 			res := "ok"
-			if !r.OK {
-				res = "FAILED: " + strings.Join(r.Failures, "; ")
+			if !d.Ok {
+				res = "FAILED: " + strings.Join(d.Failures, "; ")
 			}
-			fmt.Fprintf(tw, "%s\t%.8s\t%d\t%s\t%s\t%s\n", r.Time.Local().Format("2006-01-02 15:04"), r.Snapshot, r.Files, bytesStr(r.Bytes), r.Duration.Round(time.Millisecond), res)
+			took := time.Duration(d.Seconds * float64(time.Second)).Round(time.Millisecond)
+			fmt.Fprintf(tw, "%s\t%.8s\t%d\t%s\t%s\t%s\n", d.Time.AsTime().Local().Format("2006-01-02 15:04"), d.Snapshot, d.Files, bytesStr(d.Bytes), took, res)
 		}
 		return tw.Flush()
 	})
 	return []*cobra.Command{status, sources, alerts, cardsCmd, drills}
 }
 
-type sourceRow struct {
-	Name        string
-	Path        string
-	Mode        string
-	LastSuccess *time.Time `json:"last_success"`
-	LastError   string     `json:"last_error"`
-	Running     bool
-}
-
-type alertRow struct {
-	ID       string
-	Severity string
-	Subject  string
-	Message  string
-	Last     time.Time
-	Acked    bool
-}
-
-func printSources(g *globals, rows []sourceRow) {
+func printSources(g *globals, rows []*pb.Source) {
 	tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "SOURCE\tPATH\tMODE\tLAST BACKUP\tSTATE")
 	for _, r := range rows {
 		last := "never"
 		if r.LastSuccess != nil {
-			last = r.LastSuccess.Local().Format("2006-01-02 15:04:05")
+			last = r.LastSuccess.AsTime().Local().Format("2006-01-02 15:04:05")
 		}
 		state := "ok"
 		switch {
@@ -233,22 +167,8 @@ func printSources(g *globals, rows []sourceRow) {
 	tw.Flush()
 }
 
-type operationRow struct {
-	Kind       string
-	Subject    string
-	FilesDone  int64   `json:"files_done"`
-	FilesTotal int64   `json:"files_total"`
-	BytesDone  int64   `json:"bytes_done"`
-	BytesTotal int64   `json:"bytes_total"`
-	Rate       float64 `json:"rate_bytes_per_sec"`
-	ETA        float64 `json:"eta_seconds"`
-	Started    time.Time
-	Done       bool
-	Error      string
-}
-
 // printOperations lists long operations: in progress, or just finished.
-func printOperations(g *globals, rows []operationRow) {
+func printOperations(g *globals, rows []*pb.Progress) {
 	if len(rows) == 0 {
 		return
 	}
@@ -269,23 +189,23 @@ func printOperations(g *globals, rows []operationRow) {
 			progress += ", " + bytesStr(o.BytesDone)
 		}
 		rate, left := "-", "-"
-		if o.Rate > 0 {
-			rate = bytesStr(int64(o.Rate)) + "/s"
+		if o.RateBytesPerSecond > 0 {
+			rate = bytesStr(int64(o.RateBytesPerSecond)) + "/s"
 		}
 		switch {
 		case o.Done && o.Error != "":
 			left = "FAILED: " + o.Error
 		case o.Done:
 			left = "done"
-		case o.ETA > 0:
-			left = (time.Duration(o.ETA) * time.Second).String()
+		case o.EtaSeconds > 0:
+			left = (time.Duration(o.EtaSeconds) * time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Subject, o.Started.Local().Format("15:04:05"), progress, rate, left)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Subject, o.Started.AsTime().Local().Format("15:04:05"), progress, rate, left)
 	}
 	tw.Flush()
 }
 
-func printAlerts(g *globals, rows []alertRow) {
+func printAlerts(g *globals, rows []*pb.Alert) {
 	if len(rows) == 0 {
 		fmt.Fprintln(g.stdout, "no open alerts")
 		return
@@ -297,7 +217,7 @@ func printAlerts(g *globals, rows []alertRow) {
 		if a.Acked {
 			sev += " (acked)"
 		}
-		fmt.Fprintf(tw, "%.8s\t%s\t%s\t%s: %s\n", a.ID, sev, a.Last.Local().Format("2006-01-02 15:04"), a.Subject, a.Message)
+		fmt.Fprintf(tw, "%.8s\t%s\t%s\t%s: %s\n", a.Id, sev, a.Last.AsTime().Local().Format("2006-01-02 15:04"), a.Subject, a.Message)
 	}
 	tw.Flush()
 }

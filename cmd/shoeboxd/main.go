@@ -17,6 +17,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/shoebox/shoebox/appliance"
+	"github.com/shoebox/shoebox/gateway"
 )
 
 func main() {
@@ -36,6 +37,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d := appliance.New(cfg, log)
+	d.API = gateway.Mount(gateway.Options{Logger: log})
 	err = d.Run(ctx, func(d *appliance.Daemon) {
 		daemon.SdNotify(false, daemon.SdNotifyReady)
 		// Watchdog pings while the daemon is healthy (WatchdogSec= in the

@@ -58,16 +58,15 @@ smart:
 	unmount = looptest.Mount(t, dev, point)
 	inserted := time.Now()
 	type verdict struct {
-		Card         string
+		Card         string `json:"id"`
 		Files        int
-		SafeToFormat bool
+		SafeToFormat bool `json:"safe_to_format"`
 		Reason       string
 	}
 	var vs []verdict
 	b.waitFor("the card SAFE TO FORMAT", 60*time.Second, func() bool {
 		_, body := b.get("/v1/cards", true)
-		vs = nil
-		json.Unmarshal(body, &vs)
+		vs = cardsOf(body, vs)
 		return len(vs) == 1 && vs[0].SafeToFormat
 	})
 	t.Logf("card SAFE TO FORMAT %.1f s after it was mounted", time.Since(inserted).Seconds())
@@ -109,8 +108,7 @@ smart:
 	})
 	b.waitFor("the card SAFE TO FORMAT again", 30*time.Second, func() bool {
 		_, body := b.get("/v1/cards", true)
-		vs = nil
-		json.Unmarshal(body, &vs)
+		vs = cardsOf(body, vs)
 		return len(vs) == 1 && vs[0].SafeToFormat
 	})
 	again := read()

@@ -48,7 +48,7 @@ smart:
 		for _, n := range names {
 			os.WriteFile(filepath.Join(b.dir, n, fmt.Sprintf("IMG_%04d.JPG", run)), []byte(strings.Repeat(n, 1000*run)), 0o644)
 			before := b.sources()[n]["last_snapshot"]
-			if code, body := b.post("/v1/sources/" + n + "/run"); code != 202 {
+			if code, body := b.post("/v1/sources/" + n + "/run"); code != 200 {
 				t.Fatalf("run %s: HTTP %d %s", n, code, body)
 			}
 			b.waitFor("backup "+n, 30*time.Second, func() bool {

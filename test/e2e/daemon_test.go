@@ -271,12 +271,19 @@ func (b *box) cli(args ...string) result {
 	return r.run(args...)
 }
 
+// cardsOf decodes GET /v1/cards ({"cards": [...]}) into rows of T.
+func cardsOf[T any](body []byte, _ []T) []T {
+	var r struct{ Cards []T }
+	json.Unmarshal(body, &r)
+	return r.Cards
+}
+
 func (b *box) sources() map[string]map[string]any {
 	_, body := b.get("/v1/sources", true)
-	var rows []map[string]any
-	json.Unmarshal(body, &rows)
+	var resp struct{ Sources []map[string]any }
+	json.Unmarshal(body, &resp)
 	out := map[string]map[string]any{}
-	for _, r := range rows {
+	for _, r := range resp.Sources {
 		out[r["name"].(string)] = r
 	}
 	return out
@@ -339,8 +346,8 @@ func TestDaemon(t *testing.T) {
 	var st struct {
 		Operations []struct {
 			Kind, Subject string
-			FilesDone     int64 `json:"files_done"`
-			FilesTotal    int64 `json:"files_total"`
+			FilesDone     int64 `json:"files_done,string"` // int64 is a string in the API's JSON
+			FilesTotal    int64 `json:"files_total,string"`
 		}
 	}
 	_, body := b.get("/v1/status", true)
@@ -384,14 +391,13 @@ func TestDaemon(t *testing.T) {
 	var verdicts []map[string]any
 	b.waitFor("the card SAFE TO FORMAT", 60*time.Second, func() bool {
 		_, body := b.get("/v1/cards", true)
-		verdicts = nil
-		json.Unmarshal(body, &verdicts)
-		return len(verdicts) == 1 && verdicts[0]["SafeToFormat"] == true
+		verdicts = cardsOf(body, verdicts)
+		return len(verdicts) == 1 && verdicts[0]["safe_to_format"] == true
 	})
 	os.WriteFile(filepath.Join(card, "DCIM", "100CANON", "IMG_0002.CR2"), []byte("changed"), 0o644)
 	_, body = b.get("/v1/cards", true)
-	json.Unmarshal(body, &verdicts)
-	if len(verdicts) != 1 || verdicts[0]["SafeToFormat"] != false {
+	verdicts = cardsOf(body, verdicts)
+	if len(verdicts) != 1 || verdicts[0]["safe_to_format"] != false {
 		t.Errorf("after a file on the card changed: %s; want NOT SAFE", body)
 	}
 

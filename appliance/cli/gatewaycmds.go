@@ -1,0 +1,266 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"rsc.io/qr"
+
+	"github.com/shoebox/shoebox/gateway/audit"
+)
+
+// call sends a JSON request to the daemon's API and decodes the answer.
+func (c *daemonClient) call(method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("shoeboxd at %s: %w (is it running?)", c.base, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		var e struct{ Error string }
+		json.Unmarshal(b, &e)
+		if e.Error == "" {
+			e.Error = strings.TrimSpace(string(b))
+		}
+		return fmt.Errorf("shoeboxd: %s: %s", resp.Status, e.Error)
+	}
+	if out != nil {
+		if raw, ok := out.(*json.RawMessage); ok {
+			*raw = b
+			return nil
+		}
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// cmdGateway adds the commands that manage the phone API: people,
+// phones and the audit log.
+func cmdGateway(g *globals) []*cobra.Command {
+	var user string
+	var minutes int
+	pair := &cobra.Command{
+		Use:   "pair-phone",
+		Short: "Show a QR code that pairs a phone with this box (one-time code, certificate pin)",
+		Long: "pair-phone asks shoeboxd for a one-time enrolment code for a user and prints a QR code and a URL\n" +
+			"carrying the code and the pin of the box's certificate, so the phone trusts the box without a CA.\n" +
+			"Scan it with the Shoebox app within the validity period; the code works once.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newDaemonClient()
+			if err != nil {
+				return err
+			}
+			var e struct {
+				Code, URL, Pin, Expires string
+			}
+			if err := c.call(http.MethodPost, "/v1/enrolments", map[string]any{"user": user, "valid_minutes": minutes}, &e); err != nil {
+				return err
+			}
+			if g.json {
+				return json.NewEncoder(g.stdout).Encode(e)
+			}
+			code, err := qr.Encode(e.URL, qr.M)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(g.stdout, renderQR(code))
+			fmt.Fprintf(g.stdout, "\nScan with the Shoebox app, or open on the phone:\n  %s\n\nCertificate pin: %s\nValid until %s, once.\n", e.URL, e.Pin, e.Expires)
+			return nil
+		},
+	}
+	pair.Flags().StringVar(&user, "user", "", "the account the phone signs in as (default: the owner)")
+	pair.Flags().IntVar(&minutes, "valid", 10, "minutes the code is valid")
+
+	var role, pwFile string
+	users := &cobra.Command{Use: "user", Short: "People who may use the box's API (owner, admin, member, viewer)"}
+	add := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Add a person; the password is read from --user-password-file or the terminal",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newDaemonClient()
+			if err != nil {
+				return err
+			}
+			pw, err := readSecret(g, pwFile, "Password for "+args[0]+": ")
+			if err != nil {
+				return err
+			}
+			var out json.RawMessage
+			if err := c.call(http.MethodPost, "/v1/users", map[string]string{"name": args[0], "password": pw, "role": role}, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "added %s (%s)\n", args[0], role)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&role, "role", "member", "owner, admin, member or viewer")
+	add.Flags().StringVar(&pwFile, "user-password-file", "", "read the new user's password from this `file` (else asked on the terminal)")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List people, their roles and grants",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newDaemonClient()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := c.call(http.MethodGet, "/v1/users", nil, &raw); err != nil {
+				return err
+			}
+			if g.json {
+				_, err := g.stdout.Write(append(raw, '\n'))
+				return err
+			}
+			var r struct {
+				Users []struct {
+					Name, Role string
+					TOTP       bool `json:"totp"`
+					Grants     map[string]string
+				}
+			}
+			json.Unmarshal(raw, &r)
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tROLE\tTOTP\tGRANTS")
+			for _, u := range r.Users {
+				var gs []string
+				for sp, a := range u.Grants {
+					gs = append(gs, sp+":"+a)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", u.Name, u.Role, u.TOTP, strings.Join(gs, ","))
+			}
+			return tw.Flush()
+		},
+	}
+	grant := &cobra.Command{
+		Use:   "grant NAME SPACE read|write",
+		Short: "Give a person access to a space (a source)",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newDaemonClient()
+			if err != nil {
+				return err
+			}
+			return c.call(http.MethodPost, "/v1/users/"+args[0]+"/grants", map[string]string{"space": args[1], "access": args[2]}, nil)
+		},
+	}
+	users.AddCommand(add, list, grant)
+
+	var stateFlag string
+	auditCmd := &cobra.Command{Use: "audit", Short: "The box's append-only, hash-chained audit log"}
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Check the audit log's hash chain: detects any edited, removed or reordered entry and truncation",
+		Long:  "verify reads the log directly from the state directory (no daemon needed) and exits 1 when it was tampered with.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := stateFlag
+			if dir == "" {
+				dir = filepath.Join(stateDir(), "gateway", "audit")
+			}
+			if _, err := os.Stat(dir); err != nil {
+				return fmt.Errorf("no audit log at %s (%v): set --dir or SHOEBOX_STATE_DIR", dir, err)
+			}
+			rep, err := audit.Verify(dir)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return json.NewEncoder(g.stdout).Encode(rep)
+			}
+			if !rep.OK {
+				fmt.Fprintf(g.stdout, "audit log %s: TAMPERED at entry %d: %s\n", dir, rep.BadSeq, rep.Reason)
+				return &exitError{code: 1, err: fmt.Errorf("the audit log was changed after it was written")}
+			}
+			fmt.Fprintf(g.stdout, "audit log %s: OK, %d entries, chain intact\n", dir, rep.Entries)
+			return nil
+		},
+	}
+	verify.Flags().StringVar(&stateFlag, "dir", "", "audit log `directory` (default: STATE/gateway/audit)")
+	auditCmd.AddCommand(verify)
+	return []*cobra.Command{pair, users, auditCmd}
+}
+
+// renderQR draws a QR code with Unicode half blocks: two modules per
+// character cell, dark on light, with the quiet zone scanners need.
+func renderQR(c *qr.Code) string {
+	const quiet = 2
+	n := c.Size
+	dark := func(x, y int) bool { return x >= 0 && y >= 0 && x < n && y < n && c.Black(x, y) }
+	var b strings.Builder
+	for y := -quiet; y < n+quiet; y += 2 {
+		for x := -quiet; x < n+quiet; x++ {
+			top, bottom := dark(x, y), dark(x, y+1)
+			switch {
+			case top && bottom:
+				b.WriteRune(' ')
+			case top:
+				b.WriteRune('▄')
+			case bottom:
+				b.WriteRune('▀')
+			default:
+				b.WriteRune('█')
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// readSecret reads a new password from a file or, twice, from the terminal.
+func readSecret(g *globals, file, prompt string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return "", errors.New("no password: give --user-password-file, or run on a terminal to be asked")
+	}
+	fmt.Fprint(g.stderr, prompt)
+	b, err := term.ReadPassword(fd)
+	fmt.Fprintln(g.stderr)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprint(g.stderr, "Again: ")
+	b2, err := term.ReadPassword(fd)
+	fmt.Fprintln(g.stderr)
+	if err != nil {
+		return "", err
+	}
+	if string(b) != string(b2) {
+		return "", errors.New("the passwords differ")
+	}
+	return string(b), nil
+}

@@ -1,0 +1,26 @@
+package audit
+
+import "errors"
+
+// Errors returned by Open, Append and List. Test for them with errors.Is;
+// they come wrapped with the directory concerned and the reason.
+var (
+	// ErrTampered: the log fails verification in a way a crash cannot
+	// explain (an entry was edited, deleted, reordered or cut off, or the
+	// head was rewritten).
+	ErrTampered = errors.New("the audit log fails verification: keep its files as evidence and move the directory aside to start a new log")
+
+	// ErrLocked: another process has the log open for writing.
+	ErrLocked = errors.New("the audit log is open in another process: stop the other shoeboxd")
+
+	// ErrClosed: the Log was closed.
+	ErrClosed = errors.New("the audit log is closed")
+
+	// ErrFailed: an earlier write failed in a way that left the file in
+	// doubt; the Log refuses further entries until it is reopened, which
+	// repairs it.
+	ErrFailed = errors.New("the audit log stopped after a failed write: restart shoeboxd to repair it")
+
+	// ErrInvalid: an entry without an action.
+	ErrInvalid = errors.New("invalid audit entry")
+)

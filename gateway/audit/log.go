@@ -1,0 +1,287 @@
+package audit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shoebox/shoebox/internal/atomicfile"
+)
+
+const (
+	logName  = "audit.log"
+	headName = "head"
+)
+
+// Log is an open audit log. Its methods are safe for concurrent use;
+// entries are written one at a time, in the order Append is called.
+type Log struct {
+	dir string
+	now func() time.Time
+
+	mu   sync.Mutex
+	f    *os.File // nil once closed
+	seq  uint64   // last entry
+	hash string   // its hash
+	size int64    // bytes of whole entries in the file
+	err  error    // sticky: a write failed and left the file in doubt
+}
+
+// Open opens the log in dir, creating dir and an empty log if needed,
+// and takes the exclusive lock that makes this process its only writer
+// (ErrLocked if another has it).
+//
+// Open verifies the whole log first. It repairs what a crash leaves
+// behind and records the repair as an entry (see "Crashes" in the
+// package documentation); for any other problem it returns an error
+// wrapping ErrTampered with Verify's reason and changes nothing.
+func Open(dir string) (*Log, error) {
+	return open(dir, time.Now)
+}
+
+func open(dir string, now func() time.Time) (*Log, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	path := filepath.Join(dir, logName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	l := &Log{dir: dir, now: now, f: f}
+	repair, err := l.load()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if repair != "" {
+		if _, err := l.Append(Entry{Actor: "shoebox", Action: ActionAuditRepaired, Detail: map[string]string{"reason": repair}}); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// load locks the file, verifies it, repairs a crash and sets l's state.
+// It returns the repair's description, if any.
+func (l *Log) load() (repair string, err error) {
+	path := l.f.Name()
+	if err := unix.Flock(int(l.f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return "", fmt.Errorf("%s: %w", path, ErrLocked)
+		}
+		return "", fmt.Errorf("lock audit log %s: %w", path, err)
+	}
+	removeTemps(l.dir)
+	data, err := io.ReadAll(l.f)
+	if err != nil {
+		return "", fmt.Errorf("read audit log %s: %w", path, err)
+	}
+	hb, err := os.ReadFile(filepath.Join(l.dir, headName))
+	hasHead := err == nil
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read audit head: %w", err)
+	}
+	if !hasHead && len(data) == 0 {
+		// A new log. The directory is synced so that the log file
+		// outlives a crash, and the head is written before any entry.
+		if err := atomicfile.SyncDir(l.dir); err != nil {
+			return "", fmt.Errorf("create audit log %s: %w", path, err)
+		}
+		if err := l.writeHead(0, zeroHash); err != nil {
+			return "", err
+		}
+		l.hash = zeroHash
+		return "", nil
+	}
+
+	rep, st := check(data, hb, hasHead)
+	switch {
+	case rep.OK:
+	case rep.Crash && st.torn:
+		if err := l.f.Truncate(st.end); err != nil {
+			return "", fmt.Errorf("repair audit log %s: %w", path, err)
+		}
+		if err := l.f.Sync(); err != nil {
+			return "", fmt.Errorf("repair audit log %s: %w", path, err)
+		}
+		repair = rep.Reason
+	case rep.Crash:
+		if err := l.writeHead(st.seq, st.hash); err != nil {
+			return "", err
+		}
+		repair = rep.Reason
+	default:
+		return "", fmt.Errorf("%s: %s: %w", path, rep.Reason, ErrTampered)
+	}
+	l.seq, l.hash, l.size = st.seq, st.hash, st.end
+	return repair, nil
+}
+
+// removeTemps deletes temporary head files a crash left behind.
+func removeTemps(dir string) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, "."+headName+".tmp*"))
+	for _, t := range tmps {
+		os.Remove(t)
+	}
+}
+
+func (l *Log) writeHead(seq uint64, hash string) error {
+	if err := atomicfile.WriteFile(filepath.Join(l.dir, headName), encodeHead(head{seq, hash}), 0o600); err != nil {
+		return fmt.Errorf("write audit head in %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// Append adds e to the log and returns it as written: with Seq, Time,
+// Prev and Hash set, and any secret in its strings redacted (see
+// "Secrets" in the package documentation). e.Action must not be empty;
+// e.Seq, e.Time, e.Prev and e.Hash are ignored.
+//
+// When Append returns nil the entry is on disk (the log and its head are
+// fsynced). When it returns an error the entry was not recorded, except
+// after a failed head update: then the entry is in the log, the Log
+// refuses further entries (ErrFailed), and the next Open completes it.
+func (l *Log) Append(e Entry) (Entry, error) {
+	if e.Action == "" {
+		return Entry{}, fmt.Errorf("%w: no action", ErrInvalid)
+	}
+	e = clean(e)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return Entry{}, ErrClosed
+	}
+	if l.err != nil {
+		return Entry{}, l.err
+	}
+	e.Seq = l.seq + 1
+	e.Time = l.now().UTC()
+	e.Prev = l.hash
+	e.Hash = sum(e)
+	b := append(encode(e), '\n')
+
+	if _, err := l.f.Write(b); err != nil {
+		return Entry{}, l.undo(err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return Entry{}, l.undo(err)
+	}
+	l.seq, l.hash, l.size = e.Seq, e.Hash, l.size+int64(len(b))
+	if err := l.writeHead(e.Seq, e.Hash); err != nil {
+		l.err = fmt.Errorf("%w: entry %d is in the log but %v", ErrFailed, e.Seq, err)
+		return Entry{}, l.err
+	}
+	return e, nil
+}
+
+// undo cuts a failed write off the log. If that fails too the Log stops.
+func (l *Log) undo(cause error) error {
+	err := fmt.Errorf("write audit log %s: %w", l.f.Name(), cause)
+	if terr := l.f.Truncate(l.size); terr != nil {
+		l.err = fmt.Errorf("%w: %v, then %v", ErrFailed, err, terr)
+		return l.err
+	}
+	if serr := l.f.Sync(); serr != nil {
+		l.err = fmt.Errorf("%w: %v, then %v", ErrFailed, err, serr)
+		return l.err
+	}
+	return err
+}
+
+// Filter selects entries for List. Zero fields select everything.
+type Filter struct {
+	Since  time.Time // entries at or after this time
+	Actor  string    // exactly this actor
+	Action string    // exactly this action, or with a final "." every action under it ("share.")
+	Limit  int       // at most this many, the newest; 0 for no limit
+}
+
+func (f Filter) match(e Entry) bool {
+	switch {
+	case !f.Since.IsZero() && e.Time.Before(f.Since):
+		return false
+	case f.Actor != "" && e.Actor != f.Actor:
+		return false
+	case strings.HasSuffix(f.Action, "."):
+		return strings.HasPrefix(e.Action, f.Action)
+	case f.Action != "":
+		return e.Action == f.Action
+	}
+	return true
+}
+
+// List returns the entries f selects, newest first. It reads the log
+// from disk but does not verify the chain (Verify does); a line that
+// cannot be read is an error wrapping ErrTampered.
+func (l *Log) List(f Filter) ([]Entry, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil, ErrClosed
+	}
+	data := make([]byte, l.size)
+	if _, err := l.f.ReadAt(data, 0); err != nil {
+		return nil, fmt.Errorf("read audit log %s: %w", l.f.Name(), err)
+	}
+	var out []Entry
+	for len(data) > 0 && (f.Limit <= 0 || len(out) < f.Limit) {
+		b := data[:len(data)-1] // the final newline
+		i := bytes.LastIndexByte(b, '\n')
+		e, err := decode(b[i+1:])
+		if err != nil {
+			return nil, fmt.Errorf("%s: a line %v, run Verify: %w", l.f.Name(), err, ErrTampered)
+		}
+		if f.match(e) {
+			out = append(out, e)
+		}
+		data = data[:i+1]
+	}
+	return out, nil
+}
+
+// Verify verifies the open log, like the package's Verify but safe while
+// entries are being appended.
+func (l *Log) Verify() (Report, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return Report{}, ErrClosed
+	}
+	data, hb, hok, err := readFiles(l.dir)
+	if err != nil {
+		return Report{}, err
+	}
+	rep, _ := check(data, hb, hok)
+	return rep, nil
+}
+
+// Head returns the seq and hash of the last entry, for anchoring the log
+// elsewhere.
+func (l *Log) Head() (seq uint64, hash string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq, l.hash
+}
+
+// Close releases the log. Further calls return ErrClosed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return ErrClosed
+	}
+	err := l.f.Close() // releases the flock
+	l.f = nil
+	return err
+}

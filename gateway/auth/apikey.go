@@ -1,0 +1,195 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/shoebox/shoebox/gateway/token"
+)
+
+// APIKey describes an API key (no token).
+type APIKey struct {
+	ID       string // public ID, for listing and revoking
+	User     string
+	Name     string
+	Scopes   []Action
+	Created  time.Time
+	Expires  time.Time // zero: never
+	LastUsed time.Time // zero: never used
+}
+
+type apiKeyRec struct {
+	ID       string    `json:"id"`
+	User     string    `json:"user"`
+	Name     string    `json:"name"`
+	Scopes   []Action  `json:"scopes"`
+	Created  time.Time `json:"created"`
+	Expires  time.Time `json:"expires,omitzero"`
+	LastUsed time.Time `json:"last_used,omitzero"`
+}
+
+func (r *apiKeyRec) public() APIKey {
+	return APIKey{ID: r.ID, User: r.User, Name: r.Name, Scopes: slices.Clone(r.Scopes),
+		Created: r.Created, Expires: r.Expires, LastUsed: r.LastUsed}
+}
+
+func (r *apiKeyRec) expired(now time.Time) bool {
+	return !r.Expires.IsZero() && !now.Before(r.Expires)
+}
+
+// CreateAPIKey makes an API key for name, limited to scopes, which must
+// be actions name's role can be allowed (see the package documentation);
+// its grants are checked when the key is used. expires is when the key
+// stops working; zero means never. The token is returned once; only its
+// hash is kept.
+func (s *Store) CreateAPIKey(name, keyName string, scopes []Action, expires time.Time) (string, APIKey, error) {
+	name = canonName(name)
+	keyName = clean(keyName)
+	now := s.now()
+	if keyName == "" {
+		return "", APIKey{}, fmt.Errorf("API key name: %w: give the key a name that says what uses it", ErrInvalid)
+	}
+	if len(scopes) == 0 {
+		return "", APIKey{}, fmt.Errorf("API key %q: %w: give it at least one scope, e.g. %s", keyName, ErrInvalid, StatusRead)
+	}
+	if !expires.IsZero() && !expires.After(now) {
+		return "", APIKey{}, fmt.Errorf("API key %q: %w: its expiry %s is in the past", keyName, ErrInvalid, expires.UTC().Format(time.RFC3339))
+	}
+	sc := slices.Clone(scopes)
+	slices.Sort(sc)
+	sc = slices.Compact(sc)
+	for _, a := range sc {
+		if !a.Valid() {
+			return "", APIKey{}, fmt.Errorf("API key %q: scope %q: %w: use one of the actions in the API documentation", keyName, a, ErrInvalid)
+		}
+	}
+	var (
+		tok string
+		rec apiKeyRec
+	)
+	err := s.update(func(tx *bbolt.Tx, emit func(Event)) error {
+		u, err := getUser(tx, name)
+		if err != nil {
+			return err
+		}
+		for _, a := range sc {
+			if !canEver(u.Role, a) {
+				return fmt.Errorf("API key %q: a %s may not do %s: %w", keyName, u.Role, a, ErrForbidden)
+			}
+		}
+		tok = token.New(token.APIKey)
+		rec = apiKeyRec{ID: newID(), User: name, Name: keyName, Scopes: sc, Created: now, Expires: expires}
+		emit(Event{Kind: EventAPIKeyCreated, User: name, CredentialID: rec.ID, Detail: fmt.Sprintf("%q scopes %v", keyName, sc)})
+		return putJSON(tx.Bucket(bucketAPIKeys), token.Hash(tok), &rec)
+	})
+	if err != nil {
+		return "", APIKey{}, err
+	}
+	return tok, rec.public(), nil
+}
+
+// ListAPIKeys returns name's API keys, expired ones included, newest
+// first.
+func (s *Store) ListAPIKeys(name string) ([]APIKey, error) {
+	name = canonName(name)
+	var out []APIKey
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if _, err := getUser(tx, name); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketAPIKeys).ForEach(func(_, v []byte) error {
+			var r apiKeyRec
+			if err := decode(v, &r); err != nil {
+				return err
+			}
+			if r.User == name {
+				out = append(out, r.public())
+			}
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, err
+}
+
+// RevokeAPIKey deletes name's API key with public ID id.
+func (s *Store) RevokeAPIKey(name, id string) error {
+	name = canonName(name)
+	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
+		b := tx.Bucket(bucketAPIKeys)
+		var key []byte
+		err := b.ForEach(func(k, v []byte) error {
+			var r apiKeyRec
+			if err := decode(v, &r); err != nil {
+				return err
+			}
+			if r.User == name && r.ID == id {
+				key = append([]byte(nil), k...)
+				emit(Event{Kind: EventAPIKeyRevoked, User: name, CredentialID: id, Detail: fmt.Sprintf("%q", r.Name)})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if key == nil {
+			return fmt.Errorf("API key %q of %q: %w: list the API keys to see their IDs", id, name, ErrNotFound)
+		}
+		return b.Delete(key)
+	})
+}
+
+func (s *Store) authAPIKey(tok string) (Principal, error) {
+	now := s.now()
+	key := token.Hash(tok)
+	var (
+		rec  apiKeyRec
+		role Role
+	)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if err := getJSON(tx.Bucket(bucketAPIKeys), key, &rec); err != nil {
+			return err
+		}
+		u, err := getUser(tx, rec.User)
+		if err != nil {
+			return err
+		}
+		role = u.Role
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Principal{}, fmt.Errorf("unknown or revoked API key: %w", ErrUnauthenticated)
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	if rec.expired(now) {
+		return Principal{}, fmt.Errorf("API key %q expired on %s: make a new one: %w", rec.Name, rec.Expires.UTC().Format(time.RFC3339), ErrUnauthenticated)
+	}
+	if now.Sub(rec.LastUsed) >= touchEvery {
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucketAPIKeys)
+			var cur apiKeyRec
+			if err := getJSON(b, key, &cur); err != nil {
+				return err
+			}
+			cur.LastUsed = now
+			return putJSON(b, key, &cur)
+		})
+		if errors.Is(err, ErrNotFound) {
+			return Principal{}, fmt.Errorf("API key revoked: %w", ErrUnauthenticated)
+		}
+		if err != nil {
+			return Principal{}, err
+		}
+	}
+	if rec.Scopes == nil {
+		rec.Scopes = []Action{} // never nil: nil means "all rights"
+	}
+	return Principal{User: rec.User, Role: role, Scopes: rec.Scopes, CredentialID: rec.ID, Kind: KindAPIKey}, nil
+}

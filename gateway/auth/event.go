@@ -1,0 +1,38 @@
+package auth
+
+import "time"
+
+// EventKind names a security event.
+type EventKind string
+
+// The kinds of event.
+const (
+	EventLogin             EventKind = "login"
+	EventLoginFailed       EventKind = "login_failed"
+	EventLockout           EventKind = "lockout"
+	EventLogout            EventKind = "logout"
+	EventSessionRevoked    EventKind = "session_revoked"
+	EventAPIKeyCreated     EventKind = "apikey_created"
+	EventAPIKeyRevoked     EventKind = "apikey_revoked"
+	EventTOTPEnabled       EventKind = "totp_enabled"
+	EventTOTPDisabled      EventKind = "totp_disabled"
+	EventPasswordChanged   EventKind = "password_changed"
+	EventUserCreated       EventKind = "user_created"
+	EventUserDeleted       EventKind = "user_deleted"
+	EventRoleChanged       EventKind = "role_changed"
+	EventCredentialExposed EventKind = "credential_exposed"
+)
+
+// Event is a security event for the audit log. It never holds a secret:
+// no password, token, TOTP secret or code.
+type Event struct {
+	Kind EventKind
+	Time time.Time
+	// User is the account concerned; empty for a failed sign-in with an
+	// unknown name (the name typed may be a misplaced password).
+	User         string
+	IP           string
+	Device       string
+	CredentialID string // public ID of a session or API key
+	Detail       string // human-readable, e.g. "wrong code", "member → admin"
+}

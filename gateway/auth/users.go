@@ -1,0 +1,333 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/shoebox/shoebox/gateway/password"
+)
+
+// User is an account as shown to callers (no secrets).
+type User struct {
+	Name          string
+	Role          Role
+	Created       time.Time
+	Grants        map[string]Access // space → access
+	TOTP          bool              // two-step sign-in is on
+	RecoveryCodes int               // unused recovery codes left
+	LockedUntil   time.Time         // zero unless locked
+}
+
+func (u *userRec) public(now time.Time) User {
+	pu := User{
+		Name:          u.Name,
+		Role:          u.Role,
+		Created:       u.Created,
+		Grants:        maps.Clone(u.Grants),
+		TOTP:          u.TOTP != nil,
+		RecoveryCodes: len(u.Recovery),
+	}
+	if now.Before(u.LockedUntil) {
+		pu.LockedUntil = u.LockedUntil
+	}
+	return pu
+}
+
+const (
+	minPassword = 10   // runes
+	maxPassword = 1024 // bytes
+	maxName     = 32
+	maxSpace    = 64
+	maxLabel    = 64 // device and API key names
+)
+
+// canonName folds a user name to its stored form: names are not case
+// sensitive (phone keyboards capitalise the first letter).
+func canonName(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func validName(name string) error {
+	ok := len(name) >= 1 && len(name) <= maxName && name[0] >= 'a' && name[0] <= 'z'
+	for _, c := range name {
+		ok = ok && (c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-')
+	}
+	if !ok {
+		return fmt.Errorf("user name %q: %w: use 1 to %d letters, digits, '.', '_' or '-', starting with a letter", name, ErrInvalid, maxName)
+	}
+	return nil
+}
+
+func validPassword(pw string) error {
+	if n := utf8.RuneCountInString(pw); n < minPassword {
+		return fmt.Errorf("password: %w: it has %d characters, use at least %d (a few words make a good one)", ErrInvalid, n, minPassword)
+	}
+	if len(pw) > maxPassword {
+		return fmt.Errorf("password: %w: use at most %d bytes", ErrInvalid, maxPassword)
+	}
+	return nil
+}
+
+func validSpace(space string) error {
+	ok := len(space) >= 1 && len(space) <= maxSpace && space[0] != '.' && space[0] != '-'
+	for _, c := range space {
+		ok = ok && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-')
+	}
+	if !ok {
+		return fmt.Errorf("space %q: %w: a space is a backup source name: 1 to %d letters, digits, '.', '_' or '-'", space, ErrInvalid, maxSpace)
+	}
+	return nil
+}
+
+func validRole(r Role) error {
+	if !r.Valid() {
+		return fmt.Errorf("role %q: %w: use owner, admin, member or viewer", r, ErrInvalid)
+	}
+	return nil
+}
+
+// CreateUser adds an account. The first account must be an owner. The
+// name is folded to lower case.
+func (s *Store) CreateUser(name, pw string, role Role) (User, error) {
+	name = canonName(name)
+	if err := validName(name); err != nil {
+		return User{}, err
+	}
+	if err := validRole(role); err != nil {
+		return User{}, err
+	}
+	if err := validPassword(pw); err != nil {
+		return User{}, err
+	}
+	hash := password.Hash(pw, s.o.Params)
+	now := s.now()
+	u := &userRec{Name: name, Role: role, Hash: hash, Created: now}
+	err := s.update(func(tx *bbolt.Tx, emit func(Event)) error {
+		b := tx.Bucket(bucketUsers)
+		if b.Get([]byte(name)) != nil {
+			return fmt.Errorf("user %q: %w: pick another name", name, ErrExists)
+		}
+		if first, _ := b.Cursor().First(); role != Owner && first == nil {
+			return fmt.Errorf("user %q: %w: the first account must be the owner", name, ErrInvalid)
+		}
+		emit(Event{Kind: EventUserCreated, User: name, Detail: "role " + string(role)})
+		return putUser(tx, u)
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return u.public(now), nil
+}
+
+// GetUser returns the account name.
+func (s *Store) GetUser(name string) (User, error) {
+	u, err := s.loadUser(canonName(name))
+	if err != nil {
+		return User{}, err
+	}
+	return u.public(s.now()), nil
+}
+
+// ListUsers returns every account, sorted by name.
+func (s *Store) ListUsers() ([]User, error) {
+	now := s.now()
+	var users []User
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketUsers).ForEach(func(k, _ []byte) error {
+			u, err := getUser(tx, string(k))
+			if err != nil {
+				return err
+			}
+			users = append(users, u.public(now))
+			return nil
+		})
+	})
+	return users, err // bbolt iterates in key order
+}
+
+func countOwners(tx *bbolt.Tx) (int, error) {
+	n := 0
+	err := tx.Bucket(bucketUsers).ForEach(func(k, _ []byte) error {
+		u, err := getUser(tx, string(k))
+		if err == nil && u.Role == Owner {
+			n++
+		}
+		return err
+	})
+	return n, err
+}
+
+// DeleteUser removes the account name with its sessions and API keys.
+// The last owner cannot be deleted.
+func (s *Store) DeleteUser(name string) error {
+	name = canonName(name)
+	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
+		u, err := getUser(tx, name)
+		if err != nil {
+			return err
+		}
+		if u.Role == Owner {
+			n, err := countOwners(tx)
+			if err != nil {
+				return err
+			}
+			if n <= 1 {
+				return fmt.Errorf("delete %q: %w", name, ErrLastOwner)
+			}
+		}
+		if err := deleteCredentials(tx, name); err != nil {
+			return err
+		}
+		emit(Event{Kind: EventUserDeleted, User: name})
+		return tx.Bucket(bucketUsers).Delete([]byte(name))
+	})
+}
+
+// SetRole changes the role of name. The last owner cannot be demoted.
+// Grants are kept (they matter only to members and viewers).
+func (s *Store) SetRole(name string, role Role) error {
+	name = canonName(name)
+	if err := validRole(role); err != nil {
+		return err
+	}
+	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
+		u, err := getUser(tx, name)
+		if err != nil {
+			return err
+		}
+		if u.Role == role {
+			return nil
+		}
+		if u.Role == Owner {
+			n, err := countOwners(tx)
+			if err != nil {
+				return err
+			}
+			if n <= 1 {
+				return fmt.Errorf("make %q %s: %w", name, role, ErrLastOwner)
+			}
+		}
+		emit(Event{Kind: EventRoleChanged, User: name, Detail: string(u.Role) + " → " + string(role)})
+		u.Role = role
+		return putUser(tx, u)
+	})
+}
+
+// Grant gives name access to space, replacing any earlier grant there.
+func (s *Store) Grant(name, space string, access Access) error {
+	name = canonName(name)
+	if err := validSpace(space); err != nil {
+		return err
+	}
+	if access != AccessRead && access != AccessWrite {
+		return fmt.Errorf("access %q: %w: use read or write (RevokeGrant removes a grant)", access, ErrInvalid)
+	}
+	return s.update(func(tx *bbolt.Tx, _ func(Event)) error {
+		u, err := getUser(tx, name)
+		if err != nil {
+			return err
+		}
+		if u.Grants == nil {
+			u.Grants = make(map[string]Access)
+		}
+		u.Grants[space] = access
+		return putUser(tx, u)
+	})
+}
+
+// RevokeGrant removes name's grant on space, if any.
+func (s *Store) RevokeGrant(name, space string) error {
+	name = canonName(name)
+	return s.update(func(tx *bbolt.Tx, _ func(Event)) error {
+		u, err := getUser(tx, name)
+		if err != nil {
+			return err
+		}
+		if _, ok := u.Grants[space]; !ok {
+			return nil
+		}
+		delete(u.Grants, space)
+		return putUser(tx, u)
+	})
+}
+
+// SetPassword changes name's password after checking the old one, and
+// ends the user's sessions except keepSession (the public ID of the
+// session making the change; "" ends them all). API keys are kept. A
+// wrong old password counts towards the lock-out.
+func (s *Store) SetPassword(name, oldPw, newPw, keepSession string) error {
+	name = canonName(name)
+	if err := validPassword(newPw); err != nil {
+		return err
+	}
+	u, err := s.loadUser(name)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	if now.Before(u.LockedUntil) {
+		return s.lockedErr(u, now)
+	}
+	_, cerr := password.Check(oldPw, u.Hash, s.o.Params)
+	if cerr != nil && !errors.Is(cerr, password.ErrMismatch) {
+		return fmt.Errorf("check password of %q: %w", name, cerr)
+	}
+	hash := ""
+	if cerr == nil {
+		hash = password.Hash(newPw, s.o.Params)
+	}
+	var result error
+	err = s.update(func(tx *bbolt.Tx, emit func(Event)) error {
+		u, err := getUser(tx, name)
+		if err != nil {
+			return err
+		}
+		if now.Before(u.LockedUntil) {
+			result = s.lockedErr(u, now)
+			return nil
+		}
+		if cerr != nil {
+			result = s.fail(u, now, "", "", "wrong password (password change)", emit)
+			return putUser(tx, u)
+		}
+		u.Hash = hash
+		u.Failures, u.Lockouts, u.LockedUntil = 0, 0, time.Time{}
+		if err := deleteSessions(tx, name, keepSession, emit); err != nil {
+			return err
+		}
+		emit(Event{Kind: EventPasswordChanged, User: name})
+		return putUser(tx, u)
+	})
+	if err != nil {
+		return err
+	}
+	return result
+}
+
+// ResetPassword sets name's password without the old one (an admin
+// helping a user who forgot it; check CheckManage first), ends all of the
+// user's sessions and lifts any lock-out.
+func (s *Store) ResetPassword(name, newPw string) error {
+	name = canonName(name)
+	if err := validPassword(newPw); err != nil {
+		return err
+	}
+	hash := password.Hash(newPw, s.o.Params)
+	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
+		u, err := getUser(tx, name)
+		if err != nil {
+			return err
+		}
+		u.Hash = hash
+		u.Failures, u.Lockouts, u.LockedUntil = 0, 0, time.Time{}
+		if err := deleteSessions(tx, name, "", emit); err != nil {
+			return err
+		}
+		emit(Event{Kind: EventPasswordChanged, User: name, Detail: "reset"})
+		return putUser(tx, u)
+	})
+}

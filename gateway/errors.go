@@ -1,0 +1,95 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"syscall"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/vault"
+)
+
+// errorRule maps an error (matched with errors.Is) to a gRPC code and
+// what the user should do next. This table, toStatus and restError are
+// the one place where errors become gRPC codes and HTTP statuses.
+type errorRule struct {
+	err  error
+	code codes.Code
+	hint string
+}
+
+// errorRules is extended by the files that define the gateway's own
+// errors (auth, shares, uploads) in their init functions.
+var errorRules = []errorRule{
+	{vault.ErrNoSnapshot, codes.NotFound, "list snapshots with GET /v1/snapshots"},
+	{vault.ErrAmbiguous, codes.InvalidArgument, "give more characters of the snapshot ID"},
+	{vault.ErrImmutable, codes.FailedPrecondition, "the snapshot is locked; locks cannot be shortened"},
+	{vault.ErrLocked, codes.Unavailable, "another operation holds the repository; try again shortly"},
+	{vault.ErrCorrupt, codes.DataLoss, "run a scrub from the Disks screen; the box repairs from redundancy when it can"},
+	{raid.ErrDegraded, codes.Unavailable, "a disk is missing: check the Disks screen"},
+	{raid.ErrCorruptObject, codes.DataLoss, "data is damaged beyond the array's redundancy; restore from the offsite copy"},
+	{fs.ErrNotExist, codes.NotFound, "check the path"},
+	{syscall.ENOSPC, codes.ResourceExhausted, "the box is full: delete old snapshots or add a disk"},
+	{context.Canceled, codes.Canceled, ""},
+	{context.DeadlineExceeded, codes.DeadlineExceeded, "try again"},
+}
+
+// hinted is an error with a retry delay (rate limits, lock-outs).
+type retryAfter interface{ RetryAfter() int }
+
+// toStatus turns any error into a gRPC status with a hint in its
+// metadata-free message: "what happened — what to do".
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	for _, r := range errorRules {
+		if errors.Is(err, r.err) {
+			msg := err.Error()
+			if r.hint != "" {
+				msg += " — " + r.hint
+			}
+			return status.Error(r.code, msg)
+		}
+	}
+	return status.Error(codes.Internal, err.Error()+" — the box's log (journalctl -u shoeboxd) has details")
+}
+
+// restError writes the REST error body: {"error", "code", "status"} plus
+// Retry-After where a rate limit applies.
+func restError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	st := status.Convert(err)
+	code := runtime.HTTPStatusFromCode(st.Code())
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
+		if v := md.TrailerMD.Get("retry-after"); len(v) > 0 {
+			w.Header().Set("Retry-After", v[0])
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if st.Code() == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="shoebox"`)
+	}
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]any{"error": st.Message(), "code": st.Code().String(), "status": code})
+}
+
+// withRetryAfter adds a Retry-After trailer for rate-limit errors.
+func withRetryAfter(ctx context.Context, err error) {
+	var ra retryAfter
+	if errors.As(err, &ra) {
+		_ = grpc.SetTrailer(ctx, metadata.Pairs("retry-after", strconv.Itoa(ra.RetryAfter())))
+	}
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Regenerates the gateway's Go code and OpenAPI document from the .proto
+# files (the source of truth). Usage: gen.sh [OUTROOT]; OUTROOT defaults to
+# the repository root, and `make proto-check` passes a temporary folder to
+# see whether the committed code is current.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=${1:-$root}
+tools=$root/bin/tools
+export PATH=$tools:$PATH
+
+# Pinned tool versions (../shared/DEPENDENCIES.md).
+PROTOC_GEN_GO=v1.36.12
+PROTOC_GEN_GO_GRPC=v1.6.2
+GRPC_GATEWAY=v2.32.0
+
+if ! command -v protoc >/dev/null || [ ! -f /usr/include/google/protobuf/timestamp.proto ]; then
+  echo "installing protoc (Debian protobuf-compiler, libprotobuf-dev)" >&2
+  sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get install -y -qq protobuf-compiler libprotobuf-dev >/dev/null
+fi
+want="protoc-gen-go@$PROTOC_GEN_GO protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC protoc-gen-grpc-gateway@$GRPC_GATEWAY protoc-gen-openapiv2@$GRPC_GATEWAY"
+stamp=$tools/.proto-plugins
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "installing protoc plugins: $want" >&2
+  mkdir -p "$tools"
+  GOBIN=$tools go install google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO
+  GOBIN=$tools go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC
+  GOBIN=$tools go install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$GRPC_GATEWAY \
+    github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$GRPC_GATEWAY
+  echo "$want" >"$stamp"
+fi
+
+cd "$root/gateway/proto"
+mod=github.com/shoebox/shoebox
+mkdir -p "$out/gateway/gen/shoeboxv1" "$out/gateway/openapi"
+rm -f "$out"/gateway/gen/shoeboxv1/*.go
+protoc -I . -I third_party -I /usr/include \
+  --go_out="$out" --go_opt=module=$mod \
+  --go-grpc_out="$out" --go-grpc_opt=module=$mod \
+  --grpc-gateway_out="$out" --grpc-gateway_opt=module=$mod \
+  --openapiv2_out="$out/gateway/openapi" --openapiv2_opt=allow_merge=true,merge_file_name=shoebox,disable_default_errors=false \
+  shoebox/v1/*.proto

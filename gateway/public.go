@@ -1,0 +1,326 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"image"
+	"image/jpeg"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "image/gif" // previews of GIFs
+	_ "image/png" // and PNGs
+
+	"github.com/shoebox/shoebox/gateway/audit"
+	"github.com/shoebox/shoebox/gateway/share"
+	"github.com/shoebox/shoebox/gateway/token"
+	"github.com/shoebox/shoebox/vault"
+)
+
+// The public side of share links: GET /s/{token}[/{path}] shows a
+// folder listing or a file; POST /s/{token} answers the link's password.
+//
+// Opening a link (the first page, or the password form) counts one use
+// and is written to the link's access log; the browser then gets a
+// cookie, scoped to the link's path and valid for an hour, so that the
+// files of a shared folder do not each count a use. Every request still
+// re-checks that the link is neither revoked nor expired.
+
+const shareCookie = "sbl_view"
+const shareCookieTTL = time.Hour
+
+// previewMax is the longest side of a preview image, in pixels.
+const previewMax = 1600
+
+func (g *Gateway) publicShare(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("X-Robots-Tag", "noindex, nofollow")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'")
+	tok := r.PathValue("token")
+	if token.Parse(token.Share, tok) != nil {
+		g.sharePage(w, http.StatusNotFound, "This link does not exist. Check that it was copied whole, or ask its owner for a new one.", "")
+		return
+	}
+	sh, ok := g.shareFromCookie(r, tok)
+	if !ok {
+		pw := ""
+		if r.Method == http.MethodPost {
+			r.ParseForm()
+			pw = r.PostForm.Get("password")
+		}
+		var err error
+		sh, err = g.shares.Open(tok, pw, clientIP(r), "open "+r.URL.Path[len("/s/")+len(tok):])
+		switch {
+		case errors.Is(err, share.ErrPasswordRequired):
+			g.sharePage(w, http.StatusUnauthorized, "This link is protected by a password.", "form")
+			return
+		case errors.Is(err, share.ErrWrongPassword):
+			g.sharePage(w, http.StatusUnauthorized, "Wrong password. Try again.", "form")
+			return
+		case errors.Is(err, share.ErrTooManyAttempts):
+			var le *share.LockedError
+			if errors.As(err, &le) {
+				w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfter()))
+			}
+			g.sharePage(w, http.StatusTooManyRequests, "Too many wrong passwords. Try again later.", "")
+			return
+		case err != nil:
+			g.sharePage(w, http.StatusNotFound, err.Error(), "")
+			return
+		}
+		g.recordAs("link:"+sh.ID, clientIP(r), audit.ActionShareUsed, sh.ID, map[string]string{"owner": sh.Owner})
+		http.SetCookie(w, &http.Cookie{Name: shareCookie, Value: g.shareCookieValue(sh.ID, g.now().Add(shareCookieTTL)),
+			Path: "/s/" + tok, MaxAge: int(shareCookieTTL.Seconds()), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+		if r.Method == http.MethodPost { // after the password form: back to a GET
+			http.Redirect(w, r, "/s/"+tok, http.StatusSeeOther)
+			return
+		}
+	}
+	g.serveShared(w, r, tok, sh)
+}
+
+// shareCookieValue is "id.expiry.hmac" under the box key.
+func (g *Gateway) shareCookieValue(id string, exp time.Time) string {
+	msg := id + "." + strconv.FormatInt(exp.Unix(), 10)
+	m := hmac.New(sha256.New, g.boxKey)
+	m.Write([]byte("share-cookie\n" + msg))
+	return msg + "." + hex.EncodeToString(m.Sum(nil))
+}
+
+// shareFromCookie returns the link a valid cookie vouches for, re-checked
+// against the store (revoked and expired links stop at once).
+func (g *Gateway) shareFromCookie(r *http.Request, tok string) (share.Share, bool) {
+	c, err := r.Cookie(shareCookie)
+	if err != nil {
+		return share.Share{}, false
+	}
+	parts := strings.Split(c.Value, ".")
+	if len(parts) != 3 {
+		return share.Share{}, false
+	}
+	exp, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || g.now().Unix() > exp {
+		return share.Share{}, false
+	}
+	if !hmac.Equal([]byte(g.shareCookieValue(parts[0], time.Unix(exp, 0))), []byte(c.Value)) {
+		return share.Share{}, false
+	}
+	sh, err := g.shares.Get(parts[0])
+	if err != nil || sh.Revoked || !g.now().Before(sh.Expires) {
+		return share.Share{}, false
+	}
+	return sh, true
+}
+
+// serveShared shows the shared folder or file at the request's sub-path.
+func (g *Gateway) serveShared(w http.ResponseWriter, r *http.Request, tok string, sh share.Share) {
+	ctx := r.Context()
+	rel := cleanPath(r.PathValue("path"))
+	p := path.Join(sh.Target.Path, rel)
+	if sh.Target.Kind == share.File && rel != "/" {
+		g.sharePage(w, http.StatusNotFound, "Not part of this link.", "")
+		return
+	}
+	sn, n, err := g.sharedNode(ctx, sh, p)
+	if err != nil {
+		g.sharePage(w, http.StatusNotFound, "This item is no longer available.", "")
+		return
+	}
+	mode := r.URL.Query().Get("as")
+	switch {
+	case n.Type == "dir" && mode == "zip":
+		if !sh.Download {
+			g.sharePage(w, http.StatusForbidden, "Downloads are turned off for this link; it shows previews only.", "")
+			return
+		}
+		g.shareAccess(sh, r, "zip "+p)
+		w.Header().Set("Content-Type", "application/zip")
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", path.Base(p)+".zip"))
+		writeZip(ctx, g.d.Repo, sn, p, w)
+	case n.Type == "dir":
+		g.shareListing(w, r, tok, sh, sn, n, rel)
+	case n.Type == "file" && mode == "preview":
+		g.sharePreview(w, r, sh, n, p)
+	case n.Type == "file" && mode == "download":
+		if !sh.Download {
+			g.sharePage(w, http.StatusForbidden, "Downloads are turned off for this link; it shows previews only.", "")
+			return
+		}
+		g.shareAccess(sh, r, "download "+p)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", n.Name))
+		w.Header().Set("Content-Length", strconv.FormatUint(n.Size, 10))
+		g.d.Repo.Dump(ctx, n, w)
+	default:
+		g.shareFile(w, tok, sh, n, rel)
+	}
+}
+
+func (g *Gateway) shareAccess(sh share.Share, r *http.Request, what string) {
+	g.recordAs("link:"+sh.ID, clientIP(r), audit.ActionDownload, sh.ID, map[string]string{"what": what})
+}
+
+func (g *Gateway) sharedNode(ctx context.Context, sh share.Share, p string) (*vault.Snapshot, *vault.Node, error) {
+	id, err := vault.ParseID(sh.Target.Snapshot)
+	if err != nil {
+		return nil, nil, err
+	}
+	sn, err := g.d.Repo.LoadSnapshot(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := g.d.Repo.Lookup(ctx, sn.Tree, p)
+	return sn, n, err
+}
+
+// sharePreview serves a downscaled JPEG of an image (JPEG, PNG, GIF):
+// what a view-only link shows. Re-encoding also drops the original's
+// metadata (GPS position, camera serial).
+func (g *Gateway) sharePreview(w http.ResponseWriter, r *http.Request, sh share.Share, n *vault.Node, p string) {
+	if n.Size > 64<<20 {
+		http.Error(w, "no preview for a file this large", http.StatusNotFound)
+		return
+	}
+	var buf bytes.Buffer
+	if err := g.d.Repo.Dump(r.Context(), n, &buf); err != nil {
+		http.Error(w, "preview unavailable", http.StatusNotFound)
+		return
+	}
+	img, _, err := image.Decode(&buf)
+	if err != nil {
+		http.Error(w, "no preview for this kind of file", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	jpeg.Encode(w, downscale(img, previewMax), &jpeg.Options{Quality: 82})
+}
+
+// downscale shrinks img so its longer side is at most max (box filter).
+func downscale(img image.Image, limit int) image.Image {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	f := (max(w, h) + limit - 1) / limit
+	if f <= 1 {
+		return img
+	}
+	out := image.NewRGBA(image.Rect(0, 0, w/f, h/f))
+	for y := 0; y < h/f; y++ {
+		for x := 0; x < w/f; x++ {
+			var rs, gs, bs, n uint32
+			for dy := 0; dy < f; dy++ {
+				for dx := 0; dx < f; dx++ {
+					r, g, bb, _ := img.At(b.Min.X+x*f+dx, b.Min.Y+y*f+dy).RGBA()
+					rs, gs, bs, n = rs+r, gs+g, bs+bb, n+1
+				}
+			}
+			i := out.PixOffset(x, y)
+			out.Pix[i], out.Pix[i+1], out.Pix[i+2], out.Pix[i+3] = uint8(rs/n>>8), uint8(gs/n>>8), uint8(bs/n>>8), 255
+		}
+	}
+	return out
+}
+
+var shareTmpl = template.Must(template.New("share").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>Shared with you — Shoebox</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+a{color:#0645ad}li{margin:.3rem 0}.muted{color:#666}img{max-width:100%;height:auto}</style></head><body>
+<h1>{{.Title}}</h1>
+{{if .Message}}<p>{{.Message}}</p>{{end}}
+{{if .Form}}<form method="post"><label>Password <input type="password" name="password" autofocus required></label> <button>Open</button></form>{{end}}
+{{if .Items}}<ul>{{range .Items}}<li><a href="{{.Href}}">{{.Name}}</a> <span class="muted">{{.Info}}</span></li>{{end}}</ul>{{end}}
+{{if .Preview}}<p><img src="{{.Preview}}" alt="preview"></p>{{end}}
+{{if .Download}}<p><a href="{{.Download}}">Download</a></p>{{end}}
+<p class="muted">Shared privately from a Shoebox. The link expires {{.Expires}}.</p>
+</body></html>`))
+
+type shareView struct {
+	Title, Message    string
+	Form              bool
+	Items             []shareItem
+	Preview, Download string
+	Expires           string
+}
+
+type shareItem struct{ Name, Href, Info string }
+
+func (g *Gateway) sharePage(w http.ResponseWriter, code int, msg, form string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	shareTmpl.Execute(w, shareView{Title: "Shared link", Message: msg, Form: form == "form", Expires: "when its owner says"})
+}
+
+func (g *Gateway) shareListing(w http.ResponseWriter, r *http.Request, tok string, sh share.Share, sn *vault.Snapshot, n *vault.Node, rel string) {
+	tree, err := g.d.Repo.LoadTree(r.Context(), *n.Subtree)
+	if err != nil {
+		g.sharePage(w, http.StatusInternalServerError, "This folder cannot be read right now.", "")
+		return
+	}
+	base := "/s/" + tok
+	v := shareView{Title: path.Base(path.Join(sh.Target.Path, rel)), Expires: sh.Expires.Format("2 January 2006")}
+	if rel != "/" {
+		v.Items = append(v.Items, shareItem{Name: "↑ up", Href: base + path.Dir(rel)})
+	}
+	for _, c := range tree.Nodes {
+		href := base + path.Join(rel, c.Name)
+		info := ""
+		if c.Type == "file" {
+			info = humanSize(c.Size)
+		}
+		v.Items = append(v.Items, shareItem{Name: c.Name, Href: href, Info: info})
+	}
+	if sh.Download {
+		v.Download = base + rel + "?as=zip"
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	shareTmpl.Execute(w, v)
+}
+
+func (g *Gateway) shareFile(w http.ResponseWriter, tok string, sh share.Share, n *vault.Node, rel string) {
+	self := "/s/" + tok + strings.TrimSuffix(rel, "/")
+	if rel == "/" {
+		self = "/s/" + tok
+	}
+	v := shareView{Title: n.Name, Message: humanSize(n.Size), Preview: self + "?as=preview", Expires: sh.Expires.Format("2 January 2006")}
+	if sh.Download {
+		v.Download = self + "?as=download"
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	shareTmpl.Execute(w, v)
+}
+
+func humanSize(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// pairPage is where a pairing link lands when opened in a browser rather
+// than the app: the code and pin stay in the URL fragment (never sent to
+// the server) and the page says what to do.
+func (g *Gateway) pairPage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	shareTmpl.Execute(w, shareView{Title: "Pair your phone",
+		Message: "Open this link with the Shoebox app (scan the QR code that `shoebox pair-phone` printed). " +
+			"The app checks the box's certificate against the pin in the link, then signs in with the one-time code.",
+		Expires: "ten minutes after it was made"})
+}

@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
+)
+
+//go:embed openapi/shoebox.swagger.json
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI (Swagger 2.0) document generated from the
+// .proto files: the list of every REST route.
+func OpenAPI() []byte { return openAPI }
+
+// Handler serves gRPC (Content-Type application/grpc, HTTP/2) and the
+// REST/JSON facade on one port, plus /openapi.json, the public side of
+// share links (/s/{token}) and the phone pairing page (/pair).
+//
+// REST calls reach the gRPC services through an in-process connection,
+// so both doors run the same interceptors: authentication, the policy
+// table, audit and error mapping happen once.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+func (g *Gateway) buildHandler() error {
+	g.grpc = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(g.unaryInterceptor),
+		grpc.ChainStreamInterceptor(g.streamInterceptor),
+		grpc.MaxRecvMsgSize(maxChunk+1<<20),
+	)
+	g.register(g.grpc)
+
+	// The in-process connection that REST calls travel over.
+	g.inproc = bufconn.Listen(1 << 20)
+	go g.grpc.Serve(g.inproc)
+	conn, err := grpc.NewClient("passthrough:///inproc",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return g.inproc.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxChunk+1<<20), grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		return err
+	}
+	g.conn = conn
+
+	mux := runtime.NewServeMux(
+		runtime.WithErrorHandler(restError),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true, UseProtoNames: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}}),
+		runtime.WithMetadata(func(ctx context.Context, r *http.Request) metadata.MD {
+			// The client's address, for rate limiting and the audit log;
+			// trusted only on the in-process connection (see callerIP).
+			return metadata.Pairs(mdClientIP, clientIP(r))
+		}),
+		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
+			if strings.EqualFold(h, "Authorization") {
+				return "authorization", true
+			}
+			return "", false
+		}),
+	)
+	ctx := context.Background()
+	for _, reg := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		pb.RegisterAuthServiceHandler, pb.RegisterUserServiceHandler, pb.RegisterStatusServiceHandler,
+		pb.RegisterBackupServiceHandler, pb.RegisterUploadServiceHandler, pb.RegisterDiskServiceHandler,
+		pb.RegisterAlertServiceHandler, pb.RegisterShareServiceHandler, pb.RegisterAuditServiceHandler,
+	} {
+		if err := reg(ctx, mux, conn); err != nil {
+			return err
+		}
+	}
+
+	top := http.NewServeMux()
+	top.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+	})
+	top.HandleFunc("GET /s/{token}", g.publicShare)
+	top.HandleFunc("POST /s/{token}", g.publicShare)
+	top.HandleFunc("GET /s/{token}/{path...}", g.publicShare)
+	top.HandleFunc("GET /pair", g.pairPage)
+	top.Handle("/v1/", mux)
+	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-store")
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			g.grpc.ServeHTTP(w, r)
+			return
+		}
+		top.ServeHTTP(w, r)
+	})
+	return nil
+}
+
+// mdClientIP carries the REST client's address to the gRPC services.
+const mdClientIP = "x-shoebox-client-ip"
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// PlainHTTP answers plain-HTTP requests: it revokes any credential that
+// came with the request (it has crossed the network in the clear) and
+// redirects to the HTTPS port.
+func (g *Gateway) PlainHTTP(httpsPort string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		exposed := []string{}
+		if tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "); tok != "" && tok != r.Header.Get("Authorization") {
+			exposed = append(exposed, tok)
+		}
+		if strings.HasPrefix(r.URL.Path, "/s/") {
+			exposed = append(exposed, strings.SplitN(strings.TrimPrefix(r.URL.Path, "/s/"), "/", 2)[0])
+		}
+		for _, tok := range exposed {
+			g.revokeExposed(r.Context(), tok, clientIP(r))
+		}
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if httpsPort != "" && httpsPort != "443" {
+			host = net.JoinHostPort(host, httpsPort)
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		if len(exposed) > 0 {
+			// Never redirect a request that carried a secret to a URL
+			// that repeats it; say what happened instead.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintf(w, `{"error":"a credential was sent over plain HTTP and has been revoked","hint":"sign in again at https://%s/ (or ask for a new link)"}`+"\n", host)
+			return
+		}
+		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	})
+}
+
+// Close stops the gRPC server and the in-process connection.
+func (g *Gateway) Close() error {
+	g.grpc.Stop()
+	g.conn.Close()
+	return g.db.Close()
+}
+
+func logAttrs(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.Default()
+	}
+	return l
+}
+
+var _ = time.Second

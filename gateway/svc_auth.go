@@ -1,0 +1,255 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoebox/shoebox/gateway/audit"
+	"github.com/shoebox/shoebox/gateway/auth"
+	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
+)
+
+func init() {
+	errorRules = append(errorRules,
+		errorRule{auth.ErrUnauthenticated, codes.Unauthenticated, ""},
+		errorRule{auth.ErrBadCredentials, codes.Unauthenticated, ""},
+		errorRule{auth.ErrTOTPRequired, codes.Unauthenticated, ""},
+		errorRule{auth.ErrRateLimited, codes.ResourceExhausted, "wait before trying again"},
+		errorRule{auth.ErrLockedOut, codes.ResourceExhausted, "wait, or ask the box's owner to reset the password"},
+		errorRule{auth.ErrNotFound, codes.NotFound, ""},
+		errorRule{auth.ErrExists, codes.AlreadyExists, ""},
+		errorRule{auth.ErrInvalid, codes.InvalidArgument, ""},
+		errorRule{auth.ErrLastOwner, codes.FailedPrecondition, ""},
+		errorRule{auth.ErrForbidden, codes.PermissionDenied, ""},
+		errorRule{auth.ErrTOTPEnabled, codes.FailedPrecondition, ""},
+		errorRule{auth.ErrTOTPDisabled, codes.FailedPrecondition, ""},
+	)
+}
+
+// authEvent writes the auth store's security events to the audit log.
+func (g *Gateway) authEvent(e auth.Event) {
+	detail := map[string]string{}
+	if e.Device != "" {
+		detail["device"] = e.Device
+	}
+	if e.CredentialID != "" {
+		detail["credential"] = e.CredentialID
+	}
+	if e.Detail != "" {
+		detail["detail"] = e.Detail
+	}
+	action := "auth." + string(e.Kind)
+	switch e.Kind {
+	case auth.EventLogin:
+		action = audit.ActionLogin
+	case auth.EventLoginFailed:
+		action = audit.ActionLoginFailed
+	case auth.EventLogout:
+		action = audit.ActionLogout
+	}
+	g.recordAs(e.User, e.IP, action, e.User, detail)
+}
+
+type authService struct {
+	pb.UnimplementedAuthServiceServer
+	g *Gateway
+}
+
+func sessionPB(s auth.Session, current string) *pb.Session {
+	return &pb.Session{Id: s.ID, Device: s.Device, Ip: s.IP, Created: ts(s.Created), LastSeen: ts(s.LastSeen),
+		Expires: ts(s.Expires), Current: s.ID == current}
+}
+
+func (s *authService) Login(ctx context.Context, r *pb.LoginRequest) (*pb.LoginResponse, error) {
+	c := callerOf(ctx)
+	tok, sess, err := s.g.auth.Login(auth.LoginRequest{User: r.Username, Password: r.Password, Code: r.Code, IP: c.ip, Device: r.Device})
+	if err != nil {
+		withRetryAfter(ctx, err)
+		return nil, err
+	}
+	u, err := s.g.auth.GetUser(sess.User)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.LoginResponse{Token: tok, Session: sessionPB(sess, sess.ID), Username: u.Name, Role: string(u.Role)}, nil
+}
+
+func (s *authService) Enrol(ctx context.Context, r *pb.EnrolRequest) (*pb.LoginResponse, error) {
+	tok, sess, err := s.g.auth.Enrol(r.Code, callerOf(ctx).ip, r.Device)
+	if err != nil {
+		withRetryAfter(ctx, err)
+		return nil, err
+	}
+	u, err := s.g.auth.GetUser(sess.User)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.LoginResponse{Token: tok, Session: sessionPB(sess, sess.ID), Username: u.Name, Role: string(u.Role)}, nil
+}
+
+// account is the caller's own account; the box's local token has none.
+func account(ctx context.Context) (*caller, error) {
+	c := callerOf(ctx)
+	if c.p.Kind == "local" {
+		return nil, status.Error(codes.FailedPrecondition, "the box's local token has no account: sign in as a person for this")
+	}
+	return c, nil
+}
+
+func (s *authService) Logout(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
+	c, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.p.Kind == auth.KindAPIKey {
+		return nil, status.Error(codes.FailedPrecondition, "an API key does not sign out: revoke it with DELETE /v1/auth/apikeys/{id}")
+	}
+	return &pb.Empty{}, s.g.auth.Logout(c.token)
+}
+
+func (s *authService) ListSessions(ctx context.Context, _ *pb.Empty) (*pb.ListSessionsResponse, error) {
+	c, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.g.auth.ListSessions(c.p.User)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListSessionsResponse{}
+	for _, x := range list {
+		out.Sessions = append(out.Sessions, sessionPB(x, c.p.CredentialID))
+	}
+	return out, nil
+}
+
+func (s *authService) RevokeSession(ctx context.Context, r *pb.RevokeSessionRequest) (*pb.Empty, error) {
+	c, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Empty{}, s.g.auth.RevokeSession(c.p.User, r.Id)
+}
+
+func (s *authService) BeginTOTP(ctx context.Context, _ *pb.Empty) (*pb.BeginTOTPResponse, error) {
+	c, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.g.auth.BeginTOTP(c.p.User)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.BeginTOTPResponse{Secret: st.Secret, Url: st.URL}, nil
+}
+
+func (s *authService) ConfirmTOTP(ctx context.Context, r *pb.ConfirmTOTPRequest) (*pb.ConfirmTOTPResponse, error) {
+	c, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	codes, err := s.g.auth.ConfirmTOTP(c.p.User, r.Code)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.ConfirmTOTPResponse{RecoveryCodes: codes}, nil
+}
+
+func (s *authService) DisableTOTP(ctx context.Context, r *pb.DisableTOTPRequest) (*pb.Empty, error) {
+	c, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Empty{}, s.g.auth.DisableTOTP(c.p.User, r.Password, r.Code)
+}
+
+func (s *authService) ChangePassword(ctx context.Context, r *pb.ChangePasswordRequest) (*pb.Empty, error) {
+	c, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keep := ""
+	if c.p.Kind == auth.KindSession {
+		keep = c.p.CredentialID
+	}
+	return &pb.Empty{}, s.g.auth.SetPassword(c.p.User, r.OldPassword, r.NewPassword, keep)
+}
+
+func apiKeyPB(k auth.APIKey) *pb.APIKey {
+	out := &pb.APIKey{Id: k.ID, Name: k.Name, Created: ts(k.Created), Expires: ts(k.Expires), LastUsed: ts(k.LastUsed)}
+	for _, a := range k.Scopes {
+		out.Scopes = append(out.Scopes, string(a))
+	}
+	return out
+}
+
+func (s *authService) CreateAPIKey(ctx context.Context, r *pb.CreateAPIKeyRequest) (*pb.CreateAPIKeyResponse, error) {
+	c, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.p.Kind == auth.KindAPIKey {
+		return nil, status.Error(codes.PermissionDenied, "an API key cannot make API keys: sign in as the person")
+	}
+	days := r.ExpiresDays
+	if days == 0 {
+		days = 90
+	}
+	if days < 0 || days > 365 {
+		return nil, status.Error(codes.InvalidArgument, "expires_days must be between 1 and 365")
+	}
+	var scopes []auth.Action
+	for _, sc := range r.Scopes {
+		scopes = append(scopes, auth.Action(strings.TrimSpace(sc)))
+	}
+	key, info, err := s.g.auth.CreateAPIKey(c.p.User, r.Name, scopes, s.g.now().Add(time.Duration(days)*24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	return &pb.CreateAPIKeyResponse{Key: key, Info: apiKeyPB(info)}, nil
+}
+
+func (s *authService) ListAPIKeys(ctx context.Context, _ *pb.Empty) (*pb.ListAPIKeysResponse, error) {
+	c, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.g.auth.ListAPIKeys(c.p.User)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListAPIKeysResponse{}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, apiKeyPB(k))
+	}
+	return out, nil
+}
+
+func (s *authService) RevokeAPIKey(ctx context.Context, r *pb.RevokeAPIKeyRequest) (*pb.Empty, error) {
+	c, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Empty{}, s.g.auth.RevokeAPIKey(c.p.User, r.Id)
+}
+
+// revokeExposed revokes a credential that was sent over plain HTTP, and
+// audits it. Share-link tokens are revoked too: the link has been seen
+// in the clear.
+func (g *Gateway) revokeExposed(ctx context.Context, tok, ip string) {
+	err := g.auth.RevokeCredential(tok)
+	if errors.Is(err, auth.ErrNotFound) || err != nil {
+		if id, serr := g.shares.RevokeToken(tok); serr == nil {
+			g.recordAs("link:"+id, ip, audit.ActionShareRevoked, id, map[string]string{"why": "sent over plain HTTP"})
+			return
+		}
+	}
+	if err == nil {
+		g.recordAs("", ip, "auth.credential_exposed", "", map[string]string{"why": "sent over plain HTTP; revoked"})
+	}
+}

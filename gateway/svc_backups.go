@@ -1,0 +1,446 @@
+package gateway
+
+import (
+	"archive/zip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoebox/shoebox/appliance"
+	"github.com/shoebox/shoebox/gateway/auth"
+	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
+	"github.com/shoebox/shoebox/vault"
+)
+
+type backupService struct {
+	pb.UnimplementedBackupServiceServer
+	g *Gateway
+}
+
+// sourceTag marks a snapshot with the source (space) it belongs to.
+const sourceTag = "source:"
+
+// spaceOf returns the space (source name) a snapshot belongs to; "" for
+// snapshots made outside any source (CLI backups): box-wide, owner and
+// admin only.
+func spaceOf(s *vault.Snapshot) string {
+	for _, t := range s.Tags {
+		if strings.HasPrefix(t, sourceTag) {
+			return strings.TrimPrefix(t, sourceTag)
+		}
+	}
+	return ""
+}
+
+func (s *backupService) ListSources(ctx context.Context, _ *pb.Empty) (*pb.ListSourcesResponse, error) {
+	out := &pb.ListSourcesResponse{}
+	for _, src := range s.g.d.Sources() {
+		if s.g.auth.Allowed(callerOf(ctx).p, auth.BackupsRead, src.Name) {
+			out.Sources = append(out.Sources, sourcePB(src))
+		}
+	}
+	return out, nil
+}
+
+func (s *backupService) source(ctx context.Context, name string, a auth.Action) (appliance.SourceInfo, error) {
+	if err := s.g.require(ctx, a, name); err != nil {
+		return appliance.SourceInfo{}, err
+	}
+	for _, src := range s.g.d.Sources() {
+		if src.Name == name {
+			return src, nil
+		}
+	}
+	return appliance.SourceInfo{}, status.Errorf(codes.NotFound, "no source %q — list them with GET /v1/sources", name)
+}
+
+func (s *backupService) GetSource(ctx context.Context, r *pb.SourceRequest) (*pb.Source, error) {
+	src, err := s.source(ctx, r.Name, auth.BackupsRead)
+	if err != nil {
+		return nil, err
+	}
+	return sourcePB(src), nil
+}
+
+func sourceConfig(r *pb.Source) appliance.SourceConfig {
+	c := appliance.SourceConfig{Name: r.Name, Path: r.Path, Mode: r.Mode, Schedule: r.Schedule}
+	if rt := r.Retention; rt != nil {
+		c.Retention = appliance.Retention{KeepLast: int(rt.KeepLast), KeepDaily: int(rt.KeepDaily), KeepWeekly: int(rt.KeepWeekly),
+			KeepMonthly: int(rt.KeepMonthly), KeepYearly: int(rt.KeepYearly), LockDays: int(rt.LockDays), Until: rt.Until}
+	}
+	return c
+}
+
+func (s *backupService) CreateSource(ctx context.Context, r *pb.Source) (*pb.Source, error) {
+	if err := s.g.require(ctx, auth.Settings, ""); err != nil {
+		return nil, err
+	}
+	src, err := s.g.d.AddSource(sourceConfig(r))
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	s.g.record(ctx, "sources.create", r.Name, map[string]string{"path": r.Path})
+	return sourcePB(src), nil
+}
+
+func (s *backupService) UpdateSource(ctx context.Context, r *pb.Source) (*pb.Source, error) {
+	if err := s.g.require(ctx, auth.Settings, ""); err != nil {
+		return nil, err
+	}
+	src, err := s.g.d.UpdateSource(sourceConfig(r))
+	if err != nil {
+		return nil, err
+	}
+	s.g.record(ctx, "sources.update", r.Name, nil)
+	return sourcePB(src), nil
+}
+
+func (s *backupService) DeleteSource(ctx context.Context, r *pb.SourceRequest) (*pb.Empty, error) {
+	if err := s.g.require(ctx, auth.Settings, ""); err != nil {
+		return nil, err
+	}
+	if err := s.g.d.RemoveSource(r.Name); err != nil {
+		return nil, err
+	}
+	s.g.record(ctx, "sources.delete", r.Name, nil)
+	return &pb.Empty{}, nil
+}
+
+func (s *backupService) RunSource(ctx context.Context, r *pb.SourceRequest) (*pb.Empty, error) {
+	if _, err := s.source(ctx, r.Name, auth.BackupsWrite); err != nil {
+		return nil, err
+	}
+	if err := s.g.d.RunSource(r.Name); err != nil {
+		return nil, err
+	}
+	return &pb.Empty{}, nil
+}
+
+// WatchProgress sends the operations in progress once a second, and a
+// final message for each as it finishes.
+func (s *backupService) WatchProgress(_ *pb.WatchProgressRequest, stream pb.BackupService_WatchProgressServer) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	c := callerOf(stream.Context())
+	for {
+		for _, op := range s.g.d.Operations() {
+			if op.Space != "" && !s.g.auth.Allowed(c.p, auth.BackupsRead, op.Space) {
+				continue
+			}
+			if err := stream.Send(opPB(op)); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func snapshotPB(sn *vault.Snapshot, lockedUntil time.Time) *pb.Snapshot {
+	out := &pb.Snapshot{Id: sn.ID().String(), Source: spaceOf(sn), Time: ts(sn.Time), Paths: sn.Paths, Host: sn.Hostname,
+		Tags: sn.Tags, LockedUntil: ts(lockedUntil)}
+	if sm := sn.Summary; sm != nil {
+		out.Files = sm.FilesTotal
+		out.Bytes = sm.BytesTotal
+	}
+	return out
+}
+
+func (s *backupService) ListSnapshots(ctx context.Context, r *pb.ListSnapshotsRequest) (*pb.ListSnapshotsResponse, error) {
+	repo := s.g.d.Repo
+	snaps, err := repo.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	holds, err := repo.Holds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := callerOf(ctx).p
+	out := &pb.ListSnapshotsResponse{}
+	for _, sn := range snaps {
+		sp := spaceOf(sn)
+		if (r.Source != "" && sp != r.Source) || !s.g.auth.Allowed(p, auth.BackupsRead, sp) {
+			continue
+		}
+		out.Snapshots = append(out.Snapshots, snapshotPB(sn, holds[sn.ID()]))
+	}
+	sort.Slice(out.Snapshots, func(i, j int) bool { return out.Snapshots[i].Time.AsTime().After(out.Snapshots[j].Time.AsTime()) })
+	return out, nil
+}
+
+// snapshot finds a snapshot by ID (or prefix, or "latest") and checks
+// the caller may do a in its space.
+func (g *Gateway) snapshot(ctx context.Context, ref string, a auth.Action) (*vault.Snapshot, error) {
+	if ref == "" {
+		return nil, status.Error(codes.InvalidArgument, "a snapshot ID is required")
+	}
+	sn, err := g.d.Repo.FindSnapshot(ctx, ref, vault.SnapshotFilter{})
+	if err != nil {
+		return nil, err
+	}
+	if err := g.require(ctx, a, spaceOf(sn)); err != nil {
+		return nil, err
+	}
+	return sn, nil
+}
+
+// cleanPath makes p an absolute, clean snapshot path.
+func cleanPath(p string) string {
+	return path.Clean("/" + p)
+}
+
+func (s *backupService) BrowseSnapshot(ctx context.Context, r *pb.BrowseRequest) (*pb.BrowseResponse, error) {
+	sn, err := s.g.snapshot(ctx, r.Id, auth.BackupsRead)
+	if err != nil {
+		return nil, err
+	}
+	p := cleanPath(r.Path)
+	n, err := s.g.d.Repo.Lookup(ctx, sn.Tree, p)
+	if err != nil {
+		return nil, status.Errorf(codes.NotFound, "%s is not in snapshot %s — browse from \"/\"", p, sn.ID().Short())
+	}
+	out := &pb.BrowseResponse{Path: p}
+	if n.Type != "dir" {
+		out.Nodes = []*pb.Node{nodePB(n)}
+		return out, nil
+	}
+	tree, err := s.g.d.Repo.LoadTree(ctx, *n.Subtree)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range tree.Nodes {
+		out.Nodes = append(out.Nodes, nodePB(c))
+	}
+	return out, nil
+}
+
+func nodePB(n *vault.Node) *pb.Node {
+	return &pb.Node{Name: n.Name, Type: n.Type, Size: int64(n.Size), Mtime: ts(n.ModTime), Mode: n.Mode}
+}
+
+func (s *backupService) DiffSnapshots(ctx context.Context, r *pb.DiffRequest) (*pb.DiffResponse, error) {
+	a, err := s.g.snapshot(ctx, r.Id, auth.BackupsRead)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.g.snapshot(ctx, r.Other, auth.BackupsRead)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.DiffResponse{}
+	kinds := map[string]string{"+": "added", "-": "removed", "M": "modified", "U": "metadata", "T": "type changed"}
+	err = s.g.d.Repo.Diff(ctx, a.Tree, b.Tree, func(c vault.Change) error {
+		if len(out.Changes) >= 100000 {
+			return errors.New("more than 100000 changes; compare smaller folders")
+		}
+		out.Changes = append(out.Changes, &pb.Change{Path: c.Path, Change: kinds[c.Kind]})
+		return nil
+	})
+	return out, err
+}
+
+// restoreRoot is where API restores go: a folder on the box, never
+// over existing files.
+func (g *Gateway) restoreTarget(target string) (string, error) {
+	root := g.d.RestoreRoot()
+	if target == "" {
+		target = "restore-" + g.now().Format("2006-01-02-150405")
+	}
+	t := filepath.Join(root, filepath.Clean("/"+target))
+	if !strings.HasPrefix(t, filepath.Clean(root)+string(filepath.Separator)) {
+		return "", status.Errorf(codes.InvalidArgument, "target must be a folder under %s", root)
+	}
+	return t, nil
+}
+
+func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (*pb.RestoreResponse, error) {
+	sn, err := s.g.snapshot(ctx, r.Id, auth.Restore)
+	if err != nil {
+		return nil, err
+	}
+	target, err := s.g.restoreTarget(r.Target)
+	if err != nil {
+		return nil, err
+	}
+	if ents, err := readDirNames(target); err == nil && len(ents) > 0 {
+		return nil, status.Errorf(codes.FailedPrecondition, "%s is not empty; restore into a new folder", target)
+	}
+	opt := vault.RestoreOptions{Target: target}
+	if p := cleanPath(r.Path); p != "/" {
+		opt.Include = []string{p}
+	}
+	op := s.g.d.StartOperation("restore", spaceOf(sn), sn.ID().Short()+":"+cleanPath(r.Path))
+	opt.Progress = func(p vault.Progress) { op.Update(p.Files, p.TotalFiles, p.Bytes, p.TotalBytes) }
+	sum, err := s.g.d.Repo.Restore(ctx, sn, opt)
+	op.Done(err)
+	s.g.record(ctx, "restore", sn.ID().String()+":"+cleanPath(r.Path), map[string]string{"target": target})
+	if sum == nil {
+		return nil, err
+	}
+	out := &pb.RestoreResponse{Files: sum.Files, Bytes: sum.Bytes, Errors: sum.Errors, Target: target}
+	if err != nil && len(out.Errors) == 0 {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Download streams a file as it is, or a folder as a zip.
+func (s *backupService) Download(r *pb.DownloadRequest, stream pb.BackupService_DownloadServer) error {
+	ctx := stream.Context()
+	sn, err := s.g.snapshot(ctx, r.Id, auth.Download)
+	if err != nil {
+		return err
+	}
+	p := cleanPath(r.Path)
+	n, err := s.g.d.Repo.Lookup(ctx, sn.Tree, p)
+	if err != nil {
+		return status.Errorf(codes.NotFound, "%s is not in snapshot %s", p, sn.ID().Short())
+	}
+	s.g.record(ctx, "download", sn.ID().String()+":"+p, nil)
+	w := &bodyWriter{stream: stream}
+	if n.Type == "file" {
+		w.contentType = "application/octet-stream"
+		if err := s.g.d.Repo.Dump(ctx, n, w); err != nil {
+			return err
+		}
+		return w.flush()
+	}
+	if n.Type != "dir" {
+		return status.Errorf(codes.FailedPrecondition, "%s is a %s; only files and folders can be downloaded", p, n.Type)
+	}
+	w.contentType = "application/zip"
+	if err := writeZip(ctx, s.g.d.Repo, sn, p, w); err != nil {
+		return err
+	}
+	return w.flush()
+}
+
+// writeZip writes the folder at p of sn as a zip archive (stored, not
+// compressed: photos and videos do not shrink).
+func writeZip(ctx context.Context, repo *vault.Repository, sn *vault.Snapshot, p string, w io.Writer) error {
+	n, err := repo.Lookup(ctx, sn.Tree, p)
+	if err != nil {
+		return err
+	}
+	zw := zip.NewWriter(w)
+	base := path.Base(p)
+	if p == "/" {
+		base = "snapshot-" + sn.ID().Short()
+	}
+	err = repo.Walk(ctx, *n.Subtree, func(rel string, node *vault.Node) error {
+		name := path.Join(base, strings.TrimPrefix(rel, "/"))
+		switch node.Type {
+		case "dir":
+			_, err := zw.CreateHeader(&zip.FileHeader{Name: name + "/", Modified: node.ModTime})
+			return err
+		case "file":
+			fw, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store, Modified: node.ModTime})
+			if err != nil {
+				return err
+			}
+			return repo.Dump(ctx, node, fw)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// bodyWriter turns a byte stream into HttpBody messages of up to 1 MiB.
+type bodyWriter struct {
+	stream      pb.BackupService_DownloadServer
+	contentType string
+	buf         []byte
+	sent        bool
+}
+
+func (b *bodyWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		k := min(len(p), 1<<20-len(b.buf))
+		b.buf = append(b.buf, p[:k]...)
+		p = p[k:]
+		if len(b.buf) == 1<<20 {
+			if err := b.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (b *bodyWriter) flush() error {
+	if len(b.buf) == 0 && b.sent {
+		return nil
+	}
+	err := b.stream.Send(&httpbody.HttpBody{ContentType: b.contentType, Data: b.buf})
+	b.buf, b.sent = b.buf[:0], true
+	return err
+}
+
+func (s *backupService) LockSnapshot(ctx context.Context, r *pb.LockRequest) (*pb.Snapshot, error) {
+	sn, err := s.g.snapshot(ctx, r.Id, auth.LocksSet)
+	if err != nil {
+		return nil, err
+	}
+	until, err := parseUntil(r.Until)
+	if err != nil {
+		return nil, err
+	}
+	if !until.After(s.g.now()) {
+		return nil, status.Error(codes.InvalidArgument, "until must be in the future")
+	}
+	holds, err := s.g.d.Repo.Holds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Locks only ever grow: an earlier date than the current lock is
+	// refused, for everyone, the owner included.
+	if cur := holds[sn.ID()]; until.Before(cur) {
+		return nil, status.Errorf(codes.FailedPrecondition, "snapshot %s is locked until %s; locks cannot be shortened or removed",
+			sn.ID().Short(), cur.Format(time.RFC3339))
+	}
+	if err := s.g.d.Repo.Hold(ctx, sn.ID(), until); err != nil {
+		return nil, err
+	}
+	s.g.record(ctx, "lock", sn.ID().String(), map[string]string{"until": until.Format(time.RFC3339)})
+	return snapshotPB(sn, until), nil
+}
+
+func parseUntil(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, status.Errorf(codes.InvalidArgument, "until %q: give a date (2027-12-31) or an RFC 3339 time", s)
+}
+
+var _ = fmt.Sprint
+
+// readDirNames lists the names in dir.
+func readDirNames(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names, err
+}

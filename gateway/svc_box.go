@@ -1,0 +1,243 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/shoebox/shoebox/appliance"
+	"github.com/shoebox/shoebox/gateway/auth"
+	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
+	"github.com/shoebox/shoebox/raid"
+)
+
+// The box-facing services: status, disks, alerts and cards. They turn
+// the daemon's state into API messages.
+
+type statusService struct {
+	pb.UnimplementedStatusServiceServer
+	g *Gateway
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func (s *statusService) GetStatus(ctx context.Context, _ *pb.Empty) (*pb.Status, error) {
+	d := s.g.d
+	st := &pb.Status{Ready: "ok", Time: ts(s.g.now()), OffsiteLagSeconds: -1}
+	if why := d.NotReady(); why != "" {
+		st.Ready = why
+	}
+	st.Array, st.Disks = s.g.disks()
+	if c, ok := d.Capacity(); ok {
+		st.Capacity = &pb.Capacity{TotalBytes: c.Total, UsedBytes: c.Used, FreeBytes: c.Free, DaysUntilFull: c.DaysUntilFull}
+	}
+	for _, src := range d.Sources() {
+		if !s.g.auth.Allowed(callerOf(ctx).p, auth.BackupsRead, src.Name) {
+			continue
+		}
+		st.Sources = append(st.Sources, sourcePB(src))
+		st.Copies = append(st.Copies, copiesOf(d, src))
+	}
+	for _, a := range d.Bus.List(false) {
+		st.Alerts = append(st.Alerts, alertPB(a))
+	}
+	for _, op := range d.Operations() {
+		st.Operations = append(st.Operations, opPB(op))
+	}
+	return st, nil
+}
+
+// copiesOf counts a source's copies for the 3-2-1 rule: the folder
+// itself, the box's repository (redundant when on an array), and offsite
+// (once a paired unit exists: the cluster issue).
+func copiesOf(d *appliance.Daemon, src appliance.SourceInfo) *pb.Copies {
+	c := &pb.Copies{Source: src.Name, Copies: 1, Where: []string{"source folder " + src.Path}}
+	if src.LastSuccess != nil {
+		c.Copies++
+		where := "box repository"
+		if d.Array != nil {
+			where = "box array " + d.Array.Status().Layout
+		}
+		c.Where = append(c.Where, where)
+	}
+	// 3 copies, 2 media, 1 offsite: without an offsite unit the rule is
+	// not met however many local disks there are.
+	c.Meets_3_2_1 = false
+	return c
+}
+
+func sourcePB(s appliance.SourceInfo) *pb.Source {
+	out := &pb.Source{Name: s.Name, Path: s.Path, Mode: s.Mode, Schedule: s.Schedule, FromConfig: s.FromConfig,
+		LastError: s.LastError, LastSnapshot: s.LastSnap, Running: s.Running,
+		Retention: &pb.Retention{KeepLast: int32(s.Retention.KeepLast), KeepDaily: int32(s.Retention.KeepDaily),
+			KeepWeekly: int32(s.Retention.KeepWeekly), KeepMonthly: int32(s.Retention.KeepMonthly),
+			KeepYearly: int32(s.Retention.KeepYearly), LockDays: int32(s.Retention.LockDays), Until: s.Retention.Until}}
+	if s.LastSuccess != nil {
+		out.LastSuccess = ts(*s.LastSuccess)
+	}
+	if s.Running {
+		p := s.Progress
+		out.Progress = &pb.Progress{Kind: "backup", Subject: s.Name, FilesDone: p.Files, BytesDone: p.Bytes,
+			FilesTotal: p.TotalFiles, BytesTotal: p.TotalBytes}
+	}
+	return out
+}
+
+func opPB(op appliance.Operation) *pb.Progress {
+	return &pb.Progress{Kind: op.Kind, Subject: op.Subject, FilesDone: op.FilesDone, FilesTotal: op.FilesTotal,
+		BytesDone: op.BytesDone, BytesTotal: op.BytesTotal, RateBytesPerSecond: op.Rate, EtaSeconds: int64(op.ETA.Seconds()),
+		Started: ts(op.Started), Done: op.Done, Error: op.Error}
+}
+
+func alertPB(a appliance.Alert) *pb.Alert {
+	return &pb.Alert{Id: a.ID, Key: a.Key, Kind: a.Kind, Severity: string(a.Severity), Subject: a.Subject,
+		Message: a.Message, First: ts(a.First), Last: ts(a.Last), Count: int32(a.Count), Acked: a.Acked, Resolved: a.Resolved}
+}
+
+// disks reports the array and each member with its health verdict.
+func (g *Gateway) disks() (*pb.ArrayStatus, []*pb.Disk) {
+	a := g.d.Array
+	if a == nil {
+		return nil, nil
+	}
+	st := a.Status()
+	arr := &pb.ArrayStatus{Id: st.ArrayID, Layout: st.Layout, State: st.State, Objects: int64(st.Objects),
+		DegradedObjects: int64(st.Degraded), LostObjects: int64(st.Lost)}
+	var out []*pb.Disk
+	for _, m := range st.Disks {
+		out = append(out, diskPB(m, g.d.DiskHealth(m)))
+	}
+	return arr, out
+}
+
+func diskPB(m raid.DiskStatus, h appliance.DiskHealth) *pb.Disk {
+	return &pb.Disk{Id: m.DiskID, Path: m.Path, Model: m.Model, Serial: m.Serial, State: m.State, Present: m.Present,
+		Problem: m.Problem, TotalBytes: int64(m.TotalBytes), FreeBytes: int64(m.FreeBytes), Health: h.State,
+		HealthReasons: h.Reasons, TemperatureC: int32(h.Temperature), IoErrors: int64(m.IOErrors), ChecksumErrors: int64(m.ChecksumErrors)}
+}
+
+type diskService struct {
+	pb.UnimplementedDiskServiceServer
+	g *Gateway
+}
+
+func (s *diskService) ListDisks(ctx context.Context, _ *pb.Empty) (*pb.ListDisksResponse, error) {
+	arr, disks := s.g.disks()
+	return &pb.ListDisksResponse{Array: arr, Disks: disks}, nil
+}
+
+func (s *diskService) DiskHistory(ctx context.Context, r *pb.DiskRequest) (*pb.DiskHistoryResponse, error) {
+	samples, err := s.g.d.DiskHistory(r.Id)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.DiskHistoryResponse{}
+	for _, x := range samples {
+		out.Samples = append(out.Samples, &pb.HealthSample{Time: ts(x.Time), Health: x.State, TemperatureC: int32(x.Temperature),
+			Reallocated: x.Reallocated, Pending: x.Pending, MediaErrors: x.MediaErrors})
+	}
+	return out, nil
+}
+
+func (s *diskService) Scrub(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
+	if err := s.g.d.StartScrub(); err != nil {
+		return nil, err
+	}
+	s.g.record(ctx, "disks.scrub", "array", nil)
+	return &pb.Empty{}, nil
+}
+
+func (s *diskService) ReplaceDisk(ctx context.Context, r *pb.ReplaceDiskRequest) (*pb.Empty, error) {
+	if r.NewPath == "" {
+		return nil, status.Error(codes.InvalidArgument, "new_path is required: the folder or mount point of the new disk")
+	}
+	if err := s.g.d.StartReplace(r.Id, r.NewPath); err != nil {
+		return nil, err
+	}
+	s.g.record(ctx, "disks.replace", r.Id, map[string]string{"new_path": r.NewPath})
+	return &pb.Empty{}, nil
+}
+
+func (s *diskService) EvacuateDisk(ctx context.Context, r *pb.DiskRequest) (*pb.Empty, error) {
+	if err := s.g.d.StartEvacuate(r.Id); err != nil {
+		return nil, err
+	}
+	s.g.record(ctx, "disks.evacuate", r.Id, nil)
+	return &pb.Empty{}, nil
+}
+
+type alertService struct {
+	pb.UnimplementedAlertServiceServer
+	g *Gateway
+}
+
+func (s *alertService) ListAlerts(ctx context.Context, r *pb.ListAlertsRequest) (*pb.ListAlertsResponse, error) {
+	out := &pb.ListAlertsResponse{}
+	for _, a := range s.g.d.Bus.List(r.All) {
+		out.Alerts = append(out.Alerts, alertPB(a))
+	}
+	return out, nil
+}
+
+func (s *alertService) AckAlert(ctx context.Context, r *pb.AckAlertRequest) (*pb.Alert, error) {
+	if !s.g.d.Bus.Ack(r.Id) {
+		return nil, status.Errorf(codes.NotFound, "no alert %q — list them with GET /v1/alerts", r.Id)
+	}
+	s.g.record(ctx, "alerts.ack", r.Id, nil)
+	for _, a := range s.g.d.Bus.List(true) {
+		if a.ID == r.Id {
+			return alertPB(a), nil
+		}
+	}
+	return &pb.Alert{Id: r.Id, Acked: true}, nil
+}
+
+func (s *alertService) StreamAlerts(_ *pb.Empty, stream pb.AlertService_StreamAlertsServer) error {
+	ch, cancel := s.g.d.Bus.SubscribeCancel(16)
+	defer cancel()
+	for {
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case a := <-ch:
+			if err := stream.Send(alertPB(a)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *alertService) ListCards(ctx context.Context, _ *pb.Empty) (*pb.ListCardsResponse, error) {
+	vs, err := s.g.d.Cards(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListCardsResponse{}
+	for _, v := range vs {
+		out.Cards = append(out.Cards, &pb.Card{Id: v.Card, Files: int32(v.Files), Copied: int32(v.Copied),
+			VerifiedOnBox: int32(v.VerifiedOnBox), Offsite: int32(v.Offsite), Required: int32(v.Required),
+			Missing: v.Missing, Changed: v.Changed, Unreadable: v.Unreadable, SafeToFormat: v.SafeToFormat, Reason: v.Reason})
+	}
+	return out, nil
+}
+
+func (s *statusService) ListDrills(ctx context.Context, _ *pb.Empty) (*pb.ListDrillsResponse, error) {
+	ds, err := s.g.d.Drills()
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListDrillsResponse{}
+	for _, d := range ds {
+		out.Drills = append(out.Drills, &pb.Drill{Time: ts(d.Time), Snapshot: d.Snapshot, Files: int32(d.Files), Bytes: d.Bytes,
+			Seconds: d.Seconds(), Ok: d.OK, Failures: d.Failures})
+	}
+	return out, nil
+}

@@ -1,0 +1,169 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoebox/shoebox/gateway/auth"
+	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
+	"github.com/shoebox/shoebox/gateway/upload"
+)
+
+// maxChunk is the largest chunk one WriteChunk call carries.
+const maxChunk = upload.DefaultMaxChunkSize
+
+func init() {
+	errorRules = append(errorRules,
+		errorRule{upload.ErrNotFound, codes.NotFound, "the upload expired or never existed: start it again with POST /v1/uploads"},
+		errorRule{upload.ErrForbidden, codes.PermissionDenied, "this upload belongs to someone else"},
+		errorRule{upload.ErrOffsetMismatch, codes.FailedPrecondition, "resume from the offset the box reports (GET /v1/uploads/{id})"},
+		errorRule{upload.ErrChecksumMismatch, codes.DataLoss, "the file changed or was damaged in transit: send it again from offset 0"},
+		errorRule{upload.ErrTooLarge, codes.InvalidArgument, "send smaller chunks, or a smaller file"},
+		errorRule{upload.ErrFull, codes.ResourceExhausted, "the box is full: free space or add a disk, then resume"},
+		errorRule{upload.ErrIncomplete, codes.FailedPrecondition, "send the rest of the file first"},
+		errorRule{upload.ErrCompleted, codes.AlreadyExists, "this upload is already complete"},
+		errorRule{upload.ErrBusy, codes.Aborted, "another request is writing this upload; retry in a moment"},
+		errorRule{upload.ErrTooMany, codes.ResourceExhausted, "finish or cancel some of your uploads first"},
+		errorRule{upload.ErrInvalid, codes.InvalidArgument, ""},
+	)
+}
+
+type uploadService struct {
+	pb.UnimplementedUploadServiceServer
+	g *Gateway
+}
+
+// knownFile tells the upload store whether the box already holds a file
+// with this SHA-256. The repository stores keyed hashes, not file
+// SHA-256s, so only the upload index answers today (nil hook).
+func (g *Gateway) knownFile(sum [32]byte) bool { return false }
+
+func parseSum(s string) (upload.Sum, error) {
+	var sum upload.Sum
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 {
+		return sum, status.Errorf(codes.InvalidArgument, "sha256 %q: want 64 hex digits", s)
+	}
+	copy(sum[:], b)
+	return sum, nil
+}
+
+func uploadPB(s upload.Session) *pb.Upload {
+	out := &pb.Upload{Id: s.ID, Offset: s.Offset, Size: s.Size, AlreadyHave: s.AlreadyHave,
+		Complete: s.State == upload.StateComplete, Expires: ts(s.Expires)}
+	if s.Result != nil {
+		out.StoredPath = s.Result.Path
+	}
+	return out
+}
+
+func (s *uploadService) CreateUpload(ctx context.Context, r *pb.CreateUploadRequest) (*pb.Upload, error) {
+	if err := s.g.require(ctx, auth.Upload, r.Space); err != nil {
+		return nil, err
+	}
+	if r.Device == "" || r.Name == "" {
+		return nil, status.Error(codes.InvalidArgument, "device and name are required")
+	}
+	sum, err := parseSum(r.Sha256)
+	if err != nil {
+		return nil, err
+	}
+	inbox, err := s.g.d.SourceInbox(r.Space)
+	if err != nil {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	req := upload.CreateRequest{User: callerOf(ctx).p.User, Device: r.Device, DeviceName: r.Device, Space: r.Space, Inbox: inbox,
+		Name: r.Name, Size: r.Size, SHA256: sum, ContentType: r.ContentType}
+	if r.Mtime != nil {
+		req.ModTime = r.Mtime.AsTime()
+	}
+	sess, err := s.g.uploads.Create(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return uploadPB(sess), nil
+}
+
+func (s *uploadService) WriteChunk(ctx context.Context, r *pb.WriteChunkRequest) (*pb.Upload, error) {
+	user := callerOf(ctx).p.User
+	off, err := s.g.uploads.Write(ctx, user, r.Id, r.Offset, bytes.NewReader(r.Data), int64(len(r.Data)))
+	if err != nil {
+		var oe *upload.OffsetError
+		if errors.As(err, &oe) {
+			return nil, status.Errorf(codes.FailedPrecondition, "upload %s is at offset %d, not %d: resume from %d", r.Id, oe.Current, oe.Offset, oe.Current)
+		}
+		return nil, err
+	}
+	sess, err := s.g.uploads.Status(ctx, user, r.Id)
+	if err != nil {
+		return nil, err
+	}
+	sess.Offset = off
+	return uploadPB(sess), nil
+}
+
+func (s *uploadService) GetUpload(ctx context.Context, r *pb.UploadRequest) (*pb.Upload, error) {
+	sess, err := s.g.uploads.Status(ctx, callerOf(ctx).p.User, r.Id)
+	if err != nil {
+		return nil, err
+	}
+	return uploadPB(sess), nil
+}
+
+func (s *uploadService) CompleteUpload(ctx context.Context, r *pb.UploadRequest) (*pb.Upload, error) {
+	user := callerOf(ctx).p.User
+	res, err := s.g.uploads.Complete(ctx, user, r.Id)
+	if err != nil {
+		return nil, err
+	}
+	s.g.record(ctx, "upload", res.Path, map[string]string{"sha256": hex.EncodeToString(res.SHA256[:])})
+	return &pb.Upload{Id: r.Id, Offset: res.Size, Size: res.Size, Complete: true, StoredPath: res.Path}, nil
+}
+
+func (s *uploadService) CancelUpload(ctx context.Context, r *pb.UploadRequest) (*pb.Empty, error) {
+	return &pb.Empty{}, s.g.uploads.Cancel(ctx, callerOf(ctx).p.User, r.Id)
+}
+
+func (s *uploadService) HaveFiles(ctx context.Context, r *pb.HaveFilesRequest) (*pb.HaveFilesResponse, error) {
+	sums := make([][32]byte, len(r.Sha256))
+	for i, h := range r.Sha256 {
+		sum, err := parseSum(h)
+		if err != nil {
+			return nil, err
+		}
+		sums[i] = sum
+	}
+	have, err := s.g.uploads.Have(ctx, sums)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.HaveFilesResponse{}
+	for i, ok := range have {
+		if ok {
+			out.Have = append(out.Have, r.Sha256[i])
+		}
+	}
+	return out, nil
+}
+
+func (s *uploadService) UploadHistory(ctx context.Context, r *pb.UploadHistoryRequest) (*pb.UploadHistoryResponse, error) {
+	var since = r.Since.AsTime()
+	if r.Since == nil {
+		since = since.AddDate(-100, 0, 0)
+	}
+	es, err := s.g.uploads.History(ctx, callerOf(ctx).p.User, r.Device, since, int(r.Limit))
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.UploadHistoryResponse{}
+	for _, e := range es {
+		out.Files = append(out.Files, &pb.UploadedFile{Sha256: hex.EncodeToString(e.SHA256[:]), Name: e.Name, Size: e.Size,
+			StoredPath: e.Path, Completed: ts(e.Completed)})
+	}
+	return out, nil
+}

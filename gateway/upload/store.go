@@ -1,0 +1,495 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxFileSize  = 64 << 30 // 64 GiB: long 4K videos
+	DefaultMaxChunkSize = 16 << 20
+	DefaultSessionTTL   = 7 * 24 * time.Hour
+	DefaultMaxOpen      = 100 // unfinished uploads per user
+)
+
+// MaxHaveBatch is the most hashes one Have call answers.
+const MaxHaveBatch = 1000
+
+// maxAttempts is how many checksum failures cancel a session.
+const maxAttempts = 3
+
+// Bucket names in the caller's database.
+var (
+	bSessions = []byte("upload.sessions") // id → Session (JSON)
+	bOpen     = []byte("upload.open")     // user 0 device 0 sha256 → id of the unfinished session
+	bReceived = []byte("upload.received") // sha256 → Entry (JSON): files the box holds
+	bHistory  = []byte("upload.history")  // user 0 device 0 completed-ns(8, big endian) sha256 → Entry (JSON)
+)
+
+// Options tune a Store. The zero value gives the defaults.
+type Options struct {
+	// Now is the clock; time.Now if nil.
+	Now func() time.Time
+	// MaxFileSize is the largest file Create accepts.
+	MaxFileSize int64
+	// MaxChunkSize is the largest n Write accepts.
+	MaxChunkSize int64
+	// SessionTTL is how long an upload may sit without a chunk before
+	// Sweep removes it. Completed sessions are kept as long, so that a
+	// phone that missed the answer to Complete can ask again.
+	SessionTTL time.Duration
+	// MaxOpen is the number of unfinished uploads one user may have.
+	MaxOpen int
+	// Known, if set, reports whether the box already holds a file with
+	// this SHA-256 (the daemon plugs in its repository). It is called from
+	// Create and Have, concurrently, and must be fast and safe for
+	// concurrent use.
+	Known func(sha256 [32]byte) bool
+}
+
+// Sum is a SHA-256. It encodes as lowercase hex in JSON.
+type Sum [32]byte
+
+func (s Sum) String() string { return hex.EncodeToString(s[:]) }
+
+// MarshalText encodes s as hex.
+func (s Sum) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes hex.
+func (s *Sum) UnmarshalText(b []byte) error {
+	if hex.DecodedLen(len(b)) != len(s) {
+		return fmt.Errorf("sha256 %q: want %d hex digits", b, 2*len(s))
+	}
+	_, err := hex.Decode(s[:], b)
+	return err
+}
+
+// State is a session's state.
+type State string
+
+// Session states.
+const (
+	StateUploading State = "uploading"
+	StateComplete  State = "complete"
+)
+
+// CreateRequest describes a file a phone wants to send.
+type CreateRequest struct {
+	User   string // authenticated user; only this user may use the session
+	Device string // device ID
+	// DeviceName names the device's folder in the inbox ("Anna's
+	// iPhone"); Device if empty. It is cleaned like a file name.
+	DeviceName string
+	Space      string // the target space, recorded in the history
+	// Inbox is the absolute path of the source's inbox folder. The
+	// gateway resolves it from the space; it never comes from the phone.
+	Inbox string
+
+	Name        string    // the file's name on the phone
+	Size        int64     // bytes
+	SHA256      Sum       // of the whole file
+	ModTime     time.Time // picks the inbox's YYYY/MM folder, in ModTime's own zone
+	ContentType string
+}
+
+// Session is an upload. It is stored as JSON in the upload.sessions
+// bucket.
+type Session struct {
+	ID          string    `json:"id"`
+	User        string    `json:"user"`
+	Device      string    `json:"device"`
+	DeviceName  string    `json:"device_name"`
+	Space       string    `json:"space"`
+	Inbox       string    `json:"inbox"`
+	Name        string    `json:"name"`
+	Size        int64     `json:"size"`
+	SHA256      Sum       `json:"sha256"`
+	ModTime     time.Time `json:"mtime"`
+	ContentType string    `json:"content_type,omitempty"`
+
+	// Offset is the number of bytes received, made durable and
+	// acknowledged: the next chunk goes there.
+	Offset   int64     `json:"offset"`
+	State    State     `json:"state"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"` // last chunk, or completion
+	Attempts int       `json:"attempts,omitempty"`
+	Result   *Result   `json:"result,omitempty"` // set when complete
+
+	// Expires is when Sweep may remove the session (Updated+SessionTTL).
+	Expires time.Time `json:"-"`
+	// AlreadyHave is set by Create, instead of making a session, when the
+	// box already holds a file with this SHA-256: the phone need not send
+	// it. ID is then empty.
+	AlreadyHave bool `json:"-"`
+}
+
+// Result says where a completed upload was stored.
+type Result struct {
+	Path      string    `json:"path"` // absolute path in the inbox
+	Name      string    `json:"name"` // base name, after cleaning and clash suffix
+	Size      int64     `json:"size"`
+	SHA256    Sum       `json:"sha256"`
+	Completed time.Time `json:"completed"`
+	// Existing is set when an identical file already had the name: nothing
+	// new was written.
+	Existing bool `json:"existing,omitempty"`
+}
+
+// partFile is what Write and Complete need of a part file; a test hook
+// swaps it to inject a full disk.
+type partFile interface {
+	io.WriterAt
+	Truncate(size int64) error
+	Sync() error
+	Stat() (os.FileInfo, error)
+	Close() error
+}
+
+// Store keeps upload sessions. It is safe for concurrent use; requests for
+// different sessions run in parallel, a second concurrent request for the
+// same session gets ErrBusy.
+type Store struct {
+	db    *bbolt.DB
+	parts string // STATE/uploads
+	opt   Options
+
+	mu   sync.Mutex
+	busy map[string]bool
+
+	placeMu sync.Mutex // check-then-rename on file systems without hard links
+
+	openPart func(name string) (partFile, error)
+}
+
+// New opens the upload store kept in db (buckets "upload.*") and under
+// dir/uploads (the part files). dir is the daemon's state directory.
+func New(db *bbolt.DB, dir string, opt Options) (*Store, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.MaxFileSize <= 0 {
+		opt.MaxFileSize = DefaultMaxFileSize
+	}
+	if opt.MaxChunkSize <= 0 {
+		opt.MaxChunkSize = DefaultMaxChunkSize
+	}
+	if opt.SessionTTL <= 0 {
+		opt.SessionTTL = DefaultSessionTTL
+	}
+	if opt.MaxOpen <= 0 {
+		opt.MaxOpen = DefaultMaxOpen
+	}
+	parts := filepath.Join(dir, "uploads")
+	if err := os.MkdirAll(parts, 0o700); err != nil {
+		return nil, fmt.Errorf("upload store: %w", err)
+	}
+	err := db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bSessions, bOpen, bReceived, bHistory} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("upload store: create buckets: %w", err)
+	}
+	return &Store{
+		db: db, parts: parts, opt: opt,
+		busy: make(map[string]bool),
+		openPart: func(name string) (partFile, error) {
+			return os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+		},
+	}, nil
+}
+
+// Create starts an upload, or resumes the user's unfinished upload of the
+// same file from the same device (an app that restarted and lost the
+// session ID gets it back, with the offset to resume from). If the box
+// already holds a file with this SHA-256 (its own index of received files,
+// or Options.Known), it returns a Session with AlreadyHave set and no ID.
+//
+// Errors: ErrInvalid, ErrTooLarge (over MaxFileSize), ErrTooMany.
+func (s *Store) Create(ctx context.Context, req CreateRequest) (Session, error) {
+	if err := ctx.Err(); err != nil {
+		return Session{}, err
+	}
+	if err := s.validate(&req); err != nil {
+		return Session{}, err
+	}
+	sess := Session{
+		User: req.User, Device: req.Device, DeviceName: req.DeviceName,
+		Space: req.Space, Inbox: req.Inbox,
+		Name: req.Name, Size: req.Size, SHA256: req.SHA256,
+		ModTime: req.ModTime, ContentType: req.ContentType,
+	}
+	have, err := s.have(req.SHA256)
+	if err != nil {
+		return Session{}, err
+	}
+	if have {
+		sess.AlreadyHave = true
+		return sess, nil
+	}
+	now := s.opt.Now()
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bReceived).Get(req.SHA256[:]) != nil { // arrived meanwhile
+			sess.AlreadyHave = true
+			return nil
+		}
+		open := tx.Bucket(bOpen)
+		key := openKey(req.User, req.Device, req.SHA256)
+		if id := open.Get(key); id != nil {
+			old, err := getSession(tx, string(id))
+			if err == nil && old.State == StateUploading && old.Size == req.Size && !s.expired(old, now) {
+				sess = old
+				return nil
+			}
+		}
+		n := 0
+		prefix := []byte(req.User + "\x00")
+		c := open.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			n++
+		}
+		if n >= s.opt.MaxOpen {
+			return fmt.Errorf("user %q has %d unfinished uploads: %w; finish or cancel some first", req.User, n, ErrTooMany)
+		}
+		sess.ID = newID()
+		sess.State = StateUploading
+		sess.Created, sess.Updated = now, now
+		if err := putSession(tx, &sess); err != nil {
+			return err
+		}
+		return open.Put(key, []byte(sess.ID))
+	})
+	if err != nil {
+		return Session{}, fmt.Errorf("create upload of %q: %w", req.Name, fullErr(err))
+	}
+	if !sess.AlreadyHave {
+		s.setExpiry(&sess)
+	}
+	return sess, nil
+}
+
+func (s *Store) validate(req *CreateRequest) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("create upload of %q: %s: %w", req.Name, fmt.Sprintf(format, a...), ErrInvalid)
+	}
+	for _, f := range []struct{ what, v string }{{"user", req.User}, {"device", req.Device}} {
+		if f.v == "" || len(f.v) > 256 || strings.ContainsRune(f.v, 0) {
+			return bad("%s must be 1 to 256 bytes without NUL", f.what)
+		}
+	}
+	if req.DeviceName == "" {
+		req.DeviceName = req.Device
+	}
+	if req.Name == "" {
+		return bad("no file name")
+	}
+	if req.Size < 0 {
+		return bad("negative size %d", req.Size)
+	}
+	if req.Size > s.opt.MaxFileSize {
+		return fmt.Errorf("create upload of %q: %d bytes is over the limit of %d bytes per file: %w",
+			req.Name, req.Size, s.opt.MaxFileSize, ErrTooLarge)
+	}
+	if y := req.ModTime.Year(); !req.ModTime.IsZero() && (y < 1 || y > 9999) {
+		return bad("modification time %v out of range", req.ModTime)
+	}
+	if !filepath.IsAbs(req.Inbox) {
+		return bad("inbox %q is not an absolute path", req.Inbox)
+	}
+	if fi, err := os.Stat(req.Inbox); err != nil || !fi.IsDir() {
+		return bad("inbox %q is not a directory", req.Inbox)
+	}
+	return nil
+}
+
+// Status returns the session: the phone asks after a reconnect where to
+// resume (Offset), or, after a lost answer to Complete, where the file
+// went (Result).
+//
+// Errors: ErrNotFound, ErrForbidden.
+func (s *Store) Status(ctx context.Context, user, id string) (Session, error) {
+	if err := ctx.Err(); err != nil {
+		return Session{}, err
+	}
+	return s.get(user, id)
+}
+
+// Cancel removes the session and its partial data. Cancelling a completed
+// upload only forgets the session; the file stays in the inbox.
+//
+// Errors: ErrNotFound, ErrForbidden, ErrBusy.
+func (s *Store) Cancel(ctx context.Context, user, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.lock(id); err != nil {
+		return err
+	}
+	defer s.unlock(id)
+	sess, err := s.get(user, id)
+	if err != nil {
+		return err
+	}
+	return s.remove(&sess)
+}
+
+// remove deletes a session and then its part file. The caller holds the
+// session's lock.
+func (s *Store) remove(sess *Session) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := deleteOpen(tx, sess); err != nil {
+			return err
+		}
+		return tx.Bucket(bSessions).Delete([]byte(sess.ID))
+	})
+	if err != nil {
+		return fmt.Errorf("remove upload %s: %w", sess.ID, err)
+	}
+	if err := os.Remove(s.partPath(sess.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove upload %s: %w", sess.ID, err)
+	}
+	return nil
+}
+
+// get loads a session and checks its owner and expiry.
+func (s *Store) get(user, id string) (Session, error) {
+	if !validID(id) {
+		return Session{}, fmt.Errorf("upload %q: %w", id, ErrNotFound)
+	}
+	var sess Session
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		sess, err = getSession(tx, id)
+		return err
+	})
+	if err != nil {
+		return Session{}, err
+	}
+	if sess.User != user {
+		return Session{}, fmt.Errorf("upload %s: %w", id, ErrForbidden)
+	}
+	if s.expired(sess, s.opt.Now()) {
+		return Session{}, fmt.Errorf("upload %s expired after %v without activity: %w; start it again", id, s.opt.SessionTTL, ErrNotFound)
+	}
+	s.setExpiry(&sess)
+	return sess, nil
+}
+
+func (s *Store) put(sess *Session) error {
+	return s.db.Update(func(tx *bbolt.Tx) error { return putSession(tx, sess) })
+}
+
+func (s *Store) expired(sess Session, now time.Time) bool {
+	return !now.Before(sess.Updated.Add(s.opt.SessionTTL))
+}
+
+func (s *Store) setExpiry(sess *Session) { sess.Expires = sess.Updated.Add(s.opt.SessionTTL) }
+
+// lock claims a session for one request.
+func (s *Store) lock(id string) error {
+	if !validID(id) {
+		return fmt.Errorf("upload %q: %w", id, ErrNotFound)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy[id] {
+		return fmt.Errorf("upload %s: %w; retry shortly", id, ErrBusy)
+	}
+	s.busy[id] = true
+	return nil
+}
+
+func (s *Store) unlock(id string) {
+	s.mu.Lock()
+	delete(s.busy, id)
+	s.mu.Unlock()
+}
+
+func (s *Store) partPath(id string) string { return filepath.Join(s.parts, id+".part") }
+
+func getSession(tx *bbolt.Tx, id string) (Session, error) {
+	v := tx.Bucket(bSessions).Get([]byte(id))
+	if v == nil {
+		return Session{}, fmt.Errorf("upload %s: %w", id, ErrNotFound)
+	}
+	var sess Session
+	if err := json.Unmarshal(v, &sess); err != nil {
+		return Session{}, fmt.Errorf("upload %s: decode session: %w", id, err)
+	}
+	return sess, nil
+}
+
+func putSession(tx *bbolt.Tx, sess *Session) error {
+	v, err := json.Marshal(sess)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bSessions).Put([]byte(sess.ID), v)
+}
+
+// deleteOpen drops the session's entry in the open index, if it is still
+// the session's.
+func deleteOpen(tx *bbolt.Tx, sess *Session) error {
+	b := tx.Bucket(bOpen)
+	key := openKey(sess.User, sess.Device, sess.SHA256)
+	if string(b.Get(key)) != sess.ID {
+		return nil
+	}
+	return b.Delete(key)
+}
+
+func openKey(user, device string, sum Sum) []byte {
+	k := make([]byte, 0, len(user)+len(device)+2+len(sum))
+	k = append(k, user...)
+	k = append(k, 0)
+	k = append(k, device...)
+	k = append(k, 0)
+	return append(k, sum[:]...)
+}
+
+// Session IDs: 128 random bits, lowercase base32 without padding.
+var idEnc = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+const idLen = 26
+
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("upload: no randomness: " + err.Error())
+	}
+	return idEnc.EncodeToString(b[:])
+}
+
+// validID keeps anything but a well-formed ID out of file paths.
+func validID(id string) bool {
+	if len(id) != idLen {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || '2' <= c && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
