@@ -191,8 +191,7 @@ func (g *Gateway) firstStart() error {
 // (expired uploads) until ctx ends; it implements appliance.Service.
 func (g *Gateway) Serve(ctx context.Context) error {
 	if g.opt.PlainAddr != "" {
-		_, port, _ := net.SplitHostPort(g.opt.PublicURL[len("https://"):])
-		srv := &http.Server{Addr: g.opt.PlainAddr, Handler: g.PlainHTTP(port), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Addr: g.opt.PlainAddr, Handler: g.PlainHTTP(), ReadHeaderTimeout: 10 * time.Second}
 		ln, err := net.Listen("tcp", g.opt.PlainAddr)
 		if err != nil {
 			return fmt.Errorf("listen_http %s: %w", g.opt.PlainAddr, err)
@@ -263,23 +262,34 @@ func (g *Gateway) authenticate(bearer, ip string) (auth.Principal, error) {
 // HTTPS port (cmd/shoeboxd sets Daemon.API to it).
 func Mount(opt Options) appliance.APIFunc {
 	return func(d *appliance.Daemon, env appliance.APIEnv) (http.Handler, appliance.Service, error) {
-		opt.Daemon, opt.Dir, opt.LocalToken, opt.CertDER = d, env.Dir, env.LocalToken, env.CertDER
-		if opt.Logger == nil {
-			opt.Logger = d.Logger
-		}
-		if opt.PublicURL == "" {
-			opt.PublicURL = d.PublicURL()
-		}
-		gc := d.Config.Gateway
-		opt.PlainAddr = d.Config.ListenHTTP
-		opt.RequireTOTP = gc.RequireTOTP == nil || *gc.RequireTOTP
-		if opt.InitialOwner == "" {
-			opt.InitialOwner = gc.InitialOwner
-		}
-		g, err := New(opt)
+		g, err := newForDaemon(opt, d, env)
 		if err != nil {
 			return nil, nil, err
 		}
 		return g.Handler(), g, nil
 	}
+}
+
+// newForDaemon fills opt from the daemon and its configuration.
+func newForDaemon(opt Options, d *appliance.Daemon, env appliance.APIEnv) (*Gateway, error) {
+	opt.Daemon, opt.Dir, opt.LocalToken, opt.CertDER = d, env.Dir, env.LocalToken, env.CertDER
+	if opt.Logger == nil {
+		opt.Logger = d.Logger
+	}
+	gc := d.Config.Gateway
+	opt.PlainAddr = d.Config.ListenHTTP
+	opt.RequireTOTP = gc.RequireTOTP == nil || *gc.RequireTOTP
+	if opt.InitialOwner == "" {
+		opt.InitialOwner = gc.InitialOwner
+	}
+	return New(opt)
+}
+
+// publicURL is how phones reach the box: Options.PublicURL, else the
+// daemon's (known once its listener runs).
+func (g *Gateway) publicURL() string {
+	if g.opt.PublicURL != "" || g.d == nil {
+		return g.opt.PublicURL
+	}
+	return g.d.PublicURL()
 }

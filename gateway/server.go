@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -122,8 +121,9 @@ func clientIP(r *http.Request) string {
 // PlainHTTP answers plain-HTTP requests: it revokes any credential that
 // came with the request (it has crossed the network in the clear) and
 // redirects to the HTTPS port.
-func (g *Gateway) PlainHTTP(httpsPort string) http.Handler {
+func (g *Gateway) PlainHTTP() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, httpsPort, _ := net.SplitHostPort(strings.TrimPrefix(g.publicURL(), "https://"))
 		exposed := []string{}
 		if tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "); tok != "" && tok != r.Header.Get("Authorization") {
 			exposed = append(exposed, tok)
@@ -167,5 +167,3 @@ func logAttrs(l *slog.Logger) *slog.Logger {
 	}
 	return l
 }
-
-var _ = time.Second

@@ -67,7 +67,7 @@ func (s *shareService) CreateShare(ctx context.Context, r *pb.CreateShareRequest
 	}
 	s.g.record(ctx, audit.ActionShareCreated, sh.ID, map[string]string{"snapshot": sn.ID().String(), "path": p,
 		"download": boolStr(r.Download), "expires": sh.Expires.Format(time.RFC3339)})
-	return &pb.CreateShareResponse{Url: s.g.opt.PublicURL + "/s/" + tok, Token: tok, Share: sharePB(sh)}, nil
+	return &pb.CreateShareResponse{Url: s.g.publicURL() + "/s/" + tok, Token: tok, Share: sharePB(sh)}, nil
 }
 
 func boolStr(b bool) string {

@@ -136,7 +136,7 @@ func (s *userService) CreateEnrolment(ctx context.Context, r *pb.CreateEnrolment
 	// The fragment never leaves the phone: code and pin are not sent to
 	// any server when the URL is opened.
 	frag := url.Values{"code": {code}, "pin": {s.g.pin}, "user": {user}}
-	return &pb.Enrolment{Code: code, Url: s.g.opt.PublicURL + "/pair#" + frag.Encode(), Pin: s.g.pin, Expires: ts(exp)}, nil
+	return &pb.Enrolment{Code: code, Url: s.g.publicURL() + "/pair#" + frag.Encode(), Pin: s.g.pin, Expires: ts(exp)}, nil
 }
 
 // firstOwner returns an owner's name, or "".

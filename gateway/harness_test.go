@@ -1,0 +1,358 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/shoebox/shoebox/appliance"
+	"github.com/shoebox/shoebox/gateway/password"
+)
+
+// The harness runs a real daemon (file-backed 2+1 array, two sources) in
+// the test process with the gateway on a real HTTPS port on loopback, a
+// plain-HTTP redirector, and an injectable clock for the gateway (share
+// expiry, lock-outs, TOTP). Tests talk to it over real TLS: REST with
+// net/http (or curl), gRPC with grpc-go.
+
+// testClock is the gateway's clock in tests.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// testBox is a running daemon with its gateway.
+type testBox struct {
+	t      testing.TB
+	dir    string
+	state  string
+	d      *appliance.Daemon
+	g      *Gateway
+	clock  *testClock
+	base   string // https://127.0.0.1:PORT
+	plain  string // http://127.0.0.1:PORT
+	client *http.Client
+	pool   *x509.CertPool
+	// family and clients are the sources' folders (spaces "family" and
+	// "clients").
+	family, clients string
+}
+
+type boxOption func(cfg *string)
+
+// withTOTPRequired keeps the box's default: people must enrol a second
+// factor before doing anything else. Without it the harness turns the
+// requirement off, so that tests about other things stay short.
+func withTOTPRequired() boxOption {
+	return func(cfg *string) { *cfg = strings.Replace(*cfg, "require_totp: false", "require_totp: true", 1) }
+}
+
+// fastParams makes argon2id cheap in tests.
+var fastParams = password.Params{Memory: 64, Time: 1, Threads: 1}
+
+func newTestBox(t testing.TB, opts ...boxOption) *testBox {
+	t.Helper()
+	dir := t.TempDir()
+	b := &testBox{t: t, dir: dir, state: filepath.Join(dir, "state"), clock: &testClock{t: time.Now()},
+		family: filepath.Join(dir, "family"), clients: filepath.Join(dir, "clients")}
+	var disks []string
+	for _, d := range []string{"disk-a", "disk-b", "disk-c", "family", "clients"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+		if strings.HasPrefix(d, "disk") {
+			disks = append(disks, filepath.Join(dir, d))
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "pass"), []byte("test passphrase\n"), 0o600)
+	cfg := fmt.Sprintf(`state_dir: %s
+listen: 127.0.0.1:0
+listen_http: 127.0.0.1:0
+gateway:
+  require_totp: false
+disks:
+  members: [%s]
+  allow_same_drive: true
+repository:
+  passphrase_file: %s
+sources:
+  - name: family
+    path: %s
+    settle: 300ms
+  - name: clients
+    path: %s
+    mode: scheduled
+    schedule: daily 03:00
+smart:
+  disabled: true
+drills:
+  every: 1000h
+scrub:
+  every: 1000h
+  first_delay: 1000h
+`, b.state, strings.Join(disks, ", "), filepath.Join(dir, "pass"), b.family, b.clients)
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c, err := appliance.ParseConfig("test.yaml", []byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.d = appliance.New(c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b.d.API = func(d *appliance.Daemon, env appliance.APIEnv) (http.Handler, appliance.Service, error) {
+		g, err := newForDaemon(Options{Now: b.clock.Now, Params: &fastParams}, d, env)
+		b.g = g
+		if err != nil {
+			return nil, nil, err
+		}
+		return g.Handler(), g, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- b.d.Run(ctx, func(*appliance.Daemon) { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("daemon: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if b.g != nil {
+			b.g.Close()
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for b.d.PublicURL() == "https://127.0.0.1:0" || b.g.plainAddr.Load() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("listeners did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The continuous source backs up once at start; wait for it, so that
+	// tests see only their own snapshots arrive.
+	for b.lastSnapshot() == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("no first backup of family")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.base = b.d.PublicURL()
+	b.plain = "http://" + b.g.plainAddr.Load().(string)
+	pem, err := os.ReadFile(filepath.Join(b.state, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.pool = x509.NewCertPool()
+	b.pool.AppendCertsFromPEM(pem)
+	b.client = &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: b.pool}, ForceAttemptHTTP2: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return b
+}
+
+// ownerPassword reads the first owner's password from the file the
+// gateway wrote on first start.
+func (b *testBox) ownerPassword() string {
+	raw, err := os.ReadFile(filepath.Join(b.state, "gateway", InitialPasswordFile))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if p, ok := strings.CutPrefix(l, "password: "); ok {
+			return p
+		}
+	}
+	b.t.Fatal("no password in " + InitialPasswordFile)
+	return ""
+}
+
+// localToken is the daemon's local API token (the CLI's credential).
+func (b *testBox) localToken() string {
+	raw, err := os.ReadFile(filepath.Join(b.state, "api-token"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+// do sends a REST request; body is JSON-encoded unless it is []byte or
+// nil. It returns the status and the response body.
+func (b *testBox) do(method, path, token string, body any) (int, []byte) {
+	b.t.Helper()
+	var rd io.Reader
+	switch v := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(v)
+	default:
+		j, _ := json.Marshal(v)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, b.base+path, rd)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// must is do that fails the test unless the status is 200, and decodes
+// the answer into out (when not nil).
+func (b *testBox) must(method, path, token string, body, out any) {
+	b.t.Helper()
+	code, raw := b.do(method, path, token, body)
+	if code != http.StatusOK {
+		b.t.Fatalf("%s %s: HTTP %d: %s", method, path, code, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			b.t.Fatalf("%s %s: %v: %s", method, path, err, raw)
+		}
+	}
+}
+
+// login signs in with REST and returns the session token.
+func (b *testBox) login(user, pw, code string) string {
+	b.t.Helper()
+	var r struct{ Token string }
+	b.must("POST", "/v1/auth/login", "", map[string]string{"username": user, "password": pw, "code": code, "device": "test"}, &r)
+	return r.Token
+}
+
+// owner signs the owner in.
+func (b *testBox) owner() string { return b.login("owner", b.ownerPassword(), "") }
+
+// user makes a person with role and grants (space → read|write) as the
+// owner and signs them in.
+func (b *testBox) user(name, role string, grants map[string]string) string {
+	b.t.Helper()
+	own := b.localToken()
+	pw := "password-of-" + name
+	b.must("POST", "/v1/users", own, map[string]string{"name": name, "password": pw, "role": role}, nil)
+	for sp, a := range grants {
+		b.must("POST", "/v1/users/"+name+"/grants", own, map[string]string{"space": sp, "access": a}, nil)
+	}
+	return b.login(name, pw, "")
+}
+
+// enrolTOTP turns on two-step sign-in for the signed-in person and
+// returns the secret and recovery codes.
+func (b *testBox) enrolTOTP(tok string) (secret string, recovery []string) {
+	b.t.Helper()
+	var begin struct{ Secret string }
+	b.must("POST", "/v1/auth/totp/begin", tok, struct{}{}, &begin)
+	var conf struct {
+		RecoveryCodes []string `json:"recovery_codes"`
+	}
+	b.must("POST", "/v1/auth/totp/confirm", tok, map[string]string{"code": b.totp(begin.Secret, 0)}, &conf)
+	return begin.Secret, conf.RecoveryCodes
+}
+
+// totp is the code for secret, steps 30-second steps from the gateway's
+// clock.
+func (b *testBox) totp(secret string, steps int) string {
+	code, err := totp.GenerateCode(secret, b.clock.Now().Add(time.Duration(steps)*30*time.Second))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return code
+}
+
+// backup puts files into the family folder, runs a backup and returns
+// the new snapshot's ID.
+func (b *testBox) backup(files map[string][]byte) string {
+	b.t.Helper()
+	for name, data := range files {
+		p := filepath.Join(b.family, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	before := b.lastSnapshot()
+	if err := b.d.RunSource("family"); err != nil {
+		b.t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if s := b.lastSnapshot(); s != "" && s != before {
+			return s
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatal("no new snapshot of family within 60 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (b *testBox) lastSnapshot() string {
+	for _, s := range b.d.Sources() {
+		if s.Name == "family" && !s.Running {
+			return s.LastSnap
+		}
+	}
+	return ""
+}
+
+// grpcConn is a gRPC connection over TLS to the box, sending token (if
+// any) with every call.
+func (b *testBox) grpcConn(token string) *grpc.ClientConn {
+	b.t.Helper()
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: b.pool}))}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearerCreds(token)))
+	}
+	conn, err := grpc.NewClient(strings.TrimPrefix(b.base, "https://"), opts...)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+type bearerCreds string
+
+func (c bearerCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(c)}, nil
+}
+
+func (bearerCreds) RequireTransportSecurity() bool { return true }
