@@ -173,7 +173,7 @@ scrub:
 	b.pool = x509.NewCertPool()
 	b.pool.AppendCertsFromPEM(pem)
 	b.client = &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: b.pool}, ForceAttemptHTTP2: true},
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: b.pool}, ForceAttemptHTTP2: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return b
 }
