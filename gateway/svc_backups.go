@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/shoebox/shoebox/appliance"
+	"github.com/shoebox/shoebox/gateway/audit"
 	"github.com/shoebox/shoebox/gateway/auth"
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 	"github.com/shoebox/shoebox/vault"
@@ -90,7 +91,7 @@ func (s *backupService) CreateSource(ctx context.Context, r *pb.Source) (*pb.Sou
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	s.g.record(ctx, "sources.create", r.Name, map[string]string{"path": r.Path})
+	s.g.record(ctx, audit.ActionConfigChanged, "source:"+r.Name, map[string]string{"op": "create", "path": r.Path})
 	return sourcePB(src), nil
 }
 
@@ -102,7 +103,7 @@ func (s *backupService) UpdateSource(ctx context.Context, r *pb.Source) (*pb.Sou
 	if err != nil {
 		return nil, err
 	}
-	s.g.record(ctx, "sources.update", r.Name, nil)
+	s.g.record(ctx, audit.ActionConfigChanged, "source:"+r.Name, map[string]string{"op": "update", "path": r.Path})
 	return sourcePB(src), nil
 }
 
@@ -113,7 +114,7 @@ func (s *backupService) DeleteSource(ctx context.Context, r *pb.SourceRequest) (
 	if err := s.g.d.RemoveSource(r.Name); err != nil {
 		return nil, err
 	}
-	s.g.record(ctx, "sources.delete", r.Name, nil)
+	s.g.record(ctx, audit.ActionConfigChanged, "source:"+r.Name, map[string]string{"op": "delete"})
 	return &pb.Empty{}, nil
 }
 
@@ -135,7 +136,7 @@ func (s *backupService) WatchProgress(_ *pb.WatchProgressRequest, stream pb.Back
 	c := callerOf(stream.Context())
 	for {
 		for _, op := range s.g.d.Operations() {
-			if op.Space != "" && !s.g.auth.Allowed(c.p, auth.BackupsRead, op.Space) {
+			if !s.g.mayWatch(c.p, op) {
 				continue
 			}
 			if err := stream.Send(opPB(op)); err != nil {
@@ -288,7 +289,7 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (*pb.
 	opt.Progress = func(p vault.Progress) { op.Update(p.Files, p.TotalFiles, p.Bytes, p.TotalBytes) }
 	sum, err := s.g.d.Repo.Restore(ctx, sn, opt)
 	op.Done(err)
-	s.g.record(ctx, "restore", sn.ID().String()+":"+cleanPath(r.Path), map[string]string{"target": target})
+	s.g.record(ctx, audit.ActionRestore, sn.ID().String()+":"+cleanPath(r.Path), map[string]string{"target": target})
 	if sum == nil {
 		return nil, err
 	}
@@ -311,7 +312,7 @@ func (s *backupService) Download(r *pb.DownloadRequest, stream pb.BackupService_
 	if err != nil {
 		return status.Errorf(codes.NotFound, "%s is not in snapshot %s", p, sn.ID().Short())
 	}
-	s.g.record(ctx, "download", sn.ID().String()+":"+p, nil)
+	s.g.record(ctx, audit.ActionDownload, sn.ID().String()+":"+p, nil)
 	w := &bodyWriter{stream: stream}
 	if n.Type == "file" {
 		w.contentType = "application/octet-stream"
@@ -420,7 +421,7 @@ func (s *backupService) LockSnapshot(ctx context.Context, r *pb.LockRequest) (*p
 	if err := s.g.d.Repo.Hold(ctx, sn.ID(), until); err != nil {
 		return nil, err
 	}
-	s.g.record(ctx, "lock", sn.ID().String(), map[string]string{"until": until.Format(time.RFC3339)})
+	s.g.record(ctx, audit.ActionLock, sn.ID().String(), map[string]string{"until": until.Format(time.RFC3339)})
 	return snapshotPB(sn, until), nil
 }
 

@@ -35,12 +35,15 @@ func (s *statusService) GetStatus(ctx context.Context, _ *pb.Empty) (*pb.Status,
 	if why := d.NotReady(); why != "" {
 		st.Ready = why
 	}
-	st.Array, st.Disks = s.g.disks()
-	if c, ok := d.Capacity(); ok {
-		st.Capacity = &pb.Capacity{TotalBytes: c.Total, UsedBytes: c.Used, FreeBytes: c.Free, DaysUntilFull: c.DaysUntilFull}
+	p := callerOf(ctx).p
+	if s.g.auth.Allowed(p, auth.DisksRead, "") { // viewers see their spaces, not the hardware
+		st.Array, st.Disks = s.g.disks()
+		if c, ok := d.Capacity(); ok {
+			st.Capacity = &pb.Capacity{TotalBytes: c.Total, UsedBytes: c.Used, FreeBytes: c.Free, DaysUntilFull: c.DaysUntilFull}
+		}
 	}
 	for _, src := range d.Sources() {
-		if !s.g.auth.Allowed(callerOf(ctx).p, auth.BackupsRead, src.Name) {
+		if !s.g.auth.Allowed(p, auth.BackupsRead, src.Name) {
 			continue
 		}
 		st.Sources = append(st.Sources, sourcePB(src))
@@ -50,7 +53,9 @@ func (s *statusService) GetStatus(ctx context.Context, _ *pb.Empty) (*pb.Status,
 		st.Alerts = append(st.Alerts, alertPB(a))
 	}
 	for _, op := range d.Operations() {
-		st.Operations = append(st.Operations, opPB(op))
+		if s.g.mayWatch(p, op) {
+			st.Operations = append(st.Operations, opPB(op))
+		}
 	}
 	return st, nil
 }
@@ -240,4 +245,10 @@ func (s *statusService) ListDrills(ctx context.Context, _ *pb.Empty) (*pb.ListDr
 			Seconds: d.Seconds(), Ok: d.OK, Failures: d.Failures})
 	}
 	return out, nil
+}
+
+// mayWatch says whether p may see an operation: one of their spaces, or
+// any when they may see the box's disks.
+func (g *Gateway) mayWatch(p auth.Principal, op appliance.Operation) bool {
+	return g.auth.Allowed(p, auth.BackupsRead, op.Space) || g.auth.Allowed(p, auth.DisksRead, "")
 }

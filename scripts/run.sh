@@ -13,6 +13,9 @@ cat >"$var/shoeboxd.yaml" <<YAML
 # Demo configuration written by make run (docs/DAEMON.md explains every key).
 state_dir: $var/state
 listen: localhost:8443
+listen_http: localhost:8080   # only redirects to https; a credential sent here is revoked
+gateway:
+  require_totp: false         # demo only: a real box makes everyone enrol a second factor
 disks:
   members: [$var/disks/disk1, $var/disks/disk2, $var/disks/disk3]
   data: 2
@@ -39,7 +42,10 @@ Shoebox demo
   metrics:     curl -k https://localhost:8443/metrics
   status:      SHOEBOX_STATE_DIR=$var/state $bin/shoebox status
   repository:  SHOEBOX_REPO=raid:$var/disks/disk1,$var/disks/disk2,$var/disks/disk3 SHOEBOX_PASSWORD_FILE=$var/demo-passphrase $bin/shoebox snapshots
-  log in:      the phone API and its login arrive with the gateway; today the local API token is in $var/state/api-token
+  API:         https://localhost:8443/v1/...  (OpenAPI: https://localhost:8443/openapi.json; docs/GATEWAY.md)
+  log in:      user "owner", password in $var/state/gateway/INITIAL-PASSWORD.txt (made at first start), e.g.
+                 curl -k https://localhost:8443/v1/auth/login -d '{"username":"owner","password":"…"}'
+  phone:       SHOEBOX_STATE_DIR=$var/state $bin/shoebox pair-phone   (QR code with the certificate pin)
 Stop with Ctrl-C.
 TXT
 exec "$bin/shoeboxd" -config "$var/shoeboxd.yaml"
