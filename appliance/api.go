@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -440,4 +441,42 @@ func (d *Daemon) SourceInbox(name string) (string, error) {
 		return "", fmt.Errorf("%w %q: uploads go into a source's folder; list them with GET /v1/sources", ErrNoSource, name)
 	}
 	return s.cfg.Path, nil
+}
+
+// HoldsFile says whether the box already holds a file with this SHA-256
+// in a backed-up card's library copy (a phone need not upload a photo
+// the photographer already brought in on the card). The index is rebuilt
+// from the ledgers at most once a minute.
+func (d *Daemon) HoldsFile(sum [32]byte) bool {
+	if d.cards == nil {
+		return false
+	}
+	return d.cards.holds(hex.EncodeToString(sum[:]))
+}
+
+// cardHashes is the card watcher's index of ingested files by SHA-256.
+type cardHashes struct {
+	mu    sync.Mutex
+	built time.Time
+	set   map[string]bool
+}
+
+func (c *cardWatcher) holds(sum string) bool {
+	h := &c.hashes
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if time.Since(h.built) > time.Minute {
+		set := map[string]bool{}
+		if ls, err := cards.List(c.cfg); err == nil {
+			for _, l := range ls {
+				for _, f := range l.Files {
+					if f.Verified && f.Snapshot != "" {
+						set[f.SHA256] = true
+					}
+				}
+			}
+		}
+		h.set, h.built = set, time.Now()
+	}
+	return h.set[sum]
 }

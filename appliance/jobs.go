@@ -90,6 +90,7 @@ type cardWatcher struct {
 	present []foundCard       // the cards inserted at the last look
 	// verified caches read-back verifications: path+hash -> ok.
 	verified sync.Map
+	hashes   cardHashes
 }
 
 // foundCard is a card inserted now.

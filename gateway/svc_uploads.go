@@ -39,9 +39,10 @@ type uploadService struct {
 }
 
 // knownFile tells the upload store whether the box already holds a file
-// with this SHA-256. The repository stores keyed hashes, not file
-// SHA-256s, so only the upload index answers today (nil hook).
-func (g *Gateway) knownFile(sum [32]byte) bool { return false }
+// with this SHA-256 outside the uploads' own index: today, files brought
+// in from memory cards (the repository keeps keyed hashes of chunks, not
+// SHA-256s of files).
+func (g *Gateway) knownFile(sum [32]byte) bool { return g.d != nil && g.d.HoldsFile(sum) }
 
 func parseSum(s string) (upload.Sum, error) {
 	var sum upload.Sum
