@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	_ "image/gif" // previews of GIFs
 	_ "image/png" // and PNGs
 
@@ -275,7 +277,7 @@ func (g *Gateway) shareListing(w http.ResponseWriter, r *http.Request, tok strin
 		href := base + path.Join(rel, c.Name)
 		info := ""
 		if c.Type == "file" {
-			info = humanSize(c.Size)
+			info = humanize.IBytes(c.Size)
 		}
 		v.Items = append(v.Items, shareItem{Name: c.Name, Href: href, Info: info})
 	}
@@ -291,25 +293,12 @@ func (g *Gateway) shareFile(w http.ResponseWriter, tok string, sh share.Share, n
 	if rel == "/" {
 		self = "/s/" + tok
 	}
-	v := shareView{Title: n.Name, Message: humanSize(n.Size), Preview: self + "?as=preview", Expires: sh.Expires.Format("2 January 2006")}
+	v := shareView{Title: n.Name, Message: humanize.IBytes(n.Size), Preview: self + "?as=preview", Expires: sh.Expires.Format("2 January 2006")}
 	if sh.Download {
 		v.Download = self + "?as=download"
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	shareTmpl.Execute(w, v)
-}
-
-func humanSize(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // pairPage is where a pairing link lands when opened in a browser rather

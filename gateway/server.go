@@ -98,14 +98,27 @@ func (g *Gateway) buildHandler() error {
 		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-store")
+		// Share-link tokens travel in paths: no answer, not even the
+		// mux's redirects and 404s under /s/, may leak one as a Referer.
+		w.Header().Set("Referrer-Policy", "no-referrer")
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 			g.grpc.ServeHTTP(w, r)
 			return
 		}
+		// Bodies are read before the gRPC side authenticates the call:
+		// bound them, so that nobody can make the box buffer gigabytes.
+		limit := int64(maxBody)
+		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/uploads/") {
+			limit = maxChunk*4/3 + maxBody // a base64 chunk in JSON
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		top.ServeHTTP(w, r)
 	})
 	return nil
 }
+
+// maxBody bounds a REST request body (but an upload chunk's).
+const maxBody = 1 << 20
 
 // mdClientIP carries the REST client's address to the gRPC services.
 const mdClientIP = "x-shoebox-client-ip"

@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/spf13/cobra"
 
 	"github.com/shoebox/shoebox/vault"
@@ -1002,15 +1004,5 @@ func parseUntil(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("bad date %q: use 2027-06-30, an RFC 3339 time, or a duration such as 90d", s)
 }
 
-func bytesStr(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.2f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// bytesStr is a size for people: "1.5 GiB".
+func bytesStr(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }

@@ -9,8 +9,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
+
+	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -122,43 +125,19 @@ func cmdGateway(g *globals) []*cobra.Command {
 	}
 	add.Flags().StringVar(&role, "role", "member", "owner, admin, member or viewer")
 	add.Flags().StringVar(&pwFile, "user-password-file", "", "read the new user's password from this `file` (else asked on the terminal)")
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List people, their roles and grants",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newDaemonClient()
-			if err != nil {
-				return err
+	list := daemonCmd(g, "list", "List people, their roles and grants", "/v1/users", func(g *globals, r *pb.ListUsersResponse) error {
+		tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROLE\tTOTP\tGRANTS")
+		for _, u := range r.Users {
+			var gs []string
+			for sp, a := range u.Grants {
+				gs = append(gs, sp+":"+a)
 			}
-			var raw json.RawMessage
-			if err := c.call(http.MethodGet, "/v1/users", nil, &raw); err != nil {
-				return err
-			}
-			if g.json {
-				_, err := g.stdout.Write(append(raw, '\n'))
-				return err
-			}
-			var r struct {
-				Users []struct {
-					Name, Role string
-					TOTP       bool `json:"totp"`
-					Grants     map[string]string
-				}
-			}
-			json.Unmarshal(raw, &r)
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tROLE\tTOTP\tGRANTS")
-			for _, u := range r.Users {
-				var gs []string
-				for sp, a := range u.Grants {
-					gs = append(gs, sp+":"+a)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", u.Name, u.Role, u.TOTP, strings.Join(gs, ","))
-			}
-			return tw.Flush()
-		},
-	}
+			sort.Strings(gs)
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", u.Name, u.Role, u.Totp, strings.Join(gs, ","))
+		}
+		return tw.Flush()
+	})
 	grant := &cobra.Command{
 		Use:   "grant NAME SPACE read|write",
 		Short: "Give a person access to a space (a source)",

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/shoebox/shoebox/raid"
 )
 
@@ -250,27 +252,14 @@ func (s *CapacityService) Check(ctx context.Context) error {
 	switch {
 	case pct < lowPct || soon:
 		critical := pct < lowPct/2 || (ok && days < 7)
-		msg := fmt.Sprintf("%s free of %s (%.1f%%).", human(free), human(used+free), pct)
+		msg := fmt.Sprintf("%s free of %s (%.1f%%).", humanize.IBytes(uint64(max(0, free))), humanize.IBytes(uint64(max(0, used+free))), pct)
 		if ok {
 			msg += fmt.Sprintf(" At the growth of the last 30 days the array is full in about %.0f days.", math.Floor(days))
 		}
 		msg += " Add or replace a disk with a larger one, or forget old snapshots (`shoebox forget --prune`)."
 		s.Alert.raise("low-space", "low-space", critical, "The array is running out of space", msg)
 	default:
-		s.Resolve.resolve("low-space", fmt.Sprintf("%s free (%.1f%%).", human(free), pct))
+		s.Resolve.resolve("low-space", fmt.Sprintf("%s free (%.1f%%).", humanize.IBytes(uint64(max(0, free))), pct))
 	}
 	return saveErr
-}
-
-func human(b int64) string {
-	const unit = 1024
-	if b < unit {
-		return fmt.Sprintf("%d B", b)
-	}
-	div, exp := int64(unit), 0
-	for n := b / unit; n >= unit; n /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
 }
