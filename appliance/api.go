@@ -86,6 +86,10 @@ func (d *Daemon) eachSource(fn func(*Source)) {
 // ErrNoSource means no source has the given name.
 var ErrNoSource = errors.New("no such source")
 
+// ErrBadSource means a source's settings were refused (the message says
+// which and why).
+var ErrBadSource = errors.New("invalid source")
+
 // RunSource starts a backup of the named source now.
 func (d *Daemon) RunSource(name string) error {
 	s := d.source(name)
@@ -121,7 +125,7 @@ func (d *Daemon) checkSource(c *SourceConfig, replacing string) error {
 			}
 		}
 		if len(msgs) > 0 {
-			return fmt.Errorf("source %q: %s", c.Name, strings.Join(msgs, "; "))
+			return fmt.Errorf("%w %q: %s", ErrBadSource, c.Name, strings.Join(msgs, "; "))
 		}
 	}
 	return nil
@@ -134,7 +138,7 @@ func (d *Daemon) AddSource(c SourceConfig) (SourceInfo, error) {
 		return SourceInfo{}, err
 	}
 	if fi, err := os.Stat(c.Path); err != nil || !fi.IsDir() {
-		return SourceInfo{}, fmt.Errorf("source %q: %s is not a folder on the box", c.Name, c.Path)
+		return SourceInfo{}, fmt.Errorf("%w %q: %s is not a folder on the box", ErrBadSource, c.Name, c.Path)
 	}
 	d.srcs.mu.Lock()
 	api := append(slices.Clone(d.srcs.api), c)
@@ -194,7 +198,7 @@ func (d *Daemon) RemoveSource(name string) error {
 
 func (d *Daemon) notAPISource(name string) error {
 	if slices.ContainsFunc(d.Config.Sources, func(s SourceConfig) bool { return s.Name == name }) {
-		return fmt.Errorf("source %q is defined in the config file; change it there and restart shoeboxd", name)
+		return fmt.Errorf("%w: %q is defined in the config file; change it there and restart shoeboxd", ErrBadSource, name)
 	}
 	return fmt.Errorf("%w %q", ErrNoSource, name)
 }

@@ -23,7 +23,8 @@ type Source struct {
 	cfg SourceConfig
 
 	mu          sync.Mutex
-	lastOK      time.Time
+	lastOK      time.Time // last successful backup; zero when never
+	watchFrom   time.Time // stalls count from the last success, or from when the source started
 	lastErr     error
 	lastSnap    string
 	running     bool
@@ -46,7 +47,7 @@ type SourceStatus struct {
 }
 
 func newSource(d *Daemon, c SourceConfig) *Source {
-	s := &Source{d: d, cfg: c, trigger: make(chan struct{}, 1), lastOK: time.Now()}
+	s := &Source{d: d, cfg: c, trigger: make(chan struct{}, 1), watchFrom: time.Now()}
 	s.expectEvery = time.Duration(c.ExpectEvery)
 	if s.expectEvery == 0 {
 		s.expectEvery = 24 * time.Hour
@@ -299,13 +300,19 @@ func keepAll(until string, now time.Time) bool {
 // expected interval.
 func (s *Source) checkStall() {
 	s.mu.Lock()
-	last, running := s.lastOK, s.running
+	last, running, never := s.lastOK, s.running, s.lastOK.IsZero()
+	if never {
+		last = s.watchFrom
+	}
 	s.mu.Unlock()
 	if running || time.Since(last) <= s.expectEvery {
 		return
 	}
+	what := fmt.Sprintf("The last successful backup of %s (%s) was at %s", s.cfg.Name, s.cfg.Path, last.Local().Format("2006-01-02 15:04"))
+	if never {
+		what = fmt.Sprintf("No backup of %s (%s) has succeeded since it has been watched (%s)", s.cfg.Name, s.cfg.Path, last.Local().Format("2006-01-02 15:04"))
+	}
 	s.d.Bus.Raise("backup-stalled", "backup-stalled/"+s.cfg.Name, Critical,
 		fmt.Sprintf("No backup of %s for %s", s.cfg.Name, time.Since(last).Round(time.Minute)),
-		fmt.Sprintf("The last successful backup of %s (%s) was at %s; new photos there are not protected. Check `shoebox status` and the disks.",
-			s.cfg.Name, s.cfg.Path, last.Local().Format("2006-01-02 15:04")))
+		what+"; new photos there are not protected. Check `shoebox status` and the disks.")
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/vault"
 )
@@ -31,6 +32,8 @@ type errorRule struct {
 // errorRules is extended by the files that define the gateway's own
 // errors (auth, shares, uploads) in their init functions.
 var errorRules = []errorRule{
+	{appliance.ErrNoSource, codes.NotFound, ""},
+	{appliance.ErrBadSource, codes.InvalidArgument, ""},
 	{vault.ErrNoSnapshot, codes.NotFound, "list snapshots with GET /v1/snapshots"},
 	{vault.ErrAmbiguous, codes.InvalidArgument, "give more characters of the snapshot ID"},
 	{vault.ErrImmutable, codes.FailedPrecondition, "the snapshot is locked; locks cannot be shortened"},
@@ -92,4 +95,22 @@ func withRetryAfter(ctx context.Context, err error) {
 	if errors.As(err, &ra) {
 		_ = grpc.SetTrailer(ctx, metadata.Pairs("retry-after", strconv.Itoa(ra.RetryAfter())))
 	}
+}
+
+// routingError answers a request that matches no REST route in the same
+// shape as restError, keeping grpc-gateway's HTTP status: 404, 405 for a
+// known path with the wrong method (grpc-gateway's default handler would
+// send that as 501 Unimplemented, a server error), 400.
+func routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	code := codes.NotFound
+	switch httpStatus {
+	case http.StatusMethodNotAllowed:
+		code = codes.Unimplemented
+	case http.StatusBadRequest:
+		code = codes.InvalidArgument
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(httpStatus)
+	json.NewEncoder(w).Encode(map[string]any{"error": http.StatusText(httpStatus) + ": the routes are listed in /openapi.json",
+		"code": code.String(), "status": httpStatus})
 }

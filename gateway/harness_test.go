@@ -66,13 +66,26 @@ type testBox struct {
 	family, clients string
 }
 
-type boxOption func(cfg *string)
+// boxSettings are what options change: the daemon's config text and
+// where its log goes (discarded by default).
+type boxSettings struct {
+	cfg string
+	log io.Writer
+}
+
+type boxOption func(*boxSettings)
 
 // withTOTPRequired keeps the box's default: people must enrol a second
 // factor before doing anything else. Without it the harness turns the
 // requirement off, so that tests about other things stay short.
 func withTOTPRequired() boxOption {
-	return func(cfg *string) { *cfg = strings.Replace(*cfg, "require_totp: false", "require_totp: true", 1) }
+	return func(s *boxSettings) { s.cfg = strings.Replace(s.cfg, "require_totp: false", "require_totp: true", 1) }
+}
+
+// withLog writes the daemon's (and the gateway's) log, at debug level,
+// to w: for tests of what the logs hold.
+func withLog(w io.Writer) boxOption {
+	return func(s *boxSettings) { s.log = w }
 }
 
 // fastParams makes argon2id cheap in tests.
@@ -117,14 +130,15 @@ scrub:
   every: 1000h
   first_delay: 1000h
 `, b.state, strings.Join(disks, ", "), filepath.Join(dir, "pass"), b.family, b.clients)
+	set := boxSettings{cfg: cfg, log: io.Discard}
 	for _, o := range opts {
-		o(&cfg)
+		o(&set)
 	}
-	c, err := appliance.ParseConfig("test.yaml", []byte(cfg))
+	c, err := appliance.ParseConfig("test.yaml", []byte(set.cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.d = appliance.New(c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b.d = appliance.New(c, slog.New(slog.NewTextHandler(set.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	b.d.API = func(d *appliance.Daemon, env appliance.APIEnv) (http.Handler, appliance.Service, error) {
 		g, err := newForDaemon(Options{Now: b.clock.Now, Params: &fastParams}, d, env)
 		b.g = g

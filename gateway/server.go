@@ -10,9 +10,11 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -57,10 +59,12 @@ func (g *Gateway) buildHandler() error {
 
 	mux := runtime.NewServeMux(
 		runtime.WithErrorHandler(restError),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+		runtime.WithStreamErrorHandler(streamError),
+		runtime.WithRoutingErrorHandler(routingError),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, restMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true, UseProtoNames: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}}),
+		}}}),
 		runtime.WithMetadata(func(ctx context.Context, r *http.Request) metadata.MD {
 			// The client's address, for rate limiting and the audit log;
 			// trusted only on the in-process connection (see callerIP).
@@ -93,7 +97,7 @@ func (g *Gateway) buildHandler() error {
 	top.HandleFunc("POST /s/{token}", g.publicShare)
 	top.HandleFunc("GET /s/{token}/{path...}", g.publicShare)
 	top.HandleFunc("GET /pair", g.pairPage)
-	top.Handle("/v1/", mux)
+	top.Handle("/v1/", withRESTWriter(mux))
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -120,6 +124,72 @@ func (g *Gateway) buildHandler() error {
 // maxBody bounds a REST request body (but an upload chunk's).
 const maxBody = 1 << 20
 
+// restMarshaler is JSON, with HttpBody (downloads) passed through raw.
+// grpc-gateway writes a marshaler's delimiter after every message of a
+// stream, raw download chunks included, which would put a newline after
+// every chunk of a downloaded file. So the delimiter is empty, and the
+// newline that ends each JSON message of a stream (NDJSON) comes from
+// Marshal instead.
+type restMarshaler struct{ *runtime.HTTPBodyMarshaler }
+
+func (m restMarshaler) Marshal(v any) ([]byte, error) {
+	b, err := m.HTTPBodyMarshaler.Marshal(v)
+	if _, raw := v.(*httpbody.HttpBody); err != nil || raw {
+		return b, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Delimiter implements runtime.Delimited.
+func (restMarshaler) Delimiter() []byte { return nil }
+
+// A stream refused before its first message (a missing credential, a
+// denied role) reaches grpc-gateway's stream error handler, not restError:
+// restWriter lets streamError answer it with the same body and headers
+// (WWW-Authenticate) as every other REST error.
+type restWriter struct {
+	http.ResponseWriter
+	started bool // grpc-gateway has written the status or body
+	done    bool // streamError has answered; drop what grpc-gateway writes
+}
+
+type restWriterKey struct{}
+
+func withRESTWriter(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &restWriter{ResponseWriter: w}
+		h.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), restWriterKey{}, rw)))
+	})
+}
+
+func (w *restWriter) WriteHeader(code int) {
+	if !w.done {
+		w.started = true
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *restWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return len(p), nil
+	}
+	w.started = true
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *restWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// streamError answers an error that ends a stream before its first
+// message as restError does; later errors stay in-stream ({"error": …}).
+func streamError(ctx context.Context, err error) *status.Status {
+	if w, ok := ctx.Value(restWriterKey{}).(*restWriter); ok && !w.started && !w.done {
+		w.Header().Del("Transfer-Encoding")
+		restError(ctx, nil, nil, w.ResponseWriter, nil, err)
+		w.done = true
+	}
+	return status.Convert(err)
+}
+
 // mdClientIP carries the REST client's address to the gRPC services.
 const mdClientIP = "x-shoebox-client-ip"
 
@@ -138,8 +208,13 @@ func (g *Gateway) PlainHTTP() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, httpsPort, _ := net.SplitHostPort(strings.TrimPrefix(g.publicURL(), "https://"))
 		exposed := []string{}
-		if tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "); tok != "" && tok != r.Header.Get("Authorization") {
-			exposed = append(exposed, tok)
+		// Any Authorization header carries a credential; the scheme is
+		// case-insensitive (RFC 9110), so "bearer x" is exposed too.
+		if a := strings.TrimSpace(r.Header.Get("Authorization")); a != "" {
+			if scheme, tok, ok := strings.Cut(a, " "); ok && strings.EqualFold(scheme, "Bearer") {
+				a = strings.TrimSpace(tok)
+			}
+			exposed = append(exposed, a)
 		}
 		if strings.HasPrefix(r.URL.Path, "/s/") {
 			exposed = append(exposed, strings.SplitN(strings.TrimPrefix(r.URL.Path, "/s/"), "/", 2)[0])

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
@@ -242,14 +241,11 @@ func (s *authService) RevokeAPIKey(ctx context.Context, r *pb.RevokeAPIKeyReques
 // audits it. Share-link tokens are revoked too: the link has been seen
 // in the clear.
 func (g *Gateway) revokeExposed(ctx context.Context, tok, ip string) {
-	err := g.auth.RevokeCredential(tok)
-	if errors.Is(err, auth.ErrNotFound) || err != nil {
-		if id, serr := g.shares.RevokeToken(tok); serr == nil {
-			g.recordAs("link:"+id, ip, audit.ActionShareRevoked, id, map[string]string{"why": "sent over plain HTTP"})
-			return
-		}
+	// A session or API key: the auth store audits it (credential_exposed).
+	if err := g.auth.RevokeCredential(tok); err == nil {
+		return
 	}
-	if err == nil {
-		g.recordAs("", ip, "auth.credential_exposed", "", map[string]string{"why": "sent over plain HTTP; revoked"})
+	if id, err := g.shares.RevokeToken(tok); err == nil {
+		g.recordAs("link:"+id, ip, audit.ActionShareRevoked, id, map[string]string{"why": "sent over plain HTTP"})
 	}
 }

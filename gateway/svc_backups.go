@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -89,7 +90,7 @@ func (s *backupService) CreateSource(ctx context.Context, r *pb.Source) (*pb.Sou
 	}
 	src, err := s.g.d.AddSource(sourceConfig(r))
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	s.g.record(ctx, audit.ActionConfigChanged, "source:"+r.Name, map[string]string{"op": "create", "path": r.Path})
 	return sourcePB(src), nil
@@ -262,8 +263,11 @@ func (g *Gateway) restoreTarget(target string) (string, error) {
 	if target == "" {
 		target = "restore-" + g.now().Format("2006-01-02-150405")
 	}
+	// Cleaning "/"+target would quietly turn "../../etc" into root/etc:
+	// refuse it instead, so the caller knows where the files go.
 	t := filepath.Join(root, filepath.Clean("/"+target))
-	if !strings.HasPrefix(t, filepath.Clean(root)+string(filepath.Separator)) {
+	if slices.Contains(strings.Split(filepath.ToSlash(target), "/"), "..") ||
+		!strings.HasPrefix(t, filepath.Clean(root)+string(filepath.Separator)) {
 		return "", status.Errorf(codes.InvalidArgument, "target must be a folder under %s", root)
 	}
 	return t, nil

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -154,5 +155,15 @@ func (s *shareService) ShareAccessLog(ctx context.Context, r *pb.ShareRequest) (
 	for _, a := range log {
 		out.Entries = append(out.Entries, &pb.ShareAccess{Time: ts(a.Time), Ip: a.IP, What: a.What})
 	}
+	// Downloads under the link's cookie are not uses, so the share store
+	// does not log them; the audit log has them.
+	dl, err := s.g.audit.List(audit.Filter{Actor: "link:" + sh.ID, Action: audit.ActionDownload, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range dl {
+		out.Entries = append(out.Entries, &pb.ShareAccess{Time: ts(e.Time), Ip: e.IP, What: e.Detail["what"]})
+	}
+	sort.SliceStable(out.Entries, func(i, j int) bool { return out.Entries[i].Time.AsTime().After(out.Entries[j].Time.AsTime()) })
 	return out, nil
 }

@@ -21,7 +21,9 @@ func init() {
 	errorRules = append(errorRules,
 		errorRule{upload.ErrNotFound, codes.NotFound, "the upload expired or never existed: start it again with POST /v1/uploads"},
 		errorRule{upload.ErrForbidden, codes.PermissionDenied, "this upload belongs to someone else"},
-		errorRule{upload.ErrOffsetMismatch, codes.FailedPrecondition, "resume from the offset the box reports (GET /v1/uploads/{id})"},
+		// Aborted (HTTP 409, as in tus), not FailedPrecondition (400):
+		// the phone re-reads the offset and carries on.
+		errorRule{upload.ErrOffsetMismatch, codes.Aborted, "resume from the offset the box reports (GET /v1/uploads/{id})"},
 		errorRule{upload.ErrChecksumMismatch, codes.DataLoss, "the file changed or was damaged in transit: send it again from offset 0"},
 		errorRule{upload.ErrTooLarge, codes.InvalidArgument, "send smaller chunks, or a smaller file"},
 		errorRule{upload.ErrFull, codes.ResourceExhausted, "the box is full: free space or add a disk, then resume"},
@@ -96,7 +98,7 @@ func (s *uploadService) WriteChunk(ctx context.Context, r *pb.WriteChunkRequest)
 	if err != nil {
 		var oe *upload.OffsetError
 		if errors.As(err, &oe) {
-			return nil, status.Errorf(codes.FailedPrecondition, "upload %s is at offset %d, not %d: resume from %d", r.Id, oe.Current, oe.Offset, oe.Current)
+			return nil, status.Errorf(codes.Aborted, "upload %s is at offset %d, not %d: resume from %d", r.Id, oe.Current, oe.Offset, oe.Current)
 		}
 		return nil, err
 	}
@@ -118,6 +120,15 @@ func (s *uploadService) GetUpload(ctx context.Context, r *pb.UploadRequest) (*pb
 
 func (s *uploadService) CompleteUpload(ctx context.Context, r *pb.UploadRequest) (*pb.Upload, error) {
 	user := callerOf(ctx).p.User
+	// The file lands in the space now: the caller must still be allowed
+	// to upload there (a grant revoked since CreateUpload stops it).
+	sess, err := s.g.uploads.Status(ctx, user, r.Id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.g.require(ctx, auth.Upload, sess.Space); err != nil {
+		return nil, err
+	}
 	res, err := s.g.uploads.Complete(ctx, user, r.Id)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,634 @@
+package gateway
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"image"
+	"image/jpeg"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// mediaDir is the shared set of real photos (../shared/testdata/media,
+// described by its MANIFEST.tsv).
+var mediaDir = filepath.Join("..", "..", "shared", "testdata", "media")
+
+// mediaPhotos reads the named files of the media set, checked against
+// the SHA-256 in its manifest, keyed by base name. It skips the test when
+// the set is not there.
+func mediaPhotos(t *testing.T, paths ...string) map[string][]byte {
+	t.Helper()
+	f, err := os.Open(filepath.Join(mediaDir, "MANIFEST.tsv"))
+	if err != nil {
+		t.Skipf("media test set not available: %v", err)
+	}
+	defer f.Close()
+	sums := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		cols := strings.Split(sc.Text(), "\t")
+		if len(cols) > 13 {
+			sums[cols[0]] = cols[13]
+		}
+	}
+	out := map[string][]byte{}
+	for _, p := range paths {
+		want, ok := sums[p]
+		if !ok {
+			t.Skipf("%s is not in the media manifest", p)
+		}
+		data, err := os.ReadFile(filepath.Join(mediaDir, p))
+		if err != nil {
+			t.Skipf("media file: %v", err)
+		}
+		if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != want {
+			t.Fatalf("%s: SHA-256 %x, manifest says %s", p, got, want)
+		}
+		out[path.Base(p)] = data
+	}
+	return out
+}
+
+// The photos the share tests use: altitude.jpg is 2112×1584 with GPS
+// (its preview must shrink and lose the position), GPS.jpg small with
+// GPS, Canon_40D.jpg small with camera EXIF.
+var sharePhotos = []string{
+	"photoprism/internal/meta/testdata/altitude.jpg",
+	"exiftool/t/images/GPS.jpg",
+	"exif-py/tests/resources/jpg/Canon_40D.jpg",
+}
+
+// visitor is someone who follows a share link in a browser: their own
+// cookie jar, no redirects followed.
+type visitor struct {
+	b *testBox
+	c *http.Client
+}
+
+func (b *testBox) newVisitor() *visitor {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return &visitor{b: b, c: &http.Client{Jar: jar, Transport: b.client.Transport, Timeout: 60 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// send makes a request on the public side and checks the headers every
+// public answer carries.
+func (v *visitor) send(req *http.Request) (*http.Response, []byte) {
+	v.b.t.Helper()
+	resp, err := v.c.Do(req)
+	if err != nil {
+		v.b.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		v.b.t.Fatalf("%s %s: read: %v", req.Method, req.URL.Path, err)
+	}
+	if got := resp.Header.Get("Referrer-Policy"); got != "no-referrer" {
+		v.b.t.Errorf("%s %s (HTTP %d): Referrer-Policy %q, want no-referrer", req.Method, req.URL.Path, resp.StatusCode, got)
+	}
+	return resp, body
+}
+
+func (v *visitor) get(p string) (*http.Response, []byte) {
+	v.b.t.Helper()
+	req, err := http.NewRequest("GET", v.b.base+p, nil)
+	if err != nil {
+		v.b.t.Fatal(err)
+	}
+	return v.send(req)
+}
+
+func (v *visitor) password(tok, pw string) (*http.Response, []byte) {
+	v.b.t.Helper()
+	req, err := http.NewRequest("POST", v.b.base+"/s/"+tok, strings.NewReader(url.Values{"password": {pw}}.Encode()))
+	if err != nil {
+		v.b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return v.send(req)
+}
+
+// wantStatus fails the test unless resp has status code.
+func wantStatus(t *testing.T, what string, resp *http.Response, body []byte, code int) {
+	t.Helper()
+	if resp.StatusCode != code {
+		t.Fatalf("%s: HTTP %d, want %d: %.300s", what, resp.StatusCode, code, body)
+	}
+}
+
+type createdShare struct {
+	URL   string
+	Token string
+	Share struct {
+		ID       string
+		Kind     string
+		Password bool
+		Download bool
+		MaxUses  int `json:"max_uses"`
+	}
+}
+
+// createShare makes a link as tok; req holds the CreateShareRequest fields.
+func (b *testBox) createShare(tok string, req map[string]any) createdShare {
+	b.t.Helper()
+	var c createdShare
+	b.must("POST", "/v1/shares", tok, req, &c)
+	if !strings.HasPrefix(c.Token, "sbl_") || c.URL != b.base+"/s/"+c.Token || c.Share.ID == "" {
+		b.t.Fatalf("created share: %+v", c)
+	}
+	return c
+}
+
+type auditRow struct {
+	Seq               int64 `json:",string"`
+	Actor, IP, Action string
+	Target            string
+	Detail            map[string]string
+	Time              time.Time
+}
+
+func (b *testBox) auditEntries(tok, query string) []auditRow {
+	b.t.Helper()
+	var r struct{ Entries []auditRow }
+	b.must("GET", "/v1/audit"+query, tok, nil, &r)
+	return r.Entries
+}
+
+// TestShareLinkLifecycle follows a password-protected folder link from
+// creation to revocation through the real public side: the password
+// form, the listing, previews re-encoded without metadata, the exact
+// originals, a zip, the access and audit logs.
+func TestShareLinkLifecycle(t *testing.T) {
+	photos := mediaPhotos(t, sharePhotos...)
+	b := newTestBox(t)
+	own := b.owner()
+	files := map[string][]byte{}
+	for name, data := range photos {
+		files["album/"+name] = data
+	}
+	files["other/not-shared.txt"] = []byte("outside the link")
+	snap := b.backup(files)
+	folder := b.family + "/album"
+
+	c := b.createShare(own, map[string]any{"snapshot": snap, "path": folder, "password": "open sesame", "download": true})
+	if c.Share.Kind != "folder" || !c.Share.Password || !c.Share.Download {
+		t.Fatalf("share: %+v", c.Share)
+	}
+	link := "/s/" + c.Token
+
+	// Without the password: the form. A wrong one: the form again.
+	v := b.newVisitor()
+	resp, body := v.get(link)
+	wantStatus(t, "link without password", resp, body, http.StatusUnauthorized)
+	if !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !bytes.Contains(body, []byte(`<form method="post"`)) ||
+		!bytes.Contains(body, []byte(`name="password"`)) {
+		t.Fatalf("link without password: want the password form, got %s", body)
+	}
+	resp, body = v.password(c.Token, "open says me")
+	wantStatus(t, "wrong password", resp, body, http.StatusUnauthorized)
+	if !bytes.Contains(body, []byte("Wrong password")) {
+		t.Errorf("wrong password: %s", body)
+	}
+	if got := v.c.Jar.Cookies(resp.Request.URL); len(got) != 0 {
+		t.Fatalf("wrong password gave cookies %v", got)
+	}
+	// Nothing under the link opens without the password either.
+	for _, p := range []string{link + "/altitude.jpg?as=download", link + "?as=zip", link + "/GPS.jpg?as=preview"} {
+		resp, body = b.newVisitor().get(p)
+		wantStatus(t, p+" without password", resp, body, http.StatusUnauthorized)
+	}
+
+	// The right password: back to the link, with a cookie.
+	resp, body = v.password(c.Token, "open sesame")
+	wantStatus(t, "right password", resp, body, http.StatusSeeOther)
+	if loc := resp.Header.Get("Location"); loc != link {
+		t.Errorf("after the password: Location %q, want %q", loc, link)
+	}
+	var cookie *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == shareCookie {
+			cookie = ck
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || !cookie.Secure || cookie.Path != link || cookie.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("share cookie: %+v", cookie)
+	}
+	if strings.Contains(cookie.Value, c.Token) {
+		t.Fatal("the share cookie carries the link's token")
+	}
+
+	// The listing shows the folder's files, and only them.
+	resp, body = v.get(link)
+	wantStatus(t, "listing", resp, body, http.StatusOK)
+	for name := range photos {
+		if !bytes.Contains(body, []byte(">"+name+"<")) {
+			t.Errorf("listing lacks %s:\n%s", name, body)
+		}
+	}
+	if bytes.Contains(body, []byte("not-shared")) {
+		t.Errorf("listing shows a file outside the link:\n%s", body)
+	}
+	if !bytes.Contains(body, []byte(link+"/?as=zip")) {
+		t.Errorf("listing of a downloadable folder lacks the zip link:\n%s", body)
+	}
+	if resp.Header.Get("X-Robots-Tag") == "" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Errorf("listing headers: %v", resp.Header)
+	}
+
+	// A file's page, its preview and the original.
+	resp, body = v.get(link + "/altitude.jpg")
+	wantStatus(t, "file page", resp, body, http.StatusOK)
+	if !bytes.Contains(body, []byte("altitude.jpg?as=preview")) || !bytes.Contains(body, []byte("altitude.jpg?as=download")) {
+		t.Errorf("file page: %s", body)
+	}
+	for name, orig := range photos {
+		if !bytes.Contains(orig, []byte("Exif\x00\x00")) {
+			t.Fatalf("%s has no EXIF to begin with", name)
+		}
+		resp, body = v.get(link + "/" + name + "?as=preview")
+		wantStatus(t, name+" preview", resp, body, http.StatusOK)
+		if ct := resp.Header.Get("Content-Type"); ct != "image/jpeg" {
+			t.Errorf("%s preview: Content-Type %q", name, ct)
+		}
+		img, err := jpeg.Decode(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("%s preview does not decode as JPEG: %v", name, err)
+		}
+		oc, _, err := image.DecodeConfig(bytes.NewReader(orig))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, h := img.Bounds().Dx(), img.Bounds().Dy()
+		if w > previewMax || h > previewMax {
+			t.Errorf("%s preview is %d×%d, want at most %d px", name, w, h, previewMax)
+		}
+		if max(oc.Width, oc.Height) > previewMax && max(w, h) < previewMax/2 {
+			t.Errorf("%s preview is %d×%d from %d×%d: shrunk too far", name, w, h, oc.Width, oc.Height)
+		}
+		if max(oc.Width, oc.Height) <= previewMax && (w != oc.Width || h != oc.Height) {
+			t.Errorf("%s preview is %d×%d, want the original %d×%d", name, w, h, oc.Width, oc.Height)
+		}
+		if bytes.Contains(body, []byte("Exif")) || bytes.Contains(body, []byte{0xff, 0xe1}) {
+			t.Errorf("%s preview still carries EXIF (APP1)", name)
+		}
+		if bytes.Equal(body, orig) {
+			t.Errorf("%s preview is the original", name)
+		}
+
+		resp, body = v.get(link + "/" + name + "?as=download")
+		wantStatus(t, name+" download", resp, body, http.StatusOK)
+		if !bytes.Equal(body, orig) {
+			t.Errorf("%s download: %d bytes differing from the original %d", name, len(body), len(orig))
+		}
+		if cd := resp.Header.Get("Content-Disposition"); !strings.Contains(cd, "attachment") || !strings.Contains(cd, name) {
+			t.Errorf("%s download: Content-Disposition %q", name, cd)
+		}
+	}
+
+	// The folder as a zip.
+	resp, body = v.get(link + "?as=zip")
+	wantStatus(t, "zip", resp, body, http.StatusOK)
+	got := zipContents(t, body)
+	if len(got) != len(photos) {
+		t.Errorf("zip holds %d files, want %d: %v", len(got), len(photos), keysOf(got))
+	}
+	for name, orig := range photos {
+		if !bytes.Equal(got["album/"+name], orig) {
+			t.Errorf("zip: album/%s differs from the original (%d bytes, want %d)", name, len(got["album/"+name]), len(orig))
+		}
+	}
+
+	// Paths outside the link are not served. (The daemon's router
+	// answers unclean paths with a redirect to the cleaned path, which
+	// drops the token; its answer is not the gateway's, so the headers
+	// are not checked here.)
+	for _, p := range []string{link + "/../other/not-shared.txt", link + "/%2e%2e/other/not-shared.txt?as=download", link + "/nope.jpg"} {
+		resp, err := v.c.Get(b.base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || bytes.Contains(body, []byte("outside the link")) ||
+			strings.Contains(resp.Header.Get("Location"), "not-shared") && strings.Contains(resp.Header.Get("Location"), c.Token) {
+			t.Errorf("%s: HTTP %d, Location %q: %.200s", p, resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+	}
+
+	// The access log: the opening, from the visitor's address; the
+	// audit log: created, used, and the downloads.
+	var alog struct {
+		Entries []struct{ IP, What string }
+	}
+	b.must("GET", "/v1/shares/"+c.Share.ID+"/log", own, nil, &alog)
+	opens := 0
+	for _, e := range alog.Entries {
+		if e.IP != "127.0.0.1" {
+			t.Errorf("access log entry %+v: want IP 127.0.0.1", e)
+		}
+		if strings.HasPrefix(e.What, "open") {
+			opens++
+		}
+	}
+	if opens != 1 {
+		t.Errorf("access log: %+v; want one opening", alog.Entries)
+	}
+	downloads := 0
+	for _, e := range alog.Entries {
+		if strings.HasPrefix(e.What, "download") || strings.HasPrefix(e.What, "zip") {
+			downloads++
+		}
+	}
+	if downloads != len(photos)+1 {
+		t.Errorf("access log: %+v; want the %d downloads and the zip", alog.Entries, len(photos))
+	}
+	var list struct {
+		Shares []struct {
+			ID   string
+			Uses int
+		}
+	}
+	b.must("GET", "/v1/shares", own, nil, &list)
+	if len(list.Shares) != 1 || list.Shares[0].Uses != 1 {
+		t.Errorf("shares: %+v; want one link used once", list.Shares)
+	}
+
+	// Revoked: the link and the visitor's cookie stop at once.
+	b.must("DELETE", "/v1/shares/"+c.Share.ID, own, nil, nil)
+	resp, body = v.get(link)
+	wantStatus(t, "revoked link with its cookie", resp, body, http.StatusNotFound)
+	resp, body = v.get(link + "/GPS.jpg?as=download")
+	wantStatus(t, "download from a revoked link with its cookie", resp, body, http.StatusNotFound)
+	resp, body = b.newVisitor().password(c.Token, "open sesame")
+	wantStatus(t, "revoked link with the right password", resp, body, http.StatusNotFound)
+
+	actions := map[string]int{}
+	for _, e := range b.auditEntries(own, "?action=share.") {
+		actions[e.Action]++
+		if e.Target != c.Share.ID {
+			t.Errorf("audit entry %+v: want target %s", e, c.Share.ID)
+		}
+	}
+	for _, a := range []string{"share.created", "share.used", "share.revoked"} {
+		if actions[a] != 1 {
+			t.Errorf("audit: %d %s entries, want 1 (%v)", actions[a], a, actions)
+		}
+	}
+	dl := 0
+	for _, e := range b.auditEntries(own, "?action=download") {
+		if e.Target == c.Share.ID && e.IP == "127.0.0.1" {
+			dl++
+		}
+	}
+	if dl != len(photos)+1 {
+		t.Errorf("audit: %d downloads through the link, want %d", dl, len(photos)+1)
+	}
+	b.noTokenInAudit(c.Token)
+}
+
+// noTokenInAudit greps the raw audit log for secrets.
+func (b *testBox) noTokenInAudit(secrets ...string) {
+	b.t.Helper()
+	raw, err := os.ReadFile(filepath.Join(b.state, "gateway", "audit", "audit.log"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if len(raw) == 0 {
+		b.t.Fatal("empty audit log")
+	}
+	for _, s := range secrets {
+		if bytes.Contains(raw, []byte(s)) {
+			b.t.Errorf("the audit log holds the secret %.8s…", s)
+		}
+		// Nor its random part alone.
+		if i := strings.IndexByte(s, '_'); i >= 0 && bytes.Contains(raw, []byte(s[i+1:i+20])) {
+			b.t.Errorf("the audit log holds part of the secret %.8s…", s)
+		}
+	}
+}
+
+func zipContents(t *testing.T, data []byte) map[string][]byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatalf("not a zip: %v", err)
+	}
+	out := map[string][]byte{}
+	for _, f := range zr.File {
+		if strings.HasSuffix(f.Name, "/") {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatalf("zip entry %s: %v", f.Name, err)
+		}
+		out[f.Name] = b
+	}
+	return out
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestShareLinkViewOnly: a link with downloads off shows previews and
+// pages, never the originals.
+func TestShareLinkViewOnly(t *testing.T) {
+	photos := mediaPhotos(t, sharePhotos[0])
+	b := newTestBox(t)
+	own := b.owner()
+	snap := b.backup(map[string][]byte{"trip/altitude.jpg": photos["altitude.jpg"]})
+
+	for _, tc := range []struct {
+		name, path, file string
+	}{
+		{"folder", b.family + "/trip", "/altitude.jpg"},
+		{"file", b.family + "/trip/altitude.jpg", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := b.createShare(own, map[string]any{"snapshot": snap, "path": tc.path, "download": false})
+			link := "/s/" + c.Token
+			v := b.newVisitor()
+			resp, body := v.get(link)
+			wantStatus(t, "open", resp, body, http.StatusOK)
+			if bytes.Contains(body, []byte("as=zip")) || bytes.Contains(body, []byte("as=download")) {
+				t.Errorf("a view-only page offers downloads:\n%s", body)
+			}
+			resp, body = v.get(link + tc.file)
+			wantStatus(t, "file page", resp, body, http.StatusOK)
+			if !bytes.Contains(body, []byte("as=preview")) || bytes.Contains(body, []byte("as=download")) {
+				t.Errorf("view-only file page:\n%s", body)
+			}
+			resp, body = v.get(link + tc.file + "?as=preview")
+			wantStatus(t, "preview", resp, body, http.StatusOK)
+			if _, err := jpeg.Decode(bytes.NewReader(body)); err != nil {
+				t.Errorf("preview: %v", err)
+			}
+			resp, body = v.get(link + tc.file + "?as=download")
+			wantStatus(t, "download", resp, body, http.StatusForbidden)
+			if bytes.Contains(body, photos["altitude.jpg"][:64]) {
+				t.Error("the refusal carries the original")
+			}
+			if tc.name == "folder" {
+				resp, body = v.get(link + "?as=zip")
+				wantStatus(t, "zip", resp, body, http.StatusForbidden)
+			}
+		})
+	}
+}
+
+// TestShareLinkLimits: expiry (with the gateway's clock), the cookie's
+// own hour, max uses, revoke-all, and a token sent over plain HTTP.
+func TestShareLinkLimits(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha"), "docs/b.txt": []byte("beta")})
+	folder := b.family + "/docs"
+	var secrets []string
+
+	t.Run("expiry", func(t *testing.T) {
+		c := b.createShare(own, map[string]any{"snapshot": snap, "path": folder, "download": true, "expires_days": 2})
+		secrets = append(secrets, c.Token)
+		link := "/s/" + c.Token
+		v := b.newVisitor()
+		resp, body := v.get(link)
+		wantStatus(t, "open", resp, body, http.StatusOK)
+		// The cookie lasts an hour; after it, the link opens again (one
+		// more use).
+		b.clock.Add(90 * time.Minute)
+		resp, body = v.get(link + "/a.txt?as=download")
+		wantStatus(t, "download after the cookie's hour", resp, body, http.StatusOK)
+		if string(body) != "alpha" {
+			t.Errorf("download: %q", body)
+		}
+		// Two days on, the link and its cookie are dead.
+		b.clock.Add(47 * time.Hour)
+		resp, body = v.get(link + "/a.txt?as=download")
+		wantStatus(t, "download after expiry", resp, body, http.StatusNotFound)
+		resp, body = b.newVisitor().get(link)
+		wantStatus(t, "open after expiry", resp, body, http.StatusNotFound)
+		if !bytes.Contains(body, []byte("expired")) {
+			t.Errorf("expired link page: %s", body)
+		}
+	})
+
+	t.Run("cookie dies with the link", func(t *testing.T) {
+		c := b.createShare(own, map[string]any{"snapshot": snap, "path": folder, "download": true, "expires_days": 1})
+		secrets = append(secrets, c.Token)
+		v := b.newVisitor()
+		resp, body := v.get("/s/" + c.Token)
+		wantStatus(t, "open", resp, body, http.StatusOK)
+		b.clock.Add(23*time.Hour + 30*time.Minute) // the link has 30 minutes left, the cookie an hour
+		resp, body = v.get("/s/" + c.Token + "/b.txt?as=download")
+		wantStatus(t, "before expiry", resp, body, http.StatusOK)
+		b.clock.Add(40 * time.Minute)
+		resp, body = v.get("/s/" + c.Token + "/b.txt?as=download")
+		wantStatus(t, "cookie outliving the link", resp, body, http.StatusNotFound)
+	})
+
+	t.Run("max uses", func(t *testing.T) {
+		c := b.createShare(own, map[string]any{"snapshot": snap, "path": folder, "download": true, "max_uses": 2})
+		secrets = append(secrets, c.Token)
+		for i := 0; i < 2; i++ {
+			resp, body := b.newVisitor().get("/s/" + c.Token)
+			wantStatus(t, "use", resp, body, http.StatusOK)
+		}
+		resp, body := b.newVisitor().get("/s/" + c.Token)
+		wantStatus(t, "third use of a two-use link", resp, body, http.StatusNotFound)
+		if !bytes.Contains(body, []byte("as many times")) {
+			t.Errorf("used-up page: %s", body)
+		}
+	})
+
+	t.Run("revoke all", func(t *testing.T) {
+		var cs []createdShare
+		var vs []*visitor
+		for i := 0; i < 3; i++ {
+			c := b.createShare(own, map[string]any{"snapshot": snap, "path": folder + "/a.txt", "download": true})
+			secrets = append(secrets, c.Token)
+			v := b.newVisitor()
+			resp, body := v.get("/s/" + c.Token)
+			wantStatus(t, "open", resp, body, http.StatusOK)
+			cs, vs = append(cs, c), append(vs, v)
+		}
+		var list struct {
+			Shares []struct{ Revoked bool }
+		}
+		b.must("GET", "/v1/shares", own, nil, &list)
+		on := 0
+		for _, s := range list.Shares {
+			if !s.Revoked {
+				on++
+			}
+		}
+		var r struct{ Revoked int }
+		b.must("POST", "/v1/shares/revoke-all", own, struct{}{}, &r)
+		if r.Revoked != on || on < 3 {
+			t.Errorf("revoke-all revoked %d, want %d (every link not yet revoked, expired or used up ones too)", r.Revoked, on)
+		}
+		for i, c := range cs {
+			resp, body := vs[i].get("/s/" + c.Token + "?as=download")
+			wantStatus(t, "revoked link with its cookie", resp, body, http.StatusNotFound)
+		}
+		b.must("GET", "/v1/shares", own, nil, &list)
+		for _, s := range list.Shares {
+			if !s.Revoked {
+				t.Errorf("shares after revoke-all: %+v", list.Shares)
+			}
+		}
+	})
+
+	t.Run("plain HTTP", func(t *testing.T) {
+		c := b.createShare(own, map[string]any{"snapshot": snap, "path": folder, "download": true})
+		secrets = append(secrets, c.Token)
+		v := b.newVisitor()
+		resp, body := v.get("/s/" + c.Token)
+		wantStatus(t, "open", resp, body, http.StatusOK)
+		plain, err := http.Get(b.plain + "/s/" + c.Token + "/a.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pbody, _ := io.ReadAll(plain.Body)
+		plain.Body.Close()
+		if plain.StatusCode != http.StatusForbidden || plain.Header.Get("Location") != "" || bytes.Contains(pbody, []byte(c.Token)) {
+			t.Fatalf("share token over plain HTTP: HTTP %d, Location %q: %s", plain.StatusCode, plain.Header.Get("Location"), pbody)
+		}
+		resp, body = v.get("/s/" + c.Token + "/a.txt?as=download")
+		wantStatus(t, "the exposed link, with its cookie", resp, body, http.StatusNotFound)
+		resp, body = b.newVisitor().get("/s/" + c.Token)
+		wantStatus(t, "the exposed link", resp, body, http.StatusNotFound)
+		found := false
+		for _, e := range b.auditEntries(own, "?action=share.revoked") {
+			found = found || e.Target == c.Share.ID && strings.Contains(e.Detail["why"], "plain HTTP")
+		}
+		if !found {
+			t.Error("no audit entry for the link revoked after plain HTTP")
+		}
+	})
+
+	b.noTokenInAudit(secrets...)
+}
