@@ -61,6 +61,7 @@ func (o Operation) MarshalJSON() ([]byte, error) {
 // reports through it. It is safe for concurrent use.
 type operations struct {
 	mu   sync.Mutex
+	seq  uint64
 	ops  map[string]*Op
 	now  func() time.Time
 	keep time.Duration
@@ -74,6 +75,7 @@ func newOperations() *operations {
 // Its methods may be called from any goroutine.
 type Op struct {
 	reg *operations
+	seq uint64 // registration order, to list operations started at the same instant stably
 	mu  sync.Mutex
 	op  Operation
 }
@@ -84,6 +86,8 @@ func (o *operations) start(kind, space, subject string) *Op {
 	rand.Read(b[:])
 	h := &Op{reg: o, op: Operation{ID: hex.EncodeToString(b[:]), Kind: kind, Space: space, Subject: subject, Started: o.now()}}
 	o.mu.Lock()
+	o.seq++
+	h.seq = o.seq
 	o.ops[h.op.ID] = h
 	o.mu.Unlock()
 	return h
@@ -138,26 +142,27 @@ func (h *Op) snapshot(now time.Time) Operation {
 }
 
 // List returns the operations in progress and those finished within the
-// last minute, oldest first; it forgets older finished ones.
+// last minute, in the order they started; it forgets older finished ones.
 func (o *operations) list() []Operation {
 	now := o.now()
 	o.mu.Lock()
-	out := make([]Operation, 0, len(o.ops))
-	for id, h := range o.ops {
+	hs := make([]*Op, 0, len(o.ops))
+	for _, h := range o.ops {
+		hs = append(hs, h)
+	}
+	o.mu.Unlock()
+	sort.Slice(hs, func(i, j int) bool { return hs[i].seq < hs[j].seq })
+	out := make([]Operation, 0, len(hs))
+	for _, h := range hs {
 		op := h.snapshot(now)
 		if op.Done && now.Sub(*op.Finished) > o.keep {
-			delete(o.ops, id)
+			o.mu.Lock()
+			delete(o.ops, op.ID)
+			o.mu.Unlock()
 			continue
 		}
 		out = append(out, op)
 	}
-	o.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Started.Equal(out[j].Started) {
-			return out[i].Started.Before(out[j].Started)
-		}
-		return out[i].ID < out[j].ID
-	})
 	return out
 }
 

@@ -162,6 +162,7 @@ func (r *Repository) ForgetIDs(ctx context.Context, snaps []*Snapshot) error {
 		if err := r.store.Delete(ctx, snapshotPrefix+s.id.String()); err != nil {
 			return fmt.Errorf("forget %s: %w", s.id.Short(), err)
 		}
+		r.snaps.Delete(s.id)
 	}
 	return nil
 }

@@ -407,3 +407,44 @@ func TestPruneDuplicatePacks(t *testing.T) {
 	mustRestore(t, reopen(t, store), s2, RestoreOptions{Target: target})
 	compareTrees(t, src, restoredPath(target, src), compareOpts{noXattrs: true})
 }
+
+// TestSnapshotsWhileForgetting lists snapshots (as the API does) while
+// retention forgets them: a snapshot that goes away mid-list is left out,
+// never an error.
+func TestSnapshotsWhileForgetting(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newTestRepo(t, 1<<20)
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "a.bin"), randBytes(1, 1000), testEpoch)
+	var snaps []*Snapshot
+	for i := 0; i < 40; i++ {
+		snaps = append(snaps, mustBackup(t, r, BackupOptions{Paths: []string{src}, Time: testEpoch.Add(time.Duration(i) * time.Minute)}))
+	}
+	done := make(chan error, 1)
+	go func() {
+		for _, s := range snaps[:39] {
+			if err := r.ForgetIDs(ctx, []*Snapshot{s}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for {
+		list, err := r.Snapshots(ctx)
+		if err != nil {
+			t.Fatalf("Snapshots while forgetting: %v", err)
+		}
+		if len(list) == 1 {
+			break
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Afterwards only the last one is left.
+	list, err := r.Snapshots(ctx)
+	if err != nil || len(list) != 1 || list[0].ID() != snaps[39].ID() {
+		t.Fatalf("after forgetting: %d snapshots, %v", len(list), err)
+	}
+}

@@ -24,6 +24,10 @@ type Repository struct {
 	keyName string // key file used to open, if any
 
 	packs *packCache
+	// snaps caches decoded snapshots by ID. A snapshot file never
+	// changes (its name is the hash of its bytes), so a cached one stays
+	// true until the file is deleted, which List then no longer shows.
+	snaps sync.Map // ID → *Snapshot
 }
 
 func newRepository(store raid.ObjectStore, key *MasterKey, cfg *Config) *Repository {

@@ -91,8 +91,24 @@ func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (ID, error) 
 	return id, nil
 }
 
-// LoadSnapshot reads one snapshot by full ID.
+// LoadSnapshot reads one snapshot by full ID. The caller gets its own
+// copy: decoded snapshots are cached (they never change).
 func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error) {
+	if c, ok := r.snaps.Load(id); ok {
+		s := *c.(*Snapshot)
+		return &s, nil
+	}
+	s, err := r.readSnapshot(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	r.snaps.Store(id, s)
+	c := *s
+	return &c, nil
+}
+
+// readSnapshot reads, verifies and decodes a snapshot file.
+func (r *Repository) readSnapshot(ctx context.Context, id ID) (*Snapshot, error) {
 	name := snapshotPrefix + id.String()
 	b, err := raid.ReadAll(ctx, r.store, name)
 	if err != nil {
@@ -167,6 +183,13 @@ func (r *Repository) loadSnapshots(ctx context.Context, skipCorrupt bool) ([]*Sn
 	for i, err := range errs {
 		if err != nil {
 			if skipCorrupt && errors.Is(err, ErrCorrupt) {
+				continue
+			}
+			// Forgotten while we read it (retention runs beside the API):
+			// it is simply no longer there. A delete takes the object out
+			// of the store before it removes its pieces, so a read that
+			// failed half-way through a delete lands here too.
+			if _, serr := r.store.Stat(ctx, snapshotPrefix+ids[i].String()); errors.Is(serr, raid.ErrNotFound) {
 				continue
 			}
 			return nil, err
