@@ -341,6 +341,18 @@ func (d *Daemon) Cards(ctx context.Context) ([]cards.Verdict, error) {
 	return d.cards.verdicts(ctx)
 }
 
+// CardLedger returns a card's ingest ledger and its verdict now.
+func (d *Daemon) CardLedger(ctx context.Context, id string) (*cards.Ledger, cards.Verdict, error) {
+	if d.cards == nil {
+		return nil, cards.Verdict{}, fmt.Errorf("%w: card ingest is off (cards.library)", cards.ErrNoLedger)
+	}
+	l, err := cards.Load(d.cards.cfg, id)
+	if err != nil {
+		return nil, cards.Verdict{}, err
+	}
+	return l, l.Verdict(ctx, d.cards.roots()[id], d.cards), nil
+}
+
 // RestoreRoot is the folder API restores go into.
 func (d *Daemon) RestoreRoot() string { return d.statePath("restores") }
 

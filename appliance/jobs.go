@@ -360,16 +360,22 @@ func (c *cardWatcher) verdicts(ctx context.Context) ([]cards.Verdict, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	roots := map[string]string{}
-	for _, f := range c.present {
-		roots[f.id] = f.root
-	}
-	c.mu.Unlock()
+	roots := c.roots()
 	out := []cards.Verdict{}
 	for _, l := range ls {
 		out = append(out, l.Verdict(ctx, roots[l.Card], c))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Card < out[j].Card })
 	return out, nil
+}
+
+// roots maps the cards inserted now to where they are mounted.
+func (c *cardWatcher) roots() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	roots := map[string]string{}
+	for _, f := range c.present {
+		roots[f.id] = f.root
+	}
+	return roots
 }

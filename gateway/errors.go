@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/shoebox/shoebox/appliance"
+	"github.com/shoebox/shoebox/appliance/cards"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/vault"
 )
@@ -34,6 +35,8 @@ type errorRule struct {
 var errorRules = []errorRule{
 	{appliance.ErrNoSource, codes.NotFound, ""},
 	{appliance.ErrBadSource, codes.InvalidArgument, ""},
+	{cards.ErrNoLedger, codes.NotFound, "list the cards with GET /v1/cards"},
+	{cards.ErrBadCardID, codes.InvalidArgument, ""},
 	{vault.ErrNoSnapshot, codes.NotFound, "list snapshots with GET /v1/snapshots"},
 	{vault.ErrAmbiguous, codes.InvalidArgument, "give more characters of the snapshot ID"},
 	{vault.ErrImmutable, codes.FailedPrecondition, "the snapshot is locked; locks cannot be shortened"},

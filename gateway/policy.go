@@ -81,10 +81,11 @@ var policy = map[string]string{
 	"/shoebox.v1.DiskService/ReplaceDisk":  string(auth.DisksManage),
 	"/shoebox.v1.DiskService/EvacuateDisk": string(auth.DisksManage),
 
-	"/shoebox.v1.AlertService/ListAlerts":   string(auth.AlertsRead),
-	"/shoebox.v1.AlertService/AckAlert":     string(auth.AlertsAck),
-	"/shoebox.v1.AlertService/StreamAlerts": string(auth.AlertsRead),
-	"/shoebox.v1.AlertService/ListCards":    string(auth.CardsRead),
+	"/shoebox.v1.AlertService/ListAlerts":    string(auth.AlertsRead),
+	"/shoebox.v1.AlertService/AckAlert":      string(auth.AlertsAck),
+	"/shoebox.v1.AlertService/StreamAlerts":  string(auth.AlertsRead),
+	"/shoebox.v1.AlertService/ListCards":     string(auth.CardsRead),
+	"/shoebox.v1.AlertService/GetCardLedger": string(auth.CardsRead),
 
 	"/shoebox.v1.ShareService/CreateShare":     string(auth.SharesManage),
 	"/shoebox.v1.ShareService/ListShares":      string(auth.SharesManage),

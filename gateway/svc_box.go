@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/shoebox/shoebox/appliance"
+	"github.com/shoebox/shoebox/appliance/cards"
 	"github.com/shoebox/shoebox/gateway/auth"
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 	"github.com/shoebox/shoebox/raid"
@@ -220,6 +221,12 @@ func (s *alertService) StreamAlerts(_ *pb.Empty, stream pb.AlertService_StreamAl
 	}
 }
 
+func cardPB(v cards.Verdict) *pb.Card {
+	return &pb.Card{Id: v.Card, Files: int32(v.Files), Copied: int32(v.Copied),
+		VerifiedOnBox: int32(v.VerifiedOnBox), Offsite: int32(v.Offsite), Required: int32(v.Required),
+		Missing: v.Missing, Changed: v.Changed, Unreadable: v.Unreadable, SafeToFormat: v.SafeToFormat, Reason: v.Reason}
+}
+
 func (s *alertService) ListCards(ctx context.Context, _ *pb.Empty) (*pb.ListCardsResponse, error) {
 	vs, err := s.g.d.Cards(ctx)
 	if err != nil {
@@ -227,9 +234,20 @@ func (s *alertService) ListCards(ctx context.Context, _ *pb.Empty) (*pb.ListCard
 	}
 	out := &pb.ListCardsResponse{}
 	for _, v := range vs {
-		out.Cards = append(out.Cards, &pb.Card{Id: v.Card, Files: int32(v.Files), Copied: int32(v.Copied),
-			VerifiedOnBox: int32(v.VerifiedOnBox), Offsite: int32(v.Offsite), Required: int32(v.Required),
-			Missing: v.Missing, Changed: v.Changed, Unreadable: v.Unreadable, SafeToFormat: v.SafeToFormat, Reason: v.Reason})
+		out.Cards = append(out.Cards, cardPB(v))
+	}
+	return out, nil
+}
+
+func (s *alertService) GetCardLedger(ctx context.Context, r *pb.CardRequest) (*pb.CardLedger, error) {
+	l, v, err := s.g.d.CardLedger(ctx, r.Id)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.CardLedger{Verdict: cardPB(v), Started: ts(l.Started), Completed: ts(l.Completed), Snapshot: l.Snapshot}
+	for _, f := range l.Files {
+		out.Files = append(out.Files, &pb.CardFile{CardPath: f.CardPath, LibraryPath: f.LibraryPath, Size: f.Size, Mtime: ts(f.ModTime),
+			Sha256: f.SHA256, Copied: f.Copied, Verified: f.Verified, Snapshot: f.Snapshot, Error: f.Error})
 	}
 	return out, nil
 }

@@ -394,6 +394,20 @@ func TestDaemon(t *testing.T) {
 		verdicts = cardsOf(body, verdicts)
 		return len(verdicts) == 1 && verdicts[0]["safe_to_format"] == true
 	})
+	// The card's ledger: every file, its library copy, verified.
+	var ledger struct {
+		Files []struct {
+			CardPath string `json:"card_path"`
+			Verified bool
+			Sha256   string
+		}
+	}
+	if code, body := b.get("/v1/cards/CARD0001", true); code != 200 || json.Unmarshal(body, &ledger) != nil {
+		t.Errorf("GET /v1/cards/CARD0001: HTTP %d %s", code, body)
+	}
+	if len(ledger.Files) != 5 || !ledger.Files[0].Verified || len(ledger.Files[0].Sha256) != 64 {
+		t.Errorf("card ledger: %+v; want 5 verified files with their SHA-256", ledger.Files)
+	}
 	os.WriteFile(filepath.Join(card, "DCIM", "100CANON", "IMG_0002.CR2"), []byte("changed"), 0o644)
 	_, body = b.get("/v1/cards", true)
 	verdicts = cardsOf(body, verdicts)

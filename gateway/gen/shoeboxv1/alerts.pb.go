@@ -23,6 +23,234 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type CardRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CardRequest) Reset() {
+	*x = CardRequest{}
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CardRequest) ProtoMessage() {}
+
+func (x *CardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CardRequest.ProtoReflect.Descriptor instead.
+func (*CardRequest) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CardRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type CardFile struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CardPath      string                 `protobuf:"bytes,1,opt,name=card_path,json=cardPath,proto3" json:"card_path,omitempty"`
+	LibraryPath   string                 `protobuf:"bytes,2,opt,name=library_path,json=libraryPath,proto3" json:"library_path,omitempty"`
+	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Mtime         *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=mtime,proto3" json:"mtime,omitempty"`
+	Sha256        string                 `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Copied        bool                   `protobuf:"varint,6,opt,name=copied,proto3" json:"copied,omitempty"`
+	Verified      bool                   `protobuf:"varint,7,opt,name=verified,proto3" json:"verified,omitempty"`
+	Snapshot      string                 `protobuf:"bytes,8,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Error         string                 `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CardFile) Reset() {
+	*x = CardFile{}
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CardFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CardFile) ProtoMessage() {}
+
+func (x *CardFile) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CardFile.ProtoReflect.Descriptor instead.
+func (*CardFile) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CardFile) GetCardPath() string {
+	if x != nil {
+		return x.CardPath
+	}
+	return ""
+}
+
+func (x *CardFile) GetLibraryPath() string {
+	if x != nil {
+		return x.LibraryPath
+	}
+	return ""
+}
+
+func (x *CardFile) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *CardFile) GetMtime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Mtime
+	}
+	return nil
+}
+
+func (x *CardFile) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *CardFile) GetCopied() bool {
+	if x != nil {
+		return x.Copied
+	}
+	return false
+}
+
+func (x *CardFile) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
+}
+
+func (x *CardFile) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+func (x *CardFile) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type CardLedger struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Verdict       *Card                  `protobuf:"bytes,1,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	Started       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=started,proto3" json:"started,omitempty"`
+	Completed     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=completed,proto3" json:"completed,omitempty"`
+	Snapshot      string                 `protobuf:"bytes,4,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Files         []*CardFile            `protobuf:"bytes,5,rep,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CardLedger) Reset() {
+	*x = CardLedger{}
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CardLedger) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CardLedger) ProtoMessage() {}
+
+func (x *CardLedger) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CardLedger.ProtoReflect.Descriptor instead.
+func (*CardLedger) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CardLedger) GetVerdict() *Card {
+	if x != nil {
+		return x.Verdict
+	}
+	return nil
+}
+
+func (x *CardLedger) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *CardLedger) GetCompleted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Completed
+	}
+	return nil
+}
+
+func (x *CardLedger) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+func (x *CardLedger) GetFiles() []*CardFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
 type Alert struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -42,7 +270,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_shoebox_v1_alerts_proto_msgTypes[0]
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -54,7 +282,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_alerts_proto_msgTypes[0]
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -67,7 +295,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{0}
+	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Alert) GetId() string {
@@ -156,7 +384,7 @@ type ListAlertsRequest struct {
 
 func (x *ListAlertsRequest) Reset() {
 	*x = ListAlertsRequest{}
-	mi := &file_shoebox_v1_alerts_proto_msgTypes[1]
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +396,7 @@ func (x *ListAlertsRequest) String() string {
 func (*ListAlertsRequest) ProtoMessage() {}
 
 func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_alerts_proto_msgTypes[1]
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +409,7 @@ func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{1}
+	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListAlertsRequest) GetAll() bool {
@@ -200,7 +428,7 @@ type ListAlertsResponse struct {
 
 func (x *ListAlertsResponse) Reset() {
 	*x = ListAlertsResponse{}
-	mi := &file_shoebox_v1_alerts_proto_msgTypes[2]
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -212,7 +440,7 @@ func (x *ListAlertsResponse) String() string {
 func (*ListAlertsResponse) ProtoMessage() {}
 
 func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_alerts_proto_msgTypes[2]
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -225,7 +453,7 @@ func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{2}
+	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListAlertsResponse) GetAlerts() []*Alert {
@@ -244,7 +472,7 @@ type AckAlertRequest struct {
 
 func (x *AckAlertRequest) Reset() {
 	*x = AckAlertRequest{}
-	mi := &file_shoebox_v1_alerts_proto_msgTypes[3]
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -256,7 +484,7 @@ func (x *AckAlertRequest) String() string {
 func (*AckAlertRequest) ProtoMessage() {}
 
 func (x *AckAlertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_alerts_proto_msgTypes[3]
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -269,7 +497,7 @@ func (x *AckAlertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckAlertRequest.ProtoReflect.Descriptor instead.
 func (*AckAlertRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{3}
+	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AckAlertRequest) GetId() string {
@@ -298,7 +526,7 @@ type Card struct {
 
 func (x *Card) Reset() {
 	*x = Card{}
-	mi := &file_shoebox_v1_alerts_proto_msgTypes[4]
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +538,7 @@ func (x *Card) String() string {
 func (*Card) ProtoMessage() {}
 
 func (x *Card) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_alerts_proto_msgTypes[4]
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +551,7 @@ func (x *Card) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Card.ProtoReflect.Descriptor instead.
 func (*Card) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{4}
+	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Card) GetId() string {
@@ -412,7 +640,7 @@ type ListCardsResponse struct {
 
 func (x *ListCardsResponse) Reset() {
 	*x = ListCardsResponse{}
-	mi := &file_shoebox_v1_alerts_proto_msgTypes[5]
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +652,7 @@ func (x *ListCardsResponse) String() string {
 func (*ListCardsResponse) ProtoMessage() {}
 
 func (x *ListCardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_alerts_proto_msgTypes[5]
+	mi := &file_shoebox_v1_alerts_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +665,7 @@ func (x *ListCardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCardsResponse.ProtoReflect.Descriptor instead.
 func (*ListCardsResponse) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{5}
+	return file_shoebox_v1_alerts_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListCardsResponse) GetCards() []*Card {
@@ -452,7 +680,26 @@ var File_shoebox_v1_alerts_proto protoreflect.FileDescriptor
 const file_shoebox_v1_alerts_proto_rawDesc = "" +
 	"\n" +
 	"\x17shoebox/v1/alerts.proto\x12\n" +
-	"shoebox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17shoebox/v1/common.proto\"\xb7\x02\n" +
+	"shoebox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17shoebox/v1/common.proto\"\x1d\n" +
+	"\vCardRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x8e\x02\n" +
+	"\bCardFile\x12\x1b\n" +
+	"\tcard_path\x18\x01 \x01(\tR\bcardPath\x12!\n" +
+	"\flibrary_path\x18\x02 \x01(\tR\vlibraryPath\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x120\n" +
+	"\x05mtime\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05mtime\x12\x16\n" +
+	"\x06sha256\x18\x05 \x01(\tR\x06sha256\x12\x16\n" +
+	"\x06copied\x18\x06 \x01(\bR\x06copied\x12\x1a\n" +
+	"\bverified\x18\a \x01(\bR\bverified\x12\x1a\n" +
+	"\bsnapshot\x18\b \x01(\tR\bsnapshot\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\"\xf0\x01\n" +
+	"\n" +
+	"CardLedger\x12*\n" +
+	"\averdict\x18\x01 \x01(\v2\x10.shoebox.v1.CardR\averdict\x124\n" +
+	"\astarted\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x128\n" +
+	"\tcompleted\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcompleted\x12\x1a\n" +
+	"\bsnapshot\x18\x04 \x01(\tR\bsnapshot\x12*\n" +
+	"\x05files\x18\x05 \x03(\v2\x14.shoebox.v1.CardFileR\x05files\"\xb7\x02\n" +
 	"\x05Alert\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x12\n" +
@@ -488,14 +735,15 @@ const file_shoebox_v1_alerts_proto_rawDesc = "" +
 	" \x01(\bR\fsafeToFormat\x12\x16\n" +
 	"\x06reason\x18\v \x01(\tR\x06reason\";\n" +
 	"\x11ListCardsResponse\x12&\n" +
-	"\x05cards\x18\x01 \x03(\v2\x10.shoebox.v1.CardR\x05cards2\xf0\x02\n" +
+	"\x05cards\x18\x01 \x03(\v2\x10.shoebox.v1.CardR\x05cards2\xca\x03\n" +
 	"\fAlertService\x12_\n" +
 	"\n" +
 	"ListAlerts\x12\x1d.shoebox.v1.ListAlertsRequest\x1a\x1e.shoebox.v1.ListAlertsResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/alerts\x12Z\n" +
 	"\bAckAlert\x12\x1b.shoebox.v1.AckAlertRequest\x1a\x11.shoebox.v1.Alert\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/alerts/{id}/ack\x12Q\n" +
 	"\fStreamAlerts\x12\x11.shoebox.v1.Empty\x1a\x11.shoebox.v1.Alert\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/alerts/stream0\x01\x12P\n" +
-	"\tListCards\x12\x11.shoebox.v1.Empty\x1a\x1d.shoebox.v1.ListCardsResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/cardsB<Z:github.com/shoebox/shoebox/gateway/gen/shoeboxv1;shoeboxv1b\x06proto3"
+	"\tListCards\x12\x11.shoebox.v1.Empty\x1a\x1d.shoebox.v1.ListCardsResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/cards\x12X\n" +
+	"\rGetCardLedger\x12\x17.shoebox.v1.CardRequest\x1a\x16.shoebox.v1.CardLedger\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/cards/{id}B<Z:github.com/shoebox/shoebox/gateway/gen/shoeboxv1;shoeboxv1b\x06proto3"
 
 var (
 	file_shoebox_v1_alerts_proto_rawDescOnce sync.Once
@@ -509,35 +757,45 @@ func file_shoebox_v1_alerts_proto_rawDescGZIP() []byte {
 	return file_shoebox_v1_alerts_proto_rawDescData
 }
 
-var file_shoebox_v1_alerts_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_shoebox_v1_alerts_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_shoebox_v1_alerts_proto_goTypes = []any{
-	(*Alert)(nil),                 // 0: shoebox.v1.Alert
-	(*ListAlertsRequest)(nil),     // 1: shoebox.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),    // 2: shoebox.v1.ListAlertsResponse
-	(*AckAlertRequest)(nil),       // 3: shoebox.v1.AckAlertRequest
-	(*Card)(nil),                  // 4: shoebox.v1.Card
-	(*ListCardsResponse)(nil),     // 5: shoebox.v1.ListCardsResponse
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*Empty)(nil),                 // 7: shoebox.v1.Empty
+	(*CardRequest)(nil),           // 0: shoebox.v1.CardRequest
+	(*CardFile)(nil),              // 1: shoebox.v1.CardFile
+	(*CardLedger)(nil),            // 2: shoebox.v1.CardLedger
+	(*Alert)(nil),                 // 3: shoebox.v1.Alert
+	(*ListAlertsRequest)(nil),     // 4: shoebox.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),    // 5: shoebox.v1.ListAlertsResponse
+	(*AckAlertRequest)(nil),       // 6: shoebox.v1.AckAlertRequest
+	(*Card)(nil),                  // 7: shoebox.v1.Card
+	(*ListCardsResponse)(nil),     // 8: shoebox.v1.ListCardsResponse
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*Empty)(nil),                 // 10: shoebox.v1.Empty
 }
 var file_shoebox_v1_alerts_proto_depIdxs = []int32{
-	6, // 0: shoebox.v1.Alert.first:type_name -> google.protobuf.Timestamp
-	6, // 1: shoebox.v1.Alert.last:type_name -> google.protobuf.Timestamp
-	0, // 2: shoebox.v1.ListAlertsResponse.alerts:type_name -> shoebox.v1.Alert
-	4, // 3: shoebox.v1.ListCardsResponse.cards:type_name -> shoebox.v1.Card
-	1, // 4: shoebox.v1.AlertService.ListAlerts:input_type -> shoebox.v1.ListAlertsRequest
-	3, // 5: shoebox.v1.AlertService.AckAlert:input_type -> shoebox.v1.AckAlertRequest
-	7, // 6: shoebox.v1.AlertService.StreamAlerts:input_type -> shoebox.v1.Empty
-	7, // 7: shoebox.v1.AlertService.ListCards:input_type -> shoebox.v1.Empty
-	2, // 8: shoebox.v1.AlertService.ListAlerts:output_type -> shoebox.v1.ListAlertsResponse
-	0, // 9: shoebox.v1.AlertService.AckAlert:output_type -> shoebox.v1.Alert
-	0, // 10: shoebox.v1.AlertService.StreamAlerts:output_type -> shoebox.v1.Alert
-	5, // 11: shoebox.v1.AlertService.ListCards:output_type -> shoebox.v1.ListCardsResponse
-	8, // [8:12] is the sub-list for method output_type
-	4, // [4:8] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	9,  // 0: shoebox.v1.CardFile.mtime:type_name -> google.protobuf.Timestamp
+	7,  // 1: shoebox.v1.CardLedger.verdict:type_name -> shoebox.v1.Card
+	9,  // 2: shoebox.v1.CardLedger.started:type_name -> google.protobuf.Timestamp
+	9,  // 3: shoebox.v1.CardLedger.completed:type_name -> google.protobuf.Timestamp
+	1,  // 4: shoebox.v1.CardLedger.files:type_name -> shoebox.v1.CardFile
+	9,  // 5: shoebox.v1.Alert.first:type_name -> google.protobuf.Timestamp
+	9,  // 6: shoebox.v1.Alert.last:type_name -> google.protobuf.Timestamp
+	3,  // 7: shoebox.v1.ListAlertsResponse.alerts:type_name -> shoebox.v1.Alert
+	7,  // 8: shoebox.v1.ListCardsResponse.cards:type_name -> shoebox.v1.Card
+	4,  // 9: shoebox.v1.AlertService.ListAlerts:input_type -> shoebox.v1.ListAlertsRequest
+	6,  // 10: shoebox.v1.AlertService.AckAlert:input_type -> shoebox.v1.AckAlertRequest
+	10, // 11: shoebox.v1.AlertService.StreamAlerts:input_type -> shoebox.v1.Empty
+	10, // 12: shoebox.v1.AlertService.ListCards:input_type -> shoebox.v1.Empty
+	0,  // 13: shoebox.v1.AlertService.GetCardLedger:input_type -> shoebox.v1.CardRequest
+	5,  // 14: shoebox.v1.AlertService.ListAlerts:output_type -> shoebox.v1.ListAlertsResponse
+	3,  // 15: shoebox.v1.AlertService.AckAlert:output_type -> shoebox.v1.Alert
+	3,  // 16: shoebox.v1.AlertService.StreamAlerts:output_type -> shoebox.v1.Alert
+	8,  // 17: shoebox.v1.AlertService.ListCards:output_type -> shoebox.v1.ListCardsResponse
+	2,  // 18: shoebox.v1.AlertService.GetCardLedger:output_type -> shoebox.v1.CardLedger
+	14, // [14:19] is the sub-list for method output_type
+	9,  // [9:14] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_shoebox_v1_alerts_proto_init() }
@@ -552,7 +810,7 @@ func file_shoebox_v1_alerts_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoebox_v1_alerts_proto_rawDesc), len(file_shoebox_v1_alerts_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,10 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AlertService_ListAlerts_FullMethodName   = "/shoebox.v1.AlertService/ListAlerts"
-	AlertService_AckAlert_FullMethodName     = "/shoebox.v1.AlertService/AckAlert"
-	AlertService_StreamAlerts_FullMethodName = "/shoebox.v1.AlertService/StreamAlerts"
-	AlertService_ListCards_FullMethodName    = "/shoebox.v1.AlertService/ListCards"
+	AlertService_ListAlerts_FullMethodName    = "/shoebox.v1.AlertService/ListAlerts"
+	AlertService_AckAlert_FullMethodName      = "/shoebox.v1.AlertService/AckAlert"
+	AlertService_StreamAlerts_FullMethodName  = "/shoebox.v1.AlertService/StreamAlerts"
+	AlertService_ListCards_FullMethodName     = "/shoebox.v1.AlertService/ListCards"
+	AlertService_GetCardLedger_FullMethodName = "/shoebox.v1.AlertService/GetCardLedger"
 )
 
 // AlertServiceClient is the client API for AlertService service.
@@ -36,6 +37,8 @@ type AlertServiceClient interface {
 	// New and changed alerts as they happen (JSON lines on REST).
 	StreamAlerts(ctx context.Context, in *Empty, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Alert], error)
 	ListCards(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ListCardsResponse, error)
+	// A card's ingest ledger: every file, where its copy is, and whether it was verified.
+	GetCardLedger(ctx context.Context, in *CardRequest, opts ...grpc.CallOption) (*CardLedger, error)
 }
 
 type alertServiceClient struct {
@@ -95,6 +98,16 @@ func (c *alertServiceClient) ListCards(ctx context.Context, in *Empty, opts ...g
 	return out, nil
 }
 
+func (c *alertServiceClient) GetCardLedger(ctx context.Context, in *CardRequest, opts ...grpc.CallOption) (*CardLedger, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CardLedger)
+	err := c.cc.Invoke(ctx, AlertService_GetCardLedger_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AlertServiceServer is the server API for AlertService service.
 // All implementations must embed UnimplementedAlertServiceServer
 // for forward compatibility.
@@ -106,6 +119,8 @@ type AlertServiceServer interface {
 	// New and changed alerts as they happen (JSON lines on REST).
 	StreamAlerts(*Empty, grpc.ServerStreamingServer[Alert]) error
 	ListCards(context.Context, *Empty) (*ListCardsResponse, error)
+	// A card's ingest ledger: every file, where its copy is, and whether it was verified.
+	GetCardLedger(context.Context, *CardRequest) (*CardLedger, error)
 	mustEmbedUnimplementedAlertServiceServer()
 }
 
@@ -127,6 +142,9 @@ func (UnimplementedAlertServiceServer) StreamAlerts(*Empty, grpc.ServerStreaming
 }
 func (UnimplementedAlertServiceServer) ListCards(context.Context, *Empty) (*ListCardsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCards not implemented")
+}
+func (UnimplementedAlertServiceServer) GetCardLedger(context.Context, *CardRequest) (*CardLedger, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCardLedger not implemented")
 }
 func (UnimplementedAlertServiceServer) mustEmbedUnimplementedAlertServiceServer() {}
 func (UnimplementedAlertServiceServer) testEmbeddedByValue()                      {}
@@ -214,6 +232,24 @@ func _AlertService_ListCards_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AlertService_GetCardLedger_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CardRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AlertServiceServer).GetCardLedger(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AlertService_GetCardLedger_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AlertServiceServer).GetCardLedger(ctx, req.(*CardRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AlertService_ServiceDesc is the grpc.ServiceDesc for AlertService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -232,6 +268,10 @@ var AlertService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListCards",
 			Handler:    _AlertService_ListCards_Handler,
+		},
+		{
+			MethodName: "GetCardLedger",
+			Handler:    _AlertService_GetCardLedger_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
