@@ -55,9 +55,10 @@ e2e-smart: ## boot Linux under QEMU (TCG) with NVMe/AHCI/SCSI/USB disks and chec
 
 test: lint proto-check unit fuzz e2e-smart ## every check and test: lint, go test -race, bounded fuzzing, QEMU disk health
 
-bench: build ## Shoebox beside restic, borg and kopia on the same data; then on disk arrays
+bench: build ## Shoebox beside restic, borg and kopia on the same data; then on disk arrays; then the API under load
 	bash bench/bench.sh
 	bash bench/raid.sh
+	bash bench/apiload.sh
 
 run: build ## the daemon on the demo config: 2+1 array of folders under ./var, ./var/inbox watched, https://localhost:8443
 	@bash scripts/run.sh "$(BIN)" "$(VAR)"

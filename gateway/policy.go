@@ -197,7 +197,7 @@ func (g *Gateway) unaryInterceptor(ctx context.Context, req any, info *grpc.Unar
 	}
 	resp, err := h(ctx, req)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, g.failed(info.FullMethod, err)
 	}
 	return resp, nil
 }
@@ -215,7 +215,18 @@ func (g *Gateway) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.St
 		return err
 	}
 	if err := h(srv, &wrappedStream{ss, ctx}); err != nil {
-		return toStatus(err)
+		return g.failed(info.FullMethod, err)
 	}
 	return nil
+}
+
+// failed maps a handler's error to its status, and logs the ones that
+// are the box's fault (the API answer promises the log has details).
+func (g *Gateway) failed(method string, err error) error {
+	st := toStatus(err)
+	switch status.Code(st) {
+	case codes.Internal, codes.DataLoss, codes.Unknown:
+		g.log.Error("API call failed", "method", method, "err", err)
+	}
+	return st
 }
