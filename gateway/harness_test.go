@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 
 	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/gateway/password"
+	"github.com/shoebox/shoebox/internal/fakeclock"
 )
 
 // The harness runs a real daemon (file-backed 2+1 array, two sources) in
@@ -31,23 +31,7 @@ import (
 // expiry, lock-outs, TOTP). Tests talk to it over real TLS: REST with
 // net/http (or curl), gRPC with grpc-go.
 
-// testClock is the gateway's clock in tests.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type testClock = fakeclock.Clock
 
 // testBox is a running daemon with its gateway.
 type testBox struct {
@@ -94,7 +78,7 @@ var fastParams = password.Params{Memory: 64, Time: 1, Threads: 1}
 func newTestBox(t testing.TB, opts ...boxOption) *testBox {
 	t.Helper()
 	dir := t.TempDir()
-	b := &testBox{t: t, dir: dir, state: filepath.Join(dir, "state"), clock: &testClock{t: time.Now()},
+	b := &testBox{t: t, dir: dir, state: filepath.Join(dir, "state"), clock: fakeclock.New(time.Now()),
 		family: filepath.Join(dir, "family"), clients: filepath.Join(dir, "clients")}
 	var disks []string
 	for _, d := range []string{"disk-a", "disk-b", "disk-c", "family", "clients"} {

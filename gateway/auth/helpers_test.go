@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoebox/shoebox/gateway/auth"
 	"github.com/shoebox/shoebox/gateway/password"
+	"github.com/shoebox/shoebox/internal/fakeclock"
 )
 
 // tiny argon2id parameters: tests only.
@@ -26,22 +27,7 @@ const (
 	userPW  = "members-password-1"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type clock = fakeclock.Clock
 
 type recorder struct {
 	mu  sync.Mutex
@@ -88,7 +74,7 @@ func newEnv(t testing.TB, mods ...func(*auth.Options)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{clk: &clock{t: t0}, ev: &recorder{}, db: db, path: path}
+	e := &env{clk: fakeclock.New(t0), ev: &recorder{}, db: db, path: path}
 	o := auth.Options{
 		BoxKey:     bytes.Repeat([]byte{7}, 32),
 		Now:        e.clk.Now,

@@ -16,27 +16,13 @@ import (
 
 	"github.com/shoebox/shoebox/gateway/password"
 	"github.com/shoebox/shoebox/gateway/token"
+	"github.com/shoebox/shoebox/internal/fakeclock"
 )
 
 // cheap is a key-derivation cost for tests only.
 var cheap = password.Params{Memory: 64, Time: 1, Threads: 1}
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type clock = fakeclock.Clock
 
 func newTest(t *testing.T) (*Store, *bbolt.DB, *clock, string) {
 	t.Helper()
@@ -46,7 +32,7 @@ func newTest(t *testing.T) (*Store, *bbolt.DB, *clock, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	c := &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+	c := fakeclock.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
 	s, err := NewStore(db, Options{Now: c.Now, Params: cheap})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/shoebox/shoebox/internal/fakeclock"
 )
 
 const mediaDir = "../../../shared/testdata/media"
@@ -77,23 +79,7 @@ var (
 	video  = "photoprism/assets/examples/earth.mov"
 )
 
-// clock is an injectable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = fakeclock.Clock
 
 // env is a box: a state directory with its database, and an inbox.
 type env struct {
@@ -113,7 +99,7 @@ func newEnv(t *testing.T, opt Options) *env {
 		t:     t,
 		state: filepath.Join(root, "state"),
 		inbox: filepath.Join(root, "inbox"),
-		clock: &clock{t: time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)},
+		clock: fakeclock.New(time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)),
 		opt:   opt,
 	}
 	for _, d := range []string{e.state, e.inbox} {
