@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -39,9 +38,6 @@ import (
 
 const shareCookie = "sbl_view"
 const shareCookieTTL = time.Hour
-
-// previewMax is the longest side of a preview image, in pixels.
-const previewMax = 1600
 
 func (g *Gateway) publicShare(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Referrer-Policy", "no-referrer")
@@ -189,18 +185,20 @@ func (g *Gateway) sharedNode(ctx context.Context, sh share.Share, p string) (*va
 // what a view-only link shows. Re-encoding also drops the original's
 // metadata (GPS position, camera serial).
 func (g *Gateway) sharePreview(w http.ResponseWriter, r *http.Request, sh share.Share, n *vault.Node, p string) {
-	if n.Size > 64<<20 {
-		http.Error(w, "no preview for a file this large", http.StatusNotFound)
+	select {
+	case previewSem <- struct{}{}:
+		defer func() { <-previewSem }()
+	case <-r.Context().Done():
 		return
 	}
-	var buf bytes.Buffer
-	if err := g.d.Repo.Dump(r.Context(), n, &buf); err != nil {
+	c := &capWriter{n: previewRead}
+	if err := g.d.Repo.Dump(r.Context(), n, c); err != nil && !errors.Is(err, errCapped) {
 		http.Error(w, "preview unavailable", http.StatusNotFound)
 		return
 	}
-	img, _, err := image.Decode(&buf)
+	img, err := decodePreview(c.buf.Bytes())
 	if err != nil {
-		http.Error(w, "no preview for this kind of file", http.StatusNotFound)
+		http.Error(w, errNoPreview.Error(), http.StatusNotFound)
 		return
 	}
 	w.Header().Set("Content-Type", "image/jpeg")
