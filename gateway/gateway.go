@@ -120,7 +120,7 @@ func New(opt Options) (*Gateway, error) {
 	}
 	g.db = db
 	fail := func(err error) (*Gateway, error) { db.Close(); return nil, err }
-	if g.audit, err = audit.Open(filepath.Join(opt.Dir, "audit")); err != nil {
+	if g.audit, err = g.openAudit(); err != nil {
 		return fail(err)
 	}
 	if g.auth, err = auth.New(db, auth.Options{Now: g.now, Params: params, BoxKey: boxKey, OnEvent: g.authEvent}); err != nil {
@@ -152,6 +152,35 @@ func (g *Gateway) register(s *grpc.Server) {
 	pb.RegisterAlertServiceServer(s, &alertService{g: g})
 	pb.RegisterShareServiceServer(s, &shareService{g: g})
 	pb.RegisterAuditServiceServer(s, &auditService{g: g})
+}
+
+// openAudit opens the audit log. A log that fails verification is not
+// silently replaced, nor does it keep the box's API down (an attacker
+// could use that): it is moved aside as evidence, a new chain starts
+// with an entry saying why and where the old one is, and a critical
+// alert tells the owner.
+func (g *Gateway) openAudit() (*audit.Log, error) {
+	dir := filepath.Join(g.opt.Dir, "audit")
+	l, err := audit.Open(dir)
+	if !errors.Is(err, audit.ErrTampered) {
+		return l, err
+	}
+	kept := dir + ".failed-" + g.now().UTC().Format("20060102T150405Z")
+	if rerr := os.Rename(dir, kept); rerr != nil {
+		return nil, fmt.Errorf("%w; moving it aside failed: %v", err, rerr)
+	}
+	l, err2 := audit.Open(dir)
+	if err2 != nil {
+		return nil, err2
+	}
+	l.Append(audit.Entry{Actor: "shoebox", Action: "audit.failed_verification", Target: kept,
+		Detail: map[string]string{"reason": err.Error()}})
+	g.log.Error("the audit log failed verification; kept as evidence, a new log was started", "kept", kept, "err", err)
+	if g.d != nil {
+		g.d.Bus.Raise("audit", "audit-tampered", appliance.Critical, "The audit log was changed after it was written",
+			fmt.Sprintf("%v. The old log is kept unchanged in %s; a new log was started. Check who had access to the box.", err, kept))
+	}
+	return l, nil
 }
 
 // InitialPasswordFile holds the first owner's password, made on first start.

@@ -242,10 +242,12 @@ func (g *Gateway) PlainHTTP() http.Handler {
 	})
 }
 
-// Close stops the gRPC server and the in-process connection.
+// Close stops the gRPC server and the in-process connection, and closes
+// the audit log and the database.
 func (g *Gateway) Close() error {
 	g.grpc.Stop()
 	g.conn.Close()
+	g.audit.Close()
 	return g.db.Close()
 }
 

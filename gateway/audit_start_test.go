@@ -1,0 +1,57 @@
+package gateway
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shoebox/shoebox/gateway/audit"
+)
+
+// TestTamperedAuditLogKeptAside: a gateway starting on an audit log that
+// fails verification keeps serving, moves the old log aside unchanged,
+// and starts a new chain that says so.
+func TestTamperedAuditLogKeptAside(t *testing.T) {
+	dir := t.TempDir()
+	g, err := New(Options{Dir: dir, Params: &fastParams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.recordAs("anna", "192.0.2.1", audit.ActionLogin, "anna", nil)
+	g.recordAs("anna", "192.0.2.1", audit.ActionDownload, "1a2b3c4d:/photos", nil)
+	g.Close()
+
+	logFile := filepath.Join(dir, "audit", "audit.log")
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(b), "1a2b3c4d:/photos", "1a2b3c4d:/other", 1)
+	if err := os.WriteFile(logFile, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	g, err = New(Options{Dir: dir, Params: &fastParams})
+	if err != nil {
+		t.Fatalf("the gateway must start on a tampered audit log: %v", err)
+	}
+	defer g.Close()
+	kept, _ := filepath.Glob(filepath.Join(dir, "audit.failed-*"))
+	if len(kept) != 1 {
+		t.Fatalf("kept logs: %v", kept)
+	}
+	if rep, _ := audit.Verify(kept[0]); rep.OK {
+		t.Error("the kept log verifies; it should still show the tampering")
+	}
+	if old, _ := os.ReadFile(filepath.Join(kept[0], "audit.log")); string(old) != edited {
+		t.Error("the kept log was changed")
+	}
+	es, err := g.audit.List(audit.Filter{})
+	if err != nil || len(es) == 0 || es[len(es)-1].Action != "audit.failed_verification" || es[len(es)-1].Target != kept[0] {
+		t.Fatalf("new log: %+v, %v", es, err)
+	}
+	if rep, err := audit.Verify(filepath.Join(dir, "audit")); err != nil || !rep.OK {
+		t.Errorf("the new log: %+v, %v", rep, err)
+	}
+}
