@@ -67,7 +67,11 @@ func (d *Daemon) newServer() (*server, error) {
 			httpError(w, http.StatusNotFound, "this shoeboxd serves no API (built without the gateway)")
 		})
 	}
+	// A slow client cannot hold a connection forever: 10 s for the
+	// headers, 5 min for a body (an upload chunk over poor Wi-Fi), 2 min
+	// idle. No write timeout: streams and downloads last.
 	s.srv = &http.Server{Addr: d.Config.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
 	return s, nil
 }

@@ -108,6 +108,17 @@ var secondFactorFree = map[string]bool{
 	"/shoebox.v1.AuthService/ChangePassword": true,
 }
 
+// apiKeySelf are the self calls an API key may make: its person's API
+// keys (a script may retire its key). Sessions, the password and the
+// second factor are the person's, not a script's: a key that may only
+// read the status must not sign the person out or lock them out.
+var apiKeySelf = map[string]bool{
+	"/shoebox.v1.AuthService/Logout":       true, // answers why not
+	"/shoebox.v1.AuthService/CreateAPIKey": true, // answers why not
+	"/shoebox.v1.AuthService/ListAPIKeys":  true,
+	"/shoebox.v1.AuthService/RevokeAPIKey": true,
+}
+
 // caller is who is calling, attached to the request context.
 type caller struct {
 	p     auth.Principal
@@ -149,6 +160,9 @@ func (g *Gateway) authorize(ctx context.Context, method string) (context.Context
 		if u, err := g.auth.GetUser(p.User); err != nil || !u.TOTP {
 			return nil, status.Error(codes.PermissionDenied, "turn on two-step sign-in first (POST /v1/auth/totp/begin, then /v1/auth/totp/confirm): this box requires it")
 		}
+	}
+	if rule == self && p.Kind == auth.KindAPIKey && !apiKeySelf[method] {
+		return nil, status.Error(codes.PermissionDenied, "an API key cannot see or change its person's sessions, password or two-step sign-in: sign in as the person")
 	}
 	if rule != self && !g.auth.AllowedAnywhere(p, auth.Action(rule)) {
 		return nil, status.Errorf(codes.PermissionDenied, "your account (%s, role %s) may not do %s; ask the box's owner", p.User, p.Role, rule)

@@ -77,7 +77,7 @@ func (g *Gateway) publicShare(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.recordAs("link:"+sh.ID, clientIP(r), audit.ActionShareUsed, sh.ID, map[string]string{"owner": sh.Owner})
-		http.SetCookie(w, &http.Cookie{Name: shareCookie, Value: g.shareCookieValue(sh.ID, g.now().Add(shareCookieTTL)),
+		http.SetCookie(w, &http.Cookie{Name: shareCookie, Value: g.shareCookieValue(tok, sh.ID, g.now().Add(shareCookieTTL)),
 			Path: "/s/" + tok, MaxAge: int(shareCookieTTL.Seconds()), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 		if r.Method == http.MethodPost { // after the password form: back to a GET
 			http.Redirect(w, r, "/s/"+tok, http.StatusSeeOther)
@@ -87,11 +87,12 @@ func (g *Gateway) publicShare(w http.ResponseWriter, r *http.Request) {
 	g.serveShared(w, r, tok, sh)
 }
 
-// shareCookieValue is "id.expiry.hmac" under the box key.
-func (g *Gateway) shareCookieValue(id string, exp time.Time) string {
+// shareCookieValue is "id.expiry.hmac" under the box key; the MAC also
+// covers the link's token, so the cookie opens that link only.
+func (g *Gateway) shareCookieValue(tok, id string, exp time.Time) string {
 	msg := id + "." + strconv.FormatInt(exp.Unix(), 10)
 	m := hmac.New(sha256.New, g.boxKey)
-	m.Write([]byte("share-cookie\n" + msg))
+	m.Write([]byte("share-cookie\n" + token.Hash(tok) + "\n" + msg))
 	return msg + "." + hex.EncodeToString(m.Sum(nil))
 }
 
@@ -110,7 +111,7 @@ func (g *Gateway) shareFromCookie(r *http.Request, tok string) (share.Share, boo
 	if err != nil || g.now().Unix() > exp {
 		return share.Share{}, false
 	}
-	if !hmac.Equal([]byte(g.shareCookieValue(parts[0], time.Unix(exp, 0))), []byte(c.Value)) {
+	if !hmac.Equal([]byte(g.shareCookieValue(tok, parts[0], time.Unix(exp, 0))), []byte(c.Value)) {
 		return share.Share{}, false
 	}
 	sh, err := g.shares.Get(parts[0])
@@ -123,6 +124,10 @@ func (g *Gateway) shareFromCookie(r *http.Request, tok string) (share.Share, boo
 // serveShared shows the shared folder or file at the request's sub-path.
 func (g *Gateway) serveShared(w http.ResponseWriter, r *http.Request, tok string, sh share.Share) {
 	ctx := r.Context()
+	if !g.ownerMayShare(sh) {
+		g.sharePage(w, http.StatusNotFound, "This item is no longer available.", "")
+		return
+	}
 	rel := cleanPath(r.PathValue("path"))
 	p := path.Join(sh.Target.Path, rel)
 	if sh.Target.Kind == share.File && rel != "/" {

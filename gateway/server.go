@@ -105,14 +105,21 @@ func (g *Gateway) buildHandler() error {
 		// Share-link tokens travel in paths: no answer, not even the
 		// mux's redirects and 404s under /s/, may leak one as a Referer.
 		w.Header().Set("Referrer-Policy", "no-referrer")
+		// Bodies are read before the gRPC side authenticates the call:
+		// bound them, so that nobody can make the box buffer gigabytes.
+		// Only a caller whose credential checks out may send an upload
+		// chunk's worth.
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			limit := int64(maxBody)
+			if r.URL.Path == "/shoebox.v1.UploadService/WriteChunk" && g.signedIn(r) {
+				limit = maxChunk + 2<<20 // a raw chunk and its framing
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			g.grpc.ServeHTTP(w, r)
 			return
 		}
-		// Bodies are read before the gRPC side authenticates the call:
-		// bound them, so that nobody can make the box buffer gigabytes.
 		limit := int64(maxBody)
-		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/uploads/") {
+		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/uploads/") && g.signedIn(r) {
 			limit = maxChunk*4/3 + maxBody // a base64 chunk in JSON
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -121,8 +128,18 @@ func (g *Gateway) buildHandler() error {
 	return nil
 }
 
-// maxBody bounds a REST request body (but an upload chunk's).
+// maxBody bounds a request body (but a signed-in caller's upload chunk).
 const maxBody = 1 << 20
+
+// signedIn reports whether r carries a credential that authenticates.
+func (g *Gateway) signedIn(r *http.Request) bool {
+	bearer := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+	if bearer == "" {
+		return false
+	}
+	_, err := g.authenticate(bearer, clientIP(r))
+	return err == nil
+}
 
 // restMarshaler is JSON, with HttpBody (downloads) passed through raw.
 // grpc-gateway writes a marshaler's delimiter after every message of a

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -256,6 +257,9 @@ func (s *backupService) DiffSnapshots(ctx context.Context, r *pb.DiffRequest) (*
 	return out, err
 }
 
+// restoreSem runs the API's restores one at a time.
+var restoreSem = make(chan struct{}, 1)
+
 // restoreRoot is where API restores go: a folder on the box, never
 // over existing files.
 func (g *Gateway) restoreTarget(target string) (string, error) {
@@ -270,6 +274,20 @@ func (g *Gateway) restoreTarget(target string) (string, error) {
 		!strings.HasPrefix(t, filepath.Clean(root)+string(filepath.Separator)) {
 		return "", status.Errorf(codes.InvalidArgument, "target must be a folder under %s", root)
 	}
+	// An earlier restore may have put a symbolic link under root (from
+	// the snapshot): a target through it would write outside root.
+	rel, _ := filepath.Rel(root, t)
+	dir := filepath.Clean(root)
+	for _, e := range strings.Split(rel, string(filepath.Separator)) {
+		dir = filepath.Join(dir, e)
+		fi, err := os.Lstat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil || !fi.IsDir() {
+			return "", status.Errorf(codes.InvalidArgument, "target %s: %s is not a folder (a restored link?); choose a new folder under %s", target, dir, root)
+		}
+	}
 	return t, nil
 }
 
@@ -277,6 +295,14 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (*pb.
 	sn, err := s.g.snapshot(ctx, r.Id, auth.Restore)
 	if err != nil {
 		return nil, err
+	}
+	// One restore at a time: a restore can make symbolic links under the
+	// restore root, and another's target check must not race with that.
+	select {
+	case restoreSem <- struct{}{}:
+		defer func() { <-restoreSem }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	target, err := s.g.restoreTarget(r.Target)
 	if err != nil {
@@ -348,7 +374,9 @@ func writeZip(ctx context.Context, repo *vault.Repository, sn *vault.Snapshot, p
 		base = "snapshot-" + sn.ID().Short()
 	}
 	err = repo.Walk(ctx, *n.Subtree, func(rel string, node *vault.Node) error {
-		name := path.Join(base, strings.TrimPrefix(rel, "/"))
+		// Backslashes would be folder separators to some Windows unzip
+		// tools: a file named `..\..\x` must not climb out.
+		name := path.Join(base, strings.ReplaceAll(strings.TrimPrefix(rel, "/"), "\\", "_"))
 		switch node.Type {
 		case "dir":
 			_, err := zw.CreateHeader(&zip.FileHeader{Name: name + "/", Modified: node.ModTime})

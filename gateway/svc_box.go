@@ -265,8 +265,13 @@ func (s *statusService) ListDrills(ctx context.Context, _ *pb.Empty) (*pb.ListDr
 	return out, nil
 }
 
-// mayWatch says whether p may see an operation: one of their spaces, or
-// any when they may see the box's disks.
+// mayWatch says whether p may see an operation: one on a space they may
+// read (a restore of a snapshot without a space counts as one on the
+// whole box's data: owners and admins), or box-wide maintenance (scrub,
+// rebuild, drills) when they may see the box's disks.
 func (g *Gateway) mayWatch(p auth.Principal, op appliance.Operation) bool {
-	return g.auth.Allowed(p, auth.BackupsRead, op.Space) || g.auth.Allowed(p, auth.DisksRead, "")
+	if op.Space != "" || op.Kind == "restore" {
+		return g.auth.Allowed(p, auth.BackupsRead, op.Space)
+	}
+	return g.auth.Allowed(p, auth.DisksRead, "")
 }

@@ -78,6 +78,17 @@ func boolStr(b bool) string {
 	return "no"
 }
 
+// ownerMayShare reports whether a link's owner may still share from its
+// space: a link lends its owner's access, which ends with a revoked
+// grant, a lower role or a deleted account.
+func (g *Gateway) ownerMayShare(sh share.Share) bool {
+	u, err := g.auth.GetUser(sh.Owner)
+	if err != nil {
+		return false
+	}
+	return g.auth.Allowed(auth.Principal{User: u.Name, Role: u.Role}, auth.SharesManage, sh.Space)
+}
+
 // mayManageAll: owners and admins see and revoke everyone's links.
 func (g *Gateway) mayManageAll(ctx context.Context) bool {
 	return g.auth.Allowed(callerOf(ctx).p, auth.UsersManage, "")
