@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -446,5 +447,59 @@ func TestSnapshotsWhileForgetting(t *testing.T) {
 	list, err := r.Snapshots(ctx)
 	if err != nil || len(list) != 1 || list[0].ID() != snaps[39].ID() {
 		t.Fatalf("after forgetting: %d snapshots, %v", len(list), err)
+	}
+}
+
+// TestPruneAfterKilledPrune rebuilds the state a prune killed between
+// writing its new index and deleting the old ones leaves (the old and the
+// new files side by side), and prunes again: the old index files, which
+// the killed prune's index superseded, must not come back to life and
+// list the packs the second prune deletes.
+func TestPruneAfterKilledPrune(t *testing.T) {
+	ctx := context.Background()
+	f := newPruneFixture(t)
+	root := f.store.Root()
+	must(t, f.r.ForgetIDs(ctx, f.snaps[:1]))
+	before := t.TempDir()
+	must(t, os.CopyFS(before, os.DirFS(root)))
+	res, err := f.r.Prune(ctx, false)
+	if err != nil || res.PacksRepacked == 0 {
+		t.Fatalf("prune: %+v, %v (the fixture must need a repack)", res, err)
+	}
+	f.r.Close()
+	// The killed prune's state: everything it wrote, nothing it deleted.
+	must(t, filepath.WalkDir(before, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(before, p)
+		dst := filepath.Join(root, rel)
+		if _, err := os.Stat(dst); errors.Is(err, fs.ErrNotExist) {
+			must(t, os.MkdirAll(filepath.Dir(dst), 0o700))
+			b, err := os.ReadFile(p)
+			must(t, err)
+			must(t, os.WriteFile(dst, b, 0o600))
+		}
+		return nil
+	}))
+	r, err := Open(ctx, f.store, testPassphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Prune(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Open(ctx, f.store, testPassphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	c, err := r2.Check(ctx, CheckOptions{ReadData: true})
+	if err != nil || !c.OK() {
+		t.Fatalf("check after the second prune: %+v, %v", c, err)
+	}
+	for i := 1; i < len(f.snaps); i++ {
+		f.checkRestores(t, r2, i)
 	}
 }

@@ -165,6 +165,12 @@ type Index struct {
 	packs []packRef
 	byID  map[ID]uint32
 	files map[ID]bool // index files loaded
+	// superseded lists index files still in the store that a loaded one
+	// supersedes (a prune killed between writing its index and deleting
+	// the old ones). The next prune must supersede and delete them too:
+	// were the file that supersedes them deleted first, they would come
+	// back to life and list packs long gone.
+	superseded map[ID]bool
 	// damaged lists index files that could not be read, by name; the
 	// packs no readable index lists were indexed from their own headers.
 	damaged map[string]error
@@ -176,7 +182,7 @@ type packRef struct {
 }
 
 func newIndex() *Index {
-	return &Index{blobs: map[ID]blobLoc{}, byID: map[ID]uint32{}, files: map[ID]bool{}, damaged: map[string]error{}}
+	return &Index{blobs: map[ID]blobLoc{}, byID: map[ID]uint32{}, files: map[ID]bool{}, superseded: map[ID]bool{}, damaged: map[string]error{}}
 }
 
 // damagedFiles returns the index files that could not be read, by name.
@@ -263,6 +269,17 @@ func (x *Index) indexFiles() []ID {
 	return out
 }
 
+// supersededFiles returns the superseded index files still in the store.
+func (x *Index) supersededFiles() []ID {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make([]ID, 0, len(x.superseded))
+	for id := range x.superseded {
+		out = append(out, id)
+	}
+	return out
+}
+
 // loadIndex reads every index file. Index files that another index
 // supersedes (after a prune) are skipped.
 func (r *Repository) loadIndex(ctx context.Context) error {
@@ -311,6 +328,9 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 		}
 	}
 	for i, f := range files {
+		if f != nil && superseded[ids[i]] {
+			x.superseded[ids[i]] = true
+		}
 		if f == nil || superseded[ids[i]] {
 			continue
 		}

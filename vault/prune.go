@@ -92,12 +92,15 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneResult, erro
 	res.PacksRepacked = len(repack)
 	res.PacksKept = len(keep)
 	damaged := r.index.damagedFiles()
-	if dryRun || (len(drop) == 0 && len(repack) == 0 && len(orphans) == 0 && len(r.index.indexFiles()) <= 1 && len(damaged) == 0) {
+	stale := r.index.supersededFiles()
+	if dryRun || (len(drop) == 0 && len(repack) == 0 && len(orphans) == 0 && len(r.index.indexFiles()) <= 1 && len(damaged) == 0 && len(stale) == 0) {
 		return res, nil
 	}
 
 	// 1. Repack.
-	oldIndexes := r.index.indexFiles()
+	// Every index file goes: the live ones, and superseded ones a killed
+	// prune left (deleting only the live ones would revive those).
+	oldIndexes := append(r.index.indexFiles(), stale...)
 	if len(repack) > 0 {
 		s := newBlobSaver(r, 1)
 		for _, p := range repack {
