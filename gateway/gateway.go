@@ -275,12 +275,15 @@ func loadOrMakeKey(p string) ([]byte, error) {
 	return k, atomicfile.WriteFile(p, k, 0o600)
 }
 
+// localUser is who the box's local token acts as: the owner, on the box.
+const localUser = "root@box"
+
 // authenticate accepts session tokens, API keys and, from loopback only,
 // the daemon's local token (as the owner: the CLI on the box).
 func (g *Gateway) authenticate(bearer, ip string) (auth.Principal, error) {
 	if g.opt.LocalToken != "" && len(bearer) == len(g.opt.LocalToken) && constantEq(bearer, g.opt.LocalToken) {
 		if parsed := net.ParseIP(ip); parsed != nil && parsed.IsLoopback() {
-			return auth.Principal{User: "root@box", Role: auth.Owner, Kind: "local"}, nil
+			return auth.Principal{User: localUser, Role: auth.Owner, Kind: "local"}, nil
 		}
 		return auth.Principal{}, auth.ErrUnauthenticated
 	}
