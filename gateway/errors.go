@@ -39,6 +39,7 @@ var errorRules = []errorRule{
 	{cards.ErrBadCardID, codes.InvalidArgument, ""},
 	{vault.ErrNoSnapshot, codes.NotFound, "list snapshots with GET /v1/snapshots"},
 	{vault.ErrAmbiguous, codes.InvalidArgument, "give more characters of the snapshot ID"},
+	{vault.ErrBadRef, codes.InvalidArgument, ""},
 	{vault.ErrImmutable, codes.FailedPrecondition, "the snapshot is locked; locks cannot be shortened"},
 	{vault.ErrLocked, codes.Unavailable, "another operation holds the repository; try again shortly"},
 	{vault.ErrCorrupt, codes.DataLoss, "run a scrub from the Disks screen; the box repairs from redundancy when it can"},

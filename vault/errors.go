@@ -18,6 +18,9 @@ var (
 	ErrImmutable = errors.New("snapshot is immutable")
 	// ErrNoSnapshot means a snapshot reference matched nothing.
 	ErrNoSnapshot = errors.New("no matching snapshot")
+	// ErrBadRef means a snapshot reference is neither "latest" nor an ID
+	// prefix of at least four hex digits.
+	ErrBadRef = errors.New("not a snapshot reference")
 	// ErrAmbiguous means a short snapshot ID matched more than one snapshot.
 	ErrAmbiguous = errors.New("ambiguous snapshot ID")
 	// ErrBlobMissing means the index has no pack for a needed blob.

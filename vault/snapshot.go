@@ -259,7 +259,7 @@ func (r *Repository) FindSnapshot(ctx context.Context, ref string, f SnapshotFil
 		return nil, fmt.Errorf("latest: %w (see `shoebox snapshots`)", ErrNoSnapshot)
 	}
 	if len(ref) < 4 {
-		return nil, fmt.Errorf("snapshot %q: give at least 4 hex digits or \"latest\"", ref)
+		return nil, fmt.Errorf("snapshot %q: %w: give at least 4 hex digits or \"latest\"", ref, ErrBadRef)
 	}
 	var found *Snapshot
 	for _, s := range snaps {
