@@ -98,7 +98,10 @@ func New(opt Options) (*Gateway, error) {
 	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	g := &Gateway{opt: opt, d: opt.Daemon, log: logAttrs(opt.Logger), now: opt.Now}
+	g := &Gateway{opt: opt, d: opt.Daemon, log: opt.Logger, now: opt.Now}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
 	if g.now == nil {
 		g.now = time.Now
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -266,11 +265,4 @@ func (g *Gateway) Close() error {
 	g.conn.Close()
 	g.audit.Close()
 	return g.db.Close()
-}
-
-func logAttrs(l *slog.Logger) *slog.Logger {
-	if l == nil {
-		return slog.Default()
-	}
-	return l
 }

@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -260,8 +259,8 @@ func (s *backupService) DiffSnapshots(ctx context.Context, r *pb.DiffRequest) (*
 // restoreSem runs the API's restores one at a time.
 var restoreSem = make(chan struct{}, 1)
 
-// restoreRoot is where API restores go: a folder on the box, never
-// over existing files.
+// restoreTarget resolves a restore's target folder under the restore
+// root (STATE/restores), refusing any way out of it.
 func (g *Gateway) restoreTarget(target string) (string, error) {
 	root := g.d.RestoreRoot()
 	if target == "" {
@@ -465,8 +464,6 @@ func parseUntil(s string) (time.Time, error) {
 	}
 	return time.Time{}, status.Errorf(codes.InvalidArgument, "until %q: give a date (2027-12-31) or an RFC 3339 time", s)
 }
-
-var _ = fmt.Sprint
 
 // readDirNames lists the names in dir.
 func readDirNames(dir string) ([]string, error) {
