@@ -100,33 +100,23 @@ func (d *Daemon) RunSource(name string) error {
 	return nil
 }
 
-// checkSource validates c as the config file's sources are validated.
+// checkSource fills in c's defaults and validates it as the config
+// file's sources are validated; replacing names the source c replaces.
 func (d *Daemon) checkSource(c *SourceConfig, replacing string) error {
-	cfg := *d.Config
-	cfg.lines = nil
-	cfg.Sources = nil
+	c.applyDefaults()
+	var msgs []string
+	for _, p := range c.problems() {
+		msgs = append(msgs, p.key+": "+p.msg)
+	}
 	d.srcs.mu.RLock()
 	for _, s := range append(slices.Clone(d.Config.Sources), d.srcs.api...) {
-		if s.Name != replacing {
-			cfg.Sources = append(cfg.Sources, s)
+		if c.Name != "" && s.Name == c.Name && s.Name != replacing {
+			msgs = append(msgs, fmt.Sprintf("name: duplicate source name %q", c.Name))
 		}
 	}
 	d.srcs.mu.RUnlock()
-	cfg.Sources = append(cfg.Sources, *c)
-	cfg.applyDefaults()
-	*c = cfg.Sources[len(cfg.Sources)-1]
-	if err := cfg.validate("source"); err != nil {
-		// Only the new source's problems matter here.
-		var msgs []string
-		prefix := fmt.Sprintf("sources[%d].", len(cfg.Sources)-1)
-		for _, line := range strings.Split(err.Error(), "\n") {
-			if i := strings.Index(line, prefix); i >= 0 {
-				msgs = append(msgs, strings.TrimPrefix(line[i:], prefix))
-			}
-		}
-		if len(msgs) > 0 {
-			return fmt.Errorf("%w %q: %s", ErrBadSource, c.Name, strings.Join(msgs, "; "))
-		}
+	if len(msgs) > 0 {
+		return fmt.Errorf("%w %q: %s", ErrBadSource, c.Name, strings.Join(msgs, "; "))
 	}
 	return nil
 }
@@ -377,11 +367,19 @@ func (d *Daemon) adminOp(kind, subject string, fn func(ctx context.Context, prog
 	return nil
 }
 
-// StartScrub starts a scrub (verify every shard, repair from redundancy).
+// StartScrub starts a scrub now (verify every shard, repair from
+// redundancy) through the scheduled scrub's service: the same rate limit,
+// state, alerts and metrics, and the next scheduled one counts from it.
 func (d *Daemon) StartScrub() error {
-	return d.adminOp("scrub", "array", func(ctx context.Context, progress func(done, total int)) (*raid.ScrubReport, error) {
-		return d.Array.Scrub(ctx, raid.ScrubOptions{Repair: true, Progress: progress})
-	})
+	if d.scrub == nil {
+		return errNoArray
+	}
+	go func() {
+		if _, err := d.scrub.Run(d.runCtx); err != nil {
+			d.Bus.Raise("scrub", "scrub/array", Warning, "Array scrub failed", err.Error())
+		}
+	}()
+	return nil
 }
 
 // StartReplace replaces disk ref by the empty folder or mount point newPath.

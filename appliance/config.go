@@ -270,13 +270,7 @@ func (c *Config) applyDefaults() {
 		c.Disks.Data, c.Disks.Parity = 2, 1
 	}
 	for i := range c.Sources {
-		s := &c.Sources[i]
-		if s.Mode == "" {
-			s.Mode = "continuous"
-		}
-		if s.Settle == 0 {
-			s.Settle = Duration(3 * time.Second)
-		}
+		c.Sources[i].applyDefaults()
 	}
 	if c.Cards.Library != "" && c.Cards.MountRoots == nil {
 		c.Cards.MountRoots = []string{"/media", "/run/media"}
@@ -337,29 +331,12 @@ func (c *Config) validate(file string) error {
 	names := map[string]bool{}
 	for i, s := range c.Sources {
 		k := fmt.Sprintf("sources[%d]", i)
-		switch {
-		case s.Name == "":
-			add(c.fail(file, k+".name", "every source needs a name"))
-		case names[s.Name]:
+		if s.Name != "" && names[s.Name] {
 			add(c.fail(file, k+".name", "duplicate source name %q", s.Name))
 		}
 		names[s.Name] = true
-		if s.Path == "" || !filepath.IsAbs(s.Path) {
-			add(c.fail(file, k+".path", "must be an absolute path, got %q", s.Path))
-		}
-		switch s.Mode {
-		case "continuous":
-		case "scheduled":
-			if _, err := ParseSchedule(s.Schedule); err != nil {
-				add(c.fail(file, k+".schedule", "%v", err))
-			}
-		default:
-			add(c.fail(file, k+".mode", "must be continuous or scheduled, got %q", s.Mode))
-		}
-		if s.Retention.Until != "" {
-			if _, err := time.Parse("2006-01-02", s.Retention.Until); err != nil {
-				add(c.fail(file, k+".retention.until", "want a date like 2031-06-30, got %q", s.Retention.Until))
-			}
+		for _, p := range s.problems() {
+			add(c.fail(file, k+"."+p.key, "%s", p.msg))
 		}
 	}
 	for i, w := range c.Alerts.Webhooks {
@@ -379,6 +356,51 @@ func (c *Config) validate(file string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// applyDefaults fills in a source's defaults.
+func (s *SourceConfig) applyDefaults() {
+	if s.Mode == "" {
+		s.Mode = "continuous"
+	}
+	if s.Settle == 0 {
+		s.Settle = Duration(3 * time.Second)
+	}
+}
+
+// sourceProblem is one thing wrong with a source: the key (relative to
+// the source) and what is wrong.
+type sourceProblem struct{ key, msg string }
+
+// problems checks a source on its own (the config file's sources and
+// those added through the API alike); names unique among sources are
+// checked by the caller.
+func (s SourceConfig) problems() []sourceProblem {
+	var out []sourceProblem
+	add := func(key, format string, args ...any) {
+		out = append(out, sourceProblem{key, fmt.Sprintf(format, args...)})
+	}
+	if s.Name == "" {
+		add("name", "every source needs a name")
+	}
+	if s.Path == "" || !filepath.IsAbs(s.Path) {
+		add("path", "must be an absolute path, got %q", s.Path)
+	}
+	switch s.Mode {
+	case "continuous":
+	case "scheduled":
+		if _, err := ParseSchedule(s.Schedule); err != nil {
+			add("schedule", "%v", err)
+		}
+	default:
+		add("mode", "must be continuous or scheduled, got %q", s.Mode)
+	}
+	if s.Retention.Until != "" {
+		if _, err := time.Parse("2006-01-02", s.Retention.Until); err != nil {
+			add("retention.until", "want a date like 2031-06-30, got %q", s.Retention.Until)
+		}
+	}
+	return out
 }
 
 // Line returns the line of a dotted key in the file (0 when absent).

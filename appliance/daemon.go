@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoebox/shoebox/appliance/maint"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/smart"
 	"github.com/shoebox/shoebox/vault"
@@ -40,9 +41,10 @@ type Daemon struct {
 	runCtx     context.Context
 	poller     *smart.Poller
 	cards      *cardWatcher
-	notReady   atomic.Value // string: why the box is not ready, "" when ready
-	listenAddr atomic.Value // string: the HTTPS listener's address once listening
-	recovery   string       // recovery identity file written at first start
+	scrub      *maint.ScrubService // nil without an array
+	notReady   atomic.Value        // string: why the box is not ready, "" when ready
+	listenAddr atomic.Value        // string: the HTTPS listener's address once listening
+	recovery   string              // recovery identity file written at first start
 }
 
 // Paths inside the state directory (docs/DAEMON.md).

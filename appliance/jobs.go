@@ -52,7 +52,7 @@ func (d *Daemon) addJobs(ctx context.Context) {
 	d.sup.Add(ctx, "drills", ds)
 	if d.Array != nil {
 		layout := d.layout()
-		d.sup.Add(ctx, "scrub", &maint.ScrubService{Array: d.Array, Every: time.Duration(d.Config.Scrub.Every),
+		d.scrub = &maint.ScrubService{Array: d.Array, Every: time.Duration(d.Config.Scrub.Every),
 			FirstDelay: time.Duration(d.Config.Scrub.FirstDelay),
 			RateLimit:  d.Config.Scrub.RateMiB << 20, StatePath: d.statePath("scrub.json"), Alert: d.alertFunc(),
 			Resolve: d.Bus.Resolve, Logger: d.Logger,
@@ -61,7 +61,8 @@ func (d *Daemon) addJobs(ctx context.Context) {
 				d.Metrics.ScrubRepaired.Add(float64(rep.Repaired))
 			},
 			Progress: func(done, total int) { d.Metrics.ScrubProgress.Set(float64(done) / float64(max(total, 1))) },
-			Track:    func(subject string) maint.Op { return d.StartOperation(OpScrub, "", subject) }})
+			Track:    func(subject string) maint.Op { return d.StartOperation(OpScrub, "", subject) }}
+		d.sup.Add(ctx, "scrub", d.scrub)
 		d.sup.Add(ctx, "capacity", &maint.CapacityService{Usage: maint.ArrayUsage(d.Array, layout), Every: time.Hour,
 			StatePath: d.statePath("usage.json"), Alert: d.alertFunc(), Resolve: d.Bus.Resolve, Logger: d.Logger,
 			OnSample: func(used, free int64, days float64, ok bool) { d.Metrics.RepoBytes.Set(float64(used)) }})

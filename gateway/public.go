@@ -140,12 +140,13 @@ func (g *Gateway) serveShared(w http.ResponseWriter, r *http.Request, tok string
 		return
 	}
 	mode := r.URL.Query().Get("as")
+	zip, download := n.Type == "dir" && mode == "zip", n.Type == "file" && mode == "download"
+	if (zip || download) && !sh.Download {
+		g.sharePage(w, http.StatusForbidden, "Downloads are turned off for this link; it shows previews only.", "")
+		return
+	}
 	switch {
-	case n.Type == "dir" && mode == "zip":
-		if !sh.Download {
-			g.sharePage(w, http.StatusForbidden, "Downloads are turned off for this link; it shows previews only.", "")
-			return
-		}
+	case zip:
 		g.shareAccess(sh, r, "zip "+p)
 		w.Header().Set("Content-Type", "application/zip")
 		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", path.Base(p)+".zip"))
@@ -154,11 +155,7 @@ func (g *Gateway) serveShared(w http.ResponseWriter, r *http.Request, tok string
 		g.shareListing(w, r, tok, sh, sn, n, rel)
 	case n.Type == "file" && mode == "preview":
 		g.sharePreview(w, r, sh, n, p)
-	case n.Type == "file" && mode == "download":
-		if !sh.Download {
-			g.sharePage(w, http.StatusForbidden, "Downloads are turned off for this link; it shows previews only.", "")
-			return
-		}
+	case download:
 		g.shareAccess(sh, r, "download "+p)
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", n.Name))

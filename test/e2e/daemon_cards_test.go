@@ -66,7 +66,7 @@ smart:
 	var vs []verdict
 	b.waitFor("the card SAFE TO FORMAT", 60*time.Second, func() bool {
 		_, body := b.get("/v1/cards", true)
-		vs = cardsOf(body, vs)
+		vs = cardsOf[verdict](body)
 		return len(vs) == 1 && vs[0].SafeToFormat
 	})
 	t.Logf("card SAFE TO FORMAT %.1f s after it was mounted", time.Since(inserted).Seconds())
@@ -108,7 +108,7 @@ smart:
 	})
 	b.waitFor("the card SAFE TO FORMAT again", 30*time.Second, func() bool {
 		_, body := b.get("/v1/cards", true)
-		vs = cardsOf(body, vs)
+		vs = cardsOf[verdict](body)
 		return len(vs) == 1 && vs[0].SafeToFormat
 	})
 	again := read()

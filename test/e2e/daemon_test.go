@@ -272,7 +272,7 @@ func (b *box) cli(args ...string) result {
 }
 
 // cardsOf decodes GET /v1/cards ({"cards": [...]}) into rows of T.
-func cardsOf[T any](body []byte, _ []T) []T {
+func cardsOf[T any](body []byte) []T {
 	var r struct{ Cards []T }
 	json.Unmarshal(body, &r)
 	return r.Cards
@@ -391,7 +391,7 @@ func TestDaemon(t *testing.T) {
 	var verdicts []map[string]any
 	b.waitFor("the card SAFE TO FORMAT", 60*time.Second, func() bool {
 		_, body := b.get("/v1/cards", true)
-		verdicts = cardsOf(body, verdicts)
+		verdicts = cardsOf[map[string]any](body)
 		return len(verdicts) == 1 && verdicts[0]["safe_to_format"] == true
 	})
 	// The card's ledger: every file, its library copy, verified.
@@ -410,7 +410,7 @@ func TestDaemon(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(card, "DCIM", "100CANON", "IMG_0002.CR2"), []byte("changed"), 0o644)
 	_, body = b.get("/v1/cards", true)
-	verdicts = cardsOf(body, verdicts)
+	verdicts = cardsOf[map[string]any](body)
 	if len(verdicts) != 1 || verdicts[0]["safe_to_format"] != false {
 		t.Errorf("after a file on the card changed: %s; want NOT SAFE", body)
 	}
