@@ -279,6 +279,7 @@ func loadOrMakeKey(p string) ([]byte, error) {
 }
 
 // localUser is who the box's local token acts as: the owner, on the box.
+// It is also its account ID: no account can have it (IDs start with "u").
 const localUser = "root@box"
 
 // authenticate accepts session tokens, API keys and, from loopback only,
@@ -286,7 +287,7 @@ const localUser = "root@box"
 func (g *Gateway) authenticate(bearer, ip string) (auth.Principal, error) {
 	if g.opt.LocalToken != "" && len(bearer) == len(g.opt.LocalToken) && constantEq(bearer, g.opt.LocalToken) {
 		if parsed := net.ParseIP(ip); parsed != nil && parsed.IsLoopback() {
-			return auth.Principal{User: localUser, Role: auth.Owner, Kind: "local"}, nil
+			return auth.Principal{User: localUser, UserID: localUser, Role: auth.Owner, Kind: "local"}, nil
 		}
 		return auth.Principal{}, auth.ErrUnauthenticated
 	}

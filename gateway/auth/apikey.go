@@ -150,6 +150,7 @@ func (s *Store) authAPIKey(tok string) (Principal, error) {
 	var (
 		rec  apiKeyRec
 		role Role
+		uid  string
 	)
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		if err := getJSON(tx.Bucket(bucketAPIKeys), key, &rec); err != nil {
@@ -159,7 +160,7 @@ func (s *Store) authAPIKey(tok string) (Principal, error) {
 		if err != nil {
 			return err
 		}
-		role = u.Role
+		role, uid = u.Role, u.ID
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
@@ -191,5 +192,5 @@ func (s *Store) authAPIKey(tok string) (Principal, error) {
 	if rec.Scopes == nil {
 		rec.Scopes = []Action{} // never nil: nil means "all rights"
 	}
-	return Principal{User: rec.User, Role: role, Scopes: rec.Scopes, CredentialID: rec.ID, Kind: KindAPIKey}, nil
+	return Principal{User: rec.User, UserID: uid, Role: role, Scopes: rec.Scopes, CredentialID: rec.ID, Kind: KindAPIKey}, nil
 }

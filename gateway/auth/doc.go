@@ -9,7 +9,8 @@
 // Everything lives in a caller-supplied bbolt database, in buckets whose
 // names start with "auth.":
 //
-//	auth.users     user name → JSON record (role, argon2id hash, grants,
+//	auth.users     user name → JSON record (immutable account ID, role,
+//	               argon2id hash, grants,
 //	               sealed TOTP secret, recovery-code MACs, lock-out state)
 //	auth.sessions  token.Hash(session token) → JSON session record
 //	auth.apikeys   token.Hash(API key) → JSON API-key record

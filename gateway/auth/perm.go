@@ -87,7 +87,10 @@ const (
 // Principal is an authenticated caller, from Authenticate.
 type Principal struct {
 	User string
-	Role Role
+	// UserID is the account's immutable ID (User.ID): key anything that
+	// belongs to the person by it, not by the name.
+	UserID string
+	Role   Role
 	// Scopes limits an API key to these actions; nil (a session) means
 	// the role's full rights.
 	Scopes       []Action

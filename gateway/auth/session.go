@@ -69,6 +69,7 @@ func (s *Store) authSession(tok, ip string) (Principal, error) {
 	var (
 		rec   sessionRec
 		role  Role
+		uid   string
 		stale bool // needs a write: expired, or last-seen/IP to update
 	)
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -83,7 +84,7 @@ func (s *Store) authSession(tok, ip string) (Principal, error) {
 		if err != nil {
 			return err
 		}
-		role = u.Role
+		role, uid = u.Role, u.ID
 		stale = now.Sub(rec.LastSeen) >= touchEvery || rec.IP != ip
 		return nil
 	})
@@ -117,7 +118,7 @@ func (s *Store) authSession(tok, ip string) (Principal, error) {
 			return Principal{}, err
 		}
 	}
-	return Principal{User: rec.User, Role: role, CredentialID: rec.ID, Kind: KindSession}, nil
+	return Principal{User: rec.User, UserID: uid, Role: role, CredentialID: rec.ID, Kind: KindSession}, nil
 }
 
 // Logout ends the session with token tok. Ending a session that has

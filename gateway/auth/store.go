@@ -134,7 +134,7 @@ func New(db *bbolt.DB, opts Options) (*Store, error) {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
 		}
-		return nil
+		return giveIDs(tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: create buckets: %w", err)
@@ -146,6 +146,11 @@ func (s *Store) now() time.Time { return s.o.Now() }
 
 // userRec is a user as stored.
 type userRec struct {
+	// ID is the account's immutable identity ("u" + 16 hex), made when
+	// the account is and never reused: state that belongs to a person
+	// (links, uploads, enrolment codes) is tied to it, not to the name,
+	// which a later account may take.
+	ID      string            `json:"id"`
 	Name    string            `json:"name"`
 	Role    Role              `json:"role"`
 	Hash    string            `json:"hash"` // argon2id PHC string
@@ -232,6 +237,38 @@ func (s *Store) emit(e Event) {
 		e.Time = s.now()
 	}
 	s.o.OnEvent(e)
+}
+
+// newUserID returns a new account ID.
+func newUserID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("auth: no randomness: " + err.Error())
+	}
+	return "u" + hex.EncodeToString(b[:])
+}
+
+// giveIDs gives an ID to every account made before accounts had one.
+func giveIDs(tx *bbolt.Tx) error {
+	b := tx.Bucket(bucketUsers)
+	var missing []*userRec
+	err := b.ForEach(func(k, _ []byte) error {
+		u, err := getUser(tx, string(k))
+		if err == nil && u.ID == "" {
+			missing = append(missing, u)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, u := range missing {
+		u.ID = newUserID()
+		if err := putUser(tx, u); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // newID returns a short public ID for a session or API key.

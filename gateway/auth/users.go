@@ -15,6 +15,7 @@ import (
 
 // User is an account as shown to callers (no secrets).
 type User struct {
+	ID            string // immutable; never reused by a later account of the same name
 	Name          string
 	Role          Role
 	Created       time.Time
@@ -26,6 +27,7 @@ type User struct {
 
 func (u *userRec) public(now time.Time) User {
 	pu := User{
+		ID:            u.ID,
 		Name:          u.Name,
 		Role:          u.Role,
 		Created:       u.Created,
@@ -105,7 +107,7 @@ func (s *Store) CreateUser(name, pw string, role Role) (User, error) {
 	}
 	hash := password.Hash(pw, s.o.Params)
 	now := s.now()
-	u := &userRec{Name: name, Role: role, Hash: hash, Created: now}
+	u := &userRec{ID: newUserID(), Name: name, Role: role, Hash: hash, Created: now}
 	err := s.update(func(tx *bbolt.Tx, emit func(Event)) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(name)) != nil {
