@@ -19,7 +19,6 @@ func init() {
 		errorRule{auth.ErrBadCredentials, codes.Unauthenticated, ""},
 		errorRule{auth.ErrTOTPRequired, codes.Unauthenticated, ""},
 		errorRule{auth.ErrRateLimited, codes.ResourceExhausted, "wait before trying again"},
-		errorRule{auth.ErrLockedOut, codes.ResourceExhausted, "wait, or ask the box's owner to reset the password"},
 		errorRule{auth.ErrNotFound, codes.NotFound, ""},
 		errorRule{auth.ErrExists, codes.AlreadyExists, ""},
 		errorRule{auth.ErrInvalid, codes.InvalidArgument, ""},
@@ -164,7 +163,7 @@ func (s *authService) DisableTOTP(ctx context.Context, r *pb.DisableTOTPRequest)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.Empty{}, s.g.auth.DisableTOTP(c.p.User, r.Password, r.Code)
+	return &pb.Empty{}, s.g.auth.DisableTOTP(c.p.User, r.Password, r.Code, c.ip)
 }
 
 func (s *authService) ChangePassword(ctx context.Context, r *pb.ChangePasswordRequest) (*pb.Empty, error) {
@@ -176,7 +175,7 @@ func (s *authService) ChangePassword(ctx context.Context, r *pb.ChangePasswordRe
 	if c.p.Kind == auth.KindSession {
 		keep = c.p.CredentialID
 	}
-	return &pb.Empty{}, s.g.auth.SetPassword(c.p.User, r.OldPassword, r.NewPassword, keep)
+	return &pb.Empty{}, s.g.auth.SetPassword(c.p.User, r.OldPassword, r.NewPassword, keep, c.ip)
 }
 
 func apiKeyPB(k auth.APIKey) *pb.APIKey {

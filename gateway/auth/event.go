@@ -9,7 +9,7 @@ type EventKind string
 const (
 	EventLogin             EventKind = "login"
 	EventLoginFailed       EventKind = "login_failed"
-	EventLockout           EventKind = "lockout"
+	EventThrottled         EventKind = "throttled" // an address now waits before its next try on an account
 	EventLogout            EventKind = "logout"
 	EventSessionRevoked    EventKind = "session_revoked"
 	EventAPIKeyCreated     EventKind = "apikey_created"

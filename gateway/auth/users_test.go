@@ -173,13 +173,13 @@ func TestSetPasswordRevokesOtherSessions(t *testing.T) {
 	p := e.mustAuth(t, phone)
 
 	const newPW = "a brand new passphrase"
-	if err := e.s.SetPassword("olivia", "not the password", newPW, p.CredentialID); !errors.Is(err, auth.ErrBadCredentials) {
+	if err := e.s.SetPassword("olivia", "not the password", newPW, p.CredentialID, "10.0.0.1"); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Fatalf("wrong old password: got %v, want ErrBadCredentials", err)
 	}
-	if err := e.s.SetPassword("olivia", ownerPW, "too short", p.CredentialID); !errors.Is(err, auth.ErrInvalid) {
+	if err := e.s.SetPassword("olivia", ownerPW, "too short", p.CredentialID, "10.0.0.1"); !errors.Is(err, auth.ErrInvalid) {
 		t.Fatalf("short new password: got %v, want ErrInvalid", err)
 	}
-	if err := e.s.SetPassword("olivia", ownerPW, newPW, p.CredentialID); err != nil {
+	if err := e.s.SetPassword("olivia", ownerPW, newPW, p.CredentialID, "10.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
 	e.mustAuth(t, phone)
