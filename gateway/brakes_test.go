@@ -9,8 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoebox/shoebox/gateway/password"
 )
 
 // Tests of the brakes on guessing (no account lock-out, unknown and
@@ -100,5 +103,24 @@ func TestSecurityUnknownUserLooksKnown(t *testing.T) {
 				i+1, k.code, k.body, k.header.Get("Retry-After"), u.code, u.body, u.header.Get("Retry-After"))
 		}
 		b.clock.Add(7 * time.Second)
+	}
+
+	// Both names go through the password hashing: with its memory budget
+	// full, both wait in its queue and are turned away alike, 429 with
+	// Retry-After (finding 3's answer to a flood of sign-ins).
+	password.SetLimits(password.Limits{Memory: 1, Waiters: 4, Wait: 50 * time.Millisecond})
+	t.Cleanup(func() { password.SetLimits(password.Limits{}) })
+	release, err := password.Acquire(fastParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	b.clock.Add(time.Hour)
+	k, u := b.loginVia(known, "lou", "guess-busy"), b.loginVia(unknown, "lew", "guess-busy")
+	if k.code != http.StatusTooManyRequests || k.header.Get("Retry-After") == "" || !strings.Contains(k.errorText(), "busy") {
+		t.Errorf("known name with the password budget full: HTTP %d (Retry-After %q), want 429 saying the box is busy: %s", k.code, k.header.Get("Retry-After"), k.body)
+	}
+	if k.code != u.code || !bytes.Equal(k.body, u.body) || k.header.Get("Retry-After") != u.header.Get("Retry-After") {
+		t.Errorf("with the password budget full: known name HTTP %d %s, unknown name HTTP %d %s; want the same", k.code, k.body, u.code, u.body)
 	}
 }

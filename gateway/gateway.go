@@ -318,6 +318,11 @@ func newForDaemon(opt Options, d *appliance.Daemon, env appliance.APIEnv) (*Gate
 	if opt.InitialOwner == "" {
 		opt.InitialOwner = gc.InitialOwner
 	}
+	// Password hashing is bounded for the whole process (every sign-in,
+	// password change and share-link password): gateway.kdf_memory_mib.
+	kdf := password.SetLimits(password.Limits{Memory: gc.KDFMemoryMiB << 20})
+	opt.Logger.Info("password hashing memory budget", "mib", kdf.Memory>>20,
+		"at_once", max(kdf.Memory/(int64(password.Default.Memory)<<10), 1), "queue", kdf.Waiters, "wait", kdf.Wait)
 	return New(opt)
 }
 

@@ -67,7 +67,6 @@ func (s *authService) Login(ctx context.Context, r *pb.LoginRequest) (*pb.LoginR
 	c := callerOf(ctx)
 	tok, sess, err := s.g.auth.Login(auth.LoginRequest{User: r.Username, Password: r.Password, Code: r.Code, IP: c.ip, Device: r.Device})
 	if err != nil {
-		withRetryAfter(ctx, err)
 		return nil, err
 	}
 	u, err := s.g.auth.GetUser(sess.User)
@@ -80,7 +79,6 @@ func (s *authService) Login(ctx context.Context, r *pb.LoginRequest) (*pb.LoginR
 func (s *authService) Enrol(ctx context.Context, r *pb.EnrolRequest) (*pb.LoginResponse, error) {
 	tok, sess, err := s.g.auth.Enrol(r.Code, callerOf(ctx).ip, r.Device)
 	if err != nil {
-		withRetryAfter(ctx, err)
 		return nil, err
 	}
 	u, err := s.g.auth.GetUser(sess.User)
