@@ -126,7 +126,7 @@ func New(opt Options) (*Gateway, error) {
 	if g.audit, err = g.openAudit(); err != nil {
 		return fail(err)
 	}
-	if g.auth, err = auth.New(db, auth.Options{Now: g.now, Params: params, BoxKey: boxKey, OnEvent: g.authEvent}); err != nil {
+	if g.auth, err = auth.New(db, auth.Options{Now: g.now, Params: params, BoxKey: boxKey, OnEvent: g.authEvent, Logger: g.log}); err != nil {
 		return fail(err)
 	}
 	if err := g.firstStart(); err != nil {

@@ -11,7 +11,7 @@
 // names start with "auth.":
 //
 //	auth.users     user name → JSON record (immutable account ID, role,
-//	               argon2id hash, grants,
+//	               argon2id hash, grants (space → permissions),
 //	               sealed TOTP secret, recovery-code MACs)
 //	auth.sessions  token.Hash(session token) → JSON session record
 //	auth.apikeys   token.Hash(API key) → JSON API-key record
@@ -69,7 +69,7 @@
 // the token itself is shown once and never again.
 //
 // An API key carries scopes: a subset of the actions the owner's role can
-// ever be allowed (the role's rights with a write grant). At use time the
+// ever be allowed (the role's rights with every permission). At use time the
 // key's scopes are intersected with the user's current role and grants,
 // so a key never outgrows its user. A zero expiry means no expiry.
 //
@@ -79,32 +79,44 @@
 // # Permissions
 //
 // Allowed(p, action, space) is least privilege: anything not in this
-// table is refused, as is an unknown role or action. Space is the name of
-// a backup source ("family", "client-smith"); box-wide actions pass "".
+// table is refused, as is an unknown role, action or permission. Space is
+// the name of a backup source ("family", "client-smith"); box-wide
+// actions pass "".
+//
+// A grant gives a member or viewer permissions on one space: read
+// (browse, download, preview), write (upload, run a backup now, lock
+// snapshots), share (public links), restore (restore to the box). Every
+// permission but read implies read. A viewer may hold read only (Grant
+// refuses more, and Can ignores more should a member with more become a
+// viewer).
 //
 //	action          owner admin   member          viewer
 //	status.read       ✓     ✓       ✓               ✓
 //	alerts.read       ✓     ✓       ✓               ✓
 //	cards.read        ✓     ✓       ✓               -
 //	disks.read        ✓     ✓       ✓               -
-//	backups.read      ✓     ✓       read grant      read grant
-//	download          ✓     ✓       read grant      read grant
-//	restore           ✓     ✓       read grant      -
-//	upload            ✓     ✓       read grant      -
-//	shares.manage     ✓     ✓       read grant      -
-//	backups.write     ✓     ✓       write grant     -
-//	locks.set         ✓     ✓       write grant     -
+//	backups.read      ✓     ✓       read            read
+//	download          ✓     ✓       read            read
+//	upload            ✓     ✓       write           -
+//	backups.write     ✓     ✓       write           -
+//	locks.set         ✓     ✓       write           -
+//	shares.manage     ✓     ✓       share           -
+//	restore           ✓     ✓       restore         -
 //	disks.manage      ✓     ✓       -               -
 //	alerts.ack        ✓     ✓       -               -
 //	users.manage      ✓     ✓ (1)   -               -
 //	audit.read        ✓     ✓       -               -
 //	settings          ✓     ✓       -               -
 //
-// "read grant" means a read or a write grant on that space; a write grant
-// gives a viewer no more than a read grant. Owners and admins need no
-// grants: they may act on every space, and on "" (all spaces) for the
-// space actions, which members and viewers may not. Box-wide actions
-// ignore the space.
+// A permission's name means that permission (or, for read, any) held on
+// that space. Owners and admins need no grants: they may act on every
+// space, and on "" (all spaces) for the space actions, which members and
+// viewers may not. Box-wide actions ignore the space.
+//
+// Grants stored before permissions were split were one word, "read"
+// (which then allowed upload, links and restore) or "write"; New turns
+// both into read only, sends a grants_migrated event per account and
+// logs how many, so that the owner gives back what each person needs.
 //
 // (1) An admin manages every account except an owner's, and cannot make
 // anyone owner. Account operations do not know their caller, so the

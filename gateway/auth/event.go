@@ -21,6 +21,7 @@ const (
 	EventUserDeleted       EventKind = "user_deleted"
 	EventRoleChanged       EventKind = "role_changed"
 	EventCredentialExposed EventKind = "credential_exposed"
+	EventGrantsMigrated    EventKind = "grants_migrated" // old one-word grants became read only
 )
 
 // Event is a security event for the audit log. It never holds a secret:

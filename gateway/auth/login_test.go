@@ -617,10 +617,10 @@ func TestAPIKeys(t *testing.T) {
 	}
 
 	// Scopes narrow the role; grants still apply.
-	if err := e.s.Grant("anna", "family", auth.AccessRead); err != nil {
+	if err := e.s.Grant("anna", "family", auth.PermWrite); err != nil {
 		t.Fatal(err)
 	}
-	tok, info, err := e.s.CreateAPIKey("anna", "uploader", []auth.Action{auth.Upload, auth.BackupsWrite}, t0.Add(24*time.Hour))
+	tok, info, err := e.s.CreateAPIKey("anna", "uploader", []auth.Action{auth.Upload, auth.Restore}, t0.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -631,11 +631,11 @@ func TestAPIKeys(t *testing.T) {
 		want  bool
 	}{
 		{auth.Upload, "family", true},
-		{auth.Upload, "work", false},         // no grant
-		{auth.BackupsWrite, "family", false}, // read grant only
-		{auth.BackupsRead, "family", false},  // not in scope
-		{auth.StatusRead, "", false},         // not in scope
-		{auth.Upload, "", false},             // members have no box-wide upload
+		{auth.Upload, "work", false},        // no grant
+		{auth.Restore, "family", false},     // write permission only
+		{auth.BackupsRead, "family", false}, // not in scope
+		{auth.StatusRead, "", false},        // not in scope
+		{auth.Upload, "", false},            // members have no box-wide upload
 	} {
 		if got := e.s.Allowed(p, c.a, c.space); got != c.want {
 			t.Errorf("Allowed(key, %s, %q): got %v, want %v", c.a, c.space, got, c.want)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -60,6 +61,10 @@ type Options struct {
 	BackoffFree             int
 	BackoffBase, BackoffMax time.Duration
 
+	// Logger takes the store's notes (grants migrated when it opens);
+	// slog.Default() by default.
+	Logger *slog.Logger
+
 	// OnEvent, if set, receives every security event after it is
 	// committed, synchronously, on the goroutine that caused it. It must
 	// not block for long; it may call the Store.
@@ -96,6 +101,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.BackoffMax <= 0 {
 		o.BackoffMax = 15 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 }
 
@@ -140,16 +148,28 @@ func New(db *bbolt.DB, opts Options) (*Store, error) {
 	s := &Store{db: db, o: opts, aead: aead, recKey: recKey,
 		ips:   throttle.NewLimiter(opts.LoginRate, opts.LoginBurst, maxTrackedIPs),
 		pairs: throttle.NewBackoff(opts.BackoffFree, opts.BackoffBase, opts.BackoffMax, maxTrackedPairs)}
+	var migrated []Event
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bucketUsers, bucketSessions, bucketAPIKeys, bucketEnrol} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
 		}
+		var err error
+		if migrated, err = migrateGrants(tx); err != nil {
+			return err
+		}
 		return giveIDs(tx)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("auth: create buckets: %w", err)
+		return nil, fmt.Errorf("auth: open: %w", err)
+	}
+	if len(migrated) > 0 {
+		opts.Logger.Warn("grants made before permissions were split now allow reading only; give back write, share or restore with `shoebox user grant NAME SPACE read,write,share,restore`",
+			"accounts", len(migrated))
+	}
+	for _, e := range migrated {
+		s.emit(e)
 	}
 	return s, nil
 }
@@ -167,7 +187,7 @@ type userRec struct {
 	Role    Role              `json:"role"`
 	Hash    string            `json:"hash"` // argon2id PHC string
 	Created time.Time         `json:"created"`
-	Grants  map[string]Access `json:"grants,omitempty"`
+	Grants  map[string]Access `json:"grants,omitempty"` // space → permissions
 
 	TOTP        []byte   `json:"totp,omitempty"`         // sealed secret, when on
 	TOTPPending []byte   `json:"totp_pending,omitempty"` // sealed secret, during set-up

@@ -19,7 +19,7 @@ type User struct {
 	Name          string
 	Role          Role
 	Created       time.Time
-	Grants        map[string]Access // space → access
+	Grants        map[string]Access // space → permissions
 	TOTP          bool              // two-step sign-in is on
 	RecoveryCodes int               // unused recovery codes left
 }
@@ -214,19 +214,26 @@ func (s *Store) SetRole(name string, role Role) error {
 	})
 }
 
-// Grant gives name access to space, replacing any earlier grant there.
-func (s *Store) Grant(name, space string, access Access) error {
+// Grant gives name perms on space (with read, which every other
+// permission implies), replacing what they held there. A viewer may hold
+// read only; owners and admins need no grants, but may hold them (they
+// count should the person become a member).
+func (s *Store) Grant(name, space string, perms ...Perm) error {
 	name = canonName(name)
 	if err := validSpace(space); err != nil {
 		return err
 	}
-	if access != AccessRead && access != AccessWrite {
-		return fmt.Errorf("access %q: %w: use read or write (RevokeGrant removes a grant)", access, ErrInvalid)
+	access, err := NewAccess(perms...)
+	if err != nil {
+		return err
 	}
 	return s.update(func(tx *bbolt.Tx, _ func(Event)) error {
 		u, err := getUser(tx, name)
 		if err != nil {
 			return err
+		}
+		if u.Role == Viewer && len(access) > 1 {
+			return fmt.Errorf("give %q %s in %s: %w: a viewer may only read; make them a member first to let them write, share or restore", name, access, space, ErrInvalid)
 		}
 		if u.Grants == nil {
 			u.Grants = make(map[string]Access)
