@@ -21,6 +21,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"too few disks", "state_dir: /s\nrepository: {passphrase_file: /p}\ndisks:\n  members: [/a, /b]\n  data: 2\n  parity: 1\n", "config.yaml:4: disks.members: layout needs 3 disks, 2 listed"},
 		{"bad duration", "state_dir: /s\nrepository: {passphrase_file: /p, path: /r}\nscrub: {every: soon}\n", "not a duration"},
 		{"duplicate source", "state_dir: /s\nrepository: {passphrase_file: /p, path: /r}\nsources:\n  - {name: a, path: /a}\n  - {name: a, path: /b}\n", "sources[1].name: duplicate"},
+		{"negative kdf memory", "state_dir: /s\nrepository: {passphrase_file: /p, path: /r}\ngateway: {kdf_memory_mib: -1}\n", "config.yaml:3: gateway.kdf_memory_mib: must be 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig("config.yaml", []byte(tc.yaml))

@@ -56,6 +56,9 @@ type GatewayConfig struct {
 	// random password written to STATE/gateway/INITIAL-PASSWORD.txt
 	// (default "owner").
 	InitialOwner string `yaml:"initial_owner"`
+	// KDFMemoryMiB caps the memory password hashing (argon2id) may use at
+	// once; 0: an eighth of the RAM, at most 128 MiB (package password).
+	KDFMemoryMiB int64 `yaml:"kdf_memory_mib"`
 }
 
 // DisksConfig is the disk array.
@@ -324,6 +327,9 @@ func (c *Config) validate(file string) error {
 		} else if len(c.Disks.Members) < need {
 			add(c.fail(file, "disks.members", "layout needs %d disks, %d listed", need, len(c.Disks.Members)))
 		}
+	}
+	if c.Gateway.KDFMemoryMiB < 0 {
+		add(c.fail(file, "gateway.kdf_memory_mib", "must be 0 (an eighth of the RAM, at most 128) or a number of MiB, got %d", c.Gateway.KDFMemoryMiB))
 	}
 	if c.Repository.PassphraseFile == "" {
 		add(c.fail(file, "repository.passphrase_file", "required: the file holding the repository passphrase"))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/appliance/cards"
+	"github.com/shoebox/shoebox/gateway/password"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/vault"
 )
@@ -47,11 +48,13 @@ var errorRules = []errorRule{
 	{raid.ErrCorruptObject, codes.DataLoss, "data is damaged beyond the array's redundancy; restore from the offsite copy"},
 	{fs.ErrNotExist, codes.NotFound, "check the path"},
 	{syscall.ENOSPC, codes.ResourceExhausted, "the box is full: delete old snapshots or add a disk"},
+	{password.ErrBusy, codes.ResourceExhausted, ""},
 	{context.Canceled, codes.Canceled, ""},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, "try again"},
 }
 
-// hinted is an error with a retry delay (rate limits, lock-outs).
+// retryAfter is an error with a retry delay (rate limits, a busy
+// password check).
 type retryAfter interface{ RetryAfter() int }
 
 // toStatus turns any error into a gRPC status with a hint in its
@@ -93,7 +96,8 @@ func restError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, 
 	json.NewEncoder(w).Encode(map[string]any{"error": st.Message(), "code": st.Code().String(), "status": code})
 }
 
-// withRetryAfter adds a Retry-After trailer for rate-limit errors.
+// withRetryAfter adds a Retry-After trailer for errors that carry a
+// retry delay; the unary interceptor calls it for every failed call.
 func withRetryAfter(ctx context.Context, err error) {
 	var ra retryAfter
 	if errors.As(err, &ra) {

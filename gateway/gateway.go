@@ -126,7 +126,7 @@ func New(opt Options) (*Gateway, error) {
 	if g.audit, err = g.openAudit(); err != nil {
 		return fail(err)
 	}
-	if g.auth, err = auth.New(db, auth.Options{Now: g.now, Params: params, BoxKey: boxKey, OnEvent: g.authEvent}); err != nil {
+	if g.auth, err = auth.New(db, auth.Options{Now: g.now, Params: params, BoxKey: boxKey, OnEvent: g.authEvent, Logger: g.log}); err != nil {
 		return fail(err)
 	}
 	if err := g.firstStart(); err != nil {
@@ -318,6 +318,11 @@ func newForDaemon(opt Options, d *appliance.Daemon, env appliance.APIEnv) (*Gate
 	if opt.InitialOwner == "" {
 		opt.InitialOwner = gc.InitialOwner
 	}
+	// Password hashing is bounded for the whole process (every sign-in,
+	// password change and share-link password): gateway.kdf_memory_mib.
+	kdf := password.SetLimits(password.Limits{Memory: gc.KDFMemoryMiB << 20})
+	opt.Logger.Info("password hashing memory budget", "mib", kdf.Memory>>20,
+		"at_once", max(kdf.Memory/(int64(password.Default.Memory)<<10), 1), "queue", kdf.Waiters, "wait", kdf.Wait)
 	return New(opt)
 }
 

@@ -53,8 +53,9 @@ type testBox struct {
 // boxSettings are what options change: the daemon's config text and
 // where its log goes (discarded by default).
 type boxSettings struct {
-	cfg string
-	log io.Writer
+	cfg     string
+	log     io.Writer
+	prepare func(state string)
 }
 
 type boxOption func(*boxSettings)
@@ -70,6 +71,12 @@ func withTOTPRequired() boxOption {
 // to w: for tests of what the logs hold.
 func withLog(w io.Writer) boxOption {
 	return func(s *boxSettings) { s.log = w }
+}
+
+// withState runs prepare on the state directory before the daemon
+// starts: for tests of state left by an earlier version.
+func withState(prepare func(state string)) boxOption {
+	return func(s *boxSettings) { s.prepare = prepare }
 }
 
 // fastParams makes argon2id cheap in tests.
@@ -121,6 +128,9 @@ scrub:
 	c, err := appliance.ParseConfig("test.yaml", []byte(set.cfg))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if set.prepare != nil {
+		set.prepare(b.state)
 	}
 	b.d = appliance.New(c, slog.New(slog.NewTextHandler(set.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	b.d.API = func(d *appliance.Daemon, env appliance.APIEnv) (http.Handler, appliance.Service, error) {
@@ -259,15 +269,16 @@ func (b *testBox) login(user, pw, code string) string {
 // owner signs the owner in.
 func (b *testBox) owner() string { return b.login("owner", b.ownerPassword(), "") }
 
-// user makes a person with role and grants (space → read|write) as the
-// owner and signs them in.
+// user makes a person with role and grants (space → permissions,
+// comma-separated: "read", "read,write,share,restore") as the owner and
+// signs them in.
 func (b *testBox) user(name, role string, grants map[string]string) string {
 	b.t.Helper()
 	own := b.localToken()
 	pw := "password-of-" + name
 	b.must("POST", "/v1/users", own, map[string]string{"name": name, "password": pw, "role": role}, nil)
-	for sp, a := range grants {
-		b.must("POST", "/v1/users/"+name+"/grants", own, map[string]string{"space": sp, "access": a}, nil)
+	for sp, perms := range grants {
+		b.must("POST", "/v1/users/"+name+"/grants", own, map[string]any{"space": sp, "permissions": strings.Split(perms, ",")}, nil)
 	}
 	return b.login(name, pw, "")
 }

@@ -211,6 +211,7 @@ func (g *Gateway) unaryInterceptor(ctx context.Context, req any, info *grpc.Unar
 	}
 	resp, err := h(ctx, req)
 	if err != nil {
+		withRetryAfter(ctx, err)
 		return nil, g.failed(info.FullMethod, err)
 	}
 	return resp, nil

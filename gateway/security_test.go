@@ -27,7 +27,7 @@ import (
 // anywhere on the box, e.g. into another space's folder).
 func TestRestoreTargetSymlink(t *testing.T) {
 	b := newTestBox(t)
-	mia := b.user("mia", "member", map[string]string{"family": "read"})
+	mia := b.user("mia", "member", map[string]string{"family": "restore"})
 	outside := filepath.Join(b.dir, "outside")
 	if err := os.MkdirAll(outside, 0o755); err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func TestRestoreTargetSymlink(t *testing.T) {
 func TestOperationsOfOtherSpaces(t *testing.T) {
 	b := newTestBox(t)
 	own := b.owner()
-	fam := b.user("fay", "member", map[string]string{"family": "read"})
+	fam := b.user("fay", "member", map[string]string{"family": "restore"})
 	cli := b.user("cid", "member", map[string]string{"clients": "read"})
 	snap := b.backup(map[string][]byte{"secret/plan.txt": []byte("x")})
 	b.must("POST", "/v1/snapshots/"+snap+"/restore", fam, map[string]any{"path": b.family + "/secret", "target": "mine"}, nil)
@@ -164,7 +164,7 @@ func TestAPIKeyCannotChangeAccount(t *testing.T) {
 func TestShareLinkOwnerLosesAccess(t *testing.T) {
 	b := newTestBox(t)
 	own := b.owner()
-	mia := b.user("mia", "member", map[string]string{"family": "read"})
+	mia := b.user("mia", "member", map[string]string{"family": "share"})
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
 	c := b.createShare(mia, map[string]any{"snapshot": snap, "path": b.family + "/docs", "download": true, "expires_days": 365})
 	v := b.newVisitor()
@@ -182,7 +182,7 @@ func TestShareLinkOwnerLosesAccess(t *testing.T) {
 	}
 
 	// Given back, the link works again (it was not revoked).
-	b.must("POST", "/v1/users/mia/grants", own, map[string]string{"space": "family", "access": "read"}, nil)
+	b.must("POST", "/v1/users/mia/grants", own, map[string]any{"space": "family", "permissions": []string{"share"}}, nil)
 	resp, body = b.newVisitor().get("/s/" + c.Token + "/a.txt?as=download")
 	wantStatus(t, "open with the grant back", resp, body, http.StatusOK)
 }

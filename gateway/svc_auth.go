@@ -19,7 +19,6 @@ func init() {
 		errorRule{auth.ErrBadCredentials, codes.Unauthenticated, ""},
 		errorRule{auth.ErrTOTPRequired, codes.Unauthenticated, ""},
 		errorRule{auth.ErrRateLimited, codes.ResourceExhausted, "wait before trying again"},
-		errorRule{auth.ErrLockedOut, codes.ResourceExhausted, "wait, or ask the box's owner to reset the password"},
 		errorRule{auth.ErrNotFound, codes.NotFound, ""},
 		errorRule{auth.ErrExists, codes.AlreadyExists, ""},
 		errorRule{auth.ErrInvalid, codes.InvalidArgument, ""},
@@ -68,7 +67,6 @@ func (s *authService) Login(ctx context.Context, r *pb.LoginRequest) (*pb.LoginR
 	c := callerOf(ctx)
 	tok, sess, err := s.g.auth.Login(auth.LoginRequest{User: r.Username, Password: r.Password, Code: r.Code, IP: c.ip, Device: r.Device})
 	if err != nil {
-		withRetryAfter(ctx, err)
 		return nil, err
 	}
 	u, err := s.g.auth.GetUser(sess.User)
@@ -81,7 +79,6 @@ func (s *authService) Login(ctx context.Context, r *pb.LoginRequest) (*pb.LoginR
 func (s *authService) Enrol(ctx context.Context, r *pb.EnrolRequest) (*pb.LoginResponse, error) {
 	tok, sess, err := s.g.auth.Enrol(r.Code, callerOf(ctx).ip, r.Device)
 	if err != nil {
-		withRetryAfter(ctx, err)
 		return nil, err
 	}
 	u, err := s.g.auth.GetUser(sess.User)
@@ -164,7 +161,7 @@ func (s *authService) DisableTOTP(ctx context.Context, r *pb.DisableTOTPRequest)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.Empty{}, s.g.auth.DisableTOTP(c.p.User, r.Password, r.Code)
+	return &pb.Empty{}, s.g.auth.DisableTOTP(c.p.User, r.Password, r.Code, c.ip)
 }
 
 func (s *authService) ChangePassword(ctx context.Context, r *pb.ChangePasswordRequest) (*pb.Empty, error) {
@@ -176,7 +173,7 @@ func (s *authService) ChangePassword(ctx context.Context, r *pb.ChangePasswordRe
 	if c.p.Kind == auth.KindSession {
 		keep = c.p.CredentialID
 	}
-	return &pb.Empty{}, s.g.auth.SetPassword(c.p.User, r.OldPassword, r.NewPassword, keep)
+	return &pb.Empty{}, s.g.auth.SetPassword(c.p.User, r.OldPassword, r.NewPassword, keep, c.ip)
 }
 
 func apiKeyPB(k auth.APIKey) *pb.APIKey {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/url"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -18,9 +19,13 @@ type userService struct {
 }
 
 func userPB(u auth.User) *pb.User {
-	out := &pb.User{Name: u.Name, Role: string(u.Role), Totp: u.TOTP, Created: ts(u.Created), Grants: map[string]string{}}
+	out := &pb.User{Name: u.Name, Role: string(u.Role), Totp: u.TOTP, Created: ts(u.Created), Grants: map[string]*pb.Permissions{}}
 	for sp, a := range u.Grants {
-		out.Grants[sp] = string(a)
+		ps := &pb.Permissions{Permissions: []string{}}
+		for _, p := range a {
+			ps.Permissions = append(ps.Permissions, string(p))
+		}
+		out.Grants[sp] = ps
 	}
 	return out
 }
@@ -93,11 +98,22 @@ func (s *userService) Grant(ctx context.Context, r *pb.GrantRequest) (*pb.User, 
 	if err := s.manage(ctx, r.Name, ""); err != nil {
 		return nil, err
 	}
-	if err := s.g.auth.Grant(r.Name, r.Space, auth.Access(r.Access)); err != nil {
+	if len(r.Permissions) == 0 {
+		return nil, status.Error(codes.InvalidArgument, `give "permissions": a list of read, write, share, restore (the one-word "access" of earlier versions is gone)`)
+	}
+	perms := make([]auth.Perm, len(r.Permissions))
+	for i, p := range r.Permissions {
+		perms[i] = auth.Perm(strings.TrimSpace(p))
+	}
+	if err := s.g.auth.Grant(r.Name, r.Space, perms...); err != nil {
 		return nil, err
 	}
-	s.g.record(ctx, "users.grant", r.Name, map[string]string{"space": r.Space, "access": r.Access})
-	return s.user(r.Name)
+	u, err := s.g.auth.GetUser(r.Name)
+	if err != nil {
+		return nil, err
+	}
+	s.g.record(ctx, "users.grant", u.Name, map[string]string{"space": r.Space, "permissions": u.Grants[r.Space].String()})
+	return userPB(u), nil
 }
 
 func (s *userService) RevokeGrant(ctx context.Context, r *pb.RevokeGrantRequest) (*pb.User, error) {

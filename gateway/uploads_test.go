@@ -322,15 +322,16 @@ func TestUploadGRPC(t *testing.T) {
 	b.waitInSnapshot(own, want, int64(len(photo)), 30*time.Second)
 }
 
-// TestUploadAccess: who may upload where. Upload needs a grant on the
-// target space (read or write, for a member); a viewer never uploads;
+// TestUploadAccess: who may upload where. Upload needs the write
+// permission on the target space (for a member); a viewer never uploads;
 // an upload belongs to the person who started it.
 func TestUploadAccess(t *testing.T) {
 	b := newTestBox(t)
 	own := b.owner()
 	viewer := b.user("grandpa", "viewer", map[string]string{"family": "read"})
-	member := b.user("anna", "member", map[string]string{"family": "read", "archive": "read"})
+	member := b.user("anna", "member", map[string]string{"family": "write", "archive": "write"})
 	writer := b.user("ben", "member", map[string]string{"clients": "write"})
+	reader := b.user("cleo", "member", map[string]string{"family": "read,share,restore"})
 	// Each device sends its own small file.
 	photoOf := func(device, space string) []byte { return []byte("a photo from " + device + " for " + space) }
 	create := func(tok, space, device string) (int, []byte) {
@@ -345,7 +346,8 @@ func TestUploadAccess(t *testing.T) {
 	}{
 		{"viewer with a read grant", viewer, "family", http.StatusForbidden},
 		{"viewer, space without a grant", viewer, "clients", http.StatusForbidden},
-		{"member with a read grant", member, "family", http.StatusOK},
+		{"member with a write grant on family", member, "family", http.StatusOK},
+		{"member with read, share and restore", reader, "family", http.StatusForbidden},
 		{"member, space without a grant", member, "clients", http.StatusForbidden},
 		{"member with a write grant", writer, "clients", http.StatusOK},
 		{"member with a write grant elsewhere", writer, "family", http.StatusForbidden},
@@ -398,7 +400,7 @@ func TestUploadAccess(t *testing.T) {
 		t.Error("the upload landed in family after anna lost her grant")
 	}
 	// Given back, the upload completes.
-	b.must("POST", "/v1/users/anna/grants", b.localToken(), map[string]string{"space": "family", "access": "read"}, nil)
+	b.must("POST", "/v1/users/anna/grants", b.localToken(), map[string]any{"space": "family", "permissions": []string{"write"}}, nil)
 	b.must("POST", "/v1/uploads/"+up.ID+"/complete", member, struct{}{}, &up)
 	if got, err := os.ReadFile(up.StoredPath); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("completed after the grant came back: %v", err)

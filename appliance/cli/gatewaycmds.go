@@ -131,23 +131,45 @@ func cmdGateway(g *globals) []*cobra.Command {
 		for _, u := range r.Users {
 			var gs []string
 			for sp, a := range u.Grants {
-				gs = append(gs, sp+":"+a)
+				gs = append(gs, sp+":"+strings.Join(a.GetPermissions(), ","))
 			}
 			sort.Strings(gs)
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", u.Name, u.Role, u.Totp, strings.Join(gs, ","))
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", u.Name, u.Role, u.Totp, strings.Join(gs, " "))
 		}
 		return tw.Flush()
 	})
 	grant := &cobra.Command{
-		Use:   "grant NAME SPACE read|write",
-		Short: "Give a person access to a space (a source)",
-		Args:  cobra.ExactArgs(3),
+		Use:   "grant NAME SPACE PERMISSIONS",
+		Short: "Set what a person may do in a space (a source): read, write, share, restore, comma-separated",
+		Long: `grant replaces what NAME may do in SPACE with PERMISSIONS, a comma-separated
+list of:
+  read     browse, download, preview
+  write    upload from a phone, run a backup now, lock snapshots
+  share    make public share links
+  restore  restore files to the box
+Every permission but read implies read. A viewer may hold read only; owners
+and admins need no grants. Example: shoebox user grant anna family read,share`,
+		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newDaemonClient()
 			if err != nil {
 				return err
 			}
-			return c.call(http.MethodPost, "/v1/users/"+args[0]+"/grants", map[string]string{"space": args[1], "access": args[2]}, nil)
+			var perms []string
+			for _, p := range strings.Split(args[2], ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					perms = append(perms, p)
+				}
+			}
+			var u struct {
+				Name   string
+				Grants map[string]struct{ Permissions []string }
+			}
+			if err := c.call(http.MethodPost, "/v1/users/"+args[0]+"/grants", map[string]any{"space": args[1], "permissions": perms}, &u); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s in %s: %s\n", u.Name, args[1], strings.Join(u.Grants[args[1]].Permissions, ","))
+			return nil
 		},
 	}
 	users.AddCommand(add, list, grant)

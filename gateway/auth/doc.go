@@ -1,7 +1,8 @@
 // Package auth is the account and credential core of the phone API:
 // users and their roles, per-space grants, password and TOTP sign-in,
-// sessions, API keys, and the brakes on guessing (a per-IP rate limit and
-// a per-account lock-out). The gateway turns a bearer token into a
+// sessions, API keys, and the brakes on guessing (a pace per address and
+// a back-off per address and account; no account ever locks). The
+// gateway turns a bearer token into a
 // Principal with Authenticate and asks Allowed before every action.
 //
 // # Storage
@@ -10,8 +11,8 @@
 // names start with "auth.":
 //
 //	auth.users     user name → JSON record (immutable account ID, role,
-//	               argon2id hash, grants,
-//	               sealed TOTP secret, recovery-code MACs, lock-out state)
+//	               argon2id hash, grants (space → permissions),
+//	               sealed TOTP secret, recovery-code MACs)
 //	auth.sessions  token.Hash(session token) → JSON session record
 //	auth.apikeys   token.Hash(API key) → JSON API-key record
 //
@@ -27,18 +28,32 @@
 //
 // # Sign-in
 //
-// Login checks, in order: the per-IP limiter (burst 10, then one attempt
-// every 6 s), the account lock-out, the password, and, when the account
-// has TOTP, the code. An unknown user costs the same argon2id work as a
-// wrong password (password.Dummy) and both, like a wrong code, give
-// ErrBadCredentials. A right password without a code on a TOTP account
-// gives ErrTOTPRequired, so the phone can ask for the code; a wrong
-// password never reveals whether the account uses TOTP.
+// Login checks, in order: the address's pace (burst 10, then one attempt
+// every 6 s), the address's back-off on the account named, the password,
+// and, when the account has TOTP, the code. Both brakes come before any
+// password hashing and key an IPv6 address by its /64 (throttle.Key).
+// An unknown user costs the same argon2id work as a wrong password
+// (password.Dummy) and both, like a wrong code, give ErrBadCredentials.
+// A right password without a code on a TOTP account gives
+// ErrTOTPRequired, so the phone can ask for the code; a wrong password
+// never reveals whether the account uses TOTP.
 //
-// Five consecutive failures lock the account for 15 minutes; each further
-// lock-out doubles that, up to 24 hours. A successful sign-in resets both
-// counters. Wrong passwords and codes given to SetPassword and DisableTOTP
-// count as failures too. The lock-out does not end existing sessions.
+// No account locks: that let anyone lock anyone out, and told a guesser
+// which names exist. Instead, after five failed proofs in a row from one
+// address on one account, that address waits 1 s before its next try on
+// that account, twice as long after each further failure, up to 15
+// minutes (Options.Backoff*), and a throttled event is sent. The person,
+// from any other address, is not held up, and the address may still
+// sign in to other accounts. An unknown name gets the same back-off, keyed
+// the same way, with the same answers. A success clears the address's
+// count on that account; a day without failures forgets it. Wrong
+// passwords and codes given to SetPassword and DisableTOTP count as
+// failures from the caller's address too. The brakes live in memory: a
+// restart clears them (they bound guessing speed, not a total).
+//
+// Every argon2id call goes through package password's process-wide
+// memory budget; when it stays full, Login, SetPassword and DisableTOTP
+// fail with a *password.BusyError, which counts as no failure.
 //
 // TOTP codes are 6 digits, SHA-1, 30 s steps (what every authenticator app
 // speaks). A code is accepted one step either side of the box's clock. A
@@ -54,7 +69,7 @@
 // the token itself is shown once and never again.
 //
 // An API key carries scopes: a subset of the actions the owner's role can
-// ever be allowed (the role's rights with a write grant). At use time the
+// ever be allowed (the role's rights with every permission). At use time the
 // key's scopes are intersected with the user's current role and grants,
 // so a key never outgrows its user. A zero expiry means no expiry.
 //
@@ -64,32 +79,44 @@
 // # Permissions
 //
 // Allowed(p, action, space) is least privilege: anything not in this
-// table is refused, as is an unknown role or action. Space is the name of
-// a backup source ("family", "client-smith"); box-wide actions pass "".
+// table is refused, as is an unknown role, action or permission. Space is
+// the name of a backup source ("family", "client-smith"); box-wide
+// actions pass "".
+//
+// A grant gives a member or viewer permissions on one space: read
+// (browse, download, preview), write (upload, run a backup now, lock
+// snapshots), share (public links), restore (restore to the box). Every
+// permission but read implies read. A viewer may hold read only (Grant
+// refuses more, and Can ignores more should a member with more become a
+// viewer).
 //
 //	action          owner admin   member          viewer
 //	status.read       ✓     ✓       ✓               ✓
 //	alerts.read       ✓     ✓       ✓               ✓
 //	cards.read        ✓     ✓       ✓               -
 //	disks.read        ✓     ✓       ✓               -
-//	backups.read      ✓     ✓       read grant      read grant
-//	download          ✓     ✓       read grant      read grant
-//	restore           ✓     ✓       read grant      -
-//	upload            ✓     ✓       read grant      -
-//	shares.manage     ✓     ✓       read grant      -
-//	backups.write     ✓     ✓       write grant     -
-//	locks.set         ✓     ✓       write grant     -
+//	backups.read      ✓     ✓       read            read
+//	download          ✓     ✓       read            read
+//	upload            ✓     ✓       write           -
+//	backups.write     ✓     ✓       write           -
+//	locks.set         ✓     ✓       write           -
+//	shares.manage     ✓     ✓       share           -
+//	restore           ✓     ✓       restore         -
 //	disks.manage      ✓     ✓       -               -
 //	alerts.ack        ✓     ✓       -               -
 //	users.manage      ✓     ✓ (1)   -               -
 //	audit.read        ✓     ✓       -               -
 //	settings          ✓     ✓       -               -
 //
-// "read grant" means a read or a write grant on that space; a write grant
-// gives a viewer no more than a read grant. Owners and admins need no
-// grants: they may act on every space, and on "" (all spaces) for the
-// space actions, which members and viewers may not. Box-wide actions
-// ignore the space.
+// A permission's name means that permission (or, for read, any) held on
+// that space. Owners and admins need no grants: they may act on every
+// space, and on "" (all spaces) for the space actions, which members and
+// viewers may not. Box-wide actions ignore the space.
+//
+// Grants stored before permissions were split were one word, "read"
+// (which then allowed upload, links and restore) or "write"; New turns
+// both into read only, sends a grants_migrated event per account and
+// logs how many, so that the owner gives back what each person needs.
 //
 // (1) An admin manages every account except an owner's, and cannot make
 // anyone owner. Account operations do not know their caller, so the
@@ -98,7 +125,7 @@
 //
 // # Events
 //
-// Every sign-in, failure, lock-out and change to an account or credential
+// Every sign-in, failure, back-off and change to an account or credential
 // is passed to Options.OnEvent after it is committed, for the audit log.
 // Events hold user names, IPs, device names and public IDs: never a
 // password, token, TOTP secret or code. A failed sign-in for an unknown

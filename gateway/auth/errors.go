@@ -21,13 +21,10 @@ var (
 	// second factor and no code was given.
 	ErrTOTPRequired = errors.New("this account uses two-step sign-in: enter the 6-digit code from your authenticator app, or a recovery code")
 
-	// ErrRateLimited: too many attempts from one address. The error is a
-	// *RateLimitError saying how long to wait.
+	// ErrRateLimited: too many attempts from one address, or too many
+	// failures from it on one account. The error is a *RateLimitError
+	// saying how long to wait.
 	ErrRateLimited = errors.New("too many sign-in attempts from this address")
-
-	// ErrLockedOut: too many failures on one account. The error is a
-	// *LockedError saying until when.
-	ErrLockedOut = errors.New("account locked after repeated failed sign-ins")
 
 	// ErrNotFound: no such user, session or API key.
 	ErrNotFound = errors.New("not found")
@@ -56,9 +53,16 @@ var (
 // RateLimitError is ErrRateLimited with the wait before the next attempt.
 type RateLimitError struct {
 	Wait time.Duration
+	// Account is set when the wait comes from failures on the account
+	// named (the back-off), not from the address's pace overall. The
+	// same holds for a name that does not exist.
+	Account bool
 }
 
 func (e *RateLimitError) Error() string {
+	if e.Account {
+		return fmt.Sprintf("too many failed attempts on this account from this address: wait %d s and try again (other devices and networks are not held up)", e.RetryAfter())
+	}
 	return fmt.Sprintf("%v: wait %d s and try again", ErrRateLimited, e.RetryAfter())
 }
 
@@ -67,24 +71,6 @@ func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited
 
 // RetryAfter is the wait in whole seconds, rounded up.
 func (e *RateLimitError) RetryAfter() int { return ceilSeconds(e.Wait) }
-
-// LockedError is ErrLockedOut with the end of the lock.
-type LockedError struct {
-	User  string
-	Until time.Time
-	Wait  time.Duration // from the time of the attempt to Until
-}
-
-func (e *LockedError) Error() string {
-	return fmt.Sprintf("%v: try again after %s (in %s), or ask the box's owner to reset the password",
-		ErrLockedOut, e.Until.UTC().Format(time.RFC3339), e.Wait.Round(time.Second))
-}
-
-// Is makes errors.Is(err, ErrLockedOut) true.
-func (e *LockedError) Is(target error) bool { return target == ErrLockedOut }
-
-// RetryAfter is the wait in whole seconds, rounded up.
-func (e *LockedError) RetryAfter() int { return ceilSeconds(e.Wait) }
 
 func ceilSeconds(d time.Duration) int {
 	if d <= 0 {

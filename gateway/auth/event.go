@@ -9,7 +9,7 @@ type EventKind string
 const (
 	EventLogin             EventKind = "login"
 	EventLoginFailed       EventKind = "login_failed"
-	EventLockout           EventKind = "lockout"
+	EventThrottled         EventKind = "throttled" // an address now waits before its next try on an account
 	EventLogout            EventKind = "logout"
 	EventSessionRevoked    EventKind = "session_revoked"
 	EventAPIKeyCreated     EventKind = "apikey_created"
@@ -21,6 +21,7 @@ const (
 	EventUserDeleted       EventKind = "user_deleted"
 	EventRoleChanged       EventKind = "role_changed"
 	EventCredentialExposed EventKind = "credential_exposed"
+	EventGrantsMigrated    EventKind = "grants_migrated" // old one-word grants became read only
 )
 
 // Event is a security event for the audit log. It never holds a secret:

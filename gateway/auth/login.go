@@ -8,9 +8,9 @@ import (
 	"unicode"
 
 	"go.etcd.io/bbolt"
-	"golang.org/x/time/rate"
 
 	"github.com/shoebox/shoebox/gateway/password"
+	"github.com/shoebox/shoebox/gateway/throttle"
 	"github.com/shoebox/shoebox/gateway/token"
 )
 
@@ -19,7 +19,7 @@ type LoginRequest struct {
 	User     string
 	Password string
 	Code     string // TOTP code or recovery code; needed when TOTP is on
-	IP       string // the client's address, for the rate limit and records
+	IP       string // the client's address, for the brakes and records
 	Device   string // a name for the session, e.g. "Anna's iPhone"
 }
 
@@ -27,9 +27,14 @@ type LoginRequest struct {
 // It returns the session token (shown to the client once; only its hash
 // is kept) and the session's details.
 //
-// Errors: *RateLimitError (ErrRateLimited) when the IP has tried too
-// often, *LockedError (ErrLockedOut) when the account is locked,
-// ErrTOTPRequired when the password was right but a code is needed, and
+// Before any password hashing it checks the address's pace and the
+// address's back-off on the account named; a known and an unknown name
+// go through the same steps, at the same cost, with the same answers.
+//
+// Errors: *RateLimitError (ErrRateLimited) when the address has tried
+// too often, overall or on this account; *password.BusyError
+// (password.ErrBusy) when too many passwords are being checked at once;
+// ErrTOTPRequired when the password was right but a code is needed; and
 // ErrBadCredentials for an unknown user, a wrong password or a wrong
 // code, all alike.
 func (s *Store) Login(req LoginRequest) (string, Session, error) {
@@ -40,22 +45,27 @@ func (s *Store) Login(req LoginRequest) (string, Session, error) {
 	ip, device := clean(req.IP), clean(req.Device)
 	name := canonName(req.User)
 	u, err := s.loadUser(name)
-	if errors.Is(err, ErrNotFound) {
-		// Spend what a wrong password costs: the argon2id work and a
-		// committed write (bbolt syncs even an empty one).
-		password.Dummy(s.o.Params)
-		_ = s.db.Update(func(*bbolt.Tx) error { return nil })
-		s.emit(Event{Kind: EventLoginFailed, IP: ip, Device: device, Detail: "unknown user"})
-		return "", Session{}, ErrBadCredentials
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return "", Session{}, err
 	}
-	if now.Before(u.LockedUntil) {
-		s.emit(Event{Kind: EventLoginFailed, User: name, IP: ip, Device: device, Detail: "account locked"})
-		return "", Session{}, s.lockedErr(u, now)
+	known := err == nil
+	pair := pairKey(req.IP, u, name)
+	if err := s.backedOff(pair, now); err != nil {
+		return "", Session{}, err
+	}
+	if !known {
+		// Spend what a wrong password costs: the argon2id work and a
+		// committed write (bbolt syncs even an empty one).
+		if err := password.Dummy(s.o.Params); err != nil {
+			return "", Session{}, err
+		}
+		_ = s.db.Update(func(*bbolt.Tx) error { return nil })
+		return "", Session{}, s.fail(pair, now, Event{Kind: EventLoginFailed, IP: ip, Device: device, Detail: "unknown user"}, s.emit)
 	}
 	rehash, perr := password.Check(req.Password, u.Hash, s.o.Params)
+	if errors.Is(perr, password.ErrBusy) {
+		return "", Session{}, perr
+	}
 	if perr != nil && !errors.Is(perr, password.ErrMismatch) {
 		return "", Session{}, fmt.Errorf("check password of %q: %w", name, perr)
 	}
@@ -78,15 +88,11 @@ func (s *Store) Login(req LoginRequest) (string, Session, error) {
 		if err != nil {
 			return err
 		}
-		if now.Before(u.LockedUntil) {
-			result = s.lockedErr(u, now)
-			return nil
-		}
 		detail := "password"
 		switch {
 		case perr != nil:
-			result = s.fail(u, now, ip, device, "wrong password", emit)
-			return putUser(tx, u)
+			result = s.fail(pair, now, Event{Kind: EventLoginFailed, User: name, IP: ip, Device: device, Detail: "wrong password"}, emit)
+			return nil
 		case u.TOTP != nil && strings.TrimSpace(req.Code) == "":
 			result = ErrTOTPRequired
 			return nil
@@ -96,12 +102,11 @@ func (s *Store) Login(req LoginRequest) (string, Session, error) {
 				return err
 			}
 			if how == "" {
-				result = s.fail(u, now, ip, device, "wrong code", emit)
-				return putUser(tx, u)
+				result = s.fail(pair, now, Event{Kind: EventLoginFailed, User: name, IP: ip, Device: device, Detail: "wrong code"}, emit)
+				return nil
 			}
 			detail += " and " + how
 		}
-		u.Failures, u.Lockouts, u.LockedUntil = 0, 0, time.Time{}
 		if newHash != "" {
 			u.Hash = newHash
 		}
@@ -123,58 +128,45 @@ func (s *Store) Login(req LoginRequest) (string, Session, error) {
 	if result != nil {
 		return "", Session{}, result
 	}
+	s.pairs.Reset(pair)
 	return tok, sess, nil
 }
 
-// fail records a failed proof of identity on u (to be saved by the
-// caller), locking the account after MaxFailures in a row, and returns
-// the error for the caller: ErrBadCredentials, or a *LockedError when
-// this failure locked the account.
-func (s *Store) fail(u *userRec, now time.Time, ip, device, detail string, emit func(Event)) error {
-	u.Failures++
-	emit(Event{Kind: EventLoginFailed, User: u.Name, IP: ip, Device: device, Detail: detail})
-	if u.Failures < s.o.MaxFailures {
-		return ErrBadCredentials
+// pairKey names the back-off of one address (an IPv6 address by its
+// /64) on one account: by the account's ID when it exists, else by the
+// name typed, so that unknown names are slowed down just like known ones.
+func pairKey(ip string, u *userRec, name string) string {
+	if u != nil {
+		return throttle.Key(ip) + " id:" + u.ID
 	}
-	u.Failures = 0
-	u.Lockouts++
-	d := s.o.LockFor
-	for i := 1; i < u.Lockouts && d < s.o.LockMax; i++ {
-		d *= 2
-	}
-	d = min(d, s.o.LockMax)
-	u.LockedUntil = now.Add(d)
-	emit(Event{Kind: EventLockout, User: u.Name, IP: ip, Device: device,
-		Detail: fmt.Sprintf("%d failures in a row; locked for %s (lock-out %d)", s.o.MaxFailures, d, u.Lockouts)})
-	return s.lockedErr(u, now)
+	return throttle.Key(ip) + " name:" + name
 }
 
-func (s *Store) lockedErr(u *userRec, now time.Time) error {
-	return &LockedError{User: u.Name, Until: u.LockedUntil, Wait: u.LockedUntil.Sub(now)}
+// backedOff refuses an attempt while the pair's back-off lasts.
+func (s *Store) backedOff(pair string, now time.Time) error {
+	if d := s.pairs.Wait(pair, now); d > 0 {
+		return &RateLimitError{Wait: d, Account: true}
+	}
+	return nil
 }
 
-// maxTrackedIPs bounds the limiter table: past it, limiters that have
-// refilled (and so are the same as new ones) are dropped.
-const maxTrackedIPs = 4096
+// fail records a failed proof of identity for pair and sends e (a
+// login_failed event) through emit, with a throttled event when the
+// failure makes the address wait before its next try on the account. It
+// returns ErrBadCredentials, always: this attempt was checked, and was
+// wrong; the wait applies from the next one.
+func (s *Store) fail(pair string, now time.Time, e Event, emit func(Event)) error {
+	emit(e)
+	if d := s.pairs.Fail(pair, now); d > 0 {
+		emit(Event{Kind: EventThrottled, User: e.User, IP: e.IP, Device: e.Device,
+			Detail: fmt.Sprintf("%d failures in a row from this address; its next try on this account waits %s",
+				s.pairs.Failures(pair, now), d)})
+	}
+	return ErrBadCredentials
+}
 
 func (s *Store) limitIP(ip string, now time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.ips[ip]
-	if l == nil {
-		if len(s.ips) >= maxTrackedIPs {
-			for k, v := range s.ips {
-				if v.TokensAt(now) >= float64(v.Burst()) {
-					delete(s.ips, k)
-				}
-			}
-		}
-		l = rate.NewLimiter(s.o.LoginRate, s.o.LoginBurst)
-		s.ips[ip] = l
-	}
-	r := l.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
+	if d := s.ips.Allow(throttle.Key(ip), now); d > 0 {
 		return &RateLimitError{Wait: d}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoebox/shoebox/gateway/auth"
+	"github.com/shoebox/shoebox/gateway/password"
 	"github.com/shoebox/shoebox/gateway/token"
 )
 
@@ -195,24 +196,24 @@ func TestDisableTOTP(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			secret, rec := e.enableTOTP(t, "olivia")
-			if err := e.s.DisableTOTP("olivia", "wrong password!", ""); !errors.Is(err, auth.ErrBadCredentials) {
+			if err := e.s.DisableTOTP("olivia", "wrong password!", "", "10.0.0.1"); !errors.Is(err, auth.ErrBadCredentials) {
 				t.Fatalf("wrong password: got %v, want ErrBadCredentials", err)
 			}
 			if code(t, secret, e.clk.Now()) != "000000" {
 				// A wrong code fails even alongside the right password.
-				if err := e.s.DisableTOTP("olivia", ownerPW, "000000"); !errors.Is(err, auth.ErrBadCredentials) {
+				if err := e.s.DisableTOTP("olivia", ownerPW, "000000", "10.0.0.1"); !errors.Is(err, auth.ErrBadCredentials) {
 					t.Fatalf("wrong code: got %v, want ErrBadCredentials", err)
 				}
 			}
 			pw, c := tt.proof(t, e, secret, rec)
-			if err := e.s.DisableTOTP("olivia", pw, c); err != nil {
+			if err := e.s.DisableTOTP("olivia", pw, c, "10.0.0.1"); err != nil {
 				t.Fatal(err)
 			}
 			if u, _ := e.s.GetUser("olivia"); u.TOTP || u.RecoveryCodes != 0 {
 				t.Fatalf("user: got %+v", u)
 			}
 			e.login(t, auth.LoginRequest{User: "olivia", Password: ownerPW})
-			if err := e.s.DisableTOTP("olivia", ownerPW, ""); !errors.Is(err, auth.ErrTOTPDisabled) {
+			if err := e.s.DisableTOTP("olivia", ownerPW, "", "10.0.0.1"); !errors.Is(err, auth.ErrTOTPDisabled) {
 				t.Fatalf("disable twice: got %v, want ErrTOTPDisabled", err)
 			}
 			if e.ev.count(auth.EventTOTPEnabled) != 1 || e.ev.count(auth.EventTOTPDisabled) != 1 {
@@ -222,67 +223,149 @@ func TestDisableTOTP(t *testing.T) {
 	}
 }
 
-func TestLockout(t *testing.T) {
+// TestNoAccountLockout: wrong passwords from one address slow down that
+// address on that account, doubling up to 15 minutes; they never stop
+// the right password from another address, nor that address on another
+// account. A success clears the address's count.
+func TestNoAccountLockout(t *testing.T) {
 	e := newEnv(t)
-	fail := func() error {
-		_, _, err := e.s.Login(auth.LoginRequest{User: "olivia", Password: "not the password", IP: "198.51.100.1"})
+	const attacker, owner = "198.51.100.1", "192.0.2.7"
+	fail := func(ip string) error {
+		_, _, err := e.s.Login(auth.LoginRequest{User: "olivia", Password: "not the password", IP: ip})
 		return err
 	}
-	lockOut := func(want time.Duration) {
+	wantWait := func(ip string, want time.Duration) {
 		t.Helper()
-		for i := 1; i < 5; i++ {
-			if err := fail(); !errors.Is(err, auth.ErrBadCredentials) {
-				t.Fatalf("failure %d: got %v, want ErrBadCredentials", i, err)
+		_, _, err := e.s.Login(auth.LoginRequest{User: "olivia", Password: ownerPW, IP: ip})
+		var rl *auth.RateLimitError
+		if !errors.As(err, &rl) || !errors.Is(err, auth.ErrRateLimited) || !rl.Account || rl.Wait != want {
+			t.Fatalf("right password from %s while backed off: got %v, want a %s *RateLimitError on the account", ip, err, want)
+		}
+		if !strings.Contains(err.Error(), "this account from this address") {
+			t.Errorf("%q does not say what is slowed down", err)
+		}
+	}
+	for i := 1; i <= 5; i++ {
+		if err := fail(attacker); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("failure %d: got %v, want ErrBadCredentials", i, err)
+		}
+	}
+	if n := e.ev.count(auth.EventThrottled); n != 0 {
+		t.Fatalf("throttled events within the free failures: %d", n)
+	}
+	for i, want := range []time.Duration{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900} {
+		want *= time.Second
+		if err := fail(attacker); !errors.Is(err, auth.ErrBadCredentials) { // checked, and wrong
+			t.Fatalf("failure %d: got %v, want ErrBadCredentials", 6+i, err)
+		}
+		wantWait(attacker, want)
+		// The person, from their own address, signs in at once.
+		e.login(t, auth.LoginRequest{User: "olivia", Password: ownerPW, IP: owner})
+		e.clk.Add(want)
+	}
+	if n := e.ev.count(auth.EventThrottled); n != 12 {
+		t.Fatalf("throttled events: got %d, want 12", n)
+	}
+	if u, err := e.s.GetUser("olivia"); err != nil || u.Name != "olivia" {
+		t.Fatal(u, err)
+	}
+	// The attacker's address may still sign in to another account.
+	if _, err := e.s.CreateUser("anna", userPW, auth.Member); err != nil {
+		t.Fatal(err)
+	}
+	fail(attacker)
+	e.login(t, auth.LoginRequest{User: "anna", Password: userPW, IP: attacker})
+	// A success from the address clears its count on the account.
+	e.clk.Add(15 * time.Minute)
+	e.login(t, auth.LoginRequest{User: "olivia", Password: ownerPW, IP: attacker})
+	for i := 1; i <= 5; i++ {
+		if err := fail(attacker); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("after a success, failure %d: got %v, want ErrBadCredentials", i, err)
+		}
+	}
+	if _, _, err := e.s.Login(auth.LoginRequest{User: "olivia", Password: ownerPW, IP: attacker}); err != nil {
+		t.Fatalf("five failures after a success: %v, want no wait", err)
+	}
+}
+
+// TestUnknownNamesBackOffAlike: an unknown name is slowed down exactly
+// like a known one, step by step, with the same errors and events.
+func TestUnknownNamesBackOffAlike(t *testing.T) {
+	e := newEnv(t)
+	try := func(user, ip string) error {
+		_, _, err := e.s.Login(auth.LoginRequest{User: user, Password: "not the password", IP: ip})
+		return err
+	}
+	for i := range 20 {
+		k, u := try("olivia", "198.51.100.1"), try("mallory", "198.51.100.2")
+		if k.Error() != u.Error() {
+			t.Fatalf("attempt %d: known %q, unknown %q", i+1, k, u)
+		}
+		var rk, ru *auth.RateLimitError
+		if errors.As(k, &rk) != errors.As(u, &ru) || rk != nil && *rk != *ru {
+			t.Fatalf("attempt %d: known %#v, unknown %#v", i+1, rk, ru)
+		}
+		e.clk.Add(3 * time.Second)
+	}
+	var known, unknown int
+	for _, ev := range e.ev.all() {
+		if ev.Kind == auth.EventThrottled {
+			if ev.User == "olivia" {
+				known++
+			} else if ev.User == "" {
+				unknown++
 			}
 		}
-		err := fail()
-		var le *auth.LockedError
-		if !errors.As(err, &le) || !errors.Is(err, auth.ErrLockedOut) {
-			t.Fatalf("failure 5: got %v, want *LockedError", err)
-		}
-		if got := le.Until.Sub(e.clk.Now()); got != want {
-			t.Fatalf("locked for %v, want %v", got, want)
-		}
-		if le.RetryAfter() != int(want/time.Second) {
-			t.Fatalf("RetryAfter: got %d, want %d", le.RetryAfter(), int(want/time.Second))
-		}
-		// Even the right password is refused while locked.
-		e.clk.Add(want - time.Second)
-		if _, _, err := e.s.Login(auth.LoginRequest{User: "olivia", Password: ownerPW}); !errors.Is(err, auth.ErrLockedOut) {
-			t.Fatalf("right password while locked: got %v, want ErrLockedOut", err)
-		}
-		if u, _ := e.s.GetUser("olivia"); u.LockedUntil.IsZero() {
-			t.Fatal("GetUser does not show the lock")
-		}
-		e.clk.Add(time.Second)
 	}
+	if known == 0 || known != unknown {
+		t.Fatalf("throttled events: %d for olivia, %d for the unknown name; want the same, some", known, unknown)
+	}
+}
 
-	lockOut(15 * time.Minute)
-	lockOut(30 * time.Minute) // repeated lock-outs double
-	lockOut(60 * time.Minute)
-	e.login(t, auth.LoginRequest{User: "olivia", Password: ownerPW}) // success resets
-	lockOut(15 * time.Minute)
-	for _, d := range []time.Duration{30, 60, 120, 240, 480, 960, 1440, 1440} {
-		lockOut(d * time.Minute) // capped at 24 h
+// TestPasswordChangeBacksOff: wrong old passwords and wrong codes given
+// to SetPassword and DisableTOTP count like failed sign-ins from the
+// caller's address.
+func TestPasswordChangeBacksOff(t *testing.T) {
+	e := newEnv(t)
+	secret, _ := e.enableTOTP(t, "olivia")
+	const ip = "198.51.100.9"
+	for i := range 3 {
+		if err := e.s.SetPassword("olivia", "not the password", "a new password!", "", ip); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("SetPassword %d: got %v, want ErrBadCredentials", i+1, err)
+		}
 	}
-
-	// Failures need not be consecutive across a success.
-	for range 4 {
-		fail()
+	for i := range 2 {
+		if err := e.s.DisableTOTP("olivia", "", "000000", ip); !errors.Is(err, auth.ErrBadCredentials) && code(t, secret, e.clk.Now()) != "000000" {
+			t.Fatalf("DisableTOTP %d: got %v, want ErrBadCredentials", i+1, err)
+		}
 	}
-	e.login(t, auth.LoginRequest{User: "olivia", Password: ownerPW})
-	if err := fail(); !errors.Is(err, auth.ErrBadCredentials) {
-		t.Fatalf("after success: got %v, want ErrBadCredentials", err)
+	if err := e.s.DisableTOTP("olivia", "not the password", "", ip); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Fatalf("sixth failure: got %v, want ErrBadCredentials", err)
 	}
-	if n := e.ev.count(auth.EventLockout); n != 12 {
-		t.Fatalf("lockout events: got %d, want 12", n)
+	for _, call := range []func() error{
+		func() error { return e.s.SetPassword("olivia", ownerPW, "a new password!", "", ip) },
+		func() error { return e.s.DisableTOTP("olivia", ownerPW, "", ip) },
+		func() error {
+			_, _, err := e.s.Login(auth.LoginRequest{User: "olivia", Password: ownerPW, IP: ip})
+			return err
+		},
+	} {
+		if err := call(); !errors.Is(err, auth.ErrRateLimited) {
+			t.Fatalf("right password while backed off: got %v, want ErrRateLimited", err)
+		}
+	}
+	// Another address is not held up.
+	if err := e.s.SetPassword("olivia", ownerPW, "a new password!", "", "192.0.2.7"); err != nil {
+		t.Fatal(err)
 	}
 }
 
 func TestRateLimitPerIP(t *testing.T) {
 	e := newEnv(t, func(o *auth.Options) { o.LoginBurst = 0 }) // defaults: burst 10, one per 6 s
-	try := func(ip, pw string) error {
-		_, _, err := e.s.Login(auth.LoginRequest{User: "nobody", Password: pw, IP: ip})
+	n := 0
+	try := func(ip, pw string) error { // a new name each time: no back-off on one account
+		n++
+		_, _, err := e.s.Login(auth.LoginRequest{User: fmt.Sprintf("nobody-%d", n), Password: pw, IP: ip})
 		return err
 	}
 	for i := range 10 {
@@ -309,6 +392,57 @@ func TestRateLimitPerIP(t *testing.T) {
 	if err := try("203.0.113.5", "whatever-pw"); !errors.Is(err, auth.ErrRateLimited) {
 		t.Fatalf("right after: got %v, want ErrRateLimited", err)
 	}
+
+	// An IPv6 address counts by its /64: one home or phone network.
+	for i := range 10 {
+		if err := try(fmt.Sprintf("2001:db8:1:2::%x", i+1), "whatever-pw"); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("IPv6 attempt %d: got %v, want ErrBadCredentials", i+1, err)
+		}
+	}
+	if err := try("2001:db8:1:2:ffff:ffff:ffff:ffff", "whatever-pw"); !errors.Is(err, auth.ErrRateLimited) {
+		t.Fatalf("another address in the same /64: got %v, want ErrRateLimited", err)
+	}
+	if err := try("2001:db8:1:3::1", "whatever-pw"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Fatalf("the next /64: got %v, want ErrBadCredentials", err)
+	}
+	// So does the back-off on an account.
+	e.clk.Add(time.Hour)
+	for i := range 6 {
+		if _, _, err := e.s.Login(auth.LoginRequest{User: "olivia", Password: "not the password", IP: fmt.Sprintf("2001:db8:9:9::%x", i+1)}); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("IPv6 failure %d: got %v, want ErrBadCredentials", i+1, err)
+		}
+	}
+	if _, _, err := e.s.Login(auth.LoginRequest{User: "olivia", Password: ownerPW, IP: "2001:db8:9:9:abcd::1"}); !errors.Is(err, auth.ErrRateLimited) {
+		t.Fatalf("the right password from the same /64 after 6 failures: got %v, want ErrRateLimited", err)
+	}
+	e.login(t, auth.LoginRequest{User: "olivia", Password: ownerPW, IP: "2001:db8:9:a::1"})
+}
+
+// TestLoginWhenKDFBusy: with the password-hashing budget full, sign-ins
+// for known and unknown names alike answer ErrBusy with a retry delay,
+// count no failure, and work again once there is room.
+func TestLoginWhenKDFBusy(t *testing.T) {
+	e := newEnv(t)
+	password.SetLimits(password.Limits{Memory: 1, Waiters: 1, Wait: 10 * time.Millisecond})
+	t.Cleanup(func() { password.SetLimits(password.Limits{}) })
+	release, err := password.Acquire(tinyParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		for _, user := range []string{"olivia", "mallory"} {
+			_, _, err := e.s.Login(auth.LoginRequest{User: user, Password: "whatever", IP: "198.51.100.1"})
+			var be *password.BusyError
+			if !errors.As(err, &be) || !errors.Is(err, password.ErrBusy) || be.RetryAfter() < 1 {
+				t.Fatalf("%s while the budget is full: got %v, want a *password.BusyError", user, err)
+			}
+		}
+	}
+	if n := e.ev.count(auth.EventLoginFailed); n != 0 {
+		t.Fatalf("%d failures recorded for sign-ins that were not checked", n)
+	}
+	release()
+	e.login(t, auth.LoginRequest{User: "olivia", Password: ownerPW, IP: "198.51.100.1"})
 }
 
 func TestSessionExpiry(t *testing.T) {
@@ -483,10 +617,10 @@ func TestAPIKeys(t *testing.T) {
 	}
 
 	// Scopes narrow the role; grants still apply.
-	if err := e.s.Grant("anna", "family", auth.AccessRead); err != nil {
+	if err := e.s.Grant("anna", "family", auth.PermWrite); err != nil {
 		t.Fatal(err)
 	}
-	tok, info, err := e.s.CreateAPIKey("anna", "uploader", []auth.Action{auth.Upload, auth.BackupsWrite}, t0.Add(24*time.Hour))
+	tok, info, err := e.s.CreateAPIKey("anna", "uploader", []auth.Action{auth.Upload, auth.Restore}, t0.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,11 +631,11 @@ func TestAPIKeys(t *testing.T) {
 		want  bool
 	}{
 		{auth.Upload, "family", true},
-		{auth.Upload, "work", false},         // no grant
-		{auth.BackupsWrite, "family", false}, // read grant only
-		{auth.BackupsRead, "family", false},  // not in scope
-		{auth.StatusRead, "", false},         // not in scope
-		{auth.Upload, "", false},             // members have no box-wide upload
+		{auth.Upload, "work", false},        // no grant
+		{auth.Restore, "family", false},     // write permission only
+		{auth.BackupsRead, "family", false}, // not in scope
+		{auth.StatusRead, "", false},        // not in scope
+		{auth.Upload, "", false},            // members have no box-wide upload
 	} {
 		if got := e.s.Allowed(p, c.a, c.space); got != c.want {
 			t.Errorf("Allowed(key, %s, %q): got %v, want %v", c.a, c.space, got, c.want)

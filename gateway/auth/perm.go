@@ -1,8 +1,13 @@
 package auth
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
+
+	"go.etcd.io/bbolt"
 )
 
 // Role is a user's standing on the box.
@@ -22,15 +27,70 @@ var Roles = []Role{Owner, Admin, Member, Viewer}
 // Valid reports whether r is one of Roles.
 func (r Role) Valid() bool { return slices.Contains(Roles, r) }
 
-// Access is a grant on a space.
-type Access string
+// Perm is a permission a member or viewer may hold on a space.
+type Perm string
 
-// The kinds of grant. AccessNone is the absence of a grant.
+// The permissions. Each but read implies read.
 const (
-	AccessNone  Access = ""
-	AccessRead  Access = "read"
-	AccessWrite Access = "write"
+	PermRead    Perm = "read"    // browse, download, preview: backups.read, download
+	PermWrite   Perm = "write"   // upload, run a backup now, lock snapshots: upload, backups.write, locks.set
+	PermShare   Perm = "share"   // make and manage public links: shares.manage
+	PermRestore Perm = "restore" // restore to the box: restore
 )
+
+// Perms lists every permission, in the order an Access keeps them.
+var Perms = []Perm{PermRead, PermWrite, PermShare, PermRestore}
+
+// Access is what someone holds on one space: a set of permissions in
+// Perms order, without repeats, holding read whenever it holds anything
+// (NewAccess makes one). The empty Access is no grant.
+type Access []Perm
+
+// NewAccess makes an Access of perms: it adds read, the permission every
+// other implies, sorts and drops repeats. An unknown permission, or none
+// at all, is ErrInvalid.
+func NewAccess(perms ...Perm) (Access, error) {
+	if len(perms) == 0 {
+		return nil, fmt.Errorf("permissions: %w: give at least one of %s (RevokeGrant removes a grant)", ErrInvalid, permNames())
+	}
+	for _, p := range perms {
+		if !slices.Contains(Perms, p) {
+			return nil, fmt.Errorf("permission %q: %w: use %s", p, ErrInvalid, permNames())
+		}
+	}
+	var a Access
+	for _, p := range Perms {
+		if p == PermRead || slices.Contains(perms, p) {
+			a = append(a, p)
+		}
+	}
+	return a, nil
+}
+
+func permNames() string {
+	names := make([]string, len(Perms))
+	for i, p := range Perms {
+		names[i] = string(p)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Has reports whether a holds p (read when it holds anything).
+func (a Access) Has(p Perm) bool {
+	if p == PermRead {
+		return slices.ContainsFunc(a, func(q Perm) bool { return slices.Contains(Perms, q) })
+	}
+	return slices.Contains(a, p)
+}
+
+// String is the permissions joined by commas ("read,share").
+func (a Access) String() string {
+	names := make([]string, len(a))
+	for i, p := range a {
+		names[i] = string(p)
+	}
+	return strings.Join(names, ",")
+}
 
 // Action is something a principal may be allowed to do.
 type Action string
@@ -107,22 +167,24 @@ var boxWide = map[Role][]Action{
 	Viewer: {StatusRead, AlertsRead},
 }
 
-// granted is what a grant on a space adds, per role.
-var granted = map[Role]map[Access][]Action{
+// granted is what each permission allows in its space, per role: a
+// viewer's grants count for reading only, whatever they hold.
+var granted = map[Role]map[Perm][]Action{
 	Member: {
-		AccessRead:  {BackupsRead, Restore, Download, Upload, SharesManage},
-		AccessWrite: {BackupsRead, Restore, Download, Upload, SharesManage, BackupsWrite, LocksSet},
+		PermRead:    {BackupsRead, Download},
+		PermWrite:   {Upload, BackupsWrite, LocksSet},
+		PermShare:   {SharesManage},
+		PermRestore: {Restore},
 	},
 	Viewer: {
-		AccessRead:  {BackupsRead, Download},
-		AccessWrite: {BackupsRead, Download},
+		PermRead: {BackupsRead, Download},
 	},
 }
 
 // Can is the permission table: whether role r may do a in a space where
-// the user holds grant g (AccessNone for box-wide actions, for "all
-// spaces", or when the user has no grant). Unknown roles, actions and
-// grants are refused.
+// the user holds g (nil for box-wide actions, for "all spaces", or when
+// the user holds nothing there). Unknown roles, actions and permissions
+// are refused.
 func Can(r Role, a Action, g Access) bool {
 	if !a.Valid() {
 		return false
@@ -130,12 +192,20 @@ func Can(r Role, a Action, g Access) bool {
 	if slices.Contains(boxWide[r], a) {
 		return true
 	}
-	return a.Spaced() && slices.Contains(granted[r][g], a)
+	if !a.Spaced() {
+		return false
+	}
+	for p, actions := range granted[r] {
+		if g.Has(p) && slices.Contains(actions, a) {
+			return true
+		}
+	}
+	return false
 }
 
-// canEver reports whether r could be allowed a with the strongest grant:
+// canEver reports whether r could be allowed a with every permission:
 // the bound on an API key's scopes.
-func canEver(r Role, a Action) bool { return Can(r, a, AccessWrite) }
+func canEver(r Role, a Action) bool { return Can(r, a, Perms) }
 
 func inScope(p Principal, a Action) bool {
 	return p.Scopes == nil || slices.Contains(p.Scopes, a)
@@ -149,7 +219,7 @@ func (s *Store) Allowed(p Principal, a Action, space string) bool {
 	if !inScope(p, a) {
 		return false
 	}
-	if Can(p.Role, a, AccessNone) {
+	if Can(p.Role, a, nil) {
 		return true
 	}
 	if !a.Spaced() || space == "" {
@@ -169,7 +239,7 @@ func (s *Store) AllowedAnywhere(p Principal, a Action) bool {
 	if !inScope(p, a) {
 		return false
 	}
-	if Can(p.Role, a, AccessNone) {
+	if Can(p.Role, a, nil) {
 		return true
 	}
 	if !a.Spaced() {
@@ -206,4 +276,56 @@ func (s *Store) CheckManage(p Principal, target string, role Role) error {
 		return fmt.Errorf("only an owner can change the owner account %q: %w", u.Name, ErrForbidden)
 	}
 	return nil
+}
+
+// migrateGrants turns grants stored before permissions were split (one
+// word, "read" or "write") into read only: an old read grant allowed
+// upload, public links and restore, which now each need their own
+// permission, and the owner should decide who gets them back. It
+// returns an event per account changed, for the audit log.
+func migrateGrants(tx *bbolt.Tx) ([]Event, error) {
+	b := tx.Bucket(bucketUsers)
+	changed := map[string][]byte{}
+	var evs []Event
+	err := b.ForEach(func(k, v []byte) error {
+		var rec map[string]json.RawMessage
+		if err := decode(v, &rec); err != nil {
+			return err
+		}
+		var grants map[string]json.RawMessage
+		if raw, ok := rec["grants"]; !ok || decode(raw, &grants) != nil {
+			return nil
+		}
+		var notes []string
+		for _, space := range slices.Sorted(maps.Keys(grants)) {
+			var old string
+			if json.Unmarshal(grants[space], &old) != nil {
+				continue // a list already
+			}
+			grants[space] = json.RawMessage(`["read"]`)
+			notes = append(notes, fmt.Sprintf("%s: %s → read", space, old))
+		}
+		if len(notes) == 0 {
+			return nil
+		}
+		var err error
+		if rec["grants"], err = json.Marshal(grants); err != nil {
+			return err
+		}
+		if changed[string(k)], err = json.Marshal(rec); err != nil {
+			return err
+		}
+		evs = append(evs, Event{Kind: EventGrantsMigrated, User: string(k),
+			Detail: strings.Join(notes, "; ") + " (permissions were split: give write, share or restore back where needed)"})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("migrate grants: %w", err)
+	}
+	for k, v := range changed {
+		if err := b.Put([]byte(k), v); err != nil {
+			return nil, fmt.Errorf("migrate grants of %q: %w", k, err)
+		}
+	}
+	return evs, nil
 }

@@ -9,7 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
+	"log/slog"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/shoebox/shoebox/gateway/password"
+	"github.com/shoebox/shoebox/gateway/throttle"
 )
 
 // Bucket names. The package owns every bucket starting with "auth.".
@@ -48,15 +49,21 @@ type Options struct {
 	// SessionMax ends any session this long after sign-in (180 days).
 	SessionIdle, SessionMax time.Duration
 
-	// LoginRate and LoginBurst limit sign-in attempts per IP address
-	// (one every 6 s after a burst of 10).
+	// LoginRate and LoginBurst limit sign-in attempts per address (an
+	// IPv6 address per /64): one every 6 s after a burst of 10.
 	LoginRate  rate.Limit
 	LoginBurst int
 
-	// MaxFailures consecutive failures (5) lock an account for LockFor
-	// (15 min), doubling with each further lock-out up to LockMax (24 h).
-	MaxFailures      int
-	LockFor, LockMax time.Duration
+	// After BackoffFree (5) failed proofs in a row from one address on
+	// one account, that address waits BackoffBase (1 s) before its next
+	// try on that account, twice as long after each further failure, up
+	// to BackoffMax (15 min). Nobody else is held up: no account locks.
+	BackoffFree             int
+	BackoffBase, BackoffMax time.Duration
+
+	// Logger takes the store's notes (grants migrated when it opens);
+	// slog.Default() by default.
+	Logger *slog.Logger
 
 	// OnEvent, if set, receives every security event after it is
 	// committed, synchronously, on the goroutine that caused it. It must
@@ -86,16 +93,26 @@ func (o *Options) setDefaults() {
 	if o.LoginBurst <= 0 {
 		o.LoginBurst = 10
 	}
-	if o.MaxFailures <= 0 {
-		o.MaxFailures = 5
+	if o.BackoffFree <= 0 {
+		o.BackoffFree = 5
 	}
-	if o.LockFor <= 0 {
-		o.LockFor = 15 * time.Minute
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = time.Second
 	}
-	if o.LockMax <= 0 {
-		o.LockMax = 24 * time.Hour
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 15 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 }
+
+// Sizes of the in-memory brakes: addresses and (address, account) pairs
+// tracked. Past them, entries that hold nothing back are dropped first.
+const (
+	maxTrackedIPs   = 4096
+	maxTrackedPairs = 16384
+)
 
 // Store holds the accounts and credentials. It is safe for concurrent
 // use.
@@ -105,8 +122,8 @@ type Store struct {
 	aead   cipher.AEAD // seals TOTP secrets
 	recKey []byte      // MACs recovery codes
 
-	mu  sync.Mutex
-	ips map[string]*rate.Limiter
+	ips   *throttle.Limiter // attempts per address
+	pairs *throttle.Backoff // failures per (address, account)
 }
 
 // New returns a Store keeping its data in db, creating its buckets if
@@ -128,18 +145,33 @@ func New(db *bbolt.DB, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s := &Store{db: db, o: opts, aead: aead, recKey: recKey,
+		ips:   throttle.NewLimiter(opts.LoginRate, opts.LoginBurst, maxTrackedIPs),
+		pairs: throttle.NewBackoff(opts.BackoffFree, opts.BackoffBase, opts.BackoffMax, maxTrackedPairs)}
+	var migrated []Event
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bucketUsers, bucketSessions, bucketAPIKeys, bucketEnrol} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
 		}
+		var err error
+		if migrated, err = migrateGrants(tx); err != nil {
+			return err
+		}
 		return giveIDs(tx)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("auth: create buckets: %w", err)
+		return nil, fmt.Errorf("auth: open: %w", err)
 	}
-	return &Store{db: db, o: opts, aead: aead, recKey: recKey, ips: make(map[string]*rate.Limiter)}, nil
+	if len(migrated) > 0 {
+		opts.Logger.Warn("grants made before permissions were split now allow reading only; give back write, share or restore with `shoebox user grant NAME SPACE read,write,share,restore`",
+			"accounts", len(migrated))
+	}
+	for _, e := range migrated {
+		s.emit(e)
+	}
+	return s, nil
 }
 
 func (s *Store) now() time.Time { return s.o.Now() }
@@ -155,16 +187,12 @@ type userRec struct {
 	Role    Role              `json:"role"`
 	Hash    string            `json:"hash"` // argon2id PHC string
 	Created time.Time         `json:"created"`
-	Grants  map[string]Access `json:"grants,omitempty"`
+	Grants  map[string]Access `json:"grants,omitempty"` // space → permissions
 
 	TOTP        []byte   `json:"totp,omitempty"`         // sealed secret, when on
 	TOTPPending []byte   `json:"totp_pending,omitempty"` // sealed secret, during set-up
 	TOTPStep    int64    `json:"totp_step,omitempty"`    // last step accepted
 	Recovery    []string `json:"recovery,omitempty"`     // MACs of unused recovery codes
-
-	Failures    int       `json:"failures,omitempty"` // consecutive
-	Lockouts    int       `json:"lockouts,omitempty"` // consecutive
-	LockedUntil time.Time `json:"locked_until,omitzero"`
 }
 
 func getJSON(b *bbolt.Bucket, key string, v any) error {

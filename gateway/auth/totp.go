@@ -102,25 +102,32 @@ func (s *Store) ConfirmTOTP(name, code string) ([]string, error) {
 }
 
 // DisableTOTP turns two-step sign-in off for name. It needs proof: a
-// valid code (TOTP or recovery) or, if code is empty, the password. A
-// wrong proof counts towards the lock-out.
-func (s *Store) DisableTOTP(name, pw, code string) error {
+// valid code (TOTP or recovery) or, if code is empty, the password. ip
+// is the caller's address: a wrong proof counts towards that address's
+// back-off on the account, as a failed sign-in does, and while the
+// back-off lasts the call fails with a *RateLimitError before any check.
+func (s *Store) DisableTOTP(name, pw, code, ip string) error {
 	name = canonName(name)
 	now := s.now()
 	u, err := s.loadUser(name)
 	if err != nil {
 		return err
 	}
-	if now.Before(u.LockedUntil) {
-		return s.lockedErr(u, now)
+	pair := pairKey(ip, u, name)
+	if err := s.backedOff(pair, now); err != nil {
+		return err
 	}
 	var perr error
 	if code == "" {
 		_, perr = password.Check(pw, u.Hash, s.o.Params)
+		if errors.Is(perr, password.ErrBusy) {
+			return perr
+		}
 		if perr != nil && !errors.Is(perr, password.ErrMismatch) {
 			return fmt.Errorf("check password of %q: %w", name, perr)
 		}
 	}
+	ip = clean(ip)
 	var result error
 	err = s.update(func(tx *bbolt.Tx, emit func(Event)) error {
 		u, err := getUser(tx, name)
@@ -130,13 +137,9 @@ func (s *Store) DisableTOTP(name, pw, code string) error {
 		if u.TOTP == nil {
 			return fmt.Errorf("user %q: %w", name, ErrTOTPDisabled)
 		}
-		if now.Before(u.LockedUntil) {
-			result = s.lockedErr(u, now)
-			return nil
-		}
 		if code == "" && perr != nil {
-			result = s.fail(u, now, "", "", "wrong password (turning off two-step sign-in)", emit)
-			return putUser(tx, u)
+			result = s.fail(pair, now, Event{Kind: EventLoginFailed, User: name, IP: ip, Detail: "wrong password (turning off two-step sign-in)"}, emit)
+			return nil
 		}
 		if code != "" {
 			how, err := s.checkCode(u, code, now)
@@ -144,17 +147,19 @@ func (s *Store) DisableTOTP(name, pw, code string) error {
 				return err
 			}
 			if how == "" {
-				result = s.fail(u, now, "", "", "wrong code (turning off two-step sign-in)", emit)
-				return putUser(tx, u)
+				result = s.fail(pair, now, Event{Kind: EventLoginFailed, User: name, IP: ip, Detail: "wrong code (turning off two-step sign-in)"}, emit)
+				return nil
 			}
 		}
 		u.TOTP, u.TOTPPending, u.TOTPStep, u.Recovery = nil, nil, 0, nil
-		u.Failures = 0
 		emit(Event{Kind: EventTOTPDisabled, User: name})
 		return putUser(tx, u)
 	})
 	if err != nil {
 		return err
+	}
+	if result == nil {
+		s.pairs.Reset(pair)
 	}
 	return result
 }

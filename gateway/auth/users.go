@@ -19,14 +19,13 @@ type User struct {
 	Name          string
 	Role          Role
 	Created       time.Time
-	Grants        map[string]Access // space → access
+	Grants        map[string]Access // space → permissions
 	TOTP          bool              // two-step sign-in is on
 	RecoveryCodes int               // unused recovery codes left
-	LockedUntil   time.Time         // zero unless locked
 }
 
-func (u *userRec) public(now time.Time) User {
-	pu := User{
+func (u *userRec) public(time.Time) User {
+	return User{
 		ID:            u.ID,
 		Name:          u.Name,
 		Role:          u.Role,
@@ -35,10 +34,6 @@ func (u *userRec) public(now time.Time) User {
 		TOTP:          u.TOTP != nil,
 		RecoveryCodes: len(u.Recovery),
 	}
-	if now.Before(u.LockedUntil) {
-		pu.LockedUntil = u.LockedUntil
-	}
-	return pu
 }
 
 const (
@@ -219,19 +214,26 @@ func (s *Store) SetRole(name string, role Role) error {
 	})
 }
 
-// Grant gives name access to space, replacing any earlier grant there.
-func (s *Store) Grant(name, space string, access Access) error {
+// Grant gives name perms on space (with read, which every other
+// permission implies), replacing what they held there. A viewer may hold
+// read only; owners and admins need no grants, but may hold them (they
+// count should the person become a member).
+func (s *Store) Grant(name, space string, perms ...Perm) error {
 	name = canonName(name)
 	if err := validSpace(space); err != nil {
 		return err
 	}
-	if access != AccessRead && access != AccessWrite {
-		return fmt.Errorf("access %q: %w: use read or write (RevokeGrant removes a grant)", access, ErrInvalid)
+	access, err := NewAccess(perms...)
+	if err != nil {
+		return err
 	}
 	return s.update(func(tx *bbolt.Tx, _ func(Event)) error {
 		u, err := getUser(tx, name)
 		if err != nil {
 			return err
+		}
+		if u.Role == Viewer && len(access) > 1 {
+			return fmt.Errorf("give %q %s in %s: %w: a viewer may only read; make them a member first to let them write, share or restore", name, access, space, ErrInvalid)
 		}
 		if u.Grants == nil {
 			u.Grants = make(map[string]Access)
@@ -259,9 +261,12 @@ func (s *Store) RevokeGrant(name, space string) error {
 
 // SetPassword changes name's password after checking the old one, and
 // ends the user's sessions except keepSession (the public ID of the
-// session making the change; "" ends them all). API keys are kept. A
-// wrong old password counts towards the lock-out.
-func (s *Store) SetPassword(name, oldPw, newPw, keepSession string) error {
+// session making the change; "" ends them all). API keys are kept. ip is
+// the caller's address: a wrong old password counts towards that
+// address's back-off on the account, as a failed sign-in does, and while
+// the back-off lasts the call fails with a *RateLimitError before any
+// check.
+func (s *Store) SetPassword(name, oldPw, newPw, keepSession, ip string) error {
 	name = canonName(name)
 	if err := validPassword(newPw); err != nil {
 		return err
@@ -271,10 +276,14 @@ func (s *Store) SetPassword(name, oldPw, newPw, keepSession string) error {
 		return err
 	}
 	now := s.now()
-	if now.Before(u.LockedUntil) {
-		return s.lockedErr(u, now)
+	pair := pairKey(ip, u, name)
+	if err := s.backedOff(pair, now); err != nil {
+		return err
 	}
 	_, cerr := password.Check(oldPw, u.Hash, s.o.Params)
+	if errors.Is(cerr, password.ErrBusy) {
+		return cerr
+	}
 	if cerr != nil && !errors.Is(cerr, password.ErrMismatch) {
 		return fmt.Errorf("check password of %q: %w", name, cerr)
 	}
@@ -282,22 +291,18 @@ func (s *Store) SetPassword(name, oldPw, newPw, keepSession string) error {
 	if cerr == nil {
 		hash = password.Hash(newPw, s.o.Params)
 	}
+	ip = clean(ip)
 	var result error
 	err = s.update(func(tx *bbolt.Tx, emit func(Event)) error {
 		u, err := getUser(tx, name)
 		if err != nil {
 			return err
 		}
-		if now.Before(u.LockedUntil) {
-			result = s.lockedErr(u, now)
+		if cerr != nil {
+			result = s.fail(pair, now, Event{Kind: EventLoginFailed, User: name, IP: ip, Detail: "wrong password (password change)"}, emit)
 			return nil
 		}
-		if cerr != nil {
-			result = s.fail(u, now, "", "", "wrong password (password change)", emit)
-			return putUser(tx, u)
-		}
 		u.Hash = hash
-		u.Failures, u.Lockouts, u.LockedUntil = 0, 0, time.Time{}
 		if err := deleteSessions(tx, name, keepSession, emit); err != nil {
 			return err
 		}
@@ -307,12 +312,15 @@ func (s *Store) SetPassword(name, oldPw, newPw, keepSession string) error {
 	if err != nil {
 		return err
 	}
+	if result == nil {
+		s.pairs.Reset(pair)
+	}
 	return result
 }
 
 // ResetPassword sets name's password without the old one (an admin
-// helping a user who forgot it; check CheckManage first), ends all of the
-// user's sessions and lifts any lock-out.
+// helping a user who forgot it; check CheckManage first) and ends all of
+// the user's sessions.
 func (s *Store) ResetPassword(name, newPw string) error {
 	name = canonName(name)
 	if err := validPassword(newPw); err != nil {
@@ -325,7 +333,6 @@ func (s *Store) ResetPassword(name, newPw string) error {
 			return err
 		}
 		u.Hash = hash
-		u.Failures, u.Lockouts, u.LockedUntil = 0, 0, time.Time{}
 		if err := deleteSessions(tx, name, "", emit); err != nil {
 			return err
 		}

@@ -173,13 +173,13 @@ func TestSetPasswordRevokesOtherSessions(t *testing.T) {
 	p := e.mustAuth(t, phone)
 
 	const newPW = "a brand new passphrase"
-	if err := e.s.SetPassword("olivia", "not the password", newPW, p.CredentialID); !errors.Is(err, auth.ErrBadCredentials) {
+	if err := e.s.SetPassword("olivia", "not the password", newPW, p.CredentialID, "10.0.0.1"); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Fatalf("wrong old password: got %v, want ErrBadCredentials", err)
 	}
-	if err := e.s.SetPassword("olivia", ownerPW, "too short", p.CredentialID); !errors.Is(err, auth.ErrInvalid) {
+	if err := e.s.SetPassword("olivia", ownerPW, "too short", p.CredentialID, "10.0.0.1"); !errors.Is(err, auth.ErrInvalid) {
 		t.Fatalf("short new password: got %v, want ErrInvalid", err)
 	}
-	if err := e.s.SetPassword("olivia", ownerPW, newPW, p.CredentialID); err != nil {
+	if err := e.s.SetPassword("olivia", ownerPW, newPW, p.CredentialID, "10.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
 	e.mustAuth(t, phone)
@@ -205,39 +205,51 @@ func TestGrants(t *testing.T) {
 	if _, err := e.s.CreateUser("anna", userPW, auth.Member); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.s.CreateUser("vic", userPW, auth.Viewer); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
-		space  string
-		access auth.Access
-		want   error
+		user, space string
+		perms       []auth.Perm
+		want        error
+		stored      string
 	}{
-		{"family", auth.AccessRead, nil},
-		{"client-smith", auth.AccessWrite, nil},
-		{"Photos_2024.v2", auth.AccessRead, nil},
-		{"", auth.AccessRead, auth.ErrInvalid},
-		{"../etc", auth.AccessRead, auth.ErrInvalid},
-		{"family", auth.AccessNone, auth.ErrInvalid},
-		{"family", auth.Access("admin"), auth.ErrInvalid},
+		{"anna", "family", []auth.Perm{auth.PermRead}, nil, "read"},
+		{"anna", "client-smith", []auth.Perm{auth.PermShare}, nil, "read,share"},
+		{"anna", "Photos_2024.v2", []auth.Perm{auth.PermRestore, auth.PermWrite, auth.PermRestore}, nil, "read,write,restore"},
+		{"anna", "all", []auth.Perm{auth.PermRestore, auth.PermShare, auth.PermWrite, auth.PermRead}, nil, "read,write,share,restore"},
+		{"anna", "", []auth.Perm{auth.PermRead}, auth.ErrInvalid, ""},
+		{"anna", "../etc", []auth.Perm{auth.PermRead}, auth.ErrInvalid, ""},
+		{"anna", "family", nil, auth.ErrInvalid, "read"},
+		{"anna", "family", []auth.Perm{auth.PermRead, "admin"}, auth.ErrInvalid, "read"},
+		{"anna", "family", []auth.Perm{""}, auth.ErrInvalid, "read"},
+		{"vic", "family", []auth.Perm{auth.PermRead}, nil, "read"},
+		{"vic", "family", []auth.Perm{auth.PermShare}, auth.ErrInvalid, "read"},
+		{"vic", "family", []auth.Perm{auth.PermRead, auth.PermWrite}, auth.ErrInvalid, "read"},
 	} {
-		err := e.s.Grant("anna", tt.space, tt.access)
+		err := e.s.Grant(tt.user, tt.space, tt.perms...)
 		if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
-			t.Errorf("Grant(%q, %q): got %v, want %v", tt.space, tt.access, err, tt.want)
+			t.Errorf("Grant(%s, %q, %v): got %v, want %v", tt.user, tt.space, tt.perms, err, tt.want)
+		}
+		if u, _ := e.s.GetUser(tt.user); u.Grants[tt.space].String() != tt.stored {
+			t.Errorf("after Grant(%s, %q, %v): %s holds %q there, want %q", tt.user, tt.space, tt.perms, tt.user, u.Grants[tt.space], tt.stored)
 		}
 	}
-	if err := e.s.Grant("nobody", "family", auth.AccessRead); !errors.Is(err, auth.ErrNotFound) {
+	if err := e.s.Grant("nobody", "family", auth.PermRead); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("grant to unknown user: got %v, want ErrNotFound", err)
 	}
 	p := auth.Principal{User: "anna", Role: auth.Member}
-	if !e.s.Allowed(p, auth.Restore, "family") {
-		t.Fatal("member with read grant may not restore")
+	if !e.s.Allowed(p, auth.Restore, "Photos_2024.v2") || e.s.Allowed(p, auth.Restore, "family") {
+		t.Fatal("restore: want allowed with the restore permission only")
 	}
-	if err := e.s.RevokeGrant("anna", "family"); err != nil {
+	if err := e.s.RevokeGrant("anna", "Photos_2024.v2"); err != nil {
 		t.Fatal(err)
 	}
-	if e.s.Allowed(p, auth.Restore, "family") {
+	if e.s.Allowed(p, auth.Restore, "Photos_2024.v2") {
 		t.Fatal("grant revoked but restore still allowed")
 	}
 	u, _ := e.s.GetUser("anna")
-	if len(u.Grants) != 2 || u.Grants["client-smith"] != auth.AccessWrite {
+	if len(u.Grants) != 3 || u.Grants["client-smith"].String() != "read,share" {
 		t.Fatalf("grants: got %v", u.Grants)
 	}
 }

@@ -1,10 +1,3 @@
-// Package password hashes and checks passwords (user logins, share-link
-// passwords) with argon2id, stored as PHC strings:
-//
-//	$argon2id$v=19$m=47104,t=1,p=1$<salt b64>$<hash b64>
-//
-// The parameters travel with each hash, so they can be raised later and
-// old hashes still verify (Check reports when a rehash is due).
 package password
 
 import (
@@ -29,24 +22,26 @@ type Params struct {
 // about 50 ms on the box's ARM cores and one login's worth of memory.
 var Default = Params{Memory: 46 * 1024, Time: 1, Threads: 1}
 
-// ErrMismatch is returned when a password does not match its hash.
-var ErrMismatch = errors.New("wrong password")
-
 var b64 = base64.RawStdEncoding
 
-// Hash returns the PHC string for pw with p.
+// Hash returns the PHC string for pw with p. It waits for room in the
+// memory budget however long that takes (see the package documentation).
 func Hash(pw string, p Params) string {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		panic("password: no randomness: " + err.Error())
 	}
+	release, _ := kdf.acquire(cost(p), false)
+	defer release()
 	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, 32)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
 		b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
 // Check compares pw against a PHC string from Hash. rehash is true when
-// the hash used weaker parameters than want.
+// the hash used weaker parameters than want. It fails with ErrMismatch
+// for a wrong password, and with a *BusyError (ErrBusy) when the memory
+// budget stays full for too long.
 func Check(pw, phc string, want Params) (rehash bool, err error) {
 	parts := strings.Split(phc, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
@@ -65,6 +60,11 @@ func Check(pw, phc string, want Params) (rehash bool, err error) {
 	if err1 != nil || err2 != nil || len(key) == 0 {
 		return false, errors.New("password: bad hash encoding")
 	}
+	release, err := kdf.acquire(cost(p), true)
+	if err != nil {
+		return false, err
+	}
+	defer release()
 	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
 	if subtle.ConstantTimeCompare(got, key) != 1 {
 		return false, ErrMismatch
@@ -72,8 +72,19 @@ func Check(pw, phc string, want Params) (rehash bool, err error) {
 	return p.Memory < want.Memory || p.Time < want.Time, nil
 }
 
-// Dummy spends the time of a Check against nothing, so that "no such
-// user" and "wrong password" cannot be told apart by timing.
-func Dummy(p Params) {
+// Dummy spends what a Check at cost p spends (time, memory and a place
+// in the budget's queue) against nothing, so that "no such user" and
+// "wrong password" cannot be told apart. It fails as Check does when the
+// budget stays full.
+func Dummy(p Params) error {
+	release, err := kdf.acquire(cost(p), true)
+	if err != nil {
+		return err
+	}
+	defer release()
 	argon2.IDKey([]byte("x"), make([]byte, 16), p.Time, p.Memory, p.Threads, 32)
+	return nil
 }
+
+// cost is the memory one derivation at p holds, in bytes.
+func cost(p Params) int64 { return int64(p.Memory) << 10 }

@@ -24,12 +24,13 @@ const (
 )
 
 type User struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"` // owner | admin | member | viewer
-	Totp          bool                   `protobuf:"varint,3,opt,name=totp,proto3" json:"totp,omitempty"`
-	Grants        map[string]string      `protobuf:"bytes,4,rep,name=grants,proto3" json:"grants,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // space → read | write
-	Created       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created,proto3" json:"created,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role    string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"` // owner | admin | member | viewer
+	Totp    bool                   `protobuf:"varint,3,opt,name=totp,proto3" json:"totp,omitempty"`
+	Created *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created,proto3" json:"created,omitempty"`
+	// Space → the permissions the person holds there.
+	Grants        map[string]*Permissions `protobuf:"bytes,6,rep,name=grants,proto3" json:"grants,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -85,16 +86,63 @@ func (x *User) GetTotp() bool {
 	return false
 }
 
-func (x *User) GetGrants() map[string]string {
+func (x *User) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *User) GetGrants() map[string]*Permissions {
 	if x != nil {
 		return x.Grants
 	}
 	return nil
 }
 
-func (x *User) GetCreated() *timestamppb.Timestamp {
+// Permissions on one space: read (browse, download, preview), write
+// (upload, run a backup now, lock snapshots), share (public links),
+// restore (restore to the box). Each but read implies read.
+type Permissions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Permissions   []string               `protobuf:"bytes,1,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Permissions) Reset() {
+	*x = Permissions{}
+	mi := &file_shoebox_v1_users_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Permissions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Permissions) ProtoMessage() {}
+
+func (x *Permissions) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_users_proto_msgTypes[1]
 	if x != nil {
-		return x.Created
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Permissions.ProtoReflect.Descriptor instead.
+func (*Permissions) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Permissions) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
 	}
 	return nil
 }
@@ -108,7 +156,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_shoebox_v1_users_proto_msgTypes[1]
+	mi := &file_shoebox_v1_users_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -120,7 +168,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_users_proto_msgTypes[1]
+	mi := &file_shoebox_v1_users_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -133,7 +181,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{1}
+	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -154,7 +202,7 @@ type CreateUserRequest struct {
 
 func (x *CreateUserRequest) Reset() {
 	*x = CreateUserRequest{}
-	mi := &file_shoebox_v1_users_proto_msgTypes[2]
+	mi := &file_shoebox_v1_users_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -166,7 +214,7 @@ func (x *CreateUserRequest) String() string {
 func (*CreateUserRequest) ProtoMessage() {}
 
 func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_users_proto_msgTypes[2]
+	mi := &file_shoebox_v1_users_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -179,7 +227,7 @@ func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
 func (*CreateUserRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{2}
+	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateUserRequest) GetName() string {
@@ -212,7 +260,7 @@ type UserRequest struct {
 
 func (x *UserRequest) Reset() {
 	*x = UserRequest{}
-	mi := &file_shoebox_v1_users_proto_msgTypes[3]
+	mi := &file_shoebox_v1_users_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -224,7 +272,7 @@ func (x *UserRequest) String() string {
 func (*UserRequest) ProtoMessage() {}
 
 func (x *UserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_users_proto_msgTypes[3]
+	mi := &file_shoebox_v1_users_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -237,7 +285,7 @@ func (x *UserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserRequest.ProtoReflect.Descriptor instead.
 func (*UserRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{3}
+	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *UserRequest) GetName() string {
@@ -257,7 +305,7 @@ type SetRoleRequest struct {
 
 func (x *SetRoleRequest) Reset() {
 	*x = SetRoleRequest{}
-	mi := &file_shoebox_v1_users_proto_msgTypes[4]
+	mi := &file_shoebox_v1_users_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -269,7 +317,7 @@ func (x *SetRoleRequest) String() string {
 func (*SetRoleRequest) ProtoMessage() {}
 
 func (x *SetRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_users_proto_msgTypes[4]
+	mi := &file_shoebox_v1_users_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -282,7 +330,7 @@ func (x *SetRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRoleRequest.ProtoReflect.Descriptor instead.
 func (*SetRoleRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{4}
+	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SetRoleRequest) GetName() string {
@@ -300,17 +348,20 @@ func (x *SetRoleRequest) GetRole() string {
 }
 
 type GrantRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Space         string                 `protobuf:"bytes,2,opt,name=space,proto3" json:"space,omitempty"`
-	Access        string                 `protobuf:"bytes,3,opt,name=access,proto3" json:"access,omitempty"` // read | write
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Space string                 `protobuf:"bytes,2,opt,name=space,proto3" json:"space,omitempty"`
+	// What the person may do in the space, replacing what they held
+	// there: any of read, write, share, restore (read is added, as every
+	// other implies it). A viewer may hold read only.
+	Permissions   []string `protobuf:"bytes,4,rep,name=permissions,proto3" json:"permissions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GrantRequest) Reset() {
 	*x = GrantRequest{}
-	mi := &file_shoebox_v1_users_proto_msgTypes[5]
+	mi := &file_shoebox_v1_users_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -322,7 +373,7 @@ func (x *GrantRequest) String() string {
 func (*GrantRequest) ProtoMessage() {}
 
 func (x *GrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_users_proto_msgTypes[5]
+	mi := &file_shoebox_v1_users_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -335,7 +386,7 @@ func (x *GrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantRequest.ProtoReflect.Descriptor instead.
 func (*GrantRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{5}
+	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GrantRequest) GetName() string {
@@ -352,11 +403,11 @@ func (x *GrantRequest) GetSpace() string {
 	return ""
 }
 
-func (x *GrantRequest) GetAccess() string {
+func (x *GrantRequest) GetPermissions() []string {
 	if x != nil {
-		return x.Access
+		return x.Permissions
 	}
-	return ""
+	return nil
 }
 
 type RevokeGrantRequest struct {
@@ -369,7 +420,7 @@ type RevokeGrantRequest struct {
 
 func (x *RevokeGrantRequest) Reset() {
 	*x = RevokeGrantRequest{}
-	mi := &file_shoebox_v1_users_proto_msgTypes[6]
+	mi := &file_shoebox_v1_users_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +432,7 @@ func (x *RevokeGrantRequest) String() string {
 func (*RevokeGrantRequest) ProtoMessage() {}
 
 func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_users_proto_msgTypes[6]
+	mi := &file_shoebox_v1_users_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +445,7 @@ func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrantRequest.ProtoReflect.Descriptor instead.
 func (*RevokeGrantRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{6}
+	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RevokeGrantRequest) GetName() string {
@@ -422,7 +473,7 @@ type CreateEnrolmentRequest struct {
 
 func (x *CreateEnrolmentRequest) Reset() {
 	*x = CreateEnrolmentRequest{}
-	mi := &file_shoebox_v1_users_proto_msgTypes[7]
+	mi := &file_shoebox_v1_users_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +485,7 @@ func (x *CreateEnrolmentRequest) String() string {
 func (*CreateEnrolmentRequest) ProtoMessage() {}
 
 func (x *CreateEnrolmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_users_proto_msgTypes[7]
+	mi := &file_shoebox_v1_users_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,7 +498,7 @@ func (x *CreateEnrolmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrolmentRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrolmentRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{7}
+	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateEnrolmentRequest) GetUser() string {
@@ -477,7 +528,7 @@ type Enrolment struct {
 
 func (x *Enrolment) Reset() {
 	*x = Enrolment{}
-	mi := &file_shoebox_v1_users_proto_msgTypes[8]
+	mi := &file_shoebox_v1_users_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +540,7 @@ func (x *Enrolment) String() string {
 func (*Enrolment) ProtoMessage() {}
 
 func (x *Enrolment) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_users_proto_msgTypes[8]
+	mi := &file_shoebox_v1_users_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +553,7 @@ func (x *Enrolment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Enrolment.ProtoReflect.Descriptor instead.
 func (*Enrolment) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{8}
+	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Enrolment) GetCode() string {
@@ -538,16 +589,18 @@ var File_shoebox_v1_users_proto protoreflect.FileDescriptor
 const file_shoebox_v1_users_proto_rawDesc = "" +
 	"\n" +
 	"\x16shoebox/v1/users.proto\x12\n" +
-	"shoebox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17shoebox/v1/common.proto\"\xe9\x01\n" +
+	"shoebox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17shoebox/v1/common.proto\"\x88\x02\n" +
 	"\x04User\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x12\n" +
 	"\x04totp\x18\x03 \x01(\bR\x04totp\x124\n" +
-	"\x06grants\x18\x04 \x03(\v2\x1c.shoebox.v1.User.GrantsEntryR\x06grants\x124\n" +
-	"\acreated\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x1a9\n" +
+	"\acreated\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
+	"\x06grants\x18\x06 \x03(\v2\x1c.shoebox.v1.User.GrantsEntryR\x06grants\x1aR\n" +
 	"\vGrantsEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
+	"\x05value\x18\x02 \x01(\v2\x17.shoebox.v1.PermissionsR\x05value:\x028\x01J\x04\b\x04\x10\x05\"/\n" +
+	"\vPermissions\x12 \n" +
+	"\vpermissions\x18\x01 \x03(\tR\vpermissions\";\n" +
 	"\x11ListUsersResponse\x12&\n" +
 	"\x05users\x18\x01 \x03(\v2\x10.shoebox.v1.UserR\x05users\"W\n" +
 	"\x11CreateUserRequest\x12\x12\n" +
@@ -558,11 +611,11 @@ const file_shoebox_v1_users_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"8\n" +
 	"\x0eSetRoleRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04role\x18\x02 \x01(\tR\x04role\"P\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\"h\n" +
 	"\fGrantRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05space\x18\x02 \x01(\tR\x05space\x12\x16\n" +
-	"\x06access\x18\x03 \x01(\tR\x06access\">\n" +
+	"\x05space\x18\x02 \x01(\tR\x05space\x12 \n" +
+	"\vpermissions\x18\x04 \x03(\tR\vpermissionsJ\x04\b\x03\x10\x04R\x06access\">\n" +
 	"\x12RevokeGrantRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05space\x18\x02 \x01(\tR\x05space\"Q\n" +
@@ -597,45 +650,47 @@ func file_shoebox_v1_users_proto_rawDescGZIP() []byte {
 	return file_shoebox_v1_users_proto_rawDescData
 }
 
-var file_shoebox_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_shoebox_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_shoebox_v1_users_proto_goTypes = []any{
 	(*User)(nil),                   // 0: shoebox.v1.User
-	(*ListUsersResponse)(nil),      // 1: shoebox.v1.ListUsersResponse
-	(*CreateUserRequest)(nil),      // 2: shoebox.v1.CreateUserRequest
-	(*UserRequest)(nil),            // 3: shoebox.v1.UserRequest
-	(*SetRoleRequest)(nil),         // 4: shoebox.v1.SetRoleRequest
-	(*GrantRequest)(nil),           // 5: shoebox.v1.GrantRequest
-	(*RevokeGrantRequest)(nil),     // 6: shoebox.v1.RevokeGrantRequest
-	(*CreateEnrolmentRequest)(nil), // 7: shoebox.v1.CreateEnrolmentRequest
-	(*Enrolment)(nil),              // 8: shoebox.v1.Enrolment
-	nil,                            // 9: shoebox.v1.User.GrantsEntry
-	(*timestamppb.Timestamp)(nil),  // 10: google.protobuf.Timestamp
-	(*Empty)(nil),                  // 11: shoebox.v1.Empty
+	(*Permissions)(nil),            // 1: shoebox.v1.Permissions
+	(*ListUsersResponse)(nil),      // 2: shoebox.v1.ListUsersResponse
+	(*CreateUserRequest)(nil),      // 3: shoebox.v1.CreateUserRequest
+	(*UserRequest)(nil),            // 4: shoebox.v1.UserRequest
+	(*SetRoleRequest)(nil),         // 5: shoebox.v1.SetRoleRequest
+	(*GrantRequest)(nil),           // 6: shoebox.v1.GrantRequest
+	(*RevokeGrantRequest)(nil),     // 7: shoebox.v1.RevokeGrantRequest
+	(*CreateEnrolmentRequest)(nil), // 8: shoebox.v1.CreateEnrolmentRequest
+	(*Enrolment)(nil),              // 9: shoebox.v1.Enrolment
+	nil,                            // 10: shoebox.v1.User.GrantsEntry
+	(*timestamppb.Timestamp)(nil),  // 11: google.protobuf.Timestamp
+	(*Empty)(nil),                  // 12: shoebox.v1.Empty
 }
 var file_shoebox_v1_users_proto_depIdxs = []int32{
-	9,  // 0: shoebox.v1.User.grants:type_name -> shoebox.v1.User.GrantsEntry
-	10, // 1: shoebox.v1.User.created:type_name -> google.protobuf.Timestamp
+	11, // 0: shoebox.v1.User.created:type_name -> google.protobuf.Timestamp
+	10, // 1: shoebox.v1.User.grants:type_name -> shoebox.v1.User.GrantsEntry
 	0,  // 2: shoebox.v1.ListUsersResponse.users:type_name -> shoebox.v1.User
-	10, // 3: shoebox.v1.Enrolment.expires:type_name -> google.protobuf.Timestamp
-	11, // 4: shoebox.v1.UserService.ListUsers:input_type -> shoebox.v1.Empty
-	2,  // 5: shoebox.v1.UserService.CreateUser:input_type -> shoebox.v1.CreateUserRequest
-	3,  // 6: shoebox.v1.UserService.DeleteUser:input_type -> shoebox.v1.UserRequest
-	4,  // 7: shoebox.v1.UserService.SetRole:input_type -> shoebox.v1.SetRoleRequest
-	5,  // 8: shoebox.v1.UserService.Grant:input_type -> shoebox.v1.GrantRequest
-	6,  // 9: shoebox.v1.UserService.RevokeGrant:input_type -> shoebox.v1.RevokeGrantRequest
-	7,  // 10: shoebox.v1.UserService.CreateEnrolment:input_type -> shoebox.v1.CreateEnrolmentRequest
-	1,  // 11: shoebox.v1.UserService.ListUsers:output_type -> shoebox.v1.ListUsersResponse
-	0,  // 12: shoebox.v1.UserService.CreateUser:output_type -> shoebox.v1.User
-	11, // 13: shoebox.v1.UserService.DeleteUser:output_type -> shoebox.v1.Empty
-	0,  // 14: shoebox.v1.UserService.SetRole:output_type -> shoebox.v1.User
-	0,  // 15: shoebox.v1.UserService.Grant:output_type -> shoebox.v1.User
-	0,  // 16: shoebox.v1.UserService.RevokeGrant:output_type -> shoebox.v1.User
-	8,  // 17: shoebox.v1.UserService.CreateEnrolment:output_type -> shoebox.v1.Enrolment
-	11, // [11:18] is the sub-list for method output_type
-	4,  // [4:11] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	11, // 3: shoebox.v1.Enrolment.expires:type_name -> google.protobuf.Timestamp
+	1,  // 4: shoebox.v1.User.GrantsEntry.value:type_name -> shoebox.v1.Permissions
+	12, // 5: shoebox.v1.UserService.ListUsers:input_type -> shoebox.v1.Empty
+	3,  // 6: shoebox.v1.UserService.CreateUser:input_type -> shoebox.v1.CreateUserRequest
+	4,  // 7: shoebox.v1.UserService.DeleteUser:input_type -> shoebox.v1.UserRequest
+	5,  // 8: shoebox.v1.UserService.SetRole:input_type -> shoebox.v1.SetRoleRequest
+	6,  // 9: shoebox.v1.UserService.Grant:input_type -> shoebox.v1.GrantRequest
+	7,  // 10: shoebox.v1.UserService.RevokeGrant:input_type -> shoebox.v1.RevokeGrantRequest
+	8,  // 11: shoebox.v1.UserService.CreateEnrolment:input_type -> shoebox.v1.CreateEnrolmentRequest
+	2,  // 12: shoebox.v1.UserService.ListUsers:output_type -> shoebox.v1.ListUsersResponse
+	0,  // 13: shoebox.v1.UserService.CreateUser:output_type -> shoebox.v1.User
+	12, // 14: shoebox.v1.UserService.DeleteUser:output_type -> shoebox.v1.Empty
+	0,  // 15: shoebox.v1.UserService.SetRole:output_type -> shoebox.v1.User
+	0,  // 16: shoebox.v1.UserService.Grant:output_type -> shoebox.v1.User
+	0,  // 17: shoebox.v1.UserService.RevokeGrant:output_type -> shoebox.v1.User
+	9,  // 18: shoebox.v1.UserService.CreateEnrolment:output_type -> shoebox.v1.Enrolment
+	12, // [12:19] is the sub-list for method output_type
+	5,  // [5:12] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_shoebox_v1_users_proto_init() }
@@ -650,7 +705,7 @@ func file_shoebox_v1_users_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoebox_v1_users_proto_rawDesc), len(file_shoebox_v1_users_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
