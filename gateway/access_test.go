@@ -86,6 +86,11 @@ func TestPolicyCoversEveryMethod(t *testing.T) {
 			t.Errorf("secondFactorFree names %s, whose rule is %q; want a self rule", m, policy[m])
 		}
 	}
+	for m := range unprovenFree {
+		if policy[m] != self {
+			t.Errorf("unprovenFree names %s, whose rule is %q; want a self rule", m, policy[m])
+		}
+	}
 	t.Logf("%d methods, %d policy rules", len(registered), len(policy))
 }
 
@@ -923,6 +928,7 @@ func TestSecretsNotLogged(t *testing.T) {
 	var phone struct{ Token string }
 	b.must("POST", "/v1/auth/enrol", "", map[string]string{"code": enr.Code, "device": "kim's phone"}, &phone)
 	secrets["enrolled session"] = phone.Token
+	b.must("POST", "/v1/auth/logout", phone.Token, struct{}{}, nil)
 
 	secret, recovery := b.enrolTOTP(kim)
 	secrets["TOTP secret"] = secret
@@ -958,7 +964,6 @@ func TestSecretsNotLogged(t *testing.T) {
 	b.must("PUT", "/v1/uploads/"+up.ID, kim, map[string]any{"offset": 0, "data": data}, nil)
 	b.must("POST", "/v1/uploads/"+up.ID+"/complete", kim, struct{}{}, nil)
 
-	b.must("POST", "/v1/auth/logout", phone.Token, struct{}{}, nil)
 	req, _ := http.NewRequest("GET", b.plain+"/v1/status", nil)
 	req.Header.Set("Authorization", "Bearer "+kim)
 	if resp, err := b.client.Do(req); err == nil {

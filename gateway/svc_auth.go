@@ -27,6 +27,7 @@ func init() {
 		errorRule{auth.ErrForbidden, codes.PermissionDenied, ""},
 		errorRule{auth.ErrTOTPEnabled, codes.FailedPrecondition, ""},
 		errorRule{auth.ErrTOTPDisabled, codes.FailedPrecondition, ""},
+		errorRule{auth.ErrSecondFactor, codes.PermissionDenied, "prove it with POST /v1/auth/totp/verify"},
 	)
 }
 
@@ -60,26 +61,28 @@ type authService struct {
 }
 
 func sessionPB(s auth.Session, current string) *pb.Session {
-	return &pb.Session{Id: s.ID, Device: s.Device, Ip: s.IP, Created: ts(s.Created), LastSeen: ts(s.LastSeen),
+	out := &pb.Session{Id: s.ID, Device: s.Device, Ip: s.IP, Created: ts(s.Created), LastSeen: ts(s.LastSeen),
 		Expires: ts(s.Expires), Current: s.ID == current}
+	for _, f := range s.Factors {
+		out.Factors = append(out.Factors, string(f))
+	}
+	return out
 }
 
 func (s *authService) Login(ctx context.Context, r *pb.LoginRequest) (*pb.LoginResponse, error) {
 	c := callerOf(ctx)
 	tok, sess, err := s.g.auth.Login(auth.LoginRequest{User: r.Username, Password: r.Password, Code: r.Code, IP: c.ip, Device: r.Device})
-	if err != nil {
-		withRetryAfter(ctx, err)
-		return nil, err
-	}
-	u, err := s.g.auth.GetUser(sess.User)
-	if err != nil {
-		return nil, err
-	}
-	return &pb.LoginResponse{Token: tok, Session: sessionPB(sess, sess.ID), Username: u.Name, Role: string(u.Role)}, nil
+	return s.signedIn(ctx, tok, sess, err)
 }
 
 func (s *authService) Enrol(ctx context.Context, r *pb.EnrolRequest) (*pb.LoginResponse, error) {
 	tok, sess, err := s.g.auth.Enrol(r.Code, callerOf(ctx).ip, r.Device)
+	return s.signedIn(ctx, tok, sess, err)
+}
+
+// signedIn answers a sign-in: the session, and whether it must still
+// prove the second factor.
+func (s *authService) signedIn(ctx context.Context, tok string, sess auth.Session, err error) (*pb.LoginResponse, error) {
 	if err != nil {
 		withRetryAfter(ctx, err)
 		return nil, err
@@ -88,7 +91,8 @@ func (s *authService) Enrol(ctx context.Context, r *pb.EnrolRequest) (*pb.LoginR
 	if err != nil {
 		return nil, err
 	}
-	return &pb.LoginResponse{Token: tok, Session: sessionPB(sess, sess.ID), Username: u.Name, Role: string(u.Role)}, nil
+	return &pb.LoginResponse{Token: tok, Session: sessionPB(sess, sess.ID), Username: u.Name, Role: string(u.Role),
+		NeedsSecondFactor: u.TOTP && !sess.SecondFactor}, nil
 }
 
 // account is the caller's own account; the box's local token has none.
@@ -152,7 +156,7 @@ func (s *authService) ConfirmTOTP(ctx context.Context, r *pb.ConfirmTOTPRequest)
 	if err != nil {
 		return nil, err
 	}
-	codes, err := s.g.auth.ConfirmTOTP(c.p.User, r.Code)
+	codes, err := s.g.auth.ConfirmTOTP(c.p.User, r.Code, c.p.CredentialID)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +168,15 @@ func (s *authService) DisableTOTP(ctx context.Context, r *pb.DisableTOTPRequest)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.Empty{}, s.g.auth.DisableTOTP(c.p.User, r.Password, r.Code)
+	return &pb.Empty{}, s.g.auth.DisableTOTP(c.p.User, r.Password, r.Code, c.p.CredentialID)
+}
+
+func (s *authService) VerifyTOTP(ctx context.Context, r *pb.VerifyTOTPRequest) (*pb.Empty, error) {
+	c, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Empty{}, s.g.auth.ProveSecondFactor(c.p.User, c.p.CredentialID, r.Code)
 }
 
 func (s *authService) ChangePassword(ctx context.Context, r *pb.ChangePasswordRequest) (*pb.Empty, error) {
@@ -172,11 +184,7 @@ func (s *authService) ChangePassword(ctx context.Context, r *pb.ChangePasswordRe
 	if err != nil {
 		return nil, err
 	}
-	keep := ""
-	if c.p.Kind == auth.KindSession {
-		keep = c.p.CredentialID
-	}
-	return &pb.Empty{}, s.g.auth.SetPassword(c.p.User, r.OldPassword, r.NewPassword, keep)
+	return &pb.Empty{}, s.g.auth.SetPassword(c.p.User, r.OldPassword, r.NewPassword, c.p.CredentialID, r.KeepApiKeys)
 }
 
 func apiKeyPB(k auth.APIKey) *pb.APIKey {
@@ -206,7 +214,7 @@ func (s *authService) CreateAPIKey(ctx context.Context, r *pb.CreateAPIKeyReques
 	for _, sc := range r.Scopes {
 		scopes = append(scopes, auth.Action(strings.TrimSpace(sc)))
 	}
-	key, info, err := s.g.auth.CreateAPIKey(c.p.User, r.Name, scopes, s.g.now().Add(time.Duration(days)*24*time.Hour))
+	key, info, err := s.g.auth.CreateAPIKey(c.p.User, c.p.CredentialID, r.Name, scopes, s.g.now().Add(time.Duration(days)*24*time.Hour))
 	if err != nil {
 		return nil, err
 	}

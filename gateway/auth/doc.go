@@ -14,6 +14,12 @@
 //	               sealed TOTP secret, recovery-code MACs, lock-out state)
 //	auth.sessions  token.Hash(session token) → JSON session record
 //	auth.apikeys   token.Hash(API key) → JSON API-key record
+//	auth.enrol     token.Hash(enrolment code) → JSON enrolment record
+//
+// Every credential (session, API key, enrolment code) records the
+// immutable ID of its account beside the name, and is dead once the
+// account with that name has another ID: deleting an account and making
+// a new one with its name gives the new one nothing of the old.
 //
 // No credential is stored in a usable form. Passwords are argon2id PHC
 // strings (package password). Session tokens and API keys are stored by
@@ -49,9 +55,9 @@
 //
 // A session ends 30 days after it was last used or 180 days after it was
 // created, whichever comes first (Options.SessionIdle, SessionMax). Its
-// last-seen time is written at most once a minute. Sessions and API keys
-// have a short public ID (12 hex characters) used to list and revoke them;
-// the token itself is shown once and never again.
+// last-seen time is written at most once a minute. Sessions, API keys and
+// enrolment codes have a short public ID (12 hex characters) used to list
+// and revoke them; the token itself is shown once and never again.
 //
 // An API key carries scopes: a subset of the actions the owner's role can
 // ever be allowed (the role's rights with a write grant). At use time the
@@ -60,6 +66,28 @@
 //
 // RevokeCredential ends a session or API key whatever its state; the
 // gateway calls it when a credential was sent over plain HTTP.
+//
+// # Factors
+//
+// A session records the factors it proved: password, totp or
+// recovery_code (at sign-in), enrolment_code (a paired phone). A session
+// stored before factors were recorded counts as password-only. The
+// Principal says whether the person has two-step sign-in (TOTP) and
+// whether the credential proved it (SecondFactor); the gateway refuses a
+// person with TOTP whose credential has not, whatever the person's own
+// record says. Such a session proves it later with ProveSecondFactor (a
+// TOTP or recovery code, spent like one given at sign-in); five wrong
+// codes end the session. An API key counts as having the second factor
+// when the session that made it had; for a person with TOTP only such a
+// session may make one (ErrSecondFactor).
+//
+// Credentials made before a change to how the person signs in must not
+// outlive it. Turning TOTP on or off and changing the password keep the
+// session making the change (turning TOTP on marks it as having proved
+// TOTP) and end every other session, every enrolment code and, unless
+// the password change asks to keep them (recorded in the event), every
+// API key. Each credential ended is an event of its own, with its public
+// ID.
 //
 // # Permissions
 //
@@ -94,7 +122,7 @@
 // (1) An admin manages every account except an owner's, and cannot make
 // anyone owner. Account operations do not know their caller, so the
 // gateway calls CheckManage before CreateUser, DeleteUser, SetRole,
-// ResetPassword, Grant and RevokeGrant on someone else's account.
+// CreateEnrolment, Grant and RevokeGrant on someone else's account.
 //
 // # Events
 //

@@ -13,13 +13,19 @@ import (
 // Phone enrolment: `shoebox pair-phone` (run by someone on the box, as
 // owner or admin) asks for a one-time code for an account; the phone
 // trades it, once, for a session. Showing the code on the box's own
-// terminal is the proof of presence that stands in for the password and
-// second factor. Codes live 10 minutes by default and are stored hashed.
+// terminal is the proof of presence that stands in for the password (not
+// for the second factor: a session from a code for a person with
+// two-step sign-in must still prove it, ProveSecondFactor). Codes live 10
+// minutes by default, are stored hashed and belong to the account's ID,
+// not its name.
 
 var bucketEnrol = []byte("auth.enrol")
 
 type enrolRec struct {
+	ID      string    `json:"id"`
 	User    string    `json:"user"`
+	UserID  string    `json:"uid"`
+	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
 }
 
@@ -35,25 +41,18 @@ func (s *Store) CreateEnrolment(name string, ttl time.Duration) (string, time.Ti
 	name = canonName(name)
 	now := s.now()
 	code := token.New(token.Enrol)
-	rec := enrolRec{User: name, Expires: now.Add(ttl)}
-	err := s.update(func(tx *bbolt.Tx, emit func(Event)) error {
-		if _, err := getUser(tx, name); err != nil {
+	rec := enrolRec{ID: newID(), User: name, Created: now, Expires: now.Add(ttl)}
+	err := s.update(func(tx *bbolt.Tx, _ func(Event)) error {
+		u, err := getUser(tx, name)
+		if err != nil {
 			return err
 		}
-		b := tx.Bucket(bucketEnrol)
+		rec.UserID = u.ID
 		// Drop expired codes while here.
-		var old [][]byte
-		b.ForEach(func(k, v []byte) error {
-			var r enrolRec
-			if decode(v, &r) != nil || !now.Before(r.Expires) {
-				old = append(old, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		if err := deleteKeys(b, old); err != nil {
+		if _, err := deleteWhere(tx, bucketEnrol, func(r *enrolRec) bool { return !now.Before(r.Expires) }, nil); err != nil {
 			return err
 		}
-		return putJSON(b, token.Hash(code), &rec)
+		return putJSON(tx.Bucket(bucketEnrol), token.Hash(code), &rec)
 	})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("enrolment code for %q: %w", name, err)
@@ -62,7 +61,8 @@ func (s *Store) CreateEnrolment(name string, ttl time.Duration) (string, time.Ti
 }
 
 // Enrol trades an enrolment code for a session on the device, once.
-// Attempts count against the IP's sign-in rate limit.
+// Attempts count against the IP's sign-in rate limit. A code whose
+// account is gone, even if another now has its name, is refused.
 func (s *Store) Enrol(code, ip, device string) (string, Session, error) {
 	now := s.now()
 	if err := s.limitIP(ip, now); err != nil {
@@ -90,17 +90,18 @@ func (s *Store) Enrol(code, ip, device string) (string, Session, error) {
 		if !now.Before(rec.Expires) {
 			return ErrBadCredentials
 		}
-		if _, err := getUser(tx, rec.User); err != nil {
+		u, err := ownerOf(tx, rec.User, rec.UserID)
+		if err != nil {
 			return ErrBadCredentials
 		}
-		tok = token.New(token.Session)
-		r := sessionRec{ID: newID(), User: rec.User, Device: device, IP: ip, Created: now, LastSeen: now}
-		if err := putJSON(tx.Bucket(bucketSessions), token.Hash(tok), &r); err != nil {
+		var r sessionRec
+		tok, r, err = s.startSession(tx, u, ip, device, []Factor{FactorEnrolment}, now, emit)
+		if err != nil {
 			return err
 		}
 		sess = r.public(s.o.SessionIdle, s.o.SessionMax)
-		emit(Event{Kind: EventLogin, User: rec.User, IP: ip, Device: device, CredentialID: r.ID, Detail: "phone enrolment code"})
-		return nil
+		emit(Event{Kind: EventLogin, User: u.Name, IP: ip, Device: device, CredentialID: r.ID, Detail: "phone enrolment code " + rec.ID})
+		return putUser(tx, u)
 	})
 	if err != nil {
 		if errors.Is(err, ErrBadCredentials) {
@@ -110,4 +111,14 @@ func (s *Store) Enrol(code, ip, device string) (string, Session, error) {
 		return "", Session{}, err
 	}
 	return tok, sess, nil
+}
+
+// deleteEnrolments deletes u's enrolment codes that match, emitting an
+// event per code with why as its detail.
+func deleteEnrolments(tx *bbolt.Tx, u *userRec, match func(*enrolRec) bool, why string, emit func(Event)) error {
+	_, err := deleteWhere(tx, bucketEnrol, func(r *enrolRec) bool { return r.UserID == u.ID && match(r) },
+		func(r *enrolRec) {
+			emit(Event{Kind: EventEnrolmentCancelled, User: u.Name, CredentialID: r.ID, Detail: why})
+		})
+	return err
 }

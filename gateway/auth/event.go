@@ -21,6 +21,11 @@ const (
 	EventUserDeleted       EventKind = "user_deleted"
 	EventRoleChanged       EventKind = "role_changed"
 	EventCredentialExposed EventKind = "credential_exposed"
+	// A session proved the second factor after it began.
+	EventSecondFactor EventKind = "second_factor"
+	// An enrolment code ended unused: cancelled, or its person's
+	// credentials changed.
+	EventEnrolmentCancelled EventKind = "enrolment_cancelled"
 )
 
 // Event is a security event for the audit log. It never holds a secret:
@@ -33,6 +38,6 @@ type Event struct {
 	User         string
 	IP           string
 	Device       string
-	CredentialID string // public ID of a session or API key
+	CredentialID string // public ID of a session, API key or enrolment code
 	Detail       string // human-readable, e.g. "wrong code", "member → admin"
 }

@@ -115,7 +115,7 @@ func TestTOTPRequired(t *testing.T) {
 
 func TestTOTPSetup(t *testing.T) {
 	e := newEnv(t)
-	if _, err := e.s.ConfirmTOTP("olivia", "123456"); !errors.Is(err, auth.ErrTOTPDisabled) {
+	if _, err := e.s.ConfirmTOTP("olivia", "123456", ""); !errors.Is(err, auth.ErrTOTPDisabled) {
 		t.Fatalf("confirm before begin: got %v, want ErrTOTPDisabled", err)
 	}
 	setup, err := e.s.BeginTOTP("olivia")
@@ -125,13 +125,13 @@ func TestTOTPSetup(t *testing.T) {
 	if !strings.HasPrefix(setup.URL, "otpauth://totp/Shoebox:olivia?") || !strings.Contains(setup.URL, "secret="+setup.Secret) {
 		t.Fatalf("URL: got %q", setup.URL)
 	}
-	if _, err := e.s.ConfirmTOTP("olivia", "12345"); !errors.Is(err, auth.ErrBadCredentials) {
+	if _, err := e.s.ConfirmTOTP("olivia", "12345", ""); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Fatalf("bad confirm code: got %v, want ErrBadCredentials", err)
 	}
 	if u, _ := e.s.GetUser("olivia"); u.TOTP {
 		t.Fatal("TOTP on before confirmation")
 	}
-	codes, err := e.s.ConfirmTOTP("olivia", code(t, setup.Secret, e.clk.Now()))
+	codes, err := e.s.ConfirmTOTP("olivia", code(t, setup.Secret, e.clk.Now()), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,24 +195,24 @@ func TestDisableTOTP(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			secret, rec := e.enableTOTP(t, "olivia")
-			if err := e.s.DisableTOTP("olivia", "wrong password!", ""); !errors.Is(err, auth.ErrBadCredentials) {
+			if err := e.s.DisableTOTP("olivia", "wrong password!", "", ""); !errors.Is(err, auth.ErrBadCredentials) {
 				t.Fatalf("wrong password: got %v, want ErrBadCredentials", err)
 			}
 			if code(t, secret, e.clk.Now()) != "000000" {
 				// A wrong code fails even alongside the right password.
-				if err := e.s.DisableTOTP("olivia", ownerPW, "000000"); !errors.Is(err, auth.ErrBadCredentials) {
+				if err := e.s.DisableTOTP("olivia", ownerPW, "000000", ""); !errors.Is(err, auth.ErrBadCredentials) {
 					t.Fatalf("wrong code: got %v, want ErrBadCredentials", err)
 				}
 			}
 			pw, c := tt.proof(t, e, secret, rec)
-			if err := e.s.DisableTOTP("olivia", pw, c); err != nil {
+			if err := e.s.DisableTOTP("olivia", pw, c, ""); err != nil {
 				t.Fatal(err)
 			}
 			if u, _ := e.s.GetUser("olivia"); u.TOTP || u.RecoveryCodes != 0 {
 				t.Fatalf("user: got %+v", u)
 			}
 			e.login(t, auth.LoginRequest{User: "olivia", Password: ownerPW})
-			if err := e.s.DisableTOTP("olivia", ownerPW, ""); !errors.Is(err, auth.ErrTOTPDisabled) {
+			if err := e.s.DisableTOTP("olivia", ownerPW, "", ""); !errors.Is(err, auth.ErrTOTPDisabled) {
 				t.Fatalf("disable twice: got %v, want ErrTOTPDisabled", err)
 			}
 			if e.ev.count(auth.EventTOTPEnabled) != 1 || e.ev.count(auth.EventTOTPDisabled) != 1 {
@@ -399,11 +399,11 @@ func TestSessions(t *testing.T) {
 func TestRevokeCredential(t *testing.T) {
 	e := newEnv(t)
 	sess := e.login(t, auth.LoginRequest{User: "olivia", Password: ownerPW})
-	key, info, err := e.s.CreateAPIKey("olivia", "backup script", []auth.Action{auth.BackupsWrite}, t0.Add(time.Hour))
+	key, info, err := e.s.CreateAPIKey("olivia", "", "backup script", []auth.Action{auth.BackupsWrite}, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired, _, err := e.s.CreateAPIKey("olivia", "old", []auth.Action{auth.StatusRead}, t0.Add(time.Minute))
+	expired, _, err := e.s.CreateAPIKey("olivia", "", "old", []auth.Action{auth.StatusRead}, t0.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,7 +465,7 @@ func TestAPIKeys(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(fmt.Sprintf("%d-%s", i, tt.user), func(t *testing.T) {
-			tok, info, err := e.s.CreateAPIKey(tt.user, "key", tt.scopes, tt.expires)
+			tok, info, err := e.s.CreateAPIKey(tt.user, "", "key", tt.scopes, tt.expires)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
@@ -486,7 +486,7 @@ func TestAPIKeys(t *testing.T) {
 	if err := e.s.Grant("anna", "family", auth.AccessRead); err != nil {
 		t.Fatal(err)
 	}
-	tok, info, err := e.s.CreateAPIKey("anna", "uploader", []auth.Action{auth.Upload, auth.BackupsWrite}, t0.Add(24*time.Hour))
+	tok, info, err := e.s.CreateAPIKey("anna", "", "uploader", []auth.Action{auth.Upload, auth.BackupsWrite}, t0.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +536,7 @@ func TestAPIKeys(t *testing.T) {
 	}
 
 	// A demoted user's key shrinks with the role.
-	tok, _, err = e.s.CreateAPIKey("adam", "ops", []auth.Action{auth.DisksManage}, never)
+	tok, _, err = e.s.CreateAPIKey("adam", "", "ops", []auth.Action{auth.DisksManage}, never)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,7 +134,10 @@ func New(db *bbolt.DB, opts Options) (*Store, error) {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
 		}
-		return giveIDs(tx)
+		if err := giveIDs(tx); err != nil {
+			return err
+		}
+		return bindCredentials(tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: create buckets: %w", err)

@@ -163,8 +163,8 @@ func countOwners(tx *bbolt.Tx) (int, error) {
 	return n, err
 }
 
-// DeleteUser removes the account name with its sessions and API keys.
-// The last owner cannot be deleted.
+// DeleteUser removes the account name with its sessions, API keys and
+// enrolment codes. The last owner cannot be deleted.
 func (s *Store) DeleteUser(name string) error {
 	name = canonName(name)
 	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
@@ -181,7 +181,7 @@ func (s *Store) DeleteUser(name string) error {
 				return fmt.Errorf("delete %q: %w", name, ErrLastOwner)
 			}
 		}
-		if err := deleteCredentials(tx, name); err != nil {
+		if err := endCredentials(tx, u, "", false, "account deleted", emit); err != nil {
 			return err
 		}
 		emit(Event{Kind: EventUserDeleted, User: name})
@@ -258,10 +258,11 @@ func (s *Store) RevokeGrant(name, space string) error {
 }
 
 // SetPassword changes name's password after checking the old one, and
-// ends the user's sessions except keepSession (the public ID of the
-// session making the change; "" ends them all). API keys are kept. A
-// wrong old password counts towards the lock-out.
-func (s *Store) SetPassword(name, oldPw, newPw, keepSession string) error {
+// ends the person's sessions except keepSession (the public ID of the
+// session making the change; "" ends them all), their enrolment codes
+// and, unless keepKeys, their API keys. A wrong old password counts
+// towards the lock-out.
+func (s *Store) SetPassword(name, oldPw, newPw, keepSession string, keepKeys bool) error {
 	name = canonName(name)
 	if err := validPassword(newPw); err != nil {
 		return err
@@ -296,40 +297,20 @@ func (s *Store) SetPassword(name, oldPw, newPw, keepSession string) error {
 			result = s.fail(u, now, "", "", "wrong password (password change)", emit)
 			return putUser(tx, u)
 		}
+		detail := "API keys revoked"
+		if keepKeys {
+			detail = "API keys kept, as asked"
+		}
 		u.Hash = hash
 		u.Failures, u.Lockouts, u.LockedUntil = 0, 0, time.Time{}
-		if err := deleteSessions(tx, name, keepSession, emit); err != nil {
+		if err := endCredentials(tx, u, keepSession, keepKeys, "password changed", emit); err != nil {
 			return err
 		}
-		emit(Event{Kind: EventPasswordChanged, User: name})
+		emit(Event{Kind: EventPasswordChanged, User: name, Detail: detail})
 		return putUser(tx, u)
 	})
 	if err != nil {
 		return err
 	}
 	return result
-}
-
-// ResetPassword sets name's password without the old one (an admin
-// helping a user who forgot it; check CheckManage first), ends all of the
-// user's sessions and lifts any lock-out.
-func (s *Store) ResetPassword(name, newPw string) error {
-	name = canonName(name)
-	if err := validPassword(newPw); err != nil {
-		return err
-	}
-	hash := password.Hash(newPw, s.o.Params)
-	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
-		u, err := getUser(tx, name)
-		if err != nil {
-			return err
-		}
-		u.Hash = hash
-		u.Failures, u.Lockouts, u.LockedUntil = 0, 0, time.Time{}
-		if err := deleteSessions(tx, name, "", emit); err != nil {
-			return err
-		}
-		emit(Event{Kind: EventPasswordChanged, User: name, Detail: "reset"})
-		return putUser(tx, u)
-	})
 }

@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Attacks on sessions, credentials and account recovery (issue 12,
+// findings 2, 20 and 25), each run against a real gateway over HTTPS on
+// loopback.
+
+// enrolled is the answer to POST /v1/auth/enrol and /v1/auth/login.
+type enrolled struct {
+	Token             string `json:"token"`
+	Username          string `json:"username"`
+	Role              string `json:"role"`
+	NeedsSecondFactor bool   `json:"needs_second_factor"`
+}
+
+// enrolment is an enrolment code as the API answers it.
+type enrolment struct {
+	ID      string `json:"id"`
+	Code    string `json:"code"`
+	User    string `json:"user"`
+	By      string `json:"by"`
+	Purpose string `json:"purpose"`
+}
+
+// pairCode asks for an enrolment code for user with tok, failing the
+// test unless the box gives one.
+func (b *testBox) pairCode(tok, user string) enrolment {
+	b.t.Helper()
+	var e enrolment
+	b.must("POST", "/v1/enrolments", tok, map[string]string{"user": user}, &e)
+	if !strings.HasPrefix(e.Code, "sbe_") {
+		b.t.Fatalf("enrolment code for %s: %+v", user, e)
+	}
+	return e
+}
+
+// enrol trades an enrolment code for a session; the status and answer
+// come back as they are.
+func (b *testBox) enrol(code string) (int, enrolled) {
+	b.t.Helper()
+	st, raw := b.do("POST", "/v1/auth/enrol", "", map[string]string{"code": code, "device": "phone"})
+	var e enrolled
+	json.Unmarshal(raw, &e)
+	return st, e
+}
+
+// audited returns the audit log as the owner (the local token) sees it.
+func (b *testBox) audited() auditList {
+	b.t.Helper()
+	var au auditList
+	b.must("GET", "/v1/audit?limit=1000", b.localToken(), nil, &au)
+	return au
+}
+
+// TestSecurityPasswordSessionAfterTOTP (finding 2): a session opened with
+// the password alone, before the person turned two-step sign-in on in
+// another session, must end then, with any API key it made; turning the
+// second factor off again ends the person's other sessions too.
+func TestSecurityPasswordSessionAfterTOTP(t *testing.T) {
+	t.Run("box requires two-step sign-in", func(t *testing.T) {
+		b := newTestBox(t, withTOTPRequired())
+		stolen := b.user("mia", "member", map[string]string{"family": "read"})
+		mine := b.login("mia", "password-of-mia", "")
+		wantCode(t, b, http.StatusForbidden, "GET", "/v1/status", stolen, nil)
+
+		secret, _ := b.enrolTOTP(mine)
+		if st, raw := b.do("GET", "/v1/status", stolen, nil); st != http.StatusUnauthorized {
+			t.Errorf("password-only session after TOTP was enrolled in another session: HTTP %d, want 401: %s", st, raw)
+		}
+		wantCode(t, b, http.StatusOK, "GET", "/v1/status", mine, nil)
+
+		// Turning it off ends the other sessions as well.
+		b.clock.Add(30 * time.Second)
+		other := b.login("mia", "password-of-mia", b.totp(secret, 0))
+		wantCode(t, b, http.StatusOK, "GET", "/v1/status", other, nil)
+		b.clock.Add(30 * time.Second)
+		b.must("POST", "/v1/auth/totp/disable", mine, map[string]string{"code": b.totp(secret, 0)}, nil)
+		if st, raw := b.do("GET", "/v1/auth/sessions", other, nil); st != http.StatusUnauthorized {
+			t.Errorf("another session after two-step sign-in was turned off: HTTP %d, want 401: %s", st, raw)
+		}
+		wantCode(t, b, http.StatusOK, "GET", "/v1/auth/sessions", mine, nil)
+	})
+
+	t.Run("box without the requirement", func(t *testing.T) {
+		b := newTestBox(t)
+		stolen := b.user("mia", "member", map[string]string{"family": "read"})
+		var key struct{ Key string }
+		b.must("POST", "/v1/auth/apikeys", stolen, map[string]any{"name": "sync", "scopes": []string{"backups.read", "download"}}, &key)
+		mine := b.login("mia", "password-of-mia", "")
+		b.enrolTOTP(mine)
+		if st, raw := b.do("GET", "/v1/sources", stolen, nil); st != http.StatusUnauthorized {
+			t.Errorf("password-only session after TOTP was enrolled in another session: HTTP %d, want 401: %s", st, raw)
+		}
+		if st, raw := b.do("GET", "/v1/sources", key.Key, nil); st != http.StatusUnauthorized {
+			t.Errorf("API key made by a password-only session, after TOTP was enrolled: HTTP %d, want 401: %s", st, raw)
+		}
+		wantCode(t, b, http.StatusOK, "GET", "/v1/sources", mine, nil)
+		// Each ended credential is audited with its public ID.
+		revoked := map[string]int{}
+		for _, e := range b.audited().Entries {
+			if e.Actor == "mia" && e.Detail["credential"] != "" {
+				revoked[e.Action]++
+			}
+		}
+		if revoked["auth.session_revoked"] != 1 || revoked["auth.apikey_revoked"] != 1 {
+			t.Errorf("audit: revocations %v, want one session and one API key", revoked)
+		}
+	})
+}
+
+// TestSecurityPasswordChangeRevokesAPIKeys (finding 20): an attacker who
+// minted a long-lived API key must lose it when the victim changes the
+// password; keeping keys is an explicit, audited choice.
+func TestSecurityPasswordChangeRevokesAPIKeys(t *testing.T) {
+	b := newTestBox(t)
+	stolen := b.user("val", "member", map[string]string{"family": "read"})
+	var key struct{ Key string }
+	b.must("POST", "/v1/auth/apikeys", stolen, map[string]any{"name": "x", "expires_days": 365,
+		"scopes": []string{"backups.read", "download", "shares.manage", "restore"}}, &key)
+	wantCode(t, b, http.StatusOK, "GET", "/v1/sources", key.Key, nil)
+
+	mine := b.login("val", "password-of-val", "")
+	b.must("POST", "/v1/auth/password", mine, map[string]string{"old_password": "password-of-val", "new_password": "vals-new-password"}, nil)
+	if st, raw := b.do("GET", "/v1/sources", key.Key, nil); st != http.StatusUnauthorized {
+		t.Errorf("the attacker's API key after the password change: HTTP %d, want 401: %s", st, raw)
+	}
+	wantCode(t, b, http.StatusUnauthorized, "GET", "/v1/sources", stolen, nil)
+	wantCode(t, b, http.StatusOK, "GET", "/v1/sources", mine, nil)
+
+	// Keeping them is possible, and audited.
+	var nightly struct{ Key string }
+	b.must("POST", "/v1/auth/apikeys", mine, map[string]any{"name": "nightly", "scopes": []string{"backups.read"}}, &nightly)
+	b.must("POST", "/v1/auth/password", mine, map[string]any{"old_password": "vals-new-password", "new_password": "vals-third-password", "keep_api_keys": true}, nil)
+	wantCode(t, b, http.StatusOK, "GET", "/v1/sources", nightly.Key, nil)
+	kept := false
+	for _, e := range b.audited().Entries {
+		kept = kept || e.Action == "auth.password_changed" && e.Target == "val" && strings.Contains(e.Detail["detail"], "API keys kept")
+	}
+	if !kept {
+		t.Error("audit: the password change that kept the API keys does not say so")
+	}
+}
+
+// TestSecurityPairingNeedsSecondFactor (finding 25): a phone paired with
+// an enrolment code for a person who has two-step sign-in gets a session
+// that must still prove the second factor before it may do anything.
+func TestSecurityPairingNeedsSecondFactor(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	secret, recovery := b.enrolTOTP(own)
+
+	st, phone := b.enrol(b.pairCode(b.localToken(), "owner").Code)
+	if st != http.StatusOK {
+		t.Fatalf("enrol: HTTP %d", st)
+	}
+	if !phone.NeedsSecondFactor {
+		t.Error("enrol answer for a person with two-step sign-in: needs_second_factor is false")
+	}
+	got := sendREST(t, b, "GET", "/v1/status", "Bearer "+phone.Token, nil)
+	if got.code != http.StatusForbidden || !strings.Contains(got.errorText(), "/v1/auth/totp/verify") {
+		t.Errorf("a paired session without the second factor: HTTP %d, want 403 pointing at /v1/auth/totp/verify: %s", got.code, got.body)
+	}
+	n := 0
+	for _, r := range apiRoutes(t) {
+		if r.rule == public || unprovenFree[r.grpcMethod] {
+			continue
+		}
+		got := sendREST(t, b, r.method, r.path, "Bearer "+phone.Token, routeBody(r))
+		n++
+		if got.code != http.StatusForbidden {
+			t.Errorf("%s with a paired session that has not proved the second factor: HTTP %d, want 403: %s", r, got.code, got.body)
+		}
+	}
+	t.Logf("%d routes refused before the second factor", n)
+
+	b.clock.Add(30 * time.Second)
+	b.must("POST", "/v1/auth/totp/verify", phone.Token, map[string]string{"code": b.totp(secret, 0)}, nil)
+	wantCode(t, b, http.StatusOK, "GET", "/v1/status", phone.Token, nil)
+
+	// A recovery code proves it too; five wrong codes end the session.
+	_, other := b.enrol(b.pairCode(b.localToken(), "owner").Code)
+	b.must("POST", "/v1/auth/totp/verify", other.Token, map[string]string{"code": recovery[0]}, nil)
+	wantCode(t, b, http.StatusOK, "GET", "/v1/status", other.Token, nil)
+	_, guess := b.enrol(b.pairCode(b.localToken(), "owner").Code)
+	for i := range 5 {
+		st, raw := b.do("POST", "/v1/auth/totp/verify", guess.Token, map[string]string{"code": "000000"})
+		if st != http.StatusUnauthorized {
+			t.Errorf("wrong code %d: HTTP %d, want 401: %s", i+1, st, raw)
+		}
+	}
+	wantCode(t, b, http.StatusUnauthorized, "GET", "/v1/auth/sessions", guess.Token, nil)
+	wantCode(t, b, http.StatusOK, "GET", "/v1/status", own, nil)
+}
