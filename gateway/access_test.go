@@ -923,7 +923,7 @@ func TestSecretsNotLogged(t *testing.T) {
 	b.must("GET", "/v1/status", key.Key, nil, nil)
 
 	var enr struct{ Code, URL string }
-	b.must("POST", "/v1/enrolments", own, map[string]string{"user": "kim"}, &enr)
+	b.must("POST", "/v1/enrolments", b.localToken(), map[string]string{"user": "kim"}, &enr)
 	secrets["enrolment code"] = enr.Code
 	var phone struct{ Token string }
 	b.must("POST", "/v1/auth/enrol", "", map[string]string{"code": enr.Code, "device": "kim's phone"}, &phone)

@@ -9,15 +9,16 @@ import (
 )
 
 // Attacks on sessions, credentials and account recovery (issue 12,
-// findings 2, 20 and 25), each run against a real gateway over HTTPS on
-// loopback.
+// findings 2, 7, 20, 24 and 25), each run against a real gateway over
+// HTTPS on loopback.
 
 // enrolled is the answer to POST /v1/auth/enrol and /v1/auth/login.
 type enrolled struct {
-	Token             string `json:"token"`
-	Username          string `json:"username"`
-	Role              string `json:"role"`
-	NeedsSecondFactor bool   `json:"needs_second_factor"`
+	Token             string   `json:"token"`
+	Username          string   `json:"username"`
+	Role              string   `json:"role"`
+	NeedsSecondFactor bool     `json:"needs_second_factor"`
+	Notices           []string `json:"notices"`
 }
 
 // enrolment is an enrolment code as the API answers it.
@@ -115,6 +116,78 @@ func TestSecurityPasswordSessionAfterTOTP(t *testing.T) {
 	})
 }
 
+// TestSecurityEnrolmentImpersonation (finding 7): an admin must not get
+// an enrolment code for another existing person and sign in as them.
+// Codes are for new accounts and for oneself (or from the box's own
+// CLI); resetting someone else's sign-in is the owner's, audited, and
+// the person is told.
+func TestSecurityEnrolmentImpersonation(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	ada := b.user("ada", "admin", nil)
+	mia := b.user("mia", "member", map[string]string{"family": "read"})
+
+	st, raw := b.do("POST", "/v1/enrolments", ada, map[string]string{"user": "mia"})
+	if st != http.StatusForbidden {
+		t.Errorf("admin asks for an enrolment code for the member mia: HTTP %d, want 403: %s", st, raw)
+		var e enrolment
+		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
+			if st, got := b.enrol(e.Code); st == http.StatusOK {
+				t.Errorf("the admin's code signed in as %s (%s)", got.Username, got.Role)
+			}
+		}
+	}
+	wantCode(t, b, http.StatusForbidden, "POST", "/v1/enrolments", own, map[string]string{"user": "mia"})
+
+	// A new account, made without a password: the person pairs and sets it.
+	b.must("POST", "/v1/users", ada, map[string]string{"name": "nina", "role": "member"}, nil)
+	wantCode(t, b, http.StatusUnauthorized, "POST", "/v1/auth/login", "", map[string]string{"username": "nina", "password": ""})
+	st, phone := b.enrol(b.pairCode(ada, "nina").Code)
+	if st != http.StatusOK || phone.Username != "nina" {
+		t.Fatalf("enrol the new account: HTTP %d %+v", st, phone)
+	}
+	b.must("POST", "/v1/auth/password", phone.Token, map[string]string{"new_password": "ninas-own-password"}, nil)
+	b.login("nina", "ninas-own-password", "")
+	wantCode(t, b, http.StatusForbidden, "POST", "/v1/enrolments", ada, map[string]string{"user": "nina"})
+
+	// For oneself, and from the box's CLI (physical presence).
+	b.pairCode(ada, "ada")
+	b.pairCode(b.localToken(), "mia")
+
+	// Resetting someone else's sign-in is the owner's.
+	wantCode(t, b, http.StatusForbidden, "POST", "/v1/users/mia/reset", ada, struct{}{})
+	wantCode(t, b, http.StatusOK, "GET", "/v1/status", mia, nil)
+	var reset enrolment
+	b.must("POST", "/v1/users/mia/reset", own, struct{}{}, &reset)
+	wantCode(t, b, http.StatusUnauthorized, "GET", "/v1/status", mia, nil)
+	wantCode(t, b, http.StatusUnauthorized, "POST", "/v1/auth/login", "", map[string]string{"username": "mia", "password": "password-of-mia"})
+	st, back := b.enrol(reset.Code)
+	if st != http.StatusOK || back.Username != "mia" {
+		t.Fatalf("enrol with the reset code: HTTP %d %+v", st, back)
+	}
+	if n := strings.Join(back.Notices, " "); !strings.Contains(n, "reset") || !strings.Contains(n, "owner") {
+		t.Errorf("mia's first sign-in after the reset: notices %q, want one saying the owner reset it", back.Notices)
+	}
+	var found bool
+	for _, e := range b.audited().Entries {
+		found = found || e.Action == "users.reset" && e.Actor == "owner" && e.Target == "mia"
+	}
+	if !found {
+		t.Error("audit: no users.reset entry naming the owner and mia")
+	}
+	var alerts struct {
+		Alerts []struct{ Subject, Message string }
+	}
+	b.must("GET", "/v1/alerts", own, nil, &alerts)
+	found = false
+	for _, a := range alerts.Alerts {
+		found = found || strings.Contains(a.Subject+a.Message, "mia")
+	}
+	if !found {
+		t.Errorf("no alert about mia's reset: %+v", alerts.Alerts)
+	}
+}
+
 // TestSecurityPasswordChangeRevokesAPIKeys (finding 20): an attacker who
 // minted a long-lived API key must lose it when the victim changes the
 // password; keeping keys is an explicit, audited choice.
@@ -145,6 +218,47 @@ func TestSecurityPasswordChangeRevokesAPIKeys(t *testing.T) {
 	}
 	if !kept {
 		t.Error("audit: the password change that kept the API keys does not say so")
+	}
+}
+
+// TestSecurityEnrolmentCodeOfDeletedUser (finding 24): an enrolment
+// code belongs to the account it was made for, not to its name: a code
+// for a deleted viewer must not sign in the admin later made with that
+// name. Outstanding codes can be listed and cancelled, and a password
+// change cancels the person's codes.
+func TestSecurityEnrolmentCodeOfDeletedUser(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	b.must("POST", "/v1/users", own, map[string]string{"name": "vic", "password": "password-of-vic", "role": "viewer"}, nil)
+	old := b.pairCode(own, "vic")
+	b.must("DELETE", "/v1/users/vic", own, nil, nil)
+	b.must("POST", "/v1/users", own, map[string]string{"name": "Vic", "password": "another-password", "role": "admin"}, nil)
+	if st, got := b.enrol(old.Code); st != http.StatusUnauthorized {
+		t.Errorf("the deleted viewer's enrolment code: HTTP %d, signed in as %s (%s); want 401", st, got.Username, got.Role)
+	}
+
+	// List and cancel.
+	e := b.pairCode(own, "vic")
+	var list struct{ Enrolments []enrolment }
+	b.must("GET", "/v1/enrolments", own, nil, &list)
+	if len(list.Enrolments) != 1 || list.Enrolments[0].ID != e.ID || list.Enrolments[0].User != "vic" || list.Enrolments[0].Code != "" {
+		t.Fatalf("outstanding codes: %+v, want vic's %s without its code", list.Enrolments, e.ID)
+	}
+	b.must("DELETE", "/v1/enrolments/"+e.ID, own, nil, nil)
+	if st, _ := b.enrol(e.Code); st != http.StatusUnauthorized {
+		t.Errorf("a cancelled code: HTTP %d, want 401", st)
+	}
+	b.must("GET", "/v1/enrolments", own, nil, &list)
+	if len(list.Enrolments) != 0 {
+		t.Errorf("outstanding codes after the cancel: %+v", list.Enrolments)
+	}
+
+	// A password change cancels the person's codes.
+	ada := b.user("ada", "admin", nil)
+	mine := b.pairCode(ada, "ada")
+	b.must("POST", "/v1/auth/password", ada, map[string]string{"old_password": "password-of-ada", "new_password": "adas-new-password"}, nil)
+	if st, _ := b.enrol(mine.Code); st != http.StatusUnauthorized {
+		t.Errorf("an enrolment code after its person changed the password: HTTP %d, want 401", st)
 	}
 }
 

@@ -50,6 +50,9 @@ var policy = map[string]string{
 	"/shoebox.v1.UserService/Grant":           string(auth.UsersManage),
 	"/shoebox.v1.UserService/RevokeGrant":     string(auth.UsersManage),
 	"/shoebox.v1.UserService/CreateEnrolment": string(auth.UsersManage),
+	"/shoebox.v1.UserService/ListEnrolments":  string(auth.UsersManage),
+	"/shoebox.v1.UserService/CancelEnrolment": string(auth.UsersManage),
+	"/shoebox.v1.UserService/ResetUser":       string(auth.UsersManage), // and owner only: svc_users.go
 
 	"/shoebox.v1.StatusService/GetStatus":  string(auth.StatusRead),
 	"/shoebox.v1.StatusService/ListDrills": string(auth.StatusRead),
@@ -99,7 +102,8 @@ var policy = map[string]string{
 }
 
 // secondFactorFree are the calls a person without a second factor may
-// make when the box requires one: enough to enrol it.
+// make when the box requires one: enough to enrol it (and, for a new
+// account paired with an enrolment code, to set the first password).
 var secondFactorFree = map[string]bool{
 	"/shoebox.v1.AuthService/Logout":         true,
 	"/shoebox.v1.AuthService/ListSessions":   true,

@@ -80,8 +80,8 @@ func (s *authService) Enrol(ctx context.Context, r *pb.EnrolRequest) (*pb.LoginR
 	return s.signedIn(ctx, tok, sess, err)
 }
 
-// signedIn answers a sign-in: the session, and whether it must still
-// prove the second factor.
+// signedIn answers a sign-in: the session, whether it must still prove
+// the second factor, and the person's notices (shown once).
 func (s *authService) signedIn(ctx context.Context, tok string, sess auth.Session, err error) (*pb.LoginResponse, error) {
 	if err != nil {
 		withRetryAfter(ctx, err)
@@ -91,8 +91,16 @@ func (s *authService) signedIn(ctx context.Context, tok string, sess auth.Sessio
 	if err != nil {
 		return nil, err
 	}
-	return &pb.LoginResponse{Token: tok, Session: sessionPB(sess, sess.ID), Username: u.Name, Role: string(u.Role),
-		NeedsSecondFactor: u.TOTP && !sess.SecondFactor}, nil
+	out := &pb.LoginResponse{Token: tok, Session: sessionPB(sess, sess.ID), Username: u.Name, Role: string(u.Role),
+		NeedsSecondFactor: u.TOTP && !sess.SecondFactor}
+	notes, err := s.g.auth.TakeNotices(u.Name)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range notes {
+		out.Notices = append(out.Notices, n.Text)
+	}
+	return out, nil
 }
 
 // account is the caller's own account; the box's local token has none.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,12 +15,13 @@ import (
 )
 
 // Tests of what a credential proved and how long it lives: factors,
-// and revocation when the person's credentials change.
+// revocation when the person's credentials change, enrolment codes and
+// resets.
 
-// onBox asks for an enrolment code as the box's CLI does.
+// onBox asks for an enrolment code as the box's local token would.
 func (e *env) onBox(t testing.TB, user string) string {
 	t.Helper()
-	c, _, err := e.s.CreateEnrolment(user, time.Hour)
+	c, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: user, TTL: time.Hour, OnBox: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +187,235 @@ func TestProveSecondFactor(t *testing.T) {
 	}
 	if e.ev.count(auth.EventSecondFactor) != 2 {
 		t.Errorf("%d second_factor events, want 2", e.ev.count(auth.EventSecondFactor))
+	}
+}
+
+// TestEnrolmentRules: a code for oneself, for an account nobody has
+// signed in to, or from the box; not for someone else's account.
+func TestEnrolmentRules(t *testing.T) {
+	e := newEnv(t)
+	for _, u := range []string{"ada", "mia"} {
+		if _, err := e.s.CreateUser(u, userPW, auth.Member); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.s.CreateUser("nina", "", auth.Member); err != nil {
+		t.Fatal(err)
+	}
+	ada := e.mustAuth(t, e.login(t, auth.LoginRequest{User: "ada", Password: userPW}))
+	e.login(t, auth.LoginRequest{User: "mia", Password: userPW})
+	ask := func(user string, onBox bool) (string, auth.Enrolment, error) {
+		return e.s.CreateEnrolment(auth.EnrolmentRequest{User: user, TTL: 10 * time.Minute, By: ada, OnBox: onBox})
+	}
+	tests := []struct {
+		user    string
+		onBox   bool
+		purpose string
+		err     error
+	}{
+		{"ada", false, auth.EnrolSelf, nil},
+		{"nina", false, auth.EnrolNew, nil},
+		{"mia", true, auth.EnrolOnBox, nil},
+		{"mia", false, "", auth.ErrForbidden},
+		{"MIA", false, "", auth.ErrForbidden},
+		{"nobody", false, "", auth.ErrNotFound},
+	}
+	for _, tt := range tests {
+		_, got, err := ask(tt.user, tt.onBox)
+		if !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+			t.Errorf("code for %s (on box %v): got %v, want %v", tt.user, tt.onBox, err, tt.err)
+			continue
+		}
+		if err == nil && (got.Purpose != tt.purpose || got.By != "ada" || got.ID == "") {
+			t.Errorf("code for %s: %+v, want purpose %q by ada", tt.user, got, tt.purpose)
+		}
+	}
+	for _, ttl := range []time.Duration{0, -time.Minute, auth.MaxEnrolTTL + time.Second} {
+		if _, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "ada", TTL: ttl, By: ada}); !errors.Is(err, auth.ErrInvalid) {
+			t.Errorf("TTL %s: got %v, want ErrInvalid", ttl, err)
+		}
+	}
+
+	// Once someone signs in to the new account, it is no longer new: the
+	// other codes made for it as a new account end, and no more are made.
+	first, _, _ := ask("nina", false)
+	second, _, _ := ask("nina", false)
+	onBox, _, _ := ask("nina", true)
+	e.enrol(t, first)
+	if _, _, err := e.s.Enrol(second, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("the second new-account code after the first was used: got %v, want ErrBadCredentials", err)
+	}
+	e.enrol(t, onBox)
+	if _, _, err := ask("nina", false); !errors.Is(err, auth.ErrForbidden) {
+		t.Errorf("code for nina after her first sign-in: got %v, want ErrForbidden", err)
+	}
+}
+
+func TestEnrolmentsListCancelAndBind(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.s.CreateUser("vic", userPW, auth.Viewer); err != nil {
+		t.Fatal(err)
+	}
+	code, info, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "vic", TTL: time.Minute, By: auth.Principal{User: "olivia"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.s.ListEnrolments()
+	if err != nil || len(list) != 1 || list[0] != info || info.User != "vic" || info.Purpose != auth.EnrolNew {
+		t.Fatalf("ListEnrolments: %+v, %v; want [%+v]", list, err, info)
+	}
+	if got, err := e.s.GetEnrolment(info.ID); err != nil || got != info {
+		t.Errorf("GetEnrolment: %+v, %v", got, err)
+	}
+
+	// The account goes; a new one takes its name: the code is dead.
+	if err := e.s.DeleteUser("vic"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.CreateUser("vic", userPW, auth.Admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.s.Enrol(code, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("the deleted account's code: got %v, want ErrBadCredentials", err)
+	}
+
+	// Cancel; expiry.
+	code, info, _ = e.s.CreateEnrolment(auth.EnrolmentRequest{User: "vic", TTL: time.Minute, OnBox: true})
+	if err := e.s.CancelEnrolment(info.ID, "olivia"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.CancelEnrolment(info.ID, "olivia"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("cancel twice: got %v, want ErrNotFound", err)
+	}
+	if _, _, err := e.s.Enrol(code, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("a cancelled code: got %v, want ErrBadCredentials", err)
+	}
+	code, info, _ = e.s.CreateEnrolment(auth.EnrolmentRequest{User: "vic", TTL: time.Minute, OnBox: true})
+	e.clk.Add(time.Minute)
+	if list, _ := e.s.ListEnrolments(); len(list) != 0 {
+		t.Errorf("expired codes listed: %+v", list)
+	}
+	if _, err := e.s.GetEnrolment(info.ID); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("GetEnrolment of an expired code: got %v, want ErrNotFound", err)
+	}
+	if _, _, err := e.s.Enrol(code, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("an expired code: got %v, want ErrBadCredentials", err)
+	}
+
+	// A password change ends the person's codes.
+	p := e.mustAuth(t, e.login(t, auth.LoginRequest{User: "vic", Password: userPW}))
+	code, _, _ = e.s.CreateEnrolment(auth.EnrolmentRequest{User: "vic", TTL: time.Minute, By: p})
+	if err := e.s.SetPassword("vic", userPW, "vics-new-password", p.CredentialID, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.s.Enrol(code, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("a code after a password change: got %v, want ErrBadCredentials", err)
+	}
+}
+
+func TestAccountWithoutPassword(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.s.CreateUser("nina", "", auth.Member); err != nil {
+		t.Fatal(err)
+	}
+	for _, pw := range []string{"", "anything-at-all"} {
+		if _, _, err := e.s.Login(auth.LoginRequest{User: "nina", Password: pw}); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Errorf("sign-in with %q: got %v, want ErrBadCredentials", pw, err)
+		}
+	}
+	p := e.mustAuth(t, e.enrol(t, e.onBox(t, "nina")))
+	if err := e.s.SetPassword("nina", "", "short", p.CredentialID, false); !errors.Is(err, auth.ErrInvalid) {
+		t.Errorf("a short first password: got %v, want ErrInvalid", err)
+	}
+	if err := e.s.SetPassword("nina", "", "ninas-own-password", p.CredentialID, false); err != nil {
+		t.Fatal(err)
+	}
+	e.login(t, auth.LoginRequest{User: "nina", Password: "ninas-own-password"})
+	if err := e.s.SetPassword("nina", "", "another-password", p.CredentialID, false); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("a second change without the old password: got %v, want ErrBadCredentials", err)
+	}
+}
+
+func TestResetCredentials(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.s.CreateUser("mia", userPW, auth.Member); err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := e.enableTOTP(t, "mia")
+	sess := e.login(t, auth.LoginRequest{User: "mia", Password: userPW, Code: code(t, secret, e.clk.Now())})
+	p := e.mustAuth(t, sess)
+	key, _, err := e.s.CreateAPIKey("mia", p.CredentialID, "k", []auth.Action{auth.StatusRead}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _, _ := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "mia", TTL: time.Hour, By: p})
+
+	code, info, err := e.s.ResetCredentials("mia", "olivia", 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Purpose != auth.EnrolReset || info.By != "olivia" || info.User != "mia" {
+		t.Errorf("reset code: %+v", info)
+	}
+	e.mustNotAuth(t, sess)
+	e.mustNotAuth(t, key)
+	if _, _, err := e.s.Enrol(old, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("an older code after the reset: got %v, want ErrBadCredentials", err)
+	}
+	if _, _, err := e.s.Login(auth.LoginRequest{User: "mia", Password: userPW, Code: code2(t, e, secret)}); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("the old password after the reset: got %v, want ErrBadCredentials", err)
+	}
+	if u, _ := e.s.GetUser("mia"); u.TOTP {
+		t.Error("two-step sign-in still on after the reset")
+	}
+	var reset *auth.Event
+	for _, ev := range e.ev.all() {
+		if ev.Kind == auth.EventCredentialsReset {
+			reset = &ev
+		}
+	}
+	if reset == nil || reset.User != "mia" || !strings.Contains(reset.Detail, "olivia") || reset.CredentialID != info.ID {
+		t.Errorf("credentials_reset event: %+v", reset)
+	}
+
+	phone := e.mustAuth(t, e.enrol(t, code))
+	if phone.TOTP || phone.SecondFactor {
+		t.Errorf("after the reset: %+v", phone)
+	}
+	notes, err := e.s.TakeNotices("mia")
+	if err != nil || len(notes) != 1 || notes[0].Kind != auth.NoticeReset || !strings.Contains(notes[0].Text, "olivia reset your sign-in") {
+		t.Errorf("notices: %+v, %v", notes, err)
+	}
+	if notes, _ := e.s.TakeNotices("mia"); len(notes) != 0 {
+		t.Errorf("notices shown twice: %+v", notes)
+	}
+	if err := e.s.SetPassword("mia", "", "mias-new-password", phone.CredentialID, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.s.ResetCredentials("nobody", "olivia", time.Minute); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("reset of an unknown account: got %v, want ErrNotFound", err)
+	}
+}
+
+// code2 is a fresh code for secret, a step later.
+func code2(t *testing.T, e *env, secret string) string {
+	e.clk.Add(30 * time.Second)
+	return code(t, secret, e.clk.Now())
+}
+
+func TestNotify(t *testing.T) {
+	e := newEnv(t)
+	for i := range 5 {
+		if err := e.s.Notify("Olivia", auth.NoticePasswordExposed, "exposed "+string(rune('a'+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.s.Notify("nobody", auth.NoticePasswordExposed, "x"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("notice for an unknown account: got %v, want ErrNotFound", err)
+	}
+	notes, err := e.s.TakeNotices("olivia")
+	if err != nil || len(notes) != 1 || notes[0].Text != "exposed e" {
+		t.Errorf("notices: %+v, %v; want the last one only", notes, err)
 	}
 }
 

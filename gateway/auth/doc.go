@@ -89,6 +89,26 @@
 // API key. Each credential ended is an event of its own, with its public
 // ID.
 //
+// # Enrolment codes and resets
+//
+// An enrolment code is a one-time code for an account (10 minutes by
+// default, a day at most), traded by a phone for a session once. It
+// stands in for the password, not the second factor. CreateEnrolment
+// makes one only for the asker's own account, for a new account (Fresh:
+// nobody has signed in to it; its other new-account codes end at its
+// first sign-in), or when the request comes from the box's local token
+// (someone at the box). Anything else would let whoever manages accounts
+// become someone else. ListEnrolments and CancelEnrolment manage the
+// outstanding ones.
+//
+// An account may be made without a password (CreateUser with ""): it
+// holds the hash of a random one, so sign-in fails like a wrong password,
+// and the first SetPassword needs no old one. ResetCredentials, for an
+// owner helping someone who lost their password or phone, ends all of
+// the account's credentials, turns TOTP off, clears the password, leaves
+// a notice (Notify, TakeNotices) for the person's next sign-in and
+// returns an enrolment code for them.
+//
 // # Permissions
 //
 // Allowed(p, action, space) is least privilege: anything not in this
@@ -122,7 +142,8 @@
 // (1) An admin manages every account except an owner's, and cannot make
 // anyone owner. Account operations do not know their caller, so the
 // gateway calls CheckManage before CreateUser, DeleteUser, SetRole,
-// CreateEnrolment, Grant and RevokeGrant on someone else's account.
+// CreateEnrolment, ResetCredentials, Grant and RevokeGrant on someone
+// else's account.
 //
 // # Events
 //

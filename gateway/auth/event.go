@@ -26,6 +26,8 @@ const (
 	// An enrolment code ended unused: cancelled, or its person's
 	// credentials changed.
 	EventEnrolmentCancelled EventKind = "enrolment_cancelled"
+	// An owner reset another person's sign-in (ResetCredentials).
+	EventCredentialsReset EventKind = "credentials_reset"
 )
 
 // Event is a security event for the audit log. It never holds a secret:

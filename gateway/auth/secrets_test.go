@@ -44,7 +44,7 @@ func secretsFlow(t *testing.T, e *env) (secrets []string, totpSecret string) {
 	if err := e.s.RevokeAPIKey("anna", info2.ID); err != nil {
 		t.Fatal(err)
 	}
-	enrol, _, err := e.s.CreateEnrolment("anna", time.Hour)
+	enrol, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "anna", TTL: time.Hour, By: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func secretsFlow(t *testing.T, e *env) (secrets []string, totpSecret string) {
 	if err := e.s.ProveSecondFactor("anna", pp.CredentialID, cp); err != nil {
 		t.Fatal(err)
 	}
-	enrol2, _, err := e.s.CreateEnrolment("anna", time.Hour)
+	enrol2, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "anna", TTL: time.Hour, By: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,14 @@ func secretsFlow(t *testing.T, e *env) (secrets []string, totpSecret string) {
 	if err := e.s.RevokeCredential(sess); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.s.DisableTOTP("anna", "", recovery[2], ""); err != nil {
+	enrol3, _, err := e.s.ResetCredentials("anna", "olivia", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.s.Enrol(enrol3, "", "phone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.SetPassword("anna", "", annaNewPW, "", false); err != nil {
 		t.Fatal(err)
 	}
 	secretB, recoveryB := e.enableTOTP(t, "anna")
@@ -94,7 +101,7 @@ func secretsFlow(t *testing.T, e *env) (secrets []string, totpSecret string) {
 		t.Fatal(err)
 	}
 	secrets = append(secrets, annaPW, annaNewPW, wrongPW, ownerPW, "hunter2-typed-as-name", secret, secretB, secret2, c, c2,
-		sess, sess2, sess3, sess4, key, key2, enrol, enrol2, phone, cp)
+		sess, sess2, sess3, sess4, key, key2, enrol, enrol2, enrol3, phone, cp)
 	secrets = append(secrets, recovery...)
 	secrets = append(secrets, recoveryB...)
 	secrets = append(secrets, recovery2...)

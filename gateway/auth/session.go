@@ -99,8 +99,16 @@ func (r *sessionRec) public(idle, maxAge time.Duration) Session {
 }
 
 // startSession stores a new session for u that proved factors, and
-// returns its token.
+// returns its token. It marks u as signed in, which ends the enrolment
+// codes made for it as a new account; the caller saves u.
 func (s *Store) startSession(tx *bbolt.Tx, u *userRec, ip, device string, factors []Factor, now time.Time, emit func(Event)) (string, sessionRec, error) {
+	if u.Fresh {
+		u.Fresh = false
+		err := deleteEnrolments(tx, u, func(r *enrolRec) bool { return r.Purpose == EnrolNew }, "the account has been signed in to", emit)
+		if err != nil {
+			return "", sessionRec{}, err
+		}
+	}
 	tok := token.New(token.Session)
 	rec := sessionRec{ID: newID(), User: u.Name, UserID: u.ID, Device: device, IP: ip, Created: now, LastSeen: now, Factors: factors}
 	return tok, rec, putJSON(tx.Bucket(bucketSessions), token.Hash(tok), &rec)

@@ -160,6 +160,13 @@ type userRec struct {
 	Created time.Time         `json:"created"`
 	Grants  map[string]Access `json:"grants,omitempty"`
 
+	// Fresh: nobody has signed in to the account yet, so an admin may
+	// give it an enrolment code. NoPassword: it was made (or reset)
+	// without one; Hash then holds a random password nobody knows.
+	Fresh      bool     `json:"fresh,omitempty"`
+	NoPassword bool     `json:"no_password,omitempty"`
+	Notices    []Notice `json:"notices,omitempty"` // for the next sign-in
+
 	TOTP        []byte   `json:"totp,omitempty"`         // sealed secret, when on
 	TOTPPending []byte   `json:"totp_pending,omitempty"` // sealed secret, during set-up
 	TOTPStep    int64    `json:"totp_step,omitempty"`    // last step accepted

@@ -105,8 +105,11 @@ type LoginResponse struct {
 	// before anything else: it came from an enrolment code and the person
 	// has two-step sign-in.
 	NeedsSecondFactor bool `protobuf:"varint,5,opt,name=needs_second_factor,json=needsSecondFactor,proto3" json:"needs_second_factor,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Things the person must be told, once: their sign-in was reset, their
+	// password was sent over plain HTTP.
+	Notices       []string `protobuf:"bytes,6,rep,name=notices,proto3" json:"notices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LoginResponse) Reset() {
@@ -172,6 +175,13 @@ func (x *LoginResponse) GetNeedsSecondFactor() bool {
 		return x.NeedsSecondFactor
 	}
 	return false
+}
+
+func (x *LoginResponse) GetNotices() []string {
+	if x != nil {
+		return x.Notices
+	}
+	return nil
 }
 
 type EnrolRequest struct {
@@ -1013,13 +1023,14 @@ const file_shoebox_v1_auth_proto_rawDesc = "" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\tR\x04code\x12\x16\n" +
-	"\x06device\x18\x04 \x01(\tR\x06device\"\xb4\x01\n" +
+	"\x06device\x18\x04 \x01(\tR\x06device\"\xce\x01\n" +
 	"\rLoginResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12-\n" +
 	"\asession\x18\x02 \x01(\v2\x13.shoebox.v1.SessionR\asession\x12\x1a\n" +
 	"\busername\x18\x03 \x01(\tR\busername\x12\x12\n" +
 	"\x04role\x18\x04 \x01(\tR\x04role\x12.\n" +
-	"\x13needs_second_factor\x18\x05 \x01(\bR\x11needsSecondFactor\":\n" +
+	"\x13needs_second_factor\x18\x05 \x01(\bR\x11needsSecondFactor\x12\x18\n" +
+	"\anotices\x18\x06 \x03(\tR\anotices\":\n" +
 	"\fEnrolRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\"\x9a\x02\n" +
