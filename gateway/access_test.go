@@ -833,17 +833,7 @@ func TestPlainHTTPRevokes(t *testing.T) {
 	own := b.owner()
 	plainGet := func(path, authz string) (*http.Response, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", b.plain+path, nil)
-		if authz != "" {
-			req.Header.Set("Authorization", authz)
-		}
-		resp, err := b.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp, body
+		return b.plainDo("GET", path, "", "", authz)
 	}
 	resp, _ := plainGet("/v1/status?x=1", "")
 	if resp.StatusCode != http.StatusPermanentRedirect {
@@ -969,6 +959,8 @@ func TestSecretsNotLogged(t *testing.T) {
 	if resp, err := b.client.Do(req); err == nil {
 		resp.Body.Close()
 	}
+	b.plainDo("POST", "/v1/auth/login", "application/json", `{"username":"kim","password":"Plain-Http-Pw-6"}`, "")
+	secrets["password over plain HTTP"] = "Plain-Http-Pw-6"
 
 	out := logs.String()
 	if !strings.Contains(out, "owner account") {

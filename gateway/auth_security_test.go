@@ -1,16 +1,21 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoebox/shoebox/gateway/token"
 )
 
 // Attacks on sessions, credentials and account recovery (issue 12,
-// findings 2, 7, 20, 24 and 25), each run against a real gateway over
-// HTTPS on loopback.
+// findings 2, 7, 14, 20, 24 and 25), each run against a real gateway
+// over HTTPS on loopback.
 
 // enrolled is the answer to POST /v1/auth/enrol and /v1/auth/login.
 type enrolled struct {
@@ -50,6 +55,29 @@ func (b *testBox) enrol(code string) (int, enrolled) {
 	var e enrolled
 	json.Unmarshal(raw, &e)
 	return st, e
+}
+
+// plainDo sends a request to the plain-HTTP listener; body and authz
+// (a whole Authorization header) are left out when empty.
+func (b *testBox) plainDo(method, path, ctype, body, authz string) (*http.Response, []byte) {
+	b.t.Helper()
+	req, err := http.NewRequest(method, b.plain+path, strings.NewReader(body))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp, out
 }
 
 // audited returns the audit log as the owner (the local token) sees it.
@@ -188,6 +216,77 @@ func TestSecurityEnrolmentImpersonation(t *testing.T) {
 	}
 }
 
+// TestSecurityPlainHTTPPostRevokes (finding 14): a password or
+// enrolment code posted over plain HTTP gets 403, never a redirect
+// (which a client would follow, posting it again); the code is revoked,
+// the password is never checked, and the account is told.
+func TestSecurityPlainHTTPPostRevokes(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	ownerPw := b.ownerPassword()
+	plainPost := func(path, ctype, body, authz string) (*http.Response, []byte) {
+		t.Helper()
+		return b.plainDo("POST", path, ctype, body, authz)
+	}
+	refused := func(what string, resp *http.Response, body []byte, secret string) {
+		t.Helper()
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Location") != "" {
+			t.Errorf("%s over plain HTTP: HTTP %d (Location %q), want 403 and no redirect: %s", what, resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+		if secret != "" && bytes.Contains(body, []byte(secret)) {
+			t.Errorf("%s over plain HTTP: the answer repeats the secret", what)
+		}
+	}
+
+	j, _ := json.Marshal(map[string]string{"username": "Owner", "password": ownerPw})
+	resp, body := plainPost("/v1/auth/login", "application/json", string(j), "")
+	refused("a password", resp, body, ownerPw)
+	j, _ = json.Marshal(map[string]string{"username": "Nobody-Typed-This", "password": "whatever-it-was"})
+	resp, body = plainPost("/v1/auth/login", "application/json", string(j), "")
+	refused("a password for an unknown name", resp, body, "")
+	resp, body = plainPost("/v1/auth/password", "application/json", `{"old_password":"`+ownerPw+`","new_password":"An0ther-long-password"}`, "Bearer "+own)
+	refused("a password change", resp, body, ownerPw)
+	wantCode(t, b, http.StatusUnauthorized, "GET", "/v1/status", own, nil)
+	resp, body = plainPost("/s/"+strings.Repeat("x", 10), "application/x-www-form-urlencoded", url.Values{"password": {"link-password"}}.Encode(), "")
+	refused("a share-link password", resp, body, "link-password")
+
+	b.must("POST", "/v1/users", b.localToken(), map[string]string{"name": "nora", "password": "password-of-nora", "role": "member"}, nil)
+	e := b.pairCode(b.localToken(), "nora")
+	j, _ = json.Marshal(map[string]string{"code": e.Code, "device": "phone"})
+	resp, body = plainPost("/v1/auth/enrol", "application/json", string(j), "")
+	refused("an enrolment code", resp, body, e.Code)
+	if st, got := b.enrol(e.Code); st != http.StatusUnauthorized {
+		t.Errorf("the enrolment code after it crossed plain HTTP: HTTP %d (signed in as %q), want 401", st, got.Username)
+	}
+
+	// The password still works (it was never checked, nor changed), and
+	// the next sign-in says it was seen in the clear.
+	var li enrolled
+	b.must("POST", "/v1/auth/login", "", map[string]string{"username": "owner", "password": ownerPw, "device": "test"}, &li)
+	if n := strings.Join(li.Notices, " "); !strings.Contains(n, "plain HTTP") {
+		t.Errorf("sign-in after the password crossed plain HTTP: notices %q, want one saying so", li.Notices)
+	}
+	au := b.audited()
+	exposed := 0
+	for _, e := range au.Entries {
+		switch {
+		case e.Action == "auth.password_exposed" && e.Target == "owner":
+			exposed++
+		case e.Action == "login.failed" && e.Detail["detail"] != "bad or used enrolment code":
+			t.Errorf("audit: %s %s: a plain-HTTP password was checked", e.Action, e.Actor)
+		}
+	}
+	if exposed != 2 {
+		t.Errorf("audit: %d password_exposed entries for the owner, want 2 (sign-in, password change)", exposed)
+	}
+	raw, _ := json.Marshal(au)
+	for _, s := range []string{ownerPw, e.Code, "An0ther-long-password", "Nobody-Typed-This", "nobody-typed-this", "whatever-it-was"} {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Errorf("the audit log holds %q", s)
+		}
+	}
+}
+
 // TestSecurityPasswordChangeRevokesAPIKeys (finding 20): an attacker who
 // minted a long-lived API key must lose it when the victim changes the
 // password; keeping keys is an explicit, audited choice.
@@ -311,4 +410,24 @@ func TestSecurityPairingNeedsSecondFactor(t *testing.T) {
 	}
 	wantCode(t, b, http.StatusUnauthorized, "GET", "/v1/auth/sessions", guess.Token, nil)
 	wantCode(t, b, http.StatusOK, "GET", "/v1/status", own, nil)
+}
+
+// FuzzPlainBody: what the plain-HTTP listener reads from a body it will
+// refuse: any bytes, no panic; only well-formed tokens that stand in the
+// body.
+func FuzzPlainBody(f *testing.F) {
+	f.Add(`{"username":"anna","password":"secret-words"}`)
+	f.Add(`{"code":"` + token.New(token.Enrol) + `","device":"phone"}`)
+	f.Add(`password=x&next=` + token.New(token.Share) + `sbs_`)
+	f.Add(`{"old_password":"a","new_password":["x"],"username":7}`)
+	f.Add("\xff\xfe" + token.New(token.Session) + token.New(token.APIKey))
+	f.Fuzz(func(t *testing.T, body string) {
+		req, _ := http.NewRequest("POST", "http://box/v1/auth/login", strings.NewReader(body))
+		got := readPlainBody(req)
+		for _, tok := range got.tokens {
+			if token.KindOf(tok) == "" || !strings.Contains(body, tok) {
+				t.Fatalf("token %q: not a token in the body", tok)
+			}
+		}
+	})
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -255,13 +256,38 @@ func (s *authService) RevokeAPIKey(ctx context.Context, r *pb.RevokeAPIKeyReques
 
 // revokeExposed revokes a credential that was sent over plain HTTP, and
 // audits it. Share-link tokens are revoked too: the link has been seen
-// in the clear.
-func (g *Gateway) revokeExposed(ctx context.Context, tok, ip string) {
-	// A session or API key: the auth store audits it (credential_exposed).
-	if err := g.auth.RevokeCredential(tok); err == nil {
-		return
+// in the clear. It returns the account a session, API key or enrolment
+// code belonged to, and whether anything was revoked.
+func (g *Gateway) revokeExposed(tok, ip string) (string, bool) {
+	// The auth store audits its own (credential_exposed).
+	if user, err := g.auth.RevokeCredential(tok); err == nil {
+		return user, true
 	}
 	if id, err := g.shares.RevokeToken(tok); err == nil {
 		g.recordAs("link:"+id, ip, audit.ActionShareRevoked, id, map[string]string{"why": "sent over plain HTTP"})
+		return "", true
 	}
+	return "", false
 }
+
+// passwordExposed records that a password for the account name crossed
+// the network in the clear, and tells the person at their next sign-in.
+// The password is not checked, so whoever posts a name can cause no more
+// than this: one notice (a newer one replaces it) and an audit entry. A
+// name that is no account is not kept: it may be a mistyped password.
+func (g *Gateway) passwordExposed(name, ip, path string) {
+	u, err := g.auth.GetUser(name)
+	if err != nil {
+		g.recordAs("", ip, actionPasswordExposed, "", map[string]string{"path": path, "detail": "no such account; the name sent is not kept"})
+		return
+	}
+	text := fmt.Sprintf("On %s a password for your account was sent to the box over plain HTTP (unencrypted) from %s. The box did not check it, but anyone on that network could read it: if it was your password, change it now, and make sure the app or script uses https://.",
+		g.now().UTC().Format("2006-01-02 15:04 MST"), ip)
+	if err := g.auth.Notify(u.Name, auth.NoticePasswordExposed, text); err != nil {
+		g.log.Warn("keeping a notice for the next sign-in", "user", u.Name, "err", err)
+	}
+	g.recordAs(u.Name, ip, actionPasswordExposed, u.Name, map[string]string{"path": path})
+}
+
+// actionPasswordExposed: a password was sent over plain HTTP.
+const actionPasswordExposed = "auth.password_exposed"

@@ -64,8 +64,8 @@
 // key's scopes are intersected with the user's current role and grants,
 // so a key never outgrows its user. A zero expiry means no expiry.
 //
-// RevokeCredential ends a session or API key whatever its state; the
-// gateway calls it when a credential was sent over plain HTTP.
+// RevokeCredential ends a session, API key or enrolment code whatever its
+// state; the gateway calls it when one was sent over plain HTTP.
 //
 // # Factors
 //

@@ -407,18 +407,27 @@ func TestRevokeCredential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	enrol, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "olivia", TTL: time.Hour, OnBox: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.clk.Add(2 * time.Minute)
-	for _, tok := range []string{sess, key, expired} {
-		if err := e.s.RevokeCredential(tok); err != nil {
-			t.Fatalf("RevokeCredential(%s): %v", token.Redact(tok), err)
+	for _, tok := range []string{sess, key, expired, enrol} {
+		if user, err := e.s.RevokeCredential(tok); err != nil || user != "olivia" {
+			t.Fatalf("RevokeCredential(%s): %q, %v; want olivia", token.Redact(tok), user, err)
 		}
-		e.mustNotAuth(t, tok)
-		if err := e.s.RevokeCredential(tok); !errors.Is(err, auth.ErrNotFound) {
+		if tok != enrol {
+			e.mustNotAuth(t, tok)
+		}
+		if _, err := e.s.RevokeCredential(tok); !errors.Is(err, auth.ErrNotFound) {
 			t.Fatalf("revoke twice: got %v, want ErrNotFound", err)
 		}
 	}
-	for _, bad := range []string{"", "hello", token.New(token.Share), token.New(token.Session)} {
-		if err := e.s.RevokeCredential(bad); !errors.Is(err, auth.ErrNotFound) {
+	if _, _, err := e.s.Enrol(enrol, "10.0.0.1", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Fatalf("a revoked enrolment code: got %v, want ErrBadCredentials", err)
+	}
+	for _, bad := range []string{"", "hello", token.New(token.Share), token.New(token.Session), token.New(token.Enrol)} {
+		if _, err := e.s.RevokeCredential(bad); !errors.Is(err, auth.ErrNotFound) {
 			t.Fatalf("RevokeCredential(%q): got %v, want ErrNotFound", bad, err)
 		}
 	}
@@ -428,7 +437,7 @@ func TestRevokeCredential(t *testing.T) {
 			exposed = append(exposed, ev)
 		}
 	}
-	if len(exposed) != 3 || exposed[1].CredentialID != info.ID || exposed[1].User != "olivia" {
+	if len(exposed) != 4 || exposed[1].CredentialID != info.ID || exposed[1].User != "olivia" {
 		t.Fatalf("credential_exposed events: got %+v", exposed)
 	}
 }

@@ -68,7 +68,7 @@ func secretsFlow(t *testing.T, e *env) (secrets []string, totpSecret string) {
 	if err := e.s.SetPassword("anna", annaPW, annaNewPW, p.CredentialID, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.s.RevokeCredential(sess); err != nil {
+	if _, err := e.s.RevokeCredential(sess); err != nil {
 		t.Fatal(err)
 	}
 	enrol3, _, err := e.s.ResetCredentials("anna", "olivia", time.Hour)

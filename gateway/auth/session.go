@@ -292,41 +292,38 @@ func findSession(tx *bbolt.Tx, u *userRec, id string) ([]byte, *sessionRec, erro
 	return key, &found, nil
 }
 
-// RevokeCredential ends the session or API key whose token is bearer,
-// whatever its state, and reports a credential_exposed event. The gateway
-// calls it when a credential arrives over plain HTTP. It returns
-// ErrNotFound when no credential has that token.
-func (s *Store) RevokeCredential(bearer string) error {
+// RevokeCredential ends the session, API key or enrolment code whose
+// token is tok, whatever its state, reports a credential_exposed event,
+// and returns the name of the account it belonged to. The gateway calls
+// it when a credential arrives over plain HTTP. It returns ErrNotFound
+// when no credential has that token.
+func (s *Store) RevokeCredential(tok string) (string, error) {
 	var bucket []byte
-	switch token.KindOf(bearer) {
+	var what string
+	switch token.KindOf(tok) {
 	case token.Session:
-		bucket = bucketSessions
+		bucket, what = bucketSessions, "session token"
 	case token.APIKey:
-		bucket = bucketAPIKeys
+		bucket, what = bucketAPIKeys, "API key"
+	case token.Enrol:
+		bucket, what = bucketEnrol, "enrolment code"
 	default:
-		return fmt.Errorf("revoke credential: not a session token or API key: %w", ErrNotFound)
+		return "", fmt.Errorf("revoke credential: not a session token, API key or enrolment code: %w", ErrNotFound)
 	}
-	key := token.Hash(bearer)
-	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
+	key := token.Hash(tok)
+	var rec credHead
+	err := s.update(func(tx *bbolt.Tx, emit func(Event)) error {
 		b := tx.Bucket(bucket)
-		var rec credHead
 		if err := getJSON(b, key, &rec); err != nil {
 			if errors.Is(err, ErrNotFound) {
-				return fmt.Errorf("revoke credential %s: %w", token.Redact(bearer), ErrNotFound)
+				return fmt.Errorf("revoke credential %s: %w", token.Redact(tok), ErrNotFound)
 			}
 			return err
 		}
-		emit(Event{Kind: EventCredentialExposed, User: rec.User, CredentialID: rec.ID,
-			Detail: string(kindOfBucket(bucket)) + " sent without TLS; revoked"})
+		emit(Event{Kind: EventCredentialExposed, User: rec.User, CredentialID: rec.ID, Detail: what + " sent without TLS; revoked"})
 		return b.Delete([]byte(key))
 	})
-}
-
-func kindOfBucket(b []byte) CredentialKind {
-	if string(b) == string(bucketAPIKeys) {
-		return KindAPIKey
-	}
-	return KindSession
+	return rec.User, err
 }
 
 // credHead is what every stored credential (session, API key, enrolment
