@@ -87,6 +87,11 @@ func TestPolicyCoversEveryMethod(t *testing.T) {
 			t.Errorf("secondFactorFree names %s, whose rule is %q; want a self rule", m, policy[m])
 		}
 	}
+	for m := range unprovenFree {
+		if policy[m] != self {
+			t.Errorf("unprovenFree names %s, whose rule is %q; want a self rule", m, policy[m])
+		}
+	}
 	t.Logf("%d methods, %d policy rules", len(registered), len(policy))
 }
 
@@ -918,17 +923,7 @@ func TestPlainHTTPRevokes(t *testing.T) {
 	own := b.owner()
 	plainGet := func(path, authz string) (*http.Response, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", b.plain+path, nil)
-		if authz != "" {
-			req.Header.Set("Authorization", authz)
-		}
-		resp, err := b.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp, body
+		return b.plainDo("GET", path, "", "", authz)
 	}
 	resp, _ := plainGet("/v1/status?x=1", "")
 	if resp.StatusCode != http.StatusPermanentRedirect {
@@ -1008,11 +1003,12 @@ func TestSecretsNotLogged(t *testing.T) {
 	b.must("GET", "/v1/status", key.Key, nil, nil)
 
 	var enr struct{ Code, URL string }
-	b.must("POST", "/v1/enrolments", own, map[string]string{"user": "kim"}, &enr)
+	b.must("POST", "/v1/enrolments", b.localToken(), map[string]string{"user": "kim"}, &enr)
 	secrets["enrolment code"] = enr.Code
 	var phone struct{ Token string }
 	b.must("POST", "/v1/auth/enrol", "", map[string]string{"code": enr.Code, "device": "kim's phone"}, &phone)
 	secrets["enrolled session"] = phone.Token
+	b.must("POST", "/v1/auth/logout", phone.Token, struct{}{}, nil)
 
 	secret, recovery := b.enrolTOTP(kim)
 	secrets["TOTP secret"] = secret
@@ -1048,12 +1044,13 @@ func TestSecretsNotLogged(t *testing.T) {
 	b.must("PUT", "/v1/uploads/"+up.ID, kim, map[string]any{"offset": 0, "data": data}, nil)
 	b.must("POST", "/v1/uploads/"+up.ID+"/complete", kim, struct{}{}, nil)
 
-	b.must("POST", "/v1/auth/logout", phone.Token, struct{}{}, nil)
 	req, _ := http.NewRequest("GET", b.plain+"/v1/status", nil)
 	req.Header.Set("Authorization", "Bearer "+kim)
 	if resp, err := b.client.Do(req); err == nil {
 		resp.Body.Close()
 	}
+	b.plainDo("POST", "/v1/auth/login", "application/json", `{"username":"kim","password":"Plain-Http-Pw-6"}`, "")
+	secrets["password over plain HTTP"] = "Plain-Http-Pw-6"
 
 	out := logs.String()
 	if !strings.Contains(out, "owner account") {

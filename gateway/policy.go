@@ -36,6 +36,7 @@ var policy = map[string]string{
 	"/shoebox.v1.AuthService/RevokeSession":  self,
 	"/shoebox.v1.AuthService/BeginTOTP":      self,
 	"/shoebox.v1.AuthService/ConfirmTOTP":    self,
+	"/shoebox.v1.AuthService/VerifyTOTP":     self,
 	"/shoebox.v1.AuthService/DisableTOTP":    self,
 	"/shoebox.v1.AuthService/ChangePassword": self,
 	"/shoebox.v1.AuthService/CreateAPIKey":   self,
@@ -49,6 +50,9 @@ var policy = map[string]string{
 	"/shoebox.v1.UserService/Grant":           string(auth.UsersManage),
 	"/shoebox.v1.UserService/RevokeGrant":     string(auth.UsersManage),
 	"/shoebox.v1.UserService/CreateEnrolment": string(auth.UsersManage),
+	"/shoebox.v1.UserService/ListEnrolments":  string(auth.UsersManage),
+	"/shoebox.v1.UserService/CancelEnrolment": string(auth.UsersManage),
+	"/shoebox.v1.UserService/ResetUser":       string(auth.UsersManage), // and owner only: svc_users.go
 
 	"/shoebox.v1.StatusService/GetStatus":  string(auth.StatusRead),
 	"/shoebox.v1.StatusService/ListDrills": string(auth.StatusRead),
@@ -98,7 +102,8 @@ var policy = map[string]string{
 }
 
 // secondFactorFree are the calls a person without a second factor may
-// make when the box requires one: enough to enrol it.
+// make when the box requires one: enough to enrol it (and, for a new
+// account paired with an enrolment code, to set the first password).
 var secondFactorFree = map[string]bool{
 	"/shoebox.v1.AuthService/Logout":         true,
 	"/shoebox.v1.AuthService/ListSessions":   true,
@@ -106,6 +111,16 @@ var secondFactorFree = map[string]bool{
 	"/shoebox.v1.AuthService/BeginTOTP":      true,
 	"/shoebox.v1.AuthService/ConfirmTOTP":    true,
 	"/shoebox.v1.AuthService/ChangePassword": true,
+}
+
+// unprovenFree are the calls a session may make when its person has a
+// second factor that the session has not proved (it came from an
+// enrolment code, or is older than recorded factors): prove it, or sign
+// out. Everything else, the person's own sessions and password included,
+// needs the factor.
+var unprovenFree = map[string]bool{
+	"/shoebox.v1.AuthService/Logout":     true,
+	"/shoebox.v1.AuthService/VerifyTOTP": true,
 }
 
 // apiKeySelf are the self calls an API key may make: its person's API
@@ -156,10 +171,17 @@ func (g *Gateway) authorize(ctx context.Context, method string) (context.Context
 		return nil, toStatus(err)
 	}
 	c.p, c.token = p, bearer
-	if g.opt.RequireTOTP && p.Kind != "local" && !secondFactorFree[method] {
-		if u, err := g.auth.GetUser(p.User); err != nil || !u.TOTP {
-			return nil, status.Error(codes.PermissionDenied, "turn on two-step sign-in first (POST /v1/auth/totp/begin, then /v1/auth/totp/confirm): this box requires it")
+	// The second factor: what this credential proved, not what the
+	// person has.
+	switch {
+	case p.Kind == "local":
+	case p.TOTP && !p.SecondFactor && !unprovenFree[method]:
+		if p.Kind == auth.KindAPIKey {
+			return nil, status.Error(codes.PermissionDenied, "this API key was not made by a session that proved two-step sign-in: revoke it and make a new one from such a session")
 		}
+		return nil, status.Error(codes.PermissionDenied, "this session has not proved two-step sign-in: send a code from the authenticator app, or a recovery code, to POST /v1/auth/totp/verify {\"code\"}, or sign in again with the code")
+	case g.opt.RequireTOTP && !p.TOTP && !secondFactorFree[method]:
+		return nil, status.Error(codes.PermissionDenied, "turn on two-step sign-in first (POST /v1/auth/totp/begin, then /v1/auth/totp/confirm): this box requires it")
 	}
 	if rule == self && p.Kind == auth.KindAPIKey && !apiKeySelf[method] {
 		return nil, status.Error(codes.PermissionDenied, "an API key cannot see or change its person's sessions, password or two-step sign-in: sign in as the person")

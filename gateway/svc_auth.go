@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ func init() {
 		errorRule{auth.ErrForbidden, codes.PermissionDenied, ""},
 		errorRule{auth.ErrTOTPEnabled, codes.FailedPrecondition, ""},
 		errorRule{auth.ErrTOTPDisabled, codes.FailedPrecondition, ""},
+		errorRule{auth.ErrSecondFactor, codes.PermissionDenied, "prove it with POST /v1/auth/totp/verify"},
 	)
 }
 
@@ -59,25 +61,28 @@ type authService struct {
 }
 
 func sessionPB(s auth.Session, current string) *pb.Session {
-	return &pb.Session{Id: s.ID, Device: s.Device, Ip: s.IP, Created: ts(s.Created), LastSeen: ts(s.LastSeen),
+	out := &pb.Session{Id: s.ID, Device: s.Device, Ip: s.IP, Created: ts(s.Created), LastSeen: ts(s.LastSeen),
 		Expires: ts(s.Expires), Current: s.ID == current}
+	for _, f := range s.Factors {
+		out.Factors = append(out.Factors, string(f))
+	}
+	return out
 }
 
 func (s *authService) Login(ctx context.Context, r *pb.LoginRequest) (*pb.LoginResponse, error) {
 	c := callerOf(ctx)
 	tok, sess, err := s.g.auth.Login(auth.LoginRequest{User: r.Username, Password: r.Password, Code: r.Code, IP: c.ip, Device: r.Device})
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.g.auth.GetUser(sess.User)
-	if err != nil {
-		return nil, err
-	}
-	return &pb.LoginResponse{Token: tok, Session: sessionPB(sess, sess.ID), Username: u.Name, Role: string(u.Role)}, nil
+	return s.signedIn(ctx, tok, sess, err)
 }
 
 func (s *authService) Enrol(ctx context.Context, r *pb.EnrolRequest) (*pb.LoginResponse, error) {
 	tok, sess, err := s.g.auth.Enrol(r.Code, callerOf(ctx).ip, r.Device)
+	return s.signedIn(ctx, tok, sess, err)
+}
+
+// signedIn answers a sign-in: the session, whether it must still prove
+// the second factor, and the person's notices (shown once).
+func (s *authService) signedIn(ctx context.Context, tok string, sess auth.Session, err error) (*pb.LoginResponse, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +90,16 @@ func (s *authService) Enrol(ctx context.Context, r *pb.EnrolRequest) (*pb.LoginR
 	if err != nil {
 		return nil, err
 	}
-	return &pb.LoginResponse{Token: tok, Session: sessionPB(sess, sess.ID), Username: u.Name, Role: string(u.Role)}, nil
+	out := &pb.LoginResponse{Token: tok, Session: sessionPB(sess, sess.ID), Username: u.Name, Role: string(u.Role),
+		NeedsSecondFactor: u.TOTP && !sess.SecondFactor}
+	notes, err := s.g.auth.TakeNotices(u.Name)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range notes {
+		out.Notices = append(out.Notices, n.Text)
+	}
+	return out, nil
 }
 
 // account is the caller's own account; the box's local token has none.
@@ -149,7 +163,7 @@ func (s *authService) ConfirmTOTP(ctx context.Context, r *pb.ConfirmTOTPRequest)
 	if err != nil {
 		return nil, err
 	}
-	codes, err := s.g.auth.ConfirmTOTP(c.p.User, r.Code)
+	codes, err := s.g.auth.ConfirmTOTP(c.p.User, r.Code, c.p.CredentialID)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +175,15 @@ func (s *authService) DisableTOTP(ctx context.Context, r *pb.DisableTOTPRequest)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.Empty{}, s.g.auth.DisableTOTP(c.p.User, r.Password, r.Code, c.ip)
+	return &pb.Empty{}, s.g.auth.DisableTOTP(c.p.User, r.Password, r.Code, c.p.CredentialID, c.ip)
+}
+
+func (s *authService) VerifyTOTP(ctx context.Context, r *pb.VerifyTOTPRequest) (*pb.Empty, error) {
+	c, err := account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Empty{}, s.g.auth.ProveSecondFactor(c.p.User, c.p.CredentialID, r.Code)
 }
 
 func (s *authService) ChangePassword(ctx context.Context, r *pb.ChangePasswordRequest) (*pb.Empty, error) {
@@ -169,11 +191,7 @@ func (s *authService) ChangePassword(ctx context.Context, r *pb.ChangePasswordRe
 	if err != nil {
 		return nil, err
 	}
-	keep := ""
-	if c.p.Kind == auth.KindSession {
-		keep = c.p.CredentialID
-	}
-	return &pb.Empty{}, s.g.auth.SetPassword(c.p.User, r.OldPassword, r.NewPassword, keep, c.ip)
+	return &pb.Empty{}, s.g.auth.SetPassword(c.p.User, r.OldPassword, r.NewPassword, c.p.CredentialID, r.KeepApiKeys, c.ip)
 }
 
 func apiKeyPB(k auth.APIKey) *pb.APIKey {
@@ -203,7 +221,7 @@ func (s *authService) CreateAPIKey(ctx context.Context, r *pb.CreateAPIKeyReques
 	for _, sc := range r.Scopes {
 		scopes = append(scopes, auth.Action(strings.TrimSpace(sc)))
 	}
-	key, info, err := s.g.auth.CreateAPIKey(c.p.User, r.Name, scopes, s.g.now().Add(time.Duration(days)*24*time.Hour))
+	key, info, err := s.g.auth.CreateAPIKey(c.p.User, c.p.CredentialID, r.Name, scopes, s.g.now().Add(time.Duration(days)*24*time.Hour))
 	if err != nil {
 		return nil, err
 	}
@@ -236,13 +254,38 @@ func (s *authService) RevokeAPIKey(ctx context.Context, r *pb.RevokeAPIKeyReques
 
 // revokeExposed revokes a credential that was sent over plain HTTP, and
 // audits it. Share-link tokens are revoked too: the link has been seen
-// in the clear.
-func (g *Gateway) revokeExposed(ctx context.Context, tok, ip string) {
-	// A session or API key: the auth store audits it (credential_exposed).
-	if err := g.auth.RevokeCredential(tok); err == nil {
-		return
+// in the clear. It returns the account a session, API key or enrolment
+// code belonged to, and whether anything was revoked.
+func (g *Gateway) revokeExposed(tok, ip string) (string, bool) {
+	// The auth store audits its own (credential_exposed).
+	if user, err := g.auth.RevokeCredential(tok); err == nil {
+		return user, true
 	}
 	if id, err := g.shares.RevokeToken(tok); err == nil {
 		g.recordAs("link:"+id, ip, audit.ActionShareRevoked, id, map[string]string{"why": "sent over plain HTTP"})
+		return "", true
 	}
+	return "", false
 }
+
+// passwordExposed records that a password for the account name crossed
+// the network in the clear, and tells the person at their next sign-in.
+// The password is not checked, so whoever posts a name can cause no more
+// than this: one notice (a newer one replaces it) and an audit entry. A
+// name that is no account is not kept: it may be a mistyped password.
+func (g *Gateway) passwordExposed(name, ip, path string) {
+	u, err := g.auth.GetUser(name)
+	if err != nil {
+		g.recordAs("", ip, actionPasswordExposed, "", map[string]string{"path": path, "detail": "no such account; the name sent is not kept"})
+		return
+	}
+	text := fmt.Sprintf("On %s a password for your account was sent to the box over plain HTTP (unencrypted) from %s. The box did not check it, but anyone on that network could read it: if it was your password, change it now, and make sure the app or script uses https://.",
+		g.now().UTC().Format("2006-01-02 15:04 MST"), ip)
+	if err := g.auth.Notify(u.Name, auth.NoticePasswordExposed, text); err != nil {
+		g.log.Warn("keeping a notice for the next sign-in", "user", u.Name, "err", err)
+	}
+	g.recordAs(u.Name, ip, actionPasswordExposed, u.Name, map[string]string{"path": path})
+}
+
+// actionPasswordExposed: a password was sent over plain HTTP.
+const actionPasswordExposed = "auth.password_exposed"

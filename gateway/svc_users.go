@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/gateway/auth"
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 )
@@ -59,7 +61,11 @@ func (s *userService) CreateUser(ctx context.Context, r *pb.CreateUserRequest) (
 	if err != nil {
 		return nil, err
 	}
-	s.g.record(ctx, "users.create", u.Name, map[string]string{"role": string(role)})
+	detail := map[string]string{"role": string(role)}
+	if r.Password == "" {
+		detail["first_sign_in"] = "with an enrolment code; no password yet"
+	}
+	s.g.record(ctx, "users.create", u.Name, detail)
 	return userPB(u), nil
 }
 
@@ -128,9 +134,9 @@ func (s *userService) RevokeGrant(ctx context.Context, r *pb.RevokeGrantRequest)
 }
 
 func (s *userService) CreateEnrolment(ctx context.Context, r *pb.CreateEnrolmentRequest) (*pb.Enrolment, error) {
+	c := callerOf(ctx)
 	user := r.User
 	if user == "" {
-		c := callerOf(ctx)
 		if c.p.Kind != "local" {
 			user = c.p.User
 		} else if user = s.g.firstOwner(); user == "" {
@@ -140,19 +146,90 @@ func (s *userService) CreateEnrolment(ctx context.Context, r *pb.CreateEnrolment
 	if err := s.manage(ctx, user, ""); err != nil {
 		return nil, err
 	}
-	mins := r.ValidMinutes
-	if mins == 0 {
-		mins = 10
-	}
-	code, exp, err := s.g.auth.CreateEnrolment(user, time.Duration(mins)*time.Minute)
+	code, e, err := s.g.auth.CreateEnrolment(auth.EnrolmentRequest{User: user, TTL: validFor(r.ValidMinutes), By: c.p, OnBox: c.p.Kind == "local"})
 	if err != nil {
 		return nil, err
 	}
-	s.g.record(ctx, "users.enrolment", user, map[string]string{"expires": exp.Format(time.RFC3339)})
-	// The fragment never leaves the phone: code and pin are not sent to
-	// any server when the URL is opened.
-	frag := url.Values{"code": {code}, "pin": {s.g.pin}, "user": {user}}
-	return &pb.Enrolment{Code: code, Url: s.g.publicURL() + "/pair#" + frag.Encode(), Pin: s.g.pin, Expires: ts(exp)}, nil
+	s.g.record(ctx, "users.enrolment", e.User, map[string]string{"credential": e.ID, "purpose": e.Purpose, "expires": e.Expires.Format(time.RFC3339)})
+	return s.g.enrolmentPB(code, e), nil
+}
+
+// validFor is an enrolment code's life: minutes, 10 by default.
+func validFor(minutes int32) time.Duration {
+	if minutes == 0 {
+		minutes = 10
+	}
+	return time.Duration(minutes) * time.Minute
+}
+
+// enrolmentPB is an enrolment for the API; with its code (only when it
+// is made) comes the pairing URL.
+func (g *Gateway) enrolmentPB(code string, e auth.Enrolment) *pb.Enrolment {
+	out := &pb.Enrolment{Id: e.ID, User: e.User, Created: ts(e.Created), Expires: ts(e.Expires), By: e.By, Purpose: e.Purpose}
+	if code != "" {
+		// The fragment never leaves the phone: code and pin are not sent
+		// to any server when the URL is opened.
+		frag := url.Values{"code": {code}, "pin": {g.pin}, "user": {e.User}}
+		out.Code, out.Url, out.Pin = code, g.publicURL()+"/pair#"+frag.Encode(), g.pin
+	}
+	return out
+}
+
+func (s *userService) ListEnrolments(ctx context.Context, _ *pb.Empty) (*pb.ListEnrolmentsResponse, error) {
+	list, err := s.g.auth.ListEnrolments()
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListEnrolmentsResponse{}
+	for _, e := range list {
+		out.Enrolments = append(out.Enrolments, s.g.enrolmentPB("", e))
+	}
+	return out, nil
+}
+
+func (s *userService) CancelEnrolment(ctx context.Context, r *pb.CancelEnrolmentRequest) (*pb.Empty, error) {
+	e, err := s.g.auth.GetEnrolment(r.Id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.manage(ctx, e.User, ""); err != nil {
+		return nil, err
+	}
+	return &pb.Empty{}, s.g.auth.CancelEnrolment(e.ID, callerOf(ctx).p.User)
+}
+
+// ResetUser is the owner's reset of another person's sign-in (forgotten
+// password, lost phone, suspected break-in): everything the person signs
+// in with ends, and a one-time enrolment code lets them pair a phone and
+// set a new password. Admins may not: resetting someone's credentials is
+// a way to become them. It is audited with both names, raises an alert,
+// and the person is told at their next sign-in.
+func (s *userService) ResetUser(ctx context.Context, r *pb.ResetUserRequest) (*pb.Enrolment, error) {
+	c := callerOf(ctx)
+	if c.p.Role != auth.Owner {
+		return nil, status.Error(codes.PermissionDenied, "only an owner may reset another person's sign-in: ask the box's owner")
+	}
+	if err := s.manage(ctx, r.Name, ""); err != nil {
+		return nil, err
+	}
+	u, err := s.g.auth.GetUser(r.Name)
+	if err != nil {
+		return nil, err
+	}
+	if u.ID == c.p.UserID {
+		return nil, status.Error(codes.InvalidArgument, "a reset is for someone else's sign-in: change your own password and two-step sign-in under /v1/auth")
+	}
+	code, e, err := s.g.auth.ResetCredentials(u.Name, c.p.User, validFor(r.ValidMinutes))
+	if err != nil {
+		return nil, err
+	}
+	s.g.record(ctx, "users.reset", u.Name, map[string]string{"credential": e.ID, "expires": e.Expires.Format(time.RFC3339)})
+	if s.g.d != nil {
+		s.g.d.Bus.Raise("account", "account-reset/"+u.Name, appliance.Warning, "The sign-in of "+u.Name+" was reset by "+c.p.User,
+			fmt.Sprintf("%s reset the sign-in of %s at %s: their password, two-step sign-in, signed-in devices, API keys and pairing codes were removed, and a one-time pairing code was made for them. %s is told at their next sign-in.",
+				c.p.User, u.Name, s.g.now().UTC().Format(time.RFC3339), u.Name))
+	}
+	return s.g.enrolmentPB(code, e), nil
 }
 
 // firstOwner returns an owner's name, or "".

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	"google.golang.org/protobuf/encoding/protojson"
 	"rsc.io/qr"
 
 	"github.com/shoebox/shoebox/gateway/audit"
@@ -65,42 +67,53 @@ func (c *daemonClient) call(method, path string, in, out any) error {
 // cmdGateway adds the commands that manage the phone API: people,
 // phones and the audit log.
 func cmdGateway(g *globals) []*cobra.Command {
-	var user string
+	var user, cancel string
 	var minutes int
+	var listCodes bool
 	pair := &cobra.Command{
 		Use:   "pair-phone",
-		Short: "Show a QR code that pairs a phone with this box (one-time code, certificate pin)",
+		Short: "Show a QR code that pairs a phone with this box (one-time code, certificate pin); list or cancel codes",
 		Long: "pair-phone asks shoeboxd for a one-time enrolment code for a user and prints a QR code and a URL\n" +
 			"carrying the code and the pin of the box's certificate, so the phone trusts the box without a CA.\n" +
-			"Scan it with the Shoebox app within the validity period; the code works once.",
+			"Scan it with the Shoebox app within the validity period; the code works once. For a person with\n" +
+			"two-step sign-in the phone must still enter a code from the authenticator app.\n\n" +
+			"--list shows the outstanding codes (never the codes themselves); --cancel ID ends one.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newDaemonClient()
 			if err != nil {
 				return err
 			}
-			var e struct {
-				Code, URL, Pin, Expires string
+			switch {
+			case listCodes && cancel != "":
+				return errors.New("give --list or --cancel, not both")
+			case listCodes:
+				var raw json.RawMessage
+				if err := c.call(http.MethodGet, "/v1/enrolments", nil, &raw); err != nil {
+					return err
+				}
+				return printEnrolments(g, raw)
+			case cancel != "":
+				if err := c.call(http.MethodDelete, "/v1/enrolments/"+url.PathEscape(cancel), nil, nil); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "cancelled enrolment code %s\n", cancel)
+				return nil
 			}
+			var e pairing
 			if err := c.call(http.MethodPost, "/v1/enrolments", map[string]any{"user": user, "valid_minutes": minutes}, &e); err != nil {
 				return err
 			}
-			if g.json {
-				return json.NewEncoder(g.stdout).Encode(e)
-			}
-			code, err := qr.Encode(e.URL, qr.M)
-			if err != nil {
-				return err
-			}
-			fmt.Fprint(g.stdout, renderQR(code))
-			fmt.Fprintf(g.stdout, "\nScan with the Shoebox app, or open on the phone:\n  %s\n\nCertificate pin: %s\nValid until %s, once.\n", e.URL, e.Pin, e.Expires)
-			return nil
+			return printPairing(g, e)
 		},
 	}
 	pair.Flags().StringVar(&user, "user", "", "the account the phone signs in as (default: the owner)")
 	pair.Flags().IntVar(&minutes, "valid", 10, "minutes the code is valid")
+	pair.Flags().BoolVar(&listCodes, "list", false, "list the outstanding enrolment codes")
+	pair.Flags().StringVar(&cancel, "cancel", "", "cancel the outstanding enrolment code with this `ID`")
 
 	var role, pwFile string
+	var noPassword bool
 	users := &cobra.Command{Use: "user", Short: "People who may use the box's API (owner, admin, member, viewer)"}
 	add := &cobra.Command{
 		Use:   "add NAME",
@@ -111,20 +124,51 @@ func cmdGateway(g *globals) []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			pw, err := readSecret(g, pwFile, "Password for "+args[0]+": ")
-			if err != nil {
-				return err
+			pw := ""
+			if noPassword && pwFile != "" {
+				return errors.New("give --no-password or --user-password-file, not both")
+			}
+			if !noPassword {
+				if pw, err = readSecret(g, pwFile, "Password for "+args[0]+": "); err != nil {
+					return err
+				}
 			}
 			var out json.RawMessage
 			if err := c.call(http.MethodPost, "/v1/users", map[string]string{"name": args[0], "password": pw, "role": role}, &out); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "added %s (%s)\n", args[0], role)
+			if noPassword {
+				fmt.Fprintf(g.stdout, "%s has no password yet: pair their phone with `shoebox pair-phone --user %s`; they set it there\n", args[0], args[0])
+			}
 			return nil
 		},
 	}
 	add.Flags().StringVar(&role, "role", "member", "owner, admin, member or viewer")
 	add.Flags().StringVar(&pwFile, "user-password-file", "", "read the new user's password from this `file` (else asked on the terminal)")
+	add.Flags().BoolVar(&noPassword, "no-password", false, "make the account without a password: the person pairs a phone and sets it")
+	var resetMinutes int
+	reset := &cobra.Command{
+		Use:   "reset NAME",
+		Short: "Reset a person's sign-in (forgotten password, lost phone): end everything they sign in with, pair anew",
+		Long: "reset ends all of a person's sessions, API keys and enrolment codes, turns their two-step sign-in off,\n" +
+			"clears their password, and prints a one-time pairing QR code for them, with which they sign in on a\n" +
+			"phone and set a new password. It is audited, raises an alert, and the person is told at sign-in.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newDaemonClient()
+			if err != nil {
+				return err
+			}
+			var e pairing
+			if err := c.call(http.MethodPost, "/v1/users/"+url.PathEscape(args[0])+"/reset", map[string]any{"valid_minutes": resetMinutes}, &e); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stderr, "The sign-in of %s was reset: their sessions, API keys, pairing codes, password and two-step sign-in are gone.\n", args[0])
+			return printPairing(g, e)
+		},
+	}
+	reset.Flags().IntVar(&resetMinutes, "valid", 10, "minutes the new pairing code is valid")
 	list := daemonCmd(g, "list", "List people, their roles and grants", "/v1/users", func(g *globals, r *pb.ListUsersResponse) error {
 		tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tROLE\tTOTP\tGRANTS")
@@ -172,7 +216,7 @@ and admins need no grants. Example: shoebox user grant anna family read,share`,
 			return nil
 		},
 	}
-	users.AddCommand(add, list, grant)
+	users.AddCommand(add, list, grant, reset)
 
 	var stateFlag string
 	auditCmd := &cobra.Command{Use: "audit", Short: "The box's append-only, hash-chained audit log"}
@@ -207,6 +251,55 @@ and admins need no grants. Example: shoebox user grant anna family read,share`,
 	verify.Flags().StringVar(&stateFlag, "dir", "", "audit log `directory` (default: STATE/gateway/audit)")
 	auditCmd.AddCommand(verify)
 	return []*cobra.Command{pair, users, auditCmd}
+}
+
+// pairing is an enrolment code as the API answers it.
+type pairing struct {
+	ID      string `json:"id"`
+	Code    string `json:"code"`
+	URL     string `json:"url"`
+	Pin     string `json:"pin"`
+	User    string `json:"user"`
+	Expires string `json:"expires"`
+}
+
+// printPairing prints an enrolment code's QR code and URL (or, with
+// --json, the API's answer).
+func printPairing(g *globals, e pairing) error {
+	if g.json {
+		return json.NewEncoder(g.stdout).Encode(e)
+	}
+	code, err := qr.Encode(e.URL, qr.M)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(g.stdout, renderQR(code))
+	fmt.Fprintf(g.stdout, "\nScan with the Shoebox app, or open on the phone:\n  %s\n\nCertificate pin: %s\nValid until %s, once (code ID %s; cancel it with shoebox pair-phone --cancel %s).\n",
+		e.URL, e.Pin, e.Expires, e.ID, e.ID)
+	return nil
+}
+
+// printEnrolments prints the outstanding enrolment codes in raw, the
+// answer to GET /v1/enrolments.
+func printEnrolments(g *globals, raw json.RawMessage) error {
+	if g.json {
+		_, err := g.stdout.Write(append(raw, '\n'))
+		return err
+	}
+	var r pb.ListEnrolmentsResponse
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("shoeboxd's answer: %w", err)
+	}
+	if len(r.Enrolments) == 0 {
+		fmt.Fprintln(g.stdout, "no outstanding enrolment codes")
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tUSER\tPURPOSE\tBY\tEXPIRES")
+	for _, e := range r.Enrolments {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Id, e.User, e.Purpose, e.By, e.Expires.AsTime().Local().Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
 }
 
 // renderQR draws a QR code with Unicode half blocks: two modules per

@@ -26,11 +26,14 @@ type APIKey struct {
 type apiKeyRec struct {
 	ID       string    `json:"id"`
 	User     string    `json:"user"`
+	UserID   string    `json:"uid,omitempty"` // the account's ID, as for sessions
 	Name     string    `json:"name"`
 	Scopes   []Action  `json:"scopes"`
 	Created  time.Time `json:"created"`
 	Expires  time.Time `json:"expires,omitzero"`
 	LastUsed time.Time `json:"last_used,omitzero"`
+	// SecondFactor: made by a session that proved the second factor.
+	SecondFactor bool `json:"second_factor,omitempty"`
 }
 
 func (r *apiKeyRec) public() APIKey {
@@ -45,9 +48,12 @@ func (r *apiKeyRec) expired(now time.Time) bool {
 // CreateAPIKey makes an API key for name, limited to scopes, which must
 // be actions name's role can be allowed (see the package documentation);
 // its grants are checked when the key is used. expires is when the key
-// stops working; zero means never. The token is returned once; only its
+// stops working; zero means never. session is the public ID of name's
+// session asking for it: a person with two-step sign-in gets a key only
+// from a session that proved it (ErrSecondFactor otherwise), and the key
+// counts as having proved it too. The token is returned once; only its
 // hash is kept.
-func (s *Store) CreateAPIKey(name, keyName string, scopes []Action, expires time.Time) (string, APIKey, error) {
+func (s *Store) CreateAPIKey(name, session, keyName string, scopes []Action, expires time.Time) (string, APIKey, error) {
 	name = canonName(name)
 	keyName = clean(keyName)
 	now := s.now()
@@ -82,8 +88,19 @@ func (s *Store) CreateAPIKey(name, keyName string, scopes []Action, expires time
 				return fmt.Errorf("API key %q: a %s may not do %s: %w", keyName, u.Role, a, ErrForbidden)
 			}
 		}
+		proved := false
+		if session != "" {
+			_, sess, err := findSession(tx, u, session)
+			if err != nil {
+				return err
+			}
+			proved = secondFactor(sess.Factors)
+		}
+		if u.TOTP != nil && !proved {
+			return fmt.Errorf("API key %q: %w", keyName, ErrSecondFactor)
+		}
 		tok = token.New(token.APIKey)
-		rec = apiKeyRec{ID: newID(), User: name, Name: keyName, Scopes: sc, Created: now, Expires: expires}
+		rec = apiKeyRec{ID: newID(), User: name, UserID: u.ID, Name: keyName, Scopes: sc, Created: now, Expires: expires, SecondFactor: proved}
 		emit(Event{Kind: EventAPIKeyCreated, User: name, CredentialID: rec.ID, Detail: fmt.Sprintf("%q scopes %v", keyName, sc)})
 		return putJSON(tx.Bucket(bucketAPIKeys), token.Hash(tok), &rec)
 	})
@@ -99,15 +116,12 @@ func (s *Store) ListAPIKeys(name string) ([]APIKey, error) {
 	name = canonName(name)
 	var out []APIKey
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		if _, err := getUser(tx, name); err != nil {
+		u, err := getUser(tx, name)
+		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketAPIKeys).ForEach(func(_, v []byte) error {
-			var r apiKeyRec
-			if err := decode(v, &r); err != nil {
-				return err
-			}
-			if r.User == name {
+		return forEach(tx, bucketAPIKeys, func(_ []byte, r *apiKeyRec) error {
+			if r.UserID == u.ID {
 				out = append(out, r.public())
 			}
 			return nil
@@ -121,47 +135,45 @@ func (s *Store) ListAPIKeys(name string) ([]APIKey, error) {
 func (s *Store) RevokeAPIKey(name, id string) error {
 	name = canonName(name)
 	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
-		b := tx.Bucket(bucketAPIKeys)
-		var key []byte
-		err := b.ForEach(func(k, v []byte) error {
-			var r apiKeyRec
-			if err := decode(v, &r); err != nil {
-				return err
-			}
-			if r.User == name && r.ID == id {
-				key = append([]byte(nil), k...)
-				emit(Event{Kind: EventAPIKeyRevoked, User: name, CredentialID: id, Detail: fmt.Sprintf("%q", r.Name)})
-			}
-			return nil
-		})
+		u, err := getUser(tx, name)
 		if err != nil {
 			return err
 		}
-		if key == nil {
-			return fmt.Errorf("API key %q of %q: %w: list the API keys to see their IDs", id, name, ErrNotFound)
+		n, err := deleteWhere(tx, bucketAPIKeys, func(r *apiKeyRec) bool { return r.UserID == u.ID && r.ID == id },
+			func(r *apiKeyRec) {
+				emit(Event{Kind: EventAPIKeyRevoked, User: name, CredentialID: id, Detail: fmt.Sprintf("%q", r.Name)})
+			})
+		if err == nil && n == 0 {
+			err = fmt.Errorf("API key %q of %q: %w: list the API keys to see their IDs", id, name, ErrNotFound)
 		}
-		return b.Delete(key)
+		return err
 	})
+}
+
+// deleteAPIKeys deletes u's API keys, emitting an event per key with why
+// as its detail.
+func deleteAPIKeys(tx *bbolt.Tx, u *userRec, why string, emit func(Event)) error {
+	_, err := deleteWhere(tx, bucketAPIKeys, func(r *apiKeyRec) bool { return r.UserID == u.ID },
+		func(r *apiKeyRec) {
+			emit(Event{Kind: EventAPIKeyRevoked, User: u.Name, CredentialID: r.ID, Detail: fmt.Sprintf("%q: %s", r.Name, why)})
+		})
+	return err
 }
 
 func (s *Store) authAPIKey(tok string) (Principal, error) {
 	now := s.now()
 	key := token.Hash(tok)
 	var (
-		rec  apiKeyRec
-		role Role
-		uid  string
+		rec apiKeyRec
+		u   *userRec
 	)
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		if err := getJSON(tx.Bucket(bucketAPIKeys), key, &rec); err != nil {
 			return err
 		}
-		u, err := getUser(tx, rec.User)
-		if err != nil {
-			return err
-		}
-		role, uid = u.Role, u.ID
-		return nil
+		var err error
+		u, err = ownerOf(tx, rec.User, rec.UserID)
+		return err
 	})
 	if errors.Is(err, ErrNotFound) {
 		return Principal{}, fmt.Errorf("unknown or revoked API key: %w", ErrUnauthenticated)
@@ -192,5 +204,6 @@ func (s *Store) authAPIKey(tok string) (Principal, error) {
 	if rec.Scopes == nil {
 		rec.Scopes = []Action{} // never nil: nil means "all rights"
 	}
-	return Principal{User: rec.User, UserID: uid, Role: role, Scopes: rec.Scopes, CredentialID: rec.ID, Kind: KindAPIKey}, nil
+	return Principal{User: rec.User, UserID: u.ID, Role: u.Role, Scopes: rec.Scopes, CredentialID: rec.ID, Kind: KindAPIKey,
+		TOTP: u.TOTP != nil, SecondFactor: rec.SecondFactor}, nil
 }

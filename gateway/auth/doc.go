@@ -15,6 +15,12 @@
 //	               sealed TOTP secret, recovery-code MACs)
 //	auth.sessions  token.Hash(session token) → JSON session record
 //	auth.apikeys   token.Hash(API key) → JSON API-key record
+//	auth.enrol     token.Hash(enrolment code) → JSON enrolment record
+//
+// Every credential (session, API key, enrolment code) records the
+// immutable ID of its account beside the name, and is dead once the
+// account with that name has another ID: deleting an account and making
+// a new one with its name gives the new one nothing of the old.
 //
 // No credential is stored in a usable form. Passwords are argon2id PHC
 // strings (package password). Session tokens and API keys are stored by
@@ -64,17 +70,59 @@
 //
 // A session ends 30 days after it was last used or 180 days after it was
 // created, whichever comes first (Options.SessionIdle, SessionMax). Its
-// last-seen time is written at most once a minute. Sessions and API keys
-// have a short public ID (12 hex characters) used to list and revoke them;
-// the token itself is shown once and never again.
+// last-seen time is written at most once a minute. Sessions, API keys and
+// enrolment codes have a short public ID (12 hex characters) used to list
+// and revoke them; the token itself is shown once and never again.
 //
 // An API key carries scopes: a subset of the actions the owner's role can
 // ever be allowed (the role's rights with every permission). At use time the
 // key's scopes are intersected with the user's current role and grants,
 // so a key never outgrows its user. A zero expiry means no expiry.
 //
-// RevokeCredential ends a session or API key whatever its state; the
-// gateway calls it when a credential was sent over plain HTTP.
+// RevokeCredential ends a session, API key or enrolment code whatever its
+// state; the gateway calls it when one was sent over plain HTTP.
+//
+// # Factors
+//
+// A session records the factors it proved: password, totp or
+// recovery_code (at sign-in), enrolment_code (a paired phone). A session
+// stored before factors were recorded counts as password-only. The
+// Principal says whether the person has two-step sign-in (TOTP) and
+// whether the credential proved it (SecondFactor); the gateway refuses a
+// person with TOTP whose credential has not, whatever the person's own
+// record says. Such a session proves it later with ProveSecondFactor (a
+// TOTP or recovery code, spent like one given at sign-in); five wrong
+// codes end the session. An API key counts as having the second factor
+// when the session that made it had; for a person with TOTP only such a
+// session may make one (ErrSecondFactor).
+//
+// Credentials made before a change to how the person signs in must not
+// outlive it. Turning TOTP on or off and changing the password keep the
+// session making the change (turning TOTP on marks it as having proved
+// TOTP) and end every other session, every enrolment code and, unless
+// the password change asks to keep them (recorded in the event), every
+// API key. Each credential ended is an event of its own, with its public
+// ID.
+//
+// # Enrolment codes and resets
+//
+// An enrolment code is a one-time code for an account (10 minutes by
+// default, a day at most), traded by a phone for a session once. It
+// stands in for the password, not the second factor. CreateEnrolment
+// makes one only for the asker's own account, for a new account (Fresh:
+// nobody has signed in to it; its other new-account codes end at its
+// first sign-in), or when the request comes from the box's local token
+// (someone at the box). Anything else would let whoever manages accounts
+// become someone else. ListEnrolments and CancelEnrolment manage the
+// outstanding ones.
+//
+// An account may be made without a password (CreateUser with ""): it
+// holds the hash of a random one, so sign-in fails like a wrong password,
+// and the first SetPassword needs no old one. ResetCredentials, for an
+// owner helping someone who lost their password or phone, ends all of
+// the account's credentials, turns TOTP off, clears the password, leaves
+// a notice (Notify, TakeNotices) for the person's next sign-in and
+// returns an enrolment code for them.
 //
 // # Permissions
 //
@@ -121,7 +169,8 @@
 // (1) An admin manages every account except an owner's, and cannot make
 // anyone owner. Account operations do not know their caller, so the
 // gateway calls CheckManage before CreateUser, DeleteUser, SetRole,
-// ResetPassword, Grant and RevokeGrant on someone else's account.
+// CreateEnrolment, ResetCredentials, Grant and RevokeGrant on someone
+// else's account.
 //
 // # Events
 //

@@ -48,6 +48,11 @@ var (
 	// ErrTOTPDisabled: two-step sign-in is off (or its set-up was not
 	// started).
 	ErrTOTPDisabled = errors.New("two-step sign-in is not on: start its set-up first")
+
+	// ErrSecondFactor: the person has two-step sign-in and the session
+	// (from an enrolment code, or older than recorded factors) has not
+	// proved it.
+	ErrSecondFactor = errors.New("this session has not proved two-step sign-in: enter a code from your authenticator app, or a recovery code, first")
 )
 
 // RateLimitError is ErrRateLimited with the wait before the next attempt.

@@ -22,6 +22,13 @@ const (
 	EventRoleChanged       EventKind = "role_changed"
 	EventCredentialExposed EventKind = "credential_exposed"
 	EventGrantsMigrated    EventKind = "grants_migrated" // old one-word grants became read only
+	// A session proved the second factor after it began.
+	EventSecondFactor EventKind = "second_factor"
+	// An enrolment code ended unused: cancelled, or its person's
+	// credentials changed.
+	EventEnrolmentCancelled EventKind = "enrolment_cancelled"
+	// An owner reset another person's sign-in (ResetCredentials).
+	EventCredentialsReset EventKind = "credentials_reset"
 )
 
 // Event is a security event for the audit log. It never holds a secret:
@@ -34,6 +41,6 @@ type Event struct {
 	User         string
 	IP           string
 	Device       string
-	CredentialID string // public ID of a session or API key
+	CredentialID string // public ID of a session, API key or enrolment code
 	Detail       string // human-readable, e.g. "wrong code", "member → admin"
 }

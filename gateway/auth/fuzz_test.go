@@ -15,7 +15,7 @@ import (
 func FuzzAuthenticate(f *testing.F) {
 	e := newEnv(f)
 	sess := e.login(f, auth.LoginRequest{User: "olivia", Password: ownerPW})
-	key, _, err := e.s.CreateAPIKey("olivia", "k", []auth.Action{auth.StatusRead}, t0.AddDate(1, 0, 0))
+	key, _, err := e.s.CreateAPIKey("olivia", "", "k", []auth.Action{auth.StatusRead}, t0.AddDate(1, 0, 0))
 	if err != nil {
 		f.Fatal(err)
 	}

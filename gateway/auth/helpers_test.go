@@ -138,7 +138,7 @@ func (e *env) enableTOTP(t testing.TB, user string) (secret string, recovery []s
 	if err != nil {
 		t.Fatal(err)
 	}
-	recovery, err = e.s.ConfirmTOTP(user, code(t, setup.Secret, e.clk.Now()))
+	recovery, err = e.s.ConfirmTOTP(user, code(t, setup.Secret, e.clk.Now()), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/shoebox/shoebox/gateway/password"
 	"github.com/shoebox/shoebox/gateway/throttle"
-	"github.com/shoebox/shoebox/gateway/token"
 )
 
 // LoginRequest is a sign-in attempt.
@@ -113,9 +112,8 @@ func (s *Store) Login(req LoginRequest) (string, Session, error) {
 		if err := pruneSessions(tx, now, s.o.SessionIdle, s.o.SessionMax); err != nil {
 			return err
 		}
-		tok = token.New(token.Session)
-		rec := sessionRec{ID: newID(), User: name, Device: device, IP: ip, Created: now, LastSeen: now}
-		if err := putJSON(tx.Bucket(bucketSessions), token.Hash(tok), &rec); err != nil {
+		var rec sessionRec
+		if tok, rec, err = s.startSession(tx, u, ip, device, loginFactors(u, req.Code), now, emit); err != nil {
 			return err
 		}
 		sess = rec.public(s.o.SessionIdle, s.o.SessionMax)

@@ -116,7 +116,7 @@ func TestTOTPRequired(t *testing.T) {
 
 func TestTOTPSetup(t *testing.T) {
 	e := newEnv(t)
-	if _, err := e.s.ConfirmTOTP("olivia", "123456"); !errors.Is(err, auth.ErrTOTPDisabled) {
+	if _, err := e.s.ConfirmTOTP("olivia", "123456", ""); !errors.Is(err, auth.ErrTOTPDisabled) {
 		t.Fatalf("confirm before begin: got %v, want ErrTOTPDisabled", err)
 	}
 	setup, err := e.s.BeginTOTP("olivia")
@@ -126,13 +126,13 @@ func TestTOTPSetup(t *testing.T) {
 	if !strings.HasPrefix(setup.URL, "otpauth://totp/Shoebox:olivia?") || !strings.Contains(setup.URL, "secret="+setup.Secret) {
 		t.Fatalf("URL: got %q", setup.URL)
 	}
-	if _, err := e.s.ConfirmTOTP("olivia", "12345"); !errors.Is(err, auth.ErrBadCredentials) {
+	if _, err := e.s.ConfirmTOTP("olivia", "12345", ""); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Fatalf("bad confirm code: got %v, want ErrBadCredentials", err)
 	}
 	if u, _ := e.s.GetUser("olivia"); u.TOTP {
 		t.Fatal("TOTP on before confirmation")
 	}
-	codes, err := e.s.ConfirmTOTP("olivia", code(t, setup.Secret, e.clk.Now()))
+	codes, err := e.s.ConfirmTOTP("olivia", code(t, setup.Secret, e.clk.Now()), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,24 +196,24 @@ func TestDisableTOTP(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			secret, rec := e.enableTOTP(t, "olivia")
-			if err := e.s.DisableTOTP("olivia", "wrong password!", "", "10.0.0.1"); !errors.Is(err, auth.ErrBadCredentials) {
+			if err := e.s.DisableTOTP("olivia", "wrong password!", "", "", "10.0.0.1"); !errors.Is(err, auth.ErrBadCredentials) {
 				t.Fatalf("wrong password: got %v, want ErrBadCredentials", err)
 			}
 			if code(t, secret, e.clk.Now()) != "000000" {
 				// A wrong code fails even alongside the right password.
-				if err := e.s.DisableTOTP("olivia", ownerPW, "000000", "10.0.0.1"); !errors.Is(err, auth.ErrBadCredentials) {
+				if err := e.s.DisableTOTP("olivia", ownerPW, "000000", "", "10.0.0.1"); !errors.Is(err, auth.ErrBadCredentials) {
 					t.Fatalf("wrong code: got %v, want ErrBadCredentials", err)
 				}
 			}
 			pw, c := tt.proof(t, e, secret, rec)
-			if err := e.s.DisableTOTP("olivia", pw, c, "10.0.0.1"); err != nil {
+			if err := e.s.DisableTOTP("olivia", pw, c, "", "10.0.0.1"); err != nil {
 				t.Fatal(err)
 			}
 			if u, _ := e.s.GetUser("olivia"); u.TOTP || u.RecoveryCodes != 0 {
 				t.Fatalf("user: got %+v", u)
 			}
 			e.login(t, auth.LoginRequest{User: "olivia", Password: ownerPW})
-			if err := e.s.DisableTOTP("olivia", ownerPW, "", "10.0.0.1"); !errors.Is(err, auth.ErrTOTPDisabled) {
+			if err := e.s.DisableTOTP("olivia", ownerPW, "", "", "10.0.0.1"); !errors.Is(err, auth.ErrTOTPDisabled) {
 				t.Fatalf("disable twice: got %v, want ErrTOTPDisabled", err)
 			}
 			if e.ev.count(auth.EventTOTPEnabled) != 1 || e.ev.count(auth.EventTOTPDisabled) != 1 {
@@ -330,21 +330,21 @@ func TestPasswordChangeBacksOff(t *testing.T) {
 	secret, _ := e.enableTOTP(t, "olivia")
 	const ip = "198.51.100.9"
 	for i := range 3 {
-		if err := e.s.SetPassword("olivia", "not the password", "a new password!", "", ip); !errors.Is(err, auth.ErrBadCredentials) {
+		if err := e.s.SetPassword("olivia", "not the password", "a new password!", "", false, ip); !errors.Is(err, auth.ErrBadCredentials) {
 			t.Fatalf("SetPassword %d: got %v, want ErrBadCredentials", i+1, err)
 		}
 	}
 	for i := range 2 {
-		if err := e.s.DisableTOTP("olivia", "", "000000", ip); !errors.Is(err, auth.ErrBadCredentials) && code(t, secret, e.clk.Now()) != "000000" {
+		if err := e.s.DisableTOTP("olivia", "", "000000", "", ip); !errors.Is(err, auth.ErrBadCredentials) && code(t, secret, e.clk.Now()) != "000000" {
 			t.Fatalf("DisableTOTP %d: got %v, want ErrBadCredentials", i+1, err)
 		}
 	}
-	if err := e.s.DisableTOTP("olivia", "not the password", "", ip); !errors.Is(err, auth.ErrBadCredentials) {
+	if err := e.s.DisableTOTP("olivia", "not the password", "", "", ip); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Fatalf("sixth failure: got %v, want ErrBadCredentials", err)
 	}
 	for _, call := range []func() error{
-		func() error { return e.s.SetPassword("olivia", ownerPW, "a new password!", "", ip) },
-		func() error { return e.s.DisableTOTP("olivia", ownerPW, "", ip) },
+		func() error { return e.s.SetPassword("olivia", ownerPW, "a new password!", "", false, ip) },
+		func() error { return e.s.DisableTOTP("olivia", ownerPW, "", "", ip) },
 		func() error {
 			_, _, err := e.s.Login(auth.LoginRequest{User: "olivia", Password: ownerPW, IP: ip})
 			return err
@@ -355,7 +355,7 @@ func TestPasswordChangeBacksOff(t *testing.T) {
 		}
 	}
 	// Another address is not held up.
-	if err := e.s.SetPassword("olivia", ownerPW, "a new password!", "", "192.0.2.7"); err != nil {
+	if err := e.s.SetPassword("olivia", ownerPW, "a new password!", "", false, "192.0.2.7"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -533,26 +533,35 @@ func TestSessions(t *testing.T) {
 func TestRevokeCredential(t *testing.T) {
 	e := newEnv(t)
 	sess := e.login(t, auth.LoginRequest{User: "olivia", Password: ownerPW})
-	key, info, err := e.s.CreateAPIKey("olivia", "backup script", []auth.Action{auth.BackupsWrite}, t0.Add(time.Hour))
+	key, info, err := e.s.CreateAPIKey("olivia", "", "backup script", []auth.Action{auth.BackupsWrite}, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired, _, err := e.s.CreateAPIKey("olivia", "old", []auth.Action{auth.StatusRead}, t0.Add(time.Minute))
+	expired, _, err := e.s.CreateAPIKey("olivia", "", "old", []auth.Action{auth.StatusRead}, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrol, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "olivia", TTL: time.Hour, OnBox: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.clk.Add(2 * time.Minute)
-	for _, tok := range []string{sess, key, expired} {
-		if err := e.s.RevokeCredential(tok); err != nil {
-			t.Fatalf("RevokeCredential(%s): %v", token.Redact(tok), err)
+	for _, tok := range []string{sess, key, expired, enrol} {
+		if user, err := e.s.RevokeCredential(tok); err != nil || user != "olivia" {
+			t.Fatalf("RevokeCredential(%s): %q, %v; want olivia", token.Redact(tok), user, err)
 		}
-		e.mustNotAuth(t, tok)
-		if err := e.s.RevokeCredential(tok); !errors.Is(err, auth.ErrNotFound) {
+		if tok != enrol {
+			e.mustNotAuth(t, tok)
+		}
+		if _, err := e.s.RevokeCredential(tok); !errors.Is(err, auth.ErrNotFound) {
 			t.Fatalf("revoke twice: got %v, want ErrNotFound", err)
 		}
 	}
-	for _, bad := range []string{"", "hello", token.New(token.Share), token.New(token.Session)} {
-		if err := e.s.RevokeCredential(bad); !errors.Is(err, auth.ErrNotFound) {
+	if _, _, err := e.s.Enrol(enrol, "10.0.0.1", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Fatalf("a revoked enrolment code: got %v, want ErrBadCredentials", err)
+	}
+	for _, bad := range []string{"", "hello", token.New(token.Share), token.New(token.Session), token.New(token.Enrol)} {
+		if _, err := e.s.RevokeCredential(bad); !errors.Is(err, auth.ErrNotFound) {
 			t.Fatalf("RevokeCredential(%q): got %v, want ErrNotFound", bad, err)
 		}
 	}
@@ -562,7 +571,7 @@ func TestRevokeCredential(t *testing.T) {
 			exposed = append(exposed, ev)
 		}
 	}
-	if len(exposed) != 3 || exposed[1].CredentialID != info.ID || exposed[1].User != "olivia" {
+	if len(exposed) != 4 || exposed[1].CredentialID != info.ID || exposed[1].User != "olivia" {
 		t.Fatalf("credential_exposed events: got %+v", exposed)
 	}
 }
@@ -599,7 +608,7 @@ func TestAPIKeys(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(fmt.Sprintf("%d-%s", i, tt.user), func(t *testing.T) {
-			tok, info, err := e.s.CreateAPIKey(tt.user, "key", tt.scopes, tt.expires)
+			tok, info, err := e.s.CreateAPIKey(tt.user, "", "key", tt.scopes, tt.expires)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
@@ -620,7 +629,7 @@ func TestAPIKeys(t *testing.T) {
 	if err := e.s.Grant("anna", "family", auth.PermWrite); err != nil {
 		t.Fatal(err)
 	}
-	tok, info, err := e.s.CreateAPIKey("anna", "uploader", []auth.Action{auth.Upload, auth.Restore}, t0.Add(24*time.Hour))
+	tok, info, err := e.s.CreateAPIKey("anna", "", "uploader", []auth.Action{auth.Upload, auth.Restore}, t0.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -670,7 +679,7 @@ func TestAPIKeys(t *testing.T) {
 	}
 
 	// A demoted user's key shrinks with the role.
-	tok, _, err = e.s.CreateAPIKey("adam", "ops", []auth.Action{auth.DisksManage}, never)
+	tok, _, err = e.s.CreateAPIKey("adam", "", "ops", []auth.Action{auth.DisksManage}, never)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,6 +156,11 @@ type Principal struct {
 	Scopes       []Action
 	CredentialID string // public ID of the session or API key
 	Kind         CredentialKind
+	// TOTP: the person has two-step sign-in on. SecondFactor: this
+	// credential proved it (a session that was given a TOTP or recovery
+	// code, or an API key made by one). The gateway refuses a person with
+	// TOTP whose credential has not proved it.
+	TOTP, SecondFactor bool
 }
 
 // boxWide is what each role may do regardless of grants; spaced actions

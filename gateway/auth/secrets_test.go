@@ -31,11 +31,12 @@ func secretsFlow(t *testing.T, e *env) (secrets []string, totpSecret string) {
 	for range 6 { // the sixth starts the address's back-off on olivia
 		_, _, _ = e.s.Login(auth.LoginRequest{User: "olivia", Password: wrongPW})
 	}
-	key, _, err := e.s.CreateAPIKey("anna", "script", []auth.Action{auth.StatusRead}, time.Time{})
+	p := e.mustAuth(t, sess)
+	key, _, err := e.s.CreateAPIKey("anna", p.CredentialID, "script", []auth.Action{auth.StatusRead}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	key2, info2, err := e.s.CreateAPIKey("anna", "other", []auth.Action{auth.StatusRead}, time.Time{})
+	key2, info2, err := e.s.CreateAPIKey("anna", p.CredentialID, "other", []auth.Action{auth.StatusRead}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,23 +44,54 @@ func secretsFlow(t *testing.T, e *env) (secrets []string, totpSecret string) {
 	if err := e.s.RevokeAPIKey("anna", info2.ID); err != nil {
 		t.Fatal(err)
 	}
-	p := e.mustAuth(t, sess)
-	if err := e.s.SetPassword("anna", annaPW, annaNewPW, p.CredentialID, "10.0.0.1"); err != nil {
+	enrol, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "anna", TTL: time.Hour, By: p})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.s.RevokeCredential(sess); err != nil {
+	phone, _, err := e.s.Enrol(enrol, "192.0.2.10", "phone")
+	if err != nil {
 		t.Fatal(err)
 	}
+	pp := e.mustAuth(t, phone)
 	e.clk.Add(30 * time.Second)
-	sess3 := e.login(t, auth.LoginRequest{User: "anna", Password: annaNewPW, Code: code(t, secret, e.clk.Now())})
+	cp := code(t, secret, e.clk.Now())
+	if err := e.s.ProveSecondFactor("anna", pp.CredentialID, "654321"); err == nil {
+		t.Fatal("a wrong code proved the second factor")
+	}
+	if err := e.s.ProveSecondFactor("anna", pp.CredentialID, cp); err != nil {
+		t.Fatal(err)
+	}
+	enrol2, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "anna", TTL: time.Hour, By: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.SetPassword("anna", annaPW, annaNewPW, p.CredentialID, false, "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.RevokeCredential(sess); err != nil {
+		t.Fatal(err)
+	}
+	enrol3, _, err := e.s.ResetCredentials("anna", "olivia", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.s.Enrol(enrol3, "", "phone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.SetPassword("anna", "", annaNewPW, "", false, "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	secretB, recoveryB := e.enableTOTP(t, "anna")
+	e.clk.Add(30 * time.Second)
+	sess3 := e.login(t, auth.LoginRequest{User: "anna", Password: annaNewPW, Code: code(t, secretB, e.clk.Now())})
 	if err := e.s.Logout(sess3); err != nil {
 		t.Fatal(err)
 	}
 	e.clk.Add(30 * time.Second)
-	c2 := code(t, secret, e.clk.Now())
-	sess4 := e.login(t, auth.LoginRequest{User: "anna", Password: annaNewPW, Code: recovery[1]})
+	c2 := code(t, secretB, e.clk.Now())
+	sess4 := e.login(t, auth.LoginRequest{User: "anna", Password: annaNewPW, Code: recoveryB[1]})
 	e.clk.Add(30 * time.Second)
-	if err := e.s.DisableTOTP("anna", "", code(t, secret, e.clk.Now()), "10.0.0.1"); err != nil {
+	if err := e.s.DisableTOTP("anna", "", code(t, secretB, e.clk.Now()), "", "10.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
 	// Set up a second authenticator that stays on, so its secret is in the
@@ -68,9 +100,10 @@ func secretsFlow(t *testing.T, e *env) (secrets []string, totpSecret string) {
 	if err := e.s.SetRole("anna", auth.Viewer); err != nil {
 		t.Fatal(err)
 	}
-	secrets = append(secrets, annaPW, annaNewPW, wrongPW, ownerPW, "hunter2-typed-as-name", secret, secret2, c, c2,
-		sess, sess2, sess3, sess4, key, key2)
+	secrets = append(secrets, annaPW, annaNewPW, wrongPW, ownerPW, "hunter2-typed-as-name", secret, secretB, secret2, c, c2,
+		sess, sess2, sess3, sess4, key, key2, enrol, enrol2, enrol3, phone, cp)
 	secrets = append(secrets, recovery...)
+	secrets = append(secrets, recoveryB...)
 	secrets = append(secrets, recovery2...)
 	return secrets, secret2
 }

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -10,6 +11,40 @@ import (
 
 	"github.com/shoebox/shoebox/gateway/token"
 )
+
+// Factor is a proof of identity a session was opened with, or added to
+// it later (ProveSecondFactor).
+type Factor string
+
+// The factors.
+const (
+	FactorPassword  Factor = "password"
+	FactorTOTP      Factor = "totp"
+	FactorRecovery  Factor = "recovery_code"
+	FactorEnrolment Factor = "enrolment_code"
+)
+
+// secondFactor reports whether fs hold a second factor.
+func secondFactor(fs []Factor) bool {
+	return slices.Contains(fs, FactorTOTP) || slices.Contains(fs, FactorRecovery)
+}
+
+// codeFactor is the factor a code accepted by checkCode proves.
+func codeFactor(code string) Factor {
+	if isDigits(normCode(code)) {
+		return FactorTOTP
+	}
+	return FactorRecovery
+}
+
+// loginFactors are what a successful Login proved: the password and,
+// when u has two-step sign-in, the code.
+func loginFactors(u *userRec, code string) []Factor {
+	if u.TOTP == nil {
+		return []Factor{FactorPassword}
+	}
+	return []Factor{FactorPassword, codeFactor(code)}
+}
 
 // Session describes a signed-in device (no token).
 type Session struct {
@@ -20,15 +55,33 @@ type Session struct {
 	Created  time.Time
 	LastSeen time.Time
 	Expires  time.Time // the earlier of the idle and absolute limits
+	Factors  []Factor  // what it proved
+	// SecondFactor: it proved a TOTP or recovery code.
+	SecondFactor bool
 }
 
 type sessionRec struct {
-	ID       string    `json:"id"`
+	ID string `json:"id"`
+	// User is the account's name; UserID its ID: the session dies with
+	// the account, and a later account of the same name does not get it.
 	User     string    `json:"user"`
+	UserID   string    `json:"uid,omitempty"`
 	Device   string    `json:"device,omitempty"`
 	IP       string    `json:"ip,omitempty"`
 	Created  time.Time `json:"created"`
 	LastSeen time.Time `json:"last_seen"`
+	// Factors it proved. None recorded (a session from before factors
+	// were): the password alone.
+	Factors []Factor `json:"factors,omitempty"`
+	// Misses counts wrong codes given to ProveSecondFactor.
+	Misses int `json:"misses,omitempty"`
+}
+
+func (r *sessionRec) factors() []Factor {
+	if len(r.Factors) == 0 {
+		return []Factor{FactorPassword}
+	}
+	return r.Factors
 }
 
 func (r *sessionRec) expires(idle, maxAge time.Duration) time.Time {
@@ -41,7 +94,24 @@ func (r *sessionRec) expires(idle, maxAge time.Duration) time.Time {
 
 func (r *sessionRec) public(idle, maxAge time.Duration) Session {
 	return Session{ID: r.ID, User: r.User, Device: r.Device, IP: r.IP,
-		Created: r.Created, LastSeen: r.LastSeen, Expires: r.expires(idle, maxAge)}
+		Created: r.Created, LastSeen: r.LastSeen, Expires: r.expires(idle, maxAge),
+		Factors: slices.Clone(r.factors()), SecondFactor: secondFactor(r.Factors)}
+}
+
+// startSession stores a new session for u that proved factors, and
+// returns its token. It marks u as signed in, which ends the enrolment
+// codes made for it as a new account; the caller saves u.
+func (s *Store) startSession(tx *bbolt.Tx, u *userRec, ip, device string, factors []Factor, now time.Time, emit func(Event)) (string, sessionRec, error) {
+	if u.Fresh {
+		u.Fresh = false
+		err := deleteEnrolments(tx, u, func(r *enrolRec) bool { return r.Purpose == EnrolNew }, "the account has been signed in to", emit)
+		if err != nil {
+			return "", sessionRec{}, err
+		}
+	}
+	tok := token.New(token.Session)
+	rec := sessionRec{ID: newID(), User: u.Name, UserID: u.ID, Device: device, IP: ip, Created: now, LastSeen: now, Factors: factors}
+	return tok, rec, putJSON(tx.Bucket(bucketSessions), token.Hash(tok), &rec)
 }
 
 // touchEvery is how stale last-seen may get before Authenticate writes
@@ -51,8 +121,9 @@ const touchEvery = time.Minute
 // Authenticate resolves a bearer token (session token or API key) to a
 // Principal. ip is the client's address, recorded as the session's last
 // address. A malformed token is refused before any lookup; an unknown,
-// expired or revoked one, or one whose user is gone, gives an error
-// matching ErrUnauthenticated.
+// expired or revoked one, or one whose account is gone (a later account
+// of the same name included), gives an error matching
+// ErrUnauthenticated.
 func (s *Store) Authenticate(bearer, ip string) (Principal, error) {
 	switch token.KindOf(bearer) {
 	case token.Session:
@@ -68,9 +139,8 @@ func (s *Store) authSession(tok, ip string) (Principal, error) {
 	key := token.Hash(tok)
 	var (
 		rec   sessionRec
-		role  Role
-		uid   string
-		stale bool // needs a write: expired, or last-seen/IP to update
+		u     *userRec
+		stale bool // needs a write: expired, orphaned, or last-seen/IP to update
 	)
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		if err := getJSON(tx.Bucket(bucketSessions), key, &rec); err != nil {
@@ -80,11 +150,10 @@ func (s *Store) authSession(tok, ip string) (Principal, error) {
 			stale = true
 			return nil
 		}
-		u, err := getUser(tx, rec.User)
-		if err != nil {
+		var err error
+		if u, err = ownerOf(tx, rec.User, rec.UserID); err != nil {
 			return err
 		}
-		role, uid = u.Role, u.ID
 		stale = now.Sub(rec.LastSeen) >= touchEvery || rec.IP != ip
 		return nil
 	})
@@ -105,6 +174,13 @@ func (s *Store) authSession(tok, ip string) (Principal, error) {
 				expired = true
 				return b.Delete([]byte(key))
 			}
+			var err error
+			if u, err = ownerOf(tx, rec.User, rec.UserID); errors.Is(err, ErrNotFound) {
+				expired = true
+				return b.Delete([]byte(key))
+			} else if err != nil {
+				return err
+			}
 			if now.After(rec.LastSeen) {
 				rec.LastSeen = now
 			}
@@ -118,7 +194,22 @@ func (s *Store) authSession(tok, ip string) (Principal, error) {
 			return Principal{}, err
 		}
 	}
-	return Principal{User: rec.User, UserID: uid, Role: role, CredentialID: rec.ID, Kind: KindSession}, nil
+	return Principal{User: rec.User, UserID: u.ID, Role: u.Role, CredentialID: rec.ID, Kind: KindSession,
+		TOTP: u.TOTP != nil, SecondFactor: secondFactor(rec.Factors)}, nil
+}
+
+// ownerOf returns the account a credential of user name and account ID
+// uid belongs to, or ErrNotFound when that account is gone (even if
+// another now has the name).
+func ownerOf(tx *bbolt.Tx, name, uid string) (*userRec, error) {
+	u, err := getUser(tx, name)
+	if err != nil {
+		return nil, err
+	}
+	if u.ID != uid {
+		return nil, fmt.Errorf("the account %q this credential belonged to was deleted: %w", name, ErrNotFound)
+	}
+	return u, nil
 }
 
 // Logout ends the session with token tok. Ending a session that has
@@ -147,11 +238,12 @@ func (s *Store) ListSessions(name string) ([]Session, error) {
 	now := s.now()
 	var out []Session
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		if _, err := getUser(tx, name); err != nil {
+		u, err := getUser(tx, name)
+		if err != nil {
 			return err
 		}
-		return forEachSession(tx, func(_ []byte, r *sessionRec) error {
-			if r.User == name && now.Before(r.expires(s.o.SessionIdle, s.o.SessionMax)) {
+		return forEach(tx, bucketSessions, func(_ []byte, r *sessionRec) error {
+			if r.UserID == u.ID && now.Before(r.expires(s.o.SessionIdle, s.o.SessionMax)) {
 				out = append(out, r.public(s.o.SessionIdle, s.o.SessionMax))
 			}
 			return nil
@@ -165,144 +257,157 @@ func (s *Store) ListSessions(name string) ([]Session, error) {
 func (s *Store) RevokeSession(name, id string) error {
 	name = canonName(name)
 	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
-		var key []byte
-		err := forEachSession(tx, func(k []byte, r *sessionRec) error {
-			if r.User == name && r.ID == id {
-				key = append([]byte(nil), k...)
-				emit(Event{Kind: EventSessionRevoked, User: name, IP: r.IP, Device: r.Device, CredentialID: r.ID})
-			}
-			return nil
-		})
+		u, err := getUser(tx, name)
 		if err != nil {
 			return err
 		}
-		if key == nil {
-			return fmt.Errorf("session %q of %q: %w: list the sessions to see their IDs", id, name, ErrNotFound)
+		key, r, err := findSession(tx, u, id)
+		if err != nil {
+			return err
 		}
+		emit(Event{Kind: EventSessionRevoked, User: name, IP: r.IP, Device: r.Device, CredentialID: r.ID})
 		return tx.Bucket(bucketSessions).Delete(key)
 	})
 }
 
-// RevokeCredential ends the session or API key whose token is bearer,
-// whatever its state, and reports a credential_exposed event. The gateway
-// calls it when a credential arrives over plain HTTP. It returns
-// ErrNotFound when no credential has that token.
-func (s *Store) RevokeCredential(bearer string) error {
-	var bucket []byte
-	switch token.KindOf(bearer) {
-	case token.Session:
-		bucket = bucketSessions
-	case token.APIKey:
-		bucket = bucketAPIKeys
-	default:
-		return fmt.Errorf("revoke credential: not a session token or API key: %w", ErrNotFound)
-	}
-	key := token.Hash(bearer)
-	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
-		b := tx.Bucket(bucket)
-		var rec struct {
-			ID   string `json:"id"`
-			User string `json:"user"`
-		}
-		if err := getJSON(b, key, &rec); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return fmt.Errorf("revoke credential %s: %w", token.Redact(bearer), ErrNotFound)
-			}
-			return err
-		}
-		emit(Event{Kind: EventCredentialExposed, User: rec.User, CredentialID: rec.ID,
-			Detail: string(kindOfBucket(bucket)) + " sent without TLS; revoked"})
-		return b.Delete([]byte(key))
-	})
-}
-
-func kindOfBucket(b []byte) CredentialKind {
-	if string(b) == string(bucketAPIKeys) {
-		return KindAPIKey
-	}
-	return KindSession
-}
-
-func forEachSession(tx *bbolt.Tx, fn func(k []byte, r *sessionRec) error) error {
-	return tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
-		var r sessionRec
-		if err := decode(v, &r); err != nil {
-			return err
-		}
-		return fn(k, &r)
-	})
-}
-
-// deleteSessions ends name's sessions except the one with public ID keep.
-func deleteSessions(tx *bbolt.Tx, name, keep string, emit func(Event)) error {
-	var keys [][]byte
-	err := forEachSession(tx, func(k []byte, r *sessionRec) error {
-		if r.User == name && (keep == "" || r.ID != keep) {
-			keys = append(keys, k)
-			emit(Event{Kind: EventSessionRevoked, User: name, IP: r.IP, Device: r.Device, CredentialID: r.ID, Detail: "password changed"})
+// findSession returns the key and record of u's session with public ID
+// id.
+func findSession(tx *bbolt.Tx, u *userRec, id string) ([]byte, *sessionRec, error) {
+	var (
+		key   []byte
+		found sessionRec
+	)
+	err := forEach(tx, bucketSessions, func(k []byte, r *sessionRec) error {
+		if r.UserID == u.ID && r.ID == id {
+			key, found = append([]byte(nil), k...), *r
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	return deleteKeys(tx.Bucket(bucketSessions), keys)
+	if key == nil {
+		return nil, nil, fmt.Errorf("session %q of %q: %w: list the sessions to see their IDs", id, u.Name, ErrNotFound)
+	}
+	return key, &found, nil
+}
+
+// RevokeCredential ends the session, API key or enrolment code whose
+// token is tok, whatever its state, reports a credential_exposed event,
+// and returns the name of the account it belonged to. The gateway calls
+// it when a credential arrives over plain HTTP. It returns ErrNotFound
+// when no credential has that token.
+func (s *Store) RevokeCredential(tok string) (string, error) {
+	var bucket []byte
+	var what string
+	switch token.KindOf(tok) {
+	case token.Session:
+		bucket, what = bucketSessions, "session token"
+	case token.APIKey:
+		bucket, what = bucketAPIKeys, "API key"
+	case token.Enrol:
+		bucket, what = bucketEnrol, "enrolment code"
+	default:
+		return "", fmt.Errorf("revoke credential: not a session token, API key or enrolment code: %w", ErrNotFound)
+	}
+	key := token.Hash(tok)
+	var rec credHead
+	err := s.update(func(tx *bbolt.Tx, emit func(Event)) error {
+		b := tx.Bucket(bucket)
+		if err := getJSON(b, key, &rec); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("revoke credential %s: %w", token.Redact(tok), ErrNotFound)
+			}
+			return err
+		}
+		emit(Event{Kind: EventCredentialExposed, User: rec.User, CredentialID: rec.ID, Detail: what + " sent without TLS; revoked"})
+		return b.Delete([]byte(key))
+	})
+	return rec.User, err
+}
+
+// credHead is what every stored credential (session, API key, enrolment
+// code) has.
+type credHead struct {
+	ID     string `json:"id"`
+	User   string `json:"user"`
+	UserID string `json:"uid"`
 }
 
 // pruneSessions deletes every expired session.
 func pruneSessions(tx *bbolt.Tx, now time.Time, idle, maxAge time.Duration) error {
-	var keys [][]byte
-	err := forEachSession(tx, func(k []byte, r *sessionRec) error {
-		if !now.Before(r.expires(idle, maxAge)) {
-			keys = append(keys, k)
+	_, err := deleteWhere(tx, bucketSessions, func(r *sessionRec) bool { return !now.Before(r.expires(idle, maxAge)) }, nil)
+	return err
+}
+
+// endCredentials ends u's sessions but the one with public ID
+// keepSession, its API keys unless keepKeys, and its enrolment codes,
+// emitting one event per credential ended, with why as its detail.
+func endCredentials(tx *bbolt.Tx, u *userRec, keepSession string, keepKeys bool, why string, emit func(Event)) error {
+	_, err := deleteWhere(tx, bucketSessions,
+		func(r *sessionRec) bool { return r.UserID == u.ID && (keepSession == "" || r.ID != keepSession) },
+		func(r *sessionRec) {
+			emit(Event{Kind: EventSessionRevoked, User: u.Name, IP: r.IP, Device: r.Device, CredentialID: r.ID, Detail: why})
+		})
+	if err == nil && !keepKeys {
+		err = deleteAPIKeys(tx, u, why, emit)
+	}
+	if err == nil {
+		err = deleteEnrolments(tx, u, func(*enrolRec) bool { return true }, why, emit)
+	}
+	return err
+}
+
+// bindCredentials ties the sessions and API keys stored before they
+// carried an account ID to the account that now has their user name
+// (deleting an account always deleted its sessions and keys by name, so
+// that account is theirs), and drops such enrolment codes: they live a
+// day at most, and one made for a deleted account must not sign in a
+// later account of the same name.
+func bindCredentials(tx *bbolt.Tx) error {
+	if err := bindBucket[sessionRec](tx, bucketSessions, func(r *sessionRec) *string { return &r.UserID }, func(r *sessionRec) string { return r.User }); err != nil {
+		return err
+	}
+	if err := bindBucket[apiKeyRec](tx, bucketAPIKeys, func(r *apiKeyRec) *string { return &r.UserID }, func(r *apiKeyRec) string { return r.User }); err != nil {
+		return err
+	}
+	_, err := deleteWhere(tx, bucketEnrol, func(r *credHead) bool { return r.UserID == "" }, nil)
+	return err
+}
+
+// bindBucket gives the records of bucket without an account ID the ID of
+// the account that has their user name, and deletes those whose account
+// is gone.
+func bindBucket[R any](tx *bbolt.Tx, bucket []byte, uid func(*R) *string, user func(*R) string) error {
+	b := tx.Bucket(bucket)
+	type fix struct {
+		key []byte
+		rec *R
+	}
+	var fixes []fix
+	var gone [][]byte
+	err := forEach(tx, bucket, func(k []byte, r *R) error {
+		if *uid(r) != "" {
+			return nil
 		}
+		u, err := getUser(tx, user(r))
+		if errors.Is(err, ErrNotFound) {
+			gone = append(gone, k)
+			return nil
+		} else if err != nil {
+			return err
+		}
+		*uid(r) = u.ID
+		fixes = append(fixes, fix{append([]byte(nil), k...), r})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return deleteKeys(tx.Bucket(bucketSessions), keys)
-}
-
-// deleteCredentials deletes all of name's sessions and API keys.
-func deleteCredentials(tx *bbolt.Tx, name string) error {
-	for _, bn := range [][]byte{bucketSessions, bucketAPIKeys} {
-		b := tx.Bucket(bn)
-		var keys [][]byte
-		err := b.ForEach(func(k, v []byte) error {
-			var r struct {
-				User string `json:"user"`
-			}
-			if err := decode(v, &r); err != nil {
-				return err
-			}
-			if r.User == name {
-				keys = append(keys, k)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if err := deleteKeys(b, keys); err != nil {
+	for _, f := range fixes {
+		if err := putJSON(b, string(f.key), f.rec); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-// deleteKeys deletes keys collected during a ForEach (bbolt forbids
-// changing a bucket while iterating it). The keys are copied first: they
-// point into the memory map, which a delete may remap.
-func deleteKeys(b *bbolt.Bucket, keys [][]byte) error {
-	owned := make([][]byte, len(keys))
-	for i, k := range keys {
-		owned[i] = append([]byte(nil), k...)
-	}
-	for _, k := range owned {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return deleteKeys(b, gone)
 }

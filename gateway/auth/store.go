@@ -159,7 +159,10 @@ func New(db *bbolt.DB, opts Options) (*Store, error) {
 		if migrated, err = migrateGrants(tx); err != nil {
 			return err
 		}
-		return giveIDs(tx)
+		if err := giveIDs(tx); err != nil {
+			return err
+		}
+		return bindCredentials(tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: open: %w", err)
@@ -188,6 +191,13 @@ type userRec struct {
 	Hash    string            `json:"hash"` // argon2id PHC string
 	Created time.Time         `json:"created"`
 	Grants  map[string]Access `json:"grants,omitempty"` // space → permissions
+
+	// Fresh: nobody has signed in to the account yet, so an admin may
+	// give it an enrolment code. NoPassword: it was made (or reset)
+	// without one; Hash then holds a random password nobody knows.
+	Fresh      bool     `json:"fresh,omitempty"`
+	NoPassword bool     `json:"no_password,omitempty"`
+	Notices    []Notice `json:"notices,omitempty"` // for the next sign-in
 
 	TOTP        []byte   `json:"totp,omitempty"`         // sealed secret, when on
 	TOTPPending []byte   `json:"totp_pending,omitempty"` // sealed secret, during set-up

@@ -63,7 +63,11 @@ func (s *Store) BeginTOTP(name string) (TOTPSetup, error) {
 // ConfirmTOTP turns two-step sign-in on for name once the user proves the
 // authenticator works with a current code. It returns ten one-time
 // recovery codes, to be shown once: only their MACs are kept.
-func (s *Store) ConfirmTOTP(name, code string) ([]string, error) {
+//
+// The session with public ID session (the one making the change) counts
+// as having proved the new factor; every other session of the person,
+// their API keys and enrolment codes end: they were opened without it.
+func (s *Store) ConfirmTOTP(name, code, session string) ([]string, error) {
 	name = canonName(name)
 	now := s.now()
 	codes := make([]string, 10)
@@ -93,6 +97,19 @@ func (s *Store) ConfirmTOTP(name, code string) ([]string, error) {
 		}
 		u.TOTP, u.TOTPPending, u.TOTPStep, u.Recovery = u.TOTPPending, nil, step, macs
 		emit(Event{Kind: EventTOTPEnabled, User: name})
+		if session != "" {
+			key, rec, err := findSession(tx, u, session)
+			if err != nil {
+				return err
+			}
+			rec.Factors = append(rec.factors(), FactorTOTP)
+			if err := putJSON(tx.Bucket(bucketSessions), string(key), rec); err != nil {
+				return err
+			}
+		}
+		if err := endCredentials(tx, u, session, false, "two-step sign-in turned on", emit); err != nil {
+			return err
+		}
 		return putUser(tx, u)
 	})
 	if err != nil {
@@ -102,11 +119,13 @@ func (s *Store) ConfirmTOTP(name, code string) ([]string, error) {
 }
 
 // DisableTOTP turns two-step sign-in off for name. It needs proof: a
-// valid code (TOTP or recovery) or, if code is empty, the password. ip
-// is the caller's address: a wrong proof counts towards that address's
-// back-off on the account, as a failed sign-in does, and while the
-// back-off lasts the call fails with a *RateLimitError before any check.
-func (s *Store) DisableTOTP(name, pw, code, ip string) error {
+// valid code (TOTP or recovery) or, if code is empty, the password.
+// Every session of the person but the one with public ID session, their
+// API keys and enrolment codes end. ip is the caller's address: a wrong
+// proof counts towards that address's back-off on the account, as a
+// failed sign-in does, and while the back-off lasts the call fails with
+// a *RateLimitError before any check.
+func (s *Store) DisableTOTP(name, pw, code, session, ip string) error {
 	name = canonName(name)
 	now := s.now()
 	u, err := s.loadUser(name)
@@ -153,6 +172,9 @@ func (s *Store) DisableTOTP(name, pw, code, ip string) error {
 		}
 		u.TOTP, u.TOTPPending, u.TOTPStep, u.Recovery = nil, nil, 0, nil
 		emit(Event{Kind: EventTOTPDisabled, User: name})
+		if err := endCredentials(tx, u, session, false, "two-step sign-in turned off", emit); err != nil {
+			return err
+		}
 		return putUser(tx, u)
 	})
 	if err != nil {
@@ -160,6 +182,61 @@ func (s *Store) DisableTOTP(name, pw, code, ip string) error {
 	}
 	if result == nil {
 		s.pairs.Reset(pair)
+	}
+	return result
+}
+
+// MaxMisses is how many wrong codes ProveSecondFactor takes on one
+// session before it ends the session.
+const MaxMisses = 5
+
+// ProveSecondFactor adds the second factor to name's session with public
+// ID session, once the person gives a valid code: TOTP or recovery (which
+// is spent). A wrong code gives ErrBadCredentials; the MaxMisses-th ends
+// the session. A session only needs this when it began without the
+// factor: from an enrolment code, or before sessions recorded factors.
+func (s *Store) ProveSecondFactor(name, session, code string) error {
+	name = canonName(name)
+	now := s.now()
+	var result error
+	err := s.update(func(tx *bbolt.Tx, emit func(Event)) error {
+		u, err := getUser(tx, name)
+		if err != nil {
+			return err
+		}
+		if u.TOTP == nil {
+			return fmt.Errorf("user %q: %w", name, ErrTOTPDisabled)
+		}
+		key, rec, err := findSession(tx, u, session)
+		if err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketSessions)
+		how, err := s.checkCode(u, code, now)
+		if err != nil {
+			return err
+		}
+		if how == "" {
+			rec.Misses++
+			emit(Event{Kind: EventLoginFailed, User: name, IP: rec.IP, Device: rec.Device, CredentialID: rec.ID,
+				Detail: fmt.Sprintf("wrong code proving two-step sign-in (%d of %d)", rec.Misses, MaxMisses)})
+			result = ErrBadCredentials
+			if rec.Misses >= MaxMisses {
+				emit(Event{Kind: EventSessionRevoked, User: name, IP: rec.IP, Device: rec.Device, CredentialID: rec.ID,
+					Detail: fmt.Sprintf("%d wrong codes proving two-step sign-in", MaxMisses)})
+				return b.Delete(key)
+			}
+			return putJSON(b, string(key), rec)
+		}
+		rec.Factors, rec.Misses = append(rec.factors(), codeFactor(code)), 0
+		if err := putJSON(b, string(key), rec); err != nil {
+			return err
+		}
+		emit(Event{Kind: EventSecondFactor, User: name, IP: rec.IP, Device: rec.Device, CredentialID: rec.ID, Detail: how})
+		return putUser(tx, u) // the code is spent
+	})
+	if err != nil {
+		return err
 	}
 	return result
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -11,6 +12,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/shoebox/shoebox/gateway/password"
+	"github.com/shoebox/shoebox/gateway/token"
 )
 
 // User is an account as shown to callers (no secrets).
@@ -88,7 +90,10 @@ func validRole(r Role) error {
 }
 
 // CreateUser adds an account. The first account must be an owner. The
-// name is folded to lower case.
+// name is folded to lower case. With an empty pw the account has no
+// password: the person pairs a phone with an enrolment code and sets it
+// (SetPassword with an empty old one). The account is new (an admin may
+// have enrolment codes made for it) until someone signs in to it.
 func (s *Store) CreateUser(name, pw string, role Role) (User, error) {
 	name = canonName(name)
 	if err := validName(name); err != nil {
@@ -97,12 +102,14 @@ func (s *Store) CreateUser(name, pw string, role Role) (User, error) {
 	if err := validRole(role); err != nil {
 		return User{}, err
 	}
-	if err := validPassword(pw); err != nil {
-		return User{}, err
+	if pw != "" {
+		if err := validPassword(pw); err != nil {
+			return User{}, err
+		}
 	}
-	hash := password.Hash(pw, s.o.Params)
+	hash := s.hashOrUnusable(pw)
 	now := s.now()
-	u := &userRec{ID: newUserID(), Name: name, Role: role, Hash: hash, Created: now}
+	u := &userRec{ID: newUserID(), Name: name, Role: role, Hash: hash, Created: now, Fresh: true, NoPassword: pw == ""}
 	err := s.update(func(tx *bbolt.Tx, emit func(Event)) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(name)) != nil {
@@ -158,8 +165,8 @@ func countOwners(tx *bbolt.Tx) (int, error) {
 	return n, err
 }
 
-// DeleteUser removes the account name with its sessions and API keys.
-// The last owner cannot be deleted.
+// DeleteUser removes the account name with its sessions, API keys and
+// enrolment codes. The last owner cannot be deleted.
 func (s *Store) DeleteUser(name string) error {
 	name = canonName(name)
 	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
@@ -176,7 +183,7 @@ func (s *Store) DeleteUser(name string) error {
 				return fmt.Errorf("delete %q: %w", name, ErrLastOwner)
 			}
 		}
-		if err := deleteCredentials(tx, name); err != nil {
+		if err := endCredentials(tx, u, "", false, "account deleted", emit); err != nil {
 			return err
 		}
 		emit(Event{Kind: EventUserDeleted, User: name})
@@ -259,14 +266,15 @@ func (s *Store) RevokeGrant(name, space string) error {
 	})
 }
 
-// SetPassword changes name's password after checking the old one, and
-// ends the user's sessions except keepSession (the public ID of the
-// session making the change; "" ends them all). API keys are kept. ip is
-// the caller's address: a wrong old password counts towards that
-// address's back-off on the account, as a failed sign-in does, and while
-// the back-off lasts the call fails with a *RateLimitError before any
-// check.
-func (s *Store) SetPassword(name, oldPw, newPw, keepSession, ip string) error {
+// SetPassword changes name's password after checking the old one (an
+// account without a password takes any old one, usually empty), and
+// ends the person's sessions except keepSession (the public ID of the
+// session making the change; "" ends them all), their enrolment codes
+// and, unless keepKeys, their API keys. ip is the caller's address: a
+// wrong old password counts towards that address's back-off on the
+// account, as a failed sign-in does, and while the back-off lasts the
+// call fails with a *RateLimitError before any check.
+func (s *Store) SetPassword(name, oldPw, newPw, keepSession string, keepKeys bool, ip string) error {
 	name = canonName(name)
 	if err := validPassword(newPw); err != nil {
 		return err
@@ -280,12 +288,15 @@ func (s *Store) SetPassword(name, oldPw, newPw, keepSession, ip string) error {
 	if err := s.backedOff(pair, now); err != nil {
 		return err
 	}
-	_, cerr := password.Check(oldPw, u.Hash, s.o.Params)
-	if errors.Is(cerr, password.ErrBusy) {
-		return cerr
-	}
-	if cerr != nil && !errors.Is(cerr, password.ErrMismatch) {
-		return fmt.Errorf("check password of %q: %w", name, cerr)
+	var cerr error
+	if !u.NoPassword {
+		_, cerr = password.Check(oldPw, u.Hash, s.o.Params)
+		if errors.Is(cerr, password.ErrBusy) {
+			return cerr
+		}
+		if cerr != nil && !errors.Is(cerr, password.ErrMismatch) {
+			return fmt.Errorf("check password of %q: %w", name, cerr)
+		}
 	}
 	hash := ""
 	if cerr == nil {
@@ -302,11 +313,18 @@ func (s *Store) SetPassword(name, oldPw, newPw, keepSession, ip string) error {
 			result = s.fail(pair, now, Event{Kind: EventLoginFailed, User: name, IP: ip, Detail: "wrong password (password change)"}, emit)
 			return nil
 		}
-		u.Hash = hash
-		if err := deleteSessions(tx, name, keepSession, emit); err != nil {
+		detail := "API keys revoked"
+		if keepKeys {
+			detail = "API keys kept, as asked"
+		}
+		if u.NoPassword {
+			detail = "first password set; " + detail
+		}
+		u.Hash, u.NoPassword = hash, false
+		if err := endCredentials(tx, u, keepSession, keepKeys, "password changed", emit); err != nil {
 			return err
 		}
-		emit(Event{Kind: EventPasswordChanged, User: name})
+		emit(Event{Kind: EventPasswordChanged, User: name, Detail: detail})
 		return putUser(tx, u)
 	})
 	if err != nil {
@@ -318,25 +336,109 @@ func (s *Store) SetPassword(name, oldPw, newPw, keepSession, ip string) error {
 	return result
 }
 
-// ResetPassword sets name's password without the old one (an admin
-// helping a user who forgot it; check CheckManage first) and ends all of
-// the user's sessions.
-func (s *Store) ResetPassword(name, newPw string) error {
+// ResetCredentials is an owner's reset of another person's sign-in, for
+// a forgotten password, a lost phone or a suspected break-in (check
+// CheckManage first; only an owner may). It ends all of name's sessions,
+// API keys and enrolment codes, turns two-step sign-in off, clears the
+// password, leaves a notice for the person's next sign-in, and returns a
+// one-time enrolment code (valid for ttl) with which they pair a phone
+// and set a new password. by names who resets, for the record.
+func (s *Store) ResetCredentials(name, by string, ttl time.Duration) (string, Enrolment, error) {
 	name = canonName(name)
-	if err := validPassword(newPw); err != nil {
-		return err
+	if err := validTTL(ttl); err != nil {
+		return "", Enrolment{}, err
 	}
-	hash := password.Hash(newPw, s.o.Params)
-	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
+	hash := s.hashOrUnusable("")
+	now := s.now()
+	var (
+		code string
+		rec  enrolRec
+	)
+	err := s.update(func(tx *bbolt.Tx, emit func(Event)) error {
 		u, err := getUser(tx, name)
 		if err != nil {
 			return err
 		}
-		u.Hash = hash
-		if err := deleteSessions(tx, name, "", emit); err != nil {
+		why := "sign-in reset by " + by
+		if err := endCredentials(tx, u, "", false, why, emit); err != nil {
 			return err
 		}
-		emit(Event{Kind: EventPasswordChanged, User: name, Detail: "reset"})
+		if u.TOTP != nil {
+			emit(Event{Kind: EventTOTPDisabled, User: name, Detail: why})
+		}
+		u.TOTP, u.TOTPPending, u.TOTPStep, u.Recovery = nil, nil, 0, nil
+		u.Hash, u.NoPassword = hash, true
+		u.notify(NoticeReset, fmt.Sprintf("On %s %s reset your sign-in: your password, two-step sign-in, signed-in devices, API keys and pairing codes were removed. Set a new password and turn two-step sign-in on again now. If you did not ask for this, talk to %s.",
+			now.UTC().Format("2006-01-02 15:04 MST"), by, by), now)
+		code, rec, err = s.putEnrolment(tx, u, ttl, by, EnrolReset)
+		if err != nil {
+			return err
+		}
+		emit(Event{Kind: EventCredentialsReset, User: name, CredentialID: rec.ID, Detail: why})
 		return putUser(tx, u)
 	})
+	if err != nil {
+		return "", Enrolment{}, fmt.Errorf("reset the sign-in of %q: %w", name, err)
+	}
+	return code, rec.public(), nil
+}
+
+// hashOrUnusable hashes pw, or, for "", a random password nobody knows:
+// an account without a password then fails sign-in exactly as a wrong
+// password does, at the same cost.
+func (s *Store) hashOrUnusable(pw string) string {
+	if pw == "" {
+		pw = token.New(token.Session)
+	}
+	return password.Hash(pw, s.o.Params)
+}
+
+// Kinds of notice; a newer notice of a kind replaces the older.
+const (
+	NoticeReset           = "reset"
+	NoticePasswordExposed = "password_exposed"
+)
+
+// Notice is something to tell a person at their next sign-in.
+type Notice struct {
+	Kind string    `json:"kind"`
+	Time time.Time `json:"time"`
+	Text string    `json:"text"`
+}
+
+// notify keeps a notice of kind for u's next sign-in (the caller saves
+// u). One per kind: whoever can cause a notice cannot pile them up.
+func (u *userRec) notify(kind, text string, now time.Time) {
+	u.Notices = slices.DeleteFunc(u.Notices, func(n Notice) bool { return n.Kind == kind })
+	u.Notices = append(u.Notices, Notice{Kind: kind, Time: now, Text: text})
+}
+
+// Notify keeps a notice of kind for name's next sign-in, replacing an
+// earlier one of that kind.
+func (s *Store) Notify(name, kind, text string) error {
+	name = canonName(name)
+	return s.update(func(tx *bbolt.Tx, _ func(Event)) error {
+		u, err := getUser(tx, name)
+		if err != nil {
+			return err
+		}
+		u.notify(kind, text, s.now())
+		return putUser(tx, u)
+	})
+}
+
+// TakeNotices returns name's notices, oldest first, and forgets them:
+// the gateway shows them once, in the answer to a sign-in.
+func (s *Store) TakeNotices(name string) ([]Notice, error) {
+	name = canonName(name)
+	var out []Notice
+	err := s.update(func(tx *bbolt.Tx, _ func(Event)) error {
+		u, err := getUser(tx, name)
+		if err != nil || len(u.Notices) == 0 {
+			return err
+		}
+		out, u.Notices = u.Notices, nil
+		return putUser(tx, u)
+	})
+	return out, err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,7 +146,7 @@ func TestDeleteUserEndsCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	sess := e.login(t, auth.LoginRequest{User: "anna", Password: userPW})
-	key, _, err := e.s.CreateAPIKey("anna", "script", []auth.Action{auth.StatusRead}, t0.Add(time.Hour))
+	key, _, err := e.s.CreateAPIKey("anna", "", "script", []auth.Action{auth.StatusRead}, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,38 +167,47 @@ func TestSetPasswordRevokesOtherSessions(t *testing.T) {
 	e := newEnv(t)
 	phone := e.login(t, auth.LoginRequest{User: "olivia", Password: ownerPW, Device: "phone"})
 	laptop := e.login(t, auth.LoginRequest{User: "olivia", Password: ownerPW, Device: "laptop"})
-	key, _, err := e.s.CreateAPIKey("olivia", "script", []auth.Action{auth.StatusRead}, time.Time{})
+	key, _, err := e.s.CreateAPIKey("olivia", "", "script", []auth.Action{auth.StatusRead}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := e.mustAuth(t, phone)
 
 	const newPW = "a brand new passphrase"
-	if err := e.s.SetPassword("olivia", "not the password", newPW, p.CredentialID, "10.0.0.1"); !errors.Is(err, auth.ErrBadCredentials) {
+	if err := e.s.SetPassword("olivia", "not the password", newPW, p.CredentialID, false, "10.0.0.1"); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Fatalf("wrong old password: got %v, want ErrBadCredentials", err)
 	}
-	if err := e.s.SetPassword("olivia", ownerPW, "too short", p.CredentialID, "10.0.0.1"); !errors.Is(err, auth.ErrInvalid) {
+	if err := e.s.SetPassword("olivia", ownerPW, "too short", p.CredentialID, false, "10.0.0.1"); !errors.Is(err, auth.ErrInvalid) {
 		t.Fatalf("short new password: got %v, want ErrInvalid", err)
 	}
-	if err := e.s.SetPassword("olivia", ownerPW, newPW, p.CredentialID, "10.0.0.1"); err != nil {
+	if err := e.s.SetPassword("olivia", ownerPW, newPW, p.CredentialID, false, "10.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
 	e.mustAuth(t, phone)
 	e.mustNotAuth(t, laptop)
-	e.mustAuth(t, key) // API keys survive a password change
+	e.mustNotAuth(t, key) // API keys end with the password
 	if _, _, err := e.s.Login(auth.LoginRequest{User: "olivia", Password: ownerPW}); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Fatalf("old password: got %v, want ErrBadCredentials", err)
 	}
 	e.login(t, auth.LoginRequest{User: "olivia", Password: newPW})
-	if e.ev.count(auth.EventPasswordChanged) != 1 || e.ev.count(auth.EventSessionRevoked) != 1 {
+	if e.ev.count(auth.EventPasswordChanged) != 1 || e.ev.count(auth.EventSessionRevoked) != 1 || e.ev.count(auth.EventAPIKeyRevoked) != 1 {
 		t.Errorf("events: %+v", e.ev.all())
 	}
 
-	// ResetPassword ends every session.
-	if err := e.s.ResetPassword("olivia", ownerPW); err != nil {
+	// Keeping the API keys is a choice, and the event says so.
+	p = e.mustAuth(t, phone)
+	key, _, err = e.s.CreateAPIKey("olivia", p.CredentialID, "script", []auth.Action{auth.StatusRead}, time.Time{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	e.mustNotAuth(t, phone)
+	if err := e.s.SetPassword("olivia", newPW, ownerPW, p.CredentialID, true, "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	e.mustAuth(t, key)
+	evs := e.ev.all()
+	if last := evs[len(evs)-1]; last.Kind != auth.EventPasswordChanged || !strings.Contains(last.Detail, "API keys kept") {
+		t.Errorf("last event %+v, want a password change saying the API keys were kept", last)
+	}
 }
 
 func TestGrants(t *testing.T) {

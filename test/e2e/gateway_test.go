@@ -204,6 +204,37 @@ drills:
 	if st != http.StatusOK {
 		t.Errorf("anna signs in: HTTP %d: %s", st, raw)
 	}
+	var laptop struct{ Token string }
+	json.Unmarshal(raw, &laptop)
+
+	// Outstanding pairing codes are listed (never the code) and can be
+	// cancelled; a reset ends anna's sign-in and pairs her anew.
+	var pending struct{ ID, Code string }
+	if res := b.cli("--json", "pair-phone", "--user", "anna"); res.code != 0 || json.Unmarshal([]byte(res.stdout), &pending) != nil || pending.ID == "" {
+		t.Fatalf("pair-phone --json: %v", res)
+	}
+	if res := b.cli("pair-phone", "--list"); res.code != 0 || !strings.Contains(res.stdout, pending.ID) || !strings.Contains(res.stdout, "anna") || strings.Contains(res.stdout, pending.Code) {
+		t.Errorf("pair-phone --list: %v", res)
+	}
+	if res := b.cli("pair-phone", "--cancel", pending.ID); res.code != 0 {
+		t.Errorf("pair-phone --cancel: %v", res)
+	}
+	if st, _ := b.apiCall(phone, "POST", "/v1/auth/enrol", "", map[string]string{"code": pending.Code}); st != http.StatusUnauthorized {
+		t.Errorf("a cancelled code: HTTP %d, want 401", st)
+	}
+	if res := b.cli("pair-phone", "--list"); res.code != 0 || !strings.Contains(res.stdout, "no outstanding") {
+		t.Errorf("pair-phone --list after the cancel: %v", res)
+	}
+	res = b.cli("user", "reset", "anna")
+	if res.code != 0 || !strings.Contains(res.stdout, "/pair#code=sbe_") {
+		t.Fatalf("user reset: %v", res)
+	}
+	if st, _ := b.apiCall(client, "GET", "/v1/status", laptop.Token, nil); st != http.StatusUnauthorized {
+		t.Errorf("anna's session after the reset: HTTP %d, want 401", st)
+	}
+	if res := b.cli("user", "add", "ben", "--role", "viewer", "--no-password"); res.code != 0 || !strings.Contains(res.stdout, "pair-phone --user ben") {
+		t.Errorf("user add --no-password: %v", res)
+	}
 
 	// A share link; its token sent over plain HTTP revokes it.
 	var snap string

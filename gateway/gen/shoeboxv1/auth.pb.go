@@ -97,10 +97,17 @@ func (x *LoginRequest) GetDevice() string {
 type LoginResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Session token (sbs_…): send as `Authorization: Bearer …`.
-	Token         string   `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
-	Session       *Session `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
-	Username      string   `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
-	Role          string   `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	Token    string   `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Session  *Session `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	Username string   `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
+	Role     string   `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	// The session must prove the second factor (POST /v1/auth/totp/verify)
+	// before anything else: it came from an enrolment code and the person
+	// has two-step sign-in.
+	NeedsSecondFactor bool `protobuf:"varint,5,opt,name=needs_second_factor,json=needsSecondFactor,proto3" json:"needs_second_factor,omitempty"`
+	// Things the person must be told, once: their sign-in was reset, their
+	// password was sent over plain HTTP.
+	Notices       []string `protobuf:"bytes,6,rep,name=notices,proto3" json:"notices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -163,6 +170,20 @@ func (x *LoginResponse) GetRole() string {
 	return ""
 }
 
+func (x *LoginResponse) GetNeedsSecondFactor() bool {
+	if x != nil {
+		return x.NeedsSecondFactor
+	}
+	return false
+}
+
+func (x *LoginResponse) GetNotices() []string {
+	if x != nil {
+		return x.Notices
+	}
+	return nil
+}
+
 type EnrolRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
@@ -216,14 +237,16 @@ func (x *EnrolRequest) GetDevice() string {
 }
 
 type Session struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Device        string                 `protobuf:"bytes,2,opt,name=device,proto3" json:"device,omitempty"`
-	Ip            string                 `protobuf:"bytes,3,opt,name=ip,proto3" json:"ip,omitempty"`
-	Created       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created,proto3" json:"created,omitempty"`
-	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
-	Expires       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires,proto3" json:"expires,omitempty"`
-	Current       bool                   `protobuf:"varint,7,opt,name=current,proto3" json:"current,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Device   string                 `protobuf:"bytes,2,opt,name=device,proto3" json:"device,omitempty"`
+	Ip       string                 `protobuf:"bytes,3,opt,name=ip,proto3" json:"ip,omitempty"`
+	Created  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created,proto3" json:"created,omitempty"`
+	LastSeen *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	Expires  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires,proto3" json:"expires,omitempty"`
+	Current  bool                   `protobuf:"varint,7,opt,name=current,proto3" json:"current,omitempty"`
+	// What the session proved: password, totp, recovery_code, enrolment_code.
+	Factors       []string `protobuf:"bytes,8,rep,name=factors,proto3" json:"factors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -305,6 +328,13 @@ func (x *Session) GetCurrent() bool {
 		return x.Current
 	}
 	return false
+}
+
+func (x *Session) GetFactors() []string {
+	if x != nil {
+		return x.Factors
+	}
+	return nil
 }
 
 type ListSessionsResponse struct {
@@ -492,6 +522,51 @@ func (x *ConfirmTOTPRequest) GetCode() string {
 	return ""
 }
 
+type VerifyTOTPRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The 6-digit code from the authenticator app, or a recovery code.
+	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyTOTPRequest) Reset() {
+	*x = VerifyTOTPRequest{}
+	mi := &file_shoebox_v1_auth_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyTOTPRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyTOTPRequest) ProtoMessage() {}
+
+func (x *VerifyTOTPRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_auth_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyTOTPRequest.ProtoReflect.Descriptor instead.
+func (*VerifyTOTPRequest) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *VerifyTOTPRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
 type ConfirmTOTPResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One-time recovery codes: shown once, store them away from the phone.
@@ -502,7 +577,7 @@ type ConfirmTOTPResponse struct {
 
 func (x *ConfirmTOTPResponse) Reset() {
 	*x = ConfirmTOTPResponse{}
-	mi := &file_shoebox_v1_auth_proto_msgTypes[8]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -514,7 +589,7 @@ func (x *ConfirmTOTPResponse) String() string {
 func (*ConfirmTOTPResponse) ProtoMessage() {}
 
 func (x *ConfirmTOTPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_auth_proto_msgTypes[8]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -527,7 +602,7 @@ func (x *ConfirmTOTPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTOTPResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmTOTPResponse) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{8}
+	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfirmTOTPResponse) GetRecoveryCodes() []string {
@@ -547,7 +622,7 @@ type DisableTOTPRequest struct {
 
 func (x *DisableTOTPRequest) Reset() {
 	*x = DisableTOTPRequest{}
-	mi := &file_shoebox_v1_auth_proto_msgTypes[9]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +634,7 @@ func (x *DisableTOTPRequest) String() string {
 func (*DisableTOTPRequest) ProtoMessage() {}
 
 func (x *DisableTOTPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_auth_proto_msgTypes[9]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +647,7 @@ func (x *DisableTOTPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableTOTPRequest.ProtoReflect.Descriptor instead.
 func (*DisableTOTPRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{9}
+	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DisableTOTPRequest) GetCode() string {
@@ -590,16 +665,19 @@ func (x *DisableTOTPRequest) GetPassword() string {
 }
 
 type ChangePasswordRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OldPassword   string                 `protobuf:"bytes,1,opt,name=old_password,json=oldPassword,proto3" json:"old_password,omitempty"`
-	NewPassword   string                 `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty when the account has no password yet (made without one, or reset).
+	OldPassword string `protobuf:"bytes,1,opt,name=old_password,json=oldPassword,proto3" json:"old_password,omitempty"`
+	NewPassword string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	// Keep the person's API keys (default: they are revoked). Audited.
+	KeepApiKeys   bool `protobuf:"varint,3,opt,name=keep_api_keys,json=keepApiKeys,proto3" json:"keep_api_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChangePasswordRequest) Reset() {
 	*x = ChangePasswordRequest{}
-	mi := &file_shoebox_v1_auth_proto_msgTypes[10]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +689,7 @@ func (x *ChangePasswordRequest) String() string {
 func (*ChangePasswordRequest) ProtoMessage() {}
 
 func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_auth_proto_msgTypes[10]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +702,7 @@ func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
 func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{10}
+	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ChangePasswordRequest) GetOldPassword() string {
@@ -641,6 +719,13 @@ func (x *ChangePasswordRequest) GetNewPassword() string {
 	return ""
 }
 
+func (x *ChangePasswordRequest) GetKeepApiKeys() bool {
+	if x != nil {
+		return x.KeepApiKeys
+	}
+	return false
+}
+
 type CreateAPIKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -654,7 +739,7 @@ type CreateAPIKeyRequest struct {
 
 func (x *CreateAPIKeyRequest) Reset() {
 	*x = CreateAPIKeyRequest{}
-	mi := &file_shoebox_v1_auth_proto_msgTypes[11]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +751,7 @@ func (x *CreateAPIKeyRequest) String() string {
 func (*CreateAPIKeyRequest) ProtoMessage() {}
 
 func (x *CreateAPIKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_auth_proto_msgTypes[11]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +764,7 @@ func (x *CreateAPIKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAPIKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateAPIKeyRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{11}
+	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateAPIKeyRequest) GetName() string {
@@ -717,7 +802,7 @@ type APIKey struct {
 
 func (x *APIKey) Reset() {
 	*x = APIKey{}
-	mi := &file_shoebox_v1_auth_proto_msgTypes[12]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +814,7 @@ func (x *APIKey) String() string {
 func (*APIKey) ProtoMessage() {}
 
 func (x *APIKey) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_auth_proto_msgTypes[12]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +827,7 @@ func (x *APIKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use APIKey.ProtoReflect.Descriptor instead.
 func (*APIKey) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{12}
+	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *APIKey) GetId() string {
@@ -798,7 +883,7 @@ type CreateAPIKeyResponse struct {
 
 func (x *CreateAPIKeyResponse) Reset() {
 	*x = CreateAPIKeyResponse{}
-	mi := &file_shoebox_v1_auth_proto_msgTypes[13]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +895,7 @@ func (x *CreateAPIKeyResponse) String() string {
 func (*CreateAPIKeyResponse) ProtoMessage() {}
 
 func (x *CreateAPIKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_auth_proto_msgTypes[13]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +908,7 @@ func (x *CreateAPIKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAPIKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateAPIKeyResponse) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{13}
+	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateAPIKeyResponse) GetKey() string {
@@ -849,7 +934,7 @@ type ListAPIKeysResponse struct {
 
 func (x *ListAPIKeysResponse) Reset() {
 	*x = ListAPIKeysResponse{}
-	mi := &file_shoebox_v1_auth_proto_msgTypes[14]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +946,7 @@ func (x *ListAPIKeysResponse) String() string {
 func (*ListAPIKeysResponse) ProtoMessage() {}
 
 func (x *ListAPIKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_auth_proto_msgTypes[14]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +959,7 @@ func (x *ListAPIKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAPIKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListAPIKeysResponse) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{14}
+	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListAPIKeysResponse) GetKeys() []*APIKey {
@@ -893,7 +978,7 @@ type RevokeAPIKeyRequest struct {
 
 func (x *RevokeAPIKeyRequest) Reset() {
 	*x = RevokeAPIKeyRequest{}
-	mi := &file_shoebox_v1_auth_proto_msgTypes[15]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +990,7 @@ func (x *RevokeAPIKeyRequest) String() string {
 func (*RevokeAPIKeyRequest) ProtoMessage() {}
 
 func (x *RevokeAPIKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_auth_proto_msgTypes[15]
+	mi := &file_shoebox_v1_auth_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +1003,7 @@ func (x *RevokeAPIKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAPIKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAPIKeyRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{15}
+	return file_shoebox_v1_auth_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RevokeAPIKeyRequest) GetId() string {
@@ -938,15 +1023,17 @@ const file_shoebox_v1_auth_proto_rawDesc = "" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\tR\x04code\x12\x16\n" +
-	"\x06device\x18\x04 \x01(\tR\x06device\"\x84\x01\n" +
+	"\x06device\x18\x04 \x01(\tR\x06device\"\xce\x01\n" +
 	"\rLoginResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12-\n" +
 	"\asession\x18\x02 \x01(\v2\x13.shoebox.v1.SessionR\asession\x12\x1a\n" +
 	"\busername\x18\x03 \x01(\tR\busername\x12\x12\n" +
-	"\x04role\x18\x04 \x01(\tR\x04role\":\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\x12.\n" +
+	"\x13needs_second_factor\x18\x05 \x01(\bR\x11needsSecondFactor\x12\x18\n" +
+	"\anotices\x18\x06 \x03(\tR\anotices\":\n" +
 	"\fEnrolRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
-	"\x06device\x18\x02 \x01(\tR\x06device\"\x80\x02\n" +
+	"\x06device\x18\x02 \x01(\tR\x06device\"\x9a\x02\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\x12\x0e\n" +
@@ -954,7 +1041,8 @@ const file_shoebox_v1_auth_proto_rawDesc = "" +
 	"\acreated\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x127\n" +
 	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x124\n" +
 	"\aexpires\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\x12\x18\n" +
-	"\acurrent\x18\a \x01(\bR\acurrent\"G\n" +
+	"\acurrent\x18\a \x01(\bR\acurrent\x12\x18\n" +
+	"\afactors\x18\b \x03(\tR\afactors\"G\n" +
 	"\x14ListSessionsResponse\x12/\n" +
 	"\bsessions\x18\x01 \x03(\v2\x13.shoebox.v1.SessionR\bsessions\"&\n" +
 	"\x14RevokeSessionRequest\x12\x0e\n" +
@@ -963,15 +1051,18 @@ const file_shoebox_v1_auth_proto_rawDesc = "" +
 	"\x06secret\x18\x01 \x01(\tR\x06secret\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\"(\n" +
 	"\x12ConfirmTOTPRequest\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\"'\n" +
+	"\x11VerifyTOTPRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\"<\n" +
 	"\x13ConfirmTOTPResponse\x12%\n" +
 	"\x0erecovery_codes\x18\x01 \x03(\tR\rrecoveryCodes\"D\n" +
 	"\x12DisableTOTPRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"]\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"\x81\x01\n" +
 	"\x15ChangePasswordRequest\x12!\n" +
 	"\fold_password\x18\x01 \x01(\tR\voldPassword\x12!\n" +
-	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"d\n" +
+	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\x12\"\n" +
+	"\rkeep_api_keys\x18\x03 \x01(\bR\vkeepApiKeys\"d\n" +
 	"\x13CreateAPIKeyRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12!\n" +
@@ -989,7 +1080,8 @@ const file_shoebox_v1_auth_proto_rawDesc = "" +
 	"\x13ListAPIKeysResponse\x12&\n" +
 	"\x04keys\x18\x01 \x03(\v2\x12.shoebox.v1.APIKeyR\x04keys\"%\n" +
 	"\x13RevokeAPIKeyRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id2\xa6\t\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id2\x87\n" +
+	"\n" +
 	"\vAuthService\x12\\\n" +
 	"\x05Login\x12\x18.shoebox.v1.LoginRequest\x1a\x19.shoebox.v1.LoginResponse\"\x1e\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth/login\x12\\\n" +
 	"\x05Enrol\x12\x18.shoebox.v1.EnrolRequest\x1a\x19.shoebox.v1.LoginResponse\"\x1e\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth/enrol\x12J\n" +
@@ -997,7 +1089,9 @@ const file_shoebox_v1_auth_proto_rawDesc = "" +
 	"\fListSessions\x12\x11.shoebox.v1.Empty\x1a .shoebox.v1.ListSessionsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/auth/sessions\x12d\n" +
 	"\rRevokeSession\x12 .shoebox.v1.RevokeSessionRequest\x1a\x11.shoebox.v1.Empty\"\x1e\x82\xd3\xe4\x93\x02\x18*\x16/v1/auth/sessions/{id}\x12]\n" +
 	"\tBeginTOTP\x12\x11.shoebox.v1.Empty\x1a\x1d.shoebox.v1.BeginTOTPResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/auth/totp/begin\x12p\n" +
-	"\vConfirmTOTP\x12\x1e.shoebox.v1.ConfirmTOTPRequest\x1a\x1f.shoebox.v1.ConfirmTOTPResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/totp/confirm\x12b\n" +
+	"\vConfirmTOTP\x12\x1e.shoebox.v1.ConfirmTOTPRequest\x1a\x1f.shoebox.v1.ConfirmTOTPResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/totp/confirm\x12_\n" +
+	"\n" +
+	"VerifyTOTP\x12\x1d.shoebox.v1.VerifyTOTPRequest\x1a\x11.shoebox.v1.Empty\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/auth/totp/verify\x12b\n" +
 	"\vDisableTOTP\x12\x1e.shoebox.v1.DisableTOTPRequest\x1a\x11.shoebox.v1.Empty\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/totp/disable\x12d\n" +
 	"\x0eChangePassword\x12!.shoebox.v1.ChangePasswordRequest\x1a\x11.shoebox.v1.Empty\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/auth/password\x12n\n" +
 	"\fCreateAPIKey\x12\x1f.shoebox.v1.CreateAPIKeyRequest\x1a .shoebox.v1.CreateAPIKeyResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/auth/apikeys\x12[\n" +
@@ -1016,7 +1110,7 @@ func file_shoebox_v1_auth_proto_rawDescGZIP() []byte {
 	return file_shoebox_v1_auth_proto_rawDescData
 }
 
-var file_shoebox_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_shoebox_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_shoebox_v1_auth_proto_goTypes = []any{
 	(*LoginRequest)(nil),          // 0: shoebox.v1.LoginRequest
 	(*LoginResponse)(nil),         // 1: shoebox.v1.LoginResponse
@@ -1026,54 +1120,57 @@ var file_shoebox_v1_auth_proto_goTypes = []any{
 	(*RevokeSessionRequest)(nil),  // 5: shoebox.v1.RevokeSessionRequest
 	(*BeginTOTPResponse)(nil),     // 6: shoebox.v1.BeginTOTPResponse
 	(*ConfirmTOTPRequest)(nil),    // 7: shoebox.v1.ConfirmTOTPRequest
-	(*ConfirmTOTPResponse)(nil),   // 8: shoebox.v1.ConfirmTOTPResponse
-	(*DisableTOTPRequest)(nil),    // 9: shoebox.v1.DisableTOTPRequest
-	(*ChangePasswordRequest)(nil), // 10: shoebox.v1.ChangePasswordRequest
-	(*CreateAPIKeyRequest)(nil),   // 11: shoebox.v1.CreateAPIKeyRequest
-	(*APIKey)(nil),                // 12: shoebox.v1.APIKey
-	(*CreateAPIKeyResponse)(nil),  // 13: shoebox.v1.CreateAPIKeyResponse
-	(*ListAPIKeysResponse)(nil),   // 14: shoebox.v1.ListAPIKeysResponse
-	(*RevokeAPIKeyRequest)(nil),   // 15: shoebox.v1.RevokeAPIKeyRequest
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*Empty)(nil),                 // 17: shoebox.v1.Empty
+	(*VerifyTOTPRequest)(nil),     // 8: shoebox.v1.VerifyTOTPRequest
+	(*ConfirmTOTPResponse)(nil),   // 9: shoebox.v1.ConfirmTOTPResponse
+	(*DisableTOTPRequest)(nil),    // 10: shoebox.v1.DisableTOTPRequest
+	(*ChangePasswordRequest)(nil), // 11: shoebox.v1.ChangePasswordRequest
+	(*CreateAPIKeyRequest)(nil),   // 12: shoebox.v1.CreateAPIKeyRequest
+	(*APIKey)(nil),                // 13: shoebox.v1.APIKey
+	(*CreateAPIKeyResponse)(nil),  // 14: shoebox.v1.CreateAPIKeyResponse
+	(*ListAPIKeysResponse)(nil),   // 15: shoebox.v1.ListAPIKeysResponse
+	(*RevokeAPIKeyRequest)(nil),   // 16: shoebox.v1.RevokeAPIKeyRequest
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*Empty)(nil),                 // 18: shoebox.v1.Empty
 }
 var file_shoebox_v1_auth_proto_depIdxs = []int32{
 	3,  // 0: shoebox.v1.LoginResponse.session:type_name -> shoebox.v1.Session
-	16, // 1: shoebox.v1.Session.created:type_name -> google.protobuf.Timestamp
-	16, // 2: shoebox.v1.Session.last_seen:type_name -> google.protobuf.Timestamp
-	16, // 3: shoebox.v1.Session.expires:type_name -> google.protobuf.Timestamp
+	17, // 1: shoebox.v1.Session.created:type_name -> google.protobuf.Timestamp
+	17, // 2: shoebox.v1.Session.last_seen:type_name -> google.protobuf.Timestamp
+	17, // 3: shoebox.v1.Session.expires:type_name -> google.protobuf.Timestamp
 	3,  // 4: shoebox.v1.ListSessionsResponse.sessions:type_name -> shoebox.v1.Session
-	16, // 5: shoebox.v1.APIKey.created:type_name -> google.protobuf.Timestamp
-	16, // 6: shoebox.v1.APIKey.expires:type_name -> google.protobuf.Timestamp
-	16, // 7: shoebox.v1.APIKey.last_used:type_name -> google.protobuf.Timestamp
-	12, // 8: shoebox.v1.CreateAPIKeyResponse.info:type_name -> shoebox.v1.APIKey
-	12, // 9: shoebox.v1.ListAPIKeysResponse.keys:type_name -> shoebox.v1.APIKey
+	17, // 5: shoebox.v1.APIKey.created:type_name -> google.protobuf.Timestamp
+	17, // 6: shoebox.v1.APIKey.expires:type_name -> google.protobuf.Timestamp
+	17, // 7: shoebox.v1.APIKey.last_used:type_name -> google.protobuf.Timestamp
+	13, // 8: shoebox.v1.CreateAPIKeyResponse.info:type_name -> shoebox.v1.APIKey
+	13, // 9: shoebox.v1.ListAPIKeysResponse.keys:type_name -> shoebox.v1.APIKey
 	0,  // 10: shoebox.v1.AuthService.Login:input_type -> shoebox.v1.LoginRequest
 	2,  // 11: shoebox.v1.AuthService.Enrol:input_type -> shoebox.v1.EnrolRequest
-	17, // 12: shoebox.v1.AuthService.Logout:input_type -> shoebox.v1.Empty
-	17, // 13: shoebox.v1.AuthService.ListSessions:input_type -> shoebox.v1.Empty
+	18, // 12: shoebox.v1.AuthService.Logout:input_type -> shoebox.v1.Empty
+	18, // 13: shoebox.v1.AuthService.ListSessions:input_type -> shoebox.v1.Empty
 	5,  // 14: shoebox.v1.AuthService.RevokeSession:input_type -> shoebox.v1.RevokeSessionRequest
-	17, // 15: shoebox.v1.AuthService.BeginTOTP:input_type -> shoebox.v1.Empty
+	18, // 15: shoebox.v1.AuthService.BeginTOTP:input_type -> shoebox.v1.Empty
 	7,  // 16: shoebox.v1.AuthService.ConfirmTOTP:input_type -> shoebox.v1.ConfirmTOTPRequest
-	9,  // 17: shoebox.v1.AuthService.DisableTOTP:input_type -> shoebox.v1.DisableTOTPRequest
-	10, // 18: shoebox.v1.AuthService.ChangePassword:input_type -> shoebox.v1.ChangePasswordRequest
-	11, // 19: shoebox.v1.AuthService.CreateAPIKey:input_type -> shoebox.v1.CreateAPIKeyRequest
-	17, // 20: shoebox.v1.AuthService.ListAPIKeys:input_type -> shoebox.v1.Empty
-	15, // 21: shoebox.v1.AuthService.RevokeAPIKey:input_type -> shoebox.v1.RevokeAPIKeyRequest
-	1,  // 22: shoebox.v1.AuthService.Login:output_type -> shoebox.v1.LoginResponse
-	1,  // 23: shoebox.v1.AuthService.Enrol:output_type -> shoebox.v1.LoginResponse
-	17, // 24: shoebox.v1.AuthService.Logout:output_type -> shoebox.v1.Empty
-	4,  // 25: shoebox.v1.AuthService.ListSessions:output_type -> shoebox.v1.ListSessionsResponse
-	17, // 26: shoebox.v1.AuthService.RevokeSession:output_type -> shoebox.v1.Empty
-	6,  // 27: shoebox.v1.AuthService.BeginTOTP:output_type -> shoebox.v1.BeginTOTPResponse
-	8,  // 28: shoebox.v1.AuthService.ConfirmTOTP:output_type -> shoebox.v1.ConfirmTOTPResponse
-	17, // 29: shoebox.v1.AuthService.DisableTOTP:output_type -> shoebox.v1.Empty
-	17, // 30: shoebox.v1.AuthService.ChangePassword:output_type -> shoebox.v1.Empty
-	13, // 31: shoebox.v1.AuthService.CreateAPIKey:output_type -> shoebox.v1.CreateAPIKeyResponse
-	14, // 32: shoebox.v1.AuthService.ListAPIKeys:output_type -> shoebox.v1.ListAPIKeysResponse
-	17, // 33: shoebox.v1.AuthService.RevokeAPIKey:output_type -> shoebox.v1.Empty
-	22, // [22:34] is the sub-list for method output_type
-	10, // [10:22] is the sub-list for method input_type
+	8,  // 17: shoebox.v1.AuthService.VerifyTOTP:input_type -> shoebox.v1.VerifyTOTPRequest
+	10, // 18: shoebox.v1.AuthService.DisableTOTP:input_type -> shoebox.v1.DisableTOTPRequest
+	11, // 19: shoebox.v1.AuthService.ChangePassword:input_type -> shoebox.v1.ChangePasswordRequest
+	12, // 20: shoebox.v1.AuthService.CreateAPIKey:input_type -> shoebox.v1.CreateAPIKeyRequest
+	18, // 21: shoebox.v1.AuthService.ListAPIKeys:input_type -> shoebox.v1.Empty
+	16, // 22: shoebox.v1.AuthService.RevokeAPIKey:input_type -> shoebox.v1.RevokeAPIKeyRequest
+	1,  // 23: shoebox.v1.AuthService.Login:output_type -> shoebox.v1.LoginResponse
+	1,  // 24: shoebox.v1.AuthService.Enrol:output_type -> shoebox.v1.LoginResponse
+	18, // 25: shoebox.v1.AuthService.Logout:output_type -> shoebox.v1.Empty
+	4,  // 26: shoebox.v1.AuthService.ListSessions:output_type -> shoebox.v1.ListSessionsResponse
+	18, // 27: shoebox.v1.AuthService.RevokeSession:output_type -> shoebox.v1.Empty
+	6,  // 28: shoebox.v1.AuthService.BeginTOTP:output_type -> shoebox.v1.BeginTOTPResponse
+	9,  // 29: shoebox.v1.AuthService.ConfirmTOTP:output_type -> shoebox.v1.ConfirmTOTPResponse
+	18, // 30: shoebox.v1.AuthService.VerifyTOTP:output_type -> shoebox.v1.Empty
+	18, // 31: shoebox.v1.AuthService.DisableTOTP:output_type -> shoebox.v1.Empty
+	18, // 32: shoebox.v1.AuthService.ChangePassword:output_type -> shoebox.v1.Empty
+	14, // 33: shoebox.v1.AuthService.CreateAPIKey:output_type -> shoebox.v1.CreateAPIKeyResponse
+	15, // 34: shoebox.v1.AuthService.ListAPIKeys:output_type -> shoebox.v1.ListAPIKeysResponse
+	18, // 35: shoebox.v1.AuthService.RevokeAPIKey:output_type -> shoebox.v1.Empty
+	23, // [23:36] is the sub-list for method output_type
+	10, // [10:23] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -1091,7 +1188,7 @@ func file_shoebox_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoebox_v1_auth_proto_rawDesc), len(file_shoebox_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	AuthService_RevokeSession_FullMethodName  = "/shoebox.v1.AuthService/RevokeSession"
 	AuthService_BeginTOTP_FullMethodName      = "/shoebox.v1.AuthService/BeginTOTP"
 	AuthService_ConfirmTOTP_FullMethodName    = "/shoebox.v1.AuthService/ConfirmTOTP"
+	AuthService_VerifyTOTP_FullMethodName     = "/shoebox.v1.AuthService/VerifyTOTP"
 	AuthService_DisableTOTP_FullMethodName    = "/shoebox.v1.AuthService/DisableTOTP"
 	AuthService_ChangePassword_FullMethodName = "/shoebox.v1.AuthService/ChangePassword"
 	AuthService_CreateAPIKey_FullMethodName   = "/shoebox.v1.AuthService/CreateAPIKey"
@@ -41,15 +42,26 @@ const (
 type AuthServiceClient interface {
 	// Login with password and, once enrolled, a TOTP or recovery code.
 	Login(ctx context.Context, in *LoginRequest, opts ...grpc.CallOption) (*LoginResponse, error)
-	// Enrol a phone with the one-time code from `shoebox pair-phone`.
+	// Enrol a phone with the one-time code from `shoebox pair-phone`. For a
+	// person with two-step sign-in the session must still prove it
+	// (VerifyTOTP) before it may do anything else.
 	Enrol(ctx context.Context, in *EnrolRequest, opts ...grpc.CallOption) (*LoginResponse, error)
 	Logout(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
 	// Signed-in devices.
 	ListSessions(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ListSessionsResponse, error)
 	RevokeSession(ctx context.Context, in *RevokeSessionRequest, opts ...grpc.CallOption) (*Empty, error)
 	BeginTOTP(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*BeginTOTPResponse, error)
+	// Turn two-step sign-in on. The current session counts as having proved
+	// it; every other session, API key and enrolment code of the person ends.
 	ConfirmTOTP(ctx context.Context, in *ConfirmTOTPRequest, opts ...grpc.CallOption) (*ConfirmTOTPResponse, error)
+	// Prove the second factor on the current session (a session from an
+	// enrolment code, or one signed in before the box recorded factors).
+	VerifyTOTP(ctx context.Context, in *VerifyTOTPRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Turn two-step sign-in off; every other session, API key and enrolment
+	// code of the person ends.
 	DisableTOTP(ctx context.Context, in *DisableTOTPRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Change the password; every other session and enrolment code of the
+	// person ends, and their API keys unless keep_api_keys.
 	ChangePassword(ctx context.Context, in *ChangePasswordRequest, opts ...grpc.CallOption) (*Empty, error)
 	CreateAPIKey(ctx context.Context, in *CreateAPIKeyRequest, opts ...grpc.CallOption) (*CreateAPIKeyResponse, error)
 	ListAPIKeys(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ListAPIKeysResponse, error)
@@ -134,6 +146,16 @@ func (c *authServiceClient) ConfirmTOTP(ctx context.Context, in *ConfirmTOTPRequ
 	return out, nil
 }
 
+func (c *authServiceClient) VerifyTOTP(ctx context.Context, in *VerifyTOTPRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, AuthService_VerifyTOTP_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *authServiceClient) DisableTOTP(ctx context.Context, in *DisableTOTPRequest, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
@@ -192,15 +214,26 @@ func (c *authServiceClient) RevokeAPIKey(ctx context.Context, in *RevokeAPIKeyRe
 type AuthServiceServer interface {
 	// Login with password and, once enrolled, a TOTP or recovery code.
 	Login(context.Context, *LoginRequest) (*LoginResponse, error)
-	// Enrol a phone with the one-time code from `shoebox pair-phone`.
+	// Enrol a phone with the one-time code from `shoebox pair-phone`. For a
+	// person with two-step sign-in the session must still prove it
+	// (VerifyTOTP) before it may do anything else.
 	Enrol(context.Context, *EnrolRequest) (*LoginResponse, error)
 	Logout(context.Context, *Empty) (*Empty, error)
 	// Signed-in devices.
 	ListSessions(context.Context, *Empty) (*ListSessionsResponse, error)
 	RevokeSession(context.Context, *RevokeSessionRequest) (*Empty, error)
 	BeginTOTP(context.Context, *Empty) (*BeginTOTPResponse, error)
+	// Turn two-step sign-in on. The current session counts as having proved
+	// it; every other session, API key and enrolment code of the person ends.
 	ConfirmTOTP(context.Context, *ConfirmTOTPRequest) (*ConfirmTOTPResponse, error)
+	// Prove the second factor on the current session (a session from an
+	// enrolment code, or one signed in before the box recorded factors).
+	VerifyTOTP(context.Context, *VerifyTOTPRequest) (*Empty, error)
+	// Turn two-step sign-in off; every other session, API key and enrolment
+	// code of the person ends.
 	DisableTOTP(context.Context, *DisableTOTPRequest) (*Empty, error)
+	// Change the password; every other session and enrolment code of the
+	// person ends, and their API keys unless keep_api_keys.
 	ChangePassword(context.Context, *ChangePasswordRequest) (*Empty, error)
 	CreateAPIKey(context.Context, *CreateAPIKeyRequest) (*CreateAPIKeyResponse, error)
 	ListAPIKeys(context.Context, *Empty) (*ListAPIKeysResponse, error)
@@ -235,6 +268,9 @@ func (UnimplementedAuthServiceServer) BeginTOTP(context.Context, *Empty) (*Begin
 }
 func (UnimplementedAuthServiceServer) ConfirmTOTP(context.Context, *ConfirmTOTPRequest) (*ConfirmTOTPResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ConfirmTOTP not implemented")
+}
+func (UnimplementedAuthServiceServer) VerifyTOTP(context.Context, *VerifyTOTPRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyTOTP not implemented")
 }
 func (UnimplementedAuthServiceServer) DisableTOTP(context.Context, *DisableTOTPRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method DisableTOTP not implemented")
@@ -398,6 +434,24 @@ func _AuthService_ConfirmTOTP_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_VerifyTOTP_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyTOTPRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).VerifyTOTP(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_VerifyTOTP_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).VerifyTOTP(ctx, req.(*VerifyTOTPRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AuthService_DisableTOTP_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DisableTOTPRequest)
 	if err := dec(in); err != nil {
@@ -522,6 +576,10 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ConfirmTOTP",
 			Handler:    _AuthService_ConfirmTOTP_Handler,
+		},
+		{
+			MethodName: "VerifyTOTP",
+			Handler:    _AuthService_VerifyTOTP_Handler,
 		},
 		{
 			MethodName: "DisableTOTP",

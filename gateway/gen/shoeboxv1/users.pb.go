@@ -192,10 +192,12 @@ func (x *ListUsersResponse) GetUsers() []*User {
 }
 
 type CreateUserRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
-	Role          string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional: without one the person pairs a phone (an enrolment code) and
+	// sets the password themselves.
+	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	Role          string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -517,11 +519,20 @@ func (x *CreateEnrolmentRequest) GetValidMinutes() int32 {
 
 type Enrolment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Code  string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The code (sbe_…): answered once, when it is made; empty in lists.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	// https://HOST:PORT/pair#… carrying the certificate's public-key pin and the code.
-	Url           string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
-	Pin           string                 `protobuf:"bytes,3,opt,name=pin,proto3" json:"pin,omitempty"`
-	Expires       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires,proto3" json:"expires,omitempty"`
+	Url     string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	Pin     string                 `protobuf:"bytes,3,opt,name=pin,proto3" json:"pin,omitempty"`
+	Expires *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires,proto3" json:"expires,omitempty"`
+	// Public ID, to list and cancel it.
+	Id      string                 `protobuf:"bytes,5,opt,name=id,proto3" json:"id,omitempty"`
+	User    string                 `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	Created *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created,proto3" json:"created,omitempty"`
+	// Who asked for it (a user name, or root@box for the box's CLI).
+	By string `protobuf:"bytes,8,opt,name=by,proto3" json:"by,omitempty"`
+	// Why it could be made: self, new account, on the box, reset.
+	Purpose       string `protobuf:"bytes,9,opt,name=purpose,proto3" json:"purpose,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -584,6 +595,182 @@ func (x *Enrolment) GetExpires() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Enrolment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Enrolment) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *Enrolment) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *Enrolment) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *Enrolment) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+type ListEnrolmentsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Enrolments    []*Enrolment           `protobuf:"bytes,1,rep,name=enrolments,proto3" json:"enrolments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEnrolmentsResponse) Reset() {
+	*x = ListEnrolmentsResponse{}
+	mi := &file_shoebox_v1_users_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEnrolmentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEnrolmentsResponse) ProtoMessage() {}
+
+func (x *ListEnrolmentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_users_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEnrolmentsResponse.ProtoReflect.Descriptor instead.
+func (*ListEnrolmentsResponse) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListEnrolmentsResponse) GetEnrolments() []*Enrolment {
+	if x != nil {
+		return x.Enrolments
+	}
+	return nil
+}
+
+type CancelEnrolmentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelEnrolmentRequest) Reset() {
+	*x = CancelEnrolmentRequest{}
+	mi := &file_shoebox_v1_users_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelEnrolmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelEnrolmentRequest) ProtoMessage() {}
+
+func (x *CancelEnrolmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_users_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelEnrolmentRequest.ProtoReflect.Descriptor instead.
+func (*CancelEnrolmentRequest) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CancelEnrolmentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ResetUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Minutes the new enrolment code is valid (default 10).
+	ValidMinutes  int32 `protobuf:"varint,2,opt,name=valid_minutes,json=validMinutes,proto3" json:"valid_minutes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetUserRequest) Reset() {
+	*x = ResetUserRequest{}
+	mi := &file_shoebox_v1_users_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetUserRequest) ProtoMessage() {}
+
+func (x *ResetUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_users_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetUserRequest.ProtoReflect.Descriptor instead.
+func (*ResetUserRequest) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_users_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ResetUserRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ResetUserRequest) GetValidMinutes() int32 {
+	if x != nil {
+		return x.ValidMinutes
+	}
+	return 0
+}
+
 var File_shoebox_v1_users_proto protoreflect.FileDescriptor
 
 const file_shoebox_v1_users_proto_rawDesc = "" +
@@ -621,12 +808,26 @@ const file_shoebox_v1_users_proto_rawDesc = "" +
 	"\x05space\x18\x02 \x01(\tR\x05space\"Q\n" +
 	"\x16CreateEnrolmentRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12#\n" +
-	"\rvalid_minutes\x18\x02 \x01(\x05R\fvalidMinutes\"y\n" +
+	"\rvalid_minutes\x18\x02 \x01(\x05R\fvalidMinutes\"\xfd\x01\n" +
 	"\tEnrolment\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x10\n" +
 	"\x03pin\x18\x03 \x01(\tR\x03pin\x124\n" +
-	"\aexpires\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aexpires2\x8f\x05\n" +
+	"\aexpires\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\x12\x0e\n" +
+	"\x02id\x18\x05 \x01(\tR\x02id\x12\x12\n" +
+	"\x04user\x18\x06 \x01(\tR\x04user\x124\n" +
+	"\acreated\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12\x0e\n" +
+	"\x02by\x18\b \x01(\tR\x02by\x12\x18\n" +
+	"\apurpose\x18\t \x01(\tR\apurpose\"O\n" +
+	"\x16ListEnrolmentsResponse\x125\n" +
+	"\n" +
+	"enrolments\x18\x01 \x03(\v2\x15.shoebox.v1.EnrolmentR\n" +
+	"enrolments\"(\n" +
+	"\x16CancelEnrolmentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"K\n" +
+	"\x10ResetUserRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
+	"\rvalid_minutes\x18\x02 \x01(\x05R\fvalidMinutes2\xbc\a\n" +
 	"\vUserService\x12P\n" +
 	"\tListUsers\x12\x11.shoebox.v1.Empty\x1a\x1d.shoebox.v1.ListUsersResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/users\x12S\n" +
 	"\n" +
@@ -636,7 +837,10 @@ const file_shoebox_v1_users_proto_rawDesc = "" +
 	"\aSetRole\x12\x1a.shoebox.v1.SetRoleRequest\x1a\x10.shoebox.v1.User\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/users/{name}/role\x12W\n" +
 	"\x05Grant\x12\x18.shoebox.v1.GrantRequest\x1a\x10.shoebox.v1.User\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/users/{name}/grants\x12h\n" +
 	"\vRevokeGrant\x12\x1e.shoebox.v1.RevokeGrantRequest\x1a\x10.shoebox.v1.User\"'\x82\xd3\xe4\x93\x02!*\x1f/v1/users/{name}/grants/{space}\x12g\n" +
-	"\x0fCreateEnrolment\x12\".shoebox.v1.CreateEnrolmentRequest\x1a\x15.shoebox.v1.Enrolment\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/enrolmentsB<Z:github.com/shoebox/shoebox/gateway/gen/shoeboxv1;shoeboxv1b\x06proto3"
+	"\x0fCreateEnrolment\x12\".shoebox.v1.CreateEnrolmentRequest\x1a\x15.shoebox.v1.Enrolment\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/enrolments\x12_\n" +
+	"\x0eListEnrolments\x12\x11.shoebox.v1.Empty\x1a\".shoebox.v1.ListEnrolmentsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/enrolments\x12e\n" +
+	"\x0fCancelEnrolment\x12\".shoebox.v1.CancelEnrolmentRequest\x1a\x11.shoebox.v1.Empty\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/enrolments/{id}\x12c\n" +
+	"\tResetUser\x12\x1c.shoebox.v1.ResetUserRequest\x1a\x15.shoebox.v1.Enrolment\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/users/{name}/resetB<Z:github.com/shoebox/shoebox/gateway/gen/shoeboxv1;shoeboxv1b\x06proto3"
 
 var (
 	file_shoebox_v1_users_proto_rawDescOnce sync.Once
@@ -650,7 +854,7 @@ func file_shoebox_v1_users_proto_rawDescGZIP() []byte {
 	return file_shoebox_v1_users_proto_rawDescData
 }
 
-var file_shoebox_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_shoebox_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_shoebox_v1_users_proto_goTypes = []any{
 	(*User)(nil),                   // 0: shoebox.v1.User
 	(*Permissions)(nil),            // 1: shoebox.v1.Permissions
@@ -662,35 +866,46 @@ var file_shoebox_v1_users_proto_goTypes = []any{
 	(*RevokeGrantRequest)(nil),     // 7: shoebox.v1.RevokeGrantRequest
 	(*CreateEnrolmentRequest)(nil), // 8: shoebox.v1.CreateEnrolmentRequest
 	(*Enrolment)(nil),              // 9: shoebox.v1.Enrolment
-	nil,                            // 10: shoebox.v1.User.GrantsEntry
-	(*timestamppb.Timestamp)(nil),  // 11: google.protobuf.Timestamp
-	(*Empty)(nil),                  // 12: shoebox.v1.Empty
+	(*ListEnrolmentsResponse)(nil), // 10: shoebox.v1.ListEnrolmentsResponse
+	(*CancelEnrolmentRequest)(nil), // 11: shoebox.v1.CancelEnrolmentRequest
+	(*ResetUserRequest)(nil),       // 12: shoebox.v1.ResetUserRequest
+	nil,                            // 13: shoebox.v1.User.GrantsEntry
+	(*timestamppb.Timestamp)(nil),  // 14: google.protobuf.Timestamp
+	(*Empty)(nil),                  // 15: shoebox.v1.Empty
 }
 var file_shoebox_v1_users_proto_depIdxs = []int32{
-	11, // 0: shoebox.v1.User.created:type_name -> google.protobuf.Timestamp
-	10, // 1: shoebox.v1.User.grants:type_name -> shoebox.v1.User.GrantsEntry
+	14, // 0: shoebox.v1.User.created:type_name -> google.protobuf.Timestamp
+	13, // 1: shoebox.v1.User.grants:type_name -> shoebox.v1.User.GrantsEntry
 	0,  // 2: shoebox.v1.ListUsersResponse.users:type_name -> shoebox.v1.User
-	11, // 3: shoebox.v1.Enrolment.expires:type_name -> google.protobuf.Timestamp
-	1,  // 4: shoebox.v1.User.GrantsEntry.value:type_name -> shoebox.v1.Permissions
-	12, // 5: shoebox.v1.UserService.ListUsers:input_type -> shoebox.v1.Empty
-	3,  // 6: shoebox.v1.UserService.CreateUser:input_type -> shoebox.v1.CreateUserRequest
-	4,  // 7: shoebox.v1.UserService.DeleteUser:input_type -> shoebox.v1.UserRequest
-	5,  // 8: shoebox.v1.UserService.SetRole:input_type -> shoebox.v1.SetRoleRequest
-	6,  // 9: shoebox.v1.UserService.Grant:input_type -> shoebox.v1.GrantRequest
-	7,  // 10: shoebox.v1.UserService.RevokeGrant:input_type -> shoebox.v1.RevokeGrantRequest
-	8,  // 11: shoebox.v1.UserService.CreateEnrolment:input_type -> shoebox.v1.CreateEnrolmentRequest
-	2,  // 12: shoebox.v1.UserService.ListUsers:output_type -> shoebox.v1.ListUsersResponse
-	0,  // 13: shoebox.v1.UserService.CreateUser:output_type -> shoebox.v1.User
-	12, // 14: shoebox.v1.UserService.DeleteUser:output_type -> shoebox.v1.Empty
-	0,  // 15: shoebox.v1.UserService.SetRole:output_type -> shoebox.v1.User
-	0,  // 16: shoebox.v1.UserService.Grant:output_type -> shoebox.v1.User
-	0,  // 17: shoebox.v1.UserService.RevokeGrant:output_type -> shoebox.v1.User
-	9,  // 18: shoebox.v1.UserService.CreateEnrolment:output_type -> shoebox.v1.Enrolment
-	12, // [12:19] is the sub-list for method output_type
-	5,  // [5:12] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	14, // 3: shoebox.v1.Enrolment.expires:type_name -> google.protobuf.Timestamp
+	14, // 4: shoebox.v1.Enrolment.created:type_name -> google.protobuf.Timestamp
+	9,  // 5: shoebox.v1.ListEnrolmentsResponse.enrolments:type_name -> shoebox.v1.Enrolment
+	1,  // 6: shoebox.v1.User.GrantsEntry.value:type_name -> shoebox.v1.Permissions
+	15, // 7: shoebox.v1.UserService.ListUsers:input_type -> shoebox.v1.Empty
+	3,  // 8: shoebox.v1.UserService.CreateUser:input_type -> shoebox.v1.CreateUserRequest
+	4,  // 9: shoebox.v1.UserService.DeleteUser:input_type -> shoebox.v1.UserRequest
+	5,  // 10: shoebox.v1.UserService.SetRole:input_type -> shoebox.v1.SetRoleRequest
+	6,  // 11: shoebox.v1.UserService.Grant:input_type -> shoebox.v1.GrantRequest
+	7,  // 12: shoebox.v1.UserService.RevokeGrant:input_type -> shoebox.v1.RevokeGrantRequest
+	8,  // 13: shoebox.v1.UserService.CreateEnrolment:input_type -> shoebox.v1.CreateEnrolmentRequest
+	15, // 14: shoebox.v1.UserService.ListEnrolments:input_type -> shoebox.v1.Empty
+	11, // 15: shoebox.v1.UserService.CancelEnrolment:input_type -> shoebox.v1.CancelEnrolmentRequest
+	12, // 16: shoebox.v1.UserService.ResetUser:input_type -> shoebox.v1.ResetUserRequest
+	2,  // 17: shoebox.v1.UserService.ListUsers:output_type -> shoebox.v1.ListUsersResponse
+	0,  // 18: shoebox.v1.UserService.CreateUser:output_type -> shoebox.v1.User
+	15, // 19: shoebox.v1.UserService.DeleteUser:output_type -> shoebox.v1.Empty
+	0,  // 20: shoebox.v1.UserService.SetRole:output_type -> shoebox.v1.User
+	0,  // 21: shoebox.v1.UserService.Grant:output_type -> shoebox.v1.User
+	0,  // 22: shoebox.v1.UserService.RevokeGrant:output_type -> shoebox.v1.User
+	9,  // 23: shoebox.v1.UserService.CreateEnrolment:output_type -> shoebox.v1.Enrolment
+	10, // 24: shoebox.v1.UserService.ListEnrolments:output_type -> shoebox.v1.ListEnrolmentsResponse
+	15, // 25: shoebox.v1.UserService.CancelEnrolment:output_type -> shoebox.v1.Empty
+	9,  // 26: shoebox.v1.UserService.ResetUser:output_type -> shoebox.v1.Enrolment
+	17, // [17:27] is the sub-list for method output_type
+	7,  // [7:17] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_shoebox_v1_users_proto_init() }
@@ -705,7 +920,7 @@ func file_shoebox_v1_users_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoebox_v1_users_proto_rawDesc), len(file_shoebox_v1_users_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

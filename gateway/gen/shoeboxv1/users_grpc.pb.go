@@ -26,6 +26,9 @@ const (
 	UserService_Grant_FullMethodName           = "/shoebox.v1.UserService/Grant"
 	UserService_RevokeGrant_FullMethodName     = "/shoebox.v1.UserService/RevokeGrant"
 	UserService_CreateEnrolment_FullMethodName = "/shoebox.v1.UserService/CreateEnrolment"
+	UserService_ListEnrolments_FullMethodName  = "/shoebox.v1.UserService/ListEnrolments"
+	UserService_CancelEnrolment_FullMethodName = "/shoebox.v1.UserService/CancelEnrolment"
+	UserService_ResetUser_FullMethodName       = "/shoebox.v1.UserService/ResetUser"
 )
 
 // UserServiceClient is the client API for UserService service.
@@ -40,8 +43,17 @@ type UserServiceClient interface {
 	SetRole(ctx context.Context, in *SetRoleRequest, opts ...grpc.CallOption) (*User, error)
 	Grant(ctx context.Context, in *GrantRequest, opts ...grpc.CallOption) (*User, error)
 	RevokeGrant(ctx context.Context, in *RevokeGrantRequest, opts ...grpc.CallOption) (*User, error)
-	// A one-time enrolment code for a phone (shoebox pair-phone).
+	// A one-time enrolment code for a phone (shoebox pair-phone): for a new
+	// account (nobody has signed in to it yet) or for oneself; the box's local
+	// token (the CLI on the box) may pair any account.
 	CreateEnrolment(ctx context.Context, in *CreateEnrolmentRequest, opts ...grpc.CallOption) (*Enrolment, error)
+	// Outstanding enrolment codes (never the codes themselves).
+	ListEnrolments(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ListEnrolmentsResponse, error)
+	CancelEnrolment(ctx context.Context, in *CancelEnrolmentRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Reset another person's sign-in (owner only): ends their sessions, API
+	// keys and enrolment codes, turns two-step sign-in off, clears the
+	// password, and answers a one-time enrolment code for them.
+	ResetUser(ctx context.Context, in *ResetUserRequest, opts ...grpc.CallOption) (*Enrolment, error)
 }
 
 type userServiceClient struct {
@@ -122,6 +134,36 @@ func (c *userServiceClient) CreateEnrolment(ctx context.Context, in *CreateEnrol
 	return out, nil
 }
 
+func (c *userServiceClient) ListEnrolments(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ListEnrolmentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListEnrolmentsResponse)
+	err := c.cc.Invoke(ctx, UserService_ListEnrolments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) CancelEnrolment(ctx context.Context, in *CancelEnrolmentRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, UserService_CancelEnrolment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) ResetUser(ctx context.Context, in *ResetUserRequest, opts ...grpc.CallOption) (*Enrolment, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Enrolment)
+	err := c.cc.Invoke(ctx, UserService_ResetUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // UserServiceServer is the server API for UserService service.
 // All implementations must embed UnimplementedUserServiceServer
 // for forward compatibility.
@@ -134,8 +176,17 @@ type UserServiceServer interface {
 	SetRole(context.Context, *SetRoleRequest) (*User, error)
 	Grant(context.Context, *GrantRequest) (*User, error)
 	RevokeGrant(context.Context, *RevokeGrantRequest) (*User, error)
-	// A one-time enrolment code for a phone (shoebox pair-phone).
+	// A one-time enrolment code for a phone (shoebox pair-phone): for a new
+	// account (nobody has signed in to it yet) or for oneself; the box's local
+	// token (the CLI on the box) may pair any account.
 	CreateEnrolment(context.Context, *CreateEnrolmentRequest) (*Enrolment, error)
+	// Outstanding enrolment codes (never the codes themselves).
+	ListEnrolments(context.Context, *Empty) (*ListEnrolmentsResponse, error)
+	CancelEnrolment(context.Context, *CancelEnrolmentRequest) (*Empty, error)
+	// Reset another person's sign-in (owner only): ends their sessions, API
+	// keys and enrolment codes, turns two-step sign-in off, clears the
+	// password, and answers a one-time enrolment code for them.
+	ResetUser(context.Context, *ResetUserRequest) (*Enrolment, error)
 	mustEmbedUnimplementedUserServiceServer()
 }
 
@@ -166,6 +217,15 @@ func (UnimplementedUserServiceServer) RevokeGrant(context.Context, *RevokeGrantR
 }
 func (UnimplementedUserServiceServer) CreateEnrolment(context.Context, *CreateEnrolmentRequest) (*Enrolment, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateEnrolment not implemented")
+}
+func (UnimplementedUserServiceServer) ListEnrolments(context.Context, *Empty) (*ListEnrolmentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListEnrolments not implemented")
+}
+func (UnimplementedUserServiceServer) CancelEnrolment(context.Context, *CancelEnrolmentRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelEnrolment not implemented")
+}
+func (UnimplementedUserServiceServer) ResetUser(context.Context, *ResetUserRequest) (*Enrolment, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResetUser not implemented")
 }
 func (UnimplementedUserServiceServer) mustEmbedUnimplementedUserServiceServer() {}
 func (UnimplementedUserServiceServer) testEmbeddedByValue()                     {}
@@ -314,6 +374,60 @@ func _UserService_CreateEnrolment_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _UserService_ListEnrolments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).ListEnrolments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_ListEnrolments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).ListEnrolments(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_CancelEnrolment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelEnrolmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).CancelEnrolment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_CancelEnrolment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).CancelEnrolment(ctx, req.(*CancelEnrolmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_ResetUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).ResetUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_ResetUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).ResetUser(ctx, req.(*ResetUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // UserService_ServiceDesc is the grpc.ServiceDesc for UserService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -348,6 +462,18 @@ var UserService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateEnrolment",
 			Handler:    _UserService_CreateEnrolment_Handler,
+		},
+		{
+			MethodName: "ListEnrolments",
+			Handler:    _UserService_ListEnrolments_Handler,
+		},
+		{
+			MethodName: "CancelEnrolment",
+			Handler:    _UserService_CancelEnrolment_Handler,
+		},
+		{
+			MethodName: "ResetUser",
+			Handler:    _UserService_ResetUser_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
