@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"image"
-	"image/jpeg"
 	"net/http"
 	"path"
 	"strconv"
@@ -20,11 +18,9 @@ import (
 	"github.com/dustin/go-humanize"
 	"golang.org/x/time/rate"
 
-	_ "image/gif" // previews of GIFs
-	_ "image/png" // and PNGs
-
 	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/gateway/audit"
+	"github.com/shoebox/shoebox/gateway/preview"
 	"github.com/shoebox/shoebox/gateway/share"
 	"github.com/shoebox/shoebox/gateway/throttle"
 	"github.com/shoebox/shoebox/gateway/token"
@@ -59,12 +55,18 @@ const (
 type publicSide struct {
 	pages     *throttle.Limiter
 	passwords *throttle.Limiter
+	previews  *preview.Maker
 }
 
 func (g *Gateway) newPublicSide() (*publicSide, error) {
+	previews, err := g.newPreviews()
+	if err != nil {
+		return nil, err
+	}
 	return &publicSide{
 		pages:     throttle.NewLimiter(rate.Every(sharePageEvery), sharePageBurst, shareLimitKeys),
 		passwords: throttle.NewLimiter(rate.Every(sharePasswordEvery), sharePasswordBurst, shareLimitKeys),
+		previews:  previews,
 	}, nil
 }
 
@@ -233,7 +235,7 @@ func (g *Gateway) serveShared(w http.ResponseWriter, r *http.Request, tok string
 	case n.Type == "dir":
 		g.shareListing(w, r, tok, sh, it, rel)
 	case n.Type == "file" && mode == "preview":
-		g.sharePreview(w, r, sh, n, it.path)
+		g.sharePreview(w, r, n)
 	case download:
 		g.shareAccess(sh, r, "download "+rel)
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -277,55 +279,6 @@ func (g *Gateway) sharedNode(ctx context.Context, sh share.Share, rel string) (s
 		name = cmp.Or(sh.Space, "snapshot-"+sn.ID().Short())
 	}
 	return sharedItem{snap: sn, node: n, path: p, name: name}, nil
-}
-
-// sharePreview serves a downscaled JPEG of an image (JPEG, PNG, GIF):
-// what a view-only link shows. Re-encoding also drops the original's
-// metadata (GPS position, camera serial).
-func (g *Gateway) sharePreview(w http.ResponseWriter, r *http.Request, sh share.Share, n *vault.Node, p string) {
-	select {
-	case previewSem <- struct{}{}:
-		defer func() { <-previewSem }()
-	case <-r.Context().Done():
-		return
-	}
-	c := &capWriter{n: previewRead}
-	if err := g.d.Repo.Dump(r.Context(), n, c); err != nil && !errors.Is(err, errCapped) {
-		http.Error(w, "preview unavailable", http.StatusNotFound)
-		return
-	}
-	img, err := decodePreview(c.buf.Bytes())
-	if err != nil {
-		http.Error(w, errNoPreview.Error(), http.StatusNotFound)
-		return
-	}
-	w.Header().Set("Content-Type", "image/jpeg")
-	jpeg.Encode(w, downscale(img, previewMax), &jpeg.Options{Quality: 82})
-}
-
-// downscale shrinks img so its longer side is at most max (box filter).
-func downscale(img image.Image, limit int) image.Image {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	f := (max(w, h) + limit - 1) / limit
-	if f <= 1 {
-		return img
-	}
-	out := image.NewRGBA(image.Rect(0, 0, w/f, h/f))
-	for y := 0; y < h/f; y++ {
-		for x := 0; x < w/f; x++ {
-			var rs, gs, bs, n uint32
-			for dy := 0; dy < f; dy++ {
-				for dx := 0; dx < f; dx++ {
-					r, g, bb, _ := img.At(b.Min.X+x*f+dx, b.Min.Y+y*f+dy).RGBA()
-					rs, gs, bs, n = rs+r, gs+g, bs+bb, n+1
-				}
-			}
-			i := out.PixOffset(x, y)
-			out.Pix[i], out.Pix[i+1], out.Pix[i+2], out.Pix[i+3] = uint8(rs/n>>8), uint8(gs/n>>8), uint8(bs/n>>8), 255
-		}
-	}
-	return out
 }
 
 var shareTmpl = template.Must(template.New("share").Parse(`<!doctype html>
