@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"image/jpeg"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,16 +13,6 @@ import (
 	"github.com/shoebox/shoebox/gateway/preview/previewtest"
 )
 
-// written is the image write makes at w×h.
-func written(t testing.TB, write func(io.Writer, int, int) error, w, h int) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := write(&buf, w, h); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // TestSecurityPreviewBombs (finding 4): through a view-only link, images
 // whose decoding would take more memory than the preview budget — a
 // progressive JPEG and a 16-bit PNG, both well under the old 200-megapixel
@@ -32,9 +21,9 @@ func TestSecurityPreviewBombs(t *testing.T) {
 	b := newTestBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{
-		"album/progressive.jpg": written(t, previewtest.ProgressiveJPEG, 8000, 8000), // 64 Mpx, ~1 GB to decode
-		"album/deep.png":        written(t, previewtest.PNG16, 6000, 6000),           // 36 Mpx, 288 MB to decode
-		"album/photo.jpg":       written(t, previewtest.Photo, 2400, 1800),
+		"album/progressive.jpg": previewtest.Bytes(previewtest.ProgressiveJPEG, 8000, 8000), // 64 Mpx, ~1 GB to decode
+		"album/deep.png":        previewtest.Bytes(previewtest.PNG16, 6000, 6000),           // 36 Mpx, 288 MB to decode
+		"album/photo.jpg":       previewtest.Bytes(previewtest.Photo, 2400, 1800),
 	})
 	c := b.createShare(own, map[string]any{"snapshot": snap, "path": "album", "download": false})
 	v := b.newVisitor()
@@ -76,7 +65,7 @@ func TestSecurityPreviewBombs(t *testing.T) {
 func TestPreviewStopsWithVisitor(t *testing.T) {
 	b := newTestBox(t)
 	own := b.owner()
-	snap := b.backup(map[string][]byte{"big.jpg": written(t, previewtest.Photo, 7000, 5000)}) // 52 MiB to decode: a large one
+	snap := b.backup(map[string][]byte{"big.jpg": previewtest.Bytes(previewtest.Photo, 7000, 5000)}) // 52 MiB to decode: a large one
 	c := b.createShare(own, map[string]any{"snapshot": snap, "path": "big.jpg", "download": false})
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", b.base+"/s/"+c.Token+"?as=preview", nil)

@@ -975,8 +975,8 @@ func TestSecurityShareLinkPasswordGuessing(t *testing.T) {
 	for i := range 300 {
 		resp, body = v.get("/s/" + links[1].Token)
 		if resp.StatusCode == http.StatusTooManyRequests {
-			if resp.Header.Get("Retry-After") == "" {
-				t.Errorf("page %d: 429 without Retry-After", i)
+			if resp.Header.Get("Retry-After") == "" || !bytes.Contains(body, []byte("address")) {
+				t.Errorf("page %d: 429 without Retry-After or a word about the address: %s", i, body)
 			}
 			return
 		}

@@ -20,9 +20,9 @@ import (
 // allocate no more than the budget it worked out.
 func FuzzPreviewBudget(f *testing.F) {
 	for _, seed := range [][]byte{
-		written(f, previewtest.ProgressiveJPEG, 64, 48),
-		written(f, previewtest.PNG16, 40, 30),
-		written(f, previewtest.Photo, 64, 48),
+		previewtest.Bytes(previewtest.ProgressiveJPEG, 64, 48),
+		previewtest.Bytes(previewtest.PNG16, 40, 30),
+		previewtest.Bytes(previewtest.Photo, 64, 48),
 		encoded(f, jpegOf(nil), image.NewGray(image.Rect(0, 0, 33, 17))),
 		encoded(f, jpegOf(nil), image.NewCMYK(image.Rect(0, 0, 20, 20))),
 		encoded(f, png.Encode, image.NewPaletted(image.Rect(0, 0, 30, 20), palette.WebSafe)),
@@ -75,8 +75,8 @@ func TestScanFindsEmbedded(t *testing.T) {
 		}
 		return b
 	}
-	thumb := written(t, previewtest.Photo, 160, 120)
-	big := written(t, previewtest.Photo, 1200, 900)
+	thumb := previewtest.Bytes(previewtest.Photo, 160, 120)
+	big := previewtest.Bytes(previewtest.Photo, 1200, 900)
 	var file []byte
 	var offs []int
 	for _, at := range []int{100, scanWindow - 1, scanWindow + headerRoom - 2, 3*scanWindow + 5} {

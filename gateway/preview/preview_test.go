@@ -44,15 +44,6 @@ func bytesSource(data []byte) Source {
 	return Source{ID: id[:], Open: func(context.Context) (io.Reader, error) { return bytes.NewReader(data), nil }}
 }
 
-func written(t testing.TB, write func(io.Writer, int, int) error, w, h int) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := write(&buf, w, h); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // headOf is the first n bytes of the image write makes at w×h: for the
 // bombs whose headers are all a test needs (making a whole 14000² PNG
 // means deflating 1.2 GB), cut off like an upload in progress.
@@ -104,9 +95,9 @@ func TestBudget(t *testing.T) {
 		data     []byte
 		min, max int64 // need, in bytes
 	}{
-		{"14000² progressive JPEG 4:4:4", written(t, previewtest.ProgressiveJPEG, 14000, 14000), 2800 * M, 2850 * M}, // 15 bytes a pixel
+		{"14000² progressive JPEG 4:4:4", previewtest.Bytes(previewtest.ProgressiveJPEG, 14000, 14000), 2800 * M, 2850 * M}, // 15 bytes a pixel
 		{"14000² 16-bit PNG", headOf(t, previewtest.PNG16, 14000, 14000, 64<<10), 14000 * 14000 * 8, 14000*14000*8 + 12*M},
-		{"3000×2000 baseline JPEG 4:2:0", written(t, previewtest.Photo, 3000, 2000), 9_000_000, 9_000_000 + 9*M}, // and a 1500×1000 RGBA copy
+		{"3000×2000 baseline JPEG 4:2:0", previewtest.Bytes(previewtest.Photo, 3000, 2000), 9_000_000, 9_000_000 + 9*M}, // and a 1500×1000 RGBA copy
 		{"1000² gray JPEG", encoded(t, jpegOf(nil), image.NewGray(image.Rect(0, 0, 1000, 1000))), 1_000_000, 1_000_000 + 6*M},
 		{"1000² 8-bit RGBA PNG", encoded(t, png.Encode, image.NewNRGBA(image.Rect(0, 0, 1000, 1000))), 4_000_000, 4_000_000 + 6*M},
 		{"1000² 16-bit gray PNG", encoded(t, png.Encode, image.NewGray16(image.Rect(0, 0, 1000, 1000))), 8_000_000, 8_000_000 + 6*M},
@@ -149,7 +140,7 @@ func TestMakeBombs(t *testing.T) {
 		name string
 		data []byte
 	}{
-		{"progressive JPEG", written(t, previewtest.ProgressiveJPEG, 14000, 14000)},
+		{"progressive JPEG", previewtest.Bytes(previewtest.ProgressiveJPEG, 14000, 14000)},
 		{"16-bit PNG", headOf(t, previewtest.PNG16, 8000, 8000, 64<<10)},
 		{"GIF screen", []byte("GIF89a\xff\xff\xff\xff\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")},
 	} {
@@ -210,8 +201,8 @@ func TestMakeRealMedia(t *testing.T) {
 // TestMakePrefersEmbedded: a large image carrying a preview of 1000 px or
 // more is shown from that preview, without decoding the image.
 func TestMakePrefersEmbedded(t *testing.T) {
-	big := written(t, previewtest.ProgressiveJPEG, 9000, 6000) // over the budget
-	thumb := written(t, previewtest.Photo, 1200, 800)
+	big := previewtest.Bytes(previewtest.ProgressiveJPEG, 9000, 6000) // over the budget
+	thumb := previewtest.Bytes(previewtest.Photo, 1200, 800)
 	// As cameras do (MPF): the preview after the main image.
 	data := append(append([]byte{}, big...), thumb...)
 	m := newMaker(t, Options{})
@@ -284,7 +275,7 @@ func (r *gatedReader) Read(p []byte) (int, error) {
 // gets the preview.
 func TestMakeStopsWhenAskerLeaves(t *testing.T) {
 	m := newMaker(t, Options{})
-	g := newGated(written(t, previewtest.Photo, 1200, 900), 32<<10)
+	g := newGated(previewtest.Bytes(previewtest.Photo, 1200, 900), 32<<10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() {
@@ -314,7 +305,7 @@ func TestMakeStopsWhenAskerLeaves(t *testing.T) {
 // told to come back).
 func TestMakeTurns(t *testing.T) {
 	m := newMaker(t, Options{Large: 3 << 20, QueueWait: 1})
-	large := func(w, h int) []byte { return written(t, previewtest.Photo, w, h) } // over 3 MiB from 1 Mpx
+	large := func(w, h int) []byte { return previewtest.Bytes(previewtest.Photo, w, h) } // over 3 MiB from 1 Mpx
 	a := newGated(large(1600, 1200), 32<<10)
 	resA := make(chan error)
 	go func() {
@@ -326,7 +317,7 @@ func TestMakeTurns(t *testing.T) {
 	if _, err := m.Make(context.Background(), bytesSource(large(1700, 1250))); !errors.Is(err, ErrBusy) {
 		t.Errorf("a second large image while one decodes: %v, want ErrBusy", err)
 	}
-	small := written(t, previewtest.Photo, 400, 300)
+	small := previewtest.Bytes(previewtest.Photo, 400, 300)
 	c := newGated(small, 4<<10)
 	resC := make(chan error)
 	go func() {
@@ -334,7 +325,7 @@ func TestMakeTurns(t *testing.T) {
 		resC <- err
 	}()
 	<-c.stopped // a small one decodes beside the large one
-	if _, err := m.Make(context.Background(), bytesSource(written(t, previewtest.Photo, 300, 200))); !errors.Is(err, ErrBusy) {
+	if _, err := m.Make(context.Background(), bytesSource(previewtest.Bytes(previewtest.Photo, 300, 200))); !errors.Is(err, ErrBusy) {
 		t.Errorf("a third preview while two are made: %v, want ErrBusy", err)
 	}
 	close(a.gate)
@@ -356,7 +347,7 @@ func TestMakeTurns(t *testing.T) {
 // TestMakeOnceForMany: parallel requests for one file make one preview.
 func TestMakeOnceForMany(t *testing.T) {
 	m := newMaker(t, Options{})
-	g := newGated(written(t, previewtest.Photo, 1200, 900), 32<<10)
+	g := newGated(previewtest.Bytes(previewtest.Photo, 1200, 900), 32<<10)
 	var wg sync.WaitGroup
 	outs := make([][]byte, 8)
 	for i := range outs {
@@ -386,7 +377,7 @@ func TestMakeOnceForMany(t *testing.T) {
 // restart.
 func TestCache(t *testing.T) {
 	dir := t.TempDir()
-	photo := written(t, previewtest.Photo, 1000, 700)
+	photo := previewtest.Bytes(previewtest.Photo, 1000, 700)
 	m := newMaker(t, Options{Dir: dir, CacheBytes: 1 << 30})
 	prev, err := m.Make(context.Background(), bytesSource(photo))
 	if err != nil {
@@ -418,7 +409,7 @@ func TestCache(t *testing.T) {
 	// A file renamed onto another entry's name does not open as it.
 	m3 := newMaker(t, Options{})
 	m3.Make(context.Background(), bytesSource(photo))
-	small := written(t, previewtest.Photo, 200, 100)
+	small := previewtest.Bytes(previewtest.Photo, 200, 100)
 	m3.Make(context.Background(), bytesSource(small))
 	a, b := m3.cache.name(id[:], DefaultMaxSide), m3.cache.name(sha(small), DefaultMaxSide)
 	if err := os.Rename(filepath.Join(m3.o.Dir, a), filepath.Join(m3.o.Dir, b)); err != nil {
@@ -432,7 +423,7 @@ func TestCache(t *testing.T) {
 	m4 := newMaker(t, Options{CacheBytes: 3 * int64(len(raw)) / 2 * 3})
 	var imgs [][]byte
 	for i := range 6 {
-		imgs = append(imgs, written(t, previewtest.Photo, 1000, 700+i))
+		imgs = append(imgs, previewtest.Bytes(previewtest.Photo, 1000, 700+i))
 		m4.Make(context.Background(), bytesSource(imgs[i]))
 		if i == 2 {
 			m4.Make(context.Background(), bytesSource(imgs[0])) // used again: kept

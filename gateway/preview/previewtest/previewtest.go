@@ -6,6 +6,7 @@ package previewtest
 
 import (
 	"bufio"
+	"bytes"
 	"compress/zlib"
 	"encoding/binary"
 	"hash/crc32"
@@ -13,6 +14,16 @@ import (
 	"image/jpeg"
 	"io"
 )
+
+// Bytes is the image write makes at width×height (Photo, PNG16,
+// ProgressiveJPEG), in memory.
+func Bytes(write func(io.Writer, int, int) error, width, height int) []byte {
+	var buf bytes.Buffer
+	if err := write(&buf, width, height); err != nil {
+		panic("previewtest: writing to memory: " + err.Error()) // a bytes.Buffer does not fail
+	}
+	return buf.Bytes()
+}
 
 // Photo writes a width×height baseline JPEG (4:2:0, quality 85) with
 // some texture, as a camera's would be: a legitimate image, large to
