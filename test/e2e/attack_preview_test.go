@@ -19,8 +19,9 @@ import (
 // TestAttackPreviewBombs (finding 4): decompression bombs through a
 // view-only share link. A 14000×14000 progressive JPEG and a 16-bit PNG
 // of the same size (files of a megabyte or so, gigabytes once decoded),
-// beside two real-sized photos (each a large decode, which take turns),
-// are backed up and shared; their previews are
+// beside two real-sized photos and three progressive JPEGs just under
+// the decode budget (each a large decode: they take turns), are backed up
+// and shared; their previews are
 // asked for several times in parallel, and by clients that hang up
 // mid-request. The daemon must stay under the attack limits throughout
 // (peak RSS 512 MiB, /healthz within 1 s), refuse the bombs and preview
@@ -37,6 +38,11 @@ func TestAttackPreviewBombs(t *testing.T) {
 		"bomb-16bit.png":       func(w io.Writer) error { return previewtest.PNG16(w, 14000, 14000) },
 		"photo-24mp.jpg":       func(w io.Writer) error { return previewtest.Photo(w, 6000, 4000) },
 		"photo-35mp.jpg":       func(w io.Writer) error { return previewtest.Photo(w, 7000, 5000) },
+		// Just under the 160 MiB budget each (15 bytes a pixel): the most
+		// a decode may take, three times, to take turns.
+		"edge-1.jpg": func(w io.Writer) error { return previewtest.ProgressiveJPEG(w, 3200, 3200) },
+		"edge-2.jpg": func(w io.Writer) error { return previewtest.ProgressiveJPEG(w, 3190, 3200) },
+		"edge-3.jpg": func(w io.Writer) error { return previewtest.ProgressiveJPEG(w, 3180, 3200) },
 	}
 	gen := t.TempDir()
 	for name, write := range files {
@@ -119,10 +125,11 @@ func TestAttackPreviewBombs(t *testing.T) {
 		ask(name, 0)
 	}
 	close(answers)
-	b.checkAttack("preview bombs (14000² progressive JPEG, 14000² 16-bit PNG; 24 and 35 Mpx photos)", h)
+	b.checkAttack("preview bombs (14000² progressive JPEG, 14000² 16-bit PNG; 24 and 35 Mpx photos; 3 at the budget)", h)
 
 	want := map[string]int{"bomb-progressive.jpg": http.StatusNotFound, "bomb-16bit.png": http.StatusNotFound,
-		"photo-24mp.jpg": http.StatusOK, "photo-35mp.jpg": http.StatusOK}
+		"photo-24mp.jpg": http.StatusOK, "photo-35mp.jpg": http.StatusOK,
+		"edge-1.jpg": http.StatusOK, "edge-2.jpg": http.StatusOK, "edge-3.jpg": http.StatusOK}
 	for a := range answers {
 		if a.err != nil || a.code != want[a.name] {
 			t.Errorf("%s preview: HTTP %d, %v; want %d", a.name, a.code, a.err, want[a.name])
