@@ -29,8 +29,9 @@
 //
 // plus the downscaled copy and a megabyte for tables and buffers. An image
 // needing more than the budget (Options.Budget, 160 MiB) has no preview.
-// That admits any camera's baseline JPEG (a 61-megapixel 4:2:2 one needs
-// about 120 MiB) and refuses the bombs above from their first kilobyte.
+// That admits cameras' baseline JPEGs up to about 75 megapixels at 4:2:2
+// (a 61-megapixel one needs about 125 MiB; larger ones show the preview
+// they embed) and refuses the bombs above from their first kilobyte.
 //
 // # Turns
 //
