@@ -79,6 +79,7 @@ type Gateway struct {
 	db      *bbolt.DB
 	auth    *auth.Store
 	shares  *share.Store
+	public  *publicSide // the share links' public side: brakes, previews
 	uploads *upload.Store
 	audit   *audit.Log
 	now     func() time.Time
@@ -132,7 +133,7 @@ func New(opt Options) (*Gateway, error) {
 	if err := g.firstStart(); err != nil {
 		return fail(err)
 	}
-	if g.shares, err = share.NewStore(db, share.Options{Now: g.now, Params: params}); err != nil {
+	if err := g.openShares(params); err != nil {
 		return fail(err)
 	}
 	if g.uploads, err = upload.New(db, opt.Dir, upload.Options{Now: g.now, Known: g.knownFile}); err != nil {

@@ -1,81 +1,90 @@
 package gateway
 
 import (
-	"bytes"
+	"context"
 	"errors"
-	"image"
-	"image/jpeg"
 	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+
+	"github.com/shoebox/shoebox/gateway/preview"
+	"github.com/shoebox/shoebox/vault"
 )
 
-// Previews for view-only share links: the original is decoded (JPEG,
-// PNG, GIF) or, for camera RAW files (CR2, NEF, ARW, DNG, RAF, RW2…),
-// the largest JPEG preview the camera embedded is used; then it is
-// shrunk and re-encoded, which also drops the original's metadata.
+// Previews for view-only share links are made by package preview: a
+// budget from each image's header, one large decode at a time, work that
+// stops when the visitor leaves, and an encrypted cache of every verdict
+// in STATE/gateway/previews, keyed by the file's content.
 
-const (
-	// previewMax is the longest side of a preview image, in pixels.
-	previewMax = 1600
-	// previewRead is how much of a file is read to make its preview: all
-	// of a JPEG, and the part of a RAW file where cameras put previews.
-	previewRead = 64 << 20
-	// previewPixels refuses images whose header claims more pixels than
-	// a real camera makes (a decompression bomb would take gigabytes).
-	previewPixels = 200_000_000
-)
+// previewMax is the longest side of a preview image, in pixels.
+const previewMax = preview.DefaultMaxSide
 
-// previewSem bounds the previews made at once: each holds the file and
-// the decoded image in memory.
-var previewSem = make(chan struct{}, 2)
-
-var errNoPreview = errors.New("no preview for this kind of file")
-
-// decodePreview decodes data as an image, or finds the largest embedded
-// JPEG in it.
-func decodePreview(data []byte) (image.Image, error) {
-	if cfg, _, err := image.DecodeConfig(bytes.NewReader(data)); err == nil {
-		if cfg.Width*cfg.Height > previewPixels {
-			return nil, errNoPreview
-		}
-		if img, _, err := image.Decode(bytes.NewReader(data)); err == nil {
-			return img, nil
-		}
-	}
-	best, area := -1, 0
-	for i := 0; i+3 <= len(data); {
-		j := bytes.Index(data[i:], []byte{0xff, 0xd8, 0xff})
-		if j < 0 {
-			break
-		}
-		at := i + j
-		if cfg, err := jpeg.DecodeConfig(bytes.NewReader(data[at:])); err == nil {
-			if a := cfg.Width * cfg.Height; a > area && a <= previewPixels {
-				best, area = at, a
-			}
-		}
-		i = at + 3
-	}
-	if best < 0 || area < 64*64 {
-		return nil, errNoPreview
-	}
-	return jpeg.Decode(bytes.NewReader(data[best:]))
+// newPreviews opens the preview maker, its cache under the gateway's
+// state and its keys derived from the box key.
+func (g *Gateway) newPreviews() (*preview.Maker, error) {
+	return preview.New(preview.Options{Dir: filepath.Join(g.opt.Dir, "previews"), Key: g.boxKey, Now: g.now})
 }
 
-// capWriter keeps the first n bytes written to it and then stops the
-// writer with errCapped.
-type capWriter struct {
-	buf bytes.Buffer
-	n   int
-}
-
-var errCapped = errors.New("enough read for a preview")
-
-func (c *capWriter) Write(p []byte) (int, error) {
-	if room := c.n - c.buf.Len(); len(p) > room {
-		c.buf.Write(p[:room])
-		return room, errCapped
+// sharePreview serves the preview of file n: what a view-only link
+// shows.
+func (g *Gateway) sharePreview(w http.ResponseWriter, r *http.Request, n *vault.Node) {
+	img, err := g.public.previews.Make(r.Context(), g.previewSource(n))
+	switch {
+	case errors.Is(err, preview.ErrNoPreview):
+		g.sharePage(w, http.StatusNotFound, "No preview for this file.", "")
+		return
+	case errors.Is(err, preview.ErrBusy):
+		w.Header().Set("Retry-After", "5")
+		g.sharePage(w, http.StatusServiceUnavailable, "The box is busy making previews. Try again in a few seconds.", "")
+		return
+	case r.Context().Err() != nil: // the visitor left
+		return
+	case err != nil:
+		g.log.Warn("making a preview for a share link", "err", err)
+		g.sharePage(w, http.StatusInternalServerError, "This preview cannot be made right now. Try again later.", "")
+		return
 	}
-	return c.buf.Write(p)
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Content-Length", strconv.Itoa(len(img)))
+	w.Header().Set("Cache-Control", "private, max-age=3600")
+	w.Write(img)
 }
 
-var _ io.Writer = (*capWriter)(nil)
+// previewSource is file n for package preview: its content identity is
+// its list of content blob IDs.
+func (g *Gateway) previewSource(n *vault.Node) preview.Source {
+	id := make([]byte, 0, len(n.Content)*len(vault.ID{}))
+	for _, c := range n.Content {
+		id = append(id, c[:]...)
+	}
+	return preview.Source{ID: id, Open: func(ctx context.Context) (io.Reader, error) {
+		return &nodeReader{ctx: ctx, repo: g.d.Repo, blobs: n.Content}, nil
+	}}
+}
+
+// nodeReader reads a file from the repository a blob at a time (Dump
+// writes it all; a preview reads only what it needs).
+type nodeReader struct {
+	ctx   context.Context
+	repo  *vault.Repository
+	blobs []vault.ID
+	buf   []byte
+	off   int
+}
+
+func (r *nodeReader) Read(p []byte) (int, error) {
+	for r.off == len(r.buf) {
+		if len(r.blobs) == 0 {
+			return 0, io.EOF
+		}
+		b, err := r.repo.LoadBlob(r.ctx, r.blobs[0], r.buf[:0])
+		if err != nil {
+			return 0, err
+		}
+		r.buf, r.off, r.blobs = b, 0, r.blobs[1:]
+	}
+	n := copy(p, r.buf[r.off:])
+	r.off += n
+	return n, nil
+}

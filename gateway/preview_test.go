@@ -2,75 +2,87 @@ package gateway
 
 import (
 	"bytes"
-	"errors"
-	"image"
-	"image/color"
+	"context"
 	"image/jpeg"
+	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
+
+	"github.com/shoebox/shoebox/gateway/preview/previewtest"
 )
 
-const media = "../../shared/testdata/media"
+// TestSecurityPreviewBombs (finding 4): through a view-only link, images
+// whose decoding would take more memory than the preview budget — a
+// progressive JPEG and a 16-bit PNG, both well under the old 200-megapixel
+// cap — are refused from their headers; a photo still gets its preview.
+func TestSecurityPreviewBombs(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	snap := b.backup(map[string][]byte{
+		"album/progressive.jpg": previewtest.Bytes(previewtest.ProgressiveJPEG, 8000, 8000), // 64 Mpx, ~1 GB to decode
+		"album/deep.png":        previewtest.Bytes(previewtest.PNG16, 6000, 6000),           // 36 Mpx, 288 MB to decode
+		"album/photo.jpg":       previewtest.Bytes(previewtest.Photo, 2400, 1800),
+	})
+	c := b.createShare(own, map[string]any{"snapshot": snap, "path": "album", "download": false})
+	v := b.newVisitor()
+	for round := range 3 {
+		for _, name := range []string{"progressive.jpg", "deep.png"} {
+			resp, body := v.get("/s/" + c.Token + "/" + name + "?as=preview")
+			if resp.StatusCode != http.StatusNotFound || !bytes.Contains(body, []byte("No preview")) {
+				t.Fatalf("round %d: %s preview: HTTP %d (%d bytes), want 404 \"No preview\"", round, name, resp.StatusCode, len(body))
+			}
+		}
+		resp, body := v.get("/s/" + c.Token + "/photo.jpg?as=preview")
+		wantStatus(t, "photo preview", resp, body, http.StatusOK)
+		img, err := jpeg.Decode(bytes.NewReader(body))
+		if err != nil || img.Bounds().Dx() > previewMax || img.Bounds().Dx() < previewMax/2 {
+			t.Fatalf("photo preview: %v, %v", err, img.Bounds())
+		}
+	}
 
-// TestDecodePreview makes previews of real files: a JPEG decodes as
-// itself; a camera RAW (DNG) gives its embedded preview; a file with
-// nothing to show gives errNoPreview.
-func TestDecodePreview(t *testing.T) {
-	if _, err := os.Stat(media); err != nil {
-		t.Skip("no test media at", media)
+	// Nothing was decoded but the photo, once; every other answer came
+	// from the cache, which holds three sealed entries.
+	if s := b.g.public.previews.Stats(); s.Decodes != 1 || s.Scans != 3 || s.Refused != 2 || s.Hits != 6 || s.CacheEntries != 3 {
+		t.Errorf("previews: %+v; want 3 files read, 1 decode, 2 refused, 6 answers from the cache", s)
 	}
-	for _, tc := range []struct {
-		file string
-		w, h int
-	}{
-		{"exif-py/tests/resources/jpg/Canon_40D.jpg", 100, 68},
-		{"photoprism/assets/examples/canon_eos_6d.dng", 1024, 683},
-		{"exif-py/tests/resources/raw/nikon_z_9_high_efficiency_compressed_dx_cropped_max_overexposed.dng", 640, 424},
-	} {
-		data, err := os.ReadFile(filepath.Join(media, tc.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := decodePreview(data)
-		if err != nil {
-			t.Errorf("%s: %v", tc.file, err)
-			continue
-		}
-		if b := img.Bounds(); b.Dx() != tc.w || b.Dy() != tc.h {
-			t.Errorf("%s: preview %dx%d, want %dx%d", tc.file, b.Dx(), b.Dy(), tc.w, tc.h)
-		}
+	ents, err := os.ReadDir(filepath.Join(b.state, "gateway", "previews"))
+	if err != nil || len(ents) != 3 {
+		t.Fatalf("preview cache: %d files, %v; want 3", len(ents), err)
 	}
-	if _, err := decodePreview([]byte("not an image at all, nor a RAW file")); !errors.Is(err, errNoPreview) {
-		t.Errorf("text: %v, want errNoPreview", err)
+	for _, e := range ents {
+		raw, _ := os.ReadFile(filepath.Join(b.state, "gateway", "previews", e.Name()))
+		if bytes.Contains(raw, []byte{0xff, 0xd8, 0xff}) || bytes.Contains(raw, []byte("budget")) || bytes.Contains(raw, []byte("MiB")) {
+			t.Errorf("preview cache file %s is not sealed", e.Name())
+		}
 	}
 }
 
-// TestPreviewBomb: a header claiming a gigantic image is refused before
-// anything is decoded.
-func TestPreviewBomb(t *testing.T) {
-	var buf bytes.Buffer
-	img := image.NewGray(image.Rect(0, 0, 16, 16))
-	img.Set(1, 1, color.White)
-	jpeg.Encode(&buf, img, nil)
-	b := buf.Bytes()
-	// Patch the SOF0 frame size to 60000 × 60000.
-	i := bytes.Index(b, []byte{0xff, 0xc0})
-	if i < 0 {
-		t.Fatal("no SOF0")
+// TestPreviewStopsWithVisitor: a visitor who hangs up while a large
+// preview is made stops it; nothing is cached, the turn is free, and the
+// next visitor gets the preview.
+func TestPreviewStopsWithVisitor(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	snap := b.backup(map[string][]byte{"big.jpg": previewtest.Bytes(previewtest.Photo, 7000, 5000)}) // 52 MiB to decode: a large one
+	c := b.createShare(own, map[string]any{"snapshot": snap, "path": "big.jpg", "download": false})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.base+"/s/"+c.Token+"?as=preview", nil)
+	go func() {
+		// Hang up once the decode has begun.
+		for b.g.public.previews.Stats().Decodes == 0 {
+			runtime.Gosched()
+		}
+		cancel()
+	}()
+	if resp, err := b.newVisitor().c.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the visitor who hung up got HTTP %d", resp.StatusCode)
 	}
-	b[i+5], b[i+6], b[i+7], b[i+8] = 0xea, 0x60, 0xea, 0x60
-	if _, err := decodePreview(b); !errors.Is(err, errNoPreview) {
-		t.Errorf("a 3.6-gigapixel header: %v, want errNoPreview", err)
-	}
-}
-
-func TestCapWriter(t *testing.T) {
-	c := &capWriter{n: 10}
-	if n, err := c.Write([]byte("12345")); n != 5 || err != nil {
-		t.Fatal(n, err)
-	}
-	if n, err := c.Write([]byte("6789abcdef")); n != 5 || !errors.Is(err, errCapped) || c.buf.String() != "123456789a" {
-		t.Fatal(n, err, c.buf.String())
+	resp, body := b.newVisitor().get("/s/" + c.Token + "?as=preview")
+	wantStatus(t, "the next visitor", resp, body, http.StatusOK)
+	if s := b.g.public.previews.Stats(); s.Decodes != 2 || s.CacheEntries != 1 || s.Refused != 0 {
+		t.Errorf("previews: %+v; want the abandoned decode, then one that finished and was cached", s)
 	}
 }

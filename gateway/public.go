@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -8,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"image"
-	"image/jpeg"
 	"net/http"
 	"path"
 	"strconv"
@@ -17,12 +16,13 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"golang.org/x/time/rate"
 
-	_ "image/gif" // previews of GIFs
-	_ "image/png" // and PNGs
-
+	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/gateway/audit"
+	"github.com/shoebox/shoebox/gateway/preview"
 	"github.com/shoebox/shoebox/gateway/share"
+	"github.com/shoebox/shoebox/gateway/throttle"
 	"github.com/shoebox/shoebox/gateway/token"
 	"github.com/shoebox/shoebox/vault"
 )
@@ -39,11 +39,47 @@ import (
 const shareCookie = "sbl_view"
 const shareCookieTTL = time.Hour
 
+// The public side's brakes, per client address (an IPv6 address counts
+// by its /64, throttle.Key): every request under /s/, then the link
+// passwords tried, counted before any is hashed. A link's own lock after
+// wrong passwords is kept by the share store (it survives restarts).
+const (
+	sharePageBurst     = 100                    // requests at once,
+	sharePageEvery     = 200 * time.Millisecond // then 5 a second
+	sharePasswordBurst = 10                     // passwords at once,
+	sharePasswordEvery = 6 * time.Second        // then one every 6 s
+	shareLimitKeys     = 10000                  // addresses tracked
+)
+
+// publicSide is the state of the share links' public side.
+type publicSide struct {
+	pages     *throttle.Limiter
+	passwords *throttle.Limiter
+	previews  *preview.Maker
+}
+
+func (g *Gateway) newPublicSide() (*publicSide, error) {
+	previews, err := g.newPreviews()
+	if err != nil {
+		return nil, err
+	}
+	return &publicSide{
+		pages:     throttle.NewLimiter(rate.Every(sharePageEvery), sharePageBurst, shareLimitKeys),
+		passwords: throttle.NewLimiter(rate.Every(sharePasswordEvery), sharePasswordBurst, shareLimitKeys),
+		previews:  previews,
+	}, nil
+}
+
 func (g *Gateway) publicShare(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("X-Robots-Tag", "noindex, nofollow")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'")
+	ip := clientIP(r)
+	if d := g.public.pages.Allow(throttle.Key(ip), g.now()); d > 0 {
+		g.shareLimited(w, d, "Too many requests from your network address. Wait a little, then try again.")
+		return
+	}
 	tok := r.PathValue("token")
 	if token.Parse(token.Share, tok) != nil {
 		g.sharePage(w, http.StatusNotFound, "This link does not exist. Check that it was copied whole, or ask its owner for a new one.", "")
@@ -53,30 +89,41 @@ func (g *Gateway) publicShare(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		pw := ""
 		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 			r.ParseForm()
 			pw = r.PostForm.Get("password")
 		}
+		if pw != "" {
+			if d := g.public.passwords.Allow(throttle.Key(ip), g.now()); d > 0 {
+				g.shareLimited(w, d, "Too many passwords tried from your network address. Wait a little, then try again.")
+				return
+			}
+		}
 		var err error
-		sh, err = g.shares.Open(tok, pw, clientIP(r), "open "+r.URL.Path[len("/s/")+len(tok):])
+		var wrong *share.WrongPasswordError
+		var locked *share.LockedError
+		sh, err = g.shares.Open(tok, pw, ip, "open "+r.URL.Path[len("/s/")+len(tok):])
 		switch {
 		case errors.Is(err, share.ErrPasswordRequired):
 			g.sharePage(w, http.StatusUnauthorized, "This link is protected by a password.", "form")
 			return
-		case errors.Is(err, share.ErrWrongPassword):
+		case errors.As(err, &wrong):
+			g.sharePasswordFailed(wrong.ID, ip, wrong.Failures, nil)
 			g.sharePage(w, http.StatusUnauthorized, "Wrong password. Try again.", "form")
 			return
-		case errors.Is(err, share.ErrTooManyAttempts):
-			var le *share.LockedError
-			if errors.As(err, &le) {
-				w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfter()))
+		case errors.As(err, &locked):
+			if locked.New {
+				g.sharePasswordFailed(locked.ID, ip, locked.Failures, locked)
 			}
-			g.sharePage(w, http.StatusTooManyRequests, "Too many wrong passwords. Try again later.", "")
+			w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter()))
+			g.sharePage(w, http.StatusTooManyRequests, "Too many wrong passwords: this link is locked for "+
+				strings.TrimSpace(humanize.RelTime(g.now(), locked.Until, "", ""))+". Try again then, or ask its owner for the password.", "")
 			return
 		case err != nil:
 			g.sharePage(w, http.StatusNotFound, err.Error(), "")
 			return
 		}
-		g.recordAs("link:"+sh.ID, clientIP(r), audit.ActionShareUsed, sh.ID, map[string]string{"owner": sh.Owner})
+		g.recordAs("link:"+sh.ID, ip, audit.ActionShareUsed, sh.ID, map[string]string{"owner": sh.Owner})
 		http.SetCookie(w, &http.Cookie{Name: shareCookie, Value: g.shareCookieValue(tok, sh.ID, g.now().Add(shareCookieTTL)),
 			Path: "/s/" + tok, MaxAge: int(shareCookieTTL.Seconds()), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 		if r.Method == http.MethodPost { // after the password form: back to a GET
@@ -85,6 +132,37 @@ func (g *Gateway) publicShare(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	g.serveShared(w, r, tok, sh)
+}
+
+// shareLimited answers 429 to an address over a limit.
+func (g *Gateway) shareLimited(w http.ResponseWriter, wait time.Duration, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	g.sharePage(w, http.StatusTooManyRequests, msg, "")
+}
+
+// sharePasswordFailed writes a wrong link password to the audit log (the
+// share store has put it in the link's access log), and a lock it set
+// too, with an alert naming the link for its owner.
+func (g *Gateway) sharePasswordFailed(id, ip string, failures int, lock *share.LockedError) {
+	g.recordAs("link:"+id, ip, actionSharePasswordFailed, id, map[string]string{"failures": itoa(failures)})
+	if lock == nil {
+		return
+	}
+	g.recordAs("link:"+id, ip, actionShareLocked, id, map[string]string{"failures": itoa(failures),
+		"until": lock.Until.UTC().Format(time.RFC3339), "for": lock.Wait.String()})
+	if g.d == nil {
+		return
+	}
+	sh, err := g.shares.Get(id)
+	if err != nil {
+		return
+	}
+	g.d.Bus.Raise("share-locked", "share-locked/"+id, appliance.Warning,
+		fmt.Sprintf("Share link %s was locked after %d wrong passwords", id, failures),
+		fmt.Sprintf("Someone tried %d wrong passwords in a row on %s's share link %s (space %q), the last from %s; "+
+			"the link is locked for %s and each further wrong password locks it twice as long, up to a day. "+
+			"If you did not expect this, revoke the link (DELETE /v1/shares/%s) and share again with a generated password.",
+			failures, sh.Owner, id, sh.Space, ip, lock.Wait, id))
 }
 
 // shareCookieValue is "id.expiry.hmac" under the box key; the MAC also
@@ -122,6 +200,9 @@ func (g *Gateway) shareFromCookie(r *http.Request, tok string) (share.Share, boo
 }
 
 // serveShared shows the shared folder or file at the request's sub-path.
+// Paths shown (page titles, zip entries, the access log) are relative to
+// the link: a whole-snapshot link shows its space's folder, named by the
+// space; no path on the box is ever shown.
 func (g *Gateway) serveShared(w http.ResponseWriter, r *http.Request, tok string, sh share.Share) {
 	ctx := r.Context()
 	if !g.ownerMayShare(sh) {
@@ -129,16 +210,16 @@ func (g *Gateway) serveShared(w http.ResponseWriter, r *http.Request, tok string
 		return
 	}
 	rel := cleanPath(r.PathValue("path"))
-	p := path.Join(sh.Target.Path, rel)
 	if sh.Target.Kind == share.File && rel != "/" {
 		g.sharePage(w, http.StatusNotFound, "Not part of this link.", "")
 		return
 	}
-	sn, n, err := g.sharedNode(ctx, sh, p)
+	it, err := g.sharedNode(ctx, sh, rel)
 	if err != nil {
 		g.sharePage(w, http.StatusNotFound, "This item is no longer available.", "")
 		return
 	}
+	n := it.node
 	mode := r.URL.Query().Get("as")
 	zip, download := n.Type == "dir" && mode == "zip", n.Type == "file" && mode == "download"
 	if (zip || download) && !sh.Download {
@@ -147,16 +228,16 @@ func (g *Gateway) serveShared(w http.ResponseWriter, r *http.Request, tok string
 	}
 	switch {
 	case zip:
-		g.shareAccess(sh, r, "zip "+p)
+		g.shareAccess(sh, r, "zip "+rel)
 		w.Header().Set("Content-Type", "application/zip")
-		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", path.Base(p)+".zip"))
-		writeZip(ctx, g.d.Repo, sn, p, w)
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", it.name+".zip"))
+		writeZip(ctx, g.d.Repo, it.snap, it.path, it.name, w)
 	case n.Type == "dir":
-		g.shareListing(w, r, tok, sh, sn, n, rel)
+		g.shareListing(w, r, tok, sh, it, rel)
 	case n.Type == "file" && mode == "preview":
-		g.sharePreview(w, r, sh, n, p)
+		g.sharePreview(w, r, n)
 	case download:
-		g.shareAccess(sh, r, "download "+p)
+		g.shareAccess(sh, r, "download "+rel)
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", n.Name))
 		w.Header().Set("Content-Length", strconv.FormatUint(n.Size, 10))
@@ -170,66 +251,34 @@ func (g *Gateway) shareAccess(sh share.Share, r *http.Request, what string) {
 	g.recordAs("link:"+sh.ID, clientIP(r), audit.ActionDownload, sh.ID, map[string]string{"what": what})
 }
 
-func (g *Gateway) sharedNode(ctx context.Context, sh share.Share, p string) (*vault.Snapshot, *vault.Node, error) {
+// sharedItem is what a link's sub-path names.
+type sharedItem struct {
+	snap *vault.Snapshot
+	node *vault.Node
+	path string // in the snapshot: never shown
+	name string // what the page and a zip call it
+}
+
+// sharedNode finds rel (relative to the link) in the link's snapshot.
+func (g *Gateway) sharedNode(ctx context.Context, sh share.Share, rel string) (sharedItem, error) {
 	id, err := vault.ParseID(sh.Target.Snapshot)
 	if err != nil {
-		return nil, nil, err
+		return sharedItem{}, err
 	}
 	sn, err := g.d.Repo.LoadSnapshot(ctx, id)
 	if err != nil {
-		return nil, nil, err
+		return sharedItem{}, err
 	}
+	p := path.Join(linkRoot(sh, sn), rel)
 	n, err := g.d.Repo.Lookup(ctx, sn.Tree, p)
-	return sn, n, err
-}
-
-// sharePreview serves a downscaled JPEG of an image (JPEG, PNG, GIF):
-// what a view-only link shows. Re-encoding also drops the original's
-// metadata (GPS position, camera serial).
-func (g *Gateway) sharePreview(w http.ResponseWriter, r *http.Request, sh share.Share, n *vault.Node, p string) {
-	select {
-	case previewSem <- struct{}{}:
-		defer func() { <-previewSem }()
-	case <-r.Context().Done():
-		return
-	}
-	c := &capWriter{n: previewRead}
-	if err := g.d.Repo.Dump(r.Context(), n, c); err != nil && !errors.Is(err, errCapped) {
-		http.Error(w, "preview unavailable", http.StatusNotFound)
-		return
-	}
-	img, err := decodePreview(c.buf.Bytes())
 	if err != nil {
-		http.Error(w, errNoPreview.Error(), http.StatusNotFound)
-		return
+		return sharedItem{}, err
 	}
-	w.Header().Set("Content-Type", "image/jpeg")
-	jpeg.Encode(w, downscale(img, previewMax), &jpeg.Options{Quality: 82})
-}
-
-// downscale shrinks img so its longer side is at most max (box filter).
-func downscale(img image.Image, limit int) image.Image {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	f := (max(w, h) + limit - 1) / limit
-	if f <= 1 {
-		return img
+	name := path.Base(p)
+	if sh.Target.Kind == share.Snapshot && rel == "/" {
+		name = cmp.Or(sh.Space, "snapshot-"+sn.ID().Short())
 	}
-	out := image.NewRGBA(image.Rect(0, 0, w/f, h/f))
-	for y := 0; y < h/f; y++ {
-		for x := 0; x < w/f; x++ {
-			var rs, gs, bs, n uint32
-			for dy := 0; dy < f; dy++ {
-				for dx := 0; dx < f; dx++ {
-					r, g, bb, _ := img.At(b.Min.X+x*f+dx, b.Min.Y+y*f+dy).RGBA()
-					rs, gs, bs, n = rs+r, gs+g, bs+bb, n+1
-				}
-			}
-			i := out.PixOffset(x, y)
-			out.Pix[i], out.Pix[i+1], out.Pix[i+2], out.Pix[i+3] = uint8(rs/n>>8), uint8(gs/n>>8), uint8(bs/n>>8), 255
-		}
-	}
-	return out
+	return sharedItem{snap: sn, node: n, path: p, name: name}, nil
 }
 
 var shareTmpl = template.Must(template.New("share").Parse(`<!doctype html>
@@ -262,14 +311,14 @@ func (g *Gateway) sharePage(w http.ResponseWriter, code int, msg, form string) {
 	shareTmpl.Execute(w, shareView{Title: "Shared link", Message: msg, Form: form == "form", Expires: "when its owner says"})
 }
 
-func (g *Gateway) shareListing(w http.ResponseWriter, r *http.Request, tok string, sh share.Share, sn *vault.Snapshot, n *vault.Node, rel string) {
-	tree, err := g.d.Repo.LoadTree(r.Context(), *n.Subtree)
+func (g *Gateway) shareListing(w http.ResponseWriter, r *http.Request, tok string, sh share.Share, it sharedItem, rel string) {
+	tree, err := g.d.Repo.LoadTree(r.Context(), *it.node.Subtree)
 	if err != nil {
 		g.sharePage(w, http.StatusInternalServerError, "This folder cannot be read right now.", "")
 		return
 	}
 	base := "/s/" + tok
-	v := shareView{Title: path.Base(path.Join(sh.Target.Path, rel)), Expires: sh.Expires.Format("2 January 2006")}
+	v := shareView{Title: it.name, Expires: sh.Expires.Format("2 January 2006")}
 	if rel != "/" {
 		v.Items = append(v.Items, shareItem{Name: "↑ up", Href: base + path.Dir(rel)})
 	}

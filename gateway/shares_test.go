@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"io"
@@ -631,4 +632,431 @@ func TestShareLinkLimits(t *testing.T) {
 	})
 
 	b.noTokenInAudit(secrets...)
+}
+
+// The security issue's share-link findings (docs/SECURITY.md), each an
+// attack over real HTTPS against the harness.
+
+// shareRow is a link as GET /v1/shares answers it.
+type shareRow struct {
+	ID             string
+	Path           string
+	Kind           string
+	Owner          string
+	Revoked        bool
+	RevokedReason  string `json:"revoked_reason"`
+	CredentialKind string `json:"credential_kind"`
+	CredentialID   string `json:"credential_id"`
+}
+
+func (b *testBox) listShares(tok string) map[string]shareRow {
+	b.t.Helper()
+	var r struct{ Shares []shareRow }
+	b.must("GET", "/v1/shares", tok, nil, &r)
+	out := map[string]shareRow{}
+	for _, s := range r.Shares {
+		out[s.ID] = s
+	}
+	return out
+}
+
+// TestSecurityShareExpiresDaysNegative (finding 18): a negative or
+// absurd expiry, or a negative use limit, is refused with a message that
+// names the field, and makes no link; 0 still means the default.
+func TestSecurityShareExpiresDaysNegative(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
+	for _, tc := range []struct {
+		field string
+		value int64
+	}{
+		{"expires_days", -1},
+		{"expires_days", -30000},
+		{"expires_days", 366},
+		{"expires_days", 2147483647},
+		{"max_uses", -1},
+	} {
+		req := map[string]any{"snapshot": snap, "path": b.family + "/docs", "download": true, tc.field: tc.value}
+		code, body := b.do("POST", "/v1/shares", own, req)
+		if code != http.StatusBadRequest || !bytes.Contains(body, []byte(tc.field)) {
+			t.Errorf("%s %d: HTTP %d: %s; want 400 naming %s", tc.field, tc.value, code, body, tc.field)
+		}
+	}
+	if l := b.listShares(own); len(l) != 0 {
+		t.Fatalf("refused requests made links: %+v", l)
+	}
+	var c struct {
+		Share struct{ Created, Expires time.Time }
+	}
+	b.must("POST", "/v1/shares", own, map[string]any{"snapshot": snap, "path": b.family + "/docs", "expires_days": 0}, &c)
+	if d := c.Share.Expires.Sub(c.Share.Created); d != 30*24*time.Hour {
+		t.Errorf("expires_days 0: the link lasts %s, want the default 30 days", d)
+	}
+}
+
+// TestSecurityDeleteUserOtherCaseRevokesLinks (finding 23): deleting a
+// person under a differently cased name revokes their links, and a new
+// account that takes the name neither revives nor sees them.
+func TestSecurityDeleteUserOtherCaseRevokesLinks(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	mia := b.user("mia", "admin", nil)
+	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
+	c := b.createShare(mia, map[string]any{"snapshot": snap, "path": b.family + "/docs", "download": true})
+	resp, body := b.newVisitor().get("/s/" + c.Token + "/a.txt?as=download")
+	wantStatus(t, "the link before", resp, body, http.StatusOK)
+
+	b.must("DELETE", "/v1/users/Mia", own, nil, nil)
+	resp, body = b.newVisitor().get("/s/" + c.Token + "/a.txt?as=download")
+	wantStatus(t, "the link after its owner was deleted as \"Mia\"", resp, body, http.StatusNotFound)
+	deleted := false
+	for _, e := range b.auditEntries(own, "?action=delete") {
+		deleted = deleted || e.Target == "user:Mia" && e.Detail["links_revoked"] == "1"
+	}
+	if !deleted {
+		t.Errorf("audit: no delete entry with links_revoked 1: %+v", b.auditEntries(own, "?action=delete"))
+	}
+
+	// Someone new gets the name: the old link stays dead and is not theirs.
+	mia2 := b.user("mia", "admin", nil)
+	resp, body = b.newVisitor().get("/s/" + c.Token + "/a.txt?as=download")
+	wantStatus(t, "the link after the name was taken again", resp, body, http.StatusNotFound)
+	for id, s := range b.listShares(mia2) {
+		if id == c.Share.ID && !s.Revoked {
+			t.Errorf("the new mia's list shows the old mia's link as live: %+v", s)
+		}
+	}
+	if l := b.listShares(own); !l[c.Share.ID].Revoked || l[c.Share.ID].RevokedReason == "" {
+		t.Errorf("owner's view of the old link: %+v; want it revoked, saying why", l[c.Share.ID])
+	}
+}
+
+// TestSecurityShareOutlivesCredential (finding 21): a link ends with the
+// session or API key that made it when that credential is revoked or
+// ended by a password change elsewhere; a plain sign-out keeps it. The
+// list says which credential made each link.
+func TestSecurityShareOutlivesCredential(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	s1 := b.user("mia", "admin", nil)
+	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
+	folder := b.family + "/docs"
+	mk := func(tok string) createdShare {
+		return b.createShare(tok, map[string]any{"snapshot": snap, "path": folder, "download": true})
+	}
+	currentSession := func(tok string) string {
+		var r struct {
+			Sessions []struct {
+				ID      string
+				Current bool
+			}
+		}
+		b.must("GET", "/v1/auth/sessions", tok, nil, &r)
+		for _, s := range r.Sessions {
+			if s.Current {
+				return s.ID
+			}
+		}
+		t.Fatal("no current session")
+		return ""
+	}
+	works := func(what string, c createdShare, v *visitor, want int) {
+		t.Helper()
+		if v == nil {
+			v = b.newVisitor()
+		}
+		resp, body := v.get("/s/" + c.Token + "/a.txt?as=download")
+		wantStatus(t, what, resp, body, want)
+	}
+
+	// A session revoked from another device.
+	l1, s1ID := mk(s1), currentSession(s1)
+	v1 := b.newVisitor()
+	works("link of session 1", l1, v1, http.StatusOK)
+	s2 := b.login("mia", "password-of-mia", "")
+	b.must("DELETE", "/v1/auth/sessions/"+s1ID, s2, nil, nil)
+	works("link of the revoked session 1, with its cookie", l1, v1, http.StatusNotFound)
+	works("link of the revoked session 1", l1, nil, http.StatusNotFound)
+
+	// An API key, revoked.
+	var key struct {
+		Key  string
+		Info struct{ ID string }
+	}
+	b.must("POST", "/v1/auth/apikeys", s2, map[string]any{"name": "script", "scopes": []string{"shares.manage"}}, &key)
+	lk := mk(key.Key)
+	works("link of the API key", lk, nil, http.StatusOK)
+	b.must("DELETE", "/v1/auth/apikeys/"+key.Info.ID, s2, nil, nil)
+	works("link of the revoked API key", lk, nil, http.StatusNotFound)
+
+	// A session ended by a password change made on another device.
+	s3 := b.login("mia", "password-of-mia", "")
+	l3, s3ID := mk(s3), currentSession(s3)
+	works("link of session 3", l3, nil, http.StatusOK)
+	b.must("POST", "/v1/auth/password", s2, map[string]string{"old_password": "password-of-mia", "new_password": "a new password for mia"}, nil)
+	works("link of session 3, ended by the password change", l3, nil, http.StatusNotFound)
+
+	// A plain sign-out does not withdraw what was shared.
+	s4 := b.login("mia", "a new password for mia", "")
+	l4, s4ID := mk(s4), currentSession(s4)
+	b.must("POST", "/v1/auth/logout", s4, struct{}{}, nil)
+	works("link of a session that signed out", l4, nil, http.StatusOK)
+	// Nor does the box's own token, which cannot be revoked.
+	ll := mk(b.localToken())
+	works("link of the local token", ll, nil, http.StatusOK)
+
+	list := b.listShares(own)
+	for _, tc := range []struct {
+		c        createdShare
+		kind, id string
+		revoked  bool
+	}{
+		{l1, "session", s1ID, true},
+		{lk, "apikey", key.Info.ID, true},
+		{l3, "session", s3ID, true},
+		{l4, "session", s4ID, false},
+		{ll, "local", "", false},
+	} {
+		got := list[tc.c.Share.ID]
+		if got.CredentialKind != tc.kind || got.CredentialID != tc.id || got.Revoked != tc.revoked {
+			t.Errorf("link %s: credential %q %q, revoked %v; want %q %q, revoked %v", tc.c.Share.ID,
+				got.CredentialKind, got.CredentialID, got.Revoked, tc.kind, tc.id, tc.revoked)
+		}
+		if tc.revoked && !strings.Contains(got.RevokedReason, tc.id) {
+			t.Errorf("link %s: revoked_reason %q does not name the credential %s", tc.c.Share.ID, got.RevokedReason, tc.id)
+		}
+	}
+	why := map[string]string{}
+	for _, e := range b.auditEntries(own, "?action=share.revoked") {
+		why[e.Target] = e.Detail["why"]
+	}
+	for _, c := range []createdShare{l1, lk, l3} {
+		if why[c.Share.ID] == "" {
+			t.Errorf("audit: no share.revoked entry with a reason for %s (%v)", c.Share.ID, why)
+		}
+	}
+	b.noTokenInAudit(l1.Token, lk.Token, l3.Token, l4.Token, key.Key)
+}
+
+// TestSecurityShareLinkPasswordGuessing (finding 22): link passwords
+// have a minimum length (or are generated); wrong ones lock the link for
+// longer and longer, and only the right password clears the count; every
+// failure and lock is in the link's access log and the audit log, a lock
+// alerts the owner, and one address cannot hammer share pages.
+func TestSecurityShareLinkPasswordGuessing(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
+	folder := b.family + "/docs"
+
+	for _, pw := range []string{"1", "1234", "seven77"} {
+		code, body := b.do("POST", "/v1/shares", own, map[string]any{"snapshot": snap, "path": folder, "password": pw})
+		if code != http.StatusBadRequest || !bytes.Contains(body, []byte("at least 8")) {
+			t.Errorf("password %q: HTTP %d: %s; want 400 asking for at least 8 characters", pw, code, body)
+		}
+	}
+	var gen struct {
+		Token    string
+		Password string
+		Share    struct{ Password bool }
+	}
+	b.must("POST", "/v1/shares", own, map[string]any{"snapshot": snap, "path": folder, "generate_password": true}, &gen)
+	if len(gen.Password) < 16 || !gen.Share.Password {
+		t.Fatalf("generated password %q (link has a password: %v); want at least 16 characters", gen.Password, gen.Share.Password)
+	}
+	resp, body := b.newVisitor().password(gen.Token, gen.Password)
+	wantStatus(t, "the generated password", resp, body, http.StatusSeeOther)
+
+	// The lock escalates and is not lifted by time alone.
+	c := b.createShare(own, map[string]any{"snapshot": snap, "path": folder, "password": "correct horse"})
+	try := func(what, pw string, code, retry int) {
+		t.Helper()
+		resp, body := b.newVisitor().password(c.Token, pw)
+		wantStatus(t, what, resp, body, code)
+		if got := resp.Header.Get("Retry-After"); retry > 0 && got != fmt.Sprint(retry) {
+			t.Errorf("%s: Retry-After %q, want %d", what, got, retry)
+		}
+	}
+	for i := range 4 {
+		try(fmt.Sprintf("wrong password %d", i+1), "guess", http.StatusUnauthorized, 0)
+	}
+	try("wrong password 5", "guess", http.StatusTooManyRequests, 15*60)
+	try("the right password while locked", "correct horse", http.StatusTooManyRequests, 15*60)
+	b.clock.Add(15 * time.Minute)
+	try("wrong password 6", "guess", http.StatusTooManyRequests, 30*60)
+	b.clock.Add(30 * time.Minute)
+	try("wrong password 7", "guess", http.StatusTooManyRequests, 60*60)
+	b.clock.Add(3 * 24 * time.Hour) // time alone does not forgive
+	try("wrong password 8, days later", "guess", http.StatusTooManyRequests, 2*60*60)
+	b.clock.Add(2 * time.Hour)
+	try("the right password", "correct horse", http.StatusSeeOther, 0)
+	for i := range 4 {
+		try(fmt.Sprintf("wrong password %d after a success", i+1), "guess", http.StatusUnauthorized, 0)
+	}
+	try("wrong password 5 after a success", "guess", http.StatusTooManyRequests, 15*60)
+
+	// The link's access log and the audit log have every failure and lock.
+	var alog struct {
+		Entries []struct{ IP, What, Event string }
+	}
+	b.must("GET", "/v1/shares/"+c.Share.ID+"/log", own, nil, &alog)
+	events := map[string]int{}
+	for _, e := range alog.Entries {
+		events[e.Event]++
+		if e.IP != "127.0.0.1" {
+			t.Errorf("access log entry %+v: want IP 127.0.0.1", e)
+		}
+	}
+	if events["password_failed"] != 13 || events["locked"] != 5 {
+		t.Errorf("access log events %v; want 13 password_failed and 5 locked", events)
+	}
+	audited := map[string]int{}
+	for _, e := range b.auditEntries(own, "?action=share.") {
+		if e.Target == c.Share.ID && e.IP == "127.0.0.1" {
+			audited[e.Action]++
+		}
+	}
+	if audited["share.password_failed"] != 13 || audited["share.locked"] != 5 {
+		t.Errorf("audit %v; want 13 share.password_failed and 5 share.locked from 127.0.0.1", audited)
+	}
+	// The owner is alerted, by link ID, never by token.
+	var alerts struct {
+		Alerts []struct{ Kind, Subject, Message string }
+	}
+	b.must("GET", "/v1/alerts", own, nil, &alerts)
+	alerted := false
+	for _, a := range alerts.Alerts {
+		if strings.Contains(a.Subject+a.Message, c.Share.ID) {
+			alerted = true
+			if strings.Contains(a.Subject+a.Message, c.Token[4:20]) {
+				t.Errorf("alert carries the link's token: %+v", a)
+			}
+		}
+	}
+	if !alerted {
+		t.Errorf("no alert names the locked link %s: %+v", c.Share.ID, alerts.Alerts)
+	}
+	b.noTokenInAudit(c.Token, gen.Token)
+
+	// One address: password attempts are limited across links, before
+	// any hashing; the links themselves are not locked by it.
+	b.clock.Add(time.Hour)
+	var links []createdShare
+	for range 4 {
+		links = append(links, b.createShare(own, map[string]any{"snapshot": snap, "path": folder, "password": "correct horse"}))
+	}
+	limited := 0
+	for i := range 16 {
+		resp, body := b.newVisitor().password(links[i%4].Token, "guess")
+		switch resp.StatusCode {
+		case http.StatusUnauthorized:
+		case http.StatusTooManyRequests:
+			limited++
+			if resp.Header.Get("Retry-After") == "" || !bytes.Contains(body, []byte("address")) {
+				t.Errorf("attempt %d: 429 without Retry-After or a word about the address: %s", i+1, body)
+			}
+		default:
+			t.Fatalf("attempt %d: HTTP %d: %s", i+1, resp.StatusCode, body)
+		}
+	}
+	if limited == 0 {
+		t.Error("16 password attempts from one address at once: none was limited")
+	}
+	b.clock.Add(time.Minute)
+	resp, body = b.newVisitor().password(links[0].Token, "correct horse")
+	wantStatus(t, "a link after the address limit, with its password", resp, body, http.StatusSeeOther)
+
+	// Pages too: one address cannot send requests without end.
+	b.clock.Add(time.Hour)
+	v := b.newVisitor()
+	resp, body = v.get("/s/" + links[1].Token)
+	wantStatus(t, "the password form", resp, body, http.StatusUnauthorized)
+	for i := range 300 {
+		resp, body = v.get("/s/" + links[1].Token)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if resp.Header.Get("Retry-After") == "" || !bytes.Contains(body, []byte("address")) {
+				t.Errorf("page %d: 429 without Retry-After or a word about the address: %s", i, body)
+			}
+			return
+		}
+	}
+	t.Error("300 share pages from one address at once: none was limited")
+}
+
+// TestSecurityShareNoBoxPaths (finding 26, shares): a whole-snapshot link
+// shows the source folder's contents named by its space, and no public
+// page, zip entry, header or error, nor the share API, shows a path on
+// the box.
+func TestSecurityShareNoBoxPaths(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha"), "pics/b.txt": []byte("beta")})
+	boxPath := strings.TrimPrefix(b.dir, "/") // what a leak would hold, with or without the leading slash
+	leaks := func(what string, data []byte) {
+		t.Helper()
+		if bytes.Contains(data, []byte(boxPath)) {
+			t.Errorf("%s shows the box path %s: %.400s", what, b.dir, data)
+		}
+	}
+
+	c := b.createShare(own, map[string]any{"snapshot": snap, "download": true})
+	link := "/s/" + c.Token
+	v := b.newVisitor()
+	resp, body := v.get(link)
+	wantStatus(t, "whole-snapshot link", resp, body, http.StatusOK)
+	leaks("the snapshot link's page", body)
+	for _, want := range []string{"<h1>family</h1>", ">docs<", ">pics<"} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("the snapshot link's page lacks %s: it should show the family folder as \"family\":\n%s", want, body)
+		}
+	}
+	resp, body = v.get(link + "/docs")
+	wantStatus(t, "a folder in it", resp, body, http.StatusOK)
+	leaks("a folder page", body)
+	resp, body = v.get(link + "/docs/a.txt?as=download")
+	wantStatus(t, "a file in it", resp, body, http.StatusOK)
+	resp, body = v.get(link + "?as=zip")
+	wantStatus(t, "the snapshot as a zip", resp, body, http.StatusOK)
+	if cd := resp.Header.Get("Content-Disposition"); !strings.Contains(cd, `"family.zip"`) {
+		t.Errorf("zip Content-Disposition %q, want family.zip", cd)
+	}
+	for name := range zipContents(t, body) {
+		leaks("zip entry "+name, []byte(name))
+		if !strings.HasPrefix(name, "family/") {
+			t.Errorf("zip entry %q is not under family/", name)
+		}
+	}
+	if got := zipContents(t, body)["family/docs/a.txt"]; string(got) != "alpha" {
+		t.Errorf("zip entry family/docs/a.txt = %q", got)
+	}
+	for _, p := range []string{link + "/nope", link + "/docs/nope.txt?as=download", link + "/docs?as=zip&x=" + b.dir} {
+		resp, body = v.get(p)
+		leaks("the answer to "+p, body)
+		for k, vs := range resp.Header {
+			leaks("header "+k, []byte(strings.Join(vs, " ")))
+		}
+	}
+
+	// The share API answers paths relative to the space, and takes them
+	// that way too.
+	f := b.createShare(own, map[string]any{"snapshot": snap, "path": "docs", "download": true})
+	resp, body = b.newVisitor().get("/s/" + f.Token + "/a.txt?as=download")
+	wantStatus(t, "a folder link made with a path relative to the space", resp, body, http.StatusOK)
+	g := b.createShare(own, map[string]any{"snapshot": snap, "path": b.family + "/pics/b.txt", "download": true})
+	list := b.listShares(own)
+	for id, want := range map[string]string{c.Share.ID: "/", f.Share.ID: "/docs", g.Share.ID: "/pics/b.txt"} {
+		if list[id].Path != want {
+			t.Errorf("link %s: path %q, want %q (relative to the space)", id, list[id].Path, want)
+		}
+	}
+	_, raw := b.do("GET", "/v1/shares", own, nil)
+	leaks("GET /v1/shares", raw)
+	_, raw = b.do("GET", "/v1/shares/"+c.Share.ID+"/log", own, nil)
+	leaks("the snapshot link's access log", raw)
+	code, raw := b.do("POST", "/v1/shares", own, map[string]any{"snapshot": snap, "path": "docs/nope.txt"})
+	if code != http.StatusNotFound {
+		t.Errorf("a missing path: HTTP %d: %s", code, raw)
+	}
+	leaks("the error for a missing path", raw)
 }

@@ -53,6 +53,7 @@ func (g *Gateway) authEvent(e auth.Event) {
 		action = audit.ActionLogout
 	}
 	g.recordAs(e.User, e.IP, action, e.User, detail)
+	g.credentialEnded(e)
 }
 
 type authService struct {

@@ -354,23 +354,27 @@ func (s *backupService) Download(r *pb.DownloadRequest, stream pb.BackupService_
 		return status.Errorf(codes.FailedPrecondition, "%s is a %s; only files and folders can be downloaded", p, n.Type)
 	}
 	w.contentType = "application/zip"
-	if err := writeZip(ctx, s.g.d.Repo, sn, p, w); err != nil {
+	if err := writeZip(ctx, s.g.d.Repo, sn, p, "", w); err != nil {
 		return err
 	}
 	return w.flush()
 }
 
 // writeZip writes the folder at p of sn as a zip archive (stored, not
-// compressed: photos and videos do not shrink).
-func writeZip(ctx context.Context, repo *vault.Repository, sn *vault.Snapshot, p string, w io.Writer) error {
+// compressed: photos and videos do not shrink), its entries under the
+// folder base (the folder's own name when "").
+func writeZip(ctx context.Context, repo *vault.Repository, sn *vault.Snapshot, p, base string, w io.Writer) error {
 	n, err := repo.Lookup(ctx, sn.Tree, p)
 	if err != nil {
 		return err
 	}
 	zw := zip.NewWriter(w)
-	base := path.Base(p)
-	if p == "/" {
+	switch {
+	case base != "":
+	case p == "/":
 		base = "snapshot-" + sn.ID().Short()
+	default:
+		base = path.Base(p)
 	}
 	err = repo.Walk(ctx, *n.Subtree, func(rel string, node *vault.Node) error {
 		// Backslashes would be folder separators to some Windows unzip

@@ -77,7 +77,7 @@ func (s *userService) DeleteUser(ctx context.Context, r *pb.UserRequest) (*pb.Em
 		return nil, err
 	}
 	// A departed person's share links stop working with them.
-	n, _ := s.g.shares.RevokeAll(r.Name)
+	n, _ := s.g.revokeDeletedOwners()
 	s.g.record(ctx, "delete", "user:"+r.Name, map[string]string{"links_revoked": itoa(n)})
 	return &pb.Empty{}, nil
 }

@@ -38,10 +38,28 @@ var (
 	ErrInvalid = errors.New("invalid share link request")
 )
 
+// WrongPasswordError is ErrWrongPassword with the link it was tried on
+// (for the gateway's audit log; the holder sees only the message).
+type WrongPasswordError struct {
+	ID       string // the link's public ID
+	Failures int    // wrong passwords in a row, this one included
+}
+
+func (e *WrongPasswordError) Error() string { return ErrWrongPassword.Error() }
+
+// Unwrap makes errors.Is(err, ErrWrongPassword) true.
+func (e *WrongPasswordError) Unwrap() error { return ErrWrongPassword }
+
 // LockedError is ErrTooManyAttempts with the time the lock ends.
 type LockedError struct {
-	Until time.Time
-	Wait  time.Duration // from the time of the attempt
+	ID       string // the link's public ID
+	Until    time.Time
+	Wait     time.Duration // from the time of the attempt
+	Failures int           // wrong passwords in a row
+	// New is true when this attempt's wrong password set the lock (it is
+	// then also a failed attempt); false when the link was locked already
+	// and no password was checked.
+	New bool
 }
 
 func (e *LockedError) Error() string {

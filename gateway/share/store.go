@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
 
@@ -41,34 +42,60 @@ type Target struct {
 // Share is a link as its owner and the gateway see it. It holds no
 // secret: not the token, not the password.
 type Share struct {
-	ID          string    `json:"id"`
-	Owner       string    `json:"owner"`
-	Space       string    `json:"space"`
-	Target      Target    `json:"target"`
-	Password    bool      `json:"password"` // a password is needed
-	Download    bool      `json:"download"` // false: previews only
-	MaxUses     int       `json:"max_uses"` // 0: no limit
-	Uses        int       `json:"uses"`
-	Created     time.Time `json:"created"`
-	Expires     time.Time `json:"expires"`
-	Revoked     bool      `json:"revoked"`
-	RevokedAt   time.Time `json:"revoked_at,omitzero"`
-	LockedUntil time.Time `json:"locked_until,omitzero"` // after too many wrong passwords
+	ID string `json:"id"`
+	// OwnerID is the owning account's immutable ID (auth.User.ID), by
+	// which everything is decided; Owner its name, for people to read.
+	OwnerID string `json:"owner_id"`
+	Owner   string `json:"owner"`
+	// Credential is the session or API key the link was made with: when
+	// it is revoked, so is the link (RevokeCredential).
+	Credential  Credential `json:"credential,omitzero"`
+	Space       string     `json:"space"`
+	Target      Target     `json:"target"`
+	Password    bool       `json:"password"` // a password is needed
+	Download    bool       `json:"download"` // false: previews only
+	MaxUses     int        `json:"max_uses"` // 0: no limit
+	Uses        int        `json:"uses"`
+	Created     time.Time  `json:"created"`
+	Expires     time.Time  `json:"expires"`
+	Revoked     bool       `json:"revoked"`
+	RevokedAt   time.Time  `json:"revoked_at,omitzero"`
+	RevokedWhy  string     `json:"revoked_why,omitempty"`
+	LockedUntil time.Time  `json:"locked_until,omitzero"` // after too many wrong passwords
+	// Failures counts wrong passwords since the last right one; time
+	// alone does not clear it.
+	Failures int `json:"failures,omitempty"`
 }
 
-// Access is one successful Open of a link.
-type Access struct {
-	Time time.Time `json:"time"`
-	IP   string    `json:"ip"`
-	What string    `json:"what"` // what was opened, as the gateway describes it
+// Credential names the credential a link was made with: Kind is
+// "session", "apikey" or "local" (the box's own token, which cannot be
+// revoked); ID is the session's or key's public ID.
+type Credential struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id,omitempty"`
 }
+
+// Access is one entry of a link's access log: a use (an Open that let
+// the holder in), a wrong password, or a lock.
+type Access struct {
+	Time  time.Time `json:"time"`
+	IP    string    `json:"ip"`
+	What  string    `json:"what"`            // what was opened, as the gateway describes it, or what went wrong
+	Event string    `json:"event,omitempty"` // EventUsed (also when empty: older entries), EventPasswordFailed, EventLocked
+}
+
+// The events of the access log.
+const (
+	EventUsed           = "used"
+	EventPasswordFailed = "password_failed"
+	EventLocked         = "locked"
+)
 
 // record is a link as stored.
 type record struct {
 	Share
 	TokenHash    string `json:"token_hash"`
 	PasswordHash string `json:"password_hash,omitempty"` // PHC string
-	Failures     int    `json:"failures,omitempty"`      // wrong passwords in a row
 }
 
 // Expiry limits.
@@ -76,6 +103,9 @@ const (
 	DefaultTTL = 30 * 24 * time.Hour
 	MaxTTL     = 365 * 24 * time.Hour
 )
+
+// MinPassword is the fewest characters a link password may have.
+const MinPassword = 8
 
 const (
 	maxAccess   = 1000 // access log entries kept per link
@@ -93,8 +123,9 @@ var (
 type Options struct {
 	Now         func() time.Time // time.Now
 	Params      password.Params  // password.Default
-	MaxAttempts int              // wrong passwords before a lock: 5
-	LockFor     time.Duration    // 15 minutes
+	MaxAttempts int              // wrong passwords in a row that lock the link: 5
+	LockFor     time.Duration    // the first lock: 15 minutes, doubling with each further wrong password
+	MaxLock     time.Duration    // the longest lock: 24 hours
 }
 
 // Store keeps share links in a bbolt database. It is safe for
@@ -105,13 +136,14 @@ type Store struct {
 	params      password.Params
 	maxAttempts int
 	lockFor     time.Duration
+	maxLock     time.Duration
 	stripes     [64]sync.Mutex
 }
 
 // NewStore returns a Store keeping its links in db, creating its buckets
 // if needed. The caller keeps ownership of db.
 func NewStore(db *bbolt.DB, o Options) (*Store, error) {
-	s := &Store{db: db, now: o.Now, params: o.Params, maxAttempts: o.MaxAttempts, lockFor: o.LockFor}
+	s := &Store{db: db, now: o.Now, params: o.Params, maxAttempts: o.MaxAttempts, lockFor: o.LockFor, maxLock: o.MaxLock}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -123,6 +155,9 @@ func NewStore(db *bbolt.DB, o Options) (*Store, error) {
 	}
 	if s.lockFor <= 0 {
 		s.lockFor = 15 * time.Minute
+	}
+	if s.maxLock <= 0 {
+		s.maxLock = 24 * time.Hour
 	}
 	err := db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{linksBucket, tokensBucket, accessBucket} {
@@ -140,13 +175,15 @@ func NewStore(db *bbolt.DB, o Options) (*Store, error) {
 
 // CreateRequest is what an owner asks for.
 type CreateRequest struct {
-	Owner    string
-	Space    string
-	Target   Target
-	Password string        // "" for none
-	TTL      time.Duration // 0 for DefaultTTL; at most MaxTTL
-	Download bool          // false: previews only
-	MaxUses  int           // 0 for no limit
+	OwnerID    string // the account's immutable ID
+	Owner      string // its name
+	Credential Credential
+	Space      string
+	Target     Target
+	Password   string        // "" for none
+	TTL        time.Duration // 0 for DefaultTTL; at most MaxTTL
+	Download   bool          // false: previews only
+	MaxUses    int           // 0 for no limit
 }
 
 // Create makes a link and returns its token — the secret to put in the
@@ -161,7 +198,7 @@ func (s *Store) Create(req CreateRequest) (string, Share, error) {
 	ttl := cmp.Or(req.TTL, DefaultTTL)
 	r := record{
 		Share: Share{
-			Owner: req.Owner, Space: req.Space,
+			OwnerID: req.OwnerID, Owner: req.Owner, Credential: req.Credential, Space: req.Space,
 			Target:   Target{Snapshot: req.Target.Snapshot, Path: p, Kind: req.Target.Kind},
 			Password: req.Password != "", Download: req.Download, MaxUses: req.MaxUses,
 			Created: now, Expires: now.Add(ttl),
@@ -198,7 +235,7 @@ func (req CreateRequest) check() (string, error) {
 	}
 	t := req.Target
 	switch {
-	case req.Owner == "":
+	case req.OwnerID == "" || req.Owner == "":
 		return bad("no owner")
 	case t.Snapshot == "":
 		return bad("no snapshot: choose the snapshot to share from")
@@ -216,6 +253,9 @@ func (req CreateRequest) check() (string, error) {
 		return bad("the maximum number of uses is negative: use 0 for no limit")
 	case len(req.Password) > maxPassword:
 		return bad("the password is longer than %d bytes", maxPassword)
+	case req.Password != "" && utf8.RuneCountInString(req.Password) < MinPassword:
+		return bad("the password has %d characters: use at least %d (a few words), or let the box generate one",
+			utf8.RuneCountInString(req.Password), MinPassword)
 	}
 	p := path.Clean("/" + t.Path)
 	switch {
@@ -238,11 +278,31 @@ func newID() string {
 	return idEncoding.EncodeToString(b[:])
 }
 
+// NewPassword returns a strong link password for people to type: 20
+// characters (100 random bits) from an alphabet without look-alikes, in
+// groups of four ("k3vq-…").
+func NewPassword() string {
+	const alphabet = "abcdefghijkmnpqrstuvwxyz23456789" // 32: no l, o, 0, 1
+	var b [20]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("share: no randomness: " + err.Error())
+	}
+	var out strings.Builder
+	for i, c := range b {
+		if i > 0 && i%4 == 0 {
+			out.WriteByte('-')
+		}
+		out.WriteByte(alphabet[c%32])
+	}
+	return out.String()
+}
+
 // Open lets the holder of a token in: it checks the token, the link's
 // state and the password (see "Opening a link" in the package
 // documentation), then counts a use and logs the access by ip to what.
 // It returns the link, whose Target and Download say what the holder may
-// see.
+// see. A wrong password is a *WrongPasswordError, a locked link a
+// *LockedError; both are logged in the link's access log.
 func (s *Store) Open(tok, pw, ip, what string) (Share, error) {
 	if token.Parse(token.Share, tok) != nil {
 		return Share{}, ErrNotFound // no lookup for a mistyped link
@@ -279,7 +339,7 @@ func (s *Store) Open(tok, pw, ip, what string) (Share, error) {
 		return Share{}, err
 	}
 	if now.Before(r.LockedUntil) {
-		return Share{}, lockedError(r, now)
+		return Share{}, lockedError(r, now, false)
 	}
 	var perr error // the password's verdict
 	var phc string // a stronger hash of it, when due
@@ -307,22 +367,20 @@ func (s *Store) Open(tok, pw, ip, what string) (Share, error) {
 			return err
 		}
 		if perr != nil {
-			r.Failures++
-			result = ErrWrongPassword
-			if r.Failures >= s.maxAttempts {
-				r.LockedUntil, r.Failures = now.Add(s.lockFor), 0
-				result = lockedError(r, now)
-			}
-			return put(tx, &r)
+			return s.failed(tx, &r, now, ip, &result)
 		}
 		if err := r.usable(now); err != nil { // revoked meanwhile
 			return err
 		}
-		r.Failures = 0
+		r.Failures, r.LockedUntil = 0, time.Time{}
 		if phc != "" {
 			r.PasswordHash = phc
 		}
-		return s.use(tx, &r, now, ip, what)
+		r.Uses++
+		if err := put(tx, &r); err != nil {
+			return err
+		}
+		return logAccess(tx, r.ID, Access{Time: now, IP: ip, What: what, Event: EventUsed})
 	})
 	switch {
 	case err != nil:
@@ -331,6 +389,31 @@ func (s *Store) Open(tok, pw, ip, what string) (Share, error) {
 		return Share{}, result
 	}
 	return r.Share, nil
+}
+
+// failed counts a wrong password against r, locks it from the
+// MaxAttempts-th in a row on (LockFor, doubling with each further one, up
+// to MaxLock), logs both, and sets *result to what Open returns.
+func (s *Store) failed(tx *bbolt.Tx, r *record, now time.Time, ip string, result *error) error {
+	r.Failures++
+	*result = &WrongPasswordError{ID: r.ID, Failures: r.Failures}
+	if err := logAccess(tx, r.ID, Access{Time: now, IP: ip, Event: EventPasswordFailed,
+		What: fmt.Sprintf("wrong password (%d in a row)", r.Failures)}); err != nil {
+		return err
+	}
+	if r.Failures >= s.maxAttempts {
+		d := s.lockFor
+		for i := s.maxAttempts; i < r.Failures && d < s.maxLock; i++ {
+			d *= 2
+		}
+		r.LockedUntil = now.Add(min(d, s.maxLock))
+		*result = lockedError(*r, now, true)
+		if err := logAccess(tx, r.ID, Access{Time: now, IP: ip, Event: EventLocked,
+			What: fmt.Sprintf("locked for %s after %d wrong passwords", min(d, s.maxLock), r.Failures)}); err != nil {
+			return err
+		}
+	}
+	return put(tx, r)
 }
 
 // stripe returns the mutex that serializes Opens of link id.
@@ -364,37 +447,44 @@ func (r *record) usable(now time.Time) error {
 	return nil
 }
 
-func lockedError(r record, now time.Time) error {
-	return &LockedError{Until: r.LockedUntil, Wait: r.LockedUntil.Sub(now)}
+func lockedError(r record, now time.Time, fresh bool) error {
+	return &LockedError{ID: r.ID, Until: r.LockedUntil, Wait: r.LockedUntil.Sub(now), Failures: r.Failures, New: fresh}
 }
 
-// use counts a use of r and logs it.
-func (s *Store) use(tx *bbolt.Tx, r *record, now time.Time, ip, what string) error {
-	r.Uses++
-	if err := put(tx, r); err != nil {
-		return err
-	}
-	b, err := tx.Bucket(accessBucket).CreateBucketIfNotExists([]byte(r.ID))
+// logAccess appends a to link id's access log, keeping the latest
+// maxAccess entries. Entries are numbered by the link's bucket sequence
+// (older stores numbered them by use; the sequence starts past those).
+func logAccess(tx *bbolt.Tx, id string, a Access) error {
+	b, err := tx.Bucket(accessBucket).CreateBucketIfNotExists([]byte(id))
 	if err != nil {
 		return err
 	}
-	if len(what) > maxWhat {
-		what = strings.ToValidUTF8(what[:maxWhat], "") + "…"
+	if k, _ := b.Cursor().Last(); k != nil && binary.BigEndian.Uint64(k) > b.Sequence() {
+		if err := b.SetSequence(binary.BigEndian.Uint64(k)); err != nil {
+			return err
+		}
 	}
-	v, err := json.Marshal(Access{Time: now, IP: ip, What: what})
+	n, err := b.NextSequence()
 	if err != nil {
 		return err
 	}
-	if err := b.Put(u64(r.Uses), v); err != nil {
+	if len(a.What) > maxWhat {
+		a.What = strings.ToValidUTF8(a.What[:maxWhat], "") + "…"
+	}
+	v, err := json.Marshal(a)
+	if err != nil {
 		return err
 	}
-	if r.Uses > maxAccess {
-		return b.Delete(u64(r.Uses - maxAccess))
+	if err := b.Put(u64(n), v); err != nil {
+		return err
+	}
+	if n > maxAccess {
+		return b.Delete(u64(n - maxAccess))
 	}
 	return nil
 }
 
-func u64(n int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) }
+func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
 func load(tx *bbolt.Tx, id string) (record, error) {
 	v := tx.Bucket(linksBucket).Get([]byte(id))
@@ -427,10 +517,10 @@ func (s *Store) Get(id string) (Share, error) {
 	return r.Share, err
 }
 
-// List returns owner's links, newest first, revoked and expired ones
-// included.
-func (s *Store) List(owner string) ([]Share, error) {
-	return s.list(func(r *record) bool { return r.Owner == owner })
+// List returns the links of the account ownerID, newest first, revoked
+// and expired ones included.
+func (s *Store) List(ownerID string) ([]Share, error) {
+	return s.list(func(r *record) bool { return r.OwnerID == ownerID })
 }
 
 // ListAll returns every owner's links, newest first.
@@ -441,12 +531,8 @@ func (s *Store) ListAll() ([]Share, error) {
 func (s *Store) list(keep func(*record) bool) ([]Share, error) {
 	var out []Share
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(linksBucket).ForEach(func(k, v []byte) error {
-			var r record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("share link %s: damaged record: %w", k, err)
-			}
-			if keep(&r) {
+		return forEach(tx, func(r *record) error {
+			if keep(r) {
 				out = append(out, r.Share)
 			}
 			return nil
@@ -461,40 +547,84 @@ func (s *Store) list(keep func(*record) bool) ([]Share, error) {
 	return out, nil
 }
 
-// Revoke turns off owner's link id for good. Revoking a revoked link is
-// not an error; another owner's link is ErrNotFound.
-func (s *Store) Revoke(owner, id string) error {
+// forEach calls fn with every stored link.
+func forEach(tx *bbolt.Tx, fn func(*record) error) error {
+	return tx.Bucket(linksBucket).ForEach(func(k, v []byte) error {
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("share link %s: damaged record: %w", k, err)
+		}
+		return fn(&r)
+	})
+}
+
+// Revoke turns off link id of the account ownerID for good, saying why
+// (shown to the owner). Revoking a revoked link is not an error; another
+// owner's link is ErrNotFound.
+func (s *Store) Revoke(ownerID, id, why string) error {
 	now := s.now().UTC()
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		r, err := load(tx, id)
 		if err != nil {
 			return err
 		}
-		if r.Owner != owner {
+		if r.OwnerID != ownerID {
 			return ErrNotFound
 		}
 		if r.Revoked {
 			return nil
 		}
-		r.Revoked, r.RevokedAt = true, now
+		r.Revoked, r.RevokedAt, r.RevokedWhy = true, now, why
 		return put(tx, &r)
 	})
 }
 
-// RevokeAll turns off all of owner's links (when a phone is lost, or a
-// user leaves) and returns how many were still on.
-func (s *Store) RevokeAll(owner string) (int, error) {
+// RevokeAll turns off all of the account ownerID's links (when a phone is
+// lost, or a person leaves) and returns how many were still on.
+func (s *Store) RevokeAll(ownerID, why string) (int, error) {
+	ids, err := s.revokeWhere(why, func(r *record) bool { return r.OwnerID == ownerID })
+	if err != nil {
+		return 0, fmt.Errorf("revoke the share links of account %s: %w", ownerID, err)
+	}
+	return len(ids), nil
+}
+
+// RevokeCredential turns off the links made with the credential of kind
+// and public ID id (kind "" matches any kind), when that credential has
+// been revoked, and returns their IDs.
+func (s *Store) RevokeCredential(kind, id, why string) ([]string, error) {
+	if id == "" {
+		return nil, nil
+	}
+	ids, err := s.revokeWhere(why, func(r *record) bool {
+		return r.Credential.ID == id && (kind == "" || r.Credential.Kind == kind)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("revoke the share links made with %s %s: %w", cmp.Or(kind, "credential"), id, err)
+	}
+	return ids, nil
+}
+
+// RevokeOrphans turns off the links whose owner is no longer an account
+// (live reports whether an account ID exists) and returns their IDs.
+func (s *Store) RevokeOrphans(live func(ownerID string) bool, why string) ([]string, error) {
+	ids, err := s.revokeWhere(why, func(r *record) bool { return !live(r.OwnerID) })
+	if err != nil {
+		return nil, fmt.Errorf("revoke the share links of deleted accounts: %w", err)
+	}
+	return ids, nil
+}
+
+// revokeWhere turns off every link still on that match selects, in one
+// transaction, and returns their IDs.
+func (s *Store) revokeWhere(why string, match func(*record) bool) ([]string, error) {
 	now := s.now().UTC()
-	n := 0
+	var ids []string
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		var on []record
-		err := tx.Bucket(linksBucket).ForEach(func(k, v []byte) error {
-			var r record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("share link %s: damaged record: %w", k, err)
-			}
-			if r.Owner == owner && !r.Revoked {
-				on = append(on, r)
+		err := forEach(tx, func(r *record) error {
+			if !r.Revoked && match(r) {
+				on = append(on, *r)
 			}
 			return nil
 		})
@@ -502,22 +632,74 @@ func (s *Store) RevokeAll(owner string) (int, error) {
 			return err
 		}
 		for i := range on {
-			on[i].Revoked, on[i].RevokedAt = true, now
+			on[i].Revoked, on[i].RevokedAt, on[i].RevokedWhy = true, now, why
 			if err := put(tx, &on[i]); err != nil {
 				return err
 			}
+			ids = append(ids, on[i].ID)
 		}
-		n = len(on)
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("revoke %s's share links: %w", owner, err)
+		return nil, err
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Account is what Migrate needs to know of an account.
+type Account struct {
+	ID      string
+	Created time.Time
+}
+
+// Migrate gives links stored before owner IDs existed the ID of their
+// owner's account (resolve looks an account up by name). A link whose
+// owner no longer exists, or whose owner's name now belongs to an account
+// made after the link (someone new took the name), is revoked. It returns
+// how many links it changed.
+func (s *Store) Migrate(resolve func(owner string) (Account, bool)) (int, error) {
+	now := s.now().UTC()
+	n := 0
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		var old []record
+		if err := forEach(tx, func(r *record) error {
+			if r.OwnerID == "" {
+				old = append(old, *r)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for i := range old {
+			r := &old[i]
+			a, ok := resolve(r.Owner)
+			switch {
+			case ok && !a.Created.After(r.Created):
+				r.OwnerID = a.ID
+			default:
+				// Keep it revoked under an ID no account has, so that no
+				// one can manage it but owners and admins.
+				r.OwnerID = "deleted:" + r.Owner
+				if !r.Revoked {
+					r.Revoked, r.RevokedAt, r.RevokedWhy = true, now, "its owner's account no longer exists"
+				}
+			}
+			if err := put(tx, r); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("share links: give each its owner's account ID: %w", err)
 	}
 	return n, nil
 }
 
-// AccessLog returns the latest uses of link id, newest first (the store
-// keeps 1000 per link).
+// AccessLog returns the latest entries of link id's access log (uses,
+// wrong passwords, locks), newest first (the store keeps 1000 per link).
 func (s *Store) AccessLog(id string) ([]Access, error) {
 	var out []Access
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -545,6 +727,7 @@ func (s *Store) AccessLog(id string) ([]Access, error) {
 // and returns its ID: for a token that was seen in the clear (sent over
 // plain HTTP).
 func (s *Store) RevokeToken(tok string) (string, error) {
+	const why = "its link was sent over plain HTTP, where anyone on the network could read it"
 	if token.Parse(token.Share, tok) != nil {
 		return "", ErrNotFound
 	}
@@ -563,7 +746,7 @@ func (s *Store) RevokeToken(tok string) (string, error) {
 		if r.Revoked {
 			return nil
 		}
-		r.Revoked, r.RevokedAt = true, now
+		r.Revoked, r.RevokedAt, r.RevokedWhy = true, now, why
 		return put(tx, &r)
 	})
 	return id, err

@@ -26,14 +26,21 @@ const (
 type CreateShareRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Snapshot string                 `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
-	Path     string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
-	Password string                 `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
-	// Days until the link expires (default 30, at most 365).
-	ExpiresDays   int32 `protobuf:"varint,4,opt,name=expires_days,json=expiresDays,proto3" json:"expires_days,omitempty"`
-	Download      bool  `protobuf:"varint,5,opt,name=download,proto3" json:"download,omitempty"`
-	MaxUses       int32 `protobuf:"varint,6,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// What to share, relative to the snapshot's space ("album/2024", "" or
+	// "/" for the whole space); a snapshot path under the space's folder, as
+	// the snapshot browser shows it, is taken as it is.
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// At least 8 characters; or leave it empty and set generate_password.
+	Password string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	// Days until the link expires: 1 to 365, or 0 for the default of 30.
+	ExpiresDays int32 `protobuf:"varint,4,opt,name=expires_days,json=expiresDays,proto3" json:"expires_days,omitempty"`
+	Download    bool  `protobuf:"varint,5,opt,name=download,proto3" json:"download,omitempty"`
+	// How many times the link may be opened; 0 for no limit.
+	MaxUses int32 `protobuf:"varint,6,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
+	// Let the box make a strong password, answered once in the response.
+	GeneratePassword bool `protobuf:"varint,7,opt,name=generate_password,json=generatePassword,proto3" json:"generate_password,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CreateShareRequest) Reset() {
@@ -108,23 +115,42 @@ func (x *CreateShareRequest) GetMaxUses() int32 {
 	return 0
 }
 
+func (x *CreateShareRequest) GetGeneratePassword() bool {
+	if x != nil {
+		return x.GeneratePassword
+	}
+	return false
+}
+
 type Share struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Snapshot      string                 `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
-	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
-	Kind          string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
-	Space         string                 `protobuf:"bytes,5,opt,name=space,proto3" json:"space,omitempty"`
-	Owner         string                 `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
-	Password      bool                   `protobuf:"varint,7,opt,name=password,proto3" json:"password,omitempty"`
-	Download      bool                   `protobuf:"varint,8,opt,name=download,proto3" json:"download,omitempty"`
-	MaxUses       int32                  `protobuf:"varint,9,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
-	Uses          int32                  `protobuf:"varint,10,opt,name=uses,proto3" json:"uses,omitempty"`
-	Revoked       bool                   `protobuf:"varint,11,opt,name=revoked,proto3" json:"revoked,omitempty"`
-	Created       *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=created,proto3" json:"created,omitempty"`
-	Expires       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=expires,proto3" json:"expires,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Snapshot string                 `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// Relative to the space: "/" is the whole space.
+	Path     string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Kind     string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Space    string                 `protobuf:"bytes,5,opt,name=space,proto3" json:"space,omitempty"`
+	Owner    string                 `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
+	Password bool                   `protobuf:"varint,7,opt,name=password,proto3" json:"password,omitempty"`
+	Download bool                   `protobuf:"varint,8,opt,name=download,proto3" json:"download,omitempty"`
+	MaxUses  int32                  `protobuf:"varint,9,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
+	Uses     int32                  `protobuf:"varint,10,opt,name=uses,proto3" json:"uses,omitempty"`
+	Revoked  bool                   `protobuf:"varint,11,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	Created  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=created,proto3" json:"created,omitempty"`
+	Expires  *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=expires,proto3" json:"expires,omitempty"`
+	// The credential the link was made with: "session", "apikey" or
+	// "local" (the box's own token), and the session's or key's public ID.
+	// Revoking that credential revokes the link.
+	CredentialKind string `protobuf:"bytes,14,opt,name=credential_kind,json=credentialKind,proto3" json:"credential_kind,omitempty"`
+	CredentialId   string `protobuf:"bytes,15,opt,name=credential_id,json=credentialId,proto3" json:"credential_id,omitempty"`
+	// Why the link was revoked.
+	RevokedReason string `protobuf:"bytes,16,opt,name=revoked_reason,json=revokedReason,proto3" json:"revoked_reason,omitempty"`
+	// Set while wrong passwords keep the link locked.
+	LockedUntil *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=locked_until,json=lockedUntil,proto3" json:"locked_until,omitempty"`
+	// Wrong passwords since the last right one.
+	FailedPasswords int32 `protobuf:"varint,18,opt,name=failed_passwords,json=failedPasswords,proto3" json:"failed_passwords,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Share) Reset() {
@@ -248,12 +274,49 @@ func (x *Share) GetExpires() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Share) GetCredentialKind() string {
+	if x != nil {
+		return x.CredentialKind
+	}
+	return ""
+}
+
+func (x *Share) GetCredentialId() string {
+	if x != nil {
+		return x.CredentialId
+	}
+	return ""
+}
+
+func (x *Share) GetRevokedReason() string {
+	if x != nil {
+		return x.RevokedReason
+	}
+	return ""
+}
+
+func (x *Share) GetLockedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LockedUntil
+	}
+	return nil
+}
+
+func (x *Share) GetFailedPasswords() int32 {
+	if x != nil {
+		return x.FailedPasswords
+	}
+	return 0
+}
+
 type CreateShareResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The link: shown once (only its hash is kept).
-	Url           string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
-	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
-	Share         *Share `protobuf:"bytes,3,opt,name=share,proto3" json:"share,omitempty"`
+	Url   string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	Token string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	Share *Share `protobuf:"bytes,3,opt,name=share,proto3" json:"share,omitempty"`
+	// The generated password (generate_password): shown once.
+	Password      string `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -307,6 +370,13 @@ func (x *CreateShareResponse) GetShare() *Share {
 		return x.Share
 	}
 	return nil
+}
+
+func (x *CreateShareResponse) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
 }
 
 type ListSharesResponse struct {
@@ -442,10 +512,12 @@ func (x *RevokeAllSharesResponse) GetRevoked() int32 {
 }
 
 type ShareAccess struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
-	Ip            string                 `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
-	What          string                 `protobuf:"bytes,3,opt,name=what,proto3" json:"what,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Ip    string                 `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
+	What  string                 `protobuf:"bytes,3,opt,name=what,proto3" json:"what,omitempty"`
+	// "used" (opened), "password_failed", "locked" or "download".
+	Event         string `protobuf:"bytes,4,opt,name=event,proto3" json:"event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -501,6 +573,13 @@ func (x *ShareAccess) GetWhat() string {
 	return ""
 }
 
+func (x *ShareAccess) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
 type ShareAccessLogResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Entries       []*ShareAccess         `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
@@ -550,14 +629,15 @@ var File_shoebox_v1_shares_proto protoreflect.FileDescriptor
 const file_shoebox_v1_shares_proto_rawDesc = "" +
 	"\n" +
 	"\x17shoebox/v1/shares.proto\x12\n" +
-	"shoebox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17shoebox/v1/common.proto\"\xba\x01\n" +
+	"shoebox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17shoebox/v1/common.proto\"\xe7\x01\n" +
 	"\x12CreateShareRequest\x12\x1a\n" +
 	"\bsnapshot\x18\x01 \x01(\tR\bsnapshot\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1a\n" +
 	"\bpassword\x18\x03 \x01(\tR\bpassword\x12!\n" +
 	"\fexpires_days\x18\x04 \x01(\x05R\vexpiresDays\x12\x1a\n" +
 	"\bdownload\x18\x05 \x01(\bR\bdownload\x12\x19\n" +
-	"\bmax_uses\x18\x06 \x01(\x05R\amaxUses\"\xf4\x02\n" +
+	"\bmax_uses\x18\x06 \x01(\x05R\amaxUses\x12+\n" +
+	"\x11generate_password\x18\a \x01(\bR\x10generatePassword\"\xd3\x04\n" +
 	"\x05Share\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\x12\x12\n" +
@@ -572,21 +652,28 @@ const file_shoebox_v1_shares_proto_rawDesc = "" +
 	" \x01(\x05R\x04uses\x12\x18\n" +
 	"\arevoked\x18\v \x01(\bR\arevoked\x124\n" +
 	"\acreated\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
-	"\aexpires\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\"f\n" +
+	"\aexpires\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\x12'\n" +
+	"\x0fcredential_kind\x18\x0e \x01(\tR\x0ecredentialKind\x12#\n" +
+	"\rcredential_id\x18\x0f \x01(\tR\fcredentialId\x12%\n" +
+	"\x0erevoked_reason\x18\x10 \x01(\tR\rrevokedReason\x12=\n" +
+	"\flocked_until\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\vlockedUntil\x12)\n" +
+	"\x10failed_passwords\x18\x12 \x01(\x05R\x0ffailedPasswords\"\x82\x01\n" +
 	"\x13CreateShareResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12'\n" +
-	"\x05share\x18\x03 \x01(\v2\x11.shoebox.v1.ShareR\x05share\"?\n" +
+	"\x05share\x18\x03 \x01(\v2\x11.shoebox.v1.ShareR\x05share\x12\x1a\n" +
+	"\bpassword\x18\x04 \x01(\tR\bpassword\"?\n" +
 	"\x12ListSharesResponse\x12)\n" +
 	"\x06shares\x18\x01 \x03(\v2\x11.shoebox.v1.ShareR\x06shares\"\x1e\n" +
 	"\fShareRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"3\n" +
 	"\x17RevokeAllSharesResponse\x12\x18\n" +
-	"\arevoked\x18\x01 \x01(\x05R\arevoked\"a\n" +
+	"\arevoked\x18\x01 \x01(\x05R\arevoked\"w\n" +
 	"\vShareAccess\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x0e\n" +
 	"\x02ip\x18\x02 \x01(\tR\x02ip\x12\x12\n" +
-	"\x04what\x18\x03 \x01(\tR\x04what\"K\n" +
+	"\x04what\x18\x03 \x01(\tR\x04what\x12\x14\n" +
+	"\x05event\x18\x04 \x01(\tR\x05event\"K\n" +
 	"\x16ShareAccessLogResponse\x121\n" +
 	"\aentries\x18\x01 \x03(\v2\x17.shoebox.v1.ShareAccessR\aentries2\xf9\x03\n" +
 	"\fShareService\x12e\n" +
@@ -627,25 +714,26 @@ var file_shoebox_v1_shares_proto_goTypes = []any{
 var file_shoebox_v1_shares_proto_depIdxs = []int32{
 	8,  // 0: shoebox.v1.Share.created:type_name -> google.protobuf.Timestamp
 	8,  // 1: shoebox.v1.Share.expires:type_name -> google.protobuf.Timestamp
-	1,  // 2: shoebox.v1.CreateShareResponse.share:type_name -> shoebox.v1.Share
-	1,  // 3: shoebox.v1.ListSharesResponse.shares:type_name -> shoebox.v1.Share
-	8,  // 4: shoebox.v1.ShareAccess.time:type_name -> google.protobuf.Timestamp
-	6,  // 5: shoebox.v1.ShareAccessLogResponse.entries:type_name -> shoebox.v1.ShareAccess
-	0,  // 6: shoebox.v1.ShareService.CreateShare:input_type -> shoebox.v1.CreateShareRequest
-	9,  // 7: shoebox.v1.ShareService.ListShares:input_type -> shoebox.v1.Empty
-	4,  // 8: shoebox.v1.ShareService.RevokeShare:input_type -> shoebox.v1.ShareRequest
-	9,  // 9: shoebox.v1.ShareService.RevokeAllShares:input_type -> shoebox.v1.Empty
-	4,  // 10: shoebox.v1.ShareService.ShareAccessLog:input_type -> shoebox.v1.ShareRequest
-	2,  // 11: shoebox.v1.ShareService.CreateShare:output_type -> shoebox.v1.CreateShareResponse
-	3,  // 12: shoebox.v1.ShareService.ListShares:output_type -> shoebox.v1.ListSharesResponse
-	9,  // 13: shoebox.v1.ShareService.RevokeShare:output_type -> shoebox.v1.Empty
-	5,  // 14: shoebox.v1.ShareService.RevokeAllShares:output_type -> shoebox.v1.RevokeAllSharesResponse
-	7,  // 15: shoebox.v1.ShareService.ShareAccessLog:output_type -> shoebox.v1.ShareAccessLogResponse
-	11, // [11:16] is the sub-list for method output_type
-	6,  // [6:11] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	8,  // 2: shoebox.v1.Share.locked_until:type_name -> google.protobuf.Timestamp
+	1,  // 3: shoebox.v1.CreateShareResponse.share:type_name -> shoebox.v1.Share
+	1,  // 4: shoebox.v1.ListSharesResponse.shares:type_name -> shoebox.v1.Share
+	8,  // 5: shoebox.v1.ShareAccess.time:type_name -> google.protobuf.Timestamp
+	6,  // 6: shoebox.v1.ShareAccessLogResponse.entries:type_name -> shoebox.v1.ShareAccess
+	0,  // 7: shoebox.v1.ShareService.CreateShare:input_type -> shoebox.v1.CreateShareRequest
+	9,  // 8: shoebox.v1.ShareService.ListShares:input_type -> shoebox.v1.Empty
+	4,  // 9: shoebox.v1.ShareService.RevokeShare:input_type -> shoebox.v1.ShareRequest
+	9,  // 10: shoebox.v1.ShareService.RevokeAllShares:input_type -> shoebox.v1.Empty
+	4,  // 11: shoebox.v1.ShareService.ShareAccessLog:input_type -> shoebox.v1.ShareRequest
+	2,  // 12: shoebox.v1.ShareService.CreateShare:output_type -> shoebox.v1.CreateShareResponse
+	3,  // 13: shoebox.v1.ShareService.ListShares:output_type -> shoebox.v1.ListSharesResponse
+	9,  // 14: shoebox.v1.ShareService.RevokeShare:output_type -> shoebox.v1.Empty
+	5,  // 15: shoebox.v1.ShareService.RevokeAllShares:output_type -> shoebox.v1.RevokeAllSharesResponse
+	7,  // 16: shoebox.v1.ShareService.ShareAccessLog:output_type -> shoebox.v1.ShareAccessLogResponse
+	12, // [12:17] is the sub-list for method output_type
+	7,  // [7:12] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_shoebox_v1_shares_proto_init() }
