@@ -20,6 +20,7 @@ import (
 
 	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/gateway/audit"
+	"github.com/shoebox/shoebox/gateway/password"
 	"github.com/shoebox/shoebox/gateway/preview"
 	"github.com/shoebox/shoebox/gateway/share"
 	"github.com/shoebox/shoebox/gateway/throttle"
@@ -102,6 +103,7 @@ func (g *Gateway) publicShare(w http.ResponseWriter, r *http.Request) {
 		var err error
 		var wrong *share.WrongPasswordError
 		var locked *share.LockedError
+		var busy *password.BusyError
 		sh, err = g.shares.Open(tok, pw, ip, "open "+r.URL.Path[len("/s/")+len(tok):])
 		switch {
 		case errors.Is(err, share.ErrPasswordRequired):
@@ -118,6 +120,9 @@ func (g *Gateway) publicShare(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", strconv.Itoa(locked.RetryAfter()))
 			g.sharePage(w, http.StatusTooManyRequests, "Too many wrong passwords: this link is locked for "+
 				strings.TrimSpace(humanize.RelTime(g.now(), locked.Until, "", ""))+". Try again then, or ask its owner for the password.", "")
+			return
+		case errors.As(err, &busy):
+			g.shareLimited(w, time.Duration(busy.RetryAfter())*time.Second, "The box is busy checking other passwords. Wait a little, then try again.")
 			return
 		case err != nil:
 			g.sharePage(w, http.StatusNotFound, err.Error(), "")

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoebox/shoebox/gateway/password"
 )
 
 // mediaDir is the shared set of real photos (../shared/testdata/media,
@@ -1059,4 +1061,29 @@ func TestSecurityShareNoBoxPaths(t *testing.T) {
 		t.Errorf("a missing path: HTTP %d: %s", code, raw)
 	}
 	leaks("the error for a missing path", raw)
+}
+
+// TestSharePasswordWhenKDFBusy: a link password tried while the box's
+// password-hashing budget is full is answered 429 with Retry-After, not
+// 404 ("this link does not exist"), and counts as no failure.
+func TestSharePasswordWhenKDFBusy(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
+	c := b.createShare(own, map[string]any{"snapshot": snap, "path": b.family + "/docs", "password": "correct horse"})
+
+	password.SetLimits(password.Limits{Memory: 1, Waiters: 4, Wait: 50 * time.Millisecond})
+	t.Cleanup(func() { password.SetLimits(password.Limits{}) })
+	release, err := password.Acquire(fastParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := b.newVisitor().password(c.Token, "correct horse")
+	release()
+	wantStatus(t, "a link password while hashing is busy", resp, body, http.StatusTooManyRequests)
+	if resp.Header.Get("Retry-After") == "" || !bytes.Contains(body, []byte("busy")) {
+		t.Errorf("busy answer: Retry-After %q, body %s; want a wait and the word busy", resp.Header.Get("Retry-After"), body)
+	}
+	resp, body = b.newVisitor().password(c.Token, "correct horse")
+	wantStatus(t, "the right password once the box is free", resp, body, http.StatusSeeOther)
 }

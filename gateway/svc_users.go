@@ -73,12 +73,30 @@ func (s *userService) DeleteUser(ctx context.Context, r *pb.UserRequest) (*pb.Em
 	if err := s.manage(ctx, r.Name, ""); err != nil {
 		return nil, err
 	}
-	if err := s.g.auth.DeleteUser(r.Name); err != nil {
+	u, err := s.g.auth.GetUser(r.Name)
+	if err != nil {
 		return nil, err
 	}
-	// A departed person's share links stop working with them.
-	n, _ := s.g.revokeDeletedOwners()
-	s.g.record(ctx, "delete", "user:"+r.Name, map[string]string{"links_revoked": itoa(n)})
+	// A departed person's share links stop working with them: ending
+	// their sessions and keys revokes the links made with those, and the
+	// sweep catches the rest (links made before credentials were kept).
+	links, err := s.g.shares.List(u.ID)
+	if err != nil {
+		return nil, err
+	}
+	live := 0
+	for _, sh := range links {
+		if !sh.Revoked {
+			live++
+		}
+	}
+	if err := s.g.auth.DeleteUser(u.Name); err != nil {
+		return nil, err
+	}
+	if _, err := s.g.revokeDeletedOwners(); err != nil {
+		return nil, err
+	}
+	s.g.record(ctx, "delete", "user:"+r.Name, map[string]string{"links_revoked": itoa(live)})
 	return &pb.Empty{}, nil
 }
 
