@@ -297,13 +297,23 @@ type HealthSample struct {
 	Reallocated, Pending, MediaErrors int64
 }
 
+// ErrNoDisk means no array member and no disk in the health history
+// matches a reference.
+var ErrNoDisk = errors.New("no such disk")
+
 // DiskHistory returns the health history of a disk (by array disk ID,
-// serial, WWN or device path).
+// serial, WWN or device path): empty for an array member without SMART
+// data (a folder, a virtual disk), ErrNoDisk for a disk the box does not
+// know.
 func (d *Daemon) DiskHistory(ref string) ([]HealthSample, error) {
+	member := false
 	if d.Array != nil {
 		for _, m := range d.Array.Status().Disks {
-			if m.DiskID == ref && m.Serial != "" {
-				ref = m.Serial
+			if m.DiskID == ref || m.Serial != "" && m.Serial == ref || m.WWN != "" && m.WWN == ref || m.Path == ref {
+				member = true
+				if m.Serial != "" {
+					ref = m.Serial
+				}
 			}
 		}
 	}
@@ -313,7 +323,10 @@ func (d *Daemon) DiskHistory(ref string) ([]HealthSample, error) {
 	}
 	dh, err := h.Find(ref)
 	if err != nil {
-		return nil, err
+		if member {
+			return []HealthSample{}, nil // no SMART data recorded for it (yet)
+		}
+		return nil, fmt.Errorf("%w %q: %v", ErrNoDisk, ref, err)
 	}
 	var out []HealthSample
 	for _, s := range dh.Samples {

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"crypto/tls"
+	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -10,6 +12,29 @@ import (
 // where restores write, what each role sees, and the TLS the box offers.
 // Each reproduces an attack from issue 12 against a real daemon and
 // gateway on loopback.
+
+// TestSecurityDiskHistoryUnknown: a disk the box does not know is a 404
+// naming it, not a server error.
+func TestSecurityDiskHistoryUnknown(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	code, raw := b.do("GET", "/v1/disks/WD-NOSUCHDISK/history", own, nil)
+	var body struct {
+		Error, Code string
+		Status      int
+	}
+	json.Unmarshal(raw, &body)
+	if code != http.StatusNotFound || body.Code != "NotFound" || !strings.Contains(body.Error, "WD-NOSUCHDISK") {
+		t.Errorf("history of an unknown disk: HTTP %d %s, want 404 naming the disk", code, raw)
+	}
+	// An array member without SMART data has an empty history.
+	var disks struct{ Disks []struct{ ID string } }
+	b.must("GET", "/v1/disks", own, nil, &disks)
+	if len(disks.Disks) == 0 {
+		t.Fatal("no disks")
+	}
+	wantCode(t, b, http.StatusOK, "GET", "/v1/disks/"+disks.Disks[0].ID+"/history", own, nil)
+}
 
 // TestSecurityTLSNoCBC: the box's HTTPS port refuses a client that
 // offers only CBC-mode suites with SHA-1 MACs, and serves one offering
