@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -107,6 +108,11 @@ func (d *Daemon) checkSource(c *SourceConfig, replacing string) error {
 	var msgs []string
 	for _, p := range c.problems() {
 		msgs = append(msgs, p.key+": "+p.msg)
+	}
+	if filepath.IsAbs(c.Path) {
+		if err := d.Config.CheckSourcePath(c.Path); err != nil {
+			msgs = append(msgs, "path: "+err.Error())
+		}
 	}
 	d.srcs.mu.RLock()
 	for _, s := range append(slices.Clone(d.Config.Sources), d.srcs.api...) {

@@ -240,6 +240,18 @@ func (s *Source) backup(ctx context.Context) {
 func (s *Source) run(ctx context.Context) (snap *vault.Snapshot, err error) {
 	op := s.d.StartOperation(OpBackup, s.cfg.Name, s.cfg.Name)
 	defer func() { op.Done(err) }()
+	// The folder was checked when the source was added; check it again:
+	// it (or a folder on the way) may have been swapped for a link into
+	// the state directory or /etc since. The vault's walker reads by path,
+	// so a swap during the backup itself is not caught (docs/DAEMON.md).
+	if err := s.d.Config.CheckSourcePath(s.cfg.Path); err != nil {
+		s.d.Logger.Error("backup refused: the source's folder may not be read", "source", s.cfg.Name, "err", err)
+		var pe *SourcePathError
+		if errors.As(err, &pe) {
+			return nil, errors.New(pe.Public())
+		}
+		return nil, err
+	}
 	r := s.d.Repo
 	l, err := r.Lock(ctx, false, "backup of "+s.cfg.Name)
 	if err != nil {

@@ -4,14 +4,126 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/shoebox/shoebox/appliance"
 )
 
 // Security tests of the daemon side of the API: what sources may read,
 // where restores write, what each role sees, and the TLS the box offers.
 // Each reproduces an attack from issue 12 against a real daemon and
 // gateway on loopback.
+
+// runSource backs up the named source now and returns its new snapshot
+// (or "" with the source's error when the backup failed).
+func (b *testBox) runSource(name string) (snap, lastErr string) {
+	b.t.Helper()
+	status := func() appliance.SourceInfo {
+		for _, s := range b.d.Sources() {
+			if s.Name == name {
+				return s
+			}
+		}
+		b.t.Fatalf("no source %s", name)
+		return appliance.SourceInfo{}
+	}
+	before := status()
+	if err := b.d.RunSource(name); err != nil {
+		b.t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	seenRunning := false
+	for time.Now().Before(deadline) {
+		s := status()
+		seenRunning = seenRunning || s.Running
+		if !s.Running && s.LastSnap != before.LastSnap {
+			return s.LastSnap, ""
+		}
+		if !s.Running && s.LastError != "" && (seenRunning || s.LastError != before.LastError) {
+			return "", s.LastError
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.t.Fatalf("source %s: no backup ended within 60 s", name)
+	return "", ""
+}
+
+// TestSecuritySourceUnderStateDir: an admin must not be able to add a
+// source that reads the box's own secrets (the state directory with
+// box.key, the gateway database and the API token; the disks; /etc), by
+// naming it, through a symbolic link, or by swapping a folder for a link
+// after the source was added. Every refusal names the path and the
+// allowed roots.
+func TestSecuritySourceUnderStateDir(t *testing.T) {
+	b := newTestBox(t)
+	adm := b.user("ada", "admin", nil)
+	link := filepath.Join(b.dir, "innocent")
+	if err := os.Symlink(b.state, link); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	for _, tc := range []struct{ name, path string }{
+		{"root", "/"},
+		{"state", b.state},
+		{"gateway", filepath.Join(b.state, "gateway")},
+		{"link", link},
+		{"link-child", filepath.Join(link, "gateway")},
+		{"etc", "/etc"},
+		{"etc-child", "/etc/ssl"},
+		{"proc", "/proc/self"},
+		{"disk", filepath.Join(b.dir, "disk-a")},
+		{"parent", b.dir},
+		{"outside", elsewhere},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, raw := b.do("POST", "/v1/sources", adm, map[string]any{"name": "x" + tc.name, "path": tc.path, "mode": "scheduled", "schedule": "daily 04:00"})
+			if code != http.StatusBadRequest {
+				t.Fatalf("source at %s: HTTP %d, want 400: %s", tc.path, code, raw)
+			}
+			msg := string(raw)
+			if !strings.Contains(msg, tc.path) || !strings.Contains(msg, "allowed: "+b.dir) {
+				t.Errorf("refusal %s: want it to name %s and the allowed root %s", msg, tc.path, b.dir)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(b.state, "sources.json")); err == nil {
+		raw, _ := os.ReadFile(filepath.Join(b.state, "sources.json"))
+		if strings.Contains(string(raw), "\"x") {
+			t.Errorf("a refused source was saved: %s", raw)
+		}
+	}
+
+	// A folder under an allowed root is fine; swapped for a link to the
+	// state directory after it was added, its next backup is refused.
+	shared := filepath.Join(b.dir, "shared")
+	os.MkdirAll(filepath.Join(shared, "gateway"), 0o755)
+	os.WriteFile(filepath.Join(shared, "gateway", "notes.txt"), []byte("harmless"), 0o644)
+	src := filepath.Join(shared, "gateway")
+	b.must("POST", "/v1/sources", adm, map[string]any{"name": "shared", "path": src, "mode": "scheduled", "schedule": "daily 04:00"}, nil)
+	if snap, errText := b.runSource("shared"); snap == "" {
+		t.Fatalf("the harmless source did not back up: %s", errText)
+	}
+	if err := os.Rename(shared, shared+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(b.state, shared); err != nil {
+		t.Fatal(err)
+	}
+	snap, errText := b.runSource("shared")
+	if snap != "" {
+		code, raw := b.do("GET", "/v1/snapshots/"+snap+"/tree?path="+url.QueryEscape(src), adm, nil)
+		t.Fatalf("the swapped source was backed up (snapshot %s; its tree: HTTP %d %s)", snap, code, raw)
+	}
+	// Those who may read the space see why, without the box's paths.
+	if !strings.Contains(errText, src) || !strings.Contains(errText, "protects") || strings.Contains(errText, b.state) {
+		t.Errorf("the refused backup's error %q should name %s and say it leads into a protected folder, without naming %s", errText, src, b.state)
+	}
+}
 
 // TestSecurityDiskHistoryUnknown: a disk the box does not know is a 404
 // naming it, not a server error.
