@@ -362,8 +362,17 @@ func (d *Daemon) CardLedger(ctx context.Context, id string) (*cards.Ledger, card
 	return l, l.Verdict(ctx, d.cards.roots()[id], d.cards), nil
 }
 
-// RestoreRoot is the folder API restores go into.
-func (d *Daemon) RestoreRoot() string { return d.statePath("restores") }
+// OpenRestoreRoot opens the folder API restores go into (STATE/restores,
+// made on first use) as an os.Root: the gateway creates and checks every
+// restore target through it, so that no path and no link a restore made
+// leads outside. The caller closes it.
+func (d *Daemon) OpenRestoreRoot() (*os.Root, error) {
+	dir := d.statePath("restores")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("the restore folder: %w", err)
+	}
+	return os.OpenRoot(dir)
+}
 
 // errNoArray is returned by array maintenance on a box without an array.
 var errNoArray = errors.New("this box keeps its repository in a folder, not on a disk array")

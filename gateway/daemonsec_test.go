@@ -125,6 +125,72 @@ func TestSecuritySourceUnderStateDir(t *testing.T) {
 	}
 }
 
+// TestSecurityRestoreTargetRelative: a member restoring a snapshot of
+// their space learns where the files went relative to the restore
+// folder, and no answer (success or error) shows the box's state
+// directory, where restores live.
+func TestSecurityRestoreTargetRelative(t *testing.T) {
+	b := newTestBox(t)
+	mia := b.user("mia", "member", map[string]string{"family": "read"})
+	snap := b.backup(map[string][]byte{"a.txt": []byte("alpha")})
+
+	var r struct {
+		Target string
+		Files  string
+	}
+	b.must("POST", "/v1/snapshots/"+snap+"/restore", mia, map[string]any{"path": b.family, "target": "mine"}, &r)
+	if r.Target != "mine" {
+		t.Errorf("restore answered target %q, want %q (relative to the restore folder)", r.Target, "mine")
+	}
+	got, err := os.ReadFile(filepath.Join(b.state, "restores", "mine", b.family, "a.txt"))
+	if err != nil || string(got) != "alpha" {
+		t.Fatalf("restored file: %q %v", got, err)
+	}
+	var auto struct{ Target string }
+	b.must("POST", "/v1/snapshots/"+snap+"/restore", mia, map[string]any{"path": b.family}, &auto)
+	if !strings.HasPrefix(auto.Target, "restore-") || strings.Contains(auto.Target, "/") {
+		t.Errorf("restore without a target answered %q, want restore-<time>", auto.Target)
+	}
+
+	for _, tc := range []struct {
+		name string
+		body map[string]any
+		code int
+	}{
+		{"not empty", map[string]any{"path": b.family, "target": "mine"}, http.StatusBadRequest},
+		{"climbs", map[string]any{"path": b.family, "target": "../../etc"}, http.StatusBadRequest},
+		{"absolute", map[string]any{"path": b.family, "target": "/etc"}, http.StatusBadRequest},
+		{"through a file", map[string]any{"path": b.family, "target": "mine" + b.family + "/a.txt/x"}, http.StatusBadRequest},
+		{"not in snapshot", map[string]any{"path": "/nowhere", "target": "other"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, raw := b.do("POST", "/v1/snapshots/"+snap+"/restore", mia, tc.body)
+			if tc.code != 0 && code != tc.code {
+				t.Errorf("HTTP %d, want %d: %s", code, tc.code, raw)
+			}
+			if strings.Contains(string(raw), b.state) {
+				t.Errorf("answer shows the box's state directory: %s", raw)
+			}
+		})
+	}
+	if _, err := os.Stat("/etc/" + b.family); err == nil {
+		t.Fatal("a restore wrote under /etc")
+	}
+
+	// Browsing and downloading what is not there names only the
+	// snapshot path asked for.
+	for _, p := range []string{
+		"/v1/snapshots/" + snap + "/tree?path=/nowhere",
+		"/v1/snapshots/" + snap + "/download?path=/nowhere",
+		"/v1/snapshots/deadbeefdeadbeef/tree?path=/",
+	} {
+		code, raw := b.do("GET", p, mia, nil)
+		if code != http.StatusNotFound || strings.Contains(string(raw), b.state) {
+			t.Errorf("GET %s: HTTP %d %s, want 404 without box paths", p, code, raw)
+		}
+	}
+}
+
 // TestSecurityDiskHistoryUnknown: a disk the box does not know is a 404
 // naming it, not a server error.
 func TestSecurityDiskHistoryUnknown(t *testing.T) {

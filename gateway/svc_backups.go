@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -259,33 +258,38 @@ func (s *backupService) DiffSnapshots(ctx context.Context, r *pb.DiffRequest) (*
 // restoreSem runs the API's restores one at a time.
 var restoreSem = make(chan struct{}, 1)
 
-// restoreTarget resolves a restore's target folder under the restore
-// root (STATE/restores), refusing any way out of it.
-func (g *Gateway) restoreTarget(target string) (string, error) {
-	root := g.d.RestoreRoot()
+// restoreTarget checks a restore's target: a folder named relative to
+// the restore root (STATE/restores), new or empty, reached through real
+// folders only (not through a link an earlier restore made). Answers and
+// errors name it relative to the root: members never see box paths.
+func (g *Gateway) restoreTarget(root *os.Root, target string) (string, error) {
 	if target == "" {
 		target = "restore-" + g.now().Format("2006-01-02-150405")
 	}
-	// Cleaning "/"+target would quietly turn "../../etc" into root/etc:
-	// refuse it instead, so the caller knows where the files go.
-	t := filepath.Join(root, filepath.Clean("/"+target))
-	if slices.Contains(strings.Split(filepath.ToSlash(target), "/"), "..") ||
-		!strings.HasPrefix(t, filepath.Clean(root)+string(filepath.Separator)) {
-		return "", status.Errorf(codes.InvalidArgument, "target must be a folder under %s", root)
+	// "../../etc" is not quietly turned into root/etc, nor "/etc": the
+	// caller is told, so that they know where the files go.
+	t := filepath.Clean(target)
+	if !filepath.IsLocal(t) {
+		return "", status.Errorf(codes.InvalidArgument, "target %q: give a folder name inside the box's restore folder (no leading /, no ..)", target)
 	}
-	// An earlier restore may have put a symbolic link under root (from
-	// the snapshot): a target through it would write outside root.
-	rel, _ := filepath.Rel(root, t)
-	dir := filepath.Clean(root)
-	for _, e := range strings.Split(rel, string(filepath.Separator)) {
+	dir := ""
+	for _, e := range strings.Split(t, string(filepath.Separator)) {
 		dir = filepath.Join(dir, e)
-		fi, err := os.Lstat(dir)
+		fi, err := root.Lstat(dir)
 		if errors.Is(err, fs.ErrNotExist) {
-			break
+			return t, nil
 		}
 		if err != nil || !fi.IsDir() {
-			return "", status.Errorf(codes.InvalidArgument, "target %s: %s is not a folder (a restored link?); choose a new folder under %s", target, dir, root)
+			return "", status.Errorf(codes.InvalidArgument, "target %s: %s is not a folder (a restored link or file?); choose a new folder", t, dir)
 		}
+	}
+	f, err := root.Open(t)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if names, _ := f.Readdirnames(1); len(names) > 0 {
+		return "", status.Errorf(codes.FailedPrecondition, "target %s is not empty; restore into a new folder", t)
 	}
 	return t, nil
 }
@@ -295,22 +299,23 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (*pb.
 	if err != nil {
 		return nil, err
 	}
-	// One restore at a time: a restore can make symbolic links under the
-	// restore root, and another's target check must not race with that.
+	// One restore at a time: the box's disks serve one big write well.
 	select {
 	case restoreSem <- struct{}{}:
 		defer func() { <-restoreSem }()
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	target, err := s.g.restoreTarget(r.Target)
+	root, err := s.g.d.OpenRestoreRoot()
 	if err != nil {
 		return nil, err
 	}
-	if ents, err := readDirNames(target); err == nil && len(ents) > 0 {
-		return nil, status.Errorf(codes.FailedPrecondition, "%s is not empty; restore into a new folder", target)
+	defer root.Close()
+	target, err := s.g.restoreTarget(root, r.Target)
+	if err != nil {
+		return nil, err
 	}
-	opt := vault.RestoreOptions{Target: target}
+	opt := vault.RestoreOptions{Root: root, Target: target}
 	if p := cleanPath(r.Path); p != "/" {
 		opt.Include = []string{p}
 	}
@@ -463,14 +468,4 @@ func parseUntil(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, status.Errorf(codes.InvalidArgument, "until %q: give a date (2027-12-31) or an RFC 3339 time", s)
-}
-
-// readDirNames lists the names in dir.
-func readDirNames(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names, err
 }
