@@ -439,13 +439,35 @@ type APIEnv struct {
 // every path but /healthz and /metrics, and a service to supervise.
 type APIFunc func(d *Daemon, env APIEnv) (http.Handler, Service, error)
 
-// Drills returns the restore drills' results, oldest first.
-func (d *Daemon) Drills() ([]maint.DrillResult, error) {
+// Drills returns the restore drills' results, oldest first, each with
+// the space of the snapshot it restored (looked up for results recorded
+// before drills noted it; "" when the snapshot is gone or has none).
+func (d *Daemon) Drills(ctx context.Context) ([]maint.DrillResult, error) {
 	h, err := maint.History(d.statePath("drills.jsonl"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	return h, err
+	if err != nil {
+		return nil, err
+	}
+	var spaces map[string]string // snapshot ID -> space, listed once when needed
+	for i := range h {
+		if h[i].Space != "" {
+			continue
+		}
+		if spaces == nil {
+			snaps, err := d.Repo.Snapshots(ctx)
+			if err != nil {
+				return nil, err
+			}
+			spaces = map[string]string{}
+			for _, sn := range snaps {
+				spaces[sn.ID().String()] = SpaceOf(sn)
+			}
+		}
+		h[i].Space = spaces[h[i].Snapshot]
+	}
+	return h, nil
 }
 
 // layout is the array layout the config asks for.

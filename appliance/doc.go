@@ -22,4 +22,12 @@
 // are added or changed, and again before every backup, so that a folder
 // swapped for a link after it was added never leads a backup into the
 // box's secrets.
+//
+// # Alerts and spaces
+//
+// An [Alert] about a source carries the source's name as its Space
+// ([Bus.RaiseIn]); box-wide alerts carry none. The gateway shows a
+// person only the alerts of the spaces they may read, and box-wide ones
+// by kind (docs/GATEWAY.md). Restore drills likewise record the space
+// of the snapshot they restored ([SpaceOf]).
 package appliance

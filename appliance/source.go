@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,22 @@ type Source struct {
 	progress    vault.Progress
 	trigger     chan struct{}
 	expectEvery time.Duration
+}
+
+// SourceTag marks a snapshot with the source (space) it belongs to:
+// "source:NAME".
+const SourceTag = "source:"
+
+// SpaceOf returns the space (source name) a snapshot belongs to; "" for
+// snapshots made outside any source (CLI backups, the card library):
+// box-wide, owner and admin only.
+func SpaceOf(sn *vault.Snapshot) string {
+	for _, t := range sn.Tags {
+		if name, ok := strings.CutPrefix(t, SourceTag); ok {
+			return name
+		}
+	}
+	return ""
 }
 
 // SourceStatus is a source as the API shows it.
@@ -209,7 +226,7 @@ func (s *Source) backup(ctx context.Context) {
 	if err != nil {
 		d.Metrics.BackupRuns.WithLabelValues(s.cfg.Name, "failed").Inc()
 		d.Logger.Error("backup failed", "source", s.cfg.Name, "err", err)
-		d.Bus.Raise("backup-failed", "backup-failed/"+s.cfg.Name, Critical,
+		d.Bus.RaiseIn(s.cfg.Name, "backup-failed", "backup-failed/"+s.cfg.Name, Critical,
 			fmt.Sprintf("Backup of %s failed", s.cfg.Name), err.Error())
 		return
 	}
@@ -227,7 +244,7 @@ func (s *Source) backup(ctx context.Context) {
 	d.Bus.Resolve("backup-failed/"+s.cfg.Name, "a later backup succeeded")
 	d.Bus.Resolve("backup-stalled/"+s.cfg.Name, "backups are running again")
 	if len(sum.Errors) > 0 {
-		d.Bus.Raise("backup-incomplete", "backup-incomplete/"+s.cfg.Name, Warning,
+		d.Bus.RaiseIn(s.cfg.Name, "backup-incomplete", "backup-incomplete/"+s.cfg.Name, Warning,
 			fmt.Sprintf("%d files of %s could not be read", len(sum.Errors), s.cfg.Name), sum.Errors[0])
 	} else {
 		d.Bus.Resolve("backup-incomplete/"+s.cfg.Name, "")
@@ -258,7 +275,7 @@ func (s *Source) run(ctx context.Context) (snap *vault.Snapshot, err error) {
 		return nil, err
 	}
 	defer l.Release()
-	return r.Backup(ctx, vault.BackupOptions{Paths: []string{s.cfg.Path}, Tags: append([]string{"source:" + s.cfg.Name}, s.cfg.Tags...),
+	return r.Backup(ctx, vault.BackupOptions{Paths: []string{s.cfg.Path}, Tags: append([]string{SourceTag + s.cfg.Name}, s.cfg.Tags...),
 		Progress: func(p vault.Progress) {
 			op.Update(p.Files, p.TotalFiles, p.Bytes, p.TotalBytes)
 			s.mu.Lock()
@@ -293,7 +310,7 @@ func (s *Source) applyRetention(ctx context.Context, snap *vault.Snapshot) error
 		return err // another job holds the repository; next time
 	}
 	defer l.Release()
-	_, err = r.ForgetMatching(ctx, vault.SnapshotFilter{Paths: []string{s.cfg.Path}, Tags: []string{"source:" + s.cfg.Name}}, p, false)
+	_, err = r.ForgetMatching(ctx, vault.SnapshotFilter{Paths: []string{s.cfg.Path}, Tags: []string{SourceTag + s.cfg.Name}}, p, false)
 	return err
 }
 
@@ -324,7 +341,7 @@ func (s *Source) checkStall() {
 	if never {
 		what = fmt.Sprintf("No backup of %s (%s) has succeeded since it has been watched (%s)", s.cfg.Name, s.cfg.Path, last.Local().Format("2006-01-02 15:04"))
 	}
-	s.d.Bus.Raise("backup-stalled", "backup-stalled/"+s.cfg.Name, Critical,
+	s.d.Bus.RaiseIn(s.cfg.Name, "backup-stalled", "backup-stalled/"+s.cfg.Name, Critical,
 		fmt.Sprintf("No backup of %s for %s", s.cfg.Name, time.Since(last).Round(time.Minute)),
 		what+"; new photos there are not protected. Check `shoebox status` and the disks.")
 }

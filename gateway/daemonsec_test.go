@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"net/http"
@@ -11,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
+
 	"github.com/shoebox/shoebox/appliance"
+	"github.com/shoebox/shoebox/appliance/maint"
+	"github.com/shoebox/shoebox/vault"
 )
 
 // Security tests of the daemon side of the API: what sources may read,
@@ -189,6 +194,173 @@ func TestSecurityRestoreTargetRelative(t *testing.T) {
 			t.Errorf("GET %s: HTTP %d %s, want 404 without box paths", p, code, raw)
 		}
 	}
+}
+
+// alertList is GET /v1/alerts.
+type alertList struct {
+	Alerts []struct {
+		ID, Key, Kind, Message string
+	}
+}
+
+func (l alertList) keys() map[string]bool {
+	out := map[string]bool{}
+	for _, a := range l.Alerts {
+		out[a.Key] = true
+	}
+	return out
+}
+
+// TestSecurityViewerAlertsDrillsScoped: alerts and restore drills about
+// a space are shown only to those who may read that space; box-wide
+// hardware alerts to those who may see the disks (not viewers).
+func TestSecurityViewerAlertsDrillsScoped(t *testing.T) {
+	b := newTestBox(t)
+	own := b.owner()
+	vic := b.user("vic", "viewer", map[string]string{"family": "read"})
+	mel := b.user("mel", "member", map[string]string{"family": "read"})
+	famSnap := b.backup(map[string][]byte{"kids.jpg": []byte("family photo")})
+	os.WriteFile(filepath.Join(b.clients, "invoice.pdf"), []byte("client invoice"), 0o644)
+	cliSnap, errText := b.runSource("clients")
+	if cliSnap == "" {
+		t.Fatal(errText)
+	}
+
+	// The viewer opens a stream before anything happens.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := pb.NewAlertServiceClient(b.grpcConn(vic)).StreamAlerts(ctx, &pb.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamed := make(chan string, 16)
+	go func() {
+		for {
+			a, err := stream.Recv()
+			if err != nil {
+				close(streamed)
+				return
+			}
+			streamed <- a.Key
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // the stream subscribes
+
+	// A real failure in the clients space: its folder is gone.
+	if err := os.RemoveAll(b.clients); err != nil {
+		t.Fatal(err)
+	}
+	if snap, _ := b.runSource("clients"); snap != "" {
+		t.Fatal("a backup of a missing folder succeeded")
+	}
+	// A box-wide hardware alert.
+	b.d.Bus.Raise("disk", "disk/WD-TEST", appliance.Critical, "Disk failing: WD-TEST", "reallocated sectors rising")
+
+	var all alertList
+	b.must("GET", "/v1/alerts", own, nil, &all)
+	cliKey := ""
+	for _, a := range all.Alerts {
+		if strings.HasSuffix(a.Key, "/clients") {
+			cliKey = a.Key
+		}
+	}
+	if cliKey == "" || !all.keys()["disk/WD-TEST"] {
+		t.Fatalf("the owner should see the clients alert and the disk alert: %+v", all.Alerts)
+	}
+
+	var seen alertList
+	b.must("GET", "/v1/alerts", vic, nil, &seen)
+	if k := seen.keys(); k[cliKey] || k["disk/WD-TEST"] {
+		t.Errorf("viewer of family sees %v; want neither %s nor the disk alert", k, cliKey)
+	}
+	seen = alertList{}
+	b.must("GET", "/v1/alerts", mel, nil, &seen)
+	if k := seen.keys(); k[cliKey] || !k["disk/WD-TEST"] {
+		t.Errorf("member of family sees %v; want the disk alert and not %s", k, cliKey)
+	}
+	var st struct{ Alerts []struct{ Key string } }
+	b.must("GET", "/v1/status", vic, nil, &st)
+	for _, a := range st.Alerts {
+		if a.Key == cliKey || a.Key == "disk/WD-TEST" {
+			t.Errorf("viewer's status shows alert %s", a.Key)
+		}
+	}
+	cancel()
+	for k := range streamed {
+		if k == cliKey || k == "disk/WD-TEST" {
+			t.Errorf("viewer's alert stream delivered %s", k)
+		}
+	}
+
+	// Drills: one of each space's snapshots.
+	for _, s := range []string{famSnap, cliSnap} {
+		sn, err := b.d.Repo.FindSnapshot(context.Background(), s, vault.SnapshotFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := maint.AppendHistory(filepath.Join(b.state, "drills.jsonl"), maint.DrillResult{Time: time.Now(),
+			Snapshot: sn.ID().String(), Files: 1, OK: false, Failures: []string{sn.Paths[0] + "/secret.pdf: damaged"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var drills struct {
+		Drills []struct {
+			Snapshot string
+			Failures []string
+		}
+	}
+	b.must("GET", "/v1/drills", vic, nil, &drills)
+	if len(drills.Drills) != 1 || !strings.HasPrefix(drills.Drills[0].Snapshot, famSnap[:8]) {
+		t.Errorf("viewer of family sees drills %+v, want only the one of family's snapshot %s", drills.Drills, famSnap)
+	}
+	drills.Drills = nil
+	b.must("GET", "/v1/drills", own, nil, &drills)
+	if len(drills.Drills) != 2 {
+		t.Errorf("the owner sees %d drills, want 2", len(drills.Drills))
+	}
+}
+
+// TestSecurity404ForForbidden: a thing the caller may not see answers
+// exactly what a thing that does not exist answers, so that IDs and
+// names cannot be probed; a thing the caller sees but may not act on
+// still answers 403.
+func TestSecurity404ForForbidden(t *testing.T) {
+	b := newTestBox(t)
+	// mia may back up and lock in family (so those routes let her
+	// through to the lookup), and nothing in clients.
+	mia := b.user("mia", "member", map[string]string{"family": "write"})
+	vera := b.user("vera", "viewer", map[string]string{"family": "read"})
+	os.WriteFile(filepath.Join(b.clients, "invoice.pdf"), []byte("client invoice"), 0o644)
+	cli, errText := b.runSource("clients")
+	if cli == "" {
+		t.Fatal(errText)
+	}
+	fam := b.backup(map[string][]byte{"a.txt": []byte("alpha")})
+	const ghost = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	until := b.clock.Now().AddDate(0, 1, 0).Format(time.RFC3339)
+
+	same := func(method, pathFmt string, body any, hidden, missing string) {
+		t.Helper()
+		c1, r1 := b.do(method, strings.ReplaceAll(pathFmt, "{}", hidden), mia, body)
+		c2, r2 := b.do(method, strings.ReplaceAll(pathFmt, "{}", missing), mia, body)
+		n1 := strings.ReplaceAll(string(r1), hidden, "X")
+		n2 := strings.ReplaceAll(string(r2), missing, "X")
+		if c1 != http.StatusNotFound || c2 != http.StatusNotFound || n1 != n2 {
+			t.Errorf("%s %s: hidden %d %s; missing %d %s; want both 404 with the same body", method, pathFmt, c1, r1, c2, r2)
+		}
+	}
+	same("GET", "/v1/snapshots/{}/tree?path=/", nil, cli, ghost)
+	same("GET", "/v1/snapshots/{}/tree?path=/", nil, cli[:8], ghost[:8])
+	same("GET", "/v1/snapshots/{}/download?path="+url.QueryEscape(b.clients+"/invoice.pdf"), nil, cli, ghost)
+	same("POST", "/v1/snapshots/{}/restore", map[string]string{}, cli, ghost)
+	same("POST", "/v1/snapshots/{}/lock", map[string]string{"until": until}, cli, ghost)
+	same("GET", "/v1/snapshots/"+fam+"/diff/{}", nil, cli, ghost)
+	same("GET", "/v1/sources/{}", nil, "clients", "nosuch")
+	same("POST", "/v1/sources/{}/run", struct{}{}, "clients", "nosuch")
+
+	// Seen but not allowed: 403.
+	wantCode(t, b, http.StatusForbidden, "POST", "/v1/sources/family/run", vera, struct{}{})
+	wantCode(t, b, http.StatusForbidden, "POST", "/v1/snapshots/"+fam+"/restore", vera, map[string]string{})
 }
 
 // TestSecurityDiskHistoryUnknown: a disk the box does not know is a 404

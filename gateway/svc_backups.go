@@ -29,19 +29,19 @@ type backupService struct {
 	g *Gateway
 }
 
-// sourceTag marks a snapshot with the source (space) it belongs to.
-const sourceTag = "source:"
-
 // spaceOf returns the space (source name) a snapshot belongs to; "" for
 // snapshots made outside any source (CLI backups): box-wide, owner and
 // admin only.
-func spaceOf(s *vault.Snapshot) string {
-	for _, t := range s.Tags {
-		if strings.HasPrefix(t, sourceTag) {
-			return strings.TrimPrefix(t, sourceTag)
-		}
-	}
-	return ""
+var spaceOf = appliance.SpaceOf
+
+// maySee says whether p's person may see things of space ("" for the
+// box's own) needing action a: their role and grants decide, not an API
+// key's scopes, which decide what the key may do with what it sees. A
+// thing p may not see is answered as one that does not exist (404, the
+// same body), so that names and IDs cannot be probed.
+func (g *Gateway) maySee(p auth.Principal, a auth.Action, space string) bool {
+	p.Scopes = nil
+	return g.auth.Allowed(p, a, space)
 }
 
 func (s *backupService) ListSources(ctx context.Context, _ *pb.Empty) (*pb.ListSourcesResponse, error) {
@@ -54,13 +54,12 @@ func (s *backupService) ListSources(ctx context.Context, _ *pb.Empty) (*pb.ListS
 	return out, nil
 }
 
+// source finds a source the caller may see (one they may not is not
+// found either) and checks they may do a in it.
 func (s *backupService) source(ctx context.Context, name string, a auth.Action) (appliance.SourceInfo, error) {
-	if err := s.g.require(ctx, a, name); err != nil {
-		return appliance.SourceInfo{}, err
-	}
 	for _, src := range s.g.d.Sources() {
-		if src.Name == name {
-			return src, nil
+		if src.Name == name && s.g.maySee(callerOf(ctx).p, auth.BackupsRead, name) {
+			return src, s.g.require(ctx, a, name)
 		}
 	}
 	return appliance.SourceInfo{}, status.Errorf(codes.NotFound, "no source %q — list them with GET /v1/sources", name)
@@ -184,13 +183,15 @@ func (s *backupService) ListSnapshots(ctx context.Context, r *pb.ListSnapshotsRe
 	return out, nil
 }
 
-// snapshot finds a snapshot by ID (or prefix, or "latest") and checks
-// the caller may do a in its space.
+// snapshot finds a snapshot by ID (or prefix, or "latest") among those
+// the caller may see, and checks they may do a in its space.
 func (g *Gateway) snapshot(ctx context.Context, ref string, a auth.Action) (*vault.Snapshot, error) {
 	if ref == "" {
 		return nil, status.Error(codes.InvalidArgument, "a snapshot ID is required")
 	}
-	sn, err := g.d.Repo.FindSnapshot(ctx, ref, vault.SnapshotFilter{})
+	p := callerOf(ctx).p
+	sn, err := g.d.Repo.FindSnapshot(ctx, ref, vault.SnapshotFilter{
+		Only: func(sn *vault.Snapshot) bool { return g.maySee(p, auth.BackupsRead, spaceOf(sn)) }})
 	if err != nil {
 		return nil, err
 	}
