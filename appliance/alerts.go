@@ -49,6 +49,9 @@ type Bus struct {
 	alerts map[string]*Alert // by key
 	subs   []chan Alert
 	now    func() time.Time
+	// hide, when set, rewrites every subject and message: the daemon
+	// hides its own paths there (HidePaths).
+	hide func(string) string
 }
 
 // NewBus returns an empty bus.
@@ -74,6 +77,9 @@ func (b *Bus) RaiseIn(space, kind, key string, sev Severity, subject, message st
 		rand.Read(id[:])
 		a = &Alert{ID: hex.EncodeToString(id[:]), Key: key, First: now}
 		b.alerts[key] = a
+	}
+	if b.hide != nil {
+		subject, message = b.hide(subject), b.hide(message)
 	}
 	a.Kind, a.Space, a.Severity, a.Subject, a.Message, a.Last = kind, space, sev, subject, message, now
 	a.Count++
@@ -103,6 +109,9 @@ func (b *Bus) Resolve(key, message string) {
 		return
 	}
 	a.Resolved, a.Last = true, b.now()
+	if message != "" && b.hide != nil {
+		message = b.hide(message)
+	}
 	if message != "" {
 		a.Message = message
 	}

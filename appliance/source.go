@@ -95,7 +95,7 @@ func (s *Source) Status() SourceStatus {
 		st.LastSuccess = &t
 	}
 	if s.lastErr != nil {
-		st.LastError = s.lastErr.Error()
+		st.LastError = s.d.HidePaths(s.lastErr.Error())
 	}
 	return st
 }

@@ -211,3 +211,24 @@ func FuzzSourcePath(f *testing.F) {
 		}
 	})
 }
+
+// TestHidePaths: messages name the box's own places by what they are,
+// the longer of two paths sharing a prefix first, links included.
+func TestHidePaths(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "real-state"), 0o700)
+	os.Symlink(filepath.Join(dir, "real-state"), filepath.Join(dir, "state"))
+	cfg := &Config{StateDir: filepath.Join(dir, "state"), Disks: DisksConfig{Members: []string{dir + "/disk1", dir + "/disk10"}}}
+	d := New(cfg, nil)
+	for in, want := range map[string]string{
+		dir + "/disk10/shards/x: input/output error":     "array disk 2/shards/x: input/output error",
+		dir + "/disk1 vanished; " + dir + "/disk10 ok":   "array disk 1 vanished; array disk 2 ok",
+		"create " + dir + "/state/restores/a: no space":  "create STATE/restores/a: no space",
+		"lock " + dir + "/real-state/gateway/gateway.db": "lock STATE/gateway/gateway.db",
+		"/srv/photos/family/a.jpg: damaged":              "/srv/photos/family/a.jpg: damaged",
+	} {
+		if got := d.HidePaths(in); got != want {
+			t.Errorf("HidePaths(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

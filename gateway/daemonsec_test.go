@@ -196,6 +196,54 @@ func TestSecurityRestoreTargetRelative(t *testing.T) {
 	}
 }
 
+// TestSecurityNoBoxPathsInErrors: when the disks fail, what a member of
+// a space is told (browse, download and restore errors, the source's
+// last error, its alert) says what happened without the disks' or the
+// state directory's places on the box.
+func TestSecurityNoBoxPathsInErrors(t *testing.T) {
+	b := newTestBox(t)
+	mia := b.user("mia", "member", map[string]string{"family": "read"})
+	snap := b.backup(map[string][]byte{"a.txt": []byte("alpha")})
+	// Two of the three disks go away: the data is beyond the array's
+	// redundancy, and every error names the missing shards' disks.
+	for _, d := range []string{"disk-a", "disk-b"} {
+		if err := os.Rename(filepath.Join(b.dir, d), filepath.Join(b.dir, "pulled-"+d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(b.family, "b.txt"), []byte("new"), 0o644)
+	if s, _ := b.runSource("family"); s != "" {
+		t.Fatal("a backup with two of three disks gone succeeded")
+	}
+	leaks := func(what string, raw []byte) {
+		t.Helper()
+		for _, p := range []string{filepath.Join(b.dir, "disk-"), b.state} {
+			if strings.Contains(string(raw), p) {
+				t.Errorf("%s shows the box path %s: %s", what, p, raw)
+			}
+		}
+	}
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/v1/snapshots/" + snap + "/tree?path=" + url.QueryEscape(b.family)},
+		{"GET", "/v1/snapshots/" + snap + "/download?path=" + url.QueryEscape(b.family+"/a.txt")},
+		{"POST", "/v1/snapshots/" + snap + "/restore"},
+		{"GET", "/v1/sources/family"},
+		{"GET", "/v1/sources"},
+		{"GET", "/v1/alerts"},
+		{"GET", "/v1/status"},
+	} {
+		var body any
+		if r.method == "POST" {
+			body = map[string]string{"path": b.family, "target": "back"}
+		}
+		code, raw := b.do(r.method, r.path, mia, body)
+		if r.method == "GET" && strings.HasPrefix(r.path, "/v1/sources/") && code == http.StatusOK && !strings.Contains(string(raw), "last_error") {
+			t.Errorf("%s: no last_error: %s", r.path, raw)
+		}
+		leaks(r.method+" "+r.path, raw)
+	}
+}
+
 // alertList is GET /v1/alerts.
 type alertList struct {
 	Alerts []struct {

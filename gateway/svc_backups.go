@@ -34,6 +34,34 @@ type backupService struct {
 // admin only.
 var spaceOf = appliance.SpaceOf
 
+// hidePaths rewrites the error a handler returns so that it does not
+// show the box's own places (the state directory, the disks: a disk's
+// failure names it "array disk N", Daemon.HidePaths). The error table
+// still sees the original error, and maps it as before.
+func (g *Gateway) hidePaths(err *error) {
+	if *err == nil {
+		return
+	}
+	if st, ok := status.FromError(*err); ok {
+		if m := g.d.HidePaths(st.Message()); m != st.Message() {
+			*err = status.Error(st.Code(), m)
+		}
+		return
+	}
+	if m := g.d.HidePaths((*err).Error()); m != (*err).Error() {
+		*err = &hiddenPaths{msg: m, err: *err}
+	}
+}
+
+// hiddenPaths is an error with the box's places hidden in its text.
+type hiddenPaths struct {
+	msg string
+	err error
+}
+
+func (e *hiddenPaths) Error() string { return e.msg }
+func (e *hiddenPaths) Unwrap() error { return e.err }
+
 // maySee says whether p's person may see things of space ("" for the
 // box's own) needing action a: their role and grants decide, not an API
 // key's scopes, which decide what the key may do with what it sees. A
@@ -65,7 +93,8 @@ func (s *backupService) source(ctx context.Context, name string, a auth.Action) 
 	return appliance.SourceInfo{}, status.Errorf(codes.NotFound, "no source %q — list them with GET /v1/sources", name)
 }
 
-func (s *backupService) GetSource(ctx context.Context, r *pb.SourceRequest) (*pb.Source, error) {
+func (s *backupService) GetSource(ctx context.Context, r *pb.SourceRequest) (_ *pb.Source, err error) {
+	defer s.g.hidePaths(&err)
 	src, err := s.source(ctx, r.Name, auth.BackupsRead)
 	if err != nil {
 		return nil, err
@@ -117,7 +146,8 @@ func (s *backupService) DeleteSource(ctx context.Context, r *pb.SourceRequest) (
 	return &pb.Empty{}, nil
 }
 
-func (s *backupService) RunSource(ctx context.Context, r *pb.SourceRequest) (*pb.Empty, error) {
+func (s *backupService) RunSource(ctx context.Context, r *pb.SourceRequest) (_ *pb.Empty, err error) {
+	defer s.g.hidePaths(&err)
 	if _, err := s.source(ctx, r.Name, auth.BackupsWrite); err != nil {
 		return nil, err
 	}
@@ -160,7 +190,8 @@ func snapshotPB(sn *vault.Snapshot, lockedUntil time.Time) *pb.Snapshot {
 	return out
 }
 
-func (s *backupService) ListSnapshots(ctx context.Context, r *pb.ListSnapshotsRequest) (*pb.ListSnapshotsResponse, error) {
+func (s *backupService) ListSnapshots(ctx context.Context, r *pb.ListSnapshotsRequest) (_ *pb.ListSnapshotsResponse, err error) {
+	defer s.g.hidePaths(&err)
 	repo := s.g.d.Repo
 	snaps, err := repo.Snapshots(ctx)
 	if err != nil {
@@ -206,7 +237,8 @@ func cleanPath(p string) string {
 	return path.Clean("/" + p)
 }
 
-func (s *backupService) BrowseSnapshot(ctx context.Context, r *pb.BrowseRequest) (*pb.BrowseResponse, error) {
+func (s *backupService) BrowseSnapshot(ctx context.Context, r *pb.BrowseRequest) (_ *pb.BrowseResponse, err error) {
+	defer s.g.hidePaths(&err)
 	sn, err := s.g.snapshot(ctx, r.Id, auth.BackupsRead)
 	if err != nil {
 		return nil, err
@@ -235,7 +267,8 @@ func nodePB(n *vault.Node) *pb.Node {
 	return &pb.Node{Name: n.Name, Type: n.Type, Size: int64(n.Size), Mtime: ts(n.ModTime), Mode: n.Mode}
 }
 
-func (s *backupService) DiffSnapshots(ctx context.Context, r *pb.DiffRequest) (*pb.DiffResponse, error) {
+func (s *backupService) DiffSnapshots(ctx context.Context, r *pb.DiffRequest) (_ *pb.DiffResponse, err error) {
+	defer s.g.hidePaths(&err)
 	a, err := s.g.snapshot(ctx, r.Id, auth.BackupsRead)
 	if err != nil {
 		return nil, err
@@ -295,7 +328,8 @@ func (g *Gateway) restoreTarget(root *os.Root, target string) (string, error) {
 	return t, nil
 }
 
-func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (*pb.RestoreResponse, error) {
+func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (_ *pb.RestoreResponse, err error) {
+	defer s.g.hidePaths(&err)
 	sn, err := s.g.snapshot(ctx, r.Id, auth.Restore)
 	if err != nil {
 		return nil, err
@@ -328,7 +362,10 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (*pb.
 	if sum == nil {
 		return nil, err
 	}
-	out := &pb.RestoreResponse{Files: sum.Files, Bytes: sum.Bytes, Errors: sum.Errors, Target: target}
+	out := &pb.RestoreResponse{Files: sum.Files, Bytes: sum.Bytes, Target: target}
+	for _, e := range sum.Errors {
+		out.Errors = append(out.Errors, s.g.d.HidePaths(e))
+	}
 	if err != nil && len(out.Errors) == 0 {
 		return nil, err
 	}
@@ -336,7 +373,8 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (*pb.
 }
 
 // Download streams a file as it is, or a folder as a zip.
-func (s *backupService) Download(r *pb.DownloadRequest, stream pb.BackupService_DownloadServer) error {
+func (s *backupService) Download(r *pb.DownloadRequest, stream pb.BackupService_DownloadServer) (err error) {
+	defer s.g.hidePaths(&err)
 	ctx := stream.Context()
 	sn, err := s.g.snapshot(ctx, r.Id, auth.Download)
 	if err != nil {
@@ -433,7 +471,8 @@ func (b *bodyWriter) flush() error {
 	return err
 }
 
-func (s *backupService) LockSnapshot(ctx context.Context, r *pb.LockRequest) (*pb.Snapshot, error) {
+func (s *backupService) LockSnapshot(ctx context.Context, r *pb.LockRequest) (_ *pb.Snapshot, err error) {
+	defer s.g.hidePaths(&err)
 	sn, err := s.g.snapshot(ctx, r.Id, auth.LocksSet)
 	if err != nil {
 		return nil, err

@@ -38,7 +38,7 @@ func (s *statusService) GetStatus(ctx context.Context, _ *pb.Empty) (*pb.Status,
 	}
 	p := callerOf(ctx).p
 	if s.g.auth.Allowed(p, auth.DisksRead, "") { // viewers see their spaces, not the hardware
-		st.Array, st.Disks = s.g.disks()
+		st.Array, st.Disks = s.g.disks(p)
 		if c, ok := d.Capacity(); ok {
 			st.Capacity = &pb.Capacity{TotalBytes: c.Total, UsedBytes: c.Used, FreeBytes: c.Free, DaysUntilFull: c.DaysUntilFull}
 		}
@@ -110,8 +110,10 @@ func alertPB(a appliance.Alert) *pb.Alert {
 		Message: a.Message, First: ts(a.First), Last: ts(a.Last), Count: int32(a.Count), Acked: a.Acked, Resolved: a.Resolved, Space: a.Space}
 }
 
-// disks reports the array and each member with its health verdict.
-func (g *Gateway) disks() (*pb.ArrayStatus, []*pb.Disk) {
+// disks reports the array and each member with its health verdict; where
+// a disk is mounted only to those who manage the disks (members see a
+// disk's health, not the box's paths).
+func (g *Gateway) disks(p auth.Principal) (*pb.ArrayStatus, []*pb.Disk) {
 	a := g.d.Array
 	if a == nil {
 		return nil, nil
@@ -120,8 +122,13 @@ func (g *Gateway) disks() (*pb.ArrayStatus, []*pb.Disk) {
 	arr := &pb.ArrayStatus{Id: st.ArrayID, Layout: st.Layout, State: st.State, Objects: int64(st.Objects),
 		DegradedObjects: int64(st.Degraded), LostObjects: int64(st.Lost)}
 	var out []*pb.Disk
+	manager := g.maySee(p, auth.DisksManage, "")
 	for _, m := range st.Disks {
-		out = append(out, diskPB(m, g.d.DiskHealth(m)))
+		d := diskPB(m, g.d.DiskHealth(m))
+		if !manager {
+			d.Path, d.Problem = "", g.d.HidePaths(d.Problem)
+		}
+		out = append(out, d)
 	}
 	return arr, out
 }
@@ -142,7 +149,7 @@ type diskService struct {
 }
 
 func (s *diskService) ListDisks(ctx context.Context, _ *pb.Empty) (*pb.ListDisksResponse, error) {
-	arr, disks := s.g.disks()
+	arr, disks := s.g.disks(callerOf(ctx).p)
 	return &pb.ListDisksResponse{Array: arr, Disks: disks}, nil
 }
 
@@ -304,8 +311,12 @@ func (s *statusService) ListDrills(ctx context.Context, _ *pb.Empty) (*pb.ListDr
 		if !s.g.maySee(p, auth.BackupsRead, d.Space) {
 			continue
 		}
+		var failures []string
+		for _, f := range d.Failures {
+			failures = append(failures, s.g.d.HidePaths(f))
+		}
 		out.Drills = append(out.Drills, &pb.Drill{Time: ts(d.Time), Snapshot: d.Snapshot, Files: int32(d.Files), Bytes: d.Bytes,
-			Seconds: d.Seconds(), Ok: d.OK, Failures: d.Failures, Space: d.Space})
+			Seconds: d.Seconds(), Ok: d.OK, Failures: failures, Space: d.Space})
 	}
 	return out, nil
 }
