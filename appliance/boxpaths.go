@@ -1,8 +1,6 @@
 package appliance
 
 import (
-	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -15,28 +13,17 @@ import (
 // daemon's log keeps the full text for the owner.
 func (d *Daemon) HidePaths(msg string) string {
 	d.hideOnce.Do(func() {
-		type pair struct{ path, name string }
-		var pairs []pair
-		add := func(p, name string) {
-			if p == "" || !filepath.IsAbs(p) {
-				return
-			}
-			pairs = append(pairs, pair{filepath.Clean(p), name})
-			if r, err := resolve(p); err == nil && r != filepath.Clean(p) {
-				pairs = append(pairs, pair{r, name})
+		var places []protected
+		for _, p := range d.Config.protectedPaths() {
+			if p.shown != "" {
+				places = append(places, p)
 			}
 		}
-		c := d.Config
-		add(c.StateDir, "STATE")
-		for i, m := range c.Disks.Members {
-			add(m, fmt.Sprintf("array disk %d", i+1))
-		}
-		add(c.Repository.Path, "the repository folder")
 		// Longer first: /srv/disk10 before /srv/disk1.
-		sort.SliceStable(pairs, func(i, j int) bool { return len(pairs[i].path) > len(pairs[j].path) })
+		sort.SliceStable(places, func(i, j int) bool { return len(places[i].path) > len(places[j].path) })
 		var args []string
-		for _, p := range pairs {
-			args = append(args, p.path, p.name)
+		for _, p := range places {
+			args = append(args, p.path, p.shown)
 		}
 		d.hider = strings.NewReplacer(args...)
 	})

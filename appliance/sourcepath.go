@@ -88,35 +88,38 @@ func relation(p, refused string) string {
 // within reports whether p is root or lies below it.
 func within(p, root string) bool { return p == root || under(p, []string{root}) }
 
-// protected is a folder sources may never touch, and what it is.
-type protected struct{ path, what string }
+// protected is a folder (or file) sources may never touch: what it is,
+// and how messages name it instead of its path ("" for the system's
+// folders, which are no secret).
+type protected struct{ path, what, shown string }
 
-// protectedPaths lists the box's own folders and files and the system's.
+// protectedPaths lists the box's own folders and files and the system's,
+// each also as it resolves through links.
 func (c *Config) protectedPaths() []protected {
 	var out []protected
-	add := func(p, what string) {
+	add := func(p, what, shown string) {
 		if p == "" || !filepath.IsAbs(p) {
 			return
 		}
-		out = append(out, protected{filepath.Clean(p), what})
+		out = append(out, protected{filepath.Clean(p), what, shown})
 		if r, err := resolve(p); err == nil && r != filepath.Clean(p) {
-			out = append(out, protected{r, what})
+			out = append(out, protected{r, what, shown})
 		}
 	}
-	add(c.StateDir, "the box's state directory")
-	for _, m := range c.Disks.Members {
-		add(m, "the array disk")
+	add(c.StateDir, "the box's state directory", "STATE")
+	for i, m := range c.Disks.Members {
+		add(m, "the array disk", fmt.Sprintf("array disk %d", i+1))
 	}
-	add(c.Repository.Path, "the repository folder")
-	add(c.Repository.PassphraseFile, "the repository passphrase file")
-	add(c.Alerts.Email.PasswordFile, "the e-mail password file")
+	add(c.Repository.Path, "the repository folder", "the repository folder")
+	add(c.Repository.PassphraseFile, "the repository passphrase file", "")
+	add(c.Alerts.Email.PasswordFile, "the e-mail password file", "")
 	if c.file != "" {
 		if abs, err := filepath.Abs(c.file); err == nil {
-			add(abs, "the configuration file")
+			add(abs, "the configuration file", "")
 		}
 	}
 	for _, p := range systemPaths {
-		add(p, "the system folder")
+		add(p, "the system folder", "")
 	}
 	return out
 }
