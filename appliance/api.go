@@ -410,8 +410,12 @@ func (d *Daemon) StartScrub() error {
 	return nil
 }
 
-// StartReplace replaces disk ref by the empty folder or mount point newPath.
+// StartReplace replaces disk ref by the empty folder or mount point
+// newPath, which CheckDiskPath must accept: nothing is changed otherwise.
 func (d *Daemon) StartReplace(ref, newPath string) error {
+	if err := d.Config.CheckDiskPath(newPath); err != nil {
+		return err
+	}
 	return d.adminOp("rebuild", ref, func(ctx context.Context, progress func(done, total int)) (*raid.ScrubReport, error) {
 		return d.Array.Replace(ctx, ref, newPath, progress)
 	})

@@ -179,15 +179,9 @@ func (c *Config) CheckSourcePath(path string) error {
 		return e
 	}
 	e.Resolved = r
-	if r == "/" {
-		e.Refused, e.What = "/", "the root of the file system"
+	if p, hit := c.protectedHit(r); hit {
+		e.Refused, e.What = p.path, p.what
 		return e
-	}
-	for _, p := range c.protectedPaths() {
-		if within(r, p.path) || within(p.path, r) {
-			e.Refused, e.What = p.path, p.what
-			return e
-		}
 	}
 	for _, root := range e.Allowed {
 		rr, err := resolve(root)
@@ -196,6 +190,43 @@ func (c *Config) CheckSourcePath(path string) error {
 		}
 	}
 	return e
+}
+
+// protectedHit returns the protected place the resolved path r is,
+// holds or lies in (/ itself holds them all).
+func (c *Config) protectedHit(r string) (protected, bool) {
+	if r == "/" {
+		return protected{path: "/", what: "the root of the file system"}, true
+	}
+	for _, p := range c.protectedPaths() {
+		if within(r, p.path) || within(p.path, r) {
+			return p, true
+		}
+	}
+	return protected{}, false
+}
+
+// ErrBadDiskPath means a new disk's path was refused (the message says
+// why).
+var ErrBadDiskPath = errors.New("invalid disk path")
+
+// CheckDiskPath says whether a new disk may be mounted at path (a
+// replacement through the API): an absolute path that, links resolved,
+// neither is, holds nor lies in the state directory, an array disk, the
+// repository, the box's secrets or the system's folders. Else an
+// ErrBadDiskPath naming the path.
+func (c *Config) CheckDiskPath(path string) error {
+	if !filepath.IsAbs(path) || strings.IndexByte(path, 0) >= 0 {
+		return fmt.Errorf("%w %q: give the absolute path of the new disk's mount point (e.g. /mnt/disk4)", ErrBadDiskPath, path)
+	}
+	r, err := resolve(filepath.Clean(path))
+	if err != nil {
+		return fmt.Errorf("%w %s: %v", ErrBadDiskPath, path, err)
+	}
+	if p, hit := c.protectedHit(r); hit {
+		return fmt.Errorf("%w %s: %s %s %s; give the mount point of the new, empty disk (e.g. /mnt/disk4)", ErrBadDiskPath, path, relation(r, p.path), p.what, p.path)
+	}
+	return nil
 }
 
 // resolve returns the absolute path p with every symbolic link on the

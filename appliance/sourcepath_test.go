@@ -232,3 +232,29 @@ func TestHidePaths(t *testing.T) {
 		}
 	}
 }
+
+// TestDiskPathCheck: a replacement disk may not be put on the box's own
+// folders, an array disk, / or the system's folders, links resolved.
+func TestDiskPathCheck(t *testing.T) {
+	b := newPathBox(t)
+	for _, tc := range []struct{ path, want string }{
+		{b.dir + "/new-disk", ""},
+		{"/mnt/disk4", ""},
+		{"/", "it is the root of the file system"},
+		{b.state, "it is the box's state directory"},
+		{b.state + "/gateway/x", "it lies in the box's state directory"},
+		{b.dir + "/disk-b", "it is the array disk"},
+		{b.photos + "/to-state/x", "it lies in the box's state directory"},
+		{b.photos + "/to-etc/x", "it lies in the system folder /etc"},
+		{"/etc/shoebox-disk", "it lies in the system folder /etc"},
+		{"disk4", "give the absolute path"},
+	} {
+		err := b.cfg.CheckDiskPath(tc.path)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: refused (%v), want allowed", tc.path, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.path) || !errors.Is(err, ErrBadDiskPath)):
+			t.Errorf("%s: got %v, want an ErrBadDiskPath naming it and containing %q", tc.path, err, tc.want)
+		}
+	}
+}

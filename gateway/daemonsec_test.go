@@ -434,6 +434,41 @@ func TestSecurityDiskHistoryUnknown(t *testing.T) {
 	wantCode(t, b, http.StatusOK, "GET", "/v1/disks/"+disks.Disks[0].ID+"/history", own, nil)
 }
 
+// TestSecurityReplaceDiskPath: a disk replacement may not be pointed at
+// the state directory, another array disk, / or /etc (the daemon would
+// write its shards there, and the disk being replaced would be marked
+// failed first); the refusal changes nothing.
+func TestSecurityReplaceDiskPath(t *testing.T) {
+	b := newTestBox(t)
+	adm := b.user("ada", "admin", nil)
+	var disks struct {
+		Disks []struct{ ID, State string }
+	}
+	b.must("GET", "/v1/disks", adm, nil, &disks)
+	id := disks.Disks[0].ID
+	// (/ itself is refused by the same check: TestDiskPathCheck. A
+	// regression here must not write at the file system's root.)
+	t.Cleanup(func() { os.RemoveAll("relative") })
+	for _, p := range []string{b.state, filepath.Join(b.state, "gateway", "new-disk"), filepath.Join(b.dir, "disk-b"), "/etc/shoebox-disk", "relative/disk"} {
+		code, raw := b.do("POST", "/v1/disks/"+id+"/replace", adm, map[string]string{"new_path": p})
+		if code != http.StatusBadRequest || !strings.Contains(string(raw), p) {
+			t.Errorf("replace onto %s: HTTP %d %s, want 400 naming the path", p, code, raw)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // a replacement, had one started, runs in the background
+	disks.Disks = nil
+	b.must("GET", "/v1/disks", adm, nil, &disks)
+	for _, d := range disks.Disks {
+		if d.State != "active" {
+			t.Errorf("after refused replacements, disk %s is %s, want active", d.ID, d.State)
+		}
+	}
+	if _, err := os.Stat("/etc/shoebox-disk"); err == nil {
+		os.RemoveAll("/etc/shoebox-disk")
+		t.Error("a replacement wrote under /etc")
+	}
+}
+
 // TestSecurityTLSNoCBC: the box's HTTPS port refuses a client that
 // offers only CBC-mode suites with SHA-1 MACs, and serves one offering
 // AEAD suites (TLS 1.2) or TLS 1.3.

@@ -140,7 +140,8 @@ func diskPB(m raid.DiskStatus, h appliance.DiskHealth) *pb.Disk {
 }
 
 func init() {
-	errorRules = append(errorRules, errorRule{appliance.ErrNoDisk, codes.NotFound, "list the disks with GET /v1/disks"})
+	errorRules = append(errorRules, errorRule{appliance.ErrNoDisk, codes.NotFound, "list the disks with GET /v1/disks"},
+		errorRule{appliance.ErrBadDiskPath, codes.InvalidArgument, ""})
 }
 
 type diskService struct {
