@@ -165,6 +165,7 @@ func TestSecurityRestoreTargetRelative(t *testing.T) {
 		{"not empty", map[string]any{"path": b.family, "target": "mine"}, http.StatusBadRequest},
 		{"climbs", map[string]any{"path": b.family, "target": "../../etc"}, http.StatusBadRequest},
 		{"absolute", map[string]any{"path": b.family, "target": "/etc"}, http.StatusBadRequest},
+		{"the restore folder itself", map[string]any{"path": b.family, "target": "./"}, http.StatusBadRequest},
 		{"through a file", map[string]any{"path": b.family, "target": "mine" + b.family + "/a.txt/x"}, http.StatusBadRequest},
 		{"not in snapshot", map[string]any{"path": "/nowhere", "target": "other"}, 0},
 	} {

@@ -303,7 +303,7 @@ func (g *Gateway) restoreTarget(root *os.Root, target string) (string, error) {
 	// "../../etc" is not quietly turned into root/etc, nor "/etc": the
 	// caller is told, so that they know where the files go.
 	t := filepath.Clean(target)
-	if !filepath.IsLocal(t) {
+	if !filepath.IsLocal(t) || t == "." {
 		return "", status.Errorf(codes.InvalidArgument, "target %q: give a folder name inside the box's restore folder (no leading /, no ..)", target)
 	}
 	dir := ""
