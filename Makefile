@@ -11,7 +11,7 @@ FUZZTIME    ?= 8s
 TESTFLAGS   ?=
 VAR         := $(CURDIR)/var
 
-.PHONY: help build test lint proto proto-check unit fuzz e2e-smart bench run demo clean
+.PHONY: help build test lint proto proto-check unit-check unit fuzz e2e-smart bench run demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -39,6 +39,24 @@ proto-check: ## fail when the committed generated code differs from what the .pr
 	  diff -r gateway/gen $$tmp/gateway/gen && diff -r gateway/openapi/shoebox.swagger.json $$tmp/gateway/openapi/shoebox.swagger.json \
 	  || { echo "generated code is stale: run make proto and commit"; exit 1; }
 
+UNIT        := image/systemd/shoeboxd.service
+UNIT_MAX_EXPOSURE := 45
+
+unit-check: ## the systemd unit: valid, and systemd-analyze security scores its exposure 4.5 or lower (installs systemd-analyze when missing)
+	@echo "== unit-check"; \
+	  if ! command -v systemd-analyze >/dev/null; then \
+	    echo "installing systemd-analyze (Debian systemd)" >&2; sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	    $$sudo apt-get install -y -qq systemd >/dev/null; \
+	  fi; \
+	  tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	  sed 's|^\(ExecStart[A-Za-z]*=\).*|\1/bin/true|' $(UNIT) >$$tmp/shoeboxd.service; \
+	  out=$$(systemd-analyze verify --man=false $$tmp/shoeboxd.service 2>&1); \
+	  if [ -n "$$out" ]; then echo "$$out"; echo "$(UNIT) does not verify"; exit 1; fi; \
+	  systemd-analyze security --offline=true --no-pager $(UNIT) | tail -1; \
+	  systemd-analyze security --offline=true --no-pager --threshold=$(UNIT_MAX_EXPOSURE) $(UNIT) >/dev/null \
+	    || { systemd-analyze security --offline=true --no-pager $(UNIT) | grep '✗'; \
+	         echo "$(UNIT): exposure above 4.5 ($(UNIT_MAX_EXPOSURE) in systemd-analyze's tenths): tighten the sandbox (docs/DAEMON.md)"; exit 1; }
+
 unit: ## go test -race ./... (TESTFLAGS=-short trims sizes)
 	$(GO) test -race -timeout 25m $(TESTFLAGS) ./...
 
@@ -53,7 +71,7 @@ fuzz: ## run every fuzz target for FUZZTIME each
 e2e-smart: ## boot Linux under QEMU (TCG) with NVMe/AHCI/SCSI/USB disks and check disk health end to end
 	bash smart/e2e/run.sh
 
-test: lint proto-check unit fuzz e2e-smart ## every check and test: lint, go test -race, bounded fuzzing, QEMU disk health
+test: lint proto-check unit-check unit fuzz e2e-smart ## every check and test: lint, the systemd unit's sandbox score, go test -race, bounded fuzzing, QEMU disk health
 
 bench: build ## Shoebox beside restic, borg and kopia on the same data; then on disk arrays; then the API under load
 	bash bench/bench.sh

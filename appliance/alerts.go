@@ -24,9 +24,13 @@ const (
 // same Key are one alert: raising it again counts and refreshes it rather
 // than notifying again, until it is resolved.
 type Alert struct {
-	ID       string    `json:"id"`
-	Key      string    `json:"key"`  // de-duplication key, e.g. "disk-failing/WD-123"
-	Kind     string    `json:"kind"` // backup-failed, backup-stalled, disk, array-degraded, scrub, drill, low-space, offsite-lag
+	ID   string `json:"id"`
+	Key  string `json:"key"`  // de-duplication key, e.g. "disk-failing/WD-123"
+	Kind string `json:"kind"` // backup-failed, backup-stalled, disk, array-degraded, scrub, drill, low-space, offsite-lag
+	// Space is the source (space) the alert concerns, "" for the whole
+	// box: the gateway shows an alert only to those who may read its
+	// space (box-wide ones by kind, docs/GATEWAY.md).
+	Space    string    `json:"space,omitempty"`
 	Severity Severity  `json:"severity"`
 	Subject  string    `json:"subject"`
 	Message  string    `json:"message"`
@@ -45,15 +49,24 @@ type Bus struct {
 	alerts map[string]*Alert // by key
 	subs   []chan Alert
 	now    func() time.Time
+	// hide, when set, rewrites every subject and message: the daemon
+	// hides its own paths there (HidePaths).
+	hide func(string) string
 }
 
 // NewBus returns an empty bus.
 func NewBus() *Bus { return &Bus{alerts: map[string]*Alert{}, now: time.Now} }
 
-// Raise opens an alert, or refreshes the open one with the same key.
-// Subscribers hear of a new alert, of a resolved one raised again, and of
-// a rise in severity; repeats are only counted.
+// Raise opens a box-wide alert, or refreshes the open one with the same
+// key. Subscribers hear of a new alert, of a resolved one raised again,
+// and of a rise in severity; repeats are only counted.
 func (b *Bus) Raise(kind, key string, sev Severity, subject, message string) Alert {
+	return b.RaiseIn("", kind, key, sev, subject, message)
+}
+
+// RaiseIn is Raise for an alert about a space (a source's name): only
+// those who may read that space are shown it.
+func (b *Bus) RaiseIn(space, kind, key string, sev Severity, subject, message string) Alert {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
@@ -65,7 +78,10 @@ func (b *Bus) Raise(kind, key string, sev Severity, subject, message string) Ale
 		a = &Alert{ID: hex.EncodeToString(id[:]), Key: key, First: now}
 		b.alerts[key] = a
 	}
-	a.Kind, a.Severity, a.Subject, a.Message, a.Last = kind, sev, subject, message, now
+	if b.hide != nil {
+		subject, message = b.hide(subject), b.hide(message)
+	}
+	a.Kind, a.Space, a.Severity, a.Subject, a.Message, a.Last = kind, space, sev, subject, message, now
 	a.Count++
 	if notify {
 		a.Acked = false
@@ -93,6 +109,9 @@ func (b *Bus) Resolve(key, message string) {
 		return
 	}
 	a.Resolved, a.Last = true, b.now()
+	if message != "" && b.hide != nil {
+		message = b.hide(message)
+	}
 	if message != "" {
 		a.Message = message
 	}
@@ -100,11 +119,19 @@ func (b *Bus) Resolve(key, message string) {
 }
 
 // Ack marks an alert as seen by the owner. It stays open until resolved.
-func (b *Bus) Ack(id string) bool {
+func (b *Bus) Ack(id string) bool { return b.AckIf(id, nil) }
+
+// AckIf is Ack among the alerts visible says the caller may see (all
+// when nil): an ID or prefix matching only alerts it may not see is
+// unknown, as one matching nothing.
+func (b *Bus) AckIf(id string, visible func(Alert) bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var match *Alert
 	for _, a := range b.alerts {
+		if visible != nil && !visible(*a) {
+			continue
+		}
 		if a.ID == id || (len(id) >= 6 && strings.HasPrefix(a.ID, id)) {
 			if match != nil {
 				return false // ambiguous prefix

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -107,6 +108,11 @@ func (d *Daemon) checkSource(c *SourceConfig, replacing string) error {
 	var msgs []string
 	for _, p := range c.problems() {
 		msgs = append(msgs, p.key+": "+p.msg)
+	}
+	if filepath.IsAbs(c.Path) {
+		if err := d.Config.CheckSourcePath(c.Path); err != nil {
+			msgs = append(msgs, "path: "+err.Error())
+		}
 	}
 	d.srcs.mu.RLock()
 	for _, s := range append(slices.Clone(d.Config.Sources), d.srcs.api...) {
@@ -297,13 +303,23 @@ type HealthSample struct {
 	Reallocated, Pending, MediaErrors int64
 }
 
+// ErrNoDisk means no array member and no disk in the health history
+// matches a reference.
+var ErrNoDisk = errors.New("no such disk")
+
 // DiskHistory returns the health history of a disk (by array disk ID,
-// serial, WWN or device path).
+// serial, WWN or device path): empty for an array member without SMART
+// data (a folder, a virtual disk), ErrNoDisk for a disk the box does not
+// know.
 func (d *Daemon) DiskHistory(ref string) ([]HealthSample, error) {
+	member := false
 	if d.Array != nil {
 		for _, m := range d.Array.Status().Disks {
-			if m.DiskID == ref && m.Serial != "" {
-				ref = m.Serial
+			if m.DiskID == ref || m.Serial != "" && m.Serial == ref || m.WWN != "" && m.WWN == ref || m.Path == ref {
+				member = true
+				if m.Serial != "" {
+					ref = m.Serial
+				}
 			}
 		}
 	}
@@ -313,7 +329,10 @@ func (d *Daemon) DiskHistory(ref string) ([]HealthSample, error) {
 	}
 	dh, err := h.Find(ref)
 	if err != nil {
-		return nil, err
+		if member {
+			return []HealthSample{}, nil // no SMART data recorded for it (yet)
+		}
+		return nil, fmt.Errorf("%w %q: %v", ErrNoDisk, ref, err)
 	}
 	var out []HealthSample
 	for _, s := range dh.Samples {
@@ -343,8 +362,17 @@ func (d *Daemon) CardLedger(ctx context.Context, id string) (*cards.Ledger, card
 	return l, l.Verdict(ctx, d.cards.roots()[id], d.cards), nil
 }
 
-// RestoreRoot is the folder API restores go into.
-func (d *Daemon) RestoreRoot() string { return d.statePath("restores") }
+// OpenRestoreRoot opens the folder API restores go into (STATE/restores,
+// made on first use) as an os.Root: the gateway creates and checks every
+// restore target through it, so that no path and no link a restore made
+// leads outside. The caller closes it.
+func (d *Daemon) OpenRestoreRoot() (*os.Root, error) {
+	dir := d.statePath("restores")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("the restore folder: %w", err)
+	}
+	return os.OpenRoot(dir)
+}
 
 // errNoArray is returned by array maintenance on a box without an array.
 var errNoArray = errors.New("this box keeps its repository in a folder, not on a disk array")
@@ -382,8 +410,12 @@ func (d *Daemon) StartScrub() error {
 	return nil
 }
 
-// StartReplace replaces disk ref by the empty folder or mount point newPath.
+// StartReplace replaces disk ref by the empty folder or mount point
+// newPath, which CheckDiskPath must accept: nothing is changed otherwise.
 func (d *Daemon) StartReplace(ref, newPath string) error {
+	if err := d.Config.CheckDiskPath(newPath); err != nil {
+		return err
+	}
 	return d.adminOp("rebuild", ref, func(ctx context.Context, progress func(done, total int)) (*raid.ScrubReport, error) {
 		return d.Array.Replace(ctx, ref, newPath, progress)
 	})
@@ -411,13 +443,35 @@ type APIEnv struct {
 // every path but /healthz and /metrics, and a service to supervise.
 type APIFunc func(d *Daemon, env APIEnv) (http.Handler, Service, error)
 
-// Drills returns the restore drills' results, oldest first.
-func (d *Daemon) Drills() ([]maint.DrillResult, error) {
+// Drills returns the restore drills' results, oldest first, each with
+// the space of the snapshot it restored (looked up for results recorded
+// before drills noted it; "" when the snapshot is gone or has none).
+func (d *Daemon) Drills(ctx context.Context) ([]maint.DrillResult, error) {
 	h, err := maint.History(d.statePath("drills.jsonl"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	return h, err
+	if err != nil {
+		return nil, err
+	}
+	var spaces map[string]string // snapshot ID -> space, listed once when needed
+	for i := range h {
+		if h[i].Space != "" {
+			continue
+		}
+		if spaces == nil {
+			snaps, err := d.Repo.Snapshots(ctx)
+			if err != nil {
+				return nil, err
+			}
+			spaces = map[string]string{}
+			for _, sn := range snaps {
+				spaces[sn.ID().String()] = SpaceOf(sn)
+			}
+		}
+		h[i].Space = spaces[h[i].Snapshot]
+	}
+	return h, nil
 }
 
 // layout is the array layout the config asks for.

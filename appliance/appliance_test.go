@@ -94,6 +94,16 @@ func TestBusDeduplicates(t *testing.T) {
 	if a3.ID == a1.ID || a3.Acked {
 		t.Error("a resolved alert raised again must be a new, unacknowledged alert")
 	}
+	// An alert about a space carries it; one the caller may not see
+	// cannot be acknowledged, as if it did not exist.
+	a4 := b.RaiseIn("family", "backup-failed", "backup-failed/family", Critical, "s", "m")
+	if a4.Space != "family" || a3.Space != "" {
+		t.Errorf("spaces %q and %q, want family and none", a4.Space, a3.Space)
+	}
+	notFamily := func(a Alert) bool { return a.Space != "family" }
+	if b.AckIf(a4.ID, notFamily) || b.AckIf(a4.ID[:8], notFamily) || !b.AckIf(a4.ID, nil) {
+		t.Error("AckIf acknowledged an alert its filter hides, or not one it shows")
+	}
 }
 
 func TestSupervisorRestartsFailingService(t *testing.T) {

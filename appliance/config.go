@@ -38,13 +38,19 @@ type Config struct {
 	Disks      DisksConfig      `yaml:"disks"`
 	Repository RepositoryConfig `yaml:"repository"`
 	Sources    []SourceConfig   `yaml:"sources"`
-	Cards      CardsConfig      `yaml:"cards"`
-	Drills     DrillsConfig     `yaml:"drills"`
-	Scrub      ScrubConfig      `yaml:"scrub"`
-	SMART      SMARTConfig      `yaml:"smart"`
-	Alerts     AlertsConfig     `yaml:"alerts"`
+	// SourceRoots are the folders sources may lie under (nil: the
+	// folders holding the config file's sources, and the card library).
+	// The box's own folders and the system's are refused whatever this
+	// says (CheckSourcePath).
+	SourceRoots []string     `yaml:"source_roots"`
+	Cards       CardsConfig  `yaml:"cards"`
+	Drills      DrillsConfig `yaml:"drills"`
+	Scrub       ScrubConfig  `yaml:"scrub"`
+	SMART       SMARTConfig  `yaml:"smart"`
+	Alerts      AlertsConfig `yaml:"alerts"`
 
 	lines map[string]int
+	file  string // the configuration file's name, for messages
 }
 
 // GatewayConfig configures the phone API (docs/GATEWAY.md).
@@ -223,7 +229,7 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	cfg := &Config{lines: map[string]int{}}
+	cfg := &Config{lines: map[string]int{}, file: name}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
@@ -344,6 +350,29 @@ func (c *Config) validate(file string) error {
 		for _, p := range s.problems() {
 			add(c.fail(file, k+"."+p.key, "%s", p.msg))
 		}
+		if filepath.IsAbs(s.Path) {
+			if err := c.CheckSourcePath(s.Path); err != nil {
+				add(c.fail(file, k+".path", "%v", err))
+			}
+		}
+	}
+	for i, r := range c.SourceRoots {
+		k := fmt.Sprintf("source_roots[%d]", i)
+		switch rr, err := resolve(filepath.Clean(r)); {
+		case !filepath.IsAbs(r):
+			add(c.fail(file, k, "must be an absolute path, got %q", r))
+		case err != nil:
+			add(c.fail(file, k, "%s: %v", r, err))
+		case rr == "/":
+			add(c.fail(file, k, "/ would let a source read every folder of the box; list the folders that hold photos"))
+		default:
+			for _, p := range c.protectedPaths() {
+				if within(rr, p.path) {
+					add(c.fail(file, k, "%s lies in %s %s, which sources may never read", r, p.what, p.path))
+					break
+				}
+			}
+		}
 	}
 	for i, w := range c.Alerts.Webhooks {
 		if !strings.HasPrefix(w, "http://") && !strings.HasPrefix(w, "https://") {
@@ -366,6 +395,9 @@ func (c *Config) validate(file string) error {
 
 // applyDefaults fills in a source's defaults.
 func (s *SourceConfig) applyDefaults() {
+	if filepath.IsAbs(s.Path) {
+		s.Path = filepath.Clean(s.Path) // the path snapshots record
+	}
 	if s.Mode == "" {
 		s.Mode = "continuous"
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +46,8 @@ type Daemon struct {
 	notReady   atomic.Value        // string: why the box is not ready, "" when ready
 	listenAddr atomic.Value        // string: the HTTPS listener's address once listening
 	recovery   string              // recovery identity file written at first start
+	hideOnce   sync.Once           // builds hider (HidePaths)
+	hider      *strings.Replacer
 }
 
 // Paths inside the state directory (docs/DAEMON.md).
@@ -60,6 +63,7 @@ func New(cfg *Config, logger *slog.Logger) *Daemon {
 	d := &Daemon{Config: cfg, Logger: logger, Bus: NewBus(), Metrics: NewMetrics(), ops: newOperations(), sources: map[string]*Source{},
 		srcs: sourceSet{cancels: map[string]context.CancelFunc{}}}
 	d.notReady.Store("starting")
+	d.Bus.hide = d.HidePaths
 	d.sup = Supervisor{Bus: d.Bus, Logger: logger}
 	return d
 }

@@ -22,12 +22,12 @@ import (
 )
 
 func (d *Daemon) alertFunc() maint.AlertFunc {
-	return func(kind, key string, critical bool, subject, message string) {
+	return func(kind, key, space string, critical bool, subject, message string) {
 		sev := Warning
 		if critical {
 			sev = Critical
 		}
-		d.Bus.Raise(kind, key, sev, subject, message)
+		d.Bus.RaiseIn(space, kind, key, sev, subject, message)
 	}
 }
 
@@ -35,8 +35,8 @@ func (d *Daemon) alertFunc() maint.AlertFunc {
 // and card ingest.
 func (d *Daemon) addJobs(ctx context.Context) {
 	ds := &maint.DrillService{
-		Drill: maint.Drill{Repo: d.Repo, Scratch: d.statePath("drill-scratch"), Files: d.Config.Drills.Files,
-			Track: func(snap string) maint.Op { return d.StartOperation(OpRestoreDrill, "", snap) }},
+		Drill: maint.Drill{Repo: d.Repo, Scratch: d.statePath("drill-scratch"), Files: d.Config.Drills.Files, SpaceOf: SpaceOf,
+			Track: func(space, snap string) maint.Op { return d.StartOperation(OpRestoreDrill, space, snap) }},
 		Every:     time.Duration(d.Config.Drills.Every),
 		StatePath: d.statePath("drills.jsonl"), Alert: d.alertFunc(), Resolve: d.Bus.Resolve, Logger: d.Logger,
 		OnResult: func(r maint.DrillResult) {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,22 @@ type Source struct {
 	progress    vault.Progress
 	trigger     chan struct{}
 	expectEvery time.Duration
+}
+
+// SourceTag marks a snapshot with the source (space) it belongs to:
+// "source:NAME".
+const SourceTag = "source:"
+
+// SpaceOf returns the space (source name) a snapshot belongs to; "" for
+// snapshots made outside any source (CLI backups, the card library):
+// box-wide, owner and admin only.
+func SpaceOf(sn *vault.Snapshot) string {
+	for _, t := range sn.Tags {
+		if name, ok := strings.CutPrefix(t, SourceTag); ok {
+			return name
+		}
+	}
+	return ""
 }
 
 // SourceStatus is a source as the API shows it.
@@ -78,7 +95,7 @@ func (s *Source) Status() SourceStatus {
 		st.LastSuccess = &t
 	}
 	if s.lastErr != nil {
-		st.LastError = s.lastErr.Error()
+		st.LastError = s.d.HidePaths(s.lastErr.Error())
 	}
 	return st
 }
@@ -91,10 +108,19 @@ func (s *Source) Trigger() {
 	}
 }
 
-// Serve runs the source until ctx ends.
+// Serve runs the source until ctx ends. A new source's folder is made
+// if missing; once the source has been backed up, a missing folder (moved,
+// deleted, its disk not mounted) is an alarm and is never made again: an
+// empty folder backed up would look like success, and keep rules would
+// then push the real snapshots out.
 func (s *Source) Serve(ctx context.Context) error {
-	if err := os.MkdirAll(s.cfg.Path, 0o755); err != nil {
-		return fmt.Errorf("source %s: %w", s.cfg.Name, err)
+	s.mu.Lock()
+	never := s.lastOK.IsZero()
+	s.mu.Unlock()
+	if never {
+		if err := os.MkdirAll(s.cfg.Path, 0o755); err != nil {
+			return fmt.Errorf("source %s: %w", s.cfg.Name, err)
+		}
 	}
 	if s.cfg.Mode == "scheduled" {
 		return s.serveScheduled(ctx)
@@ -119,27 +145,59 @@ func (s *Source) serveScheduled(ctx context.Context) error {
 	}
 }
 
+// rescanEvery is how often a continuous source looks whether its folder
+// is still the one it watches (tests shorten it).
+var rescanEvery = time.Minute
+
 // serveContinuous watches the folder tree and backs up a burst of changes
 // once it has settled; a heartbeat backup every half of the expected
 // interval proves the machinery works (and catches missed events).
+//
+// The folder may go away and come back (moved and moved back, a disk
+// unmounted and mounted): the kernel drops the watch of a moved folder,
+// and the watches below it follow it to its new place. So the source
+// also watches the folder's parent for the folder's return, and looks
+// every rescanEvery whether the folder is the one it watches; either way
+// it watches the returned tree afresh and backs it up. While the folder
+// is gone, backups fail and their alert stays open; it is resolved by the
+// first backup that succeeds after the return.
 func (s *Source) serveContinuous(ctx context.Context) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	addTree := func(root string) {
-		filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+	root, parent := s.cfg.Path, filepath.Dir(s.cfg.Path)
+	addTree := func(dir string) {
+		filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 			if err == nil && e.IsDir() {
 				w.Add(p)
 			}
 			return nil
 		})
 	}
-	addTree(s.cfg.Path)
+	var armed os.FileInfo // the folder watched now; nil while it is gone
+	// arm watches the folder's tree afresh, and reports whether it is there.
+	arm := func() bool {
+		for _, p := range w.WatchList() {
+			if p != parent {
+				w.Remove(p) // after a move, these watch folders elsewhere
+			}
+		}
+		armed = nil
+		if fi, err := os.Stat(root); err == nil && fi.IsDir() {
+			addTree(root)
+			armed = fi
+		}
+		return armed != nil
+	}
+	w.Add(parent) // a parent that is gone is watched once the rescan finds it
+	arm()
 	settle := time.Duration(s.cfg.Settle)
 	heartbeat := time.NewTicker(max(s.expectEvery/2, time.Minute))
 	defer heartbeat.Stop()
+	rescan := time.NewTicker(rescanEvery)
+	defer rescan.Stop()
 	var timer *time.Timer
 	var fire <-chan time.Time
 	s.backup(ctx) // catch up with what changed while the box was off
@@ -151,7 +209,15 @@ func (s *Source) serveContinuous(ctx context.Context) error {
 			if !ok {
 				return errors.New("watcher closed")
 			}
-			if ev.Has(fsnotify.Create) {
+			if ev.Name != root && !under(ev.Name, []string{root}) {
+				continue // another entry of the parent folder
+			}
+			switch {
+			case ev.Name == root && ev.Has(fsnotify.Create):
+				arm() // the folder is back (moved back, made again)
+			case ev.Name == root && (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)):
+				arm() // gone: the next backup fails and raises the alert
+			case ev.Has(fsnotify.Create):
 				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
 					addTree(ev.Name)
 				}
@@ -182,6 +248,17 @@ func (s *Source) serveContinuous(ctx context.Context) error {
 			s.backup(ctx)
 		case <-heartbeat.C:
 			s.backup(ctx)
+		case <-rescan.C:
+			w.Add(parent) // again, in case it was gone (a no-op when watched)
+			fi, err := os.Stat(root)
+			gone := err != nil && armed != nil
+			if gone || err == nil && (armed == nil || !os.SameFile(fi, armed)) {
+				// Gone, back, or another folder in its place, and no event
+				// said so (an unmount, a missed event): watch it afresh and
+				// back it up (or fail, and alert).
+				arm()
+				s.backup(ctx)
+			}
 		}
 	}
 }
@@ -209,7 +286,7 @@ func (s *Source) backup(ctx context.Context) {
 	if err != nil {
 		d.Metrics.BackupRuns.WithLabelValues(s.cfg.Name, "failed").Inc()
 		d.Logger.Error("backup failed", "source", s.cfg.Name, "err", err)
-		d.Bus.Raise("backup-failed", "backup-failed/"+s.cfg.Name, Critical,
+		d.Bus.RaiseIn(s.cfg.Name, "backup-failed", "backup-failed/"+s.cfg.Name, Critical,
 			fmt.Sprintf("Backup of %s failed", s.cfg.Name), err.Error())
 		return
 	}
@@ -227,7 +304,7 @@ func (s *Source) backup(ctx context.Context) {
 	d.Bus.Resolve("backup-failed/"+s.cfg.Name, "a later backup succeeded")
 	d.Bus.Resolve("backup-stalled/"+s.cfg.Name, "backups are running again")
 	if len(sum.Errors) > 0 {
-		d.Bus.Raise("backup-incomplete", "backup-incomplete/"+s.cfg.Name, Warning,
+		d.Bus.RaiseIn(s.cfg.Name, "backup-incomplete", "backup-incomplete/"+s.cfg.Name, Warning,
 			fmt.Sprintf("%d files of %s could not be read", len(sum.Errors), s.cfg.Name), sum.Errors[0])
 	} else {
 		d.Bus.Resolve("backup-incomplete/"+s.cfg.Name, "")
@@ -240,13 +317,28 @@ func (s *Source) backup(ctx context.Context) {
 func (s *Source) run(ctx context.Context) (snap *vault.Snapshot, err error) {
 	op := s.d.StartOperation(OpBackup, s.cfg.Name, s.cfg.Name)
 	defer func() { op.Done(err) }()
+	// The folder was checked when the source was added; check it again:
+	// it (or a folder on the way) may have been swapped for a link into
+	// the state directory or /etc since. The vault's walker reads by path,
+	// so a swap during the backup itself is not caught (docs/DAEMON.md).
+	if err := s.d.Config.CheckSourcePath(s.cfg.Path); err != nil {
+		s.d.Logger.Error("backup refused: the source's folder may not be read", "source", s.cfg.Name, "err", err)
+		var pe *SourcePathError
+		if errors.As(err, &pe) {
+			return nil, errors.New(pe.Public())
+		}
+		return nil, err
+	}
+	if _, err := os.Stat(s.cfg.Path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("the folder %s is gone (moved, deleted, or its disk not mounted): put it back, or remove the source; the box keeps looking for it and backs it up as soon as it is back", s.cfg.Path)
+	}
 	r := s.d.Repo
 	l, err := r.Lock(ctx, false, "backup of "+s.cfg.Name)
 	if err != nil {
 		return nil, err
 	}
 	defer l.Release()
-	return r.Backup(ctx, vault.BackupOptions{Paths: []string{s.cfg.Path}, Tags: append([]string{"source:" + s.cfg.Name}, s.cfg.Tags...),
+	return r.Backup(ctx, vault.BackupOptions{Paths: []string{s.cfg.Path}, Tags: append([]string{SourceTag + s.cfg.Name}, s.cfg.Tags...),
 		Progress: func(p vault.Progress) {
 			op.Update(p.Files, p.TotalFiles, p.Bytes, p.TotalBytes)
 			s.mu.Lock()
@@ -281,7 +373,7 @@ func (s *Source) applyRetention(ctx context.Context, snap *vault.Snapshot) error
 		return err // another job holds the repository; next time
 	}
 	defer l.Release()
-	_, err = r.ForgetMatching(ctx, vault.SnapshotFilter{Paths: []string{s.cfg.Path}, Tags: []string{"source:" + s.cfg.Name}}, p, false)
+	_, err = r.ForgetMatching(ctx, vault.SnapshotFilter{Paths: []string{s.cfg.Path}, Tags: []string{SourceTag + s.cfg.Name}}, p, false)
 	return err
 }
 
@@ -312,7 +404,7 @@ func (s *Source) checkStall() {
 	if never {
 		what = fmt.Sprintf("No backup of %s (%s) has succeeded since it has been watched (%s)", s.cfg.Name, s.cfg.Path, last.Local().Format("2006-01-02 15:04"))
 	}
-	s.d.Bus.Raise("backup-stalled", "backup-stalled/"+s.cfg.Name, Critical,
+	s.d.Bus.RaiseIn(s.cfg.Name, "backup-stalled", "backup-stalled/"+s.cfg.Name, Critical,
 		fmt.Sprintf("No backup of %s for %s", s.cfg.Name, time.Since(last).Round(time.Minute)),
 		what+"; new photos there are not protected. Check `shoebox status` and the disks.")
 }

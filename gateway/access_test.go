@@ -427,7 +427,7 @@ type snapshotList struct {
 // gets 200 with those snapshots filtered out (ListSnapshots filters, as
 // do ListSources and GetStatus); naming such a snapshot or source
 // directly (browse, download, share, lock, GET /v1/sources/{name}) is
-// 403.
+// 404, as for one that does not exist.
 func TestRoles(t *testing.T) {
 	b := newTestBox(t)
 	own := b.owner()
@@ -462,14 +462,14 @@ func TestRoles(t *testing.T) {
 		}
 		wantCode(t, b, 200, "GET", "/v1/snapshots/"+fam+"/tree?path="+b.family, mia, nil)
 		wantCode(t, b, 200, "GET", "/v1/snapshots/"+fam+"/download?path="+famFile, mia, nil)
-		wantCode(t, b, 403, "GET", "/v1/snapshots/"+cli+"/tree?path=/", mia, nil)
-		wantCode(t, b, 403, "GET", "/v1/snapshots/"+cli+"/download?path="+b.clients+"/invoice.pdf", mia, nil)
-		wantCode(t, b, 403, "GET", "/v1/snapshots/"+fam+"/diff/"+cli, mia, nil)
-		wantCode(t, b, 403, "POST", "/v1/shares", mia, map[string]any{"snapshot": cli, "path": "/"})
-		wantCode(t, b, 403, "POST", "/v1/snapshots/"+cli+"/lock", mia, map[string]string{"until": b.clock.Now().AddDate(0, 1, 0).Format(time.RFC3339)})
-		wantCode(t, b, 403, "POST", "/v1/snapshots/"+cli+"/restore", mia, map[string]string{})
-		wantCode(t, b, 403, "GET", "/v1/sources/clients", mia, nil)
-		wantCode(t, b, 403, "POST", "/v1/sources/clients/run", mia, struct{}{})
+		wantCode(t, b, 404, "GET", "/v1/snapshots/"+cli+"/tree?path=/", mia, nil)
+		wantCode(t, b, 404, "GET", "/v1/snapshots/"+cli+"/download?path="+b.clients+"/invoice.pdf", mia, nil)
+		wantCode(t, b, 404, "GET", "/v1/snapshots/"+fam+"/diff/"+cli, mia, nil)
+		wantCode(t, b, 404, "POST", "/v1/shares", mia, map[string]any{"snapshot": cli, "path": "/"})
+		wantCode(t, b, 404, "POST", "/v1/snapshots/"+cli+"/lock", mia, map[string]string{"until": b.clock.Now().AddDate(0, 1, 0).Format(time.RFC3339)})
+		wantCode(t, b, 404, "POST", "/v1/snapshots/"+cli+"/restore", mia, map[string]string{})
+		wantCode(t, b, 404, "GET", "/v1/sources/clients", mia, nil)
+		wantCode(t, b, 404, "POST", "/v1/sources/clients/run", mia, struct{}{})
 		wantCode(t, b, 403, "POST", "/v1/uploads", mia, map[string]any{"space": "clients", "device": "p", "name": "a.jpg",
 			"size": 1, "sha256": strings.Repeat("ab", 32)})
 		var srcs struct{ Sources []struct{ Name string } }
@@ -487,7 +487,7 @@ func TestRoles(t *testing.T) {
 		if string(got) != "a photo" {
 			t.Errorf("viewer download: got %q, want %q", got, "a photo")
 		}
-		wantCode(t, b, 403, "GET", "/v1/snapshots/"+cli+"/tree?path=/", vera, nil)
+		wantCode(t, b, 404, "GET", "/v1/snapshots/"+cli+"/tree?path=/", vera, nil)
 		wantCode(t, b, 403, "POST", "/v1/sources/family/run", vera, struct{}{})
 		wantCode(t, b, 403, "POST", "/v1/uploads", vera, map[string]any{"space": "family", "device": "p", "name": "a.jpg",
 			"size": 1, "sha256": strings.Repeat("ab", 32)})

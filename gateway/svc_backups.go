@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -30,19 +29,47 @@ type backupService struct {
 	g *Gateway
 }
 
-// sourceTag marks a snapshot with the source (space) it belongs to.
-const sourceTag = "source:"
-
 // spaceOf returns the space (source name) a snapshot belongs to; "" for
 // snapshots made outside any source (CLI backups): box-wide, owner and
 // admin only.
-func spaceOf(s *vault.Snapshot) string {
-	for _, t := range s.Tags {
-		if strings.HasPrefix(t, sourceTag) {
-			return strings.TrimPrefix(t, sourceTag)
-		}
+var spaceOf = appliance.SpaceOf
+
+// hidePaths rewrites the error a handler returns so that it does not
+// show the box's own places (the state directory, the disks: a disk's
+// failure names it "array disk N", Daemon.HidePaths). The error table
+// still sees the original error, and maps it as before.
+func (g *Gateway) hidePaths(err *error) {
+	if *err == nil {
+		return
 	}
-	return ""
+	if st, ok := status.FromError(*err); ok {
+		if m := g.d.HidePaths(st.Message()); m != st.Message() {
+			*err = status.Error(st.Code(), m)
+		}
+		return
+	}
+	if m := g.d.HidePaths((*err).Error()); m != (*err).Error() {
+		*err = &hiddenPaths{msg: m, err: *err}
+	}
+}
+
+// hiddenPaths is an error with the box's places hidden in its text.
+type hiddenPaths struct {
+	msg string
+	err error
+}
+
+func (e *hiddenPaths) Error() string { return e.msg }
+func (e *hiddenPaths) Unwrap() error { return e.err }
+
+// maySee says whether p's person may see things of space ("" for the
+// box's own) needing action a: their role and grants decide, not an API
+// key's scopes, which decide what the key may do with what it sees. A
+// thing p may not see is answered as one that does not exist (404, the
+// same body), so that names and IDs cannot be probed.
+func (g *Gateway) maySee(p auth.Principal, a auth.Action, space string) bool {
+	p.Scopes = nil
+	return g.auth.Allowed(p, a, space)
 }
 
 func (s *backupService) ListSources(ctx context.Context, _ *pb.Empty) (*pb.ListSourcesResponse, error) {
@@ -55,19 +82,19 @@ func (s *backupService) ListSources(ctx context.Context, _ *pb.Empty) (*pb.ListS
 	return out, nil
 }
 
+// source finds a source the caller may see (one they may not is not
+// found either) and checks they may do a in it.
 func (s *backupService) source(ctx context.Context, name string, a auth.Action) (appliance.SourceInfo, error) {
-	if err := s.g.require(ctx, a, name); err != nil {
-		return appliance.SourceInfo{}, err
-	}
 	for _, src := range s.g.d.Sources() {
-		if src.Name == name {
-			return src, nil
+		if src.Name == name && s.g.maySee(callerOf(ctx).p, auth.BackupsRead, name) {
+			return src, s.g.require(ctx, a, name)
 		}
 	}
 	return appliance.SourceInfo{}, status.Errorf(codes.NotFound, "no source %q — list them with GET /v1/sources", name)
 }
 
-func (s *backupService) GetSource(ctx context.Context, r *pb.SourceRequest) (*pb.Source, error) {
+func (s *backupService) GetSource(ctx context.Context, r *pb.SourceRequest) (_ *pb.Source, err error) {
+	defer s.g.hidePaths(&err)
 	src, err := s.source(ctx, r.Name, auth.BackupsRead)
 	if err != nil {
 		return nil, err
@@ -119,7 +146,8 @@ func (s *backupService) DeleteSource(ctx context.Context, r *pb.SourceRequest) (
 	return &pb.Empty{}, nil
 }
 
-func (s *backupService) RunSource(ctx context.Context, r *pb.SourceRequest) (*pb.Empty, error) {
+func (s *backupService) RunSource(ctx context.Context, r *pb.SourceRequest) (_ *pb.Empty, err error) {
+	defer s.g.hidePaths(&err)
 	if _, err := s.source(ctx, r.Name, auth.BackupsWrite); err != nil {
 		return nil, err
 	}
@@ -162,7 +190,8 @@ func snapshotPB(sn *vault.Snapshot, lockedUntil time.Time) *pb.Snapshot {
 	return out
 }
 
-func (s *backupService) ListSnapshots(ctx context.Context, r *pb.ListSnapshotsRequest) (*pb.ListSnapshotsResponse, error) {
+func (s *backupService) ListSnapshots(ctx context.Context, r *pb.ListSnapshotsRequest) (_ *pb.ListSnapshotsResponse, err error) {
+	defer s.g.hidePaths(&err)
 	repo := s.g.d.Repo
 	snaps, err := repo.Snapshots(ctx)
 	if err != nil {
@@ -185,13 +214,15 @@ func (s *backupService) ListSnapshots(ctx context.Context, r *pb.ListSnapshotsRe
 	return out, nil
 }
 
-// snapshot finds a snapshot by ID (or prefix, or "latest") and checks
-// the caller may do a in its space.
+// snapshot finds a snapshot by ID (or prefix, or "latest") among those
+// the caller may see, and checks they may do a in its space.
 func (g *Gateway) snapshot(ctx context.Context, ref string, a auth.Action) (*vault.Snapshot, error) {
 	if ref == "" {
 		return nil, status.Error(codes.InvalidArgument, "a snapshot ID is required")
 	}
-	sn, err := g.d.Repo.FindSnapshot(ctx, ref, vault.SnapshotFilter{})
+	p := callerOf(ctx).p
+	sn, err := g.d.Repo.FindSnapshot(ctx, ref, vault.SnapshotFilter{
+		Only: func(sn *vault.Snapshot) bool { return g.maySee(p, auth.BackupsRead, spaceOf(sn)) }})
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +237,8 @@ func cleanPath(p string) string {
 	return path.Clean("/" + p)
 }
 
-func (s *backupService) BrowseSnapshot(ctx context.Context, r *pb.BrowseRequest) (*pb.BrowseResponse, error) {
+func (s *backupService) BrowseSnapshot(ctx context.Context, r *pb.BrowseRequest) (_ *pb.BrowseResponse, err error) {
+	defer s.g.hidePaths(&err)
 	sn, err := s.g.snapshot(ctx, r.Id, auth.BackupsRead)
 	if err != nil {
 		return nil, err
@@ -235,7 +267,8 @@ func nodePB(n *vault.Node) *pb.Node {
 	return &pb.Node{Name: n.Name, Type: n.Type, Size: int64(n.Size), Mtime: ts(n.ModTime), Mode: n.Mode}
 }
 
-func (s *backupService) DiffSnapshots(ctx context.Context, r *pb.DiffRequest) (*pb.DiffResponse, error) {
+func (s *backupService) DiffSnapshots(ctx context.Context, r *pb.DiffRequest) (_ *pb.DiffResponse, err error) {
+	defer s.g.hidePaths(&err)
 	a, err := s.g.snapshot(ctx, r.Id, auth.BackupsRead)
 	if err != nil {
 		return nil, err
@@ -259,58 +292,65 @@ func (s *backupService) DiffSnapshots(ctx context.Context, r *pb.DiffRequest) (*
 // restoreSem runs the API's restores one at a time.
 var restoreSem = make(chan struct{}, 1)
 
-// restoreTarget resolves a restore's target folder under the restore
-// root (STATE/restores), refusing any way out of it.
-func (g *Gateway) restoreTarget(target string) (string, error) {
-	root := g.d.RestoreRoot()
+// restoreTarget checks a restore's target: a folder named relative to
+// the restore root (STATE/restores), new or empty, reached through real
+// folders only (not through a link an earlier restore made). Answers and
+// errors name it relative to the root: members never see box paths.
+func (g *Gateway) restoreTarget(root *os.Root, target string) (string, error) {
 	if target == "" {
 		target = "restore-" + g.now().Format("2006-01-02-150405")
 	}
-	// Cleaning "/"+target would quietly turn "../../etc" into root/etc:
-	// refuse it instead, so the caller knows where the files go.
-	t := filepath.Join(root, filepath.Clean("/"+target))
-	if slices.Contains(strings.Split(filepath.ToSlash(target), "/"), "..") ||
-		!strings.HasPrefix(t, filepath.Clean(root)+string(filepath.Separator)) {
-		return "", status.Errorf(codes.InvalidArgument, "target must be a folder under %s", root)
+	// "../../etc" is not quietly turned into root/etc, nor "/etc": the
+	// caller is told, so that they know where the files go.
+	t := filepath.Clean(target)
+	if !filepath.IsLocal(t) || t == "." {
+		return "", status.Errorf(codes.InvalidArgument, "target %q: give a folder name inside the box's restore folder (no leading /, no ..)", target)
 	}
-	// An earlier restore may have put a symbolic link under root (from
-	// the snapshot): a target through it would write outside root.
-	rel, _ := filepath.Rel(root, t)
-	dir := filepath.Clean(root)
-	for _, e := range strings.Split(rel, string(filepath.Separator)) {
+	dir := ""
+	for _, e := range strings.Split(t, string(filepath.Separator)) {
 		dir = filepath.Join(dir, e)
-		fi, err := os.Lstat(dir)
+		fi, err := root.Lstat(dir)
 		if errors.Is(err, fs.ErrNotExist) {
-			break
+			return t, nil
 		}
 		if err != nil || !fi.IsDir() {
-			return "", status.Errorf(codes.InvalidArgument, "target %s: %s is not a folder (a restored link?); choose a new folder under %s", target, dir, root)
+			return "", status.Errorf(codes.InvalidArgument, "target %s: %s is not a folder (a restored link or file?); choose a new folder", t, dir)
 		}
+	}
+	f, err := root.Open(t)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if names, _ := f.Readdirnames(1); len(names) > 0 {
+		return "", status.Errorf(codes.FailedPrecondition, "target %s is not empty; restore into a new folder", t)
 	}
 	return t, nil
 }
 
-func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (*pb.RestoreResponse, error) {
+func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (_ *pb.RestoreResponse, err error) {
+	defer s.g.hidePaths(&err)
 	sn, err := s.g.snapshot(ctx, r.Id, auth.Restore)
 	if err != nil {
 		return nil, err
 	}
-	// One restore at a time: a restore can make symbolic links under the
-	// restore root, and another's target check must not race with that.
+	// One restore at a time: the box's disks serve one big write well.
 	select {
 	case restoreSem <- struct{}{}:
 		defer func() { <-restoreSem }()
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	target, err := s.g.restoreTarget(r.Target)
+	root, err := s.g.d.OpenRestoreRoot()
 	if err != nil {
 		return nil, err
 	}
-	if ents, err := readDirNames(target); err == nil && len(ents) > 0 {
-		return nil, status.Errorf(codes.FailedPrecondition, "%s is not empty; restore into a new folder", target)
+	defer root.Close()
+	target, err := s.g.restoreTarget(root, r.Target)
+	if err != nil {
+		return nil, err
 	}
-	opt := vault.RestoreOptions{Target: target}
+	opt := vault.RestoreOptions{Root: root, Target: target}
 	if p := cleanPath(r.Path); p != "/" {
 		opt.Include = []string{p}
 	}
@@ -322,7 +362,10 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (*pb.
 	if sum == nil {
 		return nil, err
 	}
-	out := &pb.RestoreResponse{Files: sum.Files, Bytes: sum.Bytes, Errors: sum.Errors, Target: target}
+	out := &pb.RestoreResponse{Files: sum.Files, Bytes: sum.Bytes, Target: target}
+	for _, e := range sum.Errors {
+		out.Errors = append(out.Errors, s.g.d.HidePaths(e))
+	}
 	if err != nil && len(out.Errors) == 0 {
 		return nil, err
 	}
@@ -330,7 +373,8 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (*pb.
 }
 
 // Download streams a file as it is, or a folder as a zip.
-func (s *backupService) Download(r *pb.DownloadRequest, stream pb.BackupService_DownloadServer) error {
+func (s *backupService) Download(r *pb.DownloadRequest, stream pb.BackupService_DownloadServer) (err error) {
+	defer s.g.hidePaths(&err)
 	ctx := stream.Context()
 	sn, err := s.g.snapshot(ctx, r.Id, auth.Download)
 	if err != nil {
@@ -431,7 +475,8 @@ func (b *bodyWriter) flush() error {
 	return err
 }
 
-func (s *backupService) LockSnapshot(ctx context.Context, r *pb.LockRequest) (*pb.Snapshot, error) {
+func (s *backupService) LockSnapshot(ctx context.Context, r *pb.LockRequest) (_ *pb.Snapshot, err error) {
+	defer s.g.hidePaths(&err)
 	sn, err := s.g.snapshot(ctx, r.Id, auth.LocksSet)
 	if err != nil {
 		return nil, err
@@ -467,14 +512,4 @@ func parseUntil(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, status.Errorf(codes.InvalidArgument, "until %q: give a date (2027-12-31) or an RFC 3339 time", s)
-}
-
-// readDirNames lists the names in dir.
-func readDirNames(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names, err
 }

@@ -38,7 +38,7 @@ func (s *statusService) GetStatus(ctx context.Context, _ *pb.Empty) (*pb.Status,
 	}
 	p := callerOf(ctx).p
 	if s.g.auth.Allowed(p, auth.DisksRead, "") { // viewers see their spaces, not the hardware
-		st.Array, st.Disks = s.g.disks()
+		st.Array, st.Disks = s.g.disks(p)
 		if c, ok := d.Capacity(); ok {
 			st.Capacity = &pb.Capacity{TotalBytes: c.Total, UsedBytes: c.Used, FreeBytes: c.Free, DaysUntilFull: c.DaysUntilFull}
 		}
@@ -51,7 +51,9 @@ func (s *statusService) GetStatus(ctx context.Context, _ *pb.Empty) (*pb.Status,
 		st.Copies = append(st.Copies, copiesOf(d, src))
 	}
 	for _, a := range d.Bus.List(false) {
-		st.Alerts = append(st.Alerts, alertPB(a))
+		if s.g.maySeeAlert(p, a) {
+			st.Alerts = append(st.Alerts, alertPB(a))
+		}
 	}
 	for _, op := range d.Operations() {
 		if s.g.mayWatch(p, op) {
@@ -105,11 +107,13 @@ func opPB(op appliance.Operation) *pb.Progress {
 
 func alertPB(a appliance.Alert) *pb.Alert {
 	return &pb.Alert{Id: a.ID, Key: a.Key, Kind: a.Kind, Severity: string(a.Severity), Subject: a.Subject,
-		Message: a.Message, First: ts(a.First), Last: ts(a.Last), Count: int32(a.Count), Acked: a.Acked, Resolved: a.Resolved}
+		Message: a.Message, First: ts(a.First), Last: ts(a.Last), Count: int32(a.Count), Acked: a.Acked, Resolved: a.Resolved, Space: a.Space}
 }
 
-// disks reports the array and each member with its health verdict.
-func (g *Gateway) disks() (*pb.ArrayStatus, []*pb.Disk) {
+// disks reports the array and each member with its health verdict; where
+// a disk is mounted only to those who manage the disks (members see a
+// disk's health, not the box's paths).
+func (g *Gateway) disks(p auth.Principal) (*pb.ArrayStatus, []*pb.Disk) {
 	a := g.d.Array
 	if a == nil {
 		return nil, nil
@@ -118,8 +122,13 @@ func (g *Gateway) disks() (*pb.ArrayStatus, []*pb.Disk) {
 	arr := &pb.ArrayStatus{Id: st.ArrayID, Layout: st.Layout, State: st.State, Objects: int64(st.Objects),
 		DegradedObjects: int64(st.Degraded), LostObjects: int64(st.Lost)}
 	var out []*pb.Disk
+	manager := g.maySee(p, auth.DisksManage, "")
 	for _, m := range st.Disks {
-		out = append(out, diskPB(m, g.d.DiskHealth(m)))
+		d := diskPB(m, g.d.DiskHealth(m))
+		if !manager {
+			d.Path, d.Problem = "", g.d.HidePaths(d.Problem)
+		}
+		out = append(out, d)
 	}
 	return arr, out
 }
@@ -130,13 +139,18 @@ func diskPB(m raid.DiskStatus, h appliance.DiskHealth) *pb.Disk {
 		HealthReasons: h.Reasons, TemperatureC: int32(h.Temperature), IoErrors: int64(m.IOErrors), ChecksumErrors: int64(m.ChecksumErrors)}
 }
 
+func init() {
+	errorRules = append(errorRules, errorRule{appliance.ErrNoDisk, codes.NotFound, "list the disks with GET /v1/disks"},
+		errorRule{appliance.ErrBadDiskPath, codes.InvalidArgument, ""})
+}
+
 type diskService struct {
 	pb.UnimplementedDiskServiceServer
 	g *Gateway
 }
 
 func (s *diskService) ListDisks(ctx context.Context, _ *pb.Empty) (*pb.ListDisksResponse, error) {
-	arr, disks := s.g.disks()
+	arr, disks := s.g.disks(callerOf(ctx).p)
 	return &pb.ListDisksResponse{Array: arr, Disks: disks}, nil
 }
 
@@ -185,16 +199,45 @@ type alertService struct {
 	g *Gateway
 }
 
+// boxAlertAction is what a person must be allowed, box-wide, to see a
+// box-wide alert (one without a space) of a kind: the disks' and the
+// array's health to those who see the disks (members; not viewers),
+// cards to those who see the cards. Every other box-wide kind (the
+// audit log, services restarting, drills that could not run or that
+// restored a snapshot of no space, and kinds added later) goes to those
+// who may acknowledge alerts: owners and admins.
+var boxAlertAction = map[string]auth.Action{
+	"disk": auth.DisksRead, "array-degraded": auth.DisksRead, "scrub": auth.DisksRead, "low-space": auth.DisksRead,
+	"card": auth.CardsRead,
+}
+
+// maySeeAlert says whether p's person may see an alert: one about a
+// space when they may read that space, a box-wide one by its kind.
+func (g *Gateway) maySeeAlert(p auth.Principal, a appliance.Alert) bool {
+	if a.Space != "" {
+		return g.maySee(p, auth.BackupsRead, a.Space)
+	}
+	need, ok := boxAlertAction[a.Kind]
+	if !ok {
+		need = auth.AlertsAck
+	}
+	return g.maySee(p, need, "")
+}
+
 func (s *alertService) ListAlerts(ctx context.Context, r *pb.ListAlertsRequest) (*pb.ListAlertsResponse, error) {
 	out := &pb.ListAlertsResponse{}
+	p := callerOf(ctx).p
 	for _, a := range s.g.d.Bus.List(r.All) {
-		out.Alerts = append(out.Alerts, alertPB(a))
+		if s.g.maySeeAlert(p, a) {
+			out.Alerts = append(out.Alerts, alertPB(a))
+		}
 	}
 	return out, nil
 }
 
 func (s *alertService) AckAlert(ctx context.Context, r *pb.AckAlertRequest) (*pb.Alert, error) {
-	if !s.g.d.Bus.Ack(r.Id) {
+	p := callerOf(ctx).p
+	if !s.g.d.Bus.AckIf(r.Id, func(a appliance.Alert) bool { return s.g.maySeeAlert(p, a) }) {
 		return nil, status.Errorf(codes.NotFound, "no alert %q — list them with GET /v1/alerts", r.Id)
 	}
 	s.g.record(ctx, "alerts.ack", r.Id, nil)
@@ -209,11 +252,15 @@ func (s *alertService) AckAlert(ctx context.Context, r *pb.AckAlertRequest) (*pb
 func (s *alertService) StreamAlerts(_ *pb.Empty, stream pb.AlertService_StreamAlertsServer) error {
 	ch, cancel := s.g.d.Bus.SubscribeCancel(16)
 	defer cancel()
+	p := callerOf(stream.Context()).p
 	for {
 		select {
 		case <-stream.Context().Done():
 			return nil
 		case a := <-ch:
+			if !s.g.maySeeAlert(p, a) {
+				continue
+			}
 			if err := stream.Send(alertPB(a)); err != nil {
 				return err
 			}
@@ -253,14 +300,24 @@ func (s *alertService) GetCardLedger(ctx context.Context, r *pb.CardRequest) (*p
 }
 
 func (s *statusService) ListDrills(ctx context.Context, _ *pb.Empty) (*pb.ListDrillsResponse, error) {
-	ds, err := s.g.d.Drills()
+	ds, err := s.g.d.Drills(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := &pb.ListDrillsResponse{}
+	p := callerOf(ctx).p
 	for _, d := range ds {
+		// A drill restored files of a snapshot: shown to those who may
+		// read its space (a snapshot of no space: owners and admins).
+		if !s.g.maySee(p, auth.BackupsRead, d.Space) {
+			continue
+		}
+		var failures []string
+		for _, f := range d.Failures {
+			failures = append(failures, s.g.d.HidePaths(f))
+		}
 		out.Drills = append(out.Drills, &pb.Drill{Time: ts(d.Time), Snapshot: d.Snapshot, Files: int32(d.Files), Bytes: d.Bytes,
-			Seconds: d.Seconds(), Ok: d.OK, Failures: d.Failures})
+			Seconds: d.Seconds(), Ok: d.OK, Failures: failures, Space: d.Space})
 	}
 	return out, nil
 }

@@ -49,6 +49,18 @@
 // packs, not by the size of the library. The snapshot is written only
 // after its packs and their index are durable.
 //
+// # Restore
+//
+// Restore recreates the snapshot's absolute paths under a target folder,
+// which it opens as an os.Root (or, with RestoreOptions.Root, creates
+// inside a root the caller holds: the API's restore folder). Every folder,
+// file, link and node is made through that root or through a descriptor
+// of its parent folder opened through it (openat, mknodat, fchownat,
+// utimensat with AT_SYMLINK_NOFOLLOW), so no symbolic link, already there
+// or restored from the snapshot, can lead a restore outside its target;
+// whatever stands in a restored entry's way is replaced, never followed.
+// Messages name paths as the caller named the target (relative to Root).
+//
 // # Safety
 //
 // Objects are written to a temporary file, synced, renamed and the

@@ -149,32 +149,38 @@ func splitNUL(b []byte) []string {
 // euid is the effective user; ownership is restored only by root.
 var euid = os.Geteuid()
 
-// restoreMeta applies ownership, xattrs, mode and times to a restored path.
-// Ownership is applied only when running as root; failures to set xattrs
-// in namespaces we may not write (security., trusted.) are ignored.
-func restoreMeta(path string, n *Node) error {
+// restoreMeta applies ownership, xattrs, mode and times to the restored
+// entry name in the folder dir (a descriptor), never following a link in
+// its place (the mode is not set on links, which have none). Ownership is
+// applied only when running as root; failures to set xattrs in
+// namespaces we may not write (security., trusted.) are ignored.
+func restoreMeta(dir int, name string, n *Node) error {
 	if euid == 0 {
-		if err := os.Lchown(path, int(n.UID), int(n.GID)); err != nil {
+		if err := unix.Fchownat(dir, name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return err
 		}
 	}
+	// There is no lsetxattrat: the folder's descriptor under /proc names
+	// exactly that folder, and lsetxattr does not follow name.
+	at := "/proc/self/fd/" + strconv.Itoa(dir) + "/" + name
 	for _, x := range n.Xattrs {
-		if err := unix.Lsetxattr(path, x.Name, x.Value, 0); err != nil && !ignorableXattrErr(err) {
+		if err := unix.Lsetxattr(at, x.Name, x.Value, 0); err != nil && !ignorableXattrErr(err) {
 			return err
 		}
 	}
 	if n.Type != NodeSymlink {
-		if err := os.Chmod(path, os.FileMode(n.Mode&0777)|modeBits(n.Mode)); err != nil {
+		// chmod after chown: chown clears the set-id bits.
+		if err := unix.Fchmodat(dir, name, n.Mode&07777, 0); err != nil {
 			return err
 		}
 	}
-	return setTimes(path, n)
+	return setTimes(dir, name, n)
 }
 
-// restoreFileMeta is restoreMeta for a regular file still open for
-// writing: everything but the times goes through the descriptor, without
+// restoreFileMeta is restoreMeta, but for the times, for a regular file
+// still open for writing: it goes through the descriptor, without
 // looking the path up again.
-func restoreFileMeta(f *os.File, path string, n *Node) error {
+func restoreFileMeta(f *os.File, n *Node) error {
 	fd := int(f.Fd())
 	if euid == 0 {
 		if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil {
@@ -187,19 +193,18 @@ func restoreFileMeta(f *os.File, path string, n *Node) error {
 		}
 	}
 	// chmod after chown: chown clears the set-id bits.
-	if err := f.Chmod(os.FileMode(n.Mode&0777) | modeBits(n.Mode)); err != nil {
-		return err
-	}
-	return setTimes(path, n)
+	return f.Chmod(os.FileMode(n.Mode&0777) | modeBits(n.Mode))
 }
 
 func ignorableXattrErr(err error) bool {
 	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP)
 }
 
-func setTimes(path string, n *Node) error {
+// setTimes sets the access and modification times of name in the
+// folder dir (a descriptor), of a link itself rather than its target.
+func setTimes(dir int, name string, n *Node) error {
 	ts := []unix.Timespec{unix.NsecToTimespec(n.ATime.UnixNano()), unix.NsecToTimespec(n.ModTime.UnixNano())}
-	return unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW)
+	return unix.UtimesNanoAt(dir, name, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
 func modeBits(m uint32) os.FileMode {

@@ -23,7 +23,15 @@ import (
 type RestoreOptions struct {
 	// Target is the directory the snapshot's absolute paths are recreated
 	// under: /home/ann/photos is restored to Target/home/ann/photos.
+	// Everything is created through an os.Root opened at Target: a
+	// symbolic link inside it, found there or restored from the snapshot,
+	// never leads the restore outside.
 	Target string
+	// Root, when set, holds Target: Target is then a local path relative
+	// to Root (filepath.IsLocal), created through Root, and the summary's
+	// and errors' paths are relative to Root too (they show nothing of
+	// where Root is).
+	Root *os.Root
 	// Include restricts the restore to matching paths and what is below
 	// them. A pattern matches a full snapshot path ("/home/ann/photos"),
 	// with shell globs, or a base name ("*.CR3").
@@ -105,6 +113,8 @@ type restoreJob struct {
 type restorer struct {
 	r     *Repository
 	opt   RestoreOptions
+	root  *os.Root // the target: every path below is relative to it
+	shown string   // how the target is named in messages
 	ctx   context.Context
 	jobs  chan restoreJob
 	prog  *progressCounter
@@ -123,23 +133,17 @@ type restorer struct {
 // are verified blob by blob; zero-filled blobs become holes, so sparse
 // files stay sparse.
 func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOptions) (*RestoreSummary, error) {
-	if opt.Target == "" {
-		return nil, errors.New("restore: no target directory")
-	}
-	target, err := filepath.Abs(opt.Target)
+	root, shown, err := openTarget(opt)
 	if err != nil {
-		return nil, err
-	}
-	opt.Target = target
-	if err := os.MkdirAll(target, 0o700); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	defer root.Close()
 	workers := opt.Workers
 	if workers <= 0 {
 		workers = max(2, runtime.NumCPU())
 	}
-	rs := &restorer{r: r, opt: opt, ctx: ctx, jobs: make(chan restoreJob, 2*workers),
-		prog: &progressCounter{start: time.Now()}, links: map[[2]uint64]string{}, created: map[string]bool{target: true}}
+	rs := &restorer{r: r, opt: opt, root: root, shown: shown, ctx: ctx, jobs: make(chan restoreJob, 2*workers),
+		prog: &progressCounter{start: time.Now()}, links: map[[2]uint64]string{}, created: map[string]bool{".": true}}
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	rs.ctx = cctx
@@ -161,8 +165,8 @@ func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOpt
 					}
 					// Damaged data spoils this file only: remove the
 					// partial copy, record it, and go on with the rest.
-					os.Remove(j.path)
-					rs.failed(j.path, err)
+					rs.root.Remove(j.path)
+					rs.failed(rs.show(j.path), err)
 				}
 			}
 		}()
@@ -200,7 +204,7 @@ func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOpt
 	// Directory times last, deepest first, after their contents.
 	for i := len(rs.dirs) - 1; i >= 0; i-- {
 		d := rs.dirs[i]
-		if err := restoreMeta(d.path, d.node); err != nil {
+		if err := rs.at(d.path, func(dir int, name string) error { return restoreMeta(dir, name, d.node) }); err != nil {
 			rs.warn(d.path, err)
 		}
 	}
@@ -218,14 +222,74 @@ func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOpt
 	return &rs.sum, nil
 }
 
-func (rs *restorer) warn(p string, err error) {
+// openTarget creates the restore's target and opens it as a root; shown
+// is how messages name it.
+func openTarget(opt RestoreOptions) (root *os.Root, shown string, err error) {
+	if opt.Target == "" && opt.Root == nil {
+		return nil, "", errors.New("no target directory")
+	}
+	if opt.Root == nil {
+		target, err := filepath.Abs(opt.Target)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := os.MkdirAll(target, 0o700); err != nil {
+			return nil, "", err
+		}
+		root, err := os.OpenRoot(target)
+		return root, target, err
+	}
+	target := filepath.Clean(opt.Target)
+	if !filepath.IsLocal(target) && target != "." {
+		return nil, "", fmt.Errorf("target %q is not a folder inside the restore root", opt.Target)
+	}
+	if err := opt.Root.MkdirAll(target, 0o700); err != nil {
+		return nil, "", fmt.Errorf("target %s: %w", target, pathErr(err))
+	}
+	root, err = opt.Root.OpenRoot(target)
+	if err != nil {
+		return nil, "", fmt.Errorf("target %s: %w", target, pathErr(err))
+	}
+	return root, target, nil
+}
+
+// pathErr drops the path from a *fs.PathError: messages name paths
+// themselves, as the restore shows them.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func (rs *restorer) warn(local string, err error) {
 	rs.mu.Lock()
-	rs.sum.Errors = append(rs.sum.Errors, fmt.Sprintf("%s: %v", p, err))
+	rs.sum.Errors = append(rs.sum.Errors, fmt.Sprintf("%s: %v", rs.show(local), pathErr(err)))
 	rs.mu.Unlock()
 }
 
+// local is where snapshot path p goes, relative to the target.
 func (rs *restorer) local(p string) string {
-	return filepath.Join(rs.opt.Target, filepath.FromSlash(p))
+	if l := filepath.FromSlash(strings.TrimPrefix(path.Clean(p), "/")); l != "" {
+		return l
+	}
+	return "."
+}
+
+// show names a local path in messages.
+func (rs *restorer) show(local string) string { return filepath.Join(rs.shown, local) }
+
+// at calls fn with a descriptor of local's folder, opened through the
+// root, and local's last element: the *at system calls then act on
+// exactly that entry, never following a link in its place.
+func (rs *restorer) at(local string, fn func(dir int, name string) error) error {
+	d, err := rs.root.Open(filepath.Dir(local))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return fn(int(d.Fd()), filepath.Base(local))
 }
 
 // ensureParent creates the restored parent directories of p.
@@ -234,8 +298,8 @@ func (rs *restorer) ensureParent(local string) error {
 	if rs.created[dir] {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+	if err := rs.root.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", rs.show(dir), pathErr(err))
 	}
 	rs.created[dir] = true
 	return nil
@@ -247,7 +311,7 @@ func (rs *restorer) walkTree(tree ID, dir string, included bool) error {
 	t, err := rs.r.LoadTree(rs.ctx, tree)
 	if err != nil {
 		if damaged(err) {
-			rs.failed(rs.local(dir), fmt.Errorf("directory listing: %w", err))
+			rs.failed(rs.show(rs.local(dir)), fmt.Errorf("directory listing: %w", err))
 			return nil
 		}
 		return fmt.Errorf("%s: %w", dir, err)
@@ -270,15 +334,14 @@ func (rs *restorer) walkTree(tree ID, dir string, included bool) error {
 				if err := rs.ensureParent(local); err != nil {
 					return err
 				}
-				// Whatever stands in the way is replaced, never followed: a
-				// symlink here would send the restore outside its target.
-				if fi, err := os.Lstat(local); err == nil && !fi.IsDir() {
-					if err := os.Remove(local); err != nil {
-						return err
+				// Whatever stands in the way is replaced, never followed.
+				if fi, err := rs.root.Lstat(local); err == nil && !fi.IsDir() {
+					if err := rs.root.Remove(local); err != nil {
+						return fmt.Errorf("replace %s: %w", rs.show(local), pathErr(err))
 					}
 				}
-				if err := os.Mkdir(local, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-					return err
+				if err := rs.root.Mkdir(local, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+					return fmt.Errorf("create %s: %w", rs.show(local), pathErr(err))
 				}
 				rs.created[local] = true
 				rs.dirs = append(rs.dirs, restoreJob{path: local, node: n})
@@ -305,25 +368,25 @@ func (rs *restorer) walkTree(tree ID, dir string, included bool) error {
 // restoreEntry creates a non-directory node; file contents go to the
 // workers.
 func (rs *restorer) restoreEntry(local string, n *Node) error {
-	if _, err := os.Lstat(local); err == nil {
-		os.Remove(local) // a directory only when empty
+	if _, err := rs.root.Lstat(local); err == nil {
+		rs.root.Remove(local) // a directory only when empty
 	}
 	switch n.Type {
 	case NodeFile:
 		if n.Links > 1 {
 			key := [2]uint64{n.Device, n.Inode}
 			if first, ok := rs.links[key]; ok {
-				if err := os.Link(first, local); err != nil {
-					return fmt.Errorf("hard link %s: %w", local, err)
+				if err := rs.root.Link(first, local); err != nil {
+					return fmt.Errorf("hard link %s: %w", rs.show(local), pathErr(err))
 				}
 				rs.sum.Links++
 				return nil
 			}
 			rs.links[key] = local
 			// Create the file now so that later hard links can point at it.
-			f, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+			f, err := rs.root.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 			if err != nil {
-				return fmt.Errorf("create %s: %w", local, err)
+				return fmt.Errorf("create %s: %w", rs.show(local), pathErr(err))
 			}
 			f.Close()
 		}
@@ -334,26 +397,26 @@ func (rs *restorer) restoreEntry(local string, n *Node) error {
 		}
 		return nil
 	case NodeSymlink:
-		if err := os.Symlink(n.Target(), local); err != nil {
-			return fmt.Errorf("symlink %s: %w", local, err)
+		if err := rs.root.Symlink(n.Target(), local); err != nil {
+			return fmt.Errorf("symlink %s: %w", rs.show(local), pathErr(err))
 		}
 	case NodeFIFO:
-		if err := unix.Mkfifo(local, n.Mode&0777); err != nil {
-			return fmt.Errorf("fifo %s: %w", local, err)
+		if err := rs.at(local, func(dir int, name string) error { return unix.Mkfifoat(dir, name, n.Mode&0777) }); err != nil {
+			return fmt.Errorf("fifo %s: %w", rs.show(local), pathErr(err))
 		}
 	case NodeDev, NodeCharDev:
 		mode := uint32(syscall.S_IFBLK)
 		if n.Type == NodeCharDev {
 			mode = syscall.S_IFCHR
 		}
-		if err := unix.Mknod(local, mode|n.Mode&0777, int(n.Rdev)); err != nil {
-			rs.warn(local, fmt.Errorf("device node not restored: %w", err))
+		if err := rs.at(local, func(dir int, name string) error { return unix.Mknodat(dir, name, mode|n.Mode&0777, int(n.Rdev)) }); err != nil {
+			rs.warn(local, fmt.Errorf("device node not restored: %w", pathErr(err)))
 			return nil
 		}
 	case NodeSocket:
 		return nil // sockets belong to a running program; nothing to restore
 	}
-	if err := restoreMeta(local, n); err != nil {
+	if err := rs.at(local, func(dir int, name string) error { return restoreMeta(dir, name, n) }); err != nil {
 		rs.warn(local, err)
 	}
 	return nil
@@ -373,10 +436,18 @@ func isZero(b []byte) bool {
 }
 
 func (rs *restorer) restoreFile(j restoreJob, buf *[]byte) error {
-	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	return rs.at(j.path, func(dir int, name string) error { return rs.writeFile(dir, name, j, buf) })
+}
+
+// writeFile writes one file's content and metadata: name in the folder
+// dir, created if needed, never through a link.
+func (rs *restorer) writeFile(dir int, name string, j restoreJob, buf *[]byte) error {
+	shown := rs.show(j.path)
+	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", j.path, err)
+		return fmt.Errorf("create %s: %w", shown, err)
 	}
+	f := os.NewFile(uintptr(fd), shown)
 	var off int64
 	for _, id := range j.node.Content {
 		if n, ok := rs.zeroBlobs.Load(id); ok { // a hole: nothing to write
@@ -387,7 +458,7 @@ func (rs *restorer) restoreFile(j restoreJob, buf *[]byte) error {
 		b, err := rs.r.LoadBlob(rs.ctx, id, (*buf)[:0])
 		if err != nil {
 			f.Close()
-			return fmt.Errorf("%s: %w", j.path, err)
+			return fmt.Errorf("%s: %w", shown, err)
 		}
 		if cap(b) > cap(*buf) {
 			*buf = b[:0]
@@ -396,20 +467,25 @@ func (rs *restorer) restoreFile(j restoreJob, buf *[]byte) error {
 			rs.zeroBlobs.Store(id, len(b))
 		} else if _, err := f.WriteAt(b, off); err != nil {
 			f.Close()
-			return fmt.Errorf("write %s: %w", j.path, err)
+			return fmt.Errorf("write %s: %w", shown, pathErr(err))
 		}
 		off += int64(len(b))
 		rs.prog.bytes.Add(int64(len(b)))
 	}
 	if err := f.Truncate(off); err != nil {
 		f.Close()
-		return fmt.Errorf("write %s: %w", j.path, err)
+		return fmt.Errorf("write %s: %w", shown, pathErr(err))
 	}
-	if err := restoreFileMeta(f, j.path, j.node); err != nil {
+	if err := restoreFileMeta(f, j.node); err == nil {
+		err = setTimes(dir, name, j.node)
+		if err != nil {
+			rs.warn(j.path, err)
+		}
+	} else {
 		rs.warn(j.path, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", j.path, err)
+		return fmt.Errorf("write %s: %w", shown, pathErr(err))
 	}
 	rs.prog.files.Add(1)
 	rs.mu.Lock()

@@ -402,3 +402,61 @@ func TestRestoreOverExisting(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreIntoRoot restores into a folder of an os.Root (the API's
+// restores): the target is relative to the root, a link under the root
+// (one an earlier restore made) cannot lead the restore or its target
+// outside, and messages name paths relative to the root only.
+func TestRestoreIntoRoot(t *testing.T) {
+	base := t.TempDir()
+	src := filepath.Join(base, "src")
+	writeFile(t, filepath.Join(src, "sub", "a.txt"), []byte("from the snapshot"), testEpoch)
+	must(t, os.Symlink("/", filepath.Join(src, "escape")))
+	fixDirTimes(t, src, testEpoch)
+	r, _ := newTestRepo(t, 0)
+	snap := mustBackup(t, r, BackupOptions{Paths: []string{src}})
+
+	rootDir, outside := filepath.Join(base, "restores"), filepath.Join(base, "outside")
+	must(t, os.MkdirAll(rootDir, 0o700))
+	must(t, os.MkdirAll(outside, 0o700))
+	root, err := os.OpenRoot(rootDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	sum, err := r.Restore(context.Background(), snap, RestoreOptions{Root: root, Target: "first"})
+	if err != nil {
+		t.Fatalf("Restore: %v (%q)", err, sum.Errors)
+	}
+	compareTrees(t, src, restoredPath(filepath.Join(rootDir, "first"), src), compareOpts{noXattrs: true})
+
+	// The restored link to / and a planted one to outside: targets
+	// through them are refused, and nothing is written outside.
+	must(t, os.Symlink(outside, filepath.Join(rootDir, "planted")))
+	for _, target := range []string{
+		filepath.Join("first", src, "escape", "tmp"),
+		filepath.Join("planted", "x"),
+		"../outside",
+		"/etc",
+	} {
+		_, err := r.Restore(context.Background(), snap, RestoreOptions{Root: root, Target: target})
+		if err == nil {
+			t.Errorf("restore into %s through a link succeeded", target)
+			continue
+		}
+		if strings.Contains(err.Error(), rootDir) {
+			t.Errorf("restore into %s: %v names the root's place on the box", target, err)
+		}
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("restore wrote outside the root: %v", ents)
+	}
+
+	// A failure names the file relative to the root.
+	must(t, os.MkdirAll(filepath.Join(rootDir, "second", src, "sub", "a.txt"), 0o700))
+	must(t, os.WriteFile(filepath.Join(rootDir, "second", src, "sub", "a.txt", "keep"), []byte("x"), 0o600))
+	_, err = r.Restore(context.Background(), snap, RestoreOptions{Root: root, Target: "second"})
+	if err == nil || strings.Contains(err.Error(), rootDir) || !strings.Contains(err.Error(), filepath.Join("second", src, "sub", "a.txt")) {
+		t.Errorf("restore over a non-empty folder: got %v, want an error naming second%s/sub/a.txt relative to the root", err, src)
+	}
+}

@@ -206,14 +206,22 @@ func (r *Repository) loadSnapshots(ctx context.Context, skipCorrupt bool) ([]*Sn
 	return out, nil
 }
 
-// SnapshotFilter narrows "latest".
+// SnapshotFilter narrows the snapshots a reference may name.
 type SnapshotFilter struct {
 	Host  string
 	Paths []string
 	Tags  []string
+	// Only, when set, must accept a snapshot too (e.g. the snapshots a
+	// caller may see: one it may not is unknown to it, as one that does
+	// not exist).
+	Only func(*Snapshot) bool
 }
 
+// Match reports whether s passes the filter.
 func (f SnapshotFilter) Match(s *Snapshot) bool {
+	if f.Only != nil && !f.Only(s) {
+		return false
+	}
 	if f.Host != "" && s.Hostname != f.Host {
 		return false
 	}
@@ -243,8 +251,9 @@ func sameStrings(a, b []string) bool {
 	return true
 }
 
-// FindSnapshot resolves "latest" (optionally filtered) or an ID prefix of
-// at least four hex digits.
+// FindSnapshot resolves "latest" or an ID prefix of at least four hex
+// digits among the snapshots f matches: a prefix of a snapshot f leaves
+// out is neither found nor ambiguous.
 func (r *Repository) FindSnapshot(ctx context.Context, ref string, f SnapshotFilter) (*Snapshot, error) {
 	snaps, err := r.Snapshots(ctx)
 	if err != nil {
@@ -263,7 +272,7 @@ func (r *Repository) FindSnapshot(ctx context.Context, ref string, f SnapshotFil
 	}
 	var found *Snapshot
 	for _, s := range snaps {
-		if strings.HasPrefix(s.id.String(), strings.ToLower(ref)) {
+		if strings.HasPrefix(s.id.String(), strings.ToLower(ref)) && f.Match(s) {
 			if found != nil {
 				return nil, fmt.Errorf("snapshot %q: %w; give more digits", ref, ErrAmbiguous)
 			}

@@ -39,9 +39,17 @@ func TestFindSnapshot(t *testing.T) {
 		{"short ID", s2.ID().Short(), SnapshotFilter{}, s2, nil},
 		{"upper case prefix", strings.ToUpper(s1.ID().String()[:6]), SnapshotFilter{}, s1, nil},
 		{"unknown prefix", "ffffffffff" + strings.Repeat("0", 10), SnapshotFilter{}, nil, ErrNoSnapshot},
+		{"ID left out by Only", s2.ID().String(), SnapshotFilter{Only: func(s *Snapshot) bool { return s.ID() != s2.ID() }}, nil, ErrNoSnapshot},
+		{"latest of those Only keeps", "latest", SnapshotFilter{Only: func(s *Snapshot) bool { return s.ID() == s1.ID() }}, s1, nil},
+		// One hex digit matches about one snapshot in sixteen: a prefix of
+		// every snapshot but one is not ambiguous when Only keeps one.
+		{"prefix among those Only keeps", "", SnapshotFilter{Only: func(s *Snapshot) bool { return s.ID() == s3.ID() }}, s3, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.ref == "" {
+				tc.ref = s3.ID().String()[:4] // may be shared by s1 or s2: Only decides
+			}
 			got, err := r.FindSnapshot(ctx, tc.ref, tc.filter)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {

@@ -257,7 +257,7 @@ func (s *CapacityService) Check(ctx context.Context) error {
 			msg += fmt.Sprintf(" At the growth of the last 30 days the array is full in about %.0f days.", math.Floor(days))
 		}
 		msg += " Add or replace a disk with a larger one, or forget old snapshots (`shoebox forget --prune`)."
-		s.Alert.raise("low-space", "low-space", critical, "The array is running out of space", msg)
+		s.Alert.raise("low-space", "low-space", "", critical, "The array is running out of space", msg)
 	default:
 		s.Resolve.resolve("low-space", fmt.Sprintf("%s free (%.1f%%).", humanize.IBytes(uint64(max(0, free))), pct))
 	}

@@ -13,8 +13,10 @@
 // against the SHA-256 of the stored content read blob by blob (every blob
 // is verified by vault against its keyed ID on the way). The result —
 // files, bytes, time to restore, and the paths that failed — is appended
-// to a JSON-lines history. [DrillService] runs drills on a schedule and
-// raises a critical alert when one fails.
+// to a JSON-lines history, with the space (source) of the snapshot when
+// [Drill.SpaceOf] tells it: who may see a drill depends on it.
+// [DrillService] runs drills on a schedule and raises a critical alert
+// (in that space) when one fails.
 //
 // # Scrubs
 //

@@ -37,16 +37,23 @@ type Drill struct {
 	Rand *rand.Rand
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// SpaceOf, when set, names the space (source) a snapshot belongs to,
+	// "" for none: a drill's result, alert and operation carry it, so that
+	// only those who may read that space see which files it restored.
+	SpaceOf func(*vault.Snapshot) string
 	// Track, when set, is called as each drill starts restoring, with the
 	// subject "snapshot ID"; the restore reports its progress to the
 	// returned Op.
-	Track func(subject string) Op
+	Track func(space, subject string) Op
 }
 
 // DrillResult is one line of the drill history.
 type DrillResult struct {
-	Time     time.Time     `json:"time"`
-	Snapshot string        `json:"snapshot"`
+	Time     time.Time `json:"time"`
+	Snapshot string    `json:"snapshot"`
+	// Space is the source the snapshot belongs to ("" for none, and in
+	// results written before it was recorded).
+	Space    string        `json:"space,omitempty"`
 	Files    int           `json:"files"`
 	Bytes    int64         `json:"bytes"`
 	Duration time.Duration `json:"duration_ns"` // time to restore the sample
@@ -93,6 +100,9 @@ func (d *Drill) Run(ctx context.Context) (*DrillResult, error) {
 	rng := d.rng()
 	snap := snaps[rng.IntN(len(snaps))]
 	res := &DrillResult{Time: d.now(), Snapshot: snap.ID().String()}
+	if d.SpaceOf != nil {
+		res.Space = d.SpaceOf(snap)
+	}
 
 	k := d.Files
 	if k <= 0 {
@@ -140,7 +150,10 @@ func (d *Drill) Run(ctx context.Context) (*DrillResult, error) {
 		include[i] = escapeGlob(s.path)
 	}
 	start := time.Now()
-	op := track(d.Track, "snapshot "+snap.ID().Short())
+	var op Op = noOp{}
+	if d.Track != nil {
+		op = d.Track(res.Space, "snapshot "+snap.ID().Short())
+	}
 	_, rerr := d.Repo.Restore(ctx, snap, vault.RestoreOptions{Target: target, Include: include,
 		Progress: func(p vault.Progress) { op.Update(p.Files, p.TotalFiles, p.Bytes, p.TotalBytes) }})
 	op.Done(rerr)
@@ -336,7 +349,7 @@ func (s *DrillService) Serve(ctx context.Context) error {
 			continue
 		case err != nil:
 			log.Warn("restore drill could not run", "err", err)
-			s.Alert.raise("drill", "drill-error", false, "Restore drill could not run",
+			s.Alert.raise("drill", "drill-error", "", false, "Restore drill could not run",
 				fmt.Sprintf("The scheduled restore drill could not run: %v. It will be retried; if this keeps happening, check the scratch space and the repository.", err))
 			next = s.now().Add(min(time.Hour, every))
 			continue
@@ -353,7 +366,7 @@ func (s *DrillService) Serve(ctx context.Context) error {
 			s.Resolve.resolve("drill", fmt.Sprintf("A restore drill of %d files from snapshot %.8s passed.", res.Files, res.Snapshot))
 		} else {
 			log.Error("restore drill failed", "snapshot", res.Snapshot, "failures", res.Failures)
-			s.Alert.raise("drill", "drill", true, "Restore drill failed: backed-up files did not come back intact",
+			s.Alert.raise("drill", "drill", res.Space, true, "Restore drill failed: backed-up files did not come back intact",
 				drillMessage(res))
 		}
 		next = res.Time.Add(every)

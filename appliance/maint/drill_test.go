@@ -170,7 +170,7 @@ func TestDrillServiceFailsOnCorruptPack(t *testing.T) {
 		Drill:     Drill{Repo: r, Scratch: t.TempDir(), Files: 100, Rand: rand.New(rand.NewPCG(1, 1))},
 		Every:     time.Hour,
 		StatePath: state,
-		Alert: func(kind, key string, critical bool, subject, message string) {
+		Alert: func(kind, key, space string, critical bool, subject, message string) {
 			alerts = append(alerts, alert{kind, key, critical, subject, message})
 		},
 		Resolve:  func(key, _ string) { resolved = append(resolved, key) },
@@ -210,7 +210,7 @@ func TestDrillServiceResolvesAndKeepsSchedule(t *testing.T) {
 		Drill:     Drill{Repo: r, Scratch: t.TempDir(), Rand: rand.New(rand.NewPCG(3, 3))},
 		Every:     time.Hour,
 		StatePath: state,
-		Alert: func(kind, key string, critical bool, subject, message string) {
+		Alert: func(kind, key, space string, critical bool, subject, message string) {
 			t.Errorf("unexpected alert %s: %s", key, message)
 		},
 		Resolve:  func(key, _ string) { resolved = append(resolved, key) },

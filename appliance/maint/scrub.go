@@ -150,19 +150,19 @@ func (s *ScrubService) Run(ctx context.Context) (*raid.ScrubReport, error) {
 	}
 	switch {
 	case len(rep.Unrecoverable) > 0:
-		s.Alert.raise("scrub", "scrub", true,
+		s.Alert.raise("scrub", "scrub", "", true,
 			fmt.Sprintf("Scrub found %d objects that cannot be recovered", len(rep.Unrecoverable)),
 			fmt.Sprintf("The scrub found objects with too few intact copies on the disks to rebuild them: %s. "+
 				"Run `shoebox check --read-data` on the repository to see which files and snapshots are affected, "+
 				"and back those files up again from their originals.", nameList(rep.Unrecoverable)))
 	case len(rep.Degraded) > 0:
-		s.Alert.raise("scrub", "scrub", false,
+		s.Alert.raise("scrub", "scrub", "", false,
 			fmt.Sprintf("Scrub could not repair %d objects", len(rep.Degraded)),
 			fmt.Sprintf("The scrub found %d damaged shards and repaired %d, but these objects still lack redundancy: %s. "+
 				"Check the disks' health (`shoebox raid status`); a full or failing disk prevents the repair.",
 				rep.ErrorsFound, rep.Repaired, nameList(rep.Degraded)))
 	case rep.ErrorsFound > 0:
-		s.Alert.raise("scrub", "scrub", false,
+		s.Alert.raise("scrub", "scrub", "", false,
 			fmt.Sprintf("Scrub repaired %d damaged shards", rep.Repaired),
 			fmt.Sprintf("The scrub found %d damaged or missing shards on the disks and rewrote them from parity; no data was lost. "+
 				"If this recurs, check the disks' health (`shoebox raid status`).", rep.ErrorsFound))

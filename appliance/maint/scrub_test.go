@@ -62,7 +62,7 @@ type recorder struct {
 	resolved []string
 }
 
-func (r *recorder) alert(kind, key string, critical bool, subject, message string) {
+func (r *recorder) alert(kind, key, space string, critical bool, subject, message string) {
 	sev := "warning"
 	if critical {
 		sev = "critical"

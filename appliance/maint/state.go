@@ -15,15 +15,17 @@ import (
 // AlertFunc raises an alert, or refreshes the open one with the same key.
 // critical selects the severity: critical when true, warning otherwise.
 // kind is one of the alert kinds of the daemon's bus ("drill", "scrub",
-// "low-space"). It must be safe to call from the service's goroutine.
-type AlertFunc func(kind, key string, critical bool, subject, message string)
+// "low-space"); space is the source (space) the alert concerns, "" for
+// the whole box (who may see it depends on it). It must be safe to call
+// from the service's goroutine.
+type AlertFunc func(kind, key, space string, critical bool, subject, message string)
 
 // ResolveFunc closes the alert with the key, if open.
 type ResolveFunc func(key, message string)
 
-func (f AlertFunc) raise(kind, key string, critical bool, subject, message string) {
+func (f AlertFunc) raise(kind, key, space string, critical bool, subject, message string) {
 	if f != nil {
-		f(kind, key, critical, subject, message)
+		f(kind, key, space, critical, subject, message)
 	}
 }
 

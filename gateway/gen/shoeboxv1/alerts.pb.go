@@ -252,18 +252,20 @@ func (x *CardLedger) GetFiles() []*CardFile {
 }
 
 type Alert struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
-	Severity      string                 `protobuf:"bytes,4,opt,name=severity,proto3" json:"severity,omitempty"`
-	Subject       string                 `protobuf:"bytes,5,opt,name=subject,proto3" json:"subject,omitempty"`
-	Message       string                 `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
-	First         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first,proto3" json:"first,omitempty"`
-	Last          *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last,proto3" json:"last,omitempty"`
-	Count         int32                  `protobuf:"varint,9,opt,name=count,proto3" json:"count,omitempty"`
-	Acked         bool                   `protobuf:"varint,10,opt,name=acked,proto3" json:"acked,omitempty"`
-	Resolved      bool                   `protobuf:"varint,11,opt,name=resolved,proto3" json:"resolved,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Key      string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Kind     string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Severity string                 `protobuf:"bytes,4,opt,name=severity,proto3" json:"severity,omitempty"`
+	Subject  string                 `protobuf:"bytes,5,opt,name=subject,proto3" json:"subject,omitempty"`
+	Message  string                 `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	First    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first,proto3" json:"first,omitempty"`
+	Last     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last,proto3" json:"last,omitempty"`
+	Count    int32                  `protobuf:"varint,9,opt,name=count,proto3" json:"count,omitempty"`
+	Acked    bool                   `protobuf:"varint,10,opt,name=acked,proto3" json:"acked,omitempty"`
+	Resolved bool                   `protobuf:"varint,11,opt,name=resolved,proto3" json:"resolved,omitempty"`
+	// The source (space) the alert concerns; empty for the whole box.
+	Space         string `protobuf:"bytes,12,opt,name=space,proto3" json:"space,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -373,6 +375,13 @@ func (x *Alert) GetResolved() bool {
 		return x.Resolved
 	}
 	return false
+}
+
+func (x *Alert) GetSpace() string {
+	if x != nil {
+		return x.Space
+	}
+	return ""
 }
 
 type ListAlertsRequest struct {
@@ -699,7 +708,7 @@ const file_shoebox_v1_alerts_proto_rawDesc = "" +
 	"\astarted\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x128\n" +
 	"\tcompleted\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcompleted\x12\x1a\n" +
 	"\bsnapshot\x18\x04 \x01(\tR\bsnapshot\x12*\n" +
-	"\x05files\x18\x05 \x03(\v2\x14.shoebox.v1.CardFileR\x05files\"\xb7\x02\n" +
+	"\x05files\x18\x05 \x03(\v2\x14.shoebox.v1.CardFileR\x05files\"\xcd\x02\n" +
 	"\x05Alert\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x12\n" +
@@ -712,7 +721,8 @@ const file_shoebox_v1_alerts_proto_rawDesc = "" +
 	"\x05count\x18\t \x01(\x05R\x05count\x12\x14\n" +
 	"\x05acked\x18\n" +
 	" \x01(\bR\x05acked\x12\x1a\n" +
-	"\bresolved\x18\v \x01(\bR\bresolved\"%\n" +
+	"\bresolved\x18\v \x01(\bR\bresolved\x12\x14\n" +
+	"\x05space\x18\f \x01(\tR\x05space\"%\n" +
 	"\x11ListAlertsRequest\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\"?\n" +
 	"\x12ListAlertsResponse\x12)\n" +

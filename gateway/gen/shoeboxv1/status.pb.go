@@ -24,14 +24,17 @@ const (
 )
 
 type Drill struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
-	Snapshot      string                 `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
-	Files         int32                  `protobuf:"varint,3,opt,name=files,proto3" json:"files,omitempty"`
-	Bytes         int64                  `protobuf:"varint,4,opt,name=bytes,proto3" json:"bytes,omitempty"`
-	Seconds       float64                `protobuf:"fixed64,5,opt,name=seconds,proto3" json:"seconds,omitempty"`
-	Ok            bool                   `protobuf:"varint,6,opt,name=ok,proto3" json:"ok,omitempty"`
-	Failures      []string               `protobuf:"bytes,7,rep,name=failures,proto3" json:"failures,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Time     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Snapshot string                 `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Files    int32                  `protobuf:"varint,3,opt,name=files,proto3" json:"files,omitempty"`
+	Bytes    int64                  `protobuf:"varint,4,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Seconds  float64                `protobuf:"fixed64,5,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	Ok       bool                   `protobuf:"varint,6,opt,name=ok,proto3" json:"ok,omitempty"`
+	Failures []string               `protobuf:"bytes,7,rep,name=failures,proto3" json:"failures,omitempty"`
+	// The source (space) of the snapshot the drill restored; empty for a
+	// snapshot of no source.
+	Space         string `protobuf:"bytes,8,opt,name=space,proto3" json:"space,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -113,6 +116,13 @@ func (x *Drill) GetFailures() []string {
 		return x.Failures
 	}
 	return nil
+}
+
+func (x *Drill) GetSpace() string {
+	if x != nil {
+		return x.Space
+	}
+	return ""
 }
 
 type ListDrillsResponse struct {
@@ -420,7 +430,7 @@ var File_shoebox_v1_status_proto protoreflect.FileDescriptor
 const file_shoebox_v1_status_proto_rawDesc = "" +
 	"\n" +
 	"\x17shoebox/v1/status.proto\x12\n" +
-	"shoebox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17shoebox/v1/alerts.proto\x1a\x18shoebox/v1/backups.proto\x1a\x17shoebox/v1/common.proto\x1a\x16shoebox/v1/disks.proto\"\xc5\x01\n" +
+	"shoebox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17shoebox/v1/alerts.proto\x1a\x18shoebox/v1/backups.proto\x1a\x17shoebox/v1/common.proto\x1a\x16shoebox/v1/disks.proto\"\xdb\x01\n" +
 	"\x05Drill\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1a\n" +
 	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\x12\x14\n" +
@@ -428,7 +438,8 @@ const file_shoebox_v1_status_proto_rawDesc = "" +
 	"\x05bytes\x18\x04 \x01(\x03R\x05bytes\x12\x18\n" +
 	"\aseconds\x18\x05 \x01(\x01R\aseconds\x12\x0e\n" +
 	"\x02ok\x18\x06 \x01(\bR\x02ok\x12\x1a\n" +
-	"\bfailures\x18\a \x03(\tR\bfailures\"?\n" +
+	"\bfailures\x18\a \x03(\tR\bfailures\x12\x14\n" +
+	"\x05space\x18\b \x01(\tR\x05space\"?\n" +
 	"\x12ListDrillsResponse\x12)\n" +
 	"\x06drills\x18\x01 \x03(\v2\x11.shoebox.v1.DrillR\x06drills\"\xc2\x03\n" +
 	"\x06Status\x12\x14\n" +
