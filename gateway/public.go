@@ -162,7 +162,7 @@ func (g *Gateway) sharePasswordFailed(id, ip string, failures int, lock *share.L
 	if err != nil {
 		return
 	}
-	g.d.Bus.Raise("share-locked", "share-locked/"+id, appliance.Warning,
+	g.d.Bus.RaiseIn(sh.Space, "share-locked", "share-locked/"+id, appliance.Warning,
 		fmt.Sprintf("Share link %s was locked after %d wrong passwords", id, failures),
 		fmt.Sprintf("Someone tried %d wrong passwords in a row on %s's share link %s (space %q), the last from %s; "+
 			"the link is locked for %s and each further wrong password locks it twice as long, up to a day. "+

@@ -1087,3 +1087,34 @@ func TestSharePasswordWhenKDFBusy(t *testing.T) {
 	resp, body = b.newVisitor().password(c.Token, "correct horse")
 	wantStatus(t, "the right password once the box is free", resp, body, http.StatusSeeOther)
 }
+
+// TestShareLockAlertReachesItsOwner: the alert a locked link raises is
+// filed under the link's space, so the member who made the link sees it
+// (alerts without a space are for owners and admins only), and a member
+// of another space does not.
+func TestShareLockAlertReachesItsOwner(t *testing.T) {
+	b := newTestBox(t)
+	mia := b.user("mia", "member", map[string]string{"family": "read,share"})
+	other := b.user("otto", "member", map[string]string{"clients": "read"})
+	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
+	c := b.createShare(mia, map[string]any{"snapshot": snap, "path": b.family + "/docs", "password": "correct horse"})
+	for i := range 5 {
+		b.newVisitor().password(c.Token, fmt.Sprintf("wrong guess %d", i))
+	}
+	sees := func(tok string) bool {
+		var alerts struct{ Alerts []struct{ Subject, Message string } }
+		b.must("GET", "/v1/alerts", tok, nil, &alerts)
+		for _, a := range alerts.Alerts {
+			if strings.Contains(a.Subject+a.Message, c.Share.ID) {
+				return true
+			}
+		}
+		return false
+	}
+	if !sees(mia) {
+		t.Error("the member whose link was locked does not see its alert")
+	}
+	if sees(other) {
+		t.Error("a member of another space sees the locked link's alert")
+	}
+}
