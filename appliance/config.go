@@ -113,7 +113,8 @@ type Retention struct {
 	KeepYearly  int `yaml:"keep_yearly"`
 	// Until keeps every snapshot until this date (a client's contract).
 	Until string `yaml:"until"`
-	// LockDays makes every new snapshot immutable for this many days.
+	// LockDays makes every new snapshot immutable for this many days
+	// (at most MaxLockDays).
 	LockDays int `yaml:"lock_days"`
 }
 
@@ -413,6 +414,11 @@ type sourceProblem struct{ key, msg string }
 // problems checks a source on its own (the config file's sources and
 // those added through the API alike); names unique among sources are
 // checked by the caller.
+// MaxLockDays is the longest immutability a source's retention or the
+// API may set: a century. Locks only grow, so a mistyped or malicious
+// larger value would make snapshots undeletable for good.
+const MaxLockDays = 36500
+
 func (s SourceConfig) problems() []sourceProblem {
 	var out []sourceProblem
 	add := func(key, format string, args ...any) {
@@ -437,6 +443,18 @@ func (s SourceConfig) problems() []sourceProblem {
 		if _, err := time.Parse("2006-01-02", s.Retention.Until); err != nil {
 			add("retention.until", "want a date like 2031-06-30, got %q", s.Retention.Until)
 		}
+	}
+	r := s.Retention
+	for _, k := range []struct {
+		key string
+		n   int
+	}{{"keep_last", r.KeepLast}, {"keep_daily", r.KeepDaily}, {"keep_weekly", r.KeepWeekly}, {"keep_monthly", r.KeepMonthly}, {"keep_yearly", r.KeepYearly}} {
+		if k.n < 0 {
+			add("retention."+k.key, "must be 0 or more, got %d", k.n)
+		}
+	}
+	if r.LockDays < 0 || r.LockDays > MaxLockDays {
+		add("retention.lock_days", "must be 0 (no lock) to %d (a century), got %d: a lock cannot be shortened once set", MaxLockDays, r.LockDays)
 	}
 	return out
 }

@@ -1102,7 +1102,9 @@ func TestShareLockAlertReachesItsOwner(t *testing.T) {
 		b.newVisitor().password(c.Token, fmt.Sprintf("wrong guess %d", i))
 	}
 	sees := func(tok string) bool {
-		var alerts struct{ Alerts []struct{ Subject, Message string } }
+		var alerts struct {
+			Alerts []struct{ Subject, Message string }
+		}
 		b.must("GET", "/v1/alerts", tok, nil, &alerts)
 		for _, a := range alerts.Alerts {
 			if strings.Contains(a.Subject+a.Message, c.Share.ID) {

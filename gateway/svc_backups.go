@@ -488,6 +488,10 @@ func (s *backupService) LockSnapshot(ctx context.Context, r *pb.LockRequest) (_ 
 	if !until.After(s.g.now()) {
 		return nil, status.Error(codes.InvalidArgument, "until must be in the future")
 	}
+	if limit := s.g.now().AddDate(0, 0, appliance.MaxLockDays); until.After(limit) {
+		return nil, status.Errorf(codes.InvalidArgument, "until %s: a lock may last at most %d days (until %s); locks cannot be shortened once set",
+			until.Format("2006-01-02"), appliance.MaxLockDays, limit.Format("2006-01-02"))
+	}
 	holds, err := s.g.d.Repo.Holds(ctx)
 	if err != nil {
 		return nil, err

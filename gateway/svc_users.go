@@ -164,7 +164,11 @@ func (s *userService) CreateEnrolment(ctx context.Context, r *pb.CreateEnrolment
 	if err := s.manage(ctx, user, ""); err != nil {
 		return nil, err
 	}
-	code, e, err := s.g.auth.CreateEnrolment(auth.EnrolmentRequest{User: user, TTL: validFor(r.ValidMinutes), By: c.p, OnBox: c.p.Kind == "local"})
+	ttl, err := validFor(r.ValidMinutes)
+	if err != nil {
+		return nil, err
+	}
+	code, e, err := s.g.auth.CreateEnrolment(auth.EnrolmentRequest{User: user, TTL: ttl, By: c.p, OnBox: c.p.Kind == "local"})
 	if err != nil {
 		return nil, err
 	}
@@ -173,11 +177,17 @@ func (s *userService) CreateEnrolment(ctx context.Context, r *pb.CreateEnrolment
 }
 
 // validFor is an enrolment code's life: minutes, 10 by default.
-func validFor(minutes int32) time.Duration {
+// validFor is how long a pairing code lives: valid_minutes, 10 when
+// unset. The range is checked in minutes, before any multiplication can
+// wrap a huge value round to a short or negative duration.
+func validFor(minutes int32) (time.Duration, error) {
 	if minutes == 0 {
 		minutes = 10
 	}
-	return time.Duration(minutes) * time.Minute
+	if maxMin := int32(auth.MaxEnrolTTL / time.Minute); minutes < 1 || minutes > maxMin {
+		return 0, status.Errorf(codes.InvalidArgument, "valid_minutes %d: a pairing code lives 1 to %d minutes (10 when left out)", minutes, maxMin)
+	}
+	return time.Duration(minutes) * time.Minute, nil
 }
 
 // enrolmentPB is an enrolment for the API; with its code (only when it
@@ -237,7 +247,11 @@ func (s *userService) ResetUser(ctx context.Context, r *pb.ResetUserRequest) (*p
 	if u.ID == c.p.UserID {
 		return nil, status.Error(codes.InvalidArgument, "a reset is for someone else's sign-in: change your own password and two-step sign-in under /v1/auth")
 	}
-	code, e, err := s.g.auth.ResetCredentials(u.Name, c.p.User, validFor(r.ValidMinutes))
+	ttl, err := validFor(r.ValidMinutes)
+	if err != nil {
+		return nil, err
+	}
+	code, e, err := s.g.auth.ResetCredentials(u.Name, c.p.User, ttl)
 	if err != nil {
 		return nil, err
 	}
