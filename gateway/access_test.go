@@ -433,7 +433,7 @@ func TestRoles(t *testing.T) {
 	own := b.owner()
 	fam := b.backup(map[string][]byte{"photos/IMG_0001.JPG": []byte("a photo")})
 	cli := backupClients(t, b)
-	mia := b.user("mia", "member", map[string]string{"family": "write,share"})
+	mia := b.user("mia", "member", map[string]string{"family": "write,share,restore"})
 	vera := b.user("vera", "viewer", map[string]string{"family": "read"})
 	ada := b.user("ada", "admin", nil)
 	ben := b.user("ben", "member", map[string]string{"family": "share"})

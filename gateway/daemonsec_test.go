@@ -136,7 +136,7 @@ func TestSecuritySourceUnderStateDir(t *testing.T) {
 // directory, where restores live.
 func TestSecurityRestoreTargetRelative(t *testing.T) {
 	b := newTestBox(t)
-	mia := b.user("mia", "member", map[string]string{"family": "read"})
+	mia := b.user("mia", "member", map[string]string{"family": "restore"})
 	snap := b.backup(map[string][]byte{"a.txt": []byte("alpha")})
 
 	var r struct {
@@ -375,9 +375,9 @@ func TestSecurityViewerAlertsDrillsScoped(t *testing.T) {
 // still answers 403.
 func TestSecurity404ForForbidden(t *testing.T) {
 	b := newTestBox(t)
-	// mia may back up and lock in family (so those routes let her
-	// through to the lookup), and nothing in clients.
-	mia := b.user("mia", "member", map[string]string{"family": "write"})
+	// mia may back up, lock and restore in family (so those routes let
+	// her through to the lookup), and nothing in clients.
+	mia := b.user("mia", "member", map[string]string{"family": "write,restore"})
 	vera := b.user("vera", "viewer", map[string]string{"family": "read"})
 	os.WriteFile(filepath.Join(b.clients, "invoice.pdf"), []byte("client invoice"), 0o644)
 	cli, errText := b.runSource("clients")
