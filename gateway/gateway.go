@@ -11,6 +11,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -135,7 +136,11 @@ func New(opt Options) (*Gateway, error) {
 	if g.shares, err = share.NewStore(db, share.Options{Now: g.now, Params: params}); err != nil {
 		return fail(err)
 	}
-	if g.uploads, err = upload.New(db, opt.Dir, upload.Options{Now: g.now, Known: g.knownFile}); err != nil {
+	dedupKey, err := hkdf.Key(sha256.New, boxKey, nil, "shoebox upload space index v1", 32)
+	if err != nil {
+		return fail(err)
+	}
+	if g.uploads, err = upload.New(db, opt.Dir, upload.Options{Now: g.now, Known: g.knownFile, Key: dedupKey}); err != nil {
 		return fail(err)
 	}
 	if err := g.buildHandler(); err != nil {

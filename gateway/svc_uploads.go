@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"path/filepath"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -35,16 +37,45 @@ func init() {
 	)
 }
 
+// deleteUploads removes a deleted account's uploads: unfinished ones with
+// their data, and its devices' histories. Account IDs are never reused,
+// so nobody could reach them anyway; this frees the space at once.
+func (g *Gateway) deleteUploads(ctx context.Context, accountID string) {
+	if accountID == "" {
+		return
+	}
+	if n, err := g.uploads.DeleteOwner(ctx, accountID); err != nil {
+		g.log.Warn("removing a deleted account's uploads; the rest expire on their own", "account", accountID, "removed", n, "err", err)
+	}
+}
+
 type uploadService struct {
 	pb.UnimplementedUploadServiceServer
 	g *Gateway
 }
 
-// knownFile tells the upload store whether the box already holds a file
+// knownFile tells the upload store whether space already holds a file
 // with this SHA-256 outside the uploads' own index: today, files brought
 // in from memory cards (the repository keeps keyed hashes of chunks, not
-// SHA-256s of files).
-func (g *Gateway) knownFile(sum [32]byte) bool { return g.d != nil && g.d.HoldsFile(sum) }
+// SHA-256s of files), when the card library is filed inside the space's
+// folder. Card files anywhere else are not the space's: saying "already
+// have" for them would tell a member what the box holds outside it.
+func (g *Gateway) knownFile(space string, sum [32]byte) bool {
+	if g.d == nil || g.d.Config.Cards.Library == "" {
+		return false
+	}
+	inbox, err := g.d.SourceInbox(space)
+	if err != nil || !within(inbox, g.d.Config.Cards.Library) {
+		return false
+	}
+	return g.d.HoldsFile(sum)
+}
+
+// within reports whether path p is dir or lies below it.
+func within(dir, p string) bool {
+	rel, err := filepath.Rel(filepath.Clean(dir), filepath.Clean(p))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
+}
 
 func parseSum(s string) (upload.Sum, error) {
 	var sum upload.Sum
@@ -60,7 +91,7 @@ func uploadPB(s upload.Session) *pb.Upload {
 	out := &pb.Upload{Id: s.ID, Offset: s.Offset, Size: s.Size, AlreadyHave: s.AlreadyHave,
 		Complete: s.State == upload.StateComplete, Expires: ts(s.Expires)}
 	if s.Result != nil {
-		out.StoredPath = s.Result.Path
+		out.StoredPath = s.Result.Path // relative to the space's folder
 	}
 	return out
 }
@@ -80,7 +111,7 @@ func (s *uploadService) CreateUpload(ctx context.Context, r *pb.CreateUploadRequ
 	if err != nil {
 		return nil, status.Error(codes.NotFound, err.Error())
 	}
-	req := upload.CreateRequest{User: callerOf(ctx).p.User, Device: r.Device, DeviceName: r.Device, Space: r.Space, Inbox: inbox,
+	req := upload.CreateRequest{Owner: callerOf(ctx).p.UserID, Device: r.Device, DeviceName: r.Device, Space: r.Space, Inbox: inbox,
 		Name: r.Name, Size: r.Size, SHA256: sum, ContentType: r.ContentType}
 	if r.Mtime != nil {
 		req.ModTime = r.Mtime.AsTime()
@@ -93,8 +124,8 @@ func (s *uploadService) CreateUpload(ctx context.Context, r *pb.CreateUploadRequ
 }
 
 func (s *uploadService) WriteChunk(ctx context.Context, r *pb.WriteChunkRequest) (*pb.Upload, error) {
-	user := callerOf(ctx).p.User
-	off, err := s.g.uploads.Write(ctx, user, r.Id, r.Offset, bytes.NewReader(r.Data), int64(len(r.Data)))
+	owner := callerOf(ctx).p.UserID
+	off, err := s.g.uploads.Write(ctx, owner, r.Id, r.Offset, bytes.NewReader(r.Data), int64(len(r.Data)))
 	if err != nil {
 		var oe *upload.OffsetError
 		if errors.As(err, &oe) {
@@ -102,7 +133,7 @@ func (s *uploadService) WriteChunk(ctx context.Context, r *pb.WriteChunkRequest)
 		}
 		return nil, err
 	}
-	sess, err := s.g.uploads.Status(ctx, user, r.Id)
+	sess, err := s.g.uploads.Status(ctx, owner, r.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +142,7 @@ func (s *uploadService) WriteChunk(ctx context.Context, r *pb.WriteChunkRequest)
 }
 
 func (s *uploadService) GetUpload(ctx context.Context, r *pb.UploadRequest) (*pb.Upload, error) {
-	sess, err := s.g.uploads.Status(ctx, callerOf(ctx).p.User, r.Id)
+	sess, err := s.g.uploads.Status(ctx, callerOf(ctx).p.UserID, r.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -119,29 +150,35 @@ func (s *uploadService) GetUpload(ctx context.Context, r *pb.UploadRequest) (*pb
 }
 
 func (s *uploadService) CompleteUpload(ctx context.Context, r *pb.UploadRequest) (*pb.Upload, error) {
-	user := callerOf(ctx).p.User
+	owner := callerOf(ctx).p.UserID
 	// The file lands in the space now: the caller must still be allowed
 	// to upload there (a grant revoked since CreateUpload stops it).
-	sess, err := s.g.uploads.Status(ctx, user, r.Id)
+	sess, err := s.g.uploads.Status(ctx, owner, r.Id)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.g.require(ctx, auth.Upload, sess.Space); err != nil {
 		return nil, err
 	}
-	res, err := s.g.uploads.Complete(ctx, user, r.Id)
+	res, err := s.g.uploads.Complete(ctx, owner, r.Id)
 	if err != nil {
 		return nil, err
 	}
-	s.g.record(ctx, "upload", res.Path, map[string]string{"sha256": hex.EncodeToString(res.SHA256[:])})
+	s.g.record(ctx, "upload", sess.Space+":"+res.Path, map[string]string{"sha256": hex.EncodeToString(res.SHA256[:])})
 	return &pb.Upload{Id: r.Id, Offset: res.Size, Size: res.Size, Complete: true, StoredPath: res.Path}, nil
 }
 
 func (s *uploadService) CancelUpload(ctx context.Context, r *pb.UploadRequest) (*pb.Empty, error) {
-	return &pb.Empty{}, s.g.uploads.Cancel(ctx, callerOf(ctx).p.User, r.Id)
+	return &pb.Empty{}, s.g.uploads.Cancel(ctx, callerOf(ctx).p.UserID, r.Id)
 }
 
 func (s *uploadService) HaveFiles(ctx context.Context, r *pb.HaveFilesRequest) (*pb.HaveFilesResponse, error) {
+	if r.Space == "" {
+		return nil, status.Error(codes.InvalidArgument, "say which space (space) the files would go to: the answer is for that space only")
+	}
+	if err := s.g.require(ctx, auth.Upload, r.Space); err != nil {
+		return nil, err
+	}
 	sums := make([][32]byte, len(r.Sha256))
 	for i, h := range r.Sha256 {
 		sum, err := parseSum(h)
@@ -150,7 +187,7 @@ func (s *uploadService) HaveFiles(ctx context.Context, r *pb.HaveFilesRequest) (
 		}
 		sums[i] = sum
 	}
-	have, err := s.g.uploads.Have(ctx, sums)
+	have, err := s.g.uploads.Have(ctx, r.Space, sums)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +205,7 @@ func (s *uploadService) UploadHistory(ctx context.Context, r *pb.UploadHistoryRe
 	if r.Since == nil {
 		since = since.AddDate(-100, 0, 0)
 	}
-	es, err := s.g.uploads.History(ctx, callerOf(ctx).p.User, r.Device, since, int(r.Limit))
+	es, err := s.g.uploads.History(ctx, callerOf(ctx).p.UserID, r.Device, since, int(r.Limit))
 	if err != nil {
 		return nil, err
 	}

@@ -62,9 +62,11 @@ func (s *userService) DeleteUser(ctx context.Context, r *pb.UserRequest) (*pb.Em
 	if err := s.manage(ctx, r.Name, ""); err != nil {
 		return nil, err
 	}
+	gone, _ := s.g.auth.GetUser(r.Name)
 	if err := s.g.auth.DeleteUser(r.Name); err != nil {
 		return nil, err
 	}
+	s.g.deleteUploads(ctx, gone.ID)
 	// A departed person's share links stop working with them.
 	n, _ := s.g.shares.RevokeAll(r.Name)
 	s.g.record(ctx, "delete", "user:"+r.Name, map[string]string{"links_revoked": itoa(n)})

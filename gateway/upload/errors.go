@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 )
 
@@ -94,3 +95,32 @@ func fullErr(err error) error {
 	}
 	return err
 }
+
+// hidePaths rewords err so that it names no path of the box, which is
+// not the phone's business: the space's folder becomes "<space>:" and
+// the folder of part files "uploads:". errors.Is and errors.As still see
+// the wrapped errors.
+func (s *Store) hidePaths(sess *Session, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	hidden := msg
+	for _, r := range [][2]string{{sess.Inbox, sess.Space + ":"}, {s.parts, "uploads:"}} {
+		if r[0] != "" {
+			hidden = strings.ReplaceAll(hidden, r[0], r[1])
+		}
+	}
+	if hidden == msg {
+		return err
+	}
+	return &pathsHidden{err: err, msg: hidden}
+}
+
+type pathsHidden struct {
+	err error
+	msg string
+}
+
+func (e *pathsHidden) Error() string { return e.msg }
+func (e *pathsHidden) Unwrap() error { return e.err }

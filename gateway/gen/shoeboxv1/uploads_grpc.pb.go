@@ -42,7 +42,7 @@ type UploadServiceClient interface {
 	// Verify the checksum and file the photo into the inbox.
 	CompleteUpload(ctx context.Context, in *UploadRequest, opts ...grpc.CallOption) (*Upload, error)
 	CancelUpload(ctx context.Context, in *UploadRequest, opts ...grpc.CallOption) (*Empty, error)
-	// Which of these files are already safe on the box.
+	// Which of these files the space already holds (nothing about other spaces).
 	HaveFiles(ctx context.Context, in *HaveFilesRequest, opts ...grpc.CallOption) (*HaveFilesResponse, error)
 	UploadHistory(ctx context.Context, in *UploadHistoryRequest, opts ...grpc.CallOption) (*UploadHistoryResponse, error)
 }
@@ -139,7 +139,7 @@ type UploadServiceServer interface {
 	// Verify the checksum and file the photo into the inbox.
 	CompleteUpload(context.Context, *UploadRequest) (*Upload, error)
 	CancelUpload(context.Context, *UploadRequest) (*Empty, error)
-	// Which of these files are already safe on the box.
+	// Which of these files the space already holds (nothing about other spaces).
 	HaveFiles(context.Context, *HaveFilesRequest) (*HaveFilesResponse, error)
 	UploadHistory(context.Context, *UploadHistoryRequest) (*UploadHistoryResponse, error)
 	mustEmbedUnimplementedUploadServiceServer()
