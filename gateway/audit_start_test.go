@@ -41,7 +41,7 @@ func TestTamperedAuditLogKeptAside(t *testing.T) {
 	if len(kept) != 1 {
 		t.Fatalf("kept logs: %v", kept)
 	}
-	if rep, _ := audit.Verify(kept[0]); rep.OK {
+	if rep, _ := audit.Verify(kept[0], chainKeyOf(t, dir), nil); rep.OK {
 		t.Error("the kept log verifies; it should still show the tampering")
 	}
 	if old, _ := os.ReadFile(filepath.Join(kept[0], "audit.log")); string(old) != edited {
@@ -51,7 +51,7 @@ func TestTamperedAuditLogKeptAside(t *testing.T) {
 	if err != nil || len(es) == 0 || es[len(es)-1].Action != "audit.failed_verification" || es[len(es)-1].Target != kept[0] {
 		t.Fatalf("new log: %+v, %v", es, err)
 	}
-	if rep, err := audit.Verify(filepath.Join(dir, "audit")); err != nil || !rep.OK {
+	if rep, err := audit.Verify(filepath.Join(dir, "audit"), chainKeyOf(t, dir), nil); err != nil || !rep.OK {
 		t.Errorf("the new log: %+v, %v", rep, err)
 	}
 }

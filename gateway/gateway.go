@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -88,6 +89,11 @@ type Gateway struct {
 	// plainAddr is the plain-HTTP listener's address once listening.
 	plainAddr atomic.Value
 
+	// anchors are the audit log's anchors; anchoring is set while one
+	// is written in the background.
+	anchors   anchors
+	anchoring atomic.Bool
+
 	grpc    *grpc.Server
 	inproc  *bufconn.Listener
 	conn    *grpc.ClientConn
@@ -124,9 +130,15 @@ func New(opt Options) (*Gateway, error) {
 	}
 	g.db = db
 	fail := func(err error) (*Gateway, error) { db.Close(); return nil, err }
-	if g.audit, err = g.openAudit(); err != nil {
+	chainKey, err := audit.ChainKey(boxKey)
+	if err != nil {
 		return fail(err)
 	}
+	g.anchors = anchors{key: chainKey, stores: g.anchorStores()}
+	if g.audit, err = g.openAudit(chainKey); err != nil {
+		return fail(err)
+	}
+	g.anchorAudit(nil)
 	if g.auth, err = auth.New(db, auth.Options{Now: g.now, Params: params, BoxKey: boxKey, OnEvent: g.authEvent}); err != nil {
 		return fail(err)
 	}
@@ -162,14 +174,26 @@ func (g *Gateway) register(s *grpc.Server) {
 	pb.RegisterAuditServiceServer(s, &auditService{g: g})
 }
 
-// openAudit opens the audit log. A log that fails verification is not
-// silently replaced, nor does it keep the box's API down (an attacker
-// could use that): it is moved aside as evidence, a new chain starts
-// with an entry saying why and where the old one is, and a critical
-// alert tells the owner.
-func (g *Gateway) openAudit() (*audit.Log, error) {
-	dir := filepath.Join(g.opt.Dir, "audit")
-	l, err := audit.Open(dir)
+// openAudit opens the audit log, checked against its latest anchor. A
+// log that fails verification — edited, cut short, rewritten, or
+// deleted while an anchor names entries — is not silently replaced, nor
+// does it keep the box's API down (an attacker could use that): it is
+// moved aside as evidence, a new chain starts with an entry saying why
+// and where the old one is, and a critical alert tells the owner. An
+// anchor that does not check out is tampering too: it is reported the
+// same way, and the next anchor replaces it.
+func (g *Gateway) openAudit(key []byte) (*audit.Log, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := g.auditDir()
+	anchor, forged, unreadable := g.anchors.load(ctx)
+	if unreadable != nil {
+		g.log.Warn("the audit log is checked against the anchors that could be read", "err", unreadable)
+	}
+	for _, f := range forged {
+		g.auditTampered("audit-anchor-tampered", "An anchor of the audit log was changed", f+". The log itself was checked against the other copies; the next anchor replaces this one.")
+	}
+	l, err := audit.Open(dir, audit.Options{Key: key, Anchor: anchor})
 	if !errors.Is(err, audit.ErrTampered) {
 		return l, err
 	}
@@ -177,18 +201,29 @@ func (g *Gateway) openAudit() (*audit.Log, error) {
 	if rerr := os.Rename(dir, kept); rerr != nil {
 		return nil, fmt.Errorf("%w; moving it aside failed: %v", err, rerr)
 	}
-	l, err2 := audit.Open(dir)
+	g.anchors.reset()
+	l, err2 := audit.Open(dir, audit.Options{Key: key})
 	if err2 != nil {
 		return nil, err2
 	}
-	l.Append(audit.Entry{Actor: "shoebox", Action: "audit.failed_verification", Target: kept,
-		Detail: map[string]string{"reason": err.Error()}})
-	g.log.Error("the audit log failed verification; kept as evidence, a new log was started", "kept", kept, "err", err)
-	if g.d != nil {
-		g.d.Bus.Raise("audit", "audit-tampered", appliance.Critical, "The audit log was changed after it was written",
-			fmt.Sprintf("%v. The old log is kept unchanged in %s; a new log was started. Check who had access to the box.", err, kept))
+	detail := map[string]string{"reason": err.Error()}
+	if anchor != nil {
+		detail["anchored_seq"] = strconv.FormatUint(anchor.Seq, 10)
+		detail["anchored_at"] = anchor.Time.Format(time.RFC3339)
 	}
+	l.Append(audit.Entry{Actor: "shoebox", Action: "audit.failed_verification", Target: kept, Result: audit.ResultOK, Detail: detail})
+	g.log.Error("the audit log failed verification; kept as evidence, a new log was started", "kept", kept, "err", err)
+	g.auditTampered("audit-tampered", "The audit log was changed after it was written",
+		fmt.Sprintf("%v. The old log is kept unchanged in %s; a new log was started. Check who had access to the box.", err, kept))
 	return l, nil
+}
+
+// auditTampered raises a critical alert about the audit log.
+func (g *Gateway) auditTampered(key, subject, msg string) {
+	g.log.Error(subject, "detail", msg)
+	if g.d != nil {
+		g.d.Bus.Raise("audit", key, appliance.Critical, subject, msg)
+	}
 }
 
 // InitialPasswordFile holds the first owner's password, made on first start.
@@ -239,7 +274,10 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	}
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
+	// A clean stop anchors the audit log's last entries.
+	defer g.anchorAudit(nil)
 	for {
+		g.anchorAudit(nil)
 		if n, err := g.uploads.Sweep(ctx); err != nil {
 			g.log.Warn("sweeping abandoned uploads", "err", err)
 		} else if n > 0 {

@@ -258,11 +258,13 @@ func (g *Gateway) PlainHTTP() http.Handler {
 	})
 }
 
-// Close stops the gRPC server and the in-process connection, and closes
-// the audit log and the database.
+// Close stops the gRPC server and the in-process connection, anchors the
+// audit log in the state directory (Serve, when it ran, anchored it
+// everywhere as it returned), and closes the log and the database.
 func (g *Gateway) Close() error {
 	g.grpc.Stop()
 	g.conn.Close()
+	g.anchorAudit(g.anchors.stores[:1])
 	g.audit.Close()
 	return g.db.Close()
 }

@@ -22,9 +22,12 @@ func (g *Gateway) record(ctx context.Context, action, target string, detail map[
 }
 
 func (g *Gateway) recordAs(actor, ip, action, target string, detail map[string]string) {
-	if _, err := g.audit.Append(audit.Entry{Actor: actor, IP: ip, Action: action, Target: target, Detail: detail}); err != nil {
+	e, err := g.audit.Append(audit.Entry{Actor: actor, IP: ip, Action: action, Target: target, Detail: detail})
+	if err != nil {
 		g.log.Error("audit log append failed", "action", action, "err", err)
+		return
 	}
+	g.maybeAnchor(e.Seq)
 }
 
 type auditService struct {
@@ -46,16 +49,22 @@ func (s *auditService) ListAudit(ctx context.Context, r *pb.ListAuditRequest) (*
 	}
 	out := &pb.ListAuditResponse{}
 	for _, e := range es {
-		out.Entries = append(out.Entries, &pb.AuditEntry{Seq: int64(e.Seq), Time: ts(e.Time), Actor: e.Actor, Ip: e.IP,
-			Action: e.Action, Target: e.Target, Detail: e.Detail, Hash: e.Hash})
+		out.Entries = append(out.Entries, &pb.AuditEntry{Seq: int64(e.Seq), Time: ts(e.Time), Actor: e.Actor, ActorId: e.ActorID,
+			Ip: e.IP, Action: e.Action, Target: e.Target, Result: e.Result, Detail: e.Detail, Hash: e.Hash})
 	}
 	return out, nil
 }
 
 func (s *auditService) VerifyAudit(ctx context.Context, _ *pb.VerifyAuditRequest) (*pb.VerifyAuditResponse, error) {
-	rep, err := s.g.audit.Verify()
+	anchor := s.g.anchors.latest()
+	rep, err := s.g.audit.Verify(anchor)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.VerifyAuditResponse{Ok: rep.OK, Entries: int64(rep.Entries), FirstBadSeq: int64(rep.BadSeq), Reason: rep.Reason}, nil
+	out := &pb.VerifyAuditResponse{Ok: rep.OK, Entries: int64(rep.Entries), FirstBadSeq: int64(rep.BadSeq), Reason: rep.Reason,
+		UnkeyedEntries: int64(rep.Unkeyed)}
+	if anchor != nil {
+		out.AnchoredSeq, out.AnchoredAt = int64(anchor.Seq), ts(anchor.Time)
+	}
+	return out, nil
 }
