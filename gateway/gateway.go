@@ -90,9 +90,10 @@ type Gateway struct {
 	plainAddr atomic.Value
 
 	// anchors are the audit log's anchors; anchoring is set while one
-	// is written in the background.
+	// is written in the background; aud is the state of auditing.
 	anchors   anchors
 	anchoring atomic.Bool
+	aud       auditing
 
 	grpc    *grpc.Server
 	inproc  *bufconn.Listener
@@ -252,7 +253,15 @@ func (g *Gateway) firstStart() error {
 	if err := atomicfile.WriteFile(p, []byte(text), 0o600); err != nil {
 		return err
 	}
-	if _, err := g.auth.CreateUser(name, pw, auth.Owner); err != nil {
+	// The box itself made the account: its record names the box as the
+	// actor (the auth store's event, which names the account, joins it).
+	rec := &pending{e: audit.Entry{Actor: "shoebox", Action: "users.create", Target: name, Detail: map[string]string{"role": string(auth.Owner)}},
+		account: name, absorbs: []string{"auth.user_created"}}
+	done := g.track(rec)
+	_, err = g.auth.CreateUser(name, pw, auth.Owner)
+	done()
+	g.appendEntry(rec.entry(err))
+	if err != nil {
 		return fmt.Errorf("first owner account: %w", err)
 	}
 	g.log.Warn("made the owner account; its password is in "+p+": sign in, change it, delete the file", "user", name)
