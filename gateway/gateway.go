@@ -67,6 +67,9 @@ type Options struct {
 	// InitialOwner is the owner account made when there is none, with a
 	// random password written to Dir/INITIAL-PASSWORD.txt.
 	InitialOwner string
+	// UploadQuota and StateReserve are gateway.upload_quota and
+	// gateway.state_reserve (docs/DAEMON.md); unset, the defaults.
+	UploadQuota, StateReserve appliance.Size
 	// Now and Params are for tests (clock, cheap argon2 parameters).
 	Now    func() time.Time
 	Params *password.Params
@@ -94,6 +97,7 @@ type Gateway struct {
 	anchors   anchors
 	anchoring atomic.Bool
 	aud       auditing
+	reserve   int64 // bytes the state disk keeps free (failclosed.go)
 
 	grpc    *grpc.Server
 	inproc  *bufconn.Listener
@@ -153,7 +157,11 @@ func New(opt Options) (*Gateway, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if g.uploads, err = upload.New(db, opt.Dir, upload.Options{Now: g.now, Known: g.knownFile, Key: dedupKey}); err != nil {
+	if _, total, err := g.stateSpace(); err == nil {
+		g.reserve = reserveFor(opt.StateReserve, total)
+	}
+	if g.uploads, err = upload.New(db, opt.Dir, upload.Options{Now: g.now, Known: g.knownFile, Key: dedupKey,
+		Space: g.stateSpace, Reserve: g.reserve, Quota: quotaFor(opt.UploadQuota)}); err != nil {
 		return fail(err)
 	}
 	if err := g.buildHandler(); err != nil {
@@ -269,7 +277,9 @@ func (g *Gateway) firstStart() error {
 }
 
 // Serve runs the plain-HTTP redirector (when configured) and housekeeping
-// (expired uploads) until ctx ends; it implements appliance.Service.
+// until ctx ends: hourly, the audit log's anchor and expired uploads;
+// every half minute, a retry of an audit log that could not be written.
+// It implements appliance.Service.
 func (g *Gateway) Serve(ctx context.Context) error {
 	if g.opt.PlainAddr != "" {
 		srv := &http.Server{Addr: g.opt.PlainAddr, Handler: g.PlainHTTP(), ReadHeaderTimeout: 10 * time.Second}
@@ -281,21 +291,29 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		go srv.Serve(ln)
 		defer srv.Close()
 	}
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	// A clean stop anchors the audit log's last entries.
-	defer g.anchorAudit(nil)
-	for {
+	hourly := func() {
 		g.anchorAudit(nil)
 		if n, err := g.uploads.Sweep(ctx); err != nil {
 			g.log.Warn("sweeping abandoned uploads", "err", err)
 		} else if n > 0 {
 			g.log.Info("removed abandoned uploads", "count", n)
 		}
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	retry := time.NewTicker(30 * time.Second)
+	defer retry.Stop()
+	// A clean stop anchors the audit log's last entries.
+	defer g.anchorAudit(nil)
+	hourly()
+	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-retry.C:
+			g.retryAudit()
 		case <-t.C:
+			hourly()
 		}
 	}
 }
@@ -370,6 +388,7 @@ func newForDaemon(opt Options, d *appliance.Daemon, env appliance.APIEnv) (*Gate
 	if opt.InitialOwner == "" {
 		opt.InitialOwner = gc.InitialOwner
 	}
+	opt.UploadQuota, opt.StateReserve = gc.UploadQuota, gc.StateReserve
 	return New(opt)
 }
 

@@ -245,6 +245,9 @@ func (g *Gateway) intercept(ctx context.Context, method string, req any, run fun
 		}
 		return resp, nil
 	}
+	if err := g.auditReady(rule); err != nil {
+		return nil, err
+	}
 	p := newPending(rule, req, callerOf(actx))
 	done := g.track(p)
 	resp, err := run(context.WithValue(actx, pendingKey{}, p))

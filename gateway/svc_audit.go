@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/status"
 
@@ -214,7 +215,7 @@ func storeResult(action string, detail map[string]string) string {
 func (g *Gateway) appendEntry(e audit.Entry) {
 	written, err := g.audit.Append(e)
 	if err != nil {
-		g.log.Error("audit log append failed", "action", e.Action, "err", err)
+		g.auditBroken(e.Action, err)
 		return
 	}
 	g.maybeAnchor(written.Seq)
@@ -226,6 +227,13 @@ type auditing struct {
 	// inflight are the records of calls in progress that take the auth
 	// store's events, by the account they act on.
 	inflight map[string][]*pending
+	// broken is why the last append failed (nil when the log is
+	// writable), since when, and how many changes were refused since.
+	broken  error
+	since   time.Time
+	refused int
+	// low is set while the state disk is below its reserve.
+	low bool
 }
 
 type auditService struct {

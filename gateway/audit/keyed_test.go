@@ -232,3 +232,30 @@ func TestAnchor(t *testing.T) {
 	os.RemoveAll(dir)
 	verify("directory deleted", 1, "the log was deleted")
 }
+
+// TestRecoverAfterFailedHead: a head that cannot be written stops the
+// Log (ErrFailed); once it can be written again, the next Append
+// completes the repair and carries on, and the log verifies.
+func TestRecoverAfterFailedHead(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, newClock())
+	appendN(t, l, 2)
+	// A directory where the head goes: the rename onto it fails, even for
+	// root.
+	head := filepath.Join(dir, headName)
+	os.Remove(head)
+	os.MkdirAll(filepath.Join(head, "in-the-way"), 0o700)
+	if _, err := l.Append(Entry{Action: ActionLogin}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Append with an unwritable head: %v, want ErrFailed", err)
+	}
+	if _, err := l.Append(Entry{Action: ActionLogin}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Append while the head still cannot be written: %v, want ErrFailed", err)
+	}
+	os.RemoveAll(head)
+	e, err := l.Append(Entry{Action: ActionLogout})
+	if err != nil || e.Seq != 4 {
+		t.Fatalf("Append after the head can be written again: %+v, %v; want entry 4", e, err)
+	}
+	l.Close()
+	verifyOK(t, dir, 4)
+}

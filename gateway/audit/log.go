@@ -43,11 +43,12 @@ type Log struct {
 	key []byte
 
 	mu   sync.Mutex
-	f    *os.File // nil once closed
-	seq  uint64   // last entry
-	hash string   // its hash
-	size int64    // bytes of whole entries in the file
-	err  error    // sticky: a write failed and left the file in doubt
+	f    *os.File     // nil once closed
+	seq  uint64       // last entry
+	hash string       // its hash
+	size int64        // bytes of whole entries in the file
+	err  error        // sticky: a write failed and left the file in doubt
+	fix  func() error // what completes the repair of err
 }
 
 // Open opens the log in dir, creating dir and an empty log if needed,
@@ -180,8 +181,10 @@ func (l *Log) writeHead(seq uint64, hash string) error {
 //
 // When Append returns nil the entry is on disk (the log and its head are
 // fsynced). When it returns an error the entry was not recorded, except
-// after a failed head update: then the entry is in the log, the Log
-// refuses further entries (ErrFailed), and the next Open completes it.
+// after a failed head update: then the entry is in the log, and the Log
+// refuses further entries (ErrFailed) until a later Append completes the
+// repair (writes the head, or cuts off a failed write) before its own
+// entry — or the next Open does.
 func (l *Log) Append(e Entry) (Entry, error) {
 	if e.Action == "" {
 		return Entry{}, fmt.Errorf("%w: no action", ErrInvalid)
@@ -194,7 +197,10 @@ func (l *Log) Append(e Entry) (Entry, error) {
 		return Entry{}, ErrClosed
 	}
 	if l.err != nil {
-		return Entry{}, l.err
+		if err := l.fix(); err != nil {
+			return Entry{}, fmt.Errorf("%w (repair failed again: %v)", l.err, err)
+		}
+		l.err, l.fix = nil, nil
 	}
 	e.Version = V2
 	e.Seq = l.seq + 1
@@ -212,6 +218,8 @@ func (l *Log) Append(e Entry) (Entry, error) {
 	l.seq, l.hash, l.size = e.Seq, e.Hash, l.size+int64(len(b))
 	if err := l.writeHead(e.Seq, e.Hash); err != nil {
 		l.err = fmt.Errorf("%w: entry %d is in the log but %v", ErrFailed, e.Seq, err)
+		seq, hash := e.Seq, e.Hash
+		l.fix = func() error { return l.writeHead(seq, hash) }
 		return Entry{}, l.err
 	}
 	return e, nil
@@ -220,12 +228,14 @@ func (l *Log) Append(e Entry) (Entry, error) {
 // undo cuts a failed write off the log. If that fails too the Log stops.
 func (l *Log) undo(cause error) error {
 	err := fmt.Errorf("write audit log %s: %w", l.f.Name(), cause)
-	if terr := l.f.Truncate(l.size); terr != nil {
-		l.err = fmt.Errorf("%w: %v, then %v", ErrFailed, err, terr)
-		return l.err
+	cut := func() error {
+		if err := l.f.Truncate(l.size); err != nil {
+			return err
+		}
+		return l.f.Sync()
 	}
-	if serr := l.f.Sync(); serr != nil {
-		l.err = fmt.Errorf("%w: %v, then %v", ErrFailed, err, serr)
+	if cerr := cut(); cerr != nil {
+		l.err, l.fix = fmt.Errorf("%w: %v, then %v", ErrFailed, err, cerr), cut
 		return l.err
 	}
 	return err

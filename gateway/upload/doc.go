@@ -51,6 +51,15 @@
 // the box's own paths (the inbox's place on the box, the state
 // directory): those are not a member's business.
 //
+// # Room
+//
+// Part files live on the state disk. With Options.Space set, uploads
+// never take the disk's reserve (Options.Reserve): Create refuses a file
+// that could not fit above it, and Write refuses a chunk that would reach
+// into it — counting the chunks being written at that moment — with
+// ErrFull before reading a byte of it. Options.Quota bounds what one
+// account's unfinished uploads may still send (ErrQuota at Create).
+//
 // # Storage
 //
 // The session metadata lives in the caller's bbolt database, in buckets

@@ -26,8 +26,13 @@ var (
 	ErrChecksumMismatch = errors.New("received data does not match the declared SHA-256")
 	// ErrTooLarge: a file, a chunk or a batch over its limit.
 	ErrTooLarge = errors.New("too large")
-	// ErrFull: the box ran out of space. Acknowledged data is kept.
+	// ErrFull: the box ran out of space, or the upload would eat into the
+	// space it keeps free for its own records (Options.Reserve).
+	// Acknowledged data is kept.
 	ErrFull = errors.New("the box is full")
+	// ErrQuota: the account's unfinished uploads would be over its quota
+	// (Options.Quota).
+	ErrQuota = errors.New("over the upload quota")
 	// ErrIncomplete: Complete was called before all bytes arrived.
 	ErrIncomplete = errors.New("upload is not complete")
 	// ErrCompleted: a chunk was sent to an upload that is already complete.

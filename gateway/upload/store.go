@@ -70,6 +70,19 @@ type Options struct {
 	// so the index answers only for one space at a time and a copy of
 	// the database does not list the hashes of the files.
 	Key []byte
+	// Space, if set, reports the free and total bytes of the file system
+	// that holds the part files (the state disk). Without it Create and
+	// Write check neither Reserve nor Quota.
+	Space func() (free, total int64, err error)
+	// Reserve is how many bytes uploads leave free on that disk, always:
+	// a chunk that would eat into it is refused (ErrFull) before a byte
+	// of it is written, and a file that could not fit is refused at
+	// Create.
+	Reserve int64
+	// Quota, if set, returns the most one account's unfinished uploads
+	// may still send, given the disk's free space now (Create refuses
+	// more with ErrQuota). It is capped at what the reserve leaves.
+	Quota func(free int64) int64
 	// Known, if set, reports whether space already holds a file with
 	// this SHA-256 that did not come through an upload (the daemon plugs
 	// in the card ingests filed in the space's folder). It is called from
@@ -194,6 +207,9 @@ type Store struct {
 	mu   sync.Mutex
 	busy map[string]bool
 
+	spaceMu sync.Mutex
+	writing int64 // bytes of chunks being written now, not yet in free space
+
 	placeMu sync.Mutex // check-then-rename on file systems without hard links
 
 	openPart func(name string) (partFile, error)
@@ -290,14 +306,20 @@ func (s *Store) Create(ctx context.Context, req CreateRequest) (Session, error) 
 				return nil
 			}
 		}
-		n := 0
+		n, outstanding := 0, int64(0)
 		prefix := []byte(req.Owner + "\x00")
 		c := open.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			n++
+			if o, err := getSession(tx, string(v)); err == nil && !s.expired(o, now) {
+				outstanding += o.Size - o.Offset
+			}
 		}
 		if n >= s.opt.MaxOpen {
 			return fmt.Errorf("%d unfinished uploads: %w; finish or cancel some first", n, ErrTooMany)
+		}
+		if err := s.admit(req.Size, outstanding); err != nil {
+			return err
 		}
 		sess.ID = newID()
 		sess.State = StateUploading

@@ -81,6 +81,12 @@ func (s *Store) Write(ctx context.Context, owner, id string, offset int64, r io.
 	if n == 0 {
 		return offset, nil
 	}
+	release, err := s.claim(n)
+	if err != nil {
+		return offset, fmt.Errorf("upload %s of %q: %w; the first %d bytes are safe: resume from offset %d when the box has room",
+			id, sess.Name, err, offset, offset)
+	}
+	defer release()
 
 	written, rerr, werr := copyAt(ctx, f, offset, r, n)
 	if werr == nil {
