@@ -98,6 +98,8 @@ type Gateway struct {
 	anchoring atomic.Bool
 	aud       auditing
 	reserve   int64 // bytes the state disk keeps free (failclosed.go)
+	chunks    inflight
+	restJSON  restMarshaler
 
 	grpc    *grpc.Server
 	inproc  *bufconn.Listener

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/shoebox/shoebox/gateway/auth"
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 )
 
@@ -37,6 +38,10 @@ func OpenAPI() []byte { return openAPI }
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 func (g *Gateway) buildHandler() error {
+	g.restJSON = restMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true, UseProtoNames: true},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}}}
 	g.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(g.unaryInterceptor),
 		grpc.ChainStreamInterceptor(g.streamInterceptor),
@@ -60,10 +65,7 @@ func (g *Gateway) buildHandler() error {
 		runtime.WithErrorHandler(restError),
 		runtime.WithStreamErrorHandler(streamError),
 		runtime.WithRoutingErrorHandler(routingError),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, restMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true, UseProtoNames: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}}}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, g.restJSON),
 		runtime.WithMetadata(func(ctx context.Context, r *http.Request) metadata.MD {
 			// The client's address, for rate limiting and the audit log;
 			// trusted only on the in-process connection (see callerIP).
@@ -96,6 +98,10 @@ func (g *Gateway) buildHandler() error {
 	top.HandleFunc("POST /s/{token}", g.publicShare)
 	top.HandleFunc("GET /s/{token}/{path...}", g.publicShare)
 	top.HandleFunc("GET /pair", g.pairPage)
+	// Upload chunks are received here, not through the REST facade:
+	// streamed to the part file (raw), or decoded once (JSON).
+	top.HandleFunc("PUT /v1/uploads/{id}", g.jsonChunk)
+	top.HandleFunc("PUT /v1/uploads/{id}/data", g.rawChunk)
 	top.Handle("/v1/", withRESTWriter(mux))
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
@@ -107,21 +113,27 @@ func (g *Gateway) buildHandler() error {
 		// Bodies are read before the gRPC side authenticates the call:
 		// bound them, so that nobody can make the box buffer gigabytes.
 		// Only a caller whose credential checks out may send an upload
-		// chunk's worth.
-		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
-			limit := int64(maxBody)
-			if r.URL.Path == "/shoebox.v1.UploadService/WriteChunk" && g.signedIn(r) {
-				limit = maxChunk + 2<<20 // a raw chunk and its framing
+		// chunk's worth, and only while the chunks on their way hold
+		// less than the caps of inflight.go.
+		grpcCall := r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
+		door, limit := doorOf(r, grpcCall)
+		if door != nil {
+			if p, ok := g.signedIn(r); ok {
+				release, ok := g.chunks.take(p.UserID, door.cost(limit, r.ContentLength))
+				if !ok {
+					door.refuse(w)
+					return
+				}
+				defer release()
+			} else {
+				limit = maxBody
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if grpcCall {
 			g.grpc.ServeHTTP(w, r)
 			return
 		}
-		limit := int64(maxBody)
-		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/uploads/") && g.signedIn(r) {
-			limit = maxChunk*4/3 + maxBody // a base64 chunk in JSON
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		top.ServeHTTP(w, r)
 	})
 	return nil
@@ -130,14 +142,50 @@ func (g *Gateway) buildHandler() error {
 // maxBody bounds a request body (but a signed-in caller's upload chunk).
 const maxBody = 1 << 20
 
-// signedIn reports whether r carries a credential that authenticates.
-func (g *Gateway) signedIn(r *http.Request) bool {
+// A chunkDoor is a way an upload chunk comes in: the body it may carry,
+// the memory that costs, and how a refusal is said.
+type chunkDoor struct {
+	cost   func(limit, contentLength int64) int64
+	refuse func(http.ResponseWriter)
+}
+
+var (
+	grpcDoor = &chunkDoor{func(limit, _ int64) int64 { return grpcChunkCost(limit) }, refuseGRPC}
+	jsonDoor = &chunkDoor{func(limit, cl int64) int64 { return jsonChunkCost(bodySize(limit, cl)) }, refuseREST}
+	rawDoor  = &chunkDoor{func(limit, cl int64) int64 { return rawChunkCost(bodySize(limit, cl)) }, refuseREST}
+)
+
+// bodySize is what a body may carry: its Content-Length, or the limit
+// when it has none.
+func bodySize(limit, cl int64) int64 {
+	if cl < 0 || cl > limit {
+		return limit
+	}
+	return cl
+}
+
+// doorOf tells whether r sends an upload chunk, and the most its body
+// may carry; for any other request it answers nil and maxBody.
+func doorOf(r *http.Request, grpcCall bool) (*chunkDoor, int64) {
+	switch {
+	case grpcCall && r.URL.Path == "/shoebox.v1.UploadService/WriteChunk":
+		return grpcDoor, maxChunk + 2<<20 // a raw chunk and its framing
+	case grpcCall || r.Method != http.MethodPut || !strings.HasPrefix(r.URL.Path, "/v1/uploads/"):
+		return nil, maxBody
+	case strings.HasSuffix(r.URL.Path, "/data"):
+		return rawDoor, maxChunk
+	}
+	return jsonDoor, maxChunk*4/3 + 4<<10 // a base64 chunk in JSON
+}
+
+// signedIn returns the principal of r's credential, if it authenticates.
+func (g *Gateway) signedIn(r *http.Request) (auth.Principal, bool) {
 	bearer := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
 	if bearer == "" {
-		return false
+		return auth.Principal{}, false
 	}
-	_, err := g.authenticate(bearer, clientIP(r))
-	return err == nil
+	p, err := g.authenticate(bearer, clientIP(r))
+	return p, err == nil
 }
 
 // restMarshaler is JSON, with HttpBody (downloads) passed through raw.

@@ -3,12 +3,18 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/shoebox/shoebox/gateway/auth"
@@ -125,21 +131,154 @@ func (s *uploadService) CreateUpload(ctx context.Context, r *pb.CreateUploadRequ
 }
 
 func (s *uploadService) WriteChunk(ctx context.Context, r *pb.WriteChunkRequest) (*pb.Upload, error) {
+	return s.g.writeChunk(ctx, r.Id, r.Offset, bytes.NewReader(r.Data), int64(len(r.Data)))
+}
+
+// writeChunk writes n bytes of body at offset of upload id, for the
+// caller in ctx: the one way a chunk is written, whatever its door.
+func (g *Gateway) writeChunk(ctx context.Context, id string, offset int64, body io.Reader, n int64) (*pb.Upload, error) {
 	owner := callerOf(ctx).p.UserID
-	off, err := s.g.uploads.Write(ctx, owner, r.Id, r.Offset, bytes.NewReader(r.Data), int64(len(r.Data)))
+	off, err := g.uploads.Write(ctx, owner, id, offset, body, n)
 	if err != nil {
 		var oe *upload.OffsetError
 		if errors.As(err, &oe) {
-			return nil, status.Errorf(codes.Aborted, "upload %s is at offset %d, not %d: resume from %d", r.Id, oe.Current, oe.Offset, oe.Current)
+			return nil, status.Errorf(codes.Aborted, "upload %s is at offset %d, not %d: resume from %d", id, oe.Current, oe.Offset, oe.Current)
 		}
 		return nil, err
 	}
-	sess, err := s.g.uploads.Status(ctx, owner, r.Id)
+	sess, err := g.uploads.Status(ctx, owner, id)
 	if err != nil {
 		return nil, err
 	}
 	sess.Offset = off
 	return uploadPB(sess), nil
+}
+
+// writeChunkMethod is the RPC whose policy and audit rule the REST chunk
+// routes share.
+const writeChunkMethod = "/shoebox.v1.UploadService/WriteChunk"
+
+// jsonChunk receives PUT /v1/uploads/{id} {"offset", "data"} (base64):
+// the body is read once and decoded once, rather than passing through
+// the REST facade and the in-process gRPC connection as copy after copy.
+// The body was bounded and its memory reserved in the handler
+// (inflight.go).
+func (g *Gateway) jsonChunk(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		g.chunkAnswer(w, r, nil, status.Errorf(codes.InvalidArgument, "reading the chunk: %v", err))
+		return
+	}
+	var req struct {
+		ID     string          `json:"id"`
+		Offset json.RawMessage `json:"offset"`
+		Data   []byte          `json:"data"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		// A second look, with data as text: protojson also takes
+		// URL-safe and unpadded base64.
+		var alt struct {
+			Offset json.RawMessage `json:"offset"`
+			Data   string          `json:"data"`
+		}
+		if json.Unmarshal(body, &alt) != nil {
+			g.chunkAnswer(w, r, nil, status.Errorf(codes.InvalidArgument, "the chunk is not {\"offset\", \"data\"} JSON: %v", err))
+			return
+		}
+		if req.Data, err = decodeBase64(alt.Data); err != nil {
+			g.chunkAnswer(w, r, nil, status.Error(codes.InvalidArgument, "data: not base64"))
+			return
+		}
+		req.Offset = alt.Offset
+	}
+	body = nil // the decoded bytes are all that is needed now
+	off, err := jsonInt(req.Offset)
+	if err != nil {
+		g.chunkAnswer(w, r, nil, status.Errorf(codes.InvalidArgument, "offset: %v", err))
+		return
+	}
+	g.serveChunk(w, r, r.PathValue("id"), off, bytes.NewReader(req.Data), int64(len(req.Data)))
+}
+
+// rawChunk receives PUT /v1/uploads/{id}/data?offset=N with the chunk's
+// bytes as the body (application/octet-stream, with a Content-Length),
+// and streams them to the upload's part file.
+func (g *Gateway) rawChunk(w http.ResponseWriter, r *http.Request) {
+	off, err := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
+	if err != nil || off < 0 {
+		g.chunkAnswer(w, r, nil, status.Errorf(codes.InvalidArgument, "offset %q: say where the chunk goes (?offset=N, from GET /v1/uploads/{id})", r.URL.Query().Get("offset")))
+		return
+	}
+	if r.ContentLength < 0 {
+		g.chunkAnswer(w, r, nil, status.Error(codes.InvalidArgument, "send the chunk with a Content-Length"))
+		return
+	}
+	g.serveChunk(w, r, r.PathValue("id"), off, r.Body, r.ContentLength)
+}
+
+// serveChunk runs a REST chunk through the interceptor of WriteChunk
+// (authentication, policy, fail-closed checks, audit) and answers.
+func (g *Gateway) serveChunk(w http.ResponseWriter, r *http.Request, id string, off int64, body io.Reader, n int64) {
+	md := metadata.Pairs(mdClientIP, clientIP(r))
+	if a := r.Header.Get("Authorization"); a != "" {
+		md.Set("authorization", a)
+	}
+	ctx := metadata.NewIncomingContext(r.Context(), md)
+	resp, err := g.intercept(ctx, writeChunkMethod, &pb.WriteChunkRequest{Id: id, Offset: off}, func(ctx context.Context) (any, error) {
+		return g.writeChunk(ctx, id, off, body, n)
+	})
+	g.chunkAnswer(w, r, resp, err)
+}
+
+// chunkAnswer writes a REST chunk's answer as the REST facade would.
+func (g *Gateway) chunkAnswer(w http.ResponseWriter, r *http.Request, resp any, err error) {
+	if err != nil {
+		restError(r.Context(), nil, nil, w, r, toStatus(err))
+		return
+	}
+	b, err := g.restJSON.Marshal(resp)
+	if err != nil {
+		restError(r.Context(), nil, nil, w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+// readBody reads a request body whole, in one buffer of its
+// Content-Length when it has one.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength < 0 {
+		return io.ReadAll(r.Body)
+	}
+	b := make([]byte, r.ContentLength)
+	_, err := io.ReadFull(r.Body, b)
+	return b, err
+}
+
+// decodeBase64 takes what protojson takes: standard or URL-safe
+// alphabet, padded or not.
+func decodeBase64(s string) ([]byte, error) {
+	enc := base64.StdEncoding
+	if strings.ContainsAny(s, "-_") {
+		enc = base64.URLEncoding
+	}
+	if len(s)%4 != 0 {
+		enc = enc.WithPadding(base64.NoPadding)
+	}
+	return enc.DecodeString(s)
+}
+
+// jsonInt reads a JSON int64 as protojson does: a number or a string.
+func jsonInt(raw json.RawMessage) (int64, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	s := string(raw)
+	if unq, err := strconv.Unquote(s); err == nil {
+		s = unq
+	}
+	return strconv.ParseInt(s, 10, 64)
 }
 
 func (s *uploadService) GetUpload(ctx context.Context, r *pb.UploadRequest) (*pb.Upload, error) {

@@ -37,6 +37,9 @@ type UploadServiceClient interface {
 	// Start an upload; answers already_have when the box holds the file.
 	CreateUpload(ctx context.Context, in *CreateUploadRequest, opts ...grpc.CallOption) (*Upload, error)
 	// Write a chunk at an offset; a wrong offset is refused with the current one.
+	// Over REST, PUT /v1/uploads/{id}/data?offset=N takes the chunk's raw bytes
+	// instead (streamed to disk; see docs/GATEWAY.md). Too many chunks in
+	// flight at once are refused with 429 / RESOURCE_EXHAUSTED and Retry-After.
 	WriteChunk(ctx context.Context, in *WriteChunkRequest, opts ...grpc.CallOption) (*Upload, error)
 	GetUpload(ctx context.Context, in *UploadRequest, opts ...grpc.CallOption) (*Upload, error)
 	// Verify the checksum and file the photo into the inbox.
@@ -134,6 +137,9 @@ type UploadServiceServer interface {
 	// Start an upload; answers already_have when the box holds the file.
 	CreateUpload(context.Context, *CreateUploadRequest) (*Upload, error)
 	// Write a chunk at an offset; a wrong offset is refused with the current one.
+	// Over REST, PUT /v1/uploads/{id}/data?offset=N takes the chunk's raw bytes
+	// instead (streamed to disk; see docs/GATEWAY.md). Too many chunks in
+	// flight at once are refused with 429 / RESOURCE_EXHAUSTED and Retry-After.
 	WriteChunk(context.Context, *WriteChunkRequest) (*Upload, error)
 	GetUpload(context.Context, *UploadRequest) (*Upload, error)
 	// Verify the checksum and file the photo into the inbox.
