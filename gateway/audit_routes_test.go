@@ -110,7 +110,7 @@ func TestAuditEveryMutatingRoute(t *testing.T) {
 	own := b.owner()
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
-	photo := fakePhoto(9, 5000)
+	photo := seededBytes(9, 5000)
 	var up uploadJSON
 	b.must("POST", "/v1/uploads", own, map[string]any{"space": "family", "device": "owners-phone", "name": "a.jpg",
 		"size": len(photo), "sha256": sumHex(photo)}, &up)

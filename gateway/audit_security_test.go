@@ -168,36 +168,13 @@ func TestSecurityAuditRewrittenChain(t *testing.T) {
 // a new chain that says why, instead of continuing the forgery.
 func TestSecurityAuditRewrittenChainAtStart(t *testing.T) {
 	dir := t.TempDir()
-	g, err := New(Options{Dir: dir, Params: &fastParams})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.recordAs("owner", "192.0.2.1", "users.create", "mia", nil)
-	g.recordAs("owner", "192.0.2.1", "users.role", "mia", map[string]string{"role": "admin"})
-	g.Close()
+	closedGateway(t, dir)
 	rewriteAuditLog(t, filepath.Join(dir, "audit"), func(l *unkeyedLine) {
 		if l.Target == "mia" {
 			l.Actor = "mia"
 		}
 	})
-	forged, _ := os.ReadFile(filepath.Join(dir, "audit", "audit.log"))
-
-	g, err = New(Options{Dir: dir, Params: &fastParams})
-	if err != nil {
-		t.Fatalf("the gateway must start on a tampered audit log: %v", err)
-	}
-	defer g.Close()
-	kept, _ := filepath.Glob(filepath.Join(dir, "audit.failed-*"))
-	if len(kept) != 1 {
-		t.Fatalf("a rewritten log was not kept aside at start: kept %v", kept)
-	}
-	if old, _ := os.ReadFile(filepath.Join(kept[0], "audit.log")); !bytes.Equal(old, forged) {
-		t.Error("the kept log was changed")
-	}
-	es, err := g.audit.List(audit.Filter{})
-	if err != nil || len(es) == 0 || es[len(es)-1].Action != "audit.failed_verification" {
-		t.Fatalf("new log: %+v, %v", es, err)
-	}
+	restartOnTampered(t, dir)
 }
 
 // TestSecurityAuditAnchorForged: an anchor edited without the key (here
@@ -206,12 +183,7 @@ func TestSecurityAuditRewrittenChainAtStart(t *testing.T) {
 // anchor replaces the forged one.
 func TestSecurityAuditAnchorForged(t *testing.T) {
 	dir := t.TempDir()
-	g, err := New(Options{Dir: dir, Params: &fastParams})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.recordAs("owner", "192.0.2.1", "users.create", "mia", nil)
-	g.Close()
+	closedGateway(t, dir)
 	p := audit.AnchorPath(filepath.Join(dir, "audit"))
 	raw, err := os.ReadFile(p)
 	if err != nil {
@@ -223,7 +195,7 @@ func TestSecurityAuditAnchorForged(t *testing.T) {
 	forged, _ := json.Marshal(a)
 	os.WriteFile(p, forged, 0o600)
 
-	g, err = New(Options{Dir: dir, Params: &fastParams})
+	g, err := New(Options{Dir: dir, Params: &fastParams})
 	if err != nil {
 		t.Fatal(err)
 	}

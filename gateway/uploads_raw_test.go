@@ -39,7 +39,7 @@ func TestUploadRawChunks(t *testing.T) {
 	b := newTestBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	viewer := b.user("vic", "viewer", map[string]string{"family": "read"})
-	photo := fakePhoto(11, 300_000)
+	photo := seededBytes(11, 300_000)
 	up := b.startUpload(mia, "family", "mias-phone", "raw.jpg", photo)
 
 	if code, raw := b.rawPut("", up.ID, 0, photo[:1000]); code != http.StatusUnauthorized || !bytes.Contains(raw, []byte(`"error"`)) {

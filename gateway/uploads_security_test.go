@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,17 +13,6 @@ import (
 // Security tests of phone uploads (docs/GATEWAY.md, "Phone uploads"):
 // what an upload reveals about other spaces and about the box, and whose
 // upload state it is.
-
-// fakePhoto is n bytes that stand for a photo, the same for the same
-// seed.
-func fakePhoto(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 42))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
 
 // startUpload creates an upload of data and fails the test unless the box
 // answers 200.
@@ -57,7 +45,7 @@ func TestSecurityUploadDedupPerSpace(t *testing.T) {
 	b := newTestBox(t)
 	own := b.owner()
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
-	secret := fakePhoto(1, 50_000)
+	secret := seededBytes(1, 50_000)
 	b.sendPhoto(own, "clients", "owners-phone", "contract.jpg", secret)
 
 	// Mia has the same bytes (say, a guess at a client's file): asking
@@ -99,7 +87,7 @@ func TestSecurityUploadDedupPerSpace(t *testing.T) {
 func TestSecurityUploadPathsRelative(t *testing.T) {
 	b := newTestBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
-	photo := fakePhoto(2, 30_000)
+	photo := seededBytes(2, 30_000)
 	want := "mias-phone/2025/07/IMG_0001.JPG"
 
 	done := b.sendPhoto(mia, "family", "mias-phone", "IMG_0001.JPG", photo)
@@ -140,8 +128,8 @@ func TestSecurityUploadPathsRelative(t *testing.T) {
 	}
 	// The family folder is moved away: the upload cannot land, and the
 	// answer says so without the folder's path on the box.
-	up := b.startUpload(mia, "family", "mias-phone", "IMG_0002.JPG", fakePhoto(3, 1000))
-	b.must("PUT", "/v1/uploads/"+up.ID, mia, map[string]any{"offset": 0, "data": fakePhoto(3, 1000)}, nil)
+	up := b.startUpload(mia, "family", "mias-phone", "IMG_0002.JPG", seededBytes(3, 1000))
+	b.must("PUT", "/v1/uploads/"+up.ID, mia, map[string]any{"offset": 0, "data": seededBytes(3, 1000)}, nil)
 	if err := os.Rename(b.family, b.family+".away"); err != nil {
 		t.Fatal(err)
 	}
@@ -160,9 +148,9 @@ func TestSecurityUploadStateBoundToAccount(t *testing.T) {
 	b := newTestBox(t)
 	own := b.localToken()
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
-	sent := fakePhoto(4, 20_000)
+	sent := seededBytes(4, 20_000)
 	b.sendPhoto(mia, "family", "mias-phone", "sent.jpg", sent)
-	half := fakePhoto(5, 20_000)
+	half := seededBytes(5, 20_000)
 	open := b.startUpload(mia, "family", "mias-phone", "half.jpg", half)
 	b.must("PUT", "/v1/uploads/"+open.ID, mia, map[string]any{"offset": 0, "data": half[:10_000]}, nil)
 	parts, _ := filepath.Glob(filepath.Join(b.state, "gateway", "uploads", "*.part"))
