@@ -3,7 +3,7 @@
 // grpc-gateway, the OpenAPI document, share links and phone pairing, all
 // on the daemon's one HTTPS port. It authenticates every call (package
 // auth), checks it against one policy table (policy.go), writes security
-// events to the hash-chained audit log (package audit), and calls the
+// events to the keyed, anchored audit log (package audit), and calls the
 // daemon (package appliance) for the box's state and actions.
 //
 // docs/GATEWAY.md describes the API for phone and script authors.
