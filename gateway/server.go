@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -128,6 +130,14 @@ func (g *Gateway) buildHandler() error {
 			} else {
 				limit = maxBody
 			}
+		}
+		if r.ContentLength > limit {
+			// Said to be too large: refused before a buffer is made for it.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			json.NewEncoder(w).Encode(map[string]any{"code": codes.ResourceExhausted.String(), "status": http.StatusRequestEntityTooLarge,
+				"error": fmt.Sprintf("a body of %d bytes is over the limit of %d for this request: send less (an upload chunk: signed in, at most 16 MiB)", r.ContentLength, limit)})
+			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if grpcCall {

@@ -193,3 +193,35 @@ func TestUploadChunksInFlight(t *testing.T) {
 		t.Errorf("a chunk after the others ended: HTTP %d %s", code, raw)
 	}
 }
+
+// TestChunkClaimedTooLarge: a body said to be larger than the request
+// may carry is refused (413) before the box makes room for it — signed
+// in or not.
+func TestChunkClaimedTooLarge(t *testing.T) {
+	b := newTestBox(t)
+	mia := b.user("mia", "member", map[string]string{"family": "write"})
+	up := b.startUpload(mia, "family", "phone", "a.jpg", seededBytes(30, 100))
+	for _, c := range []struct {
+		who, tok, path string
+		n              int64
+	}{
+		{"nobody", "", "/v1/uploads/" + up.ID, 20 << 20},
+		{"mia", mia, "/v1/uploads/" + up.ID, 1 << 40},
+		{"mia", mia, "/v1/uploads/" + up.ID + "/data?offset=0", 17 << 20},
+	} {
+		req, _ := http.NewRequest("PUT", b.base+c.path, newStall(make(chan struct{})))
+		req.ContentLength = c.n
+		if c.tok != "" {
+			req.Header.Set("Authorization", "Bearer "+c.tok)
+		}
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !json.Valid(body) {
+			t.Errorf("%s: PUT %s with Content-Length %d: HTTP %d %s, want 413", c.who, c.path, c.n, resp.StatusCode, body)
+		}
+	}
+}
