@@ -11,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"gopkg.in/yaml.v3"
+
+	"github.com/shoebox/shoebox/internal/pathx"
 )
 
 // Config is shoeboxd's configuration (docs/DAEMON.md documents every key).
@@ -65,6 +68,15 @@ type GatewayConfig struct {
 	// KDFMemoryMiB caps the memory password hashing (argon2id) may use at
 	// once; 0: an eighth of the RAM, at most 128 MiB (package password).
 	KDFMemoryMiB int64 `yaml:"kdf_memory_mib"`
+	// UploadQuota is the most one account's unfinished phone uploads may
+	// still send: bytes, or a share of the state disk's free space at the
+	// time (default 25%).
+	UploadQuota Size `yaml:"upload_quota"`
+	// StateReserve is free space on the state disk that uploads never
+	// use, and below which the gateway refuses changes it could not
+	// audit: bytes, or a share of the disk (default 5 %, at least 1 GiB,
+	// at most 16 GiB, never more than 10 % of the disk).
+	StateReserve Size `yaml:"state_reserve"`
 }
 
 // DisksConfig is the disk array.
@@ -181,6 +193,33 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// Size is an amount of disk space in YAML: bytes with an optional unit
+// ("20GiB", "500 MB", "0") or a percentage ("25%").
+type Size struct {
+	Bytes   int64
+	Percent float64 // of something the key names; 0 when given in bytes
+	Set     bool
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (z *Size) UnmarshalYAML(n *yaml.Node) error {
+	s := strings.TrimSpace(n.Value)
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || v < 0 || v > 100 {
+			return fmt.Errorf("line %d: %q is not a percentage from 0%% to 100%%", n.Line, s)
+		}
+		*z = Size{Percent: v, Set: true}
+		return nil
+	}
+	v, err := humanize.ParseBytes(s)
+	if err != nil || v > 1<<62 {
+		return fmt.Errorf("line %d: %q is not an amount of space (use e.g. 20GiB, 500MB, or 25%%)", n.Line, s)
+	}
+	*z = Size{Bytes: int64(v), Set: true}
 	return nil
 }
 
@@ -368,7 +407,7 @@ func (c *Config) validate(file string) error {
 			add(c.fail(file, k, "/ would let a source read every folder of the box; list the folders that hold photos"))
 		default:
 			for _, p := range c.protectedPaths() {
-				if within(rr, p.path) {
+				if pathx.Within(rr, p.path) {
 					add(c.fail(file, k, "%s lies in %s %s, which sources may never read", r, p.what, p.path))
 					break
 				}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,7 @@ type Daemon struct {
 	cards      *cardWatcher
 	scrub      *maint.ScrubService // nil without an array
 	notReady   atomic.Value        // string: why the box is not ready, "" when ready
+	problems   sync.Map            // component → what is wrong with it (SetProblem)
 	listenAddr atomic.Value        // string: the HTTPS listener's address once listening
 	recovery   string              // recovery identity file written at first start
 	hideOnce   sync.Once           // builds hider (HidePaths)
@@ -70,6 +72,29 @@ func New(cfg *Config, logger *slog.Logger) *Daemon {
 
 // NotReady returns why the box is not ready, or "".
 func (d *Daemon) NotReady() string { return d.notReady.Load().(string) }
+
+// SetProblem records what is wrong with a component that keeps the box
+// from working as it should (the gateway's audit log cannot be written),
+// or, with msg "", that it is resolved. While any problem is set,
+// /healthz answers 503 naming them. Safe for concurrent use.
+func (d *Daemon) SetProblem(component, msg string) {
+	if msg == "" {
+		d.problems.Delete(component)
+		return
+	}
+	d.problems.Store(component, msg)
+}
+
+// Problems returns the problems set, as "component: msg", sorted.
+func (d *Daemon) Problems() []string {
+	var out []string
+	d.problems.Range(func(k, v any) bool {
+		out = append(out, k.(string)+": "+v.(string))
+		return true
+	})
+	slices.Sort(out)
+	return out
+}
 
 // open opens (on first start: creates) the array and the repository.
 func (d *Daemon) open(ctx context.Context) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/shoebox/shoebox/appliance/cards"
 	"github.com/shoebox/shoebox/appliance/maint"
 	"github.com/shoebox/shoebox/internal/mountinfo"
+	"github.com/shoebox/shoebox/internal/pathx"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/vault"
 	"golang.org/x/sys/unix"
@@ -231,8 +232,7 @@ func (c *cardWatcher) boxPath(point string) bool {
 // under reports whether path is strictly below one of roots.
 func under(path string, roots []string) bool {
 	for _, r := range roots {
-		r = filepath.Clean(r)
-		if r == "/" && path != "/" || strings.HasPrefix(path, r+"/") {
+		if pathx.Under(path, r) {
 			return true
 		}
 	}

@@ -165,6 +165,11 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "not ready: %s\n", why)
 		return
 	}
+	if ps := s.d.Problems(); len(ps) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "problem: %s\n", strings.Join(ps, "\nproblem: "))
+		return
+	}
 	if a := s.d.Array; a != nil {
 		if st := a.Status(); st.State != "healthy" {
 			fmt.Fprintf(w, "ok (array %s: %d objects short of redundancy)\n", st.State, st.Degraded)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/shoebox/shoebox/internal/pathx"
 )
 
 // What a source may read. A source's folder is backed up with the
@@ -79,14 +81,11 @@ func relation(p, refused string) string {
 	switch {
 	case p == refused:
 		return "it is"
-	case within(p, refused):
+	case pathx.Within(p, refused):
 		return "it lies in"
 	}
 	return "it holds"
 }
-
-// within reports whether p is root or lies below it.
-func within(p, root string) bool { return p == root || under(p, []string{root}) }
 
 // protected is a folder (or file) sources may never touch: what it is,
 // and how messages name it instead of its path ("" for the system's
@@ -185,7 +184,7 @@ func (c *Config) CheckSourcePath(path string) error {
 	}
 	for _, root := range e.Allowed {
 		rr, err := resolve(root)
-		if err == nil && within(r, rr) {
+		if err == nil && pathx.Within(r, rr) {
 			return nil
 		}
 	}
@@ -199,7 +198,7 @@ func (c *Config) protectedHit(r string) (protected, bool) {
 		return protected{path: "/", what: "the root of the file system"}, true
 	}
 	for _, p := range c.protectedPaths() {
-		if within(r, p.path) || within(p.path, r) {
+		if pathx.Within(r, p.path) || pathx.Within(p.path, r) {
 			return p, true
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shoebox/shoebox/internal/pathx"
 )
 
 // pathBox is a box's folders on disk for the source-path check: photos
@@ -186,13 +188,13 @@ func FuzzSourcePath(f *testing.F) {
 			}
 			ok := false
 			for _, r := range roots {
-				ok = ok || within(real, r)
+				ok = ok || pathx.Within(real, r)
 			}
 			if !ok {
 				t.Fatalf("%q (resolved %s) allowed outside the roots %v", p, real, roots)
 			}
 			for _, pr := range protectedDirs {
-				if pr == "/" && real == "/" || pr != "/" && (within(real, pr) || within(pr, real)) {
+				if pr == "/" && real == "/" || pr != "/" && (pathx.Within(real, pr) || pathx.Within(pr, real)) {
 					t.Fatalf("%q (resolved %s) allowed, touching %s", p, real, pr)
 				}
 			}

@@ -21,6 +21,7 @@ var fuzzRoutes = []struct{ method, path string }{
 	{"POST", "/v1/uploads"},
 	{"PUT", "/v1/uploads/{id}"},
 	{"POST", "/v1/shares"},
+	{"PUT", "/v1/uploads/{id}/data?offset=0"},
 }
 
 // FuzzRESTDecode posts arbitrary bodies, as the signed-in owner, to the

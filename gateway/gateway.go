@@ -3,7 +3,7 @@
 // grpc-gateway, the OpenAPI document, share links and phone pairing, all
 // on the daemon's one HTTPS port. It authenticates every call (package
 // auth), checks it against one policy table (policy.go), writes security
-// events to the hash-chained audit log (package audit), and calls the
+// events to the keyed, anchored audit log (package audit), and calls the
 // daemon (package appliance) for the box's state and actions.
 //
 // docs/GATEWAY.md describes the API for phone and script authors.
@@ -11,6 +11,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -23,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +67,9 @@ type Options struct {
 	// InitialOwner is the owner account made when there is none, with a
 	// random password written to Dir/INITIAL-PASSWORD.txt.
 	InitialOwner string
+	// UploadQuota and StateReserve are gateway.upload_quota and
+	// gateway.state_reserve (docs/DAEMON.md); unset, the defaults.
+	UploadQuota, StateReserve appliance.Size
 	// Now and Params are for tests (clock, cheap argon2 parameters).
 	Now    func() time.Time
 	Params *password.Params
@@ -87,6 +92,15 @@ type Gateway struct {
 	boxKey  []byte
 	// plainAddr is the plain-HTTP listener's address once listening.
 	plainAddr atomic.Value
+
+	// anchors are the audit log's anchors; anchoring is set while one
+	// is written in the background; aud is the state of auditing.
+	anchors   anchors
+	anchoring atomic.Bool
+	aud       auditing
+	reserve   int64 // bytes the state disk keeps free (failclosed.go)
+	chunks    inflight
+	restJSON  restMarshaler
 
 	grpc    *grpc.Server
 	inproc  *bufconn.Listener
@@ -124,9 +138,15 @@ func New(opt Options) (*Gateway, error) {
 	}
 	g.db = db
 	fail := func(err error) (*Gateway, error) { db.Close(); return nil, err }
-	if g.audit, err = g.openAudit(); err != nil {
+	chainKey, err := audit.ChainKey(boxKey)
+	if err != nil {
 		return fail(err)
 	}
+	g.anchors = anchors{key: chainKey, stores: g.anchorStores()}
+	if g.audit, err = g.openAudit(chainKey); err != nil {
+		return fail(err)
+	}
+	g.anchorAudit(nil)
 	if g.auth, err = auth.New(db, auth.Options{Now: g.now, Params: params, BoxKey: boxKey, OnEvent: g.authEvent, Logger: g.log}); err != nil {
 		return fail(err)
 	}
@@ -136,7 +156,15 @@ func New(opt Options) (*Gateway, error) {
 	if err := g.openShares(params); err != nil {
 		return fail(err)
 	}
-	if g.uploads, err = upload.New(db, opt.Dir, upload.Options{Now: g.now, Known: g.knownFile}); err != nil {
+	dedupKey, err := hkdf.Key(sha256.New, boxKey, nil, "shoebox upload space index v1", 32)
+	if err != nil {
+		return fail(err)
+	}
+	if _, total, err := g.stateSpace(); err == nil {
+		g.reserve = reserveFor(opt.StateReserve, total)
+	}
+	if g.uploads, err = upload.New(db, opt.Dir, upload.Options{Now: g.now, Known: g.knownFile, Key: dedupKey,
+		Space: g.stateSpace, Reserve: g.reserve, Quota: quotaFor(opt.UploadQuota)}); err != nil {
 		return fail(err)
 	}
 	if err := g.buildHandler(); err != nil {
@@ -158,14 +186,26 @@ func (g *Gateway) register(s *grpc.Server) {
 	pb.RegisterAuditServiceServer(s, &auditService{g: g})
 }
 
-// openAudit opens the audit log. A log that fails verification is not
-// silently replaced, nor does it keep the box's API down (an attacker
-// could use that): it is moved aside as evidence, a new chain starts
-// with an entry saying why and where the old one is, and a critical
-// alert tells the owner.
-func (g *Gateway) openAudit() (*audit.Log, error) {
-	dir := filepath.Join(g.opt.Dir, "audit")
-	l, err := audit.Open(dir)
+// openAudit opens the audit log, checked against its latest anchor. A
+// log that fails verification — edited, cut short, rewritten, or
+// deleted while an anchor names entries — is not silently replaced, nor
+// does it keep the box's API down (an attacker could use that): it is
+// moved aside as evidence, a new chain starts with an entry saying why
+// and where the old one is, and a critical alert tells the owner. An
+// anchor that does not check out is tampering too: it is reported the
+// same way, and the next anchor replaces it.
+func (g *Gateway) openAudit(key []byte) (*audit.Log, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := g.auditDir()
+	anchor, forged, unreadable := g.anchors.load(ctx)
+	if unreadable != nil {
+		g.log.Warn("the audit log is checked against the anchors that could be read", "err", unreadable)
+	}
+	for _, f := range forged {
+		g.auditTampered("audit-anchor-tampered", "An anchor of the audit log was changed", f+". The log itself was checked against the other copies; the next anchor replaces this one.")
+	}
+	l, err := audit.Open(dir, audit.Options{Key: key, Anchor: anchor})
 	if !errors.Is(err, audit.ErrTampered) {
 		return l, err
 	}
@@ -173,18 +213,29 @@ func (g *Gateway) openAudit() (*audit.Log, error) {
 	if rerr := os.Rename(dir, kept); rerr != nil {
 		return nil, fmt.Errorf("%w; moving it aside failed: %v", err, rerr)
 	}
-	l, err2 := audit.Open(dir)
+	g.anchors.reset()
+	l, err2 := audit.Open(dir, audit.Options{Key: key})
 	if err2 != nil {
 		return nil, err2
 	}
-	l.Append(audit.Entry{Actor: "shoebox", Action: "audit.failed_verification", Target: kept,
-		Detail: map[string]string{"reason": err.Error()}})
-	g.log.Error("the audit log failed verification; kept as evidence, a new log was started", "kept", kept, "err", err)
-	if g.d != nil {
-		g.d.Bus.Raise("audit", "audit-tampered", appliance.Critical, "The audit log was changed after it was written",
-			fmt.Sprintf("%v. The old log is kept unchanged in %s; a new log was started. Check who had access to the box.", err, kept))
+	detail := map[string]string{"reason": err.Error()}
+	if anchor != nil {
+		detail["anchored_seq"] = strconv.FormatUint(anchor.Seq, 10)
+		detail["anchored_at"] = anchor.Time.Format(time.RFC3339)
 	}
+	l.Append(audit.Entry{Actor: "shoebox", Action: "audit.failed_verification", Target: kept, Result: audit.ResultOK, Detail: detail})
+	g.log.Error("the audit log failed verification; kept as evidence, a new log was started", "kept", kept, "err", err)
+	g.auditTampered("audit-tampered", "The audit log was changed after it was written",
+		fmt.Sprintf("%v. The old log is kept unchanged in %s; a new log was started. Check who had access to the box.", err, kept))
 	return l, nil
+}
+
+// auditTampered raises a critical alert about the audit log.
+func (g *Gateway) auditTampered(key, subject, msg string) {
+	g.log.Error(subject, "detail", msg)
+	if g.d != nil {
+		g.d.Bus.Raise("audit", key, appliance.Critical, subject, msg)
+	}
 }
 
 // InitialPasswordFile holds the first owner's password, made on first start.
@@ -213,7 +264,15 @@ func (g *Gateway) firstStart() error {
 	if err := atomicfile.WriteFile(p, []byte(text), 0o600); err != nil {
 		return err
 	}
-	if _, err := g.auth.CreateUser(name, pw, auth.Owner); err != nil {
+	// The box itself made the account: its record names the box as the
+	// actor (the auth store's event, which names the account, joins it).
+	rec := &pending{e: audit.Entry{Actor: "shoebox", Action: "users.create", Target: name, Detail: map[string]string{"role": string(auth.Owner)}},
+		account: name, absorbs: []string{"auth.user_created"}}
+	done := g.track(rec)
+	_, err = g.auth.CreateUser(name, pw, auth.Owner)
+	done()
+	g.appendEntry(rec.entry(err))
+	if err != nil {
 		return fmt.Errorf("first owner account: %w", err)
 	}
 	g.log.Warn("made the owner account; its password is in "+p+": sign in, change it, delete the file", "user", name)
@@ -221,7 +280,9 @@ func (g *Gateway) firstStart() error {
 }
 
 // Serve runs the plain-HTTP redirector (when configured) and housekeeping
-// (expired uploads) until ctx ends; it implements appliance.Service.
+// until ctx ends: hourly, the audit log's anchor and expired uploads;
+// every half minute, a retry of an audit log that could not be written.
+// It implements appliance.Service.
 func (g *Gateway) Serve(ctx context.Context) error {
 	if g.opt.PlainAddr != "" {
 		srv := &http.Server{Addr: g.opt.PlainAddr, Handler: g.PlainHTTP(), ReadHeaderTimeout: 10 * time.Second}
@@ -233,18 +294,29 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		go srv.Serve(ln)
 		defer srv.Close()
 	}
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
+	hourly := func() {
+		g.anchorAudit(nil)
 		if n, err := g.uploads.Sweep(ctx); err != nil {
 			g.log.Warn("sweeping abandoned uploads", "err", err)
 		} else if n > 0 {
 			g.log.Info("removed abandoned uploads", "count", n)
 		}
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	retry := time.NewTicker(30 * time.Second)
+	defer retry.Stop()
+	// A clean stop anchors the audit log's last entries.
+	defer g.anchorAudit(nil)
+	hourly()
+	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-retry.C:
+			g.retryAudit()
 		case <-t.C:
+			hourly()
 		}
 	}
 }
@@ -324,6 +396,7 @@ func newForDaemon(opt Options, d *appliance.Daemon, env appliance.APIEnv) (*Gate
 	kdf := password.SetLimits(password.Limits{Memory: gc.KDFMemoryMiB << 20})
 	opt.Logger.Info("password hashing memory budget", "mib", kdf.Memory>>20,
 		"at_once", max(kdf.Memory/(int64(password.Default.Memory)<<10), 1), "queue", kdf.Waiters, "wait", kdf.Wait)
+	opt.UploadQuota, opt.StateReserve = gc.UploadQuota, gc.StateReserve
 	return New(opt)
 }
 

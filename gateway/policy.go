@@ -16,7 +16,8 @@ import (
 
 // Access rules for every RPC, in one table. An RPC missing here is
 // refused (and TestPolicyCoversEveryMethod fails), so a new route cannot
-// slip through without a rule.
+// slip through without a rule. How each is audited is beside it, in
+// audited.go.
 //
 //   - public: no credential (the request itself carries one: a password,
 //     an enrolment code).
@@ -227,16 +228,13 @@ func callerIP(ctx context.Context) string {
 }
 
 func (g *Gateway) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	ctx, err := g.authorize(ctx, info.FullMethod)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := h(ctx, req)
-	if err != nil {
-		withRetryAfter(ctx, err)
-		return nil, g.failed(info.FullMethod, err)
-	}
-	return resp, nil
+	return g.intercept(ctx, info.FullMethod, req, func(ctx context.Context) (any, error) {
+		resp, err := h(ctx, req)
+		if err != nil {
+			withRetryAfter(ctx, err) // a wait the error carries (brakes, busy hashing) goes out as Retry-After
+		}
+		return resp, err
+	})
 }
 
 type wrappedStream struct {
@@ -247,14 +245,69 @@ type wrappedStream struct {
 func (w *wrappedStream) Context() context.Context { return w.ctx }
 
 func (g *Gateway) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	ctx, err := g.authorize(ss.Context(), info.FullMethod)
+	_, err := g.intercept(ss.Context(), info.FullMethod, nil, func(ctx context.Context) (any, error) {
+		return nil, h(srv, &wrappedStream{ss, ctx})
+	})
+	return err
+}
+
+// intercept runs one call of method (req is nil for a stream): it
+// authorizes the caller against the policy table, and audits a call that
+// changes something (audited.go): one record, with the caller, the
+// target and the result; refused calls of a signed-in caller too.
+func (g *Gateway) intercept(ctx context.Context, method string, req any, run func(context.Context) (any, error)) (any, error) {
+	rule, audited := auditRules[method]
+	actx, err := g.authorize(ctx, method)
 	if err != nil {
-		return err
+		if audited && !rule.byStore && status.Code(err) == codes.PermissionDenied {
+			if c := g.refusedCaller(ctx); c != nil {
+				g.appendEntry(newPending(rule, req, c).entry(err))
+			}
+		}
+		return nil, err
 	}
-	if err := h(srv, &wrappedStream{ss, ctx}); err != nil {
-		return g.failed(info.FullMethod, err)
+	if !audited || rule.byStore {
+		resp, err := run(actx)
+		if err != nil {
+			return nil, g.failed(method, err)
+		}
+		return resp, nil
 	}
-	return nil
+	if err := g.auditReady(rule); err != nil {
+		return nil, err
+	}
+	p := newPending(rule, req, callerOf(actx))
+	done := g.track(p)
+	resp, err := run(context.WithValue(actx, pendingKey{}, p))
+	done()
+	if err != nil {
+		err = g.failed(method, err)
+	}
+	if err != nil || !p.quiet {
+		g.appendEntry(p.entry(err))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// refusedCaller is who made a call that authorize refused, when their
+// credential is good (a role or scope that does not allow the call), or
+// nil.
+func (g *Gateway) refusedCaller(ctx context.Context) *caller {
+	md, _ := metadata.FromIncomingContext(ctx)
+	v := md.Get("authorization")
+	if len(v) == 0 {
+		return nil
+	}
+	c := &caller{ip: callerIP(ctx)}
+	p, err := g.authenticate(strings.TrimSpace(strings.TrimPrefix(v[0], "Bearer ")), c.ip)
+	if err != nil {
+		return nil
+	}
+	c.p = p
+	return c
 }
 
 // failed maps a handler's error to its status, and logs the ones that

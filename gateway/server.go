@@ -15,6 +15,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/shoebox/shoebox/appliance"
+	"github.com/shoebox/shoebox/gateway/auth"
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 	"github.com/shoebox/shoebox/gateway/token"
 )
@@ -43,6 +45,10 @@ func OpenAPI() []byte { return openAPI }
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 func (g *Gateway) buildHandler() error {
+	g.restJSON = restMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true, UseProtoNames: true},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}}}
 	g.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(g.unaryInterceptor),
 		grpc.ChainStreamInterceptor(g.streamInterceptor),
@@ -66,10 +72,7 @@ func (g *Gateway) buildHandler() error {
 		runtime.WithErrorHandler(restError),
 		runtime.WithStreamErrorHandler(streamError),
 		runtime.WithRoutingErrorHandler(routingError),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, restMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true, UseProtoNames: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}}}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, g.restJSON),
 		runtime.WithMetadata(func(ctx context.Context, r *http.Request) metadata.MD {
 			// The client's address, for rate limiting and the audit log;
 			// trusted only on the in-process connection (see callerIP).
@@ -102,6 +105,10 @@ func (g *Gateway) buildHandler() error {
 	top.HandleFunc("POST /s/{token}", g.publicShare)
 	top.HandleFunc("GET /s/{token}/{path...}", g.publicShare)
 	top.HandleFunc("GET /pair", g.pairPage)
+	// Upload chunks are received here, not through the REST facade:
+	// streamed to the part file (raw), or decoded once (JSON).
+	top.HandleFunc("PUT /v1/uploads/{id}", g.jsonChunk)
+	top.HandleFunc("PUT /v1/uploads/{id}/data", g.rawChunk)
 	top.Handle("/v1/", withRESTWriter(mux))
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
@@ -113,21 +120,35 @@ func (g *Gateway) buildHandler() error {
 		// Bodies are read before the gRPC side authenticates the call:
 		// bound them, so that nobody can make the box buffer gigabytes.
 		// Only a caller whose credential checks out may send an upload
-		// chunk's worth.
-		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
-			limit := int64(maxBody)
-			if r.URL.Path == "/shoebox.v1.UploadService/WriteChunk" && g.signedIn(r) {
-				limit = maxChunk + 2<<20 // a raw chunk and its framing
+		// chunk's worth, and only while the chunks on their way hold
+		// less than the caps of inflight.go.
+		grpcCall := r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
+		door, limit := doorOf(r, grpcCall)
+		if door != nil {
+			if p, ok := g.signedIn(r); ok {
+				release, ok := g.chunks.take(p.UserID, door.cost(limit, r.ContentLength))
+				if !ok {
+					door.refuse(w)
+					return
+				}
+				defer release()
+			} else {
+				limit = maxBody
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		if r.ContentLength > limit {
+			// Said to be too large: refused before a buffer is made for it.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			json.NewEncoder(w).Encode(map[string]any{"code": codes.ResourceExhausted.String(), "status": http.StatusRequestEntityTooLarge,
+				"error": fmt.Sprintf("a body of %d bytes is over the limit of %d for this request: send less (an upload chunk: signed in, at most 16 MiB)", r.ContentLength, limit)})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if grpcCall {
 			g.grpc.ServeHTTP(w, r)
 			return
 		}
-		limit := int64(maxBody)
-		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/uploads/") && g.signedIn(r) {
-			limit = maxChunk*4/3 + maxBody // a base64 chunk in JSON
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		top.ServeHTTP(w, r)
 	})
 	return nil
@@ -136,14 +157,50 @@ func (g *Gateway) buildHandler() error {
 // maxBody bounds a request body (but a signed-in caller's upload chunk).
 const maxBody = 1 << 20
 
-// signedIn reports whether r carries a credential that authenticates.
-func (g *Gateway) signedIn(r *http.Request) bool {
+// A chunkDoor is a way an upload chunk comes in: the body it may carry,
+// the memory that costs, and how a refusal is said.
+type chunkDoor struct {
+	cost   func(limit, contentLength int64) int64
+	refuse func(http.ResponseWriter)
+}
+
+var (
+	grpcDoor = &chunkDoor{func(limit, _ int64) int64 { return grpcChunkCost(limit) }, refuseGRPC}
+	jsonDoor = &chunkDoor{func(limit, cl int64) int64 { return jsonChunkCost(bodySize(limit, cl)) }, refuseREST}
+	rawDoor  = &chunkDoor{func(limit, cl int64) int64 { return rawChunkCost(bodySize(limit, cl)) }, refuseREST}
+)
+
+// bodySize is what a body may carry: its Content-Length, or the limit
+// when it has none.
+func bodySize(limit, cl int64) int64 {
+	if cl < 0 || cl > limit {
+		return limit
+	}
+	return cl
+}
+
+// doorOf tells whether r sends an upload chunk, and the most its body
+// may carry; for any other request it answers nil and maxBody.
+func doorOf(r *http.Request, grpcCall bool) (*chunkDoor, int64) {
+	switch {
+	case grpcCall && r.URL.Path == "/shoebox.v1.UploadService/WriteChunk":
+		return grpcDoor, maxChunk + 2<<20 // a raw chunk and its framing
+	case grpcCall || r.Method != http.MethodPut || !strings.HasPrefix(r.URL.Path, "/v1/uploads/"):
+		return nil, maxBody
+	case strings.HasSuffix(r.URL.Path, "/data"):
+		return rawDoor, maxChunk
+	}
+	return jsonDoor, maxChunk*4/3 + 4<<10 // a base64 chunk in JSON
+}
+
+// signedIn returns the principal of r's credential, if it authenticates.
+func (g *Gateway) signedIn(r *http.Request) (auth.Principal, bool) {
 	bearer := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
 	if bearer == "" {
-		return false
+		return auth.Principal{}, false
 	}
-	_, err := g.authenticate(bearer, clientIP(r))
-	return err == nil
+	p, err := g.authenticate(bearer, clientIP(r))
+	return p, err == nil
 }
 
 // restMarshaler is JSON, with HttpBody (downloads) passed through raw.
@@ -341,11 +398,13 @@ func tokensIn(s string) []string {
 	return out
 }
 
-// Close stops the gRPC server and the in-process connection, and closes
-// the audit log and the database.
+// Close stops the gRPC server and the in-process connection, anchors the
+// audit log in the state directory (Serve, when it ran, anchored it
+// everywhere as it returned), and closes the log and the database.
 func (g *Gateway) Close() error {
 	g.grpc.Stop()
 	g.conn.Close()
+	g.anchorAudit(g.anchors.stores[:1])
 	g.audit.Close()
 	return g.db.Close()
 }

@@ -18,6 +18,7 @@ import (
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 	"github.com/shoebox/shoebox/gateway/password"
 	"github.com/shoebox/shoebox/gateway/share"
+	"github.com/shoebox/shoebox/internal/pathx"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -80,22 +81,17 @@ func spaceRoot(sn *vault.Snapshot) string {
 	root := cleanPath(filepath.ToSlash(sn.Paths[0]))
 	for _, p := range sn.Paths[1:] {
 		p = cleanPath(filepath.ToSlash(p))
-		for root != "/" && !within(p, root) {
+		for root != "/" && !pathx.Within(p, root) {
 			root = path.Dir(root)
 		}
 	}
 	return root
 }
 
-// within reports whether the clean path p is root or under it.
-func within(p, root string) bool {
-	return root == "/" || p == root || strings.HasPrefix(p, root+"/")
-}
-
 // spacePath is p (a clean snapshot path under root) as the space sees
 // it: "/" for root itself.
 func spacePath(root, p string) string {
-	if root == "/" || !within(p, root) {
+	if root == "/" || !pathx.Within(p, root) {
 		return p
 	}
 	return cleanPath(strings.TrimPrefix(p, root))
@@ -151,7 +147,7 @@ func (s *shareService) CreateShare(ctx context.Context, r *pb.CreateShareRequest
 	// The path is relative to the space; a snapshot path under the
 	// space's folder (as BrowseSnapshot shows it) is taken as it is.
 	root, p := spaceRoot(sn), cleanPath(r.Path)
-	if !within(p, root) {
+	if !pathx.Within(p, root) {
 		p = path.Join(root, p)
 	}
 	kind := share.Snapshot
@@ -401,7 +397,7 @@ func (s *shareService) ShareAccessLog(ctx context.Context, r *pb.ShareRequest) (
 	}
 	for _, e := range dl {
 		what := e.Detail["what"]
-		if verb, p, ok := strings.Cut(what, " "); ok && root != "" && within(p, root) && strings.HasPrefix(p, "/") {
+		if verb, p, ok := strings.Cut(what, " "); ok && root != "" && pathx.Within(p, root) && strings.HasPrefix(p, "/") {
 			what = verb + " " + spacePath(root, p)
 		}
 		out.Entries = append(out.Entries, &pb.ShareAccess{Time: ts(e.Time), Ip: e.IP, What: what, Event: "download"})

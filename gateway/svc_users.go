@@ -93,6 +93,7 @@ func (s *userService) DeleteUser(ctx context.Context, r *pb.UserRequest) (*pb.Em
 	if err := s.g.auth.DeleteUser(u.Name); err != nil {
 		return nil, err
 	}
+	s.g.deleteUploads(ctx, u.ID)
 	if _, err := s.g.revokeDeletedOwners(); err != nil {
 		return nil, err
 	}

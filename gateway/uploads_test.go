@@ -163,8 +163,8 @@ func TestUploadResumable(t *testing.T) {
 	var done uploadJSON
 	b.must("POST", "/v1/uploads/"+up.ID+"/complete", own, struct{}{}, &done)
 	want := filepath.Join(b.family, "annas-phone", "2025", "07", "IMG_0042.JPG")
-	if !done.Complete || done.StoredPath != want {
-		t.Fatalf("complete: %+v, want stored at %s", done, want)
+	if !done.Complete || done.StoredPath != "annas-phone/2025/07/IMG_0042.JPG" {
+		t.Fatalf("complete: %+v, want stored at annas-phone/2025/07/IMG_0042.JPG in family", done)
 	}
 	got, err := os.ReadFile(want)
 	if err != nil || !bytes.Equal(got, photo) {
@@ -192,11 +192,11 @@ func TestUploadResumable(t *testing.T) {
 	// HaveFiles answers in a batch.
 	other := sumHex([]byte("never sent"))
 	var have struct{ Have []string }
-	b.must("POST", "/v1/uploads/have", own, map[string]any{"device": "annas-phone", "sha256": []string{other, sum}}, &have)
+	b.must("POST", "/v1/uploads/have", own, map[string]any{"space": "family", "device": "annas-phone", "sha256": []string{other, sum}}, &have)
 	if len(have.Have) != 1 || have.Have[0] != sum {
 		t.Errorf("have: %v, want just %s", have.Have, sum[:12])
 	}
-	if code, raw := b.do("POST", "/v1/uploads/have", own, map[string]any{"sha256": []string{"nothex"}}); code != http.StatusBadRequest {
+	if code, raw := b.do("POST", "/v1/uploads/have", own, map[string]any{"space": "family", "sha256": []string{"nothex"}}); code != http.StatusBadRequest {
 		t.Errorf("have with a malformed hash: HTTP %d: %s", code, raw)
 	}
 	// The device's history.
@@ -209,7 +209,7 @@ func TestUploadResumable(t *testing.T) {
 	}
 	b.must("GET", "/v1/devices/annas-phone/uploads", own, nil, &hist)
 	if len(hist.Files) != 1 || hist.Files[0].Sha256 != sum || hist.Files[0].Name != "IMG_0042.JPG" ||
-		hist.Files[0].Size != int64(len(photo)) || hist.Files[0].StoredPath != want {
+		hist.Files[0].Size != int64(len(photo)) || hist.Files[0].StoredPath != done.StoredPath {
 		t.Errorf("history: %+v", hist.Files)
 	}
 	b.must("GET", "/v1/devices/bens-phone/uploads", own, nil, &hist)
@@ -219,7 +219,7 @@ func TestUploadResumable(t *testing.T) {
 	// The upload is in the audit log.
 	found := false
 	for _, e := range b.auditEntries(own, "?action=upload") {
-		found = found || e.Target == want && e.Detail["sha256"] == sum
+		found = found || e.Target == "family:"+done.StoredPath && e.Detail["sha256"] == sum
 	}
 	if !found {
 		t.Error("no audit entry for the upload")
@@ -254,7 +254,7 @@ func TestUploadChecksumMismatch(t *testing.T) {
 	// Sent again, right: it lands.
 	b.must("PUT", "/v1/uploads/"+up.ID, own, map[string]any{"offset": 0, "data": photo}, nil)
 	b.must("POST", "/v1/uploads/"+up.ID+"/complete", own, struct{}{}, &st)
-	if got, err := os.ReadFile(st.StoredPath); err != nil || !bytes.Equal(got, photo) {
+	if got, err := os.ReadFile(filepath.Join(b.family, st.StoredPath)); err != nil || !bytes.Equal(got, photo) {
 		t.Errorf("after a good retry: %v", err)
 	}
 }
@@ -296,22 +296,22 @@ func TestUploadGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := filepath.Join(b.family, "pixel", "2025", "07", "PXL_0001.jpg")
-	if done.StoredPath != want {
-		t.Errorf("stored at %s, want %s", done.StoredPath, want)
+	if done.StoredPath != "pixel/2025/07/PXL_0001.jpg" {
+		t.Errorf("stored at %s, want pixel/2025/07/PXL_0001.jpg in family", done.StoredPath)
 	}
 	if got, err := os.ReadFile(want); err != nil || !bytes.Equal(got, photo) {
 		t.Fatalf("stored file differs (%v)", err)
 	}
 	// Completing again tells the same answer.
-	if again, err := c.CompleteUpload(ctx, &pb.UploadRequest{Id: up.Id}); err != nil || again.StoredPath != want {
+	if again, err := c.CompleteUpload(ctx, &pb.UploadRequest{Id: up.Id}); err != nil || again.StoredPath != done.StoredPath {
 		t.Errorf("complete again: %v, %v", again, err)
 	}
-	have, err := c.HaveFiles(ctx, &pb.HaveFilesRequest{Device: "pixel", Sha256: []string{sum}})
+	have, err := c.HaveFiles(ctx, &pb.HaveFilesRequest{Space: "family", Device: "pixel", Sha256: []string{sum}})
 	if err != nil || len(have.Have) != 1 {
 		t.Errorf("have: %v, %v", have, err)
 	}
 	hist, err := c.UploadHistory(ctx, &pb.UploadHistoryRequest{Device: "pixel"})
-	if err != nil || len(hist.Files) != 1 || hist.Files[0].StoredPath != want {
+	if err != nil || len(hist.Files) != 1 || hist.Files[0].StoredPath != done.StoredPath {
 		t.Errorf("history: %v, %v", hist, err)
 	}
 	dup, err := c.CreateUpload(ctx, &pb.CreateUploadRequest{Space: "family", Device: "pixel", Name: "again.jpg",
@@ -402,7 +402,7 @@ func TestUploadAccess(t *testing.T) {
 	// Given back, the upload completes.
 	b.must("POST", "/v1/users/anna/grants", b.localToken(), map[string]any{"space": "family", "permissions": []string{"write"}}, nil)
 	b.must("POST", "/v1/uploads/"+up.ID+"/complete", member, struct{}{}, &up)
-	if got, err := os.ReadFile(up.StoredPath); err != nil || !bytes.Equal(got, data) {
+	if got, err := os.ReadFile(filepath.Join(b.family, up.StoredPath)); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("completed after the grant came back: %v", err)
 	}
 }

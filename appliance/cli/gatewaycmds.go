@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 
@@ -22,6 +23,7 @@ import (
 	"rsc.io/qr"
 
 	"github.com/shoebox/shoebox/gateway/audit"
+	"github.com/shoebox/shoebox/raid"
 )
 
 // call sends a JSON request to the daemon's API and decodes the answer.
@@ -219,32 +221,94 @@ and admins need no grants. Example: shoebox user grant anna family read,share`,
 	users.AddCommand(add, list, grant, reset)
 
 	var stateFlag string
-	auditCmd := &cobra.Command{Use: "audit", Short: "The box's append-only, hash-chained audit log"}
+	auditCmd := &cobra.Command{Use: "audit", Short: "The box's append-only audit log: a hash chain keyed with the box key"}
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Check the audit log's hash chain: detects any edited, removed or reordered entry and truncation",
-		Long:  "verify reads the log directly from the state directory (no daemon needed) and exits 1 when it was tampered with.",
-		Args:  cobra.NoArgs,
+		Short: "Check the audit log's keyed chain against its anchors: detects any edited, removed, reordered, rewritten or cut-off entry and a deleted log",
+		Long: "verify reads the log directly from the state directory (no daemon needed) and exits 1 when it was tampered with.\n" +
+			"It needs the box key (STATE/gateway/box.key, beside the log directory: run as root) and checks the log against the\n" +
+			"anchor kept in the state directory (STATE/gateway/audit.anchor) and, when a repository is given (--repo or\n" +
+			"SHOEBOX_REPO, with its passphrase), the one kept in the repository: a log shorter than an anchor, different\n" +
+			"at its entry, or missing while an anchor exists, was tampered with.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := stateFlag
 			if dir == "" {
 				dir = filepath.Join(stateDir(), "gateway", "audit")
 			}
-			if _, err := os.Stat(dir); err != nil {
+			keyFile := filepath.Join(filepath.Dir(dir), "box.key")
+			boxKey, err := os.ReadFile(keyFile)
+			if err != nil {
+				return fmt.Errorf("the box key %s: %w (run as root; --dir must be STATE/gateway/audit)", keyFile, err)
+			}
+			key, err := audit.ChainKey(boxKey)
+			if err != nil {
+				return fmt.Errorf("%s: %w", keyFile, err)
+			}
+			tampered := func(format string, a ...any) error {
+				fmt.Fprintf(g.stdout, "audit log %s: TAMPERED%s\n", dir, fmt.Sprintf(format, a...))
+				return &exitError{code: 1, err: fmt.Errorf("the audit log was changed after it was written")}
+			}
+			anchors := []*audit.Anchor{}
+			from := map[*audit.Anchor]string{}
+			a, err := audit.ReadAnchorFile(audit.AnchorPath(dir), key)
+			if errors.Is(err, audit.ErrTampered) {
+				return tampered(": %v", err)
+			} else if err != nil {
+				return err
+			}
+			if a != nil {
+				anchors, from[a] = append(anchors, a), "the state directory"
+			}
+			if g.repo != "" {
+				r, err := g.open(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("read the audit anchor in the repository: %w", err)
+				}
+				b, err := r.Anchor(cmd.Context(), "audit")
+				r.Close()
+				switch {
+				case errors.Is(err, raid.ErrNotFound):
+				case err != nil:
+					return fmt.Errorf("read the audit anchor in the repository: %w", err)
+				default:
+					ra, err := audit.ParseAnchor(key, b)
+					if err != nil {
+						return tampered(": the anchor in the repository: %v", err)
+					}
+					anchors, from[&ra] = append(anchors, &ra), "the repository"
+				}
+			}
+			anchor := audit.Latest(anchors...)
+			if _, err := os.Stat(dir); err != nil && anchor == nil {
 				return fmt.Errorf("no audit log at %s (%v): set --dir or SHOEBOX_STATE_DIR", dir, err)
 			}
-			rep, err := audit.Verify(dir)
+			rep, err := audit.Verify(dir, key, anchor)
 			if err != nil {
 				return err
 			}
 			if g.json {
-				return json.NewEncoder(g.stdout).Encode(rep)
+				if err := json.NewEncoder(g.stdout).Encode(rep); err != nil {
+					return err
+				}
+				if !rep.OK {
+					return &exitError{code: 1, err: fmt.Errorf("the audit log was changed after it was written")}
+				}
+				return nil
 			}
 			if !rep.OK {
-				fmt.Fprintf(g.stdout, "audit log %s: TAMPERED at entry %d: %s\n", dir, rep.BadSeq, rep.Reason)
-				return &exitError{code: 1, err: fmt.Errorf("the audit log was changed after it was written")}
+				return tampered(" at entry %d: %s", rep.BadSeq, rep.Reason)
 			}
-			fmt.Fprintf(g.stdout, "audit log %s: OK, %d entries, chain intact\n", dir, rep.Entries)
+			fmt.Fprintf(g.stdout, "audit log %s: OK, %d entries, chain intact", dir, rep.Entries)
+			if rep.Unkeyed > 0 {
+				fmt.Fprintf(g.stdout, " (entries 1 to %d unkeyed, from an earlier version)", rep.Unkeyed)
+			}
+			if anchor != nil {
+				fmt.Fprintf(g.stdout, "; matches the anchor of %s (entry %d) in %s", anchor.Time.Format(time.RFC3339), anchor.Seq, from[anchor])
+			} else {
+				fmt.Fprint(g.stdout, "; no anchor to check it against yet")
+			}
+			fmt.Fprintln(g.stdout)
 			return nil
 		},
 	}

@@ -3,6 +3,8 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -19,6 +21,9 @@ import (
 
 	"github.com/shoebox/shoebox/gateway/token"
 )
+
+// testKey is the chain key of the tests' logs.
+var testKey = bytes.Repeat([]byte{0x5b}, 32)
 
 // clock is a fake time source that moves one second per reading.
 type clock struct {
@@ -37,7 +42,7 @@ func (c *clock) Now() time.Time {
 
 func openTest(t *testing.T, dir string, c *clock) *Log {
 	t.Helper()
-	l, err := open(dir, c.Now)
+	l, err := Open(dir, Options{Key: testKey, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +71,7 @@ func appendN(t *testing.T, l *Log, n int) []Entry {
 
 func verifyOK(t *testing.T, dir string, entries uint64) Report {
 	t.Helper()
-	rep, err := Verify(dir)
+	rep, err := Verify(dir, testKey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +91,7 @@ func TestRoundTrip(t *testing.T) {
 		if e.Seq != uint64(i+1) {
 			t.Errorf("entry %d: seq %d", i, e.Seq)
 		}
-		if e.Hash != sum(e) || len(e.Hash) != 64 {
+		if e.Hash != hashOf(e, testKey) || len(e.Hash) != 64 {
 			t.Errorf("entry %d: hash %q", i, e.Hash)
 		}
 	}
@@ -135,7 +140,7 @@ func TestRoundTrip(t *testing.T) {
 		})
 	}
 
-	rep, err := l.Verify()
+	rep, err := l.Verify(nil)
 	if err != nil || !rep.OK || rep.Entries != 9 || rep.LastHash != written[8].Hash {
 		t.Errorf("(*Log).Verify = %+v, %v", rep, err)
 	}
@@ -152,26 +157,37 @@ func TestRoundTrip(t *testing.T) {
 func TestFileFormat(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "audit")
 	l := openTest(t, dir, newClock())
-	e, err := l.Append(Entry{Actor: "anna", IP: "192.0.2.7", Action: ActionLogin, Detail: map[string]string{"z": "1", "a": "<&>"}})
+	e, err := l.Append(Entry{Actor: "anna", ActorID: "u0123456789abcdef", IP: "192.0.2.7", Action: ActionLogin, Result: ResultOK,
+		Detail: map[string]string{"z": "1", "a": "<&>"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(filepath.Join(dir, logName))
-	want := `{"seq":1,"time":"2025-03-01T09:00:01.123456789Z","actor":"anna","ip":"192.0.2.7","action":"login","target":"",` +
-		`"detail":{"a":"\u003c\u0026\u003e","z":"1"},"prev":"` + zeroHash + `","hash":"` + e.Hash + "\"}\n"
+	want := `{"v":2,"seq":1,"time":"2025-03-01T09:00:01.123456789Z","actor":"anna","actor_id":"u0123456789abcdef","ip":"192.0.2.7",` +
+		`"action":"login","target":"","result":"ok","detail":{"a":"\u003c\u0026\u003e","z":"1"},"prev":"` + zeroHash + `","hash":"` + e.Hash + "\"}\n"
 	if string(got) != want {
 		t.Errorf("log file:\n got %s\nwant %s", got, want)
 	}
 
-	// The hash, computed from the package documentation's recipe alone.
+	// The hash, computed from the package documentation's recipe alone:
+	// HMAC-SHA-256 with the chain key, which HKDF derives from the box
+	// key.
 	var b strings.Builder
-	b.WriteString("shoebox-audit-v1\n")
-	for _, f := range []string{"1", "2025-03-01T09:00:01.123456789Z", "anna", "192.0.2.7", "login", "", "2", "a", "<&>", "z", "1", zeroHash} {
+	b.WriteString("shoebox-audit-v2\n")
+	for _, f := range []string{"1", "2025-03-01T09:00:01.123456789Z", "anna", "u0123456789abcdef", "192.0.2.7", "login", "", "ok",
+		"2", "a", "<&>", "z", "1", zeroHash} {
 		fmt.Fprintf(&b, "%d:%s,", len(f), f)
 	}
-	h := sha256.Sum256([]byte(b.String()))
-	if e.Hash != hex.EncodeToString(h[:]) {
-		t.Errorf("hash %s, want %s from the documented recipe", e.Hash, hex.EncodeToString(h[:]))
+	m := hmac.New(sha256.New, testKey)
+	m.Write([]byte(b.String()))
+	if e.Hash != hex.EncodeToString(m.Sum(nil)) {
+		t.Errorf("hash %s, want %s from the documented recipe", e.Hash, hex.EncodeToString(m.Sum(nil)))
+	}
+	boxKey := bytes.Repeat([]byte{1}, 32)
+	ck, _ := ChainKey(boxKey)
+	wantKey, _ := hkdf.Key(sha256.New, boxKey, nil, "shoebox audit chain v2", 32)
+	if !bytes.Equal(ck, wantKey) {
+		t.Errorf("ChainKey = %x, want HKDF-SHA-256(box key, label \"shoebox audit chain v2\")", ck)
 	}
 
 	hb, _ := os.ReadFile(filepath.Join(dir, headName))
@@ -207,7 +223,7 @@ func tamper(t *testing.T, edit func(lines [][]byte, head []byte) ([][]byte, []by
 	} else if err := os.WriteFile(filepath.Join(dir, headName), hb, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(dir)
+	rep, err := Verify(dir, testKey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +245,7 @@ func rehash(t *testing.T, lines [][]byte, i int, change func(*Entry)) [][]byte {
 				change(&e)
 			}
 			e.Prev = prev
-			e.Hash = sum(e)
+			e.Hash = hashOf(e, testKey)
 			lines[j] = append(encode(e), '\n')
 		}
 		prev = e.Hash
@@ -248,11 +264,11 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"edited actor", func(t *testing.T, ls [][]byte, h []byte) ([][]byte, []byte) {
 			ls[2] = bytes.Replace(ls[2], []byte(`"actor":"anna"`), []byte(`"actor":"eve!"`), 1)
 			return ls, h
-		}, 3, "its hash does not match", false},
+		}, 3, "its keyed hash does not match", false},
 		{"edited detail", func(t *testing.T, ls [][]byte, h []byte) ([][]byte, []byte) {
 			ls[4] = bytes.Replace(ls[4], []byte(`"n":"4"`), []byte(`"n":"9"`), 1)
 			return ls, h
-		}, 5, "its hash does not match", false},
+		}, 5, "its keyed hash does not match", false},
 		{"reformatted", func(t *testing.T, ls [][]byte, h []byte) ([][]byte, []byte) {
 			ls[1] = bytes.Replace(ls[1], []byte(`"seq":2,`), []byte(`"seq": 2,`), 1)
 			return ls, h
@@ -264,7 +280,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"edited and rehashed", func(t *testing.T, ls [][]byte, h []byte) ([][]byte, []byte) {
 			e, _ := decode(bytes.TrimSuffix(ls[2], []byte("\n")))
 			e.Target = "nothing to see"
-			e.Hash = sum(e)
+			e.Hash = hashOf(e, testKey)
 			ls[2] = append(encode(e), '\n')
 			return ls, h
 		}, 4, "entry 3 was replaced", false},
@@ -337,7 +353,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			// Open refuses what a crash cannot explain, and leaves the
 			// files alone.
 			before, _ := os.ReadFile(filepath.Join(dir, logName))
-			l, err := open(dir, newClock().Now)
+			l, err := Open(dir, Options{Key: testKey, Now: newClock().Now})
 			if tc.crash {
 				if err != nil {
 					t.Fatalf("Open after a crash: %v", err)
@@ -372,7 +388,7 @@ func TestCrashTornLine(t *testing.T) {
 	f.Write(make([]byte, 100))
 	f.Close()
 
-	rep, err := Verify(dir)
+	rep, err := Verify(dir, testKey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +460,7 @@ func TestRestartContinuesChain(t *testing.T) {
 
 func TestEmptyLog(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "audit")
-	rep, err := Verify(dir)
+	rep, err := Verify(dir, testKey, nil)
 	if err != nil || !rep.OK || rep.Entries != 0 {
 		t.Fatalf("Verify of a missing directory = %+v, %v", rep, err)
 	}
@@ -466,11 +482,11 @@ func TestEmptyLog(t *testing.T) {
 func TestOneWriter(t *testing.T) {
 	dir := t.TempDir()
 	l := openTest(t, dir, newClock())
-	if _, err := Open(dir); !errors.Is(err, ErrLocked) {
+	if _, err := Open(dir, Options{Key: testKey}); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open: got %v, want ErrLocked", err)
 	}
 	l.Close()
-	l2, err := Open(dir)
+	l2, err := Open(dir, Options{Key: testKey})
 	if err != nil {
 		t.Fatalf("Open after Close: %v", err)
 	}
@@ -586,7 +602,7 @@ func TestAppendNeedsAction(t *testing.T) {
 // must not panic, and must only say OK for the bytes that were appended.
 func FuzzVerify(f *testing.F) {
 	dir := f.TempDir()
-	l, err := open(dir, newClock().Now)
+	l, err := Open(dir, Options{Key: testKey, Now: newClock().Now})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -617,7 +633,7 @@ func FuzzVerify(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(d, headName), hb, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		rep, err := Verify(d)
+		rep, err := Verify(d, testKey, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -638,7 +654,7 @@ func FuzzVerify(f *testing.F) {
 // log opens, verifies and continues.
 func TestKilledWriter(t *testing.T) {
 	if dir := os.Getenv("AUDIT_TEST_CHILD"); dir != "" {
-		l, err := Open(dir)
+		l, err := Open(dir, Options{Key: testKey})
 		if err != nil {
 			fmt.Println("error:", err)
 			os.Exit(1)
@@ -674,7 +690,7 @@ func TestKilledWriter(t *testing.T) {
 		cmd.Process.Kill() // SIGKILL
 		cmd.Wait()
 
-		l, err := Open(dir)
+		l, err := Open(dir, Options{Key: testKey})
 		if err != nil {
 			t.Fatalf("round %d: Open after SIGKILL: %v", round, err)
 		}
@@ -683,7 +699,7 @@ func TestKilledWriter(t *testing.T) {
 			t.Fatalf("round %d: head %d, but the child had acknowledged %d", round, seq, acked)
 		}
 		l.Close()
-		rep, err := Verify(dir)
+		rep, err := Verify(dir, testKey, nil)
 		if err != nil || !rep.OK {
 			t.Fatalf("round %d: Verify = %+v, %v", round, rep, err)
 		}

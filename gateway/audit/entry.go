@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bytes"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -32,27 +34,44 @@ const (
 	ActionLock          = "lock"
 	ActionConfigChanged = "config.changed"
 	ActionAuditRepaired = "audit.repaired" // written by Open after a crash repair
+	ActionAuditKeyed    = "audit.keyed"    // written by Open when it continues an unkeyed log with keyed entries
 )
 
-// Entry is one line of the log. Callers fill Actor, IP, Action, Target
-// and Detail; Append sets Seq, Time, Prev and Hash.
+// Results of an action: ResultOK, or the gRPC code and a short reason
+// ("PermissionDenied: …").
+const ResultOK = "ok"
+
+// Entry versions: how an entry's hash is made (see "Hash" in the package
+// documentation).
+const (
+	V1 = 1 // unkeyed SHA-256, written by earlier versions; kept as evidence
+	V2 = 2 // HMAC-SHA-256 with the chain key; everything Append writes
+)
+
+// Entry is one line of the log. Callers fill Actor, ActorID, IP, Action,
+// Target, Result and Detail; Append sets Version, Seq, Time, Prev and
+// Hash.
 type Entry struct {
-	Seq    uint64
-	Time   time.Time
-	Actor  string
-	IP     string
-	Action string
-	Target string
-	Detail map[string]string
-	Prev   string
-	Hash   string
+	Version int
+	Seq     uint64
+	Time    time.Time
+	Actor   string // who: a user name, "link:<id>", "root@box", "shoebox"
+	ActorID string // the account's immutable ID when the actor is a person ("" else)
+	IP      string
+	Action  string
+	Target  string
+	Result  string // ResultOK, or "<gRPC code>: <reason>"; "" when not applicable
+	Detail  map[string]string
+	Prev    string
+	Hash    string
 }
 
 // zeroHash is entry 1's prev and an empty log's head hash.
 var zeroHash = strings.Repeat("0", 64)
 
-// line is an entry as written: the field order here is the file's.
-type line struct {
+// lineV1 is an unkeyed entry as written: the field order here is the
+// file's.
+type lineV1 struct {
 	Seq    uint64            `json:"seq"`
 	Time   string            `json:"time"`
 	Actor  string            `json:"actor"`
@@ -64,15 +83,35 @@ type line struct {
 	Hash   string            `json:"hash"`
 }
 
+// lineV2 is a keyed entry as written.
+type lineV2 struct {
+	V       int               `json:"v"`
+	Seq     uint64            `json:"seq"`
+	Time    string            `json:"time"`
+	Actor   string            `json:"actor"`
+	ActorID string            `json:"actor_id"`
+	IP      string            `json:"ip"`
+	Action  string            `json:"action"`
+	Target  string            `json:"target"`
+	Result  string            `json:"result"`
+	Detail  map[string]string `json:"detail"`
+	Prev    string            `json:"prev"`
+	Hash    string            `json:"hash"`
+}
+
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// encode returns e's line, without the newline.
+// encode returns e's line, without the newline, in e.Version's form.
 func encode(e Entry) []byte {
 	d := e.Detail
 	if d == nil {
 		d = map[string]string{}
 	}
-	b, err := json.Marshal(line{e.Seq, formatTime(e.Time), e.Actor, e.IP, e.Action, e.Target, d, e.Prev, e.Hash})
+	var v any = lineV2{V2, e.Seq, formatTime(e.Time), e.Actor, e.ActorID, e.IP, e.Action, e.Target, e.Result, d, e.Prev, e.Hash}
+	if e.Version == V1 {
+		v = lineV1{e.Seq, formatTime(e.Time), e.Actor, e.IP, e.Action, e.Target, d, e.Prev, e.Hash}
+	}
+	b, err := json.Marshal(v)
 	if err != nil {
 		panic("audit: encode: " + err.Error()) // strings and a map of strings always encode
 	}
@@ -87,7 +126,7 @@ var (
 // decode parses one line (without its newline) and insists that it is
 // exactly what encode writes for the entry it holds.
 func decode(b []byte) (Entry, error) {
-	var l line
+	var l lineV2
 	if err := json.Unmarshal(b, &l); err != nil {
 		return Entry{}, errNotJSON
 	}
@@ -95,8 +134,11 @@ func decode(b []byte) (Entry, error) {
 	if err != nil {
 		return Entry{}, errNotCanonical
 	}
-	e := Entry{Seq: l.Seq, Time: t.UTC(), Actor: l.Actor, IP: l.IP, Action: l.Action, Target: l.Target,
-		Detail: l.Detail, Prev: l.Prev, Hash: l.Hash}
+	e := Entry{Version: V1, Seq: l.Seq, Time: t.UTC(), Actor: l.Actor, ActorID: l.ActorID, IP: l.IP, Action: l.Action,
+		Target: l.Target, Result: l.Result, Detail: l.Detail, Prev: l.Prev, Hash: l.Hash}
+	if l.V == V2 {
+		e.Version = V2
+	}
 	if e.Detail == nil {
 		e.Detail = map[string]string{}
 	}
@@ -106,16 +148,50 @@ func decode(b []byte) (Entry, error) {
 	return e, nil
 }
 
-// sum is e's hash: see "Hash" in the package documentation.
+// hashOf is e's hash in e.Version's recipe: see "Hash" in the package
+// documentation. A keyed entry needs key; without one it has no valid
+// hash ("").
+func hashOf(e Entry, key []byte) string {
+	if e.Version == V1 {
+		return sum(e)
+	}
+	if len(key) == 0 {
+		return ""
+	}
+	return mac(key, e)
+}
+
+// sum is a V1 entry's hash.
 func sum(e Entry) string {
 	h := sha256.New()
 	h.Write([]byte("shoebox-audit-v1\n"))
+	fields(h, e, false)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// mac is a V2 entry's hash: HMAC-SHA-256 with the chain key.
+func mac(key []byte, e Entry) string {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte("shoebox-audit-v2\n"))
+	fields(h, e, true)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// fields writes the chained fields as netstrings; v2 adds actor_id and
+// result.
+func fields(h hash.Hash, e Entry, v2 bool) {
 	netstring(h, strconv.FormatUint(e.Seq, 10))
 	netstring(h, formatTime(e.Time))
 	netstring(h, e.Actor)
+	if v2 {
+		netstring(h, e.ActorID)
+	}
 	netstring(h, e.IP)
 	netstring(h, e.Action)
 	netstring(h, e.Target)
+	if v2 {
+		netstring(h, e.Result)
+	}
 	keys := make([]string, 0, len(e.Detail))
 	for k := range e.Detail {
 		keys = append(keys, k)
@@ -127,7 +203,17 @@ func sum(e Entry) string {
 		netstring(h, e.Detail[k])
 	}
 	netstring(h, e.Prev)
-	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ChainKey derives the key of the audit chain from the box key (the
+// gateway's STATE/gateway/box.key) with HKDF-SHA-256, label
+// "shoebox audit chain v2". Whoever verifies the log needs it; whoever
+// only holds a copy of the log cannot recompute its hashes.
+func ChainKey(boxKey []byte) ([]byte, error) {
+	if len(boxKey) < 32 {
+		return nil, fmt.Errorf("audit chain key: the box key has %d bytes, want 32", len(boxKey))
+	}
+	return hkdf.Key(sha256.New, boxKey, nil, "shoebox audit chain v2", 32)
 }
 
 func netstring(h hash.Hash, s string) {
@@ -182,8 +268,8 @@ func secretKey(k string) bool {
 // clean returns the caller's part of e, scrubbed, with its own copy of
 // Detail.
 func clean(e Entry) Entry {
-	c := Entry{Actor: scrub(e.Actor), IP: scrub(e.IP), Action: scrub(e.Action), Target: scrub(e.Target),
-		Detail: make(map[string]string, len(e.Detail))}
+	c := Entry{Actor: scrub(e.Actor), ActorID: scrub(e.ActorID), IP: scrub(e.IP), Action: scrub(e.Action),
+		Target: scrub(e.Target), Result: scrub(e.Result), Detail: make(map[string]string, len(e.Detail))}
 	for k, v := range e.Detail {
 		k = scrub(k)
 		if secretKey(k) {

@@ -17,9 +17,9 @@ var (
 	ErrClosed = errors.New("the audit log is closed")
 
 	// ErrFailed: an earlier write failed in a way that left the file in
-	// doubt; the Log refuses further entries until it is reopened, which
-	// repairs it.
-	ErrFailed = errors.New("the audit log stopped after a failed write: restart shoeboxd to repair it")
+	// doubt; the Log refuses further entries until the repair succeeds
+	// (each Append tries it first) or it is reopened, which repairs it.
+	ErrFailed = errors.New("the audit log stopped after a failed write: it is retried with the next entry; free space or fix the disk")
 
 	// ErrInvalid: an entry without an action.
 	ErrInvalid = errors.New("invalid audit entry")

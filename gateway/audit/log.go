@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,33 +22,53 @@ const (
 	headName = "head"
 )
 
+// Options configure Open.
+type Options struct {
+	// Key is the chain key (ChainKey of the box key); required. Entries
+	// are written keyed with it, and keyed entries verified with it.
+	Key []byte
+	// Anchor, if not nil, is the last anchored head: Open refuses
+	// (ErrTampered) a log that is shorter than it, differs from it at its
+	// seq, or is missing.
+	Anchor *Anchor
+	// Now is the clock; time.Now if nil.
+	Now func() time.Time
+}
+
 // Log is an open audit log. Its methods are safe for concurrent use;
 // entries are written one at a time, in the order Append is called.
 type Log struct {
 	dir string
 	now func() time.Time
+	key []byte
 
 	mu   sync.Mutex
-	f    *os.File // nil once closed
-	seq  uint64   // last entry
-	hash string   // its hash
-	size int64    // bytes of whole entries in the file
-	err  error    // sticky: a write failed and left the file in doubt
+	f    *os.File     // nil once closed
+	seq  uint64       // last entry
+	hash string       // its hash
+	size int64        // bytes of whole entries in the file
+	err  error        // sticky: a write failed and left the file in doubt
+	fix  func() error // what completes the repair of err
 }
 
 // Open opens the log in dir, creating dir and an empty log if needed,
 // and takes the exclusive lock that makes this process its only writer
 // (ErrLocked if another has it).
 //
-// Open verifies the whole log first. It repairs what a crash leaves
-// behind and records the repair as an entry (see "Crashes" in the
-// package documentation); for any other problem it returns an error
-// wrapping ErrTampered with Verify's reason and changes nothing.
-func Open(dir string) (*Log, error) {
-	return open(dir, time.Now)
-}
-
-func open(dir string, now func() time.Time) (*Log, error) {
+// Open verifies the whole log first, against opt.Anchor when given. It
+// repairs what a crash leaves behind and records the repair as an entry
+// (see "Crashes" in the package documentation); for any other problem it
+// returns an error wrapping ErrTampered with Verify's reason and changes
+// nothing. A log whose last entry is unkeyed (written by an earlier
+// version) is continued with keyed entries, the first of which,
+// "audit.keyed", says how many came before.
+func Open(dir string, opt Options) (*Log, error) {
+	if len(opt.Key) < 32 {
+		return nil, errors.New("open audit log: no chain key (Options.Key)")
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
@@ -56,8 +77,8 @@ func open(dir string, now func() time.Time) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
-	l := &Log{dir: dir, now: now, f: f}
-	repair, err := l.load()
+	l := &Log{dir: dir, now: opt.Now, key: opt.Key, f: f}
+	repair, unkeyed, err := l.load(opt.Anchor)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -68,63 +89,74 @@ func open(dir string, now func() time.Time) (*Log, error) {
 			return nil, err
 		}
 	}
+	if unkeyed {
+		if _, err := l.Append(Entry{Actor: "shoebox", Action: ActionAuditKeyed, Detail: map[string]string{"unkeyed_entries": strconv.FormatUint(l.seq, 10)}}); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
 	return l, nil
 }
 
 // load locks the file, verifies it, repairs a crash and sets l's state.
-// It returns the repair's description, if any.
-func (l *Log) load() (repair string, err error) {
+// It returns the repair's description, if any, and whether the log ends
+// with an unkeyed entry.
+func (l *Log) load(anchor *Anchor) (repair string, unkeyed bool, err error) {
 	path := l.f.Name()
 	if err := unix.Flock(int(l.f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return "", fmt.Errorf("%s: %w", path, ErrLocked)
+			return "", false, fmt.Errorf("%s: %w", path, ErrLocked)
 		}
-		return "", fmt.Errorf("lock audit log %s: %w", path, err)
+		return "", false, fmt.Errorf("lock audit log %s: %w", path, err)
 	}
 	removeTemps(l.dir)
 	data, err := io.ReadAll(l.f)
 	if err != nil {
-		return "", fmt.Errorf("read audit log %s: %w", path, err)
+		return "", false, fmt.Errorf("read audit log %s: %w", path, err)
 	}
 	hb, err := os.ReadFile(filepath.Join(l.dir, headName))
 	hasHead := err == nil
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read audit head: %w", err)
+		return "", false, fmt.Errorf("read audit head: %w", err)
 	}
 	if !hasHead && len(data) == 0 {
 		// A new log. The directory is synced so that the log file
 		// outlives a crash, and the head is written before any entry.
+		if anchor != nil && anchor.Seq > 0 {
+			return "", false, fmt.Errorf("%s: the log is missing or empty, but its anchor of %s names entry %d: the log was deleted: %w",
+				path, anchor.Time.UTC().Format(time.RFC3339), anchor.Seq, ErrTampered)
+		}
 		if err := atomicfile.SyncDir(l.dir); err != nil {
-			return "", fmt.Errorf("create audit log %s: %w", path, err)
+			return "", false, fmt.Errorf("create audit log %s: %w", path, err)
 		}
 		if err := l.writeHead(0, zeroHash); err != nil {
-			return "", err
+			return "", false, err
 		}
 		l.hash = zeroHash
-		return "", nil
+		return "", false, nil
 	}
 
-	rep, st := check(data, hb, hasHead)
+	rep, st := check(data, hb, hasHead, l.key, anchor)
 	switch {
 	case rep.OK:
 	case rep.Crash && st.torn:
 		if err := l.f.Truncate(st.end); err != nil {
-			return "", fmt.Errorf("repair audit log %s: %w", path, err)
+			return "", false, fmt.Errorf("repair audit log %s: %w", path, err)
 		}
 		if err := l.f.Sync(); err != nil {
-			return "", fmt.Errorf("repair audit log %s: %w", path, err)
+			return "", false, fmt.Errorf("repair audit log %s: %w", path, err)
 		}
 		repair = rep.Reason
 	case rep.Crash:
 		if err := l.writeHead(st.seq, st.hash); err != nil {
-			return "", err
+			return "", false, err
 		}
 		repair = rep.Reason
 	default:
-		return "", fmt.Errorf("%s: %s: %w", path, rep.Reason, ErrTampered)
+		return "", false, fmt.Errorf("%s: %s: %w", path, rep.Reason, ErrTampered)
 	}
 	l.seq, l.hash, l.size = st.seq, st.hash, st.end
-	return repair, nil
+	return repair, st.seq > 0 && rep.Unkeyed == st.seq, nil
 }
 
 // removeTemps deletes temporary head files a crash left behind.
@@ -149,8 +181,10 @@ func (l *Log) writeHead(seq uint64, hash string) error {
 //
 // When Append returns nil the entry is on disk (the log and its head are
 // fsynced). When it returns an error the entry was not recorded, except
-// after a failed head update: then the entry is in the log, the Log
-// refuses further entries (ErrFailed), and the next Open completes it.
+// after a failed head update: then the entry is in the log, and the Log
+// refuses further entries (ErrFailed) until a later Append completes the
+// repair (writes the head, or cuts off a failed write) before its own
+// entry — or the next Open does.
 func (l *Log) Append(e Entry) (Entry, error) {
 	if e.Action == "" {
 		return Entry{}, fmt.Errorf("%w: no action", ErrInvalid)
@@ -163,12 +197,16 @@ func (l *Log) Append(e Entry) (Entry, error) {
 		return Entry{}, ErrClosed
 	}
 	if l.err != nil {
-		return Entry{}, l.err
+		if err := l.fix(); err != nil {
+			return Entry{}, fmt.Errorf("%w (repair failed again: %v)", l.err, err)
+		}
+		l.err, l.fix = nil, nil
 	}
+	e.Version = V2
 	e.Seq = l.seq + 1
 	e.Time = l.now().UTC()
 	e.Prev = l.hash
-	e.Hash = sum(e)
+	e.Hash = mac(l.key, e)
 	b := append(encode(e), '\n')
 
 	if _, err := l.f.Write(b); err != nil {
@@ -180,6 +218,8 @@ func (l *Log) Append(e Entry) (Entry, error) {
 	l.seq, l.hash, l.size = e.Seq, e.Hash, l.size+int64(len(b))
 	if err := l.writeHead(e.Seq, e.Hash); err != nil {
 		l.err = fmt.Errorf("%w: entry %d is in the log but %v", ErrFailed, e.Seq, err)
+		seq, hash := e.Seq, e.Hash
+		l.fix = func() error { return l.writeHead(seq, hash) }
 		return Entry{}, l.err
 	}
 	return e, nil
@@ -188,12 +228,14 @@ func (l *Log) Append(e Entry) (Entry, error) {
 // undo cuts a failed write off the log. If that fails too the Log stops.
 func (l *Log) undo(cause error) error {
 	err := fmt.Errorf("write audit log %s: %w", l.f.Name(), cause)
-	if terr := l.f.Truncate(l.size); terr != nil {
-		l.err = fmt.Errorf("%w: %v, then %v", ErrFailed, err, terr)
-		return l.err
+	cut := func() error {
+		if err := l.f.Truncate(l.size); err != nil {
+			return err
+		}
+		return l.f.Sync()
 	}
-	if serr := l.f.Sync(); serr != nil {
-		l.err = fmt.Errorf("%w: %v, then %v", ErrFailed, err, serr)
+	if cerr := cut(); cerr != nil {
+		l.err, l.fix = fmt.Errorf("%w: %v, then %v", ErrFailed, err, cerr), cut
 		return l.err
 	}
 	return err
@@ -250,9 +292,10 @@ func (l *Log) List(f Filter) ([]Entry, error) {
 	return out, nil
 }
 
-// Verify verifies the open log, like the package's Verify but safe while
-// entries are being appended.
-func (l *Log) Verify() (Report, error) {
+// Verify verifies the open log against anchor (nil for none), like the
+// package's Verify with the log's key, but safe while entries are being
+// appended.
+func (l *Log) Verify(anchor *Anchor) (Report, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
@@ -262,8 +305,15 @@ func (l *Log) Verify() (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	rep, _ := check(data, hb, hok)
+	rep, _ := check(data, hb, hok, l.key, anchor)
 	return rep, nil
+}
+
+// Anchor returns the head as an anchor taken now.
+func (l *Log) Anchor() Anchor {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Anchor{Seq: l.seq, Hash: l.hash, Time: l.now().UTC()}
 }
 
 // Head returns the seq and hash of the last entry, for anchoring the log

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Report is what Verify found.
@@ -35,6 +36,15 @@ type Report struct {
 	// Crash is true when the problem is what a crash leaves behind
 	// (see "Crashes" in the package documentation): Open repairs it.
 	Crash bool
+
+	// Unkeyed is how many entries at the start of the log are V1
+	// (unkeyed, from an earlier version): evidence, but a full rewrite
+	// of them is caught only by an anchor.
+	Unkeyed uint64
+
+	// Anchored is the seq of the anchor the log was checked against, 0
+	// when none was given.
+	Anchored uint64
 }
 
 func (r Report) String() string {
@@ -66,18 +76,22 @@ func parseHead(b []byte) (head, bool) {
 }
 
 // Verify checks the log in dir (see Open) and reports the first problem.
-// The error is for files that cannot be read; a damaged log is a Report
-// with OK false.
+// key is the chain key (ChainKey): keyed entries cannot be checked
+// without it. anchor, if not nil, is the last anchored head (see
+// "Anchors" in the package documentation): a log shorter than it, or
+// with another hash at its seq, or missing, fails. The error is for
+// files that cannot be read; a damaged log is a Report with OK false.
 //
 // Verify reads the files without locking them: run it on a log no process
 // is writing, or use (*Log).Verify on the open one. A missing directory
-// or an empty one is an empty, intact log.
-func Verify(dir string) (Report, error) {
+// or an empty one is an empty, intact log, unless an anchor names
+// entries.
+func Verify(dir string, key []byte, anchor *Anchor) (Report, error) {
 	data, hb, hok, err := readFiles(dir)
 	if err != nil {
 		return Report{}, err
 	}
-	rep, _ := check(data, hb, hok)
+	rep, _ := check(data, hb, hok, key, anchor)
 	return rep, nil
 }
 
@@ -109,8 +123,8 @@ type state struct {
 }
 
 // check verifies a log's bytes against its head file's bytes (hasHead
-// false when there is no head file).
-func check(data, hb []byte, hasHead bool) (Report, state) {
+// false when there is no head file), the chain key and the anchor.
+func check(data, hb []byte, hasHead bool, key []byte, anchor *Anchor) (Report, state) {
 	st := state{hash: zeroHash}
 	rep := Report{LastHash: zeroHash}
 	fail := func(seq uint64, format string, args ...any) (Report, state) {
@@ -130,6 +144,8 @@ func check(data, hb []byte, hasHead bool) (Report, state) {
 		return fail(0, "the head file is missing although the log has entries: it was deleted, so a cut-off end of the log would go unnoticed")
 	}
 
+	anchoredHash := ""
+	keyed := false
 	rest := data
 	for len(rest) > 0 {
 		i := bytes.IndexByte(rest, '\n')
@@ -155,8 +171,22 @@ func check(data, hb []byte, hasHead bool) (Report, state) {
 				return fail(seq, "entry 1 does not start the chain (its prev is not 64 zeros): entries before it were removed or it was replaced")
 			}
 			return fail(seq, "entry %d does not follow entry %d (its prev is not entry %d's hash): entry %d was replaced or entries were reordered", seq, st.seq, st.seq, st.seq)
-		case e.Hash != sum(e):
+		case e.Version == V1 && keyed:
+			return fail(seq, "entry %d is unkeyed although keyed entries come before it: it was written or rewritten without the box key", seq)
+		case e.Version == V2 && len(key) == 0:
+			return fail(seq, "entry %d is keyed: checking it needs the chain key, derived from the box key (STATE/gateway/box.key)", seq)
+		case e.Hash != hashOf(e, key):
+			if e.Version == V2 {
+				return fail(seq, "entry %d was edited or forged: its keyed hash does not match its contents (or the box key is not the one that wrote it)", seq)
+			}
 			return fail(seq, "entry %d was edited: its hash does not match its contents", seq)
+		}
+		keyed = keyed || e.Version == V2
+		if !keyed {
+			rep.Unkeyed = seq
+		}
+		if anchor != nil && seq == anchor.Seq {
+			anchoredHash = e.Hash
 		}
 		st.seq, st.hash = seq, e.Hash
 		st.end += int64(i) + 1
@@ -165,6 +195,20 @@ func check(data, hb []byte, hasHead bool) (Report, state) {
 	}
 
 	n := st.seq
+	if anchor != nil && anchor.Seq > 0 {
+		rep.Anchored = anchor.Seq
+		when := anchor.Time.UTC().Format(time.RFC3339)
+		switch {
+		case n == 0:
+			return fail(1, "the log is missing or empty, but its anchor of %s names entry %d: the log was deleted", when, anchor.Seq)
+		case n < anchor.Seq && !st.torn:
+			return fail(n+1, "the log ends at entry %d, but its anchor of %s names entry %d: entries %d to %d were cut off", n, when, anchor.Seq, n+1, anchor.Seq)
+		case n < anchor.Seq:
+			return fail(n+1, "entry %d is incomplete and the log ends before entry %d, which its anchor of %s names: the end of the log was cut off", n+1, anchor.Seq, when)
+		case anchoredHash != anchor.Hash:
+			return fail(anchor.Seq, "entry %d differs from the copy of the head anchored at %s: the log was rewritten", anchor.Seq, when)
+		}
+	}
 	switch {
 	case st.torn && h.Seq == n && h.Hash == st.hash:
 		rep.Crash = true

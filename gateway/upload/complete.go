@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -40,12 +41,12 @@ const maxClash = 10000
 // Errors: ErrNotFound, ErrForbidden, ErrBusy, ErrIncomplete,
 // *ChecksumError, ErrFull, and file system errors (the session is then
 // unchanged and Complete can be retried).
-func (s *Store) Complete(ctx context.Context, user, id string) (Result, error) {
+func (s *Store) Complete(ctx context.Context, owner, id string) (res Result, err error) {
 	if err := s.lock(id); err != nil {
 		return Result{}, err
 	}
 	defer s.unlock(id)
-	sess, err := s.get(user, id)
+	sess, err := s.get(owner, id)
 	if err != nil {
 		return Result{}, err
 	}
@@ -56,6 +57,7 @@ func (s *Store) Complete(ctx context.Context, user, id string) (Result, error) {
 		return Result{}, fmt.Errorf("upload %s of %q has %d of %d bytes: %w; resume from offset %d",
 			id, sess.Name, sess.Offset, sess.Size, ErrIncomplete, sess.Offset)
 	}
+	defer func() { err = s.hidePaths(&sess, err) }()
 	part := s.partPath(id)
 	f, err := s.openPart(part)
 	if err != nil {
@@ -86,7 +88,7 @@ func (s *Store) Complete(ctx context.Context, user, id string) (Result, error) {
 		return Result{}, s.mismatch(&sess, got)
 	}
 
-	res, err := s.place(ctx, &sess, part)
+	res, err = s.place(ctx, &sess, part)
 	if err != nil {
 		return Result{}, fmt.Errorf("upload %s: store %q in the inbox: %w; the upload is kept, retry Complete when fixed", id, sess.Name, fullErr(err))
 	}
@@ -107,10 +109,10 @@ func (s *Store) Complete(ctx context.Context, user, id string) (Result, error) {
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bReceived).Put(sess.SHA256[:], e); err != nil {
+		if err := tx.Bucket(bHave).Put(s.haveKey(sess.Space, sess.SHA256), e); err != nil {
 			return err
 		}
-		return tx.Bucket(bHistory).Put(historyKey(sess.User, sess.Device, res.Completed, sess.SHA256), e)
+		return tx.Bucket(bHistory).Put(historyKey(sess.Owner, sess.Device, res.Completed, sess.SHA256), e)
 	})
 	if err != nil {
 		// The file is in the inbox; a retried Complete finds it there.
@@ -149,13 +151,15 @@ func (s *Store) mismatch(sess *Session, got Sum) error {
 // recorded.
 func (s *Store) place(ctx context.Context, sess *Session, part string) (Result, error) {
 	if fi, err := os.Stat(sess.Inbox); err != nil || !fi.IsDir() {
-		return Result{}, fmt.Errorf("the inbox folder %s is gone (%v); check the source's settings", sess.Inbox, err)
+		return Result{}, fmt.Errorf("the folder of space %q is missing on the box (moved, renamed or its disk not mounted): ask the box's owner to check the source", sess.Space)
 	}
 	t := sess.ModTime
 	if t.IsZero() {
 		t = sess.Created
 	}
-	dir, err := mkdirUnder(sess.Inbox, CleanName(sess.DeviceName), fmt.Sprintf("%04d", t.Year()), fmt.Sprintf("%02d", int(t.Month())))
+	elems := []string{CleanName(sess.DeviceName), fmt.Sprintf("%04d", t.Year()), fmt.Sprintf("%02d", int(t.Month()))}
+	relDir := path.Join(elems...)
+	dir, err := mkdirUnder(sess.Inbox, elems...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -192,12 +196,13 @@ func (s *Store) place(ctx context.Context, sess *Session, part string) (Result, 
 				tmp = ""
 			}
 		}
+		rel := path.Join(relDir, cand)
 		switch {
 		case err == nil:
 			if err := atomicfile.SyncDir(dir); err != nil {
 				return Result{}, err
 			}
-			res.Path, res.Name, res.Completed = dst, cand, s.opt.Now()
+			res.Path, res.Name, res.Completed = rel, cand, s.opt.Now()
 			return res, nil
 		case errors.Is(err, fs.ErrExist):
 			same, err := sameFile(ctx, dst, sess.Size, sess.SHA256)
@@ -205,14 +210,14 @@ func (s *Store) place(ctx context.Context, sess *Session, part string) (Result, 
 				return Result{}, err
 			}
 			if same {
-				res.Path, res.Name, res.Completed, res.Existing = dst, cand, s.opt.Now(), true
+				res.Path, res.Name, res.Completed, res.Existing = rel, cand, s.opt.Now(), true
 				return res, nil
 			}
 		default:
 			return Result{}, err
 		}
 	}
-	return Result{}, fmt.Errorf("%d files named like %q in %s already", maxClash, name, dir)
+	return Result{}, fmt.Errorf("%d files named like %q in %s already", maxClash, name, relDir)
 }
 
 // renameNoClobber renames src to dst unless dst exists, for file systems
@@ -239,7 +244,8 @@ func mkdirUnder(root string, elems ...string) (string, error) {
 		switch {
 		case err == nil && fi.IsDir():
 		case err == nil:
-			return "", fmt.Errorf("%s is not a folder; move it away", next)
+			rel, _ := filepath.Rel(root, next)
+			return "", fmt.Errorf("%s in the space's folder is not a folder; move it away", rel)
 		case errors.Is(err, fs.ErrNotExist):
 			if err := os.Mkdir(next, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
 				return "", err
@@ -328,15 +334,15 @@ func (r ctxReader) Read(p []byte) (int, error) {
 	return r.r.Read(p)
 }
 
-func historyKey(user, device string, t time.Time, sum Sum) []byte {
-	k := historyPrefix(user, device)
+func historyKey(owner, device string, t time.Time, sum Sum) []byte {
+	k := historyPrefix(owner, device)
 	k = binary.BigEndian.AppendUint64(k, uint64(t.UnixNano()))
 	return append(k, sum[:]...)
 }
 
-func historyPrefix(user, device string) []byte {
-	k := make([]byte, 0, len(user)+len(device)+2+8+32)
-	k = append(k, user...)
+func historyPrefix(owner, device string) []byte {
+	k := make([]byte, 0, len(owner)+len(device)+2+8+32)
+	k = append(k, owner...)
 	k = append(k, 0)
 	k = append(k, device...)
 	return append(k, 0)

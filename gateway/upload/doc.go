@@ -6,12 +6,13 @@
 //
 // A phone starts an upload with Create, declaring the file's name, size,
 // SHA-256, modification time and content type, its device, and (filled in
-// by the gateway, never by the phone) the user, the target space and the
-// inbox folder. If the box already holds a file with that SHA-256 — in its
-// own index of received files, or per Options.Known (the daemon's
-// repository) — Create says AlreadyHave and no session is made. Create is
-// idempotent per user, device and hash: an app that restarted without its
-// session ID gets the unfinished session back.
+// by the gateway, never by the phone) the owner — the account's immutable
+// ID, never its name, which a later account may be given —, the target
+// space and the space's folder (the inbox). If the target space already
+// holds a file with that SHA-256 — in the index of files received into
+// it, or per Options.Known — Create says AlreadyHave and no session is
+// made. Create is idempotent per owner, device and hash: an app that
+// restarted without its session ID gets the unfinished session back.
 //
 // The phone then sends chunks with Write at explicit offsets, like tus: a
 // chunk must start at the session's committed offset, else it is refused
@@ -40,19 +41,34 @@
 // A completed session is kept, with its Result, for SessionTTL, so a phone
 // that lost the answer can ask again.
 //
-// Only the session's user may write, complete, cancel or see it
+// Only the session's owner may write, complete, cancel or see it
 // (ErrForbidden). Session IDs are 128 random bits in base32; an ID that is
-// not well formed never reaches a file path.
+// not well formed never reaches a file path. DeleteOwner removes an
+// account's sessions, part files and history when the account goes.
+//
+// Where a file landed (Result.Path, Entry.Path) is relative to the
+// space's folder, and errors name the space and paths inside it, never
+// the box's own paths (the inbox's place on the box, the state
+// directory): those are not a member's business.
+//
+// # Room
+//
+// Part files live on the state disk. With Options.Space set, uploads
+// never take the disk's reserve (Options.Reserve): Create refuses a file
+// that could not fit above it, and Write refuses a chunk that would reach
+// into it — counting the chunks being written at that moment — with
+// ErrFull before reading a byte of it. Options.Quota bounds what one
+// account's unfinished uploads may still send (ErrQuota at Create).
 //
 // # Storage
 //
 // The session metadata lives in the caller's bbolt database, in buckets
 // named "upload.*", all JSON values with hashes in hex:
 //
-//	upload.sessions  id → Session
-//	upload.open      user 0x00 device 0x00 sha256(32) → id of the unfinished session
-//	upload.received  sha256(32) → Entry: every file the box has received
-//	upload.history   user 0x00 device 0x00 completed-unix-ns(8, big endian) sha256(32) → Entry
+//	upload.sessions    id → Session
+//	upload.open.v2     owner 0x00 device 0x00 sha256(32) → id of the unfinished session
+//	upload.have        HMAC-SHA-256(Key, space 0x00 sha256(32)) → Entry: the files each space received
+//	upload.history.v2  owner 0x00 device 0x00 completed-unix-ns(8, big endian) sha256(32) → Entry
 //
 // Sweep removes sessions idle for SessionTTL (default seven days) with
 // their part files, and part files no session owns.
@@ -61,10 +77,22 @@
 //
 // History lists a device's received files, oldest first, from a time on,
 // so a phone can mark what is safe. Have answers, in batches of up to
-// MaxHaveBatch, which hashes the box already holds. The received index and
-// Have are box-wide, like the repository's deduplication: a user can learn
-// that the box holds a file only by presenting its SHA-256, that is, by
-// having the file.
+// MaxHaveBatch, which hashes a space already holds. The index behind Have
+// and Create's AlreadyHave is per space, keyed with Options.Key: a file in
+// another space is not "had" (an upload that finished at once would tell
+// a member that a space they cannot see holds the file), and a copy of
+// the database shows neither the hashes nor which space holds what. The
+// repository below still stores identical content once, box-wide; only
+// the question "do you have this?" is per space.
+//
+// # Migration
+//
+// Earlier versions keyed sessions, the open index and histories by user
+// name, and the index of received files by bare SHA-256. New moves the
+// received files into the per-space index (each entry names its space)
+// and drops the rest: a name may since belong to another account, so
+// those records cannot be handed to anyone safely. Their part files go
+// with the next Sweep; files already filed stay in the spaces.
 //
 // # Concurrency
 //

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 )
 
@@ -25,8 +26,13 @@ var (
 	ErrChecksumMismatch = errors.New("received data does not match the declared SHA-256")
 	// ErrTooLarge: a file, a chunk or a batch over its limit.
 	ErrTooLarge = errors.New("too large")
-	// ErrFull: the box ran out of space. Acknowledged data is kept.
+	// ErrFull: the box ran out of space, or the upload would eat into the
+	// space it keeps free for its own records (Options.Reserve).
+	// Acknowledged data is kept.
 	ErrFull = errors.New("the box is full")
+	// ErrQuota: the account's unfinished uploads would be over its quota
+	// (Options.Quota).
+	ErrQuota = errors.New("over the upload quota")
 	// ErrIncomplete: Complete was called before all bytes arrived.
 	ErrIncomplete = errors.New("upload is not complete")
 	// ErrCompleted: a chunk was sent to an upload that is already complete.
@@ -94,3 +100,32 @@ func fullErr(err error) error {
 	}
 	return err
 }
+
+// hidePaths rewords err so that it names no path of the box, which is
+// not the phone's business: the space's folder becomes "<space>:" and
+// the folder of part files "uploads:". errors.Is and errors.As still see
+// the wrapped errors.
+func (s *Store) hidePaths(sess *Session, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	hidden := msg
+	for _, r := range [][2]string{{sess.Inbox, sess.Space + ":"}, {s.parts, "uploads:"}} {
+		if r[0] != "" {
+			hidden = strings.ReplaceAll(hidden, r[0], r[1])
+		}
+	}
+	if hidden == msg {
+		return err
+	}
+	return &pathsHidden{err: err, msg: hidden}
+}
+
+type pathsHidden struct {
+	err error
+	msg string
+}
+
+func (e *pathsHidden) Error() string { return e.msg }
+func (e *pathsHidden) Unwrap() error { return e.err }

@@ -25,7 +25,7 @@ const (
 	DefaultMaxFileSize  = 64 << 30 // 64 GiB: long 4K videos
 	DefaultMaxChunkSize = 16 << 20
 	DefaultSessionTTL   = 7 * 24 * time.Hour
-	DefaultMaxOpen      = 100 // unfinished uploads per user
+	DefaultMaxOpen      = 100 // unfinished uploads per account
 )
 
 // MaxHaveBatch is the most hashes one Have call answers.
@@ -36,10 +36,19 @@ const maxAttempts = 3
 
 // Bucket names in the caller's database.
 var (
-	bSessions = []byte("upload.sessions") // id → Session (JSON)
-	bOpen     = []byte("upload.open")     // user 0 device 0 sha256 → id of the unfinished session
-	bReceived = []byte("upload.received") // sha256 → Entry (JSON): files the box holds
-	bHistory  = []byte("upload.history")  // user 0 device 0 completed-ns(8, big endian) sha256 → Entry (JSON)
+	bSessions = []byte("upload.sessions")   // id → Session (JSON)
+	bOpen     = []byte("upload.open.v2")    // owner 0 device 0 sha256 → id of the unfinished session
+	bHave     = []byte("upload.have")       // HMAC(key, space 0 sha256) → Entry (JSON): files a space holds
+	bHistory  = []byte("upload.history.v2") // owner 0 device 0 completed-ns(8, big endian) sha256 → Entry (JSON)
+)
+
+// Buckets of earlier versions, keyed by user name and box-wide hash:
+// New moves what can be attributed safely into the buckets above and
+// drops the rest (see "Migration" in the package documentation).
+var (
+	bOldOpen     = []byte("upload.open")
+	bOldReceived = []byte("upload.received")
+	bOldHistory  = []byte("upload.history")
 )
 
 // Options tune a Store. The zero value gives the defaults.
@@ -54,13 +63,32 @@ type Options struct {
 	// Sweep removes it. Completed sessions are kept as long, so that a
 	// phone that missed the answer to Complete can ask again.
 	SessionTTL time.Duration
-	// MaxOpen is the number of unfinished uploads one user may have.
+	// MaxOpen is the number of unfinished uploads one account may have.
 	MaxOpen int
-	// Known, if set, reports whether the box already holds a file with
-	// this SHA-256 (the daemon plugs in its repository). It is called from
+	// Key (32 bytes, required) keys the index of the files each space
+	// holds: its entries are named by HMAC-SHA-256(Key, space, SHA-256),
+	// so the index answers only for one space at a time and a copy of
+	// the database does not list the hashes of the files.
+	Key []byte
+	// Space, if set, reports the free and total bytes of the file system
+	// that holds the part files (the state disk). Without it Create and
+	// Write check neither Reserve nor Quota.
+	Space func() (free, total int64, err error)
+	// Reserve is how many bytes uploads leave free on that disk, always:
+	// a chunk that would eat into it is refused (ErrFull) before a byte
+	// of it is written, and a file that could not fit is refused at
+	// Create.
+	Reserve int64
+	// Quota, if set, returns the most one account's unfinished uploads
+	// may still send, given the disk's free space now (Create refuses
+	// more with ErrQuota). It is capped at what the reserve leaves.
+	Quota func(free int64) int64
+	// Known, if set, reports whether space already holds a file with
+	// this SHA-256 that did not come through an upload (the daemon plugs
+	// in the card ingests filed in the space's folder). It is called from
 	// Create and Have, concurrently, and must be fast and safe for
-	// concurrent use.
-	Known func(sha256 [32]byte) bool
+	// concurrent use. It must answer for that space only.
+	Known func(space string, sha256 [32]byte) bool
 }
 
 // Sum is a SHA-256. It encodes as lowercase hex in JSON.
@@ -91,7 +119,10 @@ const (
 
 // CreateRequest describes a file a phone wants to send.
 type CreateRequest struct {
-	User   string // authenticated user; only this user may use the session
+	// Owner is the authenticated account's immutable ID (never its
+	// name, which a later account may take): only this account may use
+	// the session, and its history is kept under it.
+	Owner  string
 	Device string // device ID
 	// DeviceName names the device's folder in the inbox ("Anna's
 	// iPhone"); Device if empty. It is cleaned like a file name.
@@ -112,7 +143,7 @@ type CreateRequest struct {
 // bucket.
 type Session struct {
 	ID          string    `json:"id"`
-	User        string    `json:"user"`
+	Owner       string    `json:"owner"` // account ID
 	Device      string    `json:"device"`
 	DeviceName  string    `json:"device_name"`
 	Space       string    `json:"space"`
@@ -142,7 +173,10 @@ type Session struct {
 
 // Result says where a completed upload was stored.
 type Result struct {
-	Path      string    `json:"path"` // absolute path in the inbox
+	// Path is where the file is, relative to the inbox (slash-separated,
+	// "Anna's phone/2025/07/IMG_0042.JPG"): what a member may see. The
+	// box's own paths are not theirs to know.
+	Path      string    `json:"path"`
 	Name      string    `json:"name"` // base name, after cleaning and clash suffix
 	Size      int64     `json:"size"`
 	SHA256    Sum       `json:"sha256"`
@@ -173,6 +207,9 @@ type Store struct {
 	mu   sync.Mutex
 	busy map[string]bool
 
+	spaceMu sync.Mutex
+	writing int64 // bytes of chunks being written now, not yet in free space
+
 	placeMu sync.Mutex // check-then-rename on file systems without hard links
 
 	openPart func(name string) (partFile, error)
@@ -196,35 +233,41 @@ func New(db *bbolt.DB, dir string, opt Options) (*Store, error) {
 	if opt.MaxOpen <= 0 {
 		opt.MaxOpen = DefaultMaxOpen
 	}
+	if len(opt.Key) < 32 {
+		return nil, errors.New("upload store: Options.Key must hold at least 32 bytes")
+	}
 	parts := filepath.Join(dir, "uploads")
 	if err := os.MkdirAll(parts, 0o700); err != nil {
 		return nil, fmt.Errorf("upload store: %w", err)
 	}
-	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bSessions, bOpen, bReceived, bHistory} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("upload store: create buckets: %w", err)
-	}
-	return &Store{
+	s := &Store{
 		db: db, parts: parts, opt: opt,
 		busy: make(map[string]bool),
 		openPart: func(name string) (partFile, error) {
 			return os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 		},
-	}, nil
+	}
+	err := db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bSessions, bOpen, bHave, bHistory} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return s.migrate(tx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("upload store: create buckets: %w", err)
+	}
+	return s, nil
 }
 
-// Create starts an upload, or resumes the user's unfinished upload of the
-// same file from the same device (an app that restarted and lost the
-// session ID gets it back, with the offset to resume from). If the box
-// already holds a file with this SHA-256 (its own index of received files,
-// or Options.Known), it returns a Session with AlreadyHave set and no ID.
+// Create starts an upload, or resumes the account's unfinished upload of
+// the same file from the same device (an app that restarted and lost the
+// session ID gets it back, with the offset to resume from). If the
+// target space already holds a file with this SHA-256 (received by
+// upload, or Options.Known), it returns a Session with AlreadyHave set
+// and no ID. Files of other spaces never count: that would tell the
+// caller what those spaces hold.
 //
 // Errors: ErrInvalid, ErrTooLarge (over MaxFileSize), ErrTooMany.
 func (s *Store) Create(ctx context.Context, req CreateRequest) (Session, error) {
@@ -235,42 +278,48 @@ func (s *Store) Create(ctx context.Context, req CreateRequest) (Session, error) 
 		return Session{}, err
 	}
 	sess := Session{
-		User: req.User, Device: req.Device, DeviceName: req.DeviceName,
+		Owner: req.Owner, Device: req.Device, DeviceName: req.DeviceName,
 		Space: req.Space, Inbox: req.Inbox,
 		Name: req.Name, Size: req.Size, SHA256: req.SHA256,
 		ModTime: req.ModTime, ContentType: req.ContentType,
 	}
-	have, err := s.have(req.SHA256)
+	have, err := s.Have(ctx, req.Space, [][32]byte{req.SHA256})
 	if err != nil {
 		return Session{}, err
 	}
-	if have {
+	if have[0] {
 		sess.AlreadyHave = true
 		return sess, nil
 	}
 	now := s.opt.Now()
 	err = s.db.Update(func(tx *bbolt.Tx) error {
-		if tx.Bucket(bReceived).Get(req.SHA256[:]) != nil { // arrived meanwhile
+		if tx.Bucket(bHave).Get(s.haveKey(req.Space, req.SHA256)) != nil { // arrived meanwhile
 			sess.AlreadyHave = true
 			return nil
 		}
 		open := tx.Bucket(bOpen)
-		key := openKey(req.User, req.Device, req.SHA256)
+		key := openKey(req.Owner, req.Device, req.SHA256)
 		if id := open.Get(key); id != nil {
 			old, err := getSession(tx, string(id))
-			if err == nil && old.State == StateUploading && old.Size == req.Size && !s.expired(old, now) {
+			if err == nil && old.State == StateUploading && old.Size == req.Size && old.Space == req.Space && !s.expired(old, now) {
 				sess = old
 				return nil
 			}
 		}
-		n := 0
-		prefix := []byte(req.User + "\x00")
+		n, outstanding := 0, int64(0)
+		prefix := []byte(req.Owner + "\x00")
 		c := open.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			n++
+			if o, err := getSession(tx, string(v)); err == nil && !s.expired(o, now) {
+				outstanding += o.Size - o.Offset
+			}
 		}
 		if n >= s.opt.MaxOpen {
-			return fmt.Errorf("user %q has %d unfinished uploads: %w; finish or cancel some first", req.User, n, ErrTooMany)
+			return fmt.Errorf("%d unfinished uploads: %w; finish or cancel some first", n, ErrTooMany)
+		}
+		if err := s.admit(req.Size, outstanding); err != nil {
+			return err
 		}
 		sess.ID = newID()
 		sess.State = StateUploading
@@ -293,7 +342,7 @@ func (s *Store) validate(req *CreateRequest) error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("create upload of %q: %s: %w", req.Name, fmt.Sprintf(format, a...), ErrInvalid)
 	}
-	for _, f := range []struct{ what, v string }{{"user", req.User}, {"device", req.Device}} {
+	for _, f := range []struct{ what, v string }{{"owner", req.Owner}, {"device", req.Device}, {"space", req.Space}} {
 		if f.v == "" || len(f.v) > 256 || strings.ContainsRune(f.v, 0) {
 			return bad("%s must be 1 to 256 bytes without NUL", f.what)
 		}
@@ -314,11 +363,13 @@ func (s *Store) validate(req *CreateRequest) error {
 	if y := req.ModTime.Year(); !req.ModTime.IsZero() && (y < 1 || y > 9999) {
 		return bad("modification time %v out of range", req.ModTime)
 	}
+	// The inbox comes from the gateway, and its path is not the
+	// phone's business: these errors name the space.
 	if !filepath.IsAbs(req.Inbox) {
-		return bad("inbox %q is not an absolute path", req.Inbox)
+		return bad("the folder of space %q is not an absolute path; check the source's settings", req.Space)
 	}
 	if fi, err := os.Stat(req.Inbox); err != nil || !fi.IsDir() {
-		return bad("inbox %q is not a directory", req.Inbox)
+		return bad("the folder of space %q is missing on the box; check the source's settings", req.Space)
 	}
 	return nil
 }
@@ -328,18 +379,18 @@ func (s *Store) validate(req *CreateRequest) error {
 // went (Result).
 //
 // Errors: ErrNotFound, ErrForbidden.
-func (s *Store) Status(ctx context.Context, user, id string) (Session, error) {
+func (s *Store) Status(ctx context.Context, owner, id string) (Session, error) {
 	if err := ctx.Err(); err != nil {
 		return Session{}, err
 	}
-	return s.get(user, id)
+	return s.get(owner, id)
 }
 
 // Cancel removes the session and its partial data. Cancelling a completed
 // upload only forgets the session; the file stays in the inbox.
 //
 // Errors: ErrNotFound, ErrForbidden, ErrBusy.
-func (s *Store) Cancel(ctx context.Context, user, id string) error {
+func (s *Store) Cancel(ctx context.Context, owner, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -347,11 +398,93 @@ func (s *Store) Cancel(ctx context.Context, user, id string) error {
 		return err
 	}
 	defer s.unlock(id)
-	sess, err := s.get(user, id)
+	sess, err := s.get(owner, id)
 	if err != nil {
 		return err
 	}
 	return s.remove(&sess)
+}
+
+// DeleteOwner removes everything the account owner has here: its
+// sessions, unfinished (with their part files) and completed, and its
+// devices' histories. The gateway calls it when the account is deleted,
+// so that a later account — even one given the same name — starts with
+// nothing. Files already filed in a space stay there, and the space
+// still knows it holds them. It waits (up to ctx) for a request busy
+// with one of the sessions, and returns how many sessions it removed.
+func (s *Store) DeleteOwner(ctx context.Context, owner string) (int, error) {
+	if owner == "" {
+		return 0, fmt.Errorf("delete uploads: no account ID: %w", ErrInvalid)
+	}
+	var ids []string
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bSessions).ForEach(func(k, v []byte) error {
+			var sess Session
+			if json.Unmarshal(v, &sess) == nil && sess.Owner == owner {
+				ids = append(ids, string(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete uploads of account %s: %w", owner, err)
+	}
+	n := 0
+	for _, id := range ids {
+		if err := s.lockWait(ctx, id); err != nil {
+			return n, fmt.Errorf("delete uploads of account %s: %w", owner, err)
+		}
+		var sess Session
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			var err error
+			sess, err = getSession(tx, id)
+			return err
+		})
+		if err == nil && sess.Owner == owner { // expired ones too
+			err = s.remove(&sess)
+		}
+		s.unlock(id)
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, ErrNotFound):
+			return n, fmt.Errorf("delete uploads of account %s: %w", owner, err)
+		}
+	}
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bHistory)
+		prefix := []byte(owner + "\x00")
+		var keys [][]byte
+		c := b.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("delete upload history of account %s: %w", owner, err)
+	}
+	return n, nil
+}
+
+// lockWait is lock, waiting up to ctx for a busy session.
+func (s *Store) lockWait(ctx context.Context, id string) error {
+	for {
+		err := s.lock(id)
+		if !errors.Is(err, ErrBusy) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // remove deletes a session and then its part file. The caller holds the
@@ -367,13 +500,13 @@ func (s *Store) remove(sess *Session) error {
 		return fmt.Errorf("remove upload %s: %w", sess.ID, err)
 	}
 	if err := os.Remove(s.partPath(sess.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove upload %s: %w", sess.ID, err)
+		return fmt.Errorf("remove upload %s: %w", sess.ID, s.hidePaths(sess, err))
 	}
 	return nil
 }
 
 // get loads a session and checks its owner and expiry.
-func (s *Store) get(user, id string) (Session, error) {
+func (s *Store) get(owner, id string) (Session, error) {
 	if !validID(id) {
 		return Session{}, fmt.Errorf("upload %q: %w", id, ErrNotFound)
 	}
@@ -386,7 +519,7 @@ func (s *Store) get(user, id string) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
-	if sess.User != user {
+	if sess.Owner == "" || sess.Owner != owner {
 		return Session{}, fmt.Errorf("upload %s: %w", id, ErrForbidden)
 	}
 	if s.expired(sess, s.opt.Now()) {
@@ -452,16 +585,16 @@ func putSession(tx *bbolt.Tx, sess *Session) error {
 // the session's.
 func deleteOpen(tx *bbolt.Tx, sess *Session) error {
 	b := tx.Bucket(bOpen)
-	key := openKey(sess.User, sess.Device, sess.SHA256)
+	key := openKey(sess.Owner, sess.Device, sess.SHA256)
 	if string(b.Get(key)) != sess.ID {
 		return nil
 	}
 	return b.Delete(key)
 }
 
-func openKey(user, device string, sum Sum) []byte {
-	k := make([]byte, 0, len(user)+len(device)+2+len(sum))
-	k = append(k, user...)
+func openKey(owner, device string, sum Sum) []byte {
+	k := make([]byte, 0, len(owner)+len(device)+2+len(sum))
+	k = append(k, owner...)
 	k = append(k, 0)
 	k = append(k, device...)
 	k = append(k, 0)

@@ -110,6 +110,9 @@ func newEnv(t *testing.T, opt Options) *env {
 	if e.opt.Now == nil {
 		e.opt.Now = e.clock.Now
 	}
+	if e.opt.Key == nil {
+		e.opt.Key = bytes.Repeat([]byte{7}, 32)
+	}
 	e.open()
 	t.Cleanup(func() { e.db.Close() })
 	return e
@@ -143,7 +146,7 @@ var modTime = time.Date(2024, 7, 5, 18, 30, 0, 0, time.FixedZone("CEST", 2*3600)
 
 func (e *env) req(user, device string, p photo) CreateRequest {
 	return CreateRequest{
-		User: user, Device: device, DeviceName: device + "'s phone", Space: "family", Inbox: e.inbox,
+		Owner: user, Device: device, DeviceName: device + "'s phone", Space: "family", Inbox: e.inbox,
 		Name: p.name(), Size: int64(len(p.data)), SHA256: p.sum, ModTime: modTime, ContentType: "image/jpeg",
 	}
 }
@@ -206,6 +209,9 @@ func (e *env) inboxFiles() []string {
 	}
 	return out
 }
+
+// file is where a Result's or an Entry's Path is on the box.
+func (e *env) file(rel string) string { return filepath.Join(e.inbox, filepath.FromSlash(rel)) }
 
 func (e *env) parts() []string {
 	e.t.Helper()
@@ -287,11 +293,11 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := filepath.Join(e.inbox, "pixel's phone", "2024", "07", p.name())
-	if res.Path != want || res.Name != p.name() || res.Existing {
+	if e.file(res.Path) != want || res.Name != p.name() || res.Existing {
 		t.Fatalf("Complete: %+v, want path %s", res, want)
 	}
-	checkFile(t, res.Path, p.data)
-	fi, _ := os.Stat(res.Path)
+	checkFile(t, e.file(res.Path), p.data)
+	fi, _ := os.Stat(e.file(res.Path))
 	if !fi.ModTime().Equal(modTime) {
 		t.Errorf("mtime %v, want %v", fi.ModTime(), modTime)
 	}
@@ -340,7 +346,7 @@ func TestRestartMidUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFile(t, res.Path, p.data)
+	checkFile(t, e.file(res.Path), p.data)
 }
 
 func TestChecksumMismatch(t *testing.T) {
@@ -375,18 +381,18 @@ func TestChecksumMismatch(t *testing.T) {
 	if parts := e.parts(); len(parts) != 0 {
 		t.Errorf("part files left: %v", parts)
 	}
-	if have, _ := e.s.Have(ctx, [][32]byte{p.sum}); have[0] {
+	if have, _ := e.s.Have(ctx, "family", [][32]byte{p.sum}); have[0] {
 		t.Error("Have: true for a file that never arrived intact")
 	}
 	// The next try with good data succeeds.
 	res := e.upload("anna", "pixel", p)
-	checkFile(t, res.Path, p.data)
+	checkFile(t, e.file(res.Path), p.data)
 }
 
 func TestDuplicates(t *testing.T) {
 	ps := media(t, sony, canon)
 	known := ps[1].sum
-	e := newEnv(t, Options{Known: func(s [32]byte) bool { return s == known }})
+	e := newEnv(t, Options{Known: func(_ string, s [32]byte) bool { return s == known }})
 
 	res := e.upload("anna", "pixel", ps[0])
 	for _, r := range []CreateRequest{
@@ -434,8 +440,8 @@ func TestNames(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkFile(t, res.Path, ps[i].data)
-		got = append(got, res.Path)
+		checkFile(t, e.file(res.Path), ps[i].data)
+		got = append(got, e.file(res.Path))
 	}
 	want := []string{filepath.Join(dir, "IMG_0001.JPG"), filepath.Join(dir, "IMG_0001 (2).JPG")}
 	if got[0] != want[0] || got[1] != want[1] {
@@ -456,7 +462,7 @@ func TestNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Existing || res.Path != filepath.Join(dir, clean) {
+	if !res.Existing || e.file(res.Path) != filepath.Join(dir, clean) {
 		t.Errorf("Complete onto an identical file: %+v, want Existing at %s", res, clean)
 	}
 	if files := e.inboxFiles(); len(files) != 3 {
@@ -527,7 +533,7 @@ func TestHistoryAndHave(t *testing.T) {
 	ps := media(t, sony, canon, iphone, video)
 	ctx := context.Background()
 	known := ps[3].sum
-	e := newEnv(t, Options{Known: func(s [32]byte) bool { return s == known }})
+	e := newEnv(t, Options{Known: func(_ string, s [32]byte) bool { return s == known }})
 	var times []time.Time
 	for _, p := range ps[:3] {
 		e.clock.Add(time.Minute)
@@ -542,7 +548,7 @@ func TestHistoryAndHave(t *testing.T) {
 		if en.SHA256 != ps[i].sum || en.Name != ps[i].name() || en.Size != int64(len(ps[i].data)) || !en.Completed.Equal(times[i]) || en.Space != "family" {
 			t.Errorf("History[%d] = %+v, want %s at %v", i, en, ps[i].name(), times[i])
 		}
-		checkFile(t, en.Path, ps[i].data)
+		checkFile(t, e.file(en.Path), ps[i].data)
 	}
 	h, err = e.s.History(ctx, "anna", "pixel", h[1].Completed, 0)
 	if err != nil || len(h) != 1 || h[0].SHA256 != ps[2].sum {
@@ -553,14 +559,14 @@ func TestHistoryAndHave(t *testing.T) {
 	}
 
 	missing := sha256.Sum256([]byte("not on the box"))
-	have, err := e.s.Have(ctx, [][32]byte{ps[0].sum, missing, ps[2].sum, ps[3].sum})
+	have, err := e.s.Have(ctx, "family", [][32]byte{ps[0].sum, missing, ps[2].sum, ps[3].sum})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []bool{true, false, true, true}; !equal(have, want) {
 		t.Errorf("Have: %v, want %v", have, want)
 	}
-	if _, err := e.s.Have(ctx, make([][32]byte, MaxHaveBatch+1)); !errors.Is(err, ErrTooLarge) {
+	if _, err := e.s.Have(ctx, "family", make([][32]byte, MaxHaveBatch+1)); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("Have of a huge batch: %v, want ErrTooLarge", err)
 	}
 }
@@ -607,7 +613,7 @@ func TestSweep(t *testing.T) {
 		t.Errorf("Status of the fresh session: %+v, %v", st, err)
 	}
 	// The received file stays received.
-	checkFile(t, done.Path, ps[1].data)
+	checkFile(t, e.file(done.Path), ps[1].data)
 	if sess := e.create(e.req("anna", "pixel", ps[1])); !sess.AlreadyHave {
 		t.Error("Create of a swept, completed upload: not AlreadyHave")
 	}
@@ -670,7 +676,7 @@ func TestDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFile(t, res.Path, p.data)
+	checkFile(t, e.file(res.Path), p.data)
 }
 
 func TestLimits(t *testing.T) {
@@ -683,7 +689,8 @@ func TestLimits(t *testing.T) {
 		t.Errorf("Create of a file over the limit: %v, want ErrTooLarge", err)
 	}
 	for _, mod := range []func(*CreateRequest){
-		func(r *CreateRequest) { r.User = "" },
+		func(r *CreateRequest) { r.Owner = "" },
+		func(r *CreateRequest) { r.Space = "" },
 		func(r *CreateRequest) { r.Device = "a\x00b" },
 		func(r *CreateRequest) { r.Name = "" },
 		func(r *CreateRequest) { r.Size = -1 },
@@ -714,7 +721,7 @@ func TestLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFile(t, res.Path, nil)
+	checkFile(t, e.file(res.Path), nil)
 
 	// Too many unfinished uploads.
 	other := e.req("anna", "pixel", photo{rel: "a.jpg", data: []byte("a"), sum: sha256.Sum256([]byte("a"))})
@@ -760,7 +767,7 @@ func TestConcurrentUploads(t *testing.T) {
 				}
 			}
 			res, err := e.s.Complete(ctx, "anna", sess.ID)
-			if err == nil && !bytes.Equal(mustRead(res.Path), p.data) {
+			if err == nil && !bytes.Equal(mustRead(e.file(res.Path)), p.data) {
 				err = errors.New(res.Path + ": wrong content")
 			}
 			if err != nil {
@@ -857,7 +864,7 @@ func TestInboxOnAnotherFileSystem(t *testing.T) {
 		if res[i], err = e.s.Complete(context.Background(), "anna", sess.ID); err != nil {
 			t.Fatal(err)
 		}
-		checkFile(t, res[i].Path, p.data)
+		checkFile(t, e.file(res[i].Path), p.data)
 	}
 	if res[1].Name != "IMG_0001 (2).JPG" {
 		t.Errorf("second name %q, want IMG_0001 (2).JPG", res[1].Name)

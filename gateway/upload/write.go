@@ -26,7 +26,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b 
 // Errors: ErrNotFound, ErrForbidden, ErrBusy, ErrCompleted, ErrTooLarge
 // (n over MaxChunkSize), ErrInvalid (the chunk runs past the declared
 // size), *OffsetError, ErrFull, and read or write errors.
-func (s *Store) Write(ctx context.Context, user, id string, offset int64, r io.Reader, n int64) (int64, error) {
+func (s *Store) Write(ctx context.Context, owner, id string, offset int64, r io.Reader, n int64) (_ int64, err error) {
 	if n < 0 {
 		return 0, fmt.Errorf("upload %s: chunk of %d bytes: %w", id, n, ErrInvalid)
 	}
@@ -38,12 +38,13 @@ func (s *Store) Write(ctx context.Context, user, id string, offset int64, r io.R
 		return 0, err
 	}
 	defer s.unlock(id)
-	sess, err := s.get(user, id)
+	sess, err := s.get(owner, id)
 	if err != nil {
 		return 0, err
 	}
+	defer func() { err = s.hidePaths(&sess, err) }()
 	if sess.State == StateComplete {
-		return sess.Size, fmt.Errorf("upload %s: stored as %s: %w", id, sess.Result.Path, ErrCompleted)
+		return sess.Size, fmt.Errorf("upload %s: stored in %s as %s: %w", id, sess.Space, sess.Result.Path, ErrCompleted)
 	}
 	if offset != sess.Offset {
 		return sess.Offset, &OffsetError{ID: id, Offset: offset, Current: sess.Offset}
@@ -80,6 +81,12 @@ func (s *Store) Write(ctx context.Context, user, id string, offset int64, r io.R
 	if n == 0 {
 		return offset, nil
 	}
+	release, err := s.claim(n)
+	if err != nil {
+		return offset, fmt.Errorf("upload %s of %q: %w; the first %d bytes are safe: resume from offset %d when the box has room",
+			id, sess.Name, err, offset, offset)
+	}
+	defer release()
 
 	written, rerr, werr := copyAt(ctx, f, offset, r, n)
 	if werr == nil {

@@ -95,12 +95,14 @@ type AuditEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Seq           int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
-	Actor         string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor         string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"` // user name, link:ID, root@box, shoebox
 	Ip            string                 `protobuf:"bytes,4,opt,name=ip,proto3" json:"ip,omitempty"`
 	Action        string                 `protobuf:"bytes,5,opt,name=action,proto3" json:"action,omitempty"`
 	Target        string                 `protobuf:"bytes,6,opt,name=target,proto3" json:"target,omitempty"`
 	Detail        map[string]string      `protobuf:"bytes,7,rep,name=detail,proto3" json:"detail,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Hash          string                 `protobuf:"bytes,8,opt,name=hash,proto3" json:"hash,omitempty"`
+	ActorId       string                 `protobuf:"bytes,9,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"` // the account's immutable ID, when the actor is a person
+	Result        string                 `protobuf:"bytes,10,opt,name=result,proto3" json:"result,omitempty"`                 // "ok", or the gRPC code and a short reason
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -191,6 +193,20 @@ func (x *AuditEntry) GetHash() string {
 	return ""
 }
 
+func (x *AuditEntry) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
 type ListAuditResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Entries       []*AuditEntry          `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
@@ -272,13 +288,16 @@ func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
 }
 
 type VerifyAuditResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
-	Entries       int64                  `protobuf:"varint,2,opt,name=entries,proto3" json:"entries,omitempty"`
-	FirstBadSeq   int64                  `protobuf:"varint,3,opt,name=first_bad_seq,json=firstBadSeq,proto3" json:"first_bad_seq,omitempty"`
-	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Ok             bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	Entries        int64                  `protobuf:"varint,2,opt,name=entries,proto3" json:"entries,omitempty"`
+	FirstBadSeq    int64                  `protobuf:"varint,3,opt,name=first_bad_seq,json=firstBadSeq,proto3" json:"first_bad_seq,omitempty"`
+	Reason         string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	AnchoredSeq    int64                  `protobuf:"varint,5,opt,name=anchored_seq,json=anchoredSeq,proto3" json:"anchored_seq,omitempty"` // the entry the latest anchor names (0: none yet)
+	AnchoredAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=anchored_at,json=anchoredAt,proto3" json:"anchored_at,omitempty"`
+	UnkeyedEntries int64                  `protobuf:"varint,7,opt,name=unkeyed_entries,json=unkeyedEntries,proto3" json:"unkeyed_entries,omitempty"` // entries at the start written unkeyed by an earlier version
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *VerifyAuditResponse) Reset() {
@@ -339,6 +358,27 @@ func (x *VerifyAuditResponse) GetReason() string {
 	return ""
 }
 
+func (x *VerifyAuditResponse) GetAnchoredSeq() int64 {
+	if x != nil {
+		return x.AnchoredSeq
+	}
+	return 0
+}
+
+func (x *VerifyAuditResponse) GetAnchoredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AnchoredAt
+	}
+	return nil
+}
+
+func (x *VerifyAuditResponse) GetUnkeyedEntries() int64 {
+	if x != nil {
+		return x.UnkeyedEntries
+	}
+	return 0
+}
+
 var File_shoebox_v1_audit_proto protoreflect.FileDescriptor
 
 const file_shoebox_v1_audit_proto_rawDesc = "" +
@@ -349,7 +389,7 @@ const file_shoebox_v1_audit_proto_rawDesc = "" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x14\n" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
 	"\x06action\x18\x03 \x01(\tR\x06action\x12\x14\n" +
-	"\x05limit\x18\x04 \x01(\x05R\x05limit\"\xaf\x02\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"\xe2\x02\n" +
 	"\n" +
 	"AuditEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12.\n" +
@@ -359,18 +399,25 @@ const file_shoebox_v1_audit_proto_rawDesc = "" +
 	"\x06action\x18\x05 \x01(\tR\x06action\x12\x16\n" +
 	"\x06target\x18\x06 \x01(\tR\x06target\x12:\n" +
 	"\x06detail\x18\a \x03(\v2\".shoebox.v1.AuditEntry.DetailEntryR\x06detail\x12\x12\n" +
-	"\x04hash\x18\b \x01(\tR\x04hash\x1a9\n" +
+	"\x04hash\x18\b \x01(\tR\x04hash\x12\x19\n" +
+	"\bactor_id\x18\t \x01(\tR\aactorId\x12\x16\n" +
+	"\x06result\x18\n" +
+	" \x01(\tR\x06result\x1a9\n" +
 	"\vDetailEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"E\n" +
 	"\x11ListAuditResponse\x120\n" +
 	"\aentries\x18\x01 \x03(\v2\x16.shoebox.v1.AuditEntryR\aentries\"\x14\n" +
-	"\x12VerifyAuditRequest\"{\n" +
+	"\x12VerifyAuditRequest\"\x84\x02\n" +
 	"\x13VerifyAuditResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
 	"\aentries\x18\x02 \x01(\x03R\aentries\x12\"\n" +
 	"\rfirst_bad_seq\x18\x03 \x01(\x03R\vfirstBadSeq\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason2\xd5\x01\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12!\n" +
+	"\fanchored_seq\x18\x05 \x01(\x03R\vanchoredSeq\x12;\n" +
+	"\vanchored_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"anchoredAt\x12'\n" +
+	"\x0funkeyed_entries\x18\a \x01(\x03R\x0eunkeyedEntries2\xd5\x01\n" +
 	"\fAuditService\x12[\n" +
 	"\tListAudit\x12\x1c.shoebox.v1.ListAuditRequest\x1a\x1d.shoebox.v1.ListAuditResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/audit\x12h\n" +
 	"\vVerifyAudit\x12\x1e.shoebox.v1.VerifyAuditRequest\x1a\x1f.shoebox.v1.VerifyAuditResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/audit/verifyB<Z:github.com/shoebox/shoebox/gateway/gen/shoeboxv1;shoeboxv1b\x06proto3"
@@ -402,15 +449,16 @@ var file_shoebox_v1_audit_proto_depIdxs = []int32{
 	6, // 1: shoebox.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	5, // 2: shoebox.v1.AuditEntry.detail:type_name -> shoebox.v1.AuditEntry.DetailEntry
 	1, // 3: shoebox.v1.ListAuditResponse.entries:type_name -> shoebox.v1.AuditEntry
-	0, // 4: shoebox.v1.AuditService.ListAudit:input_type -> shoebox.v1.ListAuditRequest
-	3, // 5: shoebox.v1.AuditService.VerifyAudit:input_type -> shoebox.v1.VerifyAuditRequest
-	2, // 6: shoebox.v1.AuditService.ListAudit:output_type -> shoebox.v1.ListAuditResponse
-	4, // 7: shoebox.v1.AuditService.VerifyAudit:output_type -> shoebox.v1.VerifyAuditResponse
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	6, // 4: shoebox.v1.VerifyAuditResponse.anchored_at:type_name -> google.protobuf.Timestamp
+	0, // 5: shoebox.v1.AuditService.ListAudit:input_type -> shoebox.v1.ListAuditRequest
+	3, // 6: shoebox.v1.AuditService.VerifyAudit:input_type -> shoebox.v1.VerifyAuditRequest
+	2, // 7: shoebox.v1.AuditService.ListAudit:output_type -> shoebox.v1.ListAuditResponse
+	4, // 8: shoebox.v1.AuditService.VerifyAudit:output_type -> shoebox.v1.VerifyAuditResponse
+	7, // [7:9] is the sub-list for method output_type
+	5, // [5:7] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_shoebox_v1_audit_proto_init() }

@@ -122,7 +122,7 @@ type Upload struct {
 	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
 	AlreadyHave   bool                   `protobuf:"varint,4,opt,name=already_have,json=alreadyHave,proto3" json:"already_have,omitempty"`
 	Complete      bool                   `protobuf:"varint,5,opt,name=complete,proto3" json:"complete,omitempty"`
-	StoredPath    string                 `protobuf:"bytes,6,opt,name=stored_path,json=storedPath,proto3" json:"stored_path,omitempty"`
+	StoredPath    string                 `protobuf:"bytes,6,opt,name=stored_path,json=storedPath,proto3" json:"stored_path,omitempty"` // relative to the space's folder
 	Expires       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires,proto3" json:"expires,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -314,7 +314,8 @@ func (x *UploadRequest) GetId() string {
 type HaveFilesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
-	Sha256        []string               `protobuf:"bytes,2,rep,name=sha256,proto3" json:"sha256,omitempty"`
+	Sha256        []string               `protobuf:"bytes,2,rep,name=sha256,proto3" json:"sha256,omitempty"` // hex, up to 1000
+	Space         string                 `protobuf:"bytes,3,opt,name=space,proto3" json:"space,omitempty"`   // required: the space the files would go to; the answer is for it alone
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -361,6 +362,13 @@ func (x *HaveFilesRequest) GetSha256() []string {
 		return x.Sha256
 	}
 	return nil
+}
+
+func (x *HaveFilesRequest) GetSpace() string {
+	if x != nil {
+		return x.Space
+	}
+	return ""
 }
 
 type HaveFilesResponse struct {
@@ -472,7 +480,7 @@ type UploadedFile struct {
 	Sha256        string                 `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
-	StoredPath    string                 `protobuf:"bytes,4,opt,name=stored_path,json=storedPath,proto3" json:"stored_path,omitempty"`
+	StoredPath    string                 `protobuf:"bytes,4,opt,name=stored_path,json=storedPath,proto3" json:"stored_path,omitempty"` // relative to the space's folder
 	Completed     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=completed,proto3" json:"completed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -615,10 +623,11 @@ const file_shoebox_v1_uploads_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"\x1f\n" +
 	"\rUploadRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"B\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"X\n" +
 	"\x10HaveFilesRequest\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x16\n" +
-	"\x06sha256\x18\x02 \x03(\tR\x06sha256\"'\n" +
+	"\x06sha256\x18\x02 \x03(\tR\x06sha256\x12\x14\n" +
+	"\x05space\x18\x03 \x01(\tR\x05space\"'\n" +
 	"\x11HaveFilesResponse\x12\x12\n" +
 	"\x04have\x18\x01 \x03(\tR\x04have\"v\n" +
 	"\x14UploadHistoryRequest\x12\x16\n" +

@@ -37,12 +37,15 @@ type UploadServiceClient interface {
 	// Start an upload; answers already_have when the box holds the file.
 	CreateUpload(ctx context.Context, in *CreateUploadRequest, opts ...grpc.CallOption) (*Upload, error)
 	// Write a chunk at an offset; a wrong offset is refused with the current one.
+	// Over REST, PUT /v1/uploads/{id}/data?offset=N takes the chunk's raw bytes
+	// instead (streamed to disk; see docs/GATEWAY.md). Too many chunks in
+	// flight at once are refused with 429 / RESOURCE_EXHAUSTED and Retry-After.
 	WriteChunk(ctx context.Context, in *WriteChunkRequest, opts ...grpc.CallOption) (*Upload, error)
 	GetUpload(ctx context.Context, in *UploadRequest, opts ...grpc.CallOption) (*Upload, error)
 	// Verify the checksum and file the photo into the inbox.
 	CompleteUpload(ctx context.Context, in *UploadRequest, opts ...grpc.CallOption) (*Upload, error)
 	CancelUpload(ctx context.Context, in *UploadRequest, opts ...grpc.CallOption) (*Empty, error)
-	// Which of these files are already safe on the box.
+	// Which of these files the space already holds (nothing about other spaces).
 	HaveFiles(ctx context.Context, in *HaveFilesRequest, opts ...grpc.CallOption) (*HaveFilesResponse, error)
 	UploadHistory(ctx context.Context, in *UploadHistoryRequest, opts ...grpc.CallOption) (*UploadHistoryResponse, error)
 }
@@ -134,12 +137,15 @@ type UploadServiceServer interface {
 	// Start an upload; answers already_have when the box holds the file.
 	CreateUpload(context.Context, *CreateUploadRequest) (*Upload, error)
 	// Write a chunk at an offset; a wrong offset is refused with the current one.
+	// Over REST, PUT /v1/uploads/{id}/data?offset=N takes the chunk's raw bytes
+	// instead (streamed to disk; see docs/GATEWAY.md). Too many chunks in
+	// flight at once are refused with 429 / RESOURCE_EXHAUSTED and Retry-After.
 	WriteChunk(context.Context, *WriteChunkRequest) (*Upload, error)
 	GetUpload(context.Context, *UploadRequest) (*Upload, error)
 	// Verify the checksum and file the photo into the inbox.
 	CompleteUpload(context.Context, *UploadRequest) (*Upload, error)
 	CancelUpload(context.Context, *UploadRequest) (*Empty, error)
-	// Which of these files are already safe on the box.
+	// Which of these files the space already holds (nothing about other spaces).
 	HaveFiles(context.Context, *HaveFilesRequest) (*HaveFilesResponse, error)
 	UploadHistory(context.Context, *UploadHistoryRequest) (*UploadHistoryResponse, error)
 	mustEmbedUnimplementedUploadServiceServer()

@@ -1,0 +1,305 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// The state disk full: the audit log must not go blind (docs/GATEWAY.md,
+// "Audit log" and "Phone uploads"). These tests put the box's state
+// directory on a real small file system (a tmpfs, which needs root, as
+// CI has) and fill it for real.
+
+// withStateOnTmpfs mounts a tmpfs of size at the box's state directory
+// before the daemon starts, and unmounts it after the box is gone.
+func withStateOnTmpfs(t testing.TB, size string) boxOption {
+	return func(s *boxSettings) {
+		m := regexp.MustCompile(`(?m)^state_dir: (.*)$`).FindStringSubmatch(s.cfg)
+		if m == nil {
+			t.Fatal("no state_dir in the config")
+		}
+		dir := m[1]
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to mount a small tmpfs as the state disk")
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
+			t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	}
+}
+
+// withGateway adds lines to the config's gateway section.
+func withGateway(lines string) boxOption {
+	return func(s *boxSettings) {
+		s.cfg = strings.Replace(s.cfg, "gateway:\n", "gateway:\n"+lines, 1)
+	}
+}
+
+// freeBytes is the free space on the file system holding dir.
+func freeBytes(t testing.TB, dir string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * st.Bsize
+}
+
+// fillDisk writes a file into dir until the file system is full, as
+// something else on the box might (logs, another program), and returns
+// its path.
+func fillDisk(t testing.TB, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "filler")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, n := range []int{1 << 20, 4 << 10, 1} {
+		buf := make([]byte, n)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+	return p
+}
+
+// healthz answers GET /healthz.
+func (b *testBox) healthz() (int, string) {
+	b.t.Helper()
+	resp, err := b.client.Get(b.base + "/healthz")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// criticalAlert reports whether an open critical alert of kind is up.
+func (b *testBox) criticalAlert(kind string) bool {
+	b.t.Helper()
+	var r struct {
+		Alerts []struct{ Kind, Severity string }
+	}
+	b.must("GET", "/v1/alerts", b.localToken(), nil, &r)
+	for _, a := range r.Alerts {
+		if a.Kind == kind && strings.EqualFold(a.Severity, "critical") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSecurityAuditFailsClosed: a member tries to fill the state disk
+// with an upload; then the disk fills anyway (something else on the
+// box). A change asked for then is refused, not made unaudited; /healthz
+// and a critical alert say why; once space is freed, changes work again
+// and are recorded.
+func TestSecurityAuditFailsClosed(t *testing.T) {
+	b := newTestBox(t, withStateOnTmpfs(t, "64m"))
+	own := b.localToken()
+	mia := b.user("mia", "member", map[string]string{"family": "write"})
+
+	// The attack: one big upload, sent as fast as the box takes it.
+	const size = 80 << 20
+	chunk := bytes.Repeat([]byte{0x5a}, 4<<20)
+	code, raw := b.do("POST", "/v1/uploads", mia, map[string]any{"space": "family", "device": "mias-phone", "name": "huge.mov",
+		"size": size, "sha256": strings.Repeat("ab", 32)})
+	var up uploadJSON
+	json.Unmarshal(raw, &up)
+	for off := 0; code == http.StatusOK && off < size; off += len(chunk) {
+		code, raw = b.do("PUT", "/v1/uploads/"+up.ID, mia, map[string]any{"offset": off, "data": chunk})
+	}
+	t.Logf("the upload stopped with HTTP %d: %.200s", code, raw)
+	if free := freeBytes(t, b.state); free < 4<<20 {
+		t.Errorf("a member's upload left %d bytes free on a 64 MiB state disk: uploads must leave the reserve alone", free)
+	}
+
+	// The disk fills anyway.
+	filler := fillDisk(t, b.state)
+	code, raw = b.do("POST", "/v1/users", own, map[string]string{"name": "eve", "password": "password-of-eve", "role": "admin"})
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(raw), "audit") {
+		t.Errorf("creating an admin with the state disk full: HTTP %d, want 503 naming the audit log: %s", code, raw)
+	}
+	if _, err := b.g.auth.GetUser("eve"); err == nil {
+		t.Error("the admin was made while its audit record could not be written")
+	}
+	if code, body := b.healthz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "state disk") {
+		t.Errorf("/healthz with the state disk full: %d %q, want 503 saying why", code, body)
+	}
+	if !b.criticalAlert("audit") {
+		t.Error("no critical audit alert with the state disk full")
+	}
+
+	// Space is freed: changes work again, and are recorded.
+	os.Remove(filler)
+	b.must("POST", "/v1/users", own, map[string]string{"name": "eve", "password": "password-of-eve", "role": "member"}, nil)
+	found := false
+	for _, e := range b.auditEntries(own, "?action=users.create") {
+		found = found || e.Target == "eve"
+	}
+	if !found {
+		t.Error("the user made after space was freed has no audit record")
+	}
+	if code, body := b.healthz(); code != http.StatusOK {
+		t.Errorf("/healthz after space was freed: %d %q, want 200", code, body)
+	}
+}
+
+// TestSecurityAuditWriteFailure: with no reserve configured, the disk
+// fills between the check and the record: the change that happened is
+// not undone, but the log is marked broken at once — a critical alert,
+// /healthz 503 — and the next change is refused, not made unaudited.
+// Once space is freed the log resumes (saying so) and changes work.
+func TestSecurityAuditWriteFailure(t *testing.T) {
+	b := newTestBox(t, withStateOnTmpfs(t, "64m"), withGateway("  state_reserve: \"0\"\n"))
+	own := b.localToken()
+	filler := fillDisk(t, b.state)
+
+	code, raw := b.do("POST", "/v1/sources/family/run", own, struct{}{})
+	t.Logf("a backup asked for on a full state disk: HTTP %d %s", code, raw)
+	if code, body := b.healthz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "audit log") {
+		t.Errorf("/healthz after a record failed: %d %q, want 503 naming the audit log", code, body)
+	}
+	if !b.criticalAlert("audit") {
+		t.Error("no critical alert after a record failed")
+	}
+	code, raw = b.do("POST", "/v1/users", own, map[string]string{"name": "eve", "password": "password-of-eve", "role": "admin"})
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(raw), "audit log cannot be written") {
+		t.Errorf("a change after a record failed: HTTP %d, want 503: %s", code, raw)
+	}
+	if _, err := b.g.auth.GetUser("eve"); err == nil {
+		t.Error("the change was made with the audit log broken")
+	}
+	// Reads keep working.
+	b.must("GET", "/v1/status", own, nil, nil)
+
+	os.Remove(filler)
+	b.must("POST", "/v1/users", own, map[string]string{"name": "eve", "password": "password-of-eve", "role": "member"}, nil)
+	var resumed, made bool
+	for _, e := range b.auditEntries(own, "?limit=5") {
+		resumed = resumed || e.Action == "audit.resumed" && e.Detail["refused"] == "1"
+		made = made || e.Action == "users.create" && e.Target == "eve"
+	}
+	if !resumed || !made {
+		t.Errorf("after space was freed: audit.resumed %v, users.create %v; want both", resumed, made)
+	}
+	if code, body := b.healthz(); code != http.StatusOK {
+		t.Errorf("/healthz after the log resumed: %d %q", code, body)
+	}
+	if b.criticalAlert("audit") {
+		t.Error("the alert is still open after the log resumed")
+	}
+	var v struct{ OK bool }
+	b.must("GET", "/v1/audit/verify", own, nil, &v)
+	if !v.OK {
+		t.Error("the log does not verify after the failure and the repair")
+	}
+}
+
+// TestSecurityUploadReserve: members' uploads together cannot take the
+// state disk's reserve: the chunk that would is refused (429) before a
+// byte of it is written, what was acknowledged stays, and the box keeps
+// working (changes audited, /healthz 200).
+func TestSecurityUploadReserve(t *testing.T) {
+	b := newTestBox(t, withStateOnTmpfs(t, "64m"))
+	own := b.localToken()
+	const size = 15 << 20
+	var ups []struct{ tok, id string }
+	for _, name := range []string{"ann", "ben", "cat", "dan"} {
+		tok := b.user(name, "member", map[string]string{"family": "write"})
+		var up uploadJSON
+		b.must("POST", "/v1/uploads", tok, map[string]any{"space": "family", "device": name + "-phone", "name": "clip.mov",
+			"size": size, "sha256": sumHex([]byte(name))}, &up)
+		ups = append(ups, struct{ tok, id string }{tok, up.ID})
+	}
+	chunk := make([]byte, 4<<20)
+	refused := 0
+	for _, u := range ups {
+		for off := 0; off < size; off += len(chunk) {
+			n := min(len(chunk), size-off)
+			code, raw := b.do("PUT", "/v1/uploads/"+u.id, u.tok, map[string]any{"offset": off, "data": chunk[:n]})
+			if code == http.StatusOK {
+				continue
+			}
+			refused++
+			if code != http.StatusTooManyRequests || !strings.Contains(string(raw), "safe") {
+				t.Errorf("a chunk past the reserve: HTTP %d, want 429 saying what is safe: %s", code, raw)
+			}
+			var st uploadJSON
+			b.must("GET", "/v1/uploads/"+u.id, u.tok, nil, &st)
+			if st.Offset != int64(off) {
+				t.Errorf("after the refused chunk the upload is at %d, want %d (what was acknowledged)", st.Offset, off)
+			}
+			break
+		}
+	}
+	free := freeBytes(t, b.state)
+	t.Logf("%d uploads refused a chunk; %d bytes left free on the 64 MiB state disk", refused, free)
+	if refused == 0 || free < 6<<20 {
+		t.Errorf("uploads took the state disk down to %d bytes free (%d refusals); the reserve must stay", free, refused)
+	}
+	if code, body := b.healthz(); code != http.StatusOK {
+		t.Errorf("/healthz after the uploads: %d %q", code, body)
+	}
+	b.must("POST", "/v1/users", own, map[string]string{"name": "eve", "password": "password-of-eve", "role": "member"}, nil)
+}
+
+// TestSecurityUploadQuota: one account's unfinished uploads stay within
+// its quota (gateway.upload_quota, here 10 MiB; by default a quarter of
+// the free space); other accounts have their own.
+func TestSecurityUploadQuota(t *testing.T) {
+	b := newTestBox(t, withStateOnTmpfs(t, "64m"), withGateway("  upload_quota: 10MiB\n"))
+	mia := b.user("mia", "member", map[string]string{"family": "write"})
+	ben := b.user("ben", "member", map[string]string{"family": "write"})
+	create := func(tok, name string, size int) (int, []byte) {
+		return b.do("POST", "/v1/uploads", tok, map[string]any{"space": "family", "device": "phone", "name": name,
+			"size": size, "sha256": sumHex([]byte(name))})
+	}
+	code, raw := create(mia, "a.mov", 6<<20)
+	var up uploadJSON
+	if code != http.StatusOK || json.Unmarshal(raw, &up) != nil {
+		t.Fatalf("a first upload within the quota: HTTP %d %s", code, raw)
+	}
+	if code, raw := create(mia, "b.mov", 6<<20); code != http.StatusTooManyRequests || !strings.Contains(string(raw), "quota") {
+		t.Errorf("a second upload past the quota: HTTP %d, want 429 naming the quota: %s", code, raw)
+	}
+	if code, raw := create(ben, "b.mov", 6<<20); code != http.StatusOK {
+		t.Errorf("another account within its own quota: HTTP %d %s", code, raw)
+	}
+	// What was sent no longer counts against what is left to send.
+	b.must("PUT", "/v1/uploads/"+up.ID, mia, map[string]any{"offset": 0, "data": make([]byte, 3<<20)}, nil)
+	if code, raw := create(mia, "b.mov", 6<<20); code != http.StatusOK {
+		t.Errorf("after sending half of the first: HTTP %d %s", code, raw)
+	}
+
+	// The default: a quarter of the free space.
+	d := newTestBox(t, withStateOnTmpfs(t, "64m"))
+	tok := d.user("mia", "member", map[string]string{"family": "write"})
+	code, raw = d.do("POST", "/v1/uploads", tok, map[string]any{"space": "family", "device": "phone", "name": "big.mov",
+		"size": 20 << 20, "sha256": sumHex([]byte("big"))})
+	if code != http.StatusTooManyRequests || !strings.Contains(string(raw), "quota") {
+		t.Errorf("20 MiB with the default quota on a 64 MiB state disk: HTTP %d, want 429: %s", code, raw)
+	}
+}

@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/dustin/go-humanize"
+	"google.golang.org/grpc/codes"
+)
+
+// Upload chunks in flight (docs/GATEWAY.md, "Phone uploads"). A chunk is
+// up to 16 MiB, and what the box holds of it while it arrives depends on
+// the door: a raw chunk streams to its part file through a 256 KiB
+// buffer, but a JSON chunk is held whole with its decoded bytes, and a
+// gRPC one with its message. Before a chunk's body is read, the memory
+// it may hold is reserved against a cap per account and one for the box;
+// a chunk that would pass either is answered 429 (gRPC:
+// ResourceExhausted) with Retry-After, its body unread. Thirty chunks at
+// once from one account thus cost at most inflightUser, and from
+// everyone at most inflightTotal, whatever the door.
+const (
+	inflightUser  = 64 << 20
+	inflightTotal = 128 << 20
+	// inflightRetry is the Retry-After of a refused chunk, in seconds.
+	inflightRetry = 1
+)
+
+// What a chunk may hold in memory, by door, for n bytes of body: a JSON
+// body and its decoded bytes (3/4 of it); a gRPC message as the
+// transport assembles it and as it is unmarshalled; a raw body, n (the
+// bytes in flight, though only a buffer of them is in memory at a time).
+func jsonChunkCost(n int64) int64 { return n + n*3/4 }
+func grpcChunkCost(n int64) int64 { return 2 * n }
+func rawChunkCost(n int64) int64  { return n }
+
+// inflight counts the bytes reserved by chunks being received.
+type inflight struct {
+	mu     sync.Mutex
+	byUser map[string]int64
+	total  int64
+}
+
+// take reserves n bytes for account id, or reports that the account's or
+// the box's cap would be passed. release gives them back.
+func (f *inflight) take(id string, n int64) (release func(), ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byUser[id]+n > inflightUser || f.total+n > inflightTotal {
+		return nil, false
+	}
+	if f.byUser == nil {
+		f.byUser = map[string]int64{}
+	}
+	f.byUser[id] += n
+	f.total += n
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.total -= n
+		if f.byUser[id] -= n; f.byUser[id] == 0 {
+			delete(f.byUser, id)
+		}
+	}, true
+}
+
+// busyMessage says why a chunk was refused for now.
+func busyMessage() string {
+	return fmt.Sprintf("too many upload chunks are on their way to the box at once (at most %s per account, %s in all): nothing was written; send this chunk again in %d s",
+		humanize.IBytes(inflightUser), humanize.IBytes(inflightTotal), inflightRetry)
+}
+
+// refuseREST answers a refused REST chunk: 429, Retry-After, the REST
+// error body.
+func refuseREST(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", strconv.Itoa(inflightRetry))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusTooManyRequests)
+	fmt.Fprintf(w, "{\"error\":%q,\"code\":%q,\"status\":%d}\n", busyMessage(), codes.ResourceExhausted.String(), http.StatusTooManyRequests)
+}
+
+// refuseGRPC answers a refused gRPC chunk without running the call: a
+// trailers-only response, ResourceExhausted with retry-after.
+func refuseGRPC(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "application/grpc")
+	h.Set("Grpc-Status", strconv.Itoa(int(codes.ResourceExhausted)))
+	h.Set("Grpc-Message", grpcMessage(busyMessage()))
+	h.Set("Retry-After", strconv.Itoa(inflightRetry))
+	w.WriteHeader(http.StatusOK)
+}
+
+// grpcMessage percent-encodes a grpc-message value (the gRPC HTTP/2
+// spec: bytes outside printable ASCII, and %).
+func grpcMessage(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '%' {
+			b = append(b, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
+			continue
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}
