@@ -37,6 +37,9 @@ type auditRule struct {
 	// (they know the account, not who acted on it).
 	account func(req any, c *caller) string
 	absorbs []string
+	// handlerAccount: the account is known only to the handler, which
+	// names it with g.actsOn before it calls the store.
+	handlerAccount bool
 	// byStore: the auth store records the call itself, naming who signed
 	// in (sign-in and enrolment, where the caller is known only after).
 	byStore bool
@@ -100,18 +103,22 @@ var auditRules = map[string]auditRule{
 	"/shoebox.v1.AuthService/Logout":         {action: "logout", target: ownAccount, account: ownAccount, absorbs: []string{"logout"}, relief: true},
 	"/shoebox.v1.AuthService/RevokeSession":  {action: "auth.session_revoked", target: fields("", "id"), account: ownAccount, absorbs: []string{"auth.session_revoked"}, relief: true},
 	"/shoebox.v1.AuthService/BeginTOTP":      {action: "auth.totp_begin", target: ownAccount},
-	"/shoebox.v1.AuthService/ConfirmTOTP":    {action: "auth.totp_enabled", target: ownAccount, account: ownAccount, absorbs: []string{"auth.totp_enabled"}},
-	"/shoebox.v1.AuthService/DisableTOTP":    {action: "auth.totp_disabled", target: ownAccount, account: ownAccount, absorbs: []string{"auth.totp_disabled", "auth.session_revoked", "login.failed"}},
-	"/shoebox.v1.AuthService/ChangePassword": {action: "auth.password_changed", target: ownAccount, account: ownAccount, absorbs: []string{"auth.password_changed", "auth.session_revoked", "auth.apikey_revoked", "login.failed"}},
+	"/shoebox.v1.AuthService/ConfirmTOTP":    {action: "auth.totp_enabled", target: ownAccount, account: ownAccount, absorbs: []string{"auth.totp_enabled", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled"}},
+	"/shoebox.v1.AuthService/VerifyTOTP":     {action: "auth.second_factor", target: ownAccount, account: ownAccount, absorbs: []string{"auth.second_factor", "login.failed", "auth.session_revoked"}},
+	"/shoebox.v1.AuthService/DisableTOTP":    {action: "auth.totp_disabled", target: ownAccount, account: ownAccount, absorbs: []string{"auth.totp_disabled", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled", "login.failed"}},
+	"/shoebox.v1.AuthService/ChangePassword": {action: "auth.password_changed", target: ownAccount, detail: []string{"keep_api_keys"}, account: ownAccount, absorbs: []string{"auth.password_changed", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled", "login.failed"}},
 	"/shoebox.v1.AuthService/CreateAPIKey":   {action: "auth.apikey_created", target: fields("", "name"), detail: []string{"expires_days"}, account: ownAccount, absorbs: []string{"auth.apikey_created"}},
 	"/shoebox.v1.AuthService/RevokeAPIKey":   {action: "auth.apikey_revoked", target: fields("", "id"), account: ownAccount, absorbs: []string{"auth.apikey_revoked"}, relief: true},
 
 	"/shoebox.v1.UserService/CreateUser":      {action: "users.create", target: fields("", "name"), detail: []string{"role"}, account: fields("", "name"), absorbs: []string{"auth.user_created"}},
-	"/shoebox.v1.UserService/DeleteUser":      {action: "delete", target: fields("user:", "name"), account: fields("", "name"), absorbs: []string{"auth.user_deleted", "auth.session_revoked", "auth.apikey_revoked"}, relief: true},
+	"/shoebox.v1.UserService/DeleteUser":      {action: "delete", target: fields("user:", "name"), account: fields("", "name"), absorbs: []string{"auth.user_deleted", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled"}, relief: true},
 	"/shoebox.v1.UserService/SetRole":         {action: "users.role", target: fields("", "name"), detail: []string{"role"}, account: fields("", "name"), absorbs: []string{"auth.role_changed", "auth.session_revoked"}},
-	"/shoebox.v1.UserService/Grant":           {action: "users.grant", target: fields("", "name"), detail: []string{"space", "access"}},
+	"/shoebox.v1.UserService/Grant":           {action: "users.grant", target: fields("", "name"), detail: []string{"space", "permissions"}},
 	"/shoebox.v1.UserService/RevokeGrant":     {action: "users.revoke_grant", target: fields("", "name"), detail: []string{"space"}, relief: true},
-	"/shoebox.v1.UserService/CreateEnrolment": {action: "users.enrolment", target: fieldOrSelf("user")},
+	"/shoebox.v1.UserService/CreateEnrolment": {action: "users.enrolment", target: fieldOrSelf("user"), detail: []string{"valid_minutes"}},
+	"/shoebox.v1.UserService/CancelEnrolment": {action: "users.enrolment_cancelled", target: fields("enrolment:", "id"), absorbs: []string{"auth.enrolment_cancelled"}, handlerAccount: true, relief: true},
+	"/shoebox.v1.UserService/ResetUser": {action: "users.reset", target: fields("", "name"), detail: []string{"valid_minutes"}, account: fields("", "name"),
+		absorbs: []string{"auth.credentials_reset", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled", "auth.totp_disabled"}},
 
 	"/shoebox.v1.BackupService/CreateSource": {action: "config.changed", target: fields("source:", "name"), detail: []string{"path"}},
 	"/shoebox.v1.BackupService/UpdateSource": {action: "config.changed", target: fields("source:", "name"), detail: []string{"path"}},
@@ -143,6 +150,7 @@ var readOnly = map[string]bool{
 	"/shoebox.v1.AuthService/ListSessions":     true,
 	"/shoebox.v1.AuthService/ListAPIKeys":      true,
 	"/shoebox.v1.UserService/ListUsers":        true,
+	"/shoebox.v1.UserService/ListEnrolments":   true,
 	"/shoebox.v1.StatusService/GetStatus":      true,
 	"/shoebox.v1.StatusService/ListDrills":     true,
 	"/shoebox.v1.BackupService/ListSources":    true,

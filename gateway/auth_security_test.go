@@ -313,7 +313,8 @@ func TestSecurityPasswordChangeRevokesAPIKeys(t *testing.T) {
 	wantCode(t, b, http.StatusOK, "GET", "/v1/sources", nightly.Key, nil)
 	kept := false
 	for _, e := range b.audited().Entries {
-		kept = kept || e.Action == "auth.password_changed" && e.Target == "val" && strings.Contains(e.Detail["detail"], "API keys kept")
+		kept = kept || e.Action == "auth.password_changed" && e.Target == "val" && e.Detail["keep_api_keys"] == "true" &&
+			strings.Contains(e.Detail["events"], "API keys kept")
 	}
 	if !kept {
 		t.Error("audit: the password change that kept the API keys does not say so")

@@ -137,6 +137,20 @@ func (g *Gateway) track(p *pending) func() {
 	}
 }
 
+// actsOn tells the audit record of the call in ctx which account it acts
+// on, when only the handler can know (a pairing code's person, found by
+// the code's ID): the auth store's events about that account then join
+// the record instead of naming the account as their actor. The returned
+// func forgets it; call it when the call's store work is done.
+func (g *Gateway) actsOn(ctx context.Context, account string) func() {
+	p := pendingOf(ctx)
+	if p == nil || p.account != "" {
+		return func() {}
+	}
+	p.account = strings.ToLower(account)
+	return g.track(p)
+}
+
 // absorb adds an auth-store event about account to the record of a call
 // in progress that acts on that account and takes such events, and
 // reports whether one did. The store's event names the account it

@@ -224,6 +224,8 @@ func (s *userService) CancelEnrolment(ctx context.Context, r *pb.CancelEnrolment
 	if err := s.manage(ctx, e.User, ""); err != nil {
 		return nil, err
 	}
+	s.g.record(ctx, "", "", map[string]string{"user": e.User})
+	defer s.g.actsOn(ctx, e.User)()
 	return &pb.Empty{}, s.g.auth.CancelEnrolment(e.ID, callerOf(ctx).p.User)
 }
 
