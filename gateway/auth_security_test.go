@@ -131,15 +131,20 @@ func TestSecurityPasswordSessionAfterTOTP(t *testing.T) {
 			t.Errorf("API key made by a password-only session, after TOTP was enrolled: HTTP %d, want 401: %s", st, raw)
 		}
 		wantCode(t, b, http.StatusOK, "GET", "/v1/sources", mine, nil)
-		// Each ended credential is audited with its public ID.
+		// Each ended credential is audited with its public ID, in the
+		// record of the call that ended it.
 		revoked := map[string]int{}
 		for _, e := range b.audited().Entries {
-			if e.Actor == "mia" && e.Detail["credential"] != "" {
-				revoked[e.Action]++
+			if e.Actor == "mia" && e.Action == "auth.totp_enabled" {
+				for _, ev := range strings.Split(e.Detail["events"], "; ") {
+					if kind, cred, ok := strings.Cut(ev, ": "); ok && cred != "" {
+						revoked[kind]++
+					}
+				}
 			}
 		}
 		if revoked["auth.session_revoked"] != 1 || revoked["auth.apikey_revoked"] != 1 {
-			t.Errorf("audit: revocations %v, want one session and one API key", revoked)
+			t.Errorf("audit: revocations %v in the enrolment's record, want one session and one API key", revoked)
 		}
 	})
 }
