@@ -60,13 +60,8 @@ unit-check: ## the systemd unit: valid, and systemd-analyze security scores its 
 unit: ## go test -race ./... (TESTFLAGS=-short trims sizes)
 	$(GO) test -race -timeout 25m $(TESTFLAGS) ./...
 
-fuzz: ## run every fuzz target for FUZZTIME each
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "== fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s $$pkg; \
-	  done; \
-	done
+fuzz: ## run every fuzz target for FUZZTIME each (scripts/fuzz.sh)
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 e2e-smart: ## boot Linux under QEMU (TCG) with NVMe/AHCI/SCSI/USB disks and check disk health end to end
 	bash smart/e2e/run.sh
