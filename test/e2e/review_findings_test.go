@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -84,5 +87,79 @@ func TestReviewPlainHTTPBodyMemory(t *testing.T) {
 	}
 	if strings.Contains(b.log.String(), "panic") {
 		t.Errorf("the daemon panicked:\n%s", b.log)
+	}
+}
+
+// TestReviewLinkPasswordsStarveSignIn: password.Hash, which hashes a
+// new share-link password (and new account passwords), waits for room
+// in the process's argon2id budget without joining its bounded queue,
+// and nothing limits how often a member makes links. A member with the
+// share permission keeps ~50 link creations with a password in flight:
+// the budget's queue is always past its 32 waiters, so every sign-in —
+// the owner's included, from any address — is refused at once with 429
+// "the box is busy checking other passwords" for as long as the member
+// likes. Docs/SECURITY.md: no one can "lock anyone out".
+func TestReviewLinkPasswordsStarveSignIn(t *testing.T) {
+	const workers = 48
+	b := newAttackBox(t, "")
+	user, pw := b.ownerPassword()
+	own := b.ownerToken()
+	c := b.client()
+	for _, call := range []struct {
+		path string
+		body any
+	}{
+		{"/v1/users", map[string]string{"name": "mia", "password": "password-of-mia", "role": "member"}},
+		{"/v1/users/mia/grants", map[string]any{"space": "inbox", "permissions": []string{"read", "share"}}},
+	} {
+		if st, raw := b.apiCall(c, "POST", call.path, own, call.body); st != http.StatusOK {
+			t.Fatalf("POST %s: HTTP %d %s", call.path, st, raw)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(b.inbox, "a.jpg"), []byte("a photo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	snap := b.snapshotWith(own, "inbox", b.inbox, 1)
+	mia := b.login("mia", "password-of-mia")
+
+	stop := make(chan struct{})
+	var (
+		mu      sync.Mutex
+		created = map[int]int{}
+	)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			mc := b.client()
+			mc.Timeout = time.Minute
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				st, _ := b.apiCall(mc, "POST", "/v1/shares", mia, map[string]any{"snapshot": snap, "path": "a.jpg", "password": "a long link password"})
+				mu.Lock()
+				created[st]++
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(2 * time.Second)
+	oc := clientFrom(net.IPv4(127, 0, 0, 9))
+	busy := 0
+	for i := range 5 {
+		code, _, err := tryLogin(oc, b.listen, user, pw)
+		t.Logf("the owner signs in during the flood (try %d): HTTP %d %v", i+1, code, err)
+		if code == http.StatusTooManyRequests {
+			busy++
+		}
+		time.Sleep(time.Second)
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("the member's link creations: %v", created)
+	if busy > 0 {
+		t.Errorf("%d of the owner's 5 sign-ins were refused (429, busy) while a member made links with passwords: a member can keep everyone from signing in", busy)
 	}
 }
