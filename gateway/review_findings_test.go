@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -329,5 +332,105 @@ func TestReviewFullStateDiskLeaks(t *testing.T) {
 	resp, body := b.newVisitor().get("/s/" + link.Token + "/a.txt?as=download")
 	if strings.Contains(string(body), b.dir) {
 		t.Errorf("share page with the state disk full: HTTP %d shows the box's path to an anonymous visitor: %s", resp.StatusCode, body)
+	}
+}
+
+// withStateAndFamilyOnTmpfs puts the state directory and the family
+// source's folder on one small real file system (a tmpfs of size, bound
+// at both places), as on a box whose photo folders live on the disk
+// that holds its state (the demo of scripts/run.sh; a one-disk box). It
+// needs root, as withStateOnTmpfs does.
+func withStateAndFamilyOnTmpfs(t testing.TB, size string) boxOption {
+	return func(s *boxSettings) {
+		m := regexp.MustCompile(`(?m)^state_dir: (.*)$`).FindStringSubmatch(s.cfg)
+		if m == nil {
+			t.Fatal("no state_dir in the config")
+		}
+		state := m[1]
+		family := filepath.Join(filepath.Dir(state), "family")
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to mount a small tmpfs as the state disk")
+		}
+		fs := t.TempDir()
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0755", "tmpfs", fs).CombinedOutput(); err != nil {
+			t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+		}
+		var mounted []string
+		t.Cleanup(func() {
+			for i := len(mounted) - 1; i >= 0; i-- {
+				exec.Command("umount", "-l", mounted[i]).Run()
+			}
+			exec.Command("umount", "-l", fs).Run()
+		})
+		for _, p := range []string{state, family} {
+			sub := filepath.Join(fs, filepath.Base(p))
+			os.MkdirAll(sub, 0o700)
+			os.MkdirAll(p, 0o700)
+			if out, err := exec.Command("mount", "--bind", sub, p).CombinedOutput(); err != nil {
+				t.Skipf("cannot bind-mount %s: %v: %s", p, err, out)
+			}
+			mounted = append(mounted, p)
+		}
+	}
+}
+
+// TestReviewMemberUploadsStopTheBox: the upload quota counts unfinished
+// uploads only, and uploads stop exactly at the state disk's reserve;
+// but below the reserve the box refuses every change (fail closed), and
+// the reserve is not room the box's own records may use. On a box whose
+// photo folders share the state disk, a member with the write permission
+// uploads and completes files until the disk is at the reserve's edge;
+// the box's own records of those uploads (and, if need be, of a few
+// hundred chunks the box refuses, each audited) take the disk below the
+// reserve. From then
+// on the owner can change nothing (503) and there is no API to free the
+// space: one member stopped the box. Docs/SECURITY.md: a member must not
+// "fill the state disk to blind the audit log"; uploads "never" take the
+// reserve, "so only something else filling the disk gets there".
+func TestReviewMemberUploadsStopTheBox(t *testing.T) {
+	b := newTestBox(t, withStateAndFamilyOnTmpfs(t, "96m"))
+	own := b.localToken()
+	mia := b.user("mia", "member", map[string]string{"family": "write"})
+	t.Logf("free on the state disk at start: %d KiB", freeBytes(t, b.state)>>10)
+
+	n := 0
+	send := func(size int) bool {
+		n++
+		data := seededBytes(uint64(n), size)
+		code, raw := b.do("POST", "/v1/uploads", mia, map[string]any{"space": "family", "device": "mias-phone",
+			"name": fmt.Sprintf("IMG_%04d.JPG", n), "size": size, "sha256": sumHex(data), "mtime": photoTime.Format(time.RFC3339)})
+		var up uploadJSON
+		if code != http.StatusOK || json.Unmarshal(raw, &up) != nil || up.ID == "" {
+			return false
+		}
+		if code, _ := b.rawPut(mia, up.ID, 0, data); code != http.StatusOK {
+			b.do("DELETE", "/v1/uploads/"+up.ID, mia, nil)
+			return false
+		}
+		code, _ = b.do("POST", "/v1/uploads/"+up.ID+"/complete", mia, struct{}{})
+		return code == http.StatusOK
+	}
+	for size := 8 << 20; size >= 16<<10; size /= 2 {
+		for send(size) {
+		}
+	}
+	t.Logf("after %d uploads by the member: %d KiB free", n, freeBytes(t, b.state)>>10)
+	// Refused chunks are audited: the member's own refusals fill what is
+	// left above the reserve, if anything is.
+	code, raw := b.do("POST", "/v1/uploads", mia, map[string]any{"space": "family", "device": "mias-phone", "name": "last.jpg",
+		"size": 1, "sha256": sumHex([]byte("x"))})
+	var up uploadJSON
+	if code == http.StatusOK && json.Unmarshal(raw, &up) == nil {
+		for range 400 {
+			b.rawPut(mia, up.ID, 5, []byte("x")) // a wrong offset: refused, and recorded
+		}
+		t.Logf("after the member's refused chunks: %d KiB free", freeBytes(t, b.state)>>10)
+	}
+	code, raw = b.do("POST", "/v1/users", own, map[string]string{"name": "eve", "password": "password-of-eve", "role": "viewer"})
+	if code != http.StatusOK {
+		t.Errorf("the owner adds a person after a member's uploads: HTTP %d, want 200: %s", code, raw)
+	}
+	if st, body := b.healthz(); st != http.StatusOK {
+		t.Errorf("/healthz after a member's uploads: %d %q", st, body)
 	}
 }
