@@ -163,3 +163,51 @@ func TestReviewLinkPasswordsStarveSignIn(t *testing.T) {
 		t.Errorf("%d of the owner's 5 sign-ins were refused (429, busy) while a member made links with passwords: a member can keep everyone from signing in", busy)
 	}
 }
+
+// TestReviewLongUserNamesRetained: a failed sign-in with an unknown name
+// starts (or counts) the back-off of its (address, name) pair, keyed by
+// the name as typed — any length the 1 MiB pre-sign-in body allows —
+// and the table keeps up to 16384 such keys for a day. From 100
+// addresses (a LAN attacker takes as many as they like), 6 wrong
+// sign-ins each, well within the per-address brake, with names of a
+// megabyte, pin 600 MiB of the daemon's memory for a day: the
+// unauthenticated memory exhaustion of finding 3, by another road.
+func TestReviewLongUserNamesRetained(t *testing.T) {
+	const (
+		addresses = 100
+		tries     = 6
+		workers   = 16 // fewer than the password queue's 32: none is turned away as busy
+	)
+	b := newAttackBox(t, "")
+	jobs := make(chan int)
+	var (
+		mu       sync.Mutex
+		statuses = map[int]int{}
+	)
+	var wg sync.WaitGroup
+	h := b.watchHealth()
+	for range workers {
+		wg.Go(func() {
+			for j := range jobs {
+				c := clientFrom(net.IPv4(127, 0, 1, byte(2+j%addresses)))
+				name := fmt.Sprintf("u%07d", j) + strings.Repeat("x", 1_000_000)
+				code, _, err := tryLogin(c, b.listen, name, "a wrong password")
+				c.CloseIdleConnections()
+				mu.Lock()
+				if err != nil {
+					statuses[0]++
+				} else {
+					statuses[code]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for j := range addresses * tries {
+		jobs <- j
+	}
+	close(jobs)
+	wg.Wait()
+	t.Logf("answers: %v; resident now %d MiB", statuses, b.rss()>>20)
+	b.checkAttack(fmt.Sprintf("%d wrong sign-ins with 1 MB user names from %d addresses", addresses*tries, addresses), h)
+}
