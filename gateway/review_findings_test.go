@@ -434,3 +434,49 @@ func TestReviewMemberUploadsStopTheBox(t *testing.T) {
 		t.Errorf("/healthz after a member's uploads: %d %q", st, body)
 	}
 }
+
+// TestReviewOperationErrorsShowDiskPaths: a failed backup's error is
+// hidden as docs/SECURITY.md promises where it is the source's
+// last_error and the alert ("array disk 1"), but the same error is kept
+// raw as the operation's error, which GET /v1/status and /v1/progress
+// show to everyone who may read the space — a viewer reads the disks'
+// mount points ("/srv/disk-a/shoebox/.tmp/…"), which are shown "only to
+// those who may manage them".
+func TestReviewOperationErrorsShowDiskPaths(t *testing.T) {
+	b := newTestBox(t)
+	vic := b.user("vic", "viewer", map[string]string{"family": "read"})
+	for _, d := range []string{"disk-a", "disk-b"} { // two disks of a 2+1 array gone: writes fail
+		p := filepath.Join(b.dir, d)
+		if err := os.Rename(p, p+".gone"); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(p, []byte("not a disk"), 0o644)
+	}
+	os.WriteFile(filepath.Join(b.family, "new.txt"), []byte("new"), 0o644)
+	b.d.RunSource("family")
+	var st struct {
+		Operations []struct{ Kind, Error string }
+		Sources    []struct {
+			LastError string `json:"last_error"`
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		b.must("GET", "/v1/status", vic, nil, &st)
+		failed := false
+		for _, op := range st.Operations {
+			failed = failed || op.Error != ""
+		}
+		if failed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no failed backup within 30 s")
+		}
+	}
+	for _, op := range st.Operations {
+		if strings.Contains(op.Error, b.dir) {
+			t.Errorf("a viewer's status shows a %s operation's error with the box's disk paths: %q (last_error says %q)", op.Kind, op.Error, st.Sources[0].LastError)
+			break
+		}
+	}
+}
