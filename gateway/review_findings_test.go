@@ -138,6 +138,26 @@ func TestReviewKeysOfRevokedSession(t *testing.T) {
 	}
 }
 
+// TestReviewPairingCodeOfRevokedSession: the same for a pairing code.
+// A thief with an admin's session asks for a pairing code for the admin
+// herself (allowed: "for themselves"; it lives up to a day). The admin
+// revokes the stolen session; the code still signs the thief in, with a
+// new session the admin has not seen. Only a password or second-factor
+// change would have ended it.
+func TestReviewPairingCodeOfRevokedSession(t *testing.T) {
+	b := newTestBox(t)
+	b.user("ada", "admin", nil)
+	thief := b.login("ada", "password-of-ada", "")
+	var e enrolment
+	b.must("POST", "/v1/enrolments", thief, map[string]any{"valid_minutes": 1440}, &e)
+	ada := b.login("ada", "password-of-ada", "")
+	b.must("DELETE", "/v1/auth/sessions/"+b.currentSessionID(thief), ada, nil, nil)
+	wantCode(t, b, http.StatusUnauthorized, "GET", "/v1/status", thief, nil)
+	if st, as := b.enrol(e.Code); st == http.StatusOK {
+		t.Errorf("the pairing code the revoked session made signs in as %s (%s); want it ended with the session (401)", as.Username, as.Role)
+	}
+}
+
 // TestReviewShareRevokedAuditActor (finding 8 again): when an owner
 // resets someone's sign-in, or an admin deletes an account, the links
 // made with the ended credentials are revoked and audited — naming as
