@@ -211,3 +211,57 @@ func TestReviewLongUserNamesRetained(t *testing.T) {
 	t.Logf("answers: %v; resident now %d MiB", statuses, b.rss()>>20)
 	b.checkAttack(fmt.Sprintf("%d wrong sign-ins with 1 MB user names from %d addresses", addresses*tries, addresses), h)
 }
+
+// TestReviewPreAuthBodyDecoding: the REST facade decodes a request's
+// JSON body into its message before the call reaches the gRPC side that
+// authenticates it, and bodies before sign-in may be 1 MiB. A body of
+// ~350 000 empty strings for a repeated field (POST /v1/uploads/have
+// {"sha256": ["", "", …]}) becomes that many Go strings, marshalled and
+// unmarshalled again over the in-process connection — tens of MiB per
+// request, with no limit on requests at once. 100 connections with no
+// credential send such bodies: the daemon must stay under the attack
+// limits.
+func TestReviewPreAuthBodyDecoding(t *testing.T) {
+	const (
+		clients = 100
+		rounds  = 5
+	)
+	b := newAttackBox(t, "")
+	var buf bytes.Buffer
+	buf.WriteString(`{"space":"inbox","sha256":[""`)
+	for buf.Len() < 1<<20-8 {
+		buf.WriteString(`,""`)
+	}
+	buf.WriteString("]}")
+	body := buf.Bytes()
+	var (
+		mu       sync.Mutex
+		statuses = map[int]int{}
+	)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	h := b.watchHealth()
+	for i := range clients {
+		c := clientFrom(net.IPv4(127, 0, 2, byte(2+i)))
+		wg.Go(func() {
+			defer c.CloseIdleConnections()
+			<-start
+			for range rounds {
+				resp, err := c.Post("https://"+b.listen+"/v1/uploads/have", "application/json", bytes.NewReader(body))
+				code := 0
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					code = resp.StatusCode
+				}
+				mu.Lock()
+				statuses[code]++
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	t.Logf("answers: %v", statuses)
+	b.checkAttack(fmt.Sprintf("%d unauthenticated 1 MiB bodies of empty strings from %d connections", clients*rounds, clients), h)
+}
