@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,25 +16,6 @@ import (
 // Failing tests for the findings of the adversarial review of the merged
 // security work (issue 12), each an attack against a real gateway over
 // HTTPS on loopback. Each fails on the code as merged; the lead fixes.
-
-// currentSessionID is the public ID of the session tok.
-func (b *testBox) currentSessionID(tok string) string {
-	b.t.Helper()
-	var r struct {
-		Sessions []struct {
-			ID      string
-			Current bool
-		}
-	}
-	b.must("GET", "/v1/auth/sessions", tok, nil, &r)
-	for _, s := range r.Sessions {
-		if s.Current {
-			return s.ID
-		}
-	}
-	b.t.Fatal("no current session")
-	return ""
-}
 
 // linkStatus fetches a file of a link as a fresh visitor and returns the
 // HTTP status.
@@ -197,6 +177,32 @@ func TestReviewShareRevokedAuditActor(t *testing.T) {
 	}
 }
 
+// pairingTakeover follows up an answer to POST /v1/enrolments that
+// should have been 403 (what says who asked, for whom): it fails the
+// test, and shows what the code gives — a session as user, whose
+// two-step sign-in, turned on with it, keeps user out with the
+// password pw.
+func (b *testBox) pairingTakeover(t *testing.T, what string, st int, raw []byte, user, pw string) {
+	t.Helper()
+	if st == http.StatusForbidden {
+		return
+	}
+	t.Errorf("%s: HTTP %d, want 403: %.300s", what, st, raw)
+	var e enrolment
+	if json.Unmarshal(raw, &e) != nil || e.Code == "" {
+		return
+	}
+	st, as := b.enrol(e.Code)
+	if st != http.StatusOK {
+		return
+	}
+	t.Errorf("%s: the code signed in as %s (%s)", what, as.Username, as.Role)
+	b.enrolTOTP(as.Token)
+	if st, _ := b.do("POST", "/v1/auth/login", "", map[string]string{"username": user, "password": pw, "device": "own phone"}); st != http.StatusOK {
+		t.Errorf("%s: %s signs in with the password afterwards: HTTP %d: locked out of the account", what, user, st)
+	}
+}
+
 // TestReviewAdminPairsAccountWithPassword: an enrolment code is allowed
 // for "a new account, one nobody has signed in to yet (made with or
 // without a password)". An account the owner made *with* a password for
@@ -211,23 +217,7 @@ func TestReviewAdminPairsAccountWithPassword(t *testing.T) {
 	b.must("POST", "/v1/users", b.localToken(), map[string]string{"name": "carol", "password": "password-of-carol", "role": "admin"}, nil)
 
 	st, raw := b.do("POST", "/v1/enrolments", ada, map[string]string{"user": "carol"})
-	if st == http.StatusForbidden {
-		return
-	}
-	t.Errorf("an admin asks for a pairing code for carol, made by the owner with a password: HTTP %d, want 403: %.300s", st, raw)
-	var e enrolment
-	if json.Unmarshal(raw, &e) != nil || e.Code == "" {
-		return
-	}
-	st, as := b.enrol(e.Code)
-	if st != http.StatusOK {
-		return
-	}
-	t.Errorf("the admin's code signed in as %s (%s)", as.Username, as.Role)
-	b.enrolTOTP(as.Token)
-	if st, _ := b.do("POST", "/v1/auth/login", "", map[string]string{"username": "carol", "password": "password-of-carol", "device": "carol's phone"}); st != http.StatusOK {
-		t.Errorf("carol signs in with her own password afterwards: HTTP %d: the admin locked her out", st)
-	}
+	b.pairingTakeover(t, "an admin asks for a pairing code for carol, made by the owner with a password", st, raw, "carol", "password-of-carol")
 }
 
 // TestReviewPairingCodeSurvivesPromotion: a rogue admin asks for a
@@ -265,23 +255,9 @@ func TestReviewAPIKeyMintsSession(t *testing.T) {
 	b.must("POST", "/v1/auth/apikeys", ada, map[string]any{"name": "user sync", "scopes": []string{"users.manage"}}, &key)
 
 	st, raw := b.do("POST", "/v1/enrolments", key.Key, struct{}{})
-	if st == http.StatusForbidden {
-		return
-	}
-	t.Errorf("an API key asks for a pairing code for its own person: HTTP %d, want 403: %.300s", st, raw)
-	var e enrolment
-	if json.Unmarshal(raw, &e) != nil || e.Code == "" {
-		return
-	}
-	st, as := b.enrol(e.Code)
-	if st != http.StatusOK {
-		return
-	}
-	t.Errorf("the key's pairing code gave a session as %s (%s)", as.Username, as.Role)
-	b.enrolTOTP(as.Token)
-	wantCode(t, b, http.StatusUnauthorized, "GET", "/v1/status", ada, nil)
-	if st, _ := b.do("POST", "/v1/auth/login", "", map[string]string{"username": "ada", "password": "password-of-ada", "device": "ada's laptop"}); st != http.StatusOK {
-		t.Errorf("ada signs in with her password after the key's session turned two-step sign-in on: HTTP %d: she is locked out", st)
+	b.pairingTakeover(t, "an API key asks for a pairing code for its own person", st, raw, "ada", "password-of-ada")
+	if st != http.StatusForbidden {
+		wantCode(t, b, http.StatusUnauthorized, "GET", "/v1/status", ada, nil) // her own session ended too
 	}
 }
 
@@ -362,15 +338,8 @@ func TestReviewFullStateDiskLeaks(t *testing.T) {
 // needs root, as withStateOnTmpfs does.
 func withStateAndFamilyOnTmpfs(t testing.TB, size string) boxOption {
 	return func(s *boxSettings) {
-		m := regexp.MustCompile(`(?m)^state_dir: (.*)$`).FindStringSubmatch(s.cfg)
-		if m == nil {
-			t.Fatal("no state_dir in the config")
-		}
-		state := m[1]
+		state := tmpfsStateDir(t, s.cfg)
 		family := filepath.Join(filepath.Dir(state), "family")
-		if os.Geteuid() != 0 {
-			t.Skip("needs root to mount a small tmpfs as the state disk")
-		}
 		fs := t.TempDir()
 		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0755", "tmpfs", fs).CombinedOutput(); err != nil {
 			t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
