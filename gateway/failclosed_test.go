@@ -24,14 +24,7 @@ import (
 // before the daemon starts, and unmounts it after the box is gone.
 func withStateOnTmpfs(t testing.TB, size string) boxOption {
 	return func(s *boxSettings) {
-		m := regexp.MustCompile(`(?m)^state_dir: (.*)$`).FindStringSubmatch(s.cfg)
-		if m == nil {
-			t.Fatal("no state_dir in the config")
-		}
-		dir := m[1]
-		if os.Geteuid() != 0 {
-			t.Skip("needs root to mount a small tmpfs as the state disk")
-		}
+		dir := tmpfsStateDir(t, s.cfg)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -40,6 +33,19 @@ func withStateOnTmpfs(t testing.TB, size string) boxOption {
 		}
 		t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
 	}
+}
+
+// tmpfsStateDir is the state directory of config cfg, for an option
+// that puts it on a tmpfs: it skips the test without root.
+func tmpfsStateDir(t testing.TB, cfg string) string {
+	m := regexp.MustCompile(`(?m)^state_dir: (.*)$`).FindStringSubmatch(cfg)
+	if m == nil {
+		t.Fatal("no state_dir in the config")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs as the state disk")
+	}
+	return m[1]
 }
 
 // withGateway adds lines to the config's gateway section.

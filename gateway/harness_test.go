@@ -283,6 +283,25 @@ func (b *testBox) user(name, role string, grants map[string]string) string {
 	return b.login(name, pw, "")
 }
 
+// currentSessionID is the public ID of the session tok.
+func (b *testBox) currentSessionID(tok string) string {
+	b.t.Helper()
+	var r struct {
+		Sessions []struct {
+			ID      string
+			Current bool
+		}
+	}
+	b.must("GET", "/v1/auth/sessions", tok, nil, &r)
+	for _, s := range r.Sessions {
+		if s.Current {
+			return s.ID
+		}
+	}
+	b.t.Fatal("no current session")
+	return ""
+}
+
 // enrolTOTP turns on two-step sign-in for the signed-in person and
 // returns the secret and recovery codes.
 func (b *testBox) enrolTOTP(tok string) (secret string, recovery []string) {

@@ -124,8 +124,13 @@ func (g *Gateway) publicShare(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &busy):
 			g.shareLimited(w, time.Duration(busy.RetryAfter())*time.Second, "The box is busy checking other passwords. Wait a little, then try again.")
 			return
-		case err != nil:
+		case errors.Is(err, share.ErrNotFound), errors.Is(err, share.ErrExpired), errors.Is(err, share.ErrRevoked), errors.Is(err, share.ErrUsedUp):
 			g.sharePage(w, http.StatusNotFound, err.Error(), "")
+			return
+		case err != nil: // the box's fault (a full state disk): its text names the box's paths
+			g.log.Error("opening a share link", "err", err)
+			w.Header().Set("Retry-After", "60")
+			g.sharePage(w, http.StatusServiceUnavailable, "This link cannot be opened right now. Try again later.", "")
 			return
 		}
 		g.recordAs("link:"+sh.ID, ip, audit.ActionShareUsed, sh.ID, map[string]string{"owner": sh.Owner})

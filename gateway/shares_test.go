@@ -747,22 +747,6 @@ func TestSecurityShareOutlivesCredential(t *testing.T) {
 	mk := func(tok string) createdShare {
 		return b.createShare(tok, map[string]any{"snapshot": snap, "path": folder, "download": true})
 	}
-	currentSession := func(tok string) string {
-		var r struct {
-			Sessions []struct {
-				ID      string
-				Current bool
-			}
-		}
-		b.must("GET", "/v1/auth/sessions", tok, nil, &r)
-		for _, s := range r.Sessions {
-			if s.Current {
-				return s.ID
-			}
-		}
-		t.Fatal("no current session")
-		return ""
-	}
 	works := func(what string, c createdShare, v *visitor, want int) {
 		t.Helper()
 		if v == nil {
@@ -773,7 +757,7 @@ func TestSecurityShareOutlivesCredential(t *testing.T) {
 	}
 
 	// A session revoked from another device.
-	l1, s1ID := mk(s1), currentSession(s1)
+	l1, s1ID := mk(s1), b.currentSessionID(s1)
 	v1 := b.newVisitor()
 	works("link of session 1", l1, v1, http.StatusOK)
 	s2 := b.login("mia", "password-of-mia", "")
@@ -794,14 +778,14 @@ func TestSecurityShareOutlivesCredential(t *testing.T) {
 
 	// A session ended by a password change made on another device.
 	s3 := b.login("mia", "password-of-mia", "")
-	l3, s3ID := mk(s3), currentSession(s3)
+	l3, s3ID := mk(s3), b.currentSessionID(s3)
 	works("link of session 3", l3, nil, http.StatusOK)
 	b.must("POST", "/v1/auth/password", s2, map[string]string{"old_password": "password-of-mia", "new_password": "a new password for mia"}, nil)
 	works("link of session 3, ended by the password change", l3, nil, http.StatusNotFound)
 
 	// A plain sign-out does not withdraw what was shared.
 	s4 := b.login("mia", "a new password for mia", "")
-	l4, s4ID := mk(s4), currentSession(s4)
+	l4, s4ID := mk(s4), b.currentSessionID(s4)
 	b.must("POST", "/v1/auth/logout", s4, struct{}{}, nil)
 	works("link of a session that signed out", l4, nil, http.StatusOK)
 	// Nor does the box's own token, which cannot be revoked.

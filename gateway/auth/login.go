@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -131,13 +133,16 @@ func (s *Store) Login(req LoginRequest) (string, Session, error) {
 }
 
 // pairKey names the back-off of one address (an IPv6 address by its
-// /64) on one account: by the account's ID when it exists, else by the
-// name typed, so that unknown names are slowed down just like known ones.
+// /64) on one account: by the account's ID when it exists, else by a
+// digest of the name typed, so that unknown names are slowed down just
+// like known ones. Not by the name itself: it may be as long as a
+// request body, and the table keeps its keys for a day.
 func pairKey(ip string, u *userRec, name string) string {
 	if u != nil {
 		return throttle.Key(ip) + " id:" + u.ID
 	}
-	return throttle.Key(ip) + " name:" + name
+	sum := sha256.Sum256([]byte(name))
+	return throttle.Key(ip) + " name:" + hex.EncodeToString(sum[:16])
 }
 
 // backedOff refuses an attempt while the pair's back-off lasts.
