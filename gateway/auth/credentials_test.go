@@ -350,7 +350,7 @@ func TestResetCredentials(t *testing.T) {
 	}
 	old, _, _ := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "mia", TTL: time.Hour, By: p})
 
-	code, info, err := e.s.ResetCredentials("mia", "olivia", 10*time.Minute)
+	code, info, err := e.s.ResetCredentials("mia", e.olivia(t), 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func TestResetCredentials(t *testing.T) {
 	if err := e.s.SetPassword("mia", "", "mias-new-password", phone.CredentialID, false, "10.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.s.ResetCredentials("nobody", "olivia", time.Minute); !errors.Is(err, auth.ErrNotFound) {
+	if _, _, err := e.s.ResetCredentials("nobody", e.olivia(t), time.Minute); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("reset of an unknown account: got %v, want ErrNotFound", err)
 	}
 }
@@ -472,5 +472,105 @@ func TestCredentialsFromBeforeFactors(t *testing.T) {
 	}
 	if p := e.mustAuth(t, sess); !p.SecondFactor {
 		t.Error("the old session after proving the factor has none")
+	}
+}
+
+// TestWhatACredentialMadeEndsWithIt: API keys and enrolment codes record
+// the credential that made them, and end when it is revoked (by the
+// person, by too many wrong codes, or because it was sent in the clear),
+// in turn ending what they made; a sign-out ends nothing else.
+func TestWhatACredentialMadeEndsWithIt(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.s.CreateUser("ada", userPW, auth.Admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.CreateUser("nina", "", auth.Member); err != nil {
+		t.Fatal(err)
+	}
+	// mk signs ada in and makes with that session an API key, a code for
+	// herself and one for the new account nina.
+	type madeBy struct{ sess, key, self, forNina string }
+	mk := func() madeBy {
+		t.Helper()
+		sess := e.login(t, auth.LoginRequest{User: "ada", Password: userPW})
+		p := e.mustAuth(t, sess)
+		key, info, err := e.s.CreateAPIKey("ada", p.CredentialID, "script", []auth.Action{auth.StatusRead}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.MadeBy != (auth.Maker{Kind: auth.KindSession, ID: p.CredentialID}) {
+			t.Errorf("the key's maker: %+v, want session %s", info.MadeBy, p.CredentialID)
+		}
+		self, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "ada", TTL: time.Hour, By: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		forNina, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "nina", TTL: time.Hour, By: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return madeBy{sess, key, self, forNina}
+	}
+	ended := func(what string, m madeBy) {
+		t.Helper()
+		e.mustNotAuth(t, m.key)
+		for _, c := range []string{m.self, m.forNina} {
+			if _, _, err := e.s.Enrol(c, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+				t.Errorf("%s: a code its session made: got %v, want ErrBadCredentials", what, err)
+			}
+		}
+	}
+
+	// Revoked by the person from another device.
+	m := mk()
+	other := e.mustAuth(t, e.login(t, auth.LoginRequest{User: "ada", Password: userPW}))
+	sessID := e.mustAuth(t, m.sess).CredentialID
+	if err := e.s.RevokeSession("ada", sessID); err != nil {
+		t.Fatal(err)
+	}
+	ended("revoked session", m)
+	var via []auth.Event
+	for _, ev := range e.ev.all() {
+		if ev.Via != "" {
+			via = append(via, ev)
+		}
+	}
+	if len(via) != 3 {
+		t.Errorf("events of what the revoked session made: %+v, want 3 (a key, two codes) naming ada as Via", via)
+	}
+	for _, ev := range via {
+		if ev.Via != "ada" || !strings.Contains(ev.Detail, sessID) {
+			t.Errorf("event %+v: want Via ada and a detail naming session %s", ev, sessID)
+		}
+	}
+
+	// Sent over plain HTTP: the session and, with it, what it made.
+	m = mk()
+	if _, err := e.s.RevokeCredential(m.sess); err != nil {
+		t.Fatal(err)
+	}
+	ended("exposed session", m)
+
+	// A sign-out ends the session alone.
+	m = mk()
+	if err := e.s.Logout(m.sess); err != nil {
+		t.Fatal(err)
+	}
+	e.mustAuth(t, m.key)
+	if _, _, err := e.s.Enrol(m.self, "", "phone"); err != nil {
+		t.Errorf("a code of a session that signed out: %v, want it to work", err)
+	}
+
+	// A password change with keep_api_keys keeps the keys, whoever made
+	// them; without, ends them. Either way codes for others made by the
+	// sessions it ends go too.
+	m = mk()
+	if err := e.s.SetPassword("ada", userPW, "adas-new-password", other.CredentialID, true, "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	e.mustNotAuth(t, m.sess)
+	e.mustAuth(t, m.key)
+	if _, _, err := e.s.Enrol(m.forNina, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("a code for nina made by a session a password change ended: got %v, want ErrBadCredentials", err)
 	}
 }

@@ -82,6 +82,22 @@
 // RevokeCredential ends a session, API key or enrolment code whatever its
 // state; the gateway calls it when one was sent over plain HTTP.
 //
+// # What a credential made
+//
+// API keys record the session that made them, enrolment codes the
+// credential that asked for them (Maker; the box's local token for codes
+// made on the box). When a session or API key is revoked — by its
+// person (RevokeSession, RevokeAPIKey), by five wrong codes, by a change
+// of password or second factor, by a reset, by the account's deletion,
+// or by RevokeCredential — what it made ends too, and what that made in
+// turn, of any account (an admin's session made a code for a new
+// account), each with an event of its own whose Via names the maker's
+// account (the gateway ends share links the same way, on these events).
+// Logout and a session's natural expiry end nothing else: the person
+// ended a device's sign-in, not what they set up with it. Keys and codes
+// made before makers were recorded end only with their account's
+// credentials.
+//
 // # Factors
 //
 // A session records the factors it proved: password, totp or
@@ -101,8 +117,8 @@
 // session making the change (turning TOTP on marks it as having proved
 // TOTP) and end every other session, every enrolment code and, unless
 // the password change asks to keep them (recorded in the event), every
-// API key. Each credential ended is an event of its own, with its public
-// ID.
+// API key (kept keys are kept whichever session made them). Each
+// credential ended is an event of its own, with its public ID.
 //
 // # Enrolment codes and resets
 //

@@ -22,7 +22,9 @@ import (
 // a person for themselves, anyone who manages accounts for an account
 // nobody has signed in to yet, and the box's local token (someone at the
 // box) for any account. Resetting another person's sign-in is
-// ResetCredentials.
+// ResetCredentials. A code records who asked (name, account ID) and the
+// credential that asked (Maker): it ends with that credential
+// (endMadeBy).
 
 var bucketEnrol = []byte("auth.enrol")
 
@@ -42,6 +44,10 @@ type enrolRec struct {
 	Expires time.Time `json:"expires"`
 	By      string    `json:"by"`
 	Purpose string    `json:"purpose"`
+	// ByID is the account ID of who asked (root@box for the box's local
+	// token); MadeBy the credential they asked with.
+	ByID   string `json:"by_id,omitempty"`
+	MadeBy Maker  `json:"made_by,omitzero"`
 }
 
 func (r *enrolRec) public() Enrolment {
@@ -100,7 +106,7 @@ func (s *Store) CreateEnrolment(r EnrolmentRequest) (string, Enrolment, error) {
 		default:
 			return fmt.Errorf("enrolment codes are for a new account or for yourself, and %q has signed in before: they can pair a phone themselves, or the owner can reset their sign-in: %w", name, ErrForbidden)
 		}
-		code, rec, err = s.putEnrolment(tx, u, r.TTL, r.By.User, purpose)
+		code, rec, err = s.putEnrolment(tx, u, r.TTL, r.By, purpose)
 		return err
 	})
 	if err != nil {
@@ -116,15 +122,19 @@ func validTTL(ttl time.Duration) error {
 	return nil
 }
 
-// putEnrolment stores a new enrolment code for u, dropping expired ones
-// while there.
-func (s *Store) putEnrolment(tx *bbolt.Tx, u *userRec, ttl time.Duration, by, purpose string) (string, enrolRec, error) {
+// putEnrolment stores a new enrolment code for u, asked for by by,
+// dropping expired ones while there.
+func (s *Store) putEnrolment(tx *bbolt.Tx, u *userRec, ttl time.Duration, by Principal, purpose string) (string, enrolRec, error) {
 	now := s.now()
 	if _, err := deleteWhere(tx, bucketEnrol, func(r *enrolRec) bool { return !now.Before(r.Expires) }, nil); err != nil {
 		return "", enrolRec{}, err
 	}
 	code := token.New(token.Enrol)
-	rec := enrolRec{ID: newID(), User: u.Name, UserID: u.ID, Created: now, Expires: now.Add(ttl), By: by, Purpose: purpose}
+	rec := enrolRec{ID: newID(), User: u.Name, UserID: u.ID, Created: now, Expires: now.Add(ttl), By: by.User, ByID: by.UserID,
+		Purpose: purpose, MadeBy: by.Maker()}
+	if purpose == EnrolOnBox {
+		rec.MadeBy = Maker{Kind: KindLocal}
+	}
 	return code, rec, putJSON(tx.Bucket(bucketEnrol), token.Hash(code), &rec)
 }
 

@@ -142,7 +142,29 @@ type CredentialKind string
 const (
 	KindSession CredentialKind = "session"
 	KindAPIKey  CredentialKind = "apikey"
+	// KindLocal is the box's local token (the CLI on the box): it has
+	// no account, and nothing revokes it.
+	KindLocal CredentialKind = "local"
 )
+
+// Maker names the credential that made another (an API key, an
+// enrolment code; a share link records its own the same way): its kind
+// and public ID. When a session or API key is revoked, what it made
+// ends with it. The zero Maker is unknown: made before makers were
+// recorded.
+type Maker struct {
+	Kind CredentialKind `json:"kind"`
+	ID   string         `json:"id,omitempty"`
+}
+
+// Maker is the credential p signed in with, as the maker of what p
+// makes.
+func (p Principal) Maker() Maker {
+	if p.Kind == KindLocal {
+		return Maker{Kind: KindLocal}
+	}
+	return Maker{Kind: p.Kind, ID: p.CredentialID}
+}
 
 // Principal is an authenticated caller, from Authenticate.
 type Principal struct {

@@ -339,11 +339,13 @@ func (s *Store) SetPassword(name, oldPw, newPw, keepSession string, keepKeys boo
 // ResetCredentials is an owner's reset of another person's sign-in, for
 // a forgotten password, a lost phone or a suspected break-in (check
 // CheckManage first; only an owner may). It ends all of name's sessions,
-// API keys and enrolment codes, turns two-step sign-in off, clears the
+// API keys and enrolment codes (the gateway ends their share links on
+// the credentials_reset event), turns two-step sign-in off, clears the
 // password, leaves a notice for the person's next sign-in, and returns a
 // one-time enrolment code (valid for ttl) with which they pair a phone
-// and set a new password. by names who resets, for the record.
-func (s *Store) ResetCredentials(name, by string, ttl time.Duration) (string, Enrolment, error) {
+// and set a new password. by is who resets: the code records them as
+// its maker.
+func (s *Store) ResetCredentials(name string, by Principal, ttl time.Duration) (string, Enrolment, error) {
 	name = canonName(name)
 	if err := validTTL(ttl); err != nil {
 		return "", Enrolment{}, err
@@ -359,7 +361,7 @@ func (s *Store) ResetCredentials(name, by string, ttl time.Duration) (string, En
 		if err != nil {
 			return err
 		}
-		why := "sign-in reset by " + by
+		why := "sign-in reset by " + by.User
 		if err := endCredentials(tx, u, "", false, why, emit); err != nil {
 			return err
 		}
@@ -368,8 +370,8 @@ func (s *Store) ResetCredentials(name, by string, ttl time.Duration) (string, En
 		}
 		u.TOTP, u.TOTPPending, u.TOTPStep, u.Recovery = nil, nil, 0, nil
 		u.Hash, u.NoPassword = hash, true
-		u.notify(NoticeReset, fmt.Sprintf("On %s %s reset your sign-in: your password, two-step sign-in, signed-in devices, API keys and pairing codes were removed. Set a new password and turn two-step sign-in on again now. If you did not ask for this, talk to %s.",
-			now.UTC().Format("2006-01-02 15:04 MST"), by, by), now)
+		u.notify(NoticeReset, fmt.Sprintf("On %s %s reset your sign-in: your password, two-step sign-in, signed-in devices, API keys, pairing codes and share links were removed. Set a new password and turn two-step sign-in on again now. If you did not ask for this, talk to %s.",
+			now.UTC().Format("2006-01-02 15:04 MST"), by.User, by.User), now)
 		code, rec, err = s.putEnrolment(tx, u, ttl, by, EnrolReset)
 		if err != nil {
 			return err
