@@ -194,12 +194,15 @@ func TestProveSecondFactor(t *testing.T) {
 // signed in to, or from the box; not for someone else's account.
 func TestEnrolmentRules(t *testing.T) {
 	e := newEnv(t)
-	for _, u := range []string{"ada", "mia"} {
-		if _, err := e.s.CreateUser(u, userPW, auth.Member); err != nil {
+	for u, role := range map[string]auth.Role{"ada": auth.Admin, "mia": auth.Member} {
+		if _, err := e.s.CreateUser(u, userPW, role); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := e.s.CreateUser("nina", "", auth.Member); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.CreateUser("pat", userPW, auth.Member); err != nil {
 		t.Fatal(err)
 	}
 	ada := e.mustAuth(t, e.login(t, auth.LoginRequest{User: "ada", Password: userPW}))
@@ -217,6 +220,7 @@ func TestEnrolmentRules(t *testing.T) {
 		{"nina", false, auth.EnrolNew, nil},
 		{"mia", true, auth.EnrolOnBox, nil},
 		{"mia", false, "", auth.ErrForbidden},
+		{"pat", false, "", auth.ErrForbidden}, // new, but made with a password: pat signs in with it
 		{"MIA", false, "", auth.ErrForbidden},
 		{"nobody", false, "", auth.ErrNotFound},
 	}
@@ -229,6 +233,18 @@ func TestEnrolmentRules(t *testing.T) {
 		if err == nil && (got.Purpose != tt.purpose || got.By != "ada" || got.ID == "") {
 			t.Errorf("code for %s: %+v, want purpose %q by ada", tt.user, got, tt.purpose)
 		}
+	}
+	// An API key may not ask for a code, not even for its own person: it
+	// would trade a script's key for the person's session.
+	key, _, err := e.s.CreateAPIKey("ada", ada.CredentialID, "sync", []auth.Action{auth.UsersManage}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "ada", TTL: time.Minute, By: e.mustAuth(t, key)}); !errors.Is(err, auth.ErrForbidden) || !strings.Contains(err.Error(), "sign in as the person") {
+		t.Errorf("code asked for with an API key: got %v, want ErrForbidden saying to sign in as the person", err)
+	}
+	if _, _, err := e.s.ResetCredentials("mia", e.mustAuth(t, key), time.Minute); !errors.Is(err, auth.ErrForbidden) {
+		t.Errorf("reset asked for with an API key: got %v, want ErrForbidden", err)
 	}
 	for _, ttl := range []time.Duration{0, -time.Minute, auth.MaxEnrolTTL + time.Second} {
 		if _, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "ada", TTL: ttl, By: ada}); !errors.Is(err, auth.ErrInvalid) {
@@ -253,10 +269,10 @@ func TestEnrolmentRules(t *testing.T) {
 
 func TestEnrolmentsListCancelAndBind(t *testing.T) {
 	e := newEnv(t)
-	if _, err := e.s.CreateUser("vic", userPW, auth.Viewer); err != nil {
+	if _, err := e.s.CreateUser("vic", "", auth.Viewer); err != nil {
 		t.Fatal(err)
 	}
-	code, info, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "vic", TTL: time.Minute, By: auth.Principal{User: "olivia"}})
+	code, info, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "vic", TTL: time.Minute, By: e.olivia(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -572,5 +588,68 @@ func TestWhatACredentialMadeEndsWithIt(t *testing.T) {
 	e.mustAuth(t, m.key)
 	if _, _, err := e.s.Enrol(m.forNina, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Errorf("a code for nina made by a session a password change ended: got %v, want ErrBadCredentials", err)
+	}
+}
+
+// TestPairingCodeForSomeoneElse: a code an admin asked for for a new
+// account ends when the account's role changes, and is refused once the
+// admin may no longer manage the account.
+func TestPairingCodeForSomeoneElse(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.s.CreateUser("ada", userPW, auth.Admin); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"bob", "cat"} {
+		if _, err := e.s.CreateUser(u, "", auth.Member); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ada := e.mustAuth(t, e.login(t, auth.LoginRequest{User: "ada", Password: userPW}))
+	ask := func(user string) string {
+		t.Helper()
+		c, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: user, TTL: time.Hour, By: ada})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	forBob, onBox := ask("bob"), e.onBox(t, "bob")
+	if err := e.s.SetRole("bob", auth.Owner); err != nil {
+		t.Fatal(err)
+	}
+	for what, c := range map[string]string{"the admin's code": forBob, "a code from the box": onBox} {
+		if _, _, err := e.s.Enrol(c, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Errorf("%s for bob after bob was made owner: got %v, want ErrBadCredentials", what, err)
+		}
+	}
+	if n := e.ev.count(auth.EventEnrolmentCancelled); n != 2 {
+		t.Errorf("%d enrolment_cancelled events after the role change, want 2", n)
+	}
+
+	// ada's code for cat, then ada is made a member: she may no longer
+	// manage accounts, and her code is refused and gone.
+	forCat := ask("cat")
+	if err := e.s.SetRole("ada", auth.Member); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.s.Enrol(forCat, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("ada's code for cat after ada became a member: got %v, want ErrBadCredentials", err)
+	}
+	if list, _ := e.s.ListEnrolments(); len(list) != 0 {
+		t.Errorf("outstanding codes: %+v, want none (the refused one is gone)", list)
+	}
+	// A reset from the CLI on the box (its local token, no account).
+	box := auth.Principal{User: "root@box", UserID: "root@box", Role: auth.Owner, Kind: auth.KindLocal}
+	reset, _, err := e.s.ResetCredentials("cat", box, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.enrol(t, reset)
+	var refused bool
+	for _, ev := range e.ev.all() {
+		refused = refused || ev.Kind == auth.EventEnrolmentCancelled && ev.User == "cat" && strings.Contains(ev.Detail, "may no longer manage")
+	}
+	if !refused {
+		t.Errorf("no enrolment_cancelled event saying ada may no longer manage cat: %+v", e.ev.all())
 	}
 }

@@ -125,12 +125,17 @@
 // An enrolment code is a one-time code for an account (10 minutes by
 // default, a day at most), traded by a phone for a session once. It
 // stands in for the password, not the second factor. CreateEnrolment
-// makes one only for the asker's own account, for a new account (Fresh:
-// nobody has signed in to it; its other new-account codes end at its
-// first sign-in), or when the request comes from the box's local token
-// (someone at the box). Anything else would let whoever manages accounts
-// become someone else. ListEnrolments and CancelEnrolment manage the
-// outstanding ones.
+// makes one only for the asker's own account, for a new account made
+// without a password (Fresh and NoPassword: nobody has signed in to it,
+// and nobody could; its other new-account codes end at its first
+// sign-in), or when the request comes from the box's local token
+// (someone at the box); never for a request made with an API key.
+// Anything else would let whoever manages accounts, or a script's key,
+// become someone else. A change of the account's role ends its codes
+// (SetRole), and Enrol refuses, and deletes, a code made for someone
+// else whose maker may no longer manage the account (demoted, deleted,
+// or the account made owner). ListEnrolments and CancelEnrolment manage
+// the outstanding ones.
 //
 // An account may be made without a password (CreateUser with ""): it
 // holds the hash of a random one, so sign-in fails like a wrong password,
@@ -138,7 +143,8 @@
 // owner helping someone who lost their password or phone, ends all of
 // the account's credentials, turns TOTP off, clears the password, leaves
 // a notice (Notify, TakeNotices) for the person's next sign-in and
-// returns an enrolment code for them.
+// returns an enrolment code for them; it cannot be asked for with an API
+// key.
 //
 // # Permissions
 //
@@ -186,7 +192,8 @@
 // anyone owner. Account operations do not know their caller, so the
 // gateway calls CheckManage before CreateUser, DeleteUser, SetRole,
 // CreateEnrolment, ResetCredentials, Grant and RevokeGrant on someone
-// else's account.
+// else's account; Enrol checks the same rule again, by roles, for the
+// maker of a code made for someone else.
 //
 // # Events
 //

@@ -292,15 +292,29 @@ func (s *Store) CheckManage(p Principal, target string, role Role) error {
 	if !s.Allowed(p, UsersManage, "") {
 		return fmt.Errorf("managing accounts needs %s: %w", UsersManage, ErrForbidden)
 	}
-	if p.Role == Owner {
+	name := canonName(target)
+	var has Role
+	if u, err := s.loadUser(name); err == nil {
+		has = u.Role
+	}
+	return mayManage(p.Role, name, has, role)
+}
+
+// mayManage is the rule of CheckManage by roles: whether a person of
+// role by may manage the account name, which has role has (""
+// for one that does not exist yet), giving it role give ("" for none).
+func mayManage(by Role, name string, has, give Role) error {
+	if by == Owner {
 		return nil
 	}
-	if role == Owner {
-		return fmt.Errorf("only an owner can make %q an owner: %w", canonName(target), ErrForbidden)
+	if !Can(by, UsersManage, nil) {
+		return fmt.Errorf("managing accounts needs %s: %w", UsersManage, ErrForbidden)
 	}
-	u, err := s.loadUser(canonName(target))
-	if err == nil && u.Role == Owner {
-		return fmt.Errorf("only an owner can change the owner account %q: %w", u.Name, ErrForbidden)
+	if give == Owner {
+		return fmt.Errorf("only an owner can make %q an owner: %w", name, ErrForbidden)
+	}
+	if has == Owner {
+		return fmt.Errorf("only an owner can change the owner account %q: %w", name, ErrForbidden)
 	}
 	return nil
 }

@@ -192,7 +192,9 @@ func (s *Store) DeleteUser(name string) error {
 }
 
 // SetRole changes the role of name. The last owner cannot be demoted.
-// Grants are kept (they matter only to members and viewers).
+// Grants are kept (they matter only to members and viewers). The
+// account's outstanding enrolment codes end: one asked for by an admin
+// for a new member must not sign anyone in as an owner.
 func (s *Store) SetRole(name string, role Role) error {
 	name = canonName(name)
 	if err := validRole(role); err != nil {
@@ -215,7 +217,11 @@ func (s *Store) SetRole(name string, role Role) error {
 				return fmt.Errorf("make %q %s: %w", name, role, ErrLastOwner)
 			}
 		}
-		emit(Event{Kind: EventRoleChanged, User: name, Detail: string(u.Role) + " → " + string(role)})
+		change := string(u.Role) + " → " + string(role)
+		emit(Event{Kind: EventRoleChanged, User: name, Detail: change})
+		if err := deleteEnrolments(tx, u, func(*enrolRec) bool { return true }, "role changed: "+change, emit); err != nil {
+			return err
+		}
 		u.Role = role
 		return putUser(tx, u)
 	})
@@ -344,11 +350,14 @@ func (s *Store) SetPassword(name, oldPw, newPw, keepSession string, keepKeys boo
 // password, leaves a notice for the person's next sign-in, and returns a
 // one-time enrolment code (valid for ttl) with which they pair a phone
 // and set a new password. by is who resets: the code records them as
-// its maker.
+// its maker, and an API key may not (ErrForbidden).
 func (s *Store) ResetCredentials(name string, by Principal, ttl time.Duration) (string, Enrolment, error) {
 	name = canonName(name)
 	if err := validTTL(ttl); err != nil {
 		return "", Enrolment{}, err
+	}
+	if by.Kind == KindAPIKey {
+		return "", Enrolment{}, fmt.Errorf("reset the sign-in of %q: %w: an API key cannot reset a sign-in, which answers a pairing code: sign in as the person", name, ErrForbidden)
 	}
 	hash := s.hashOrUnusable("")
 	now := s.now()
