@@ -27,7 +27,8 @@
 //
 // An [Alert] about a source carries the source's name as its Space
 // ([Bus.RaiseIn]); box-wide alerts carry none. The gateway shows a
-// person only the alerts of the spaces they may read, and box-wide ones
-// by kind (docs/GATEWAY.md). Restore drills likewise record the space
+// person only the alerts of the spaces they may read (some kinds, such
+// as a locked share link's, only to those who may do more there), and
+// box-wide ones by kind (docs/GATEWAY.md). Restore drills likewise record the space
 // of the snapshot they restored ([SpaceOf]).
 package appliance

@@ -151,7 +151,7 @@ func TestAuditEveryMutatingRoute(t *testing.T) {
 		"AuthService_CreateAPIKey": {{method: "POST", path: "/v1/auth/apikeys", body: map[string]any{"name": "monitor", "scopes": []string{"status.read"}},
 			as: "owner", action: "auth.apikey_created", target: "monitor"}},
 		"AuthService_RevokeAPIKey": {{method: "DELETE", path: "/v1/auth/apikeys/abc123", as: "owner", action: "auth.apikey_revoked", target: "abc123"}},
-		"UserService_CreateUser": {{method: "POST", path: "/v1/users", body: map[string]string{"name": "zed", "password": "password-of-zed", "role": "member"},
+		"UserService_CreateUser": {{method: "POST", path: "/v1/users", body: map[string]string{"name": "zed", "role": "member"},
 			as: "owner", action: "users.create", target: "zed"}},
 		// A role change names the caller as the actor, the account as the
 		// target (finding 8).

@@ -150,9 +150,14 @@ func (g *Gateway) shareLimited(w http.ResponseWriter, wait time.Duration, msg st
 	g.sharePage(w, http.StatusTooManyRequests, msg, "")
 }
 
+// alertShareLocked is the kind of alert a locked share link raises; it
+// goes to those who may share in the link's space (spaceAlertAction).
+const alertShareLocked = "share-locked"
+
 // sharePasswordFailed writes a wrong link password to the audit log (the
 // share store has put it in the link's access log), and a lock it set
-// too, with an alert naming the link for its owner.
+// too, with an alert naming the link for those who may share in its
+// space: its owner among them, not those who may only read the space.
 func (g *Gateway) sharePasswordFailed(id, ip string, failures int, lock *share.LockedError) {
 	g.recordAs("link:"+id, ip, actionSharePasswordFailed, id, map[string]string{"failures": itoa(failures)})
 	if lock == nil {
@@ -167,7 +172,7 @@ func (g *Gateway) sharePasswordFailed(id, ip string, failures int, lock *share.L
 	if err != nil {
 		return
 	}
-	g.d.Bus.RaiseIn(sh.Space, "share-locked", "share-locked/"+id, appliance.Warning,
+	g.d.Bus.RaiseIn(sh.Space, alertShareLocked, alertShareLocked+"/"+id, appliance.Warning,
 		fmt.Sprintf("Share link %s was locked after %d wrong passwords", id, failures),
 		fmt.Sprintf("Someone tried %d wrong passwords in a row on %s's share link %s (space %q), the last from %s; "+
 			"the link is locked for %s and each further wrong password locks it twice as long, up to a day. "+

@@ -1073,13 +1073,19 @@ func TestSharePasswordWhenKDFBusy(t *testing.T) {
 }
 
 // TestShareLockAlertReachesItsOwner: the alert a locked link raises is
-// filed under the link's space, so the member who made the link sees it
-// (alerts without a space are for owners and admins only), and a member
-// of another space does not.
+// filed under the link's space for those who may share there, so the
+// member who made the link sees it (alerts without a space are for
+// owners and admins only), as do the space's other sharers and the
+// owner; a member of another space does not, nor do those who may only
+// read the space: the alert names the visitor's address.
 func TestShareLockAlertReachesItsOwner(t *testing.T) {
 	b := newTestBox(t)
+	own := b.owner()
 	mia := b.user("mia", "member", map[string]string{"family": "read,share"})
 	other := b.user("otto", "member", map[string]string{"clients": "read"})
+	sharer := b.user("sam", "member", map[string]string{"family": "read,share"})
+	reader := b.user("rita", "member", map[string]string{"family": "read,write,restore"})
+	viewer := b.user("vic", "viewer", map[string]string{"family": "read"})
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
 	c := b.createShare(mia, map[string]any{"snapshot": snap, "path": b.family + "/docs", "password": "correct horse"})
 	for i := range 5 {
@@ -1102,5 +1108,15 @@ func TestShareLockAlertReachesItsOwner(t *testing.T) {
 	}
 	if sees(other) {
 		t.Error("a member of another space sees the locked link's alert")
+	}
+	for who, tok := range map[string]string{"the owner": own, "another member who may share in family": sharer} {
+		if !sees(tok) {
+			t.Errorf("%s does not see the locked link's alert", who)
+		}
+	}
+	for who, tok := range map[string]string{"a viewer of family": viewer, "a member of family who may not share": reader} {
+		if sees(tok) {
+			t.Errorf("%s sees the locked link's alert, with the visitor's address", who)
+		}
 	}
 }

@@ -31,7 +31,10 @@ func init() {
 	)
 }
 
-// authEvent writes the auth store's security events to the audit log.
+// authEvent writes the auth store's security events to the audit log
+// (one joins the record of a call in progress on its account when that
+// call takes it, absorb), and ends the share links they leave without a
+// living credential (credentialEnded).
 func (g *Gateway) authEvent(e auth.Event) {
 	detail := map[string]string{}
 	if e.Device != "" {
@@ -52,8 +55,72 @@ func (g *Gateway) authEvent(e auth.Event) {
 	case auth.EventLogout:
 		action = audit.ActionLogout
 	}
-	g.recordAs(e.User, e.IP, action, e.User, detail)
+	if !g.absorb(action, e.User, detail) {
+		by := g.eventActor(e)
+		if e.Kind == auth.EventCredentialExposed {
+			// Whoever sent it held the account's credential: its use is
+			// the account's, as a sign-in is. What the box ends because
+			// of it is the box's (eventActor).
+			by = g.person(e.User, e.IP)
+		}
+		g.appendEntry(audit.Entry{Actor: by.name, ActorID: by.id, IP: by.ip, Action: action, Target: e.User,
+			Detail: detail, Result: storeResult(action, detail)})
+	}
 	g.credentialEnded(e)
+}
+
+// boxActor names the box as the actor of what it did by itself.
+const boxActor = "shoebox"
+
+// actor is who an audit record names: a person (name and account ID) or
+// the box (boxActor, no ID), and the address they acted from.
+type actor struct{ name, id, ip string }
+
+// person is the account name as an actor.
+func (g *Gateway) person(name, ip string) actor {
+	return actor{name: name, id: g.accountID(name), ip: ip}
+}
+
+// eventActor is who caused auth event e, for the records it leads to.
+// The store's events name the account concerned, not who acted on it: an
+// event caused by an API call names that call's caller (found as the
+// call in progress on the event's account, or on the account whose
+// credential made the one that ended, Event.Via: an owner's reset, an
+// admin's deletion, the person's own revocation). What the box did by
+// itself — grants migrated at start, a credential sent over plain HTTP
+// and what it had made — names the box. Anything else is the account's
+// own doing (its sign-in).
+func (g *Gateway) eventActor(e auth.Event) actor {
+	if e.Kind == auth.EventGrantsMigrated || e.Kind == auth.EventCredentialExposed {
+		return actor{name: boxActor, ip: e.IP}
+	}
+	for _, account := range []string{e.User, e.Via} {
+		if a, ok := g.callerOn(account); ok {
+			return a
+		}
+	}
+	if e.Via != "" {
+		return actor{name: boxActor, ip: e.IP}
+	}
+	return g.person(e.User, e.IP)
+}
+
+// callerOn is the caller of an audited API call in progress that acts
+// on account (the actor of its record), if there is one.
+func (g *Gateway) callerOn(account string) (actor, bool) {
+	if account == "" {
+		return actor{}, false
+	}
+	g.aud.mu.Lock()
+	defer g.aud.mu.Unlock()
+	calls := g.aud.inflight[strings.ToLower(account)]
+	if len(calls) == 0 {
+		return actor{}, false
+	}
+	p := calls[0]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return actor{name: p.e.Actor, id: p.e.ActorID, ip: p.e.IP}, true
 }
 
 type authService struct {
@@ -196,7 +263,8 @@ func (s *authService) ChangePassword(ctx context.Context, r *pb.ChangePasswordRe
 }
 
 func apiKeyPB(k auth.APIKey) *pb.APIKey {
-	out := &pb.APIKey{Id: k.ID, Name: k.Name, Created: ts(k.Created), Expires: ts(k.Expires), LastUsed: ts(k.LastUsed)}
+	out := &pb.APIKey{Id: k.ID, Name: k.Name, Created: ts(k.Created), Expires: ts(k.Expires), LastUsed: ts(k.LastUsed),
+		MadeBySession: k.MadeBy.ID}
 	for _, a := range k.Scopes {
 		out.Scopes = append(out.Scopes, string(a))
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -213,11 +214,20 @@ var boxAlertAction = map[string]auth.Action{
 	"card": auth.CardsRead,
 }
 
+// spaceAlertAction is what a person must be allowed in an alert's space
+// to see it, for the kinds where reading the space is not enough: a
+// locked share link's alert names the visitor's address, and is for
+// those who manage the space's links.
+var spaceAlertAction = map[string]auth.Action{
+	alertShareLocked: auth.SharesManage,
+}
+
 // maySeeAlert says whether p's person may see an alert: one about a
-// space when they may read that space, a box-wide one by its kind.
+// space when they may read that space (or do what its kind needs there),
+// a box-wide one by its kind.
 func (g *Gateway) maySeeAlert(p auth.Principal, a appliance.Alert) bool {
 	if a.Space != "" {
-		return g.maySee(p, auth.BackupsRead, a.Space)
+		return g.maySee(p, cmp.Or(spaceAlertAction[a.Kind], auth.BackupsRead), a.Space)
 	}
 	need, ok := boxAlertAction[a.Kind]
 	if !ok {

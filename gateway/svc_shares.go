@@ -240,41 +240,93 @@ func (g *Gateway) revokeDeletedOwners() (int, error) {
 	return len(ids), err
 }
 
-// credentialEnded revokes the links made with a session or API key that
-// has been revoked — by its person, by a password or second-factor
-// change, by an owner, or because it was sent in the clear (authEvent
-// calls it for every auth event). A sign-out or a session's natural
-// expiry leaves the links on: the person ended a device's sign-in, not
-// what they shared.
+// credentialEnded revokes the share links that auth event e leaves
+// without a living credential, and audits each under the event's actor
+// (eventActor): those made with a session or API key that has been
+// revoked — by its person, by a password or second-factor change, by an
+// owner, because it was sent in the clear, or because what made it was
+// (the store sends an event for each) — and, when e changed how the
+// person signs in (password, second factor, reset), every link of theirs
+// but those of the credentials still alive (linksOfEnded). A sign-out or
+// a session's natural expiry leaves the links on: the person ended a
+// device's sign-in, not what they shared.
 func (g *Gateway) credentialEnded(e auth.Event) {
-	var kind string
+	var (
+		ids       []string
+		why, cred string // cred: the credential whose links end, when one
+		err       error
+	)
 	switch e.Kind {
-	case auth.EventSessionRevoked:
-		kind = string(auth.KindSession)
-	case auth.EventAPIKeyRevoked:
-		kind = string(auth.KindAPIKey)
-	case auth.EventCredentialExposed: // either kind
+	case auth.EventSessionRevoked, auth.EventAPIKeyRevoked, auth.EventCredentialExposed:
+		cred = e.CredentialID
+		kind := "" // exposed: either kind
+		what := "credential"
+		if e.Kind == auth.EventSessionRevoked {
+			kind, what = string(auth.KindSession), "session"
+		} else if e.Kind == auth.EventAPIKeyRevoked {
+			kind, what = string(auth.KindAPIKey), "API key"
+		}
+		why = fmt.Sprintf("made with %s %s, which was revoked", what, e.CredentialID)
+		if e.Detail != "" {
+			why += " (" + e.Detail + ")"
+		}
+		ids, err = g.shares.RevokeCredential(kind, e.CredentialID, why)
+	case auth.EventPasswordChanged, auth.EventTOTPEnabled, auth.EventTOTPDisabled, auth.EventCredentialsReset:
+		ids, why, err = g.linksOfEnded(e)
 	default:
 		return
 	}
-	what := "credential"
-	if kind == string(auth.KindAPIKey) {
-		what = "API key"
-	} else if kind != "" {
-		what = "session"
-	}
-	why := fmt.Sprintf("made with %s %s, which was revoked", what, e.CredentialID)
-	if e.Detail != "" {
-		why += " (" + e.Detail + ")"
-	}
-	ids, err := g.shares.RevokeCredential(kind, e.CredentialID, why)
 	if err != nil {
-		g.log.Error("revoking the share links of a revoked credential", "credential", e.CredentialID, "err", err)
+		g.log.Error("revoking the share links of an ended credential", "user", e.User, "credential", e.CredentialID, "err", err)
 		return
 	}
+	by := g.eventActor(e)
 	for _, id := range ids {
-		g.recordAs(e.User, e.IP, audit.ActionShareRevoked, id, map[string]string{"why": why, "credential": e.CredentialID})
+		detail := map[string]string{"why": why}
+		if cred != "" {
+			detail["credential"] = cred
+		}
+		g.appendEntry(audit.Entry{Actor: by.name, ActorID: by.id, IP: by.ip, Action: audit.ActionShareRevoked, Target: id,
+			Detail: detail, Result: audit.ResultOK})
 	}
+}
+
+// linksOfEnded revokes the links of e's account made with a credential
+// that no longer lives, after e changed how the person signs in: a
+// thief who signed out before the person noticed is no longer listed,
+// and this is what reaches the links they made. Links of the session
+// that made the change, and of API keys kept (keep_api_keys), stay. A
+// link made in the moment between the change and this sweep, with a
+// session begun in it, may be revoked too: never one too few.
+func (g *Gateway) linksOfEnded(e auth.Event) ([]string, string, error) {
+	u, err := g.auth.GetUser(e.User)
+	if err != nil {
+		return nil, "", err
+	}
+	sessions, err := g.auth.ListSessions(u.Name)
+	if err != nil {
+		return nil, "", err
+	}
+	keys, err := g.auth.ListAPIKeys(u.Name)
+	if err != nil {
+		return nil, "", err
+	}
+	live := map[share.Credential]bool{}
+	for _, s := range sessions {
+		live[share.Credential{Kind: string(auth.KindSession), ID: s.ID}] = true
+	}
+	for _, k := range keys {
+		live[share.Credential{Kind: string(auth.KindAPIKey), ID: k.ID}] = true
+	}
+	change := map[auth.EventKind]string{
+		auth.EventPasswordChanged:  "the password was changed",
+		auth.EventTOTPEnabled:      "two-step sign-in was turned on",
+		auth.EventTOTPDisabled:     "two-step sign-in was turned off",
+		auth.EventCredentialsReset: "the sign-in was reset",
+	}[e.Kind]
+	why := "made with a session or API key that had ended when " + change
+	ids, err := g.shares.RevokeOwnedExcept(u.ID, func(c share.Credential) bool { return live[c] }, why)
+	return ids, why, err
 }
 
 // mayManageAll: owners and admins see and revoke everyone's links.

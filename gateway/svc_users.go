@@ -254,14 +254,14 @@ func (s *userService) ResetUser(ctx context.Context, r *pb.ResetUserRequest) (*p
 	if err != nil {
 		return nil, err
 	}
-	code, e, err := s.g.auth.ResetCredentials(u.Name, c.p.User, ttl)
+	code, e, err := s.g.auth.ResetCredentials(u.Name, c.p, ttl)
 	if err != nil {
 		return nil, err
 	}
 	s.g.record(ctx, "users.reset", u.Name, map[string]string{"credential": e.ID, "expires": e.Expires.Format(time.RFC3339)})
 	if s.g.d != nil {
 		s.g.d.Bus.Raise("account", "account-reset/"+u.Name, appliance.Warning, "The sign-in of "+u.Name+" was reset by "+c.p.User,
-			fmt.Sprintf("%s reset the sign-in of %s at %s: their password, two-step sign-in, signed-in devices, API keys and pairing codes were removed, and a one-time pairing code was made for them. %s is told at their next sign-in.",
+			fmt.Sprintf("%s reset the sign-in of %s at %s: their password, two-step sign-in, signed-in devices, API keys, pairing codes and share links were removed, and a one-time pairing code was made for them. %s is told at their next sign-in.",
 				c.p.User, u.Name, s.g.now().UTC().Format(time.RFC3339), u.Name))
 	}
 	return s.g.enrolmentPB(code, e), nil

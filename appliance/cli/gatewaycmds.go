@@ -153,7 +153,7 @@ func cmdGateway(g *globals) []*cobra.Command {
 	reset := &cobra.Command{
 		Use:   "reset NAME",
 		Short: "Reset a person's sign-in (forgotten password, lost phone): end everything they sign in with, pair anew",
-		Long: "reset ends all of a person's sessions, API keys and enrolment codes, turns their two-step sign-in off,\n" +
+		Long: "reset ends all of a person's sessions, API keys, enrolment codes and share links, turns their two-step sign-in off,\n" +
 			"clears their password, and prints a one-time pairing QR code for them, with which they sign in on a\n" +
 			"phone and set a new password. It is audited, raises an alert, and the person is told at sign-in.",
 		Args: cobra.ExactArgs(1),
@@ -166,7 +166,7 @@ func cmdGateway(g *globals) []*cobra.Command {
 			if err := c.call(http.MethodPost, "/v1/users/"+url.PathEscape(args[0])+"/reset", map[string]any{"valid_minutes": resetMinutes}, &e); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stderr, "The sign-in of %s was reset: their sessions, API keys, pairing codes, password and two-step sign-in are gone.\n", args[0])
+			fmt.Fprintf(g.stderr, "The sign-in of %s was reset: their sessions, API keys, pairing codes, share links, password and two-step sign-in are gone.\n", args[0])
 			return printPairing(g, e)
 		},
 	}

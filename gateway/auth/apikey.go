@@ -21,6 +21,7 @@ type APIKey struct {
 	Created  time.Time
 	Expires  time.Time // zero: never
 	LastUsed time.Time // zero: never used
+	MadeBy   Maker     // the session that made it
 }
 
 type apiKeyRec struct {
@@ -34,11 +35,14 @@ type apiKeyRec struct {
 	LastUsed time.Time `json:"last_used,omitzero"`
 	// SecondFactor: made by a session that proved the second factor.
 	SecondFactor bool `json:"second_factor,omitempty"`
+	// MadeBy is the session that made the key: the key ends when that
+	// session is revoked (not when it signs out or expires).
+	MadeBy Maker `json:"made_by,omitzero"`
 }
 
 func (r *apiKeyRec) public() APIKey {
 	return APIKey{ID: r.ID, User: r.User, Name: r.Name, Scopes: slices.Clone(r.Scopes),
-		Created: r.Created, Expires: r.Expires, LastUsed: r.LastUsed}
+		Created: r.Created, Expires: r.Expires, LastUsed: r.LastUsed, MadeBy: r.MadeBy}
 }
 
 func (r *apiKeyRec) expired(now time.Time) bool {
@@ -51,8 +55,9 @@ func (r *apiKeyRec) expired(now time.Time) bool {
 // stops working; zero means never. session is the public ID of name's
 // session asking for it: a person with two-step sign-in gets a key only
 // from a session that proved it (ErrSecondFactor otherwise), and the key
-// counts as having proved it too. The token is returned once; only its
-// hash is kept.
+// counts as having proved it too. The key records session as its maker:
+// when that session is revoked, the key ends (see RevokeSession). The
+// token is returned once; only its hash is kept.
 func (s *Store) CreateAPIKey(name, session, keyName string, scopes []Action, expires time.Time) (string, APIKey, error) {
 	name = canonName(name)
 	keyName = clean(keyName)
@@ -101,6 +106,9 @@ func (s *Store) CreateAPIKey(name, session, keyName string, scopes []Action, exp
 		}
 		tok = token.New(token.APIKey)
 		rec = apiKeyRec{ID: newID(), User: name, UserID: u.ID, Name: keyName, Scopes: sc, Created: now, Expires: expires, SecondFactor: proved}
+		if session != "" {
+			rec.MadeBy = Maker{Kind: KindSession, ID: session}
+		}
 		emit(Event{Kind: EventAPIKeyCreated, User: name, CredentialID: rec.ID, Detail: fmt.Sprintf("%q scopes %v", keyName, sc)})
 		return putJSON(tx.Bucket(bucketAPIKeys), token.Hash(tok), &rec)
 	})
@@ -131,7 +139,8 @@ func (s *Store) ListAPIKeys(name string) ([]APIKey, error) {
 	return out, err
 }
 
-// RevokeAPIKey deletes name's API key with public ID id.
+// RevokeAPIKey deletes name's API key with public ID id, and what it
+// made (endMadeBy).
 func (s *Store) RevokeAPIKey(name, id string) error {
 	name = canonName(name)
 	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
@@ -146,18 +155,11 @@ func (s *Store) RevokeAPIKey(name, id string) error {
 		if err == nil && n == 0 {
 			err = fmt.Errorf("API key %q of %q: %w: list the API keys to see their IDs", id, name, ErrNotFound)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return endMadeBy(tx, []made{{Maker{KindAPIKey, id}, name}}, nil, "revoked", emit)
 	})
-}
-
-// deleteAPIKeys deletes u's API keys, emitting an event per key with why
-// as its detail.
-func deleteAPIKeys(tx *bbolt.Tx, u *userRec, why string, emit func(Event)) error {
-	_, err := deleteWhere(tx, bucketAPIKeys, func(r *apiKeyRec) bool { return r.UserID == u.ID },
-		func(r *apiKeyRec) {
-			emit(Event{Kind: EventAPIKeyRevoked, User: u.Name, CredentialID: r.ID, Detail: fmt.Sprintf("%q: %s", r.Name, why)})
-		})
-	return err
 }
 
 func (s *Store) authAPIKey(tok string) (Principal, error) {

@@ -194,12 +194,15 @@ func TestProveSecondFactor(t *testing.T) {
 // signed in to, or from the box; not for someone else's account.
 func TestEnrolmentRules(t *testing.T) {
 	e := newEnv(t)
-	for _, u := range []string{"ada", "mia"} {
-		if _, err := e.s.CreateUser(u, userPW, auth.Member); err != nil {
+	for u, role := range map[string]auth.Role{"ada": auth.Admin, "mia": auth.Member} {
+		if _, err := e.s.CreateUser(u, userPW, role); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := e.s.CreateUser("nina", "", auth.Member); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.CreateUser("pat", userPW, auth.Member); err != nil {
 		t.Fatal(err)
 	}
 	ada := e.mustAuth(t, e.login(t, auth.LoginRequest{User: "ada", Password: userPW}))
@@ -217,6 +220,7 @@ func TestEnrolmentRules(t *testing.T) {
 		{"nina", false, auth.EnrolNew, nil},
 		{"mia", true, auth.EnrolOnBox, nil},
 		{"mia", false, "", auth.ErrForbidden},
+		{"pat", false, "", auth.ErrForbidden}, // new, but made with a password: pat signs in with it
 		{"MIA", false, "", auth.ErrForbidden},
 		{"nobody", false, "", auth.ErrNotFound},
 	}
@@ -229,6 +233,18 @@ func TestEnrolmentRules(t *testing.T) {
 		if err == nil && (got.Purpose != tt.purpose || got.By != "ada" || got.ID == "") {
 			t.Errorf("code for %s: %+v, want purpose %q by ada", tt.user, got, tt.purpose)
 		}
+	}
+	// An API key may not ask for a code, not even for its own person: it
+	// would trade a script's key for the person's session.
+	key, _, err := e.s.CreateAPIKey("ada", ada.CredentialID, "sync", []auth.Action{auth.UsersManage}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "ada", TTL: time.Minute, By: e.mustAuth(t, key)}); !errors.Is(err, auth.ErrForbidden) || !strings.Contains(err.Error(), "sign in as the person") {
+		t.Errorf("code asked for with an API key: got %v, want ErrForbidden saying to sign in as the person", err)
+	}
+	if _, _, err := e.s.ResetCredentials("mia", e.mustAuth(t, key), time.Minute); !errors.Is(err, auth.ErrForbidden) {
+		t.Errorf("reset asked for with an API key: got %v, want ErrForbidden", err)
 	}
 	for _, ttl := range []time.Duration{0, -time.Minute, auth.MaxEnrolTTL + time.Second} {
 		if _, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "ada", TTL: ttl, By: ada}); !errors.Is(err, auth.ErrInvalid) {
@@ -253,10 +269,10 @@ func TestEnrolmentRules(t *testing.T) {
 
 func TestEnrolmentsListCancelAndBind(t *testing.T) {
 	e := newEnv(t)
-	if _, err := e.s.CreateUser("vic", userPW, auth.Viewer); err != nil {
+	if _, err := e.s.CreateUser("vic", "", auth.Viewer); err != nil {
 		t.Fatal(err)
 	}
-	code, info, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "vic", TTL: time.Minute, By: auth.Principal{User: "olivia"}})
+	code, info, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "vic", TTL: time.Minute, By: e.olivia(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +366,7 @@ func TestResetCredentials(t *testing.T) {
 	}
 	old, _, _ := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "mia", TTL: time.Hour, By: p})
 
-	code, info, err := e.s.ResetCredentials("mia", "olivia", 10*time.Minute)
+	code, info, err := e.s.ResetCredentials("mia", e.olivia(t), 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +408,7 @@ func TestResetCredentials(t *testing.T) {
 	if err := e.s.SetPassword("mia", "", "mias-new-password", phone.CredentialID, false, "10.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.s.ResetCredentials("nobody", "olivia", time.Minute); !errors.Is(err, auth.ErrNotFound) {
+	if _, _, err := e.s.ResetCredentials("nobody", e.olivia(t), time.Minute); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("reset of an unknown account: got %v, want ErrNotFound", err)
 	}
 }
@@ -472,5 +488,168 @@ func TestCredentialsFromBeforeFactors(t *testing.T) {
 	}
 	if p := e.mustAuth(t, sess); !p.SecondFactor {
 		t.Error("the old session after proving the factor has none")
+	}
+}
+
+// TestWhatACredentialMadeEndsWithIt: API keys and enrolment codes record
+// the credential that made them, and end when it is revoked (by the
+// person, by too many wrong codes, or because it was sent in the clear),
+// in turn ending what they made; a sign-out ends nothing else.
+func TestWhatACredentialMadeEndsWithIt(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.s.CreateUser("ada", userPW, auth.Admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.CreateUser("nina", "", auth.Member); err != nil {
+		t.Fatal(err)
+	}
+	// mk signs ada in and makes with that session an API key, a code for
+	// herself and one for the new account nina.
+	type madeBy struct{ sess, key, self, forNina string }
+	mk := func() madeBy {
+		t.Helper()
+		sess := e.login(t, auth.LoginRequest{User: "ada", Password: userPW})
+		p := e.mustAuth(t, sess)
+		key, info, err := e.s.CreateAPIKey("ada", p.CredentialID, "script", []auth.Action{auth.StatusRead}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.MadeBy != (auth.Maker{Kind: auth.KindSession, ID: p.CredentialID}) {
+			t.Errorf("the key's maker: %+v, want session %s", info.MadeBy, p.CredentialID)
+		}
+		self, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "ada", TTL: time.Hour, By: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		forNina, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: "nina", TTL: time.Hour, By: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return madeBy{sess, key, self, forNina}
+	}
+	ended := func(what string, m madeBy) {
+		t.Helper()
+		e.mustNotAuth(t, m.key)
+		for _, c := range []string{m.self, m.forNina} {
+			if _, _, err := e.s.Enrol(c, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+				t.Errorf("%s: a code its session made: got %v, want ErrBadCredentials", what, err)
+			}
+		}
+	}
+
+	// Revoked by the person from another device.
+	m := mk()
+	other := e.mustAuth(t, e.login(t, auth.LoginRequest{User: "ada", Password: userPW}))
+	sessID := e.mustAuth(t, m.sess).CredentialID
+	if err := e.s.RevokeSession("ada", sessID); err != nil {
+		t.Fatal(err)
+	}
+	ended("revoked session", m)
+	var via []auth.Event
+	for _, ev := range e.ev.all() {
+		if ev.Via != "" {
+			via = append(via, ev)
+		}
+	}
+	if len(via) != 3 {
+		t.Errorf("events of what the revoked session made: %+v, want 3 (a key, two codes) naming ada as Via", via)
+	}
+	for _, ev := range via {
+		if ev.Via != "ada" || !strings.Contains(ev.Detail, sessID) {
+			t.Errorf("event %+v: want Via ada and a detail naming session %s", ev, sessID)
+		}
+	}
+
+	// Sent over plain HTTP: the session and, with it, what it made.
+	m = mk()
+	if _, err := e.s.RevokeCredential(m.sess); err != nil {
+		t.Fatal(err)
+	}
+	ended("exposed session", m)
+
+	// A sign-out ends the session alone.
+	m = mk()
+	if err := e.s.Logout(m.sess); err != nil {
+		t.Fatal(err)
+	}
+	e.mustAuth(t, m.key)
+	if _, _, err := e.s.Enrol(m.self, "", "phone"); err != nil {
+		t.Errorf("a code of a session that signed out: %v, want it to work", err)
+	}
+
+	// A password change with keep_api_keys keeps the keys, whoever made
+	// them; without, ends them. Either way codes for others made by the
+	// sessions it ends go too.
+	m = mk()
+	if err := e.s.SetPassword("ada", userPW, "adas-new-password", other.CredentialID, true, "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	e.mustNotAuth(t, m.sess)
+	e.mustAuth(t, m.key)
+	if _, _, err := e.s.Enrol(m.forNina, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("a code for nina made by a session a password change ended: got %v, want ErrBadCredentials", err)
+	}
+}
+
+// TestPairingCodeForSomeoneElse: a code an admin asked for for a new
+// account ends when the account's role changes, and is refused once the
+// admin may no longer manage the account.
+func TestPairingCodeForSomeoneElse(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.s.CreateUser("ada", userPW, auth.Admin); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"bob", "cat"} {
+		if _, err := e.s.CreateUser(u, "", auth.Member); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ada := e.mustAuth(t, e.login(t, auth.LoginRequest{User: "ada", Password: userPW}))
+	ask := func(user string) string {
+		t.Helper()
+		c, _, err := e.s.CreateEnrolment(auth.EnrolmentRequest{User: user, TTL: time.Hour, By: ada})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	forBob, onBox := ask("bob"), e.onBox(t, "bob")
+	if err := e.s.SetRole("bob", auth.Owner); err != nil {
+		t.Fatal(err)
+	}
+	for what, c := range map[string]string{"the admin's code": forBob, "a code from the box": onBox} {
+		if _, _, err := e.s.Enrol(c, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Errorf("%s for bob after bob was made owner: got %v, want ErrBadCredentials", what, err)
+		}
+	}
+	if n := e.ev.count(auth.EventEnrolmentCancelled); n != 2 {
+		t.Errorf("%d enrolment_cancelled events after the role change, want 2", n)
+	}
+
+	// ada's code for cat, then ada is made a member: she may no longer
+	// manage accounts, and her code is refused and gone.
+	forCat := ask("cat")
+	if err := e.s.SetRole("ada", auth.Member); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.s.Enrol(forCat, "", "phone"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("ada's code for cat after ada became a member: got %v, want ErrBadCredentials", err)
+	}
+	if list, _ := e.s.ListEnrolments(); len(list) != 0 {
+		t.Errorf("outstanding codes: %+v, want none (the refused one is gone)", list)
+	}
+	// A reset from the CLI on the box (its local token, no account).
+	box := auth.Principal{User: "root@box", UserID: "root@box", Role: auth.Owner, Kind: auth.KindLocal}
+	reset, _, err := e.s.ResetCredentials("cat", box, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.enrol(t, reset)
+	var refused bool
+	for _, ev := range e.ev.all() {
+		refused = refused || ev.Kind == auth.EventEnrolmentCancelled && ev.User == "cat" && strings.Contains(ev.Detail, "may no longer manage")
+	}
+	if !refused {
+		t.Errorf("no enrolment_cancelled event saying ada may no longer manage cat: %+v", e.ev.all())
 	}
 }

@@ -82,6 +82,22 @@
 // RevokeCredential ends a session, API key or enrolment code whatever its
 // state; the gateway calls it when one was sent over plain HTTP.
 //
+// # What a credential made
+//
+// API keys record the session that made them, enrolment codes the
+// credential that asked for them (Maker; the box's local token for codes
+// made on the box). When a session or API key is revoked — by its
+// person (RevokeSession, RevokeAPIKey), by five wrong codes, by a change
+// of password or second factor, by a reset, by the account's deletion,
+// or by RevokeCredential — what it made ends too, and what that made in
+// turn, of any account (an admin's session made a code for a new
+// account), each with an event of its own whose Via names the maker's
+// account (the gateway ends share links the same way, on these events).
+// Logout and a session's natural expiry end nothing else: the person
+// ended a device's sign-in, not what they set up with it. Keys and codes
+// made before makers were recorded end only with their account's
+// credentials.
+//
 // # Factors
 //
 // A session records the factors it proved: password, totp or
@@ -101,20 +117,25 @@
 // session making the change (turning TOTP on marks it as having proved
 // TOTP) and end every other session, every enrolment code and, unless
 // the password change asks to keep them (recorded in the event), every
-// API key. Each credential ended is an event of its own, with its public
-// ID.
+// API key (kept keys are kept whichever session made them). Each
+// credential ended is an event of its own, with its public ID.
 //
 // # Enrolment codes and resets
 //
 // An enrolment code is a one-time code for an account (10 minutes by
 // default, a day at most), traded by a phone for a session once. It
 // stands in for the password, not the second factor. CreateEnrolment
-// makes one only for the asker's own account, for a new account (Fresh:
-// nobody has signed in to it; its other new-account codes end at its
-// first sign-in), or when the request comes from the box's local token
-// (someone at the box). Anything else would let whoever manages accounts
-// become someone else. ListEnrolments and CancelEnrolment manage the
-// outstanding ones.
+// makes one only for the asker's own account, for a new account made
+// without a password (Fresh and NoPassword: nobody has signed in to it,
+// and nobody could; its other new-account codes end at its first
+// sign-in), or when the request comes from the box's local token
+// (someone at the box); never for a request made with an API key.
+// Anything else would let whoever manages accounts, or a script's key,
+// become someone else. A change of the account's role ends its codes
+// (SetRole), and Enrol refuses, and deletes, a code made for someone
+// else whose maker may no longer manage the account (demoted, deleted,
+// or the account made owner). ListEnrolments and CancelEnrolment manage
+// the outstanding ones.
 //
 // An account may be made without a password (CreateUser with ""): it
 // holds the hash of a random one, so sign-in fails like a wrong password,
@@ -122,7 +143,8 @@
 // owner helping someone who lost their password or phone, ends all of
 // the account's credentials, turns TOTP off, clears the password, leaves
 // a notice (Notify, TakeNotices) for the person's next sign-in and
-// returns an enrolment code for them.
+// returns an enrolment code for them; it cannot be asked for with an API
+// key.
 //
 // # Permissions
 //
@@ -170,7 +192,8 @@
 // anyone owner. Account operations do not know their caller, so the
 // gateway calls CheckManage before CreateUser, DeleteUser, SetRole,
 // CreateEnrolment, ResetCredentials, Grant and RevokeGrant on someone
-// else's account.
+// else's account; Enrol checks the same rule again, by roles, for the
+// maker of a code made for someone else.
 //
 // # Events
 //

@@ -20,9 +20,14 @@ import (
 //
 // Who may have a code made for whom is decided here, from the request:
 // a person for themselves, anyone who manages accounts for an account
-// nobody has signed in to yet, and the box's local token (someone at the
-// box) for any account. Resetting another person's sign-in is
-// ResetCredentials.
+// made without a password that nobody has signed in to yet, and the
+// box's local token (someone at the box) for any account; never an API
+// key, which would trade a script's key for a person's session.
+// Resetting another person's sign-in is ResetCredentials. A code
+// records who asked (name, account ID) and the credential that asked
+// (Maker): it ends with that credential (endMadeBy), with any change of
+// its account's role, and a code made for someone else is refused at
+// Enrol once its maker may no longer manage the account.
 
 var bucketEnrol = []byte("auth.enrol")
 
@@ -42,6 +47,10 @@ type enrolRec struct {
 	Expires time.Time `json:"expires"`
 	By      string    `json:"by"`
 	Purpose string    `json:"purpose"`
+	// ByID is the account ID of who asked (root@box for the box's local
+	// token); MadeBy the credential they asked with.
+	ByID   string `json:"by_id,omitempty"`
+	MadeBy Maker  `json:"made_by,omitzero"`
 }
 
 func (r *enrolRec) public() Enrolment {
@@ -80,6 +89,9 @@ func (s *Store) CreateEnrolment(r EnrolmentRequest) (string, Enrolment, error) {
 		return "", Enrolment{}, err
 	}
 	name := canonName(r.User)
+	if r.By.Kind == KindAPIKey && !r.OnBox {
+		return "", Enrolment{}, fmt.Errorf("enrolment code for %q: %w: an API key cannot ask for a pairing code, which signs a phone in as a person: sign in as the person", name, ErrForbidden)
+	}
 	var (
 		code string
 		rec  enrolRec
@@ -95,12 +107,14 @@ func (s *Store) CreateEnrolment(r EnrolmentRequest) (string, Enrolment, error) {
 			purpose = EnrolOnBox
 		case r.By.UserID == u.ID:
 			purpose = EnrolSelf
-		case u.Fresh:
+		case u.Fresh && u.NoPassword:
 			purpose = EnrolNew
+		case u.Fresh:
+			return fmt.Errorf("%q was made with a password, so they sign in with it and pair their phone themselves; a pairing code for someone else is only for an account made without a password that nobody has signed in to yet: %w", name, ErrForbidden)
 		default:
 			return fmt.Errorf("enrolment codes are for a new account or for yourself, and %q has signed in before: they can pair a phone themselves, or the owner can reset their sign-in: %w", name, ErrForbidden)
 		}
-		code, rec, err = s.putEnrolment(tx, u, r.TTL, r.By.User, purpose)
+		code, rec, err = s.putEnrolment(tx, u, r.TTL, r.By, purpose)
 		return err
 	})
 	if err != nil {
@@ -116,21 +130,46 @@ func validTTL(ttl time.Duration) error {
 	return nil
 }
 
-// putEnrolment stores a new enrolment code for u, dropping expired ones
-// while there.
-func (s *Store) putEnrolment(tx *bbolt.Tx, u *userRec, ttl time.Duration, by, purpose string) (string, enrolRec, error) {
+// putEnrolment stores a new enrolment code for u, asked for by by,
+// dropping expired ones while there.
+func (s *Store) putEnrolment(tx *bbolt.Tx, u *userRec, ttl time.Duration, by Principal, purpose string) (string, enrolRec, error) {
 	now := s.now()
 	if _, err := deleteWhere(tx, bucketEnrol, func(r *enrolRec) bool { return !now.Before(r.Expires) }, nil); err != nil {
 		return "", enrolRec{}, err
 	}
 	code := token.New(token.Enrol)
-	rec := enrolRec{ID: newID(), User: u.Name, UserID: u.ID, Created: now, Expires: now.Add(ttl), By: by, Purpose: purpose}
+	rec := enrolRec{ID: newID(), User: u.Name, UserID: u.ID, Created: now, Expires: now.Add(ttl), By: by.User, ByID: by.UserID,
+		Purpose: purpose, MadeBy: by.Maker()}
+	if purpose == EnrolOnBox {
+		rec.MadeBy = Maker{Kind: KindLocal}
+	}
 	return code, rec, putJSON(tx.Bucket(bucketEnrol), token.Hash(code), &rec)
+}
+
+// stillMayPair says why rec, a code made by someone else for u (a new
+// account, or a reset), may no longer be used: its maker's account is
+// gone, or may no longer manage u's (the maker was made admin or
+// member, or u owner). Other codes pass, as do those the box's local
+// token asked for (a reset from the CLI on the box).
+func stillMayPair(tx *bbolt.Tx, rec *enrolRec, u *userRec) error {
+	if rec.Purpose != EnrolNew && rec.Purpose != EnrolReset || rec.MadeBy.Kind == KindLocal {
+		return nil
+	}
+	by, err := userByID(tx, rec.ByID)
+	if err != nil {
+		return fmt.Errorf("refused: %s, who asked for it, no longer has an account", rec.By)
+	}
+	if err := mayManage(by.Role, u.Name, u.Role, ""); err != nil {
+		return fmt.Errorf("refused: %s, who asked for it, is now %s and may no longer manage %q, now %s", by.Name, by.Role, u.Name, u.Role)
+	}
+	return nil
 }
 
 // Enrol trades an enrolment code for a session on the device, once.
 // Attempts count against the IP's sign-in rate limit. A code whose
-// account is gone, even if another now has its name, is refused.
+// account is gone, even if another now has its name, is refused, as is
+// one made for someone else whose maker may no longer manage the
+// account (stillMayPair).
 func (s *Store) Enrol(code, ip, device string) (string, Session, error) {
 	now := s.now()
 	if err := s.limitIP(ip, now); err != nil {
@@ -142,6 +181,7 @@ func (s *Store) Enrol(code, ip, device string) (string, Session, error) {
 	ip, device = clean(ip), clean(device)
 	var tok string
 	var sess Session
+	refused := false
 	err := s.update(func(tx *bbolt.Tx, emit func(Event)) error {
 		b := tx.Bucket(bucketEnrol)
 		key := token.Hash(code)
@@ -162,6 +202,11 @@ func (s *Store) Enrol(code, ip, device string) (string, Session, error) {
 		if err != nil {
 			return ErrBadCredentials
 		}
+		if err := stillMayPair(tx, &rec, u); err != nil {
+			emit(Event{Kind: EventEnrolmentCancelled, User: u.Name, CredentialID: rec.ID, Detail: err.Error()})
+			refused = true
+			return nil // the code is gone for good
+		}
 		var r sessionRec
 		tok, r, err = s.startSession(tx, u, ip, device, []Factor{FactorEnrolment}, now, emit)
 		if err != nil {
@@ -171,6 +216,9 @@ func (s *Store) Enrol(code, ip, device string) (string, Session, error) {
 		emit(Event{Kind: EventLogin, User: u.Name, IP: ip, Device: device, CredentialID: r.ID, Detail: "phone enrolment code " + rec.ID})
 		return putUser(tx, u)
 	})
+	if refused {
+		err = ErrBadCredentials
+	}
 	if err != nil {
 		if errors.Is(err, ErrBadCredentials) {
 			s.emit(Event{Kind: EventLoginFailed, IP: ip, Device: device, Detail: "bad or used enrolment code"})

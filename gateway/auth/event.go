@@ -43,4 +43,8 @@ type Event struct {
 	Device       string
 	CredentialID string // public ID of a session, API key or enrolment code
 	Detail       string // human-readable, e.g. "wrong code", "member → admin"
+	// Via is set on a credential that ended because the one that made it
+	// did: the account of that one (an admin's session made a pairing
+	// code for a new account). Who ended the maker ended this too.
+	Via string
 }

@@ -113,6 +113,16 @@ func (e *env) mustAuth(t testing.TB, bearer string) auth.Principal {
 	return p
 }
 
+// olivia is the owner olivia as a caller (for what records its maker).
+func (e *env) olivia(t testing.TB) auth.Principal {
+	t.Helper()
+	u, err := e.s.GetUser("olivia")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return auth.Principal{User: u.Name, UserID: u.ID, Role: u.Role, Kind: auth.KindSession, CredentialID: "000000000000"}
+}
+
 func (e *env) mustNotAuth(t testing.TB, bearer string) {
 	t.Helper()
 	p, err := e.s.Authenticate(bearer, "10.0.0.1")

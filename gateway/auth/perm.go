@@ -142,7 +142,29 @@ type CredentialKind string
 const (
 	KindSession CredentialKind = "session"
 	KindAPIKey  CredentialKind = "apikey"
+	// KindLocal is the box's local token (the CLI on the box): it has
+	// no account, and nothing revokes it.
+	KindLocal CredentialKind = "local"
 )
+
+// Maker names the credential that made another (an API key, an
+// enrolment code; a share link records its own the same way): its kind
+// and public ID. When a session or API key is revoked, what it made
+// ends with it. The zero Maker is unknown: made before makers were
+// recorded.
+type Maker struct {
+	Kind CredentialKind `json:"kind"`
+	ID   string         `json:"id,omitempty"`
+}
+
+// Maker is the credential p signed in with, as the maker of what p
+// makes.
+func (p Principal) Maker() Maker {
+	if p.Kind == KindLocal {
+		return Maker{Kind: KindLocal}
+	}
+	return Maker{Kind: p.Kind, ID: p.CredentialID}
+}
 
 // Principal is an authenticated caller, from Authenticate.
 type Principal struct {
@@ -270,15 +292,29 @@ func (s *Store) CheckManage(p Principal, target string, role Role) error {
 	if !s.Allowed(p, UsersManage, "") {
 		return fmt.Errorf("managing accounts needs %s: %w", UsersManage, ErrForbidden)
 	}
-	if p.Role == Owner {
+	name := canonName(target)
+	var has Role
+	if u, err := s.loadUser(name); err == nil {
+		has = u.Role
+	}
+	return mayManage(p.Role, name, has, role)
+}
+
+// mayManage is the rule of CheckManage by roles: whether a person of
+// role by may manage the account name, which has role has (""
+// for one that does not exist yet), giving it role give ("" for none).
+func mayManage(by Role, name string, has, give Role) error {
+	if by == Owner {
 		return nil
 	}
-	if role == Owner {
-		return fmt.Errorf("only an owner can make %q an owner: %w", canonName(target), ErrForbidden)
+	if !Can(by, UsersManage, nil) {
+		return fmt.Errorf("managing accounts needs %s: %w", UsersManage, ErrForbidden)
 	}
-	u, err := s.loadUser(canonName(target))
-	if err == nil && u.Role == Owner {
-		return fmt.Errorf("only an owner can change the owner account %q: %w", u.Name, ErrForbidden)
+	if give == Owner {
+		return fmt.Errorf("only an owner can make %q an owner: %w", name, ErrForbidden)
+	}
+	if has == Owner {
+		return fmt.Errorf("only an owner can change the owner account %q: %w", name, ErrForbidden)
 	}
 	return nil
 }

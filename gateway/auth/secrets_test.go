@@ -71,7 +71,7 @@ func secretsFlow(t *testing.T, e *env) (secrets []string, totpSecret string) {
 	if _, err := e.s.RevokeCredential(sess); err != nil {
 		t.Fatal(err)
 	}
-	enrol3, _, err := e.s.ResetCredentials("anna", "olivia", time.Hour)
+	enrol3, _, err := e.s.ResetCredentials("anna", e.olivia(t), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -253,7 +253,9 @@ func (s *Store) ListSessions(name string) ([]Session, error) {
 	return out, err
 }
 
-// RevokeSession ends name's session with public ID id.
+// RevokeSession ends name's session with public ID id, and what it
+// made (endMadeBy): a session "signed out" from another device may be a
+// thief's, and must not leave an API key or pairing code behind.
 func (s *Store) RevokeSession(name, id string) error {
 	name = canonName(name)
 	return s.update(func(tx *bbolt.Tx, emit func(Event)) error {
@@ -266,7 +268,10 @@ func (s *Store) RevokeSession(name, id string) error {
 			return err
 		}
 		emit(Event{Kind: EventSessionRevoked, User: name, IP: r.IP, Device: r.Device, CredentialID: r.ID})
-		return tx.Bucket(bucketSessions).Delete(key)
+		if err := tx.Bucket(bucketSessions).Delete(key); err != nil {
+			return err
+		}
+		return endMadeBy(tx, []made{{Maker{KindSession, r.ID}, name}}, nil, "revoked", emit)
 	})
 }
 
@@ -293,10 +298,11 @@ func findSession(tx *bbolt.Tx, u *userRec, id string) ([]byte, *sessionRec, erro
 }
 
 // RevokeCredential ends the session, API key or enrolment code whose
-// token is tok, whatever its state, reports a credential_exposed event,
-// and returns the name of the account it belonged to. The gateway calls
-// it when a credential arrives over plain HTTP. It returns ErrNotFound
-// when no credential has that token.
+// token is tok, whatever its state, and what a session or key made
+// (endMadeBy), reports a credential_exposed event, and returns the name
+// of the account it belonged to. The gateway calls it when a credential
+// arrives over plain HTTP. It returns ErrNotFound when no credential has
+// that token.
 func (s *Store) RevokeCredential(tok string) (string, error) {
 	var bucket []byte
 	var what string
@@ -321,7 +327,13 @@ func (s *Store) RevokeCredential(tok string) (string, error) {
 			return err
 		}
 		emit(Event{Kind: EventCredentialExposed, User: rec.User, CredentialID: rec.ID, Detail: what + " sent without TLS; revoked"})
-		return b.Delete([]byte(key))
+		if err := b.Delete([]byte(key)); err != nil {
+			return err
+		}
+		if kind := token.KindOf(tok); kind == token.Session || kind == token.APIKey {
+			return endMadeBy(tx, []made{{Maker{credentialKind(kind), rec.ID}, rec.User}}, nil, "sent without TLS", emit)
+		}
+		return nil
 	})
 	return rec.User, err
 }
@@ -341,19 +353,30 @@ func pruneSessions(tx *bbolt.Tx, now time.Time, idle, maxAge time.Duration) erro
 }
 
 // endCredentials ends u's sessions but the one with public ID
-// keepSession, its API keys unless keepKeys, and its enrolment codes,
-// emitting one event per credential ended, with why as its detail.
+// keepSession, its API keys unless keepKeys, its enrolment codes, and
+// what the credentials ended made (endMadeBy; with keepKeys, u's keys
+// are kept whoever made them), emitting one event per credential ended,
+// with why as its detail.
 func endCredentials(tx *bbolt.Tx, u *userRec, keepSession string, keepKeys bool, why string, emit func(Event)) error {
+	var ended []made
 	_, err := deleteWhere(tx, bucketSessions,
 		func(r *sessionRec) bool { return r.UserID == u.ID && (keepSession == "" || r.ID != keepSession) },
 		func(r *sessionRec) {
 			emit(Event{Kind: EventSessionRevoked, User: u.Name, IP: r.IP, Device: r.Device, CredentialID: r.ID, Detail: why})
+			ended = append(ended, made{Maker{KindSession, r.ID}, u.Name})
 		})
 	if err == nil && !keepKeys {
-		err = deleteAPIKeys(tx, u, why, emit)
+		_, err = deleteWhere(tx, bucketAPIKeys, func(r *apiKeyRec) bool { return r.UserID == u.ID },
+			func(r *apiKeyRec) {
+				emit(Event{Kind: EventAPIKeyRevoked, User: u.Name, CredentialID: r.ID, Detail: fmt.Sprintf("%q: %s", r.Name, why)})
+				ended = append(ended, made{Maker{KindAPIKey, r.ID}, u.Name})
+			})
 	}
 	if err == nil {
 		err = deleteEnrolments(tx, u, func(*enrolRec) bool { return true }, why, emit)
+	}
+	if err == nil {
+		err = endMadeBy(tx, ended, func(r *apiKeyRec) bool { return keepKeys && r.UserID == u.ID }, why, emit)
 	}
 	return err
 }

@@ -243,6 +243,22 @@ func putUser(tx *bbolt.Tx, u *userRec) error {
 	return putJSON(tx.Bucket(bucketUsers), u.Name, u)
 }
 
+// userByID returns the account whose ID is id.
+func userByID(tx *bbolt.Tx, id string) (*userRec, error) {
+	var found *userRec
+	err := tx.Bucket(bucketUsers).ForEach(func(k, _ []byte) error {
+		u, err := getUser(tx, string(k))
+		if err == nil && id != "" && u.ID == id {
+			found = u
+		}
+		return err
+	})
+	if err == nil && found == nil {
+		err = fmt.Errorf("account %q: %w", id, ErrNotFound)
+	}
+	return found, err
+}
+
 func (s *Store) loadUser(name string) (*userRec, error) {
 	var u *userRec
 	err := s.db.View(func(tx *bbolt.Tx) error {

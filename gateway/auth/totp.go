@@ -193,8 +193,9 @@ const MaxMisses = 5
 // ProveSecondFactor adds the second factor to name's session with public
 // ID session, once the person gives a valid code: TOTP or recovery (which
 // is spent). A wrong code gives ErrBadCredentials; the MaxMisses-th ends
-// the session. A session only needs this when it began without the
-// factor: from an enrolment code, or before sessions recorded factors.
+// the session, and what it made. A session only needs this when it
+// began without the factor: from an enrolment code, or before sessions
+// recorded factors.
 func (s *Store) ProveSecondFactor(name, session, code string) error {
 	name = canonName(name)
 	now := s.now()
@@ -224,7 +225,10 @@ func (s *Store) ProveSecondFactor(name, session, code string) error {
 			if rec.Misses >= MaxMisses {
 				emit(Event{Kind: EventSessionRevoked, User: name, IP: rec.IP, Device: rec.Device, CredentialID: rec.ID,
 					Detail: fmt.Sprintf("%d wrong codes proving two-step sign-in", MaxMisses)})
-				return b.Delete(key)
+				if err := b.Delete(key); err != nil {
+					return err
+				}
+				return endMadeBy(tx, []made{{Maker{KindSession, rec.ID}, name}}, nil, "too many wrong codes", emit)
 			}
 			return putJSON(b, string(key), rec)
 		}

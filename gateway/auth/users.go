@@ -192,7 +192,9 @@ func (s *Store) DeleteUser(name string) error {
 }
 
 // SetRole changes the role of name. The last owner cannot be demoted.
-// Grants are kept (they matter only to members and viewers).
+// Grants are kept (they matter only to members and viewers). The
+// account's outstanding enrolment codes end: one asked for by an admin
+// for a new member must not sign anyone in as an owner.
 func (s *Store) SetRole(name string, role Role) error {
 	name = canonName(name)
 	if err := validRole(role); err != nil {
@@ -215,7 +217,11 @@ func (s *Store) SetRole(name string, role Role) error {
 				return fmt.Errorf("make %q %s: %w", name, role, ErrLastOwner)
 			}
 		}
-		emit(Event{Kind: EventRoleChanged, User: name, Detail: string(u.Role) + " → " + string(role)})
+		change := string(u.Role) + " → " + string(role)
+		emit(Event{Kind: EventRoleChanged, User: name, Detail: change})
+		if err := deleteEnrolments(tx, u, func(*enrolRec) bool { return true }, "role changed: "+change, emit); err != nil {
+			return err
+		}
 		u.Role = role
 		return putUser(tx, u)
 	})
@@ -339,14 +345,19 @@ func (s *Store) SetPassword(name, oldPw, newPw, keepSession string, keepKeys boo
 // ResetCredentials is an owner's reset of another person's sign-in, for
 // a forgotten password, a lost phone or a suspected break-in (check
 // CheckManage first; only an owner may). It ends all of name's sessions,
-// API keys and enrolment codes, turns two-step sign-in off, clears the
+// API keys and enrolment codes (the gateway ends their share links on
+// the credentials_reset event), turns two-step sign-in off, clears the
 // password, leaves a notice for the person's next sign-in, and returns a
 // one-time enrolment code (valid for ttl) with which they pair a phone
-// and set a new password. by names who resets, for the record.
-func (s *Store) ResetCredentials(name, by string, ttl time.Duration) (string, Enrolment, error) {
+// and set a new password. by is who resets: the code records them as
+// its maker, and an API key may not (ErrForbidden).
+func (s *Store) ResetCredentials(name string, by Principal, ttl time.Duration) (string, Enrolment, error) {
 	name = canonName(name)
 	if err := validTTL(ttl); err != nil {
 		return "", Enrolment{}, err
+	}
+	if by.Kind == KindAPIKey {
+		return "", Enrolment{}, fmt.Errorf("reset the sign-in of %q: %w: an API key cannot reset a sign-in, which answers a pairing code: sign in as the person", name, ErrForbidden)
 	}
 	hash := s.hashOrUnusable("")
 	now := s.now()
@@ -359,7 +370,7 @@ func (s *Store) ResetCredentials(name, by string, ttl time.Duration) (string, En
 		if err != nil {
 			return err
 		}
-		why := "sign-in reset by " + by
+		why := "sign-in reset by " + by.User
 		if err := endCredentials(tx, u, "", false, why, emit); err != nil {
 			return err
 		}
@@ -368,8 +379,8 @@ func (s *Store) ResetCredentials(name, by string, ttl time.Duration) (string, En
 		}
 		u.TOTP, u.TOTPPending, u.TOTPStep, u.Recovery = nil, nil, 0, nil
 		u.Hash, u.NoPassword = hash, true
-		u.notify(NoticeReset, fmt.Sprintf("On %s %s reset your sign-in: your password, two-step sign-in, signed-in devices, API keys and pairing codes were removed. Set a new password and turn two-step sign-in on again now. If you did not ask for this, talk to %s.",
-			now.UTC().Format("2006-01-02 15:04 MST"), by, by), now)
+		u.notify(NoticeReset, fmt.Sprintf("On %s %s reset your sign-in: your password, two-step sign-in, signed-in devices, API keys, pairing codes and share links were removed. Set a new password and turn two-step sign-in on again now. If you did not ask for this, talk to %s.",
+			now.UTC().Format("2006-01-02 15:04 MST"), by.User, by.User), now)
 		code, rec, err = s.putEnrolment(tx, u, ttl, by, EnrolReset)
 		if err != nil {
 			return err

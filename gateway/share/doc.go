@@ -32,7 +32,10 @@
 // A link also records the credential it was made with (Credential: a
 // session's or API key's public ID, or "local" for the box's own token).
 // RevokeCredential turns off a credential's links when it is revoked, so
-// that a stolen session or key does not live on in the links it made.
+// that a stolen session or key does not live on in the links it made;
+// RevokeOwnedExcept turns off an account's links but those of the
+// credentials still alive, when the person changes how they sign in (a
+// stolen session that signed out is no longer there to revoke).
 //
 // # Opening a link
 //

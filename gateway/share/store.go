@@ -605,6 +605,18 @@ func (s *Store) RevokeCredential(kind, id, why string) ([]string, error) {
 	return ids, nil
 }
 
+// RevokeOwnedExcept turns off the links of the account ownerID but those
+// made with a credential live reports as alive, and returns their IDs:
+// when a person changes how they sign in, what was shared with a
+// credential that has ended (a thief's session that signed out) ends.
+func (s *Store) RevokeOwnedExcept(ownerID string, live func(Credential) bool, why string) ([]string, error) {
+	ids, err := s.revokeWhere(why, func(r *record) bool { return r.OwnerID == ownerID && !live(r.Credential) })
+	if err != nil {
+		return nil, fmt.Errorf("revoke the share links of account %s: %w", ownerID, err)
+	}
+	return ids, nil
+}
+
 // RevokeOrphans turns off the links whose owner is no longer an account
 // (live reports whether an account ID exists) and returns their IDs.
 func (s *Store) RevokeOrphans(live func(ownerID string) bool, why string) ([]string, error) {

@@ -44,8 +44,9 @@ type UserServiceClient interface {
 	Grant(ctx context.Context, in *GrantRequest, opts ...grpc.CallOption) (*User, error)
 	RevokeGrant(ctx context.Context, in *RevokeGrantRequest, opts ...grpc.CallOption) (*User, error)
 	// A one-time enrolment code for a phone (shoebox pair-phone): for a new
-	// account (nobody has signed in to it yet) or for oneself; the box's local
-	// token (the CLI on the box) may pair any account.
+	// account (made without a password, nobody has signed in to it yet) or
+	// for oneself, never with an API key; the box's local token (the CLI on
+	// the box) may pair any account.
 	CreateEnrolment(ctx context.Context, in *CreateEnrolmentRequest, opts ...grpc.CallOption) (*Enrolment, error)
 	// Outstanding enrolment codes (never the codes themselves).
 	ListEnrolments(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ListEnrolmentsResponse, error)
@@ -177,8 +178,9 @@ type UserServiceServer interface {
 	Grant(context.Context, *GrantRequest) (*User, error)
 	RevokeGrant(context.Context, *RevokeGrantRequest) (*User, error)
 	// A one-time enrolment code for a phone (shoebox pair-phone): for a new
-	// account (nobody has signed in to it yet) or for oneself; the box's local
-	// token (the CLI on the box) may pair any account.
+	// account (made without a password, nobody has signed in to it yet) or
+	// for oneself, never with an API key; the box's local token (the CLI on
+	// the box) may pair any account.
 	CreateEnrolment(context.Context, *CreateEnrolmentRequest) (*Enrolment, error)
 	// Outstanding enrolment codes (never the codes themselves).
 	ListEnrolments(context.Context, *Empty) (*ListEnrolmentsResponse, error)
