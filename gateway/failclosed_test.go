@@ -294,10 +294,15 @@ func TestSecurityUploadQuota(t *testing.T) {
 	if code, raw := create(ben, "b.mov", 6<<20); code != http.StatusOK {
 		t.Errorf("another account within its own quota: HTTP %d %s", code, raw)
 	}
-	// What was sent no longer counts against what is left to send.
+	// An unfinished upload counts whole, however much of it was sent
+	// (and received files, for a day).
 	b.must("PUT", "/v1/uploads/"+up.ID, mia, map[string]any{"offset": 0, "data": make([]byte, 3<<20)}, nil)
+	if code, raw := create(mia, "b.mov", 6<<20); code != http.StatusTooManyRequests {
+		t.Errorf("after sending half of the first: HTTP %d, want 429: %s", code, raw)
+	}
+	b.must("DELETE", "/v1/uploads/"+up.ID, mia, nil, nil)
 	if code, raw := create(mia, "b.mov", 6<<20); code != http.StatusOK {
-		t.Errorf("after sending half of the first: HTTP %d %s", code, raw)
+		t.Errorf("after cancelling the first: HTTP %d %s", code, raw)
 	}
 
 	// The default: a quarter of the free space.
