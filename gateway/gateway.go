@@ -99,6 +99,7 @@ type Gateway struct {
 	anchoring atomic.Bool
 	aud       auditing
 	reserve   int64 // bytes the state disk keeps free (failclosed.go)
+	floor     int64 // bytes uploads and restores leave free there: the reserve and a margin
 	chunks    inflight
 	restJSON  restMarshaler
 
@@ -162,9 +163,10 @@ func New(opt Options) (*Gateway, error) {
 	}
 	if _, total, err := g.stateSpace(); err == nil {
 		g.reserve = reserveFor(opt.StateReserve, total)
+		g.floor = g.reserve + marginFor(g.reserve)
 	}
 	if g.uploads, err = upload.New(db, opt.Dir, upload.Options{Now: g.now, Known: g.knownFile, Key: dedupKey,
-		Space: g.stateSpace, Reserve: g.reserve, Quota: quotaFor(opt.UploadQuota)}); err != nil {
+		Space: g.stateSpace, Reserve: g.floor, Quota: quotaFor(opt.UploadQuota)}); err != nil {
 		return fail(err)
 	}
 	if err := g.buildHandler(); err != nil {
