@@ -107,7 +107,10 @@ func (s *Store) CreateUser(name, pw string, role Role) (User, error) {
 			return User{}, err
 		}
 	}
-	hash := s.hashOrUnusable(pw)
+	hash, herr := s.hashOrUnusable(pw)
+	if herr != nil {
+		return User{}, herr
+	}
 	now := s.now()
 	u := &userRec{ID: newUserID(), Name: name, Role: role, Hash: hash, Created: now, Fresh: true, NoPassword: pw == ""}
 	err := s.update(func(tx *bbolt.Tx, emit func(Event)) error {
@@ -300,7 +303,9 @@ func (s *Store) SetPassword(name, oldPw, newPw, keepSession string, keepKeys boo
 	}
 	hash := ""
 	if cerr == nil {
-		hash = password.Hash(newPw, s.o.Params)
+		if hash, err = password.Hash(newPw, s.o.Params); err != nil {
+			return err
+		}
 	}
 	ip = clean(ip)
 	var result error
@@ -348,7 +353,10 @@ func (s *Store) ResetCredentials(name, by string, ttl time.Duration) (string, En
 	if err := validTTL(ttl); err != nil {
 		return "", Enrolment{}, err
 	}
-	hash := s.hashOrUnusable("")
+	hash, herr := s.hashOrUnusable("")
+	if herr != nil {
+		return "", Enrolment{}, herr
+	}
 	now := s.now()
 	var (
 		code string
@@ -386,7 +394,7 @@ func (s *Store) ResetCredentials(name, by string, ttl time.Duration) (string, En
 // hashOrUnusable hashes pw, or, for "", a random password nobody knows:
 // an account without a password then fails sign-in exactly as a wrong
 // password does, at the same cost.
-func (s *Store) hashOrUnusable(pw string) string {
+func (s *Store) hashOrUnusable(pw string) (string, error) {
 	if pw == "" {
 		pw = token.New(token.Session)
 	}
