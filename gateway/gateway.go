@@ -101,6 +101,7 @@ type Gateway struct {
 	reserve   int64 // bytes the state disk keeps free (failclosed.go)
 	floor     int64 // bytes uploads and restores leave free there: the reserve and a margin
 	chunks    inflight
+	hashes    hashBrake // password hashing per account (hashbrake.go)
 	restJSON  restMarshaler
 
 	grpc    *grpc.Server
