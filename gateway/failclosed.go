@@ -127,7 +127,7 @@ func (g *Gateway) auditWritable() error {
 	if err != nil {
 		g.aud.broken = err
 		g.aud.refused++
-		return status.Errorf(codes.Unavailable, "the audit log cannot be written (%s), so the box makes no changes: nothing was changed — free space on the box's state disk (ask the box's owner), then try again", plainCause(err))
+		return status.Errorf(codes.Unavailable, "the audit log cannot be written (%s), so the box makes no changes: nothing was changed — ask the box's owner to %s, then try again", plainCause(err), nextStep(err))
 	}
 	g.log.Warn("the audit log can be written again", "since", g.aud.since, "refused", g.aud.refused)
 	g.aud.broken, g.aud.refused = nil, 0
@@ -153,8 +153,8 @@ func (g *Gateway) auditBroken(action string, err error) {
 	if !first {
 		return
 	}
-	msg := fmt.Sprintf("The record of %q could not be written: %v. Until the audit log can be written again the box refuses every change (reads keep working). Free space on the state disk (%s) or repair it; the box retries on its own.", action, err, g.opt.Dir)
-	g.setProblem(problemAudit, "cannot be written: "+plainCause(err)+"; changes are refused")
+	msg := fmt.Sprintf("The record of %q could not be written: %s (%v). Until the audit log can be written again the box refuses every change (reads keep working). To fix it, %s; the box retries on its own every 30 s.", action, plainCause(err), err, nextStep(err))
+	g.setProblem(problemAudit, "cannot be written: "+plainCause(err)+"; changes are refused until it can be: "+nextStep(err))
 	if g.d != nil {
 		g.d.Bus.Raise("audit", alertAudit, appliance.Critical, "The audit log cannot be written", msg)
 	}
@@ -207,6 +207,17 @@ func (g *Gateway) setProblem(what, msg string) {
 	if g.d != nil {
 		g.d.SetProblem(what, msg)
 	}
+}
+
+// nextStep says what to do about a write that failed for err.
+func nextStep(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return "free space on the state disk (earlier restores in STATE/restores, files in a space's folder on that disk, other programs' files)"
+	case errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EIO):
+		return "check the state disk (the box's log, journalctl -u shoeboxd, says what failed) and replace it if it is failing"
+	}
+	return "free space on the state disk or repair it (the box's log, journalctl -u shoeboxd, says what failed)"
 }
 
 // plainCause says why a write failed without the box's paths.

@@ -447,3 +447,38 @@ func TestReserveAndMargin(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityAuditFullDiskSaysSo: when a record fails because the state
+// disk is full, every place that reports it — /healthz, the refusal of
+// the next change, the alert — says that the disk is full and what to do,
+// rather than "a write error".
+func TestSecurityAuditFullDiskSaysSo(t *testing.T) {
+	b := newTestBox(t, withStateOnTmpfs(t, "64m"), withGateway("  state_reserve: \"0\"\n"))
+	own := b.localToken()
+	fillDisk(t, b.state)
+	b.do("POST", "/v1/sources/family/run", own, struct{}{}) // changes; its record fails
+	const full = "the state disk is full"
+	if st, body := b.healthz(); st != http.StatusServiceUnavailable || !strings.Contains(body, full) || !strings.Contains(body, "free space") {
+		t.Errorf("/healthz: %d %q, want 503 saying %q and what to do", st, body, full)
+	}
+	code, raw := b.do("POST", "/v1/users", own, map[string]string{"name": "eve", "password": "password-of-eve", "role": "admin"})
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(raw), full) || !strings.Contains(string(raw), "free space") {
+		t.Errorf("a change after the record failed: HTTP %d, want 503 saying %q and what to do: %s", code, full, raw)
+	}
+	var r struct {
+		Alerts []struct{ Kind, Message string }
+	}
+	b.must("GET", "/v1/alerts", own, nil, &r)
+	found := false
+	for _, a := range r.Alerts {
+		if a.Kind == "audit" {
+			found = true
+			if !strings.Contains(a.Message, full) {
+				t.Errorf("the alert: %q, want it to say %q", a.Message, full)
+			}
+		}
+	}
+	if !found {
+		t.Error("no audit alert")
+	}
+}
