@@ -169,7 +169,7 @@ func (s *backupService) WatchProgress(_ *pb.WatchProgressRequest, stream pb.Back
 			if !s.g.mayWatch(c.p, op) {
 				continue
 			}
-			if err := stream.Send(s.g.opPB(op)); err != nil {
+			if err := stream.Send(opPB(op)); err != nil {
 				return err
 			}
 		}
