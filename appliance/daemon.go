@@ -66,6 +66,7 @@ func New(cfg *Config, logger *slog.Logger) *Daemon {
 		srcs: sourceSet{cancels: map[string]context.CancelFunc{}}}
 	d.notReady.Store("starting")
 	d.Bus.hide = d.HidePaths
+	d.ops.hide = d.HidePaths
 	d.sup = Supervisor{Bus: d.Bus, Logger: logger}
 	return d
 }

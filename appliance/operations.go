@@ -65,6 +65,9 @@ type operations struct {
 	ops  map[string]*Op
 	now  func() time.Time
 	keep time.Duration
+	// hide names the box's places in an error instead of their paths
+	// (Daemon.HidePaths); nil keeps errors as they are.
+	hide func(string) string
 }
 
 func newOperations() *operations {
@@ -100,8 +103,10 @@ func (h *Op) Update(filesDone, filesTotal, bytesDone, bytesTotal int64) {
 	h.mu.Unlock()
 }
 
-// Done ends the operation; err (nil for success) is reported with it.
-// Calls after the first are ignored.
+// Done ends the operation; err (nil for success) is reported with it,
+// with the box's places named instead of their paths (HidePaths): the
+// gateway shows operations to everyone who may read their space. The
+// daemon's log keeps the full text. Calls after the first are ignored.
 func (h *Op) Done(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -112,6 +117,9 @@ func (h *Op) Done(err error) {
 	h.op.Finished, h.op.Done = &t, true
 	if err != nil {
 		h.op.Error = err.Error()
+		if h.reg.hide != nil {
+			h.op.Error = h.reg.hide(h.op.Error)
+		}
 	}
 }
 

@@ -196,3 +196,18 @@ func TestUnderAndCardID(t *testing.T) {
 		}
 	}
 }
+
+// TestOperationErrorHidesPaths: an operation's error is kept with the
+// box's places named, not their paths (HidePaths), whoever reads it: the
+// gateway shows operations to everyone who may read their space.
+func TestOperationErrorHidesPaths(t *testing.T) {
+	dir := t.TempDir()
+	d := New(&Config{StateDir: filepath.Join(dir, "state"), Disks: DisksConfig{Members: []string{dir + "/disk-a", dir + "/disk-b"}}}, nil)
+	op := d.StartOperation(OpBackup, "family", "family")
+	op.Done(fmt.Errorf("store pack: write %s/disk-b/shoebox/.tmp/p1: no space left on device; %s/state/cache: gone", dir, dir))
+	ops := d.Operations()
+	want := "store pack: write array disk 2/shoebox/.tmp/p1: no space left on device; STATE/cache: gone"
+	if len(ops) != 1 || ops[0].Error != want {
+		t.Fatalf("operations: %+v, want one failed with %q", ops, want)
+	}
+}

@@ -178,14 +178,30 @@ func (g *Gateway) anchorAudit(stores []anchorStore) {
 }
 
 // maybeAnchor anchors in the background once anchorEvery entries have
-// been appended since the last anchor.
+// been appended since the last anchor. The write holds g.anchoring from
+// before it starts until it ends: one at a time, and Close waits for it
+// (and then starts no other).
 func (g *Gateway) maybeAnchor(seq uint64) {
 	last := g.anchors.latest()
-	if last != nil && seq < last.Seq+anchorEvery || !g.anchoring.CompareAndSwap(false, true) {
+	if last != nil && seq < last.Seq+anchorEvery || !g.anchoring.TryLock() {
+		return
+	}
+	if g.closed {
+		g.anchoring.Unlock()
 		return
 	}
 	go func() {
-		defer g.anchoring.Store(false)
+		defer g.anchoring.Unlock()
 		g.anchorAudit(nil)
 	}()
+}
+
+// anchorLast anchors the log everywhere when the gateway stops serving,
+// after a background anchor being written, unless it is closed already.
+func (g *Gateway) anchorLast() {
+	g.anchoring.Lock()
+	defer g.anchoring.Unlock()
+	if !g.closed {
+		g.anchorAudit(nil)
+	}
 }

@@ -1,10 +1,15 @@
 package gateway
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/shoebox/shoebox/gateway/audit"
 )
@@ -70,4 +75,58 @@ func TestTamperedAuditLogKeptAside(t *testing.T) {
 	if rep, _ := audit.Verify(kept, chainKeyOf(t, dir), nil); rep.OK {
 		t.Error("the kept log verifies; it should still show the edit")
 	}
+}
+
+// slowAnchor is an anchor store on a slow disk: put waits for release.
+type slowAnchor struct {
+	started, release chan struct{}
+	done             func()
+}
+
+func (slowAnchor) where() string { return "a slow disk" }
+
+func (s slowAnchor) put(context.Context, []byte) error {
+	close(s.started)
+	<-s.release
+	s.done()
+	return nil
+}
+
+func (slowAnchor) get(context.Context) ([]byte, error) { return nil, nil }
+
+// TestCloseWaitsForAnchor: the audit log is anchored in the background
+// every anchorEvery entries; Close waits for that write to end before it
+// closes the log and the database, so that a stop never cuts an anchor
+// short or writes one after the log is gone.
+func TestCloseWaitsForAnchor(t *testing.T) {
+	g, err := New(Options{Dir: t.TempDir(), Params: &fastParams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var events []string
+	event := func(e string) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
+	slow := slowAnchor{started: make(chan struct{}), release: make(chan struct{}), done: func() { event("anchor written") }}
+	g.anchors.stores = append(g.anchors.stores, slow)
+	for i := 0; i <= anchorEvery; i++ {
+		g.recordAs("owner", "192.0.2.1", "users.create", fmt.Sprint("u", i), nil)
+	}
+	<-slow.started
+	closed := make(chan struct{})
+	go func() {
+		g.Close()
+		event("closed")
+		close(closed)
+	}()
+	time.Sleep(50 * time.Millisecond) // Close, were it not to wait, is done by now
+	close(slow.release)
+	<-closed
+	if want := []string{"anchor written", "closed"}; !slices.Equal(events, want) {
+		t.Fatalf("events %q, want %q: Close returned while the background anchor was being written", events, want)
+	}
+	g.Close() // a second Close is harmless
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -246,14 +247,19 @@ func TestSecurityOldGrantsMigrateToRead(t *testing.T) {
 		}
 		defer db.Close()
 		created := time.Now().UTC().Format(time.RFC3339)
+		olga, err1 := password.Hash("password-of-olga", fastParams)
+		wes, err2 := password.Hash("password-of-wes", fastParams)
+		if err := errors.Join(err1, err2); err != nil {
+			t.Fatal(err)
+		}
 		err = db.Update(func(tx *bbolt.Tx) error {
 			users, err := tx.CreateBucketIfNotExists([]byte("auth.users"))
 			if err != nil {
 				return err
 			}
 			for name, rec := range map[string]string{
-				"olga": `{"id":"u00000000000000a1","name":"olga","role":"owner","hash":"` + password.Hash("password-of-olga", fastParams) + `","created":"` + created + `"}`,
-				"wes": `{"id":"u00000000000000a2","name":"wes","role":"member","hash":"` + password.Hash("password-of-wes", fastParams) + `","created":"` + created +
+				"olga": `{"id":"u00000000000000a1","name":"olga","role":"owner","hash":"` + olga + `","created":"` + created + `"}`,
+				"wes": `{"id":"u00000000000000a2","name":"wes","role":"member","hash":"` + wes + `","created":"` + created +
 					`","grants":{"family":"write","clients":"read"}}`,
 			} {
 				if err := users.Put([]byte(name), []byte(rec)); err != nil {

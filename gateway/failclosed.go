@@ -17,20 +17,23 @@ import (
 // Fail closed (docs/GATEWAY.md, "Audit log"): a change whose audit
 // record cannot be written is not made. Before an audited call runs, the
 // gateway checks that the audit log is writable and that the state disk
-// is above its reserve (uploads can never take the reserve; something
-// else filling the disk can); otherwise the call is refused, Unavailable,
-// before anything changed. If a record fails anyway (the disk filled
-// during the call), the log is marked broken: a critical alert, /healthz
-// 503, and every further change refused until an append succeeds again
-// (tried on the next change and every half minute).
+// is above its reserve (uploads and restores stop a margin above it;
+// only something else filling the disk gets there); otherwise the call
+// is refused, Unavailable, before anything changed. If a record fails
+// anyway (the disk filled during the call), the log is marked broken: a
+// critical alert, /healthz 503, and every further change refused until
+// an append succeeds again (tried on the next change and every half
+// minute).
 
-// Default upload quota and state reserve (docs/DAEMON.md).
+// Default upload quota and state reserve (docs/DAEMON.md), and the
+// margin uploads and restores leave above the reserve.
 const (
 	defaultQuotaPercent   = 25
 	defaultReservePercent = 5
 	minReserve            = 1 << 30
 	maxReserve            = 16 << 30
 	maxReserveShare       = 10 // % of the disk, whatever the above say
+	minMargin             = 256 << 20
 )
 
 // diskSpace is the free (for unprivileged users) and total bytes of the
@@ -59,8 +62,22 @@ func reserveFor(cfg appliance.Size, total int64) int64 {
 	return min(r, total*maxReserveShare/100)
 }
 
+// marginFor is the room above the reserve that uploads and restores
+// leave free as well: half the reserve, at least 256 MiB, and never more
+// than the reserve itself. The reserve is for the box's own records;
+// uploads and restores stop a margin above it, so that what comes after
+// them — the records of the calls that filled the disk, the refused
+// calls after, the database growing — lands in the margin, and only
+// something else filling the disk brings it below the reserve, where
+// every change is refused. 256 MiB is half a million audit entries; on a
+// small disk (a reserve under 256 MiB: under 2.5 GB) the margin is the
+// reserve, so the two together keep at most a fifth of the disk.
+func marginFor(reserve int64) int64 { return min(max(reserve/2, minMargin), reserve) }
+
 // quotaFor is the upload quota: the configured bytes, or a share (25 %
-// by default) of the state disk's free space at the time.
+// by default) of the state disk's free space at the time. It bounds what
+// one account's uploads take of the state disk: its unfinished uploads
+// and what it received onto that disk in the last day (upload.QuotaWindow).
 func quotaFor(cfg appliance.Size) func(free int64) int64 {
 	if cfg.Set && cfg.Percent == 0 {
 		return func(int64) int64 { return cfg.Bytes }
@@ -110,7 +127,7 @@ func (g *Gateway) auditWritable() error {
 	if err != nil {
 		g.aud.broken = err
 		g.aud.refused++
-		return status.Errorf(codes.Unavailable, "the audit log cannot be written (%s), so the box makes no changes: nothing was changed — free space on the box's state disk (ask the box's owner), then try again", plainCause(err))
+		return status.Errorf(codes.Unavailable, "the audit log cannot be written (%s), so the box makes no changes: nothing was changed — ask the box's owner to %s, then try again", plainCause(err), nextStep(err))
 	}
 	g.log.Warn("the audit log can be written again", "since", g.aud.since, "refused", g.aud.refused)
 	g.aud.broken, g.aud.refused = nil, 0
@@ -136,8 +153,8 @@ func (g *Gateway) auditBroken(action string, err error) {
 	if !first {
 		return
 	}
-	msg := fmt.Sprintf("The record of %q could not be written: %v. Until the audit log can be written again the box refuses every change (reads keep working). Free space on the state disk (%s) or repair it; the box retries on its own.", action, err, g.opt.Dir)
-	g.setProblem(problemAudit, "cannot be written: "+plainCause(err)+"; changes are refused")
+	msg := fmt.Sprintf("The record of %q could not be written: %s (%v). Until the audit log can be written again the box refuses every change (reads keep working). To fix it, %s; the box retries on its own every 30 s.", action, plainCause(err), err, nextStep(err))
+	g.setProblem(problemAudit, "cannot be written: "+plainCause(err)+"; changes are refused until it can be: "+nextStep(err))
 	if g.d != nil {
 		g.d.Bus.Raise("audit", alertAudit, appliance.Critical, "The audit log cannot be written", msg)
 	}
@@ -163,7 +180,7 @@ func (g *Gateway) checkReserve() error {
 			humanize.IBytes(uint64(max(free, 0))), humanize.IBytes(uint64(total)), humanize.IBytes(uint64(reserve))))
 		if g.d != nil {
 			g.d.Bus.Raise("audit", alertDisk, appliance.Critical, "The state disk is almost full: the box refuses changes",
-				fmt.Sprintf("The disk holding the box's state (%s) has %s free, below the %s kept for the audit log and the box's own records. Uploads cannot use that reserve: something else filled it. Until space is freed the box refuses every change it could not audit.",
+				fmt.Sprintf("The disk holding the box's state (%s) has %s free, below the %s kept for the audit log and the box's own records. Uploads and restores stop well above that reserve: something else filled it. Until space is freed the box refuses every change it could not audit.",
 					g.opt.Dir, humanize.IBytes(uint64(max(free, 0))), humanize.IBytes(uint64(reserve))))
 		}
 	case !low && was:
@@ -190,6 +207,17 @@ func (g *Gateway) setProblem(what, msg string) {
 	if g.d != nil {
 		g.d.SetProblem(what, msg)
 	}
+}
+
+// nextStep says what to do about a write that failed for err.
+func nextStep(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return "free space on the state disk (earlier restores in STATE/restores, files in a space's folder on that disk, other programs' files)"
+	case errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EIO):
+		return "check the state disk (the box's log, journalctl -u shoeboxd, says what failed) and replace it if it is failing"
+	}
+	return "free space on the state disk or repair it (the box's log, journalctl -u shoeboxd, says what failed)"
 }
 
 // plainCause says why a write failed without the box's paths.

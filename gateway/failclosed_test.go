@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/shoebox/shoebox/appliance"
 )
 
 // The state disk full: the audit log must not go blind (docs/GATEWAY.md,
@@ -294,10 +298,15 @@ func TestSecurityUploadQuota(t *testing.T) {
 	if code, raw := create(ben, "b.mov", 6<<20); code != http.StatusOK {
 		t.Errorf("another account within its own quota: HTTP %d %s", code, raw)
 	}
-	// What was sent no longer counts against what is left to send.
+	// An unfinished upload counts whole, however much of it was sent
+	// (and received files, for a day: TestSecurityUploadsStopAboveReserve).
 	b.must("PUT", "/v1/uploads/"+up.ID, mia, map[string]any{"offset": 0, "data": make([]byte, 3<<20)}, nil)
+	if code, raw := create(mia, "b.mov", 6<<20); code != http.StatusTooManyRequests {
+		t.Errorf("after sending half of the first: HTTP %d, want 429: %s", code, raw)
+	}
+	b.must("DELETE", "/v1/uploads/"+up.ID, mia, nil, nil)
 	if code, raw := create(mia, "b.mov", 6<<20); code != http.StatusOK {
-		t.Errorf("after sending half of the first: HTTP %d %s", code, raw)
+		t.Errorf("after cancelling the first: HTTP %d %s", code, raw)
 	}
 
 	// The default: a quarter of the free space.
@@ -307,5 +316,169 @@ func TestSecurityUploadQuota(t *testing.T) {
 		"size": 20 << 20, "sha256": sumHex([]byte("big"))})
 	if code != http.StatusTooManyRequests || !strings.Contains(string(raw), "quota") {
 		t.Errorf("20 MiB with the default quota on a 64 MiB state disk: HTTP %d, want 429: %s", code, raw)
+	}
+}
+
+// uploadUntilRefused has tok upload and complete photos into family
+// from its phone, 8 MiB each until one is refused, then half that, down
+// to 16 KiB. It returns how many it tried and the last refusal.
+func (b *testBox) uploadUntilRefused(tok string) (n int, last []byte) {
+	b.t.Helper()
+	send := func(size int) (int, []byte) {
+		n++
+		data := seededBytes(uint64(n), size)
+		code, raw := b.do("POST", "/v1/uploads", tok, map[string]any{"space": "family", "device": "mias-phone",
+			"name": fmt.Sprintf("IMG_%04d.JPG", n), "size": size, "sha256": sumHex(data), "mtime": photoTime.Format(time.RFC3339)})
+		var up uploadJSON
+		if code != http.StatusOK || json.Unmarshal(raw, &up) != nil || up.ID == "" {
+			return code, raw
+		}
+		if code, raw := b.rawPut(tok, up.ID, 0, data); code != http.StatusOK {
+			b.do("DELETE", "/v1/uploads/"+up.ID, tok, nil)
+			return code, raw
+		}
+		return b.do("POST", "/v1/uploads/"+up.ID+"/complete", tok, struct{}{})
+	}
+	for size := 8 << 20; size >= 16<<10; size /= 2 {
+		for {
+			code, raw := send(size)
+			if code != http.StatusOK {
+				last = raw
+				break
+			}
+		}
+	}
+	return n, last
+}
+
+// TestSecurityUploadsStopAboveReserve: the state disk also holds the
+// space's folder (a one-disk box), and the quota lets one account take
+// everything (upload_quota: 100%). Uploads — received files included —
+// stop a margin above the reserve, so that the records of what follows
+// (here 400 refused chunks, each audited) land in the margin: the box
+// keeps making changes and /healthz stays 200. A received file counts
+// against its account's quota for a day.
+func TestSecurityUploadsStopAboveReserve(t *testing.T) {
+	b := newTestBox(t, withStateAndFamilyOnTmpfs(t, "96m"), withGateway("  upload_quota: 100%\n"))
+	own := b.localToken()
+	mia := b.user("mia", "member", map[string]string{"family": "write"})
+	n, last := b.uploadUntilRefused(mia)
+	reserve := b.g.reserve
+	free := freeBytes(t, b.state)
+	t.Logf("after %d uploads: %d KiB free; reserve %d KiB, margin %d KiB; the last refusal: %s", n, free>>10, reserve>>10, (b.g.floor-reserve)>>10, last)
+	if b.g.floor-reserve != reserve { // a small disk: the margin is the reserve
+		t.Errorf("margin %d on a 96 MiB disk, want the reserve (%d)", b.g.floor-reserve, reserve)
+	}
+	if free < b.g.floor-1<<20 {
+		t.Errorf("uploads took the state disk to %d bytes free; they must stop at the reserve and its margin, %d", free, b.g.floor)
+	}
+	code, raw := b.do("POST", "/v1/uploads", mia, map[string]any{"space": "family", "device": "mias-phone", "name": "last.jpg",
+		"size": 1, "sha256": sumHex([]byte("x"))})
+	var up uploadJSON
+	if code != http.StatusOK || json.Unmarshal(raw, &up) != nil {
+		t.Fatalf("a 1-byte upload: HTTP %d %s", code, raw)
+	}
+	for range 400 {
+		b.rawPut(mia, up.ID, 5, []byte("x")) // a wrong offset: refused, and recorded
+	}
+	t.Logf("after 400 refused chunks: %d KiB free", freeBytes(t, b.state)>>10)
+	b.must("POST", "/v1/users", own, map[string]string{"name": "eve", "password": "password-of-eve", "role": "viewer"}, nil)
+	if st, body := b.healthz(); st != http.StatusOK {
+		t.Errorf("/healthz after a member's uploads: %d %q", st, body)
+	}
+}
+
+// TestSecurityRestoreBoundedByReserve: a restore writes into
+// STATE/restores, on the state disk. One that would bring the disk below
+// the reserve and its margin is refused before a byte is written, saying
+// how much it needs and what to do; one that fits goes ahead, and the
+// box keeps making changes.
+func TestSecurityRestoreBoundedByReserve(t *testing.T) {
+	b := newTestBox(t, withStateOnTmpfs(t, "48m"))
+	own := b.localToken()
+	snap := b.backup(map[string][]byte{"videos/clip.mov": seededBytes(7, 45<<20), "small/a.jpg": seededBytes(8, 1<<20)})
+	before := freeBytes(t, b.state)
+	code, raw := b.do("POST", "/v1/snapshots/"+snap+"/restore", own, map[string]any{"path": b.family + "/videos", "target": "videos"})
+	if code != http.StatusTooManyRequests || !strings.Contains(string(raw), "needs 45 MiB") || !strings.Contains(string(raw), "nothing was restored") {
+		t.Errorf("restoring 45 MiB onto a 48 MiB state disk: HTTP %d, want 429 saying what it needs: %s", code, raw)
+	}
+	if _, err := os.Stat(filepath.Join(b.state, "restores", "videos")); err == nil {
+		t.Error("the refused restore made its folder")
+	}
+	if after := freeBytes(t, b.state); after < before-1<<20 {
+		t.Errorf("the refused restore took %d bytes", before-after)
+	}
+	if code, raw := b.do("POST", "/v1/snapshots/"+snap+"/restore", own, map[string]any{"path": b.family + "/nothing", "target": "nothing"}); code != http.StatusNotFound {
+		t.Errorf("restoring a path the snapshot does not hold: HTTP %d, want 404: %s", code, raw)
+	}
+	var rr struct {
+		Files int64 `json:",string"`
+	}
+	b.must("POST", "/v1/snapshots/"+snap+"/restore", own, map[string]any{"path": b.family + "/small", "target": "small"}, &rr)
+	if rr.Files != 1 {
+		t.Errorf("a restore that fits: %+v", rr)
+	}
+	b.must("POST", "/v1/users", own, map[string]string{"name": "eve", "password": "password-of-eve", "role": "viewer"}, nil)
+	if st, body := b.healthz(); st != http.StatusOK {
+		t.Errorf("/healthz after the restores: %d %q", st, body)
+	}
+}
+
+// TestReserveAndMargin: the reserve and the margin above it that
+// uploads and restores leave, for disks from a test's tmpfs to 4 TB.
+func TestReserveAndMargin(t *testing.T) {
+	const MiB, GB = 1 << 20, 1000 * 1000 * 1000
+	for _, tc := range []struct {
+		what                   string
+		cfg                    appliance.Size
+		total, reserve, margin int64
+	}{
+		{"a 96 MiB tmpfs", appliance.Size{}, 96 * MiB, 96 * MiB / 10, 96 * MiB / 10},
+		{"a 3 GB card", appliance.Size{}, 3 * GB, 3 * GB / 10, 256 * MiB},
+		{"an 8 GB card", appliance.Size{}, 8 * GB, 8 * GB / 10, 8 * GB / 20},
+		{"a 32 GB card", appliance.Size{}, 32 * GB, 32 * GB / 20, 32 * GB / 40},
+		{"a 4 TB disk", appliance.Size{}, 4000 * GB, 16 << 30, 8 << 30},
+		{"no reserve", appliance.Size{Set: true}, 4000 * GB, 0, 0},
+		{"2 GiB asked for", appliance.Size{Set: true, Bytes: 2 << 30}, 4000 * GB, 2 << 30, 1 << 30},
+	} {
+		r := reserveFor(tc.cfg, tc.total)
+		if m := marginFor(r); r != tc.reserve || m != tc.margin {
+			t.Errorf("%s: reserve %d MiB, margin %d MiB; want %d and %d", tc.what, r/MiB, m/MiB, tc.reserve/MiB, tc.margin/MiB)
+		}
+	}
+}
+
+// TestSecurityAuditFullDiskSaysSo: when a record fails because the state
+// disk is full, every place that reports it — /healthz, the refusal of
+// the next change, the alert — says that the disk is full and what to do,
+// rather than "a write error".
+func TestSecurityAuditFullDiskSaysSo(t *testing.T) {
+	b := newTestBox(t, withStateOnTmpfs(t, "64m"), withGateway("  state_reserve: \"0\"\n"))
+	own := b.localToken()
+	fillDisk(t, b.state)
+	b.do("POST", "/v1/sources/family/run", own, struct{}{}) // changes; its record fails
+	const full = "the state disk is full"
+	if st, body := b.healthz(); st != http.StatusServiceUnavailable || !strings.Contains(body, full) || !strings.Contains(body, "free space") {
+		t.Errorf("/healthz: %d %q, want 503 saying %q and what to do", st, body, full)
+	}
+	code, raw := b.do("POST", "/v1/users", own, map[string]string{"name": "eve", "password": "password-of-eve", "role": "admin"})
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(raw), full) || !strings.Contains(string(raw), "free space") {
+		t.Errorf("a change after the record failed: HTTP %d, want 503 saying %q and what to do: %s", code, full, raw)
+	}
+	var r struct {
+		Alerts []struct{ Kind, Message string }
+	}
+	b.must("GET", "/v1/alerts", own, nil, &r)
+	found := false
+	for _, a := range r.Alerts {
+		if a.Kind == "audit" {
+			found = true
+			if !strings.Contains(a.Message, full) {
+				t.Errorf("the alert: %q, want it to say %q", a.Message, full)
+			}
+		}
+	}
+	if !found {
+		t.Error("no audit alert")
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -93,13 +94,17 @@ type Gateway struct {
 	// plainAddr is the plain-HTTP listener's address once listening.
 	plainAddr atomic.Value
 
-	// anchors are the audit log's anchors; anchoring is set while one
-	// is written in the background; aud is the state of auditing.
+	// anchors are the audit log's anchors; anchoring is held while one
+	// is written in the background (anchors.go) and guards closed, set
+	// by Close; aud is the state of auditing.
 	anchors   anchors
-	anchoring atomic.Bool
+	anchoring sync.Mutex
+	closed    bool
 	aud       auditing
 	reserve   int64 // bytes the state disk keeps free (failclosed.go)
+	floor     int64 // bytes uploads and restores leave free there: the reserve and a margin
 	chunks    inflight
+	hashes    hashBrake // password hashing per account (hashbrake.go)
 	restJSON  restMarshaler
 
 	grpc    *grpc.Server
@@ -162,9 +167,10 @@ func New(opt Options) (*Gateway, error) {
 	}
 	if _, total, err := g.stateSpace(); err == nil {
 		g.reserve = reserveFor(opt.StateReserve, total)
+		g.floor = g.reserve + marginFor(g.reserve)
 	}
 	if g.uploads, err = upload.New(db, opt.Dir, upload.Options{Now: g.now, Known: g.knownFile, Key: dedupKey,
-		Space: g.stateSpace, Reserve: g.reserve, Quota: quotaFor(opt.UploadQuota)}); err != nil {
+		Space: g.stateSpace, Reserve: g.floor, Quota: quotaFor(opt.UploadQuota)}); err != nil {
 		return fail(err)
 	}
 	if err := g.buildHandler(); err != nil {
@@ -307,7 +313,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	retry := time.NewTicker(30 * time.Second)
 	defer retry.Stop()
 	// A clean stop anchors the audit log's last entries.
-	defer g.anchorAudit(nil)
+	defer g.anchorLast()
 	hourly()
 	for {
 		select {

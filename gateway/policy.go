@@ -266,6 +266,12 @@ func (g *Gateway) intercept(ctx context.Context, method string, req any, run fun
 		}
 		return nil, err
 	}
+	release, err := g.hashes.take(method, req, callerOf(actx).p, g.now())
+	if err != nil {
+		withRetryAfter(actx, err)
+		return nil, toStatus(err)
+	}
+	defer release()
 	if !audited || rule.byStore {
 		resp, err := run(actx)
 		if err != nil {

@@ -382,27 +382,7 @@ func TestReviewMemberUploadsStopTheBox(t *testing.T) {
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	t.Logf("free on the state disk at start: %d KiB", freeBytes(t, b.state)>>10)
 
-	n := 0
-	send := func(size int) bool {
-		n++
-		data := seededBytes(uint64(n), size)
-		code, raw := b.do("POST", "/v1/uploads", mia, map[string]any{"space": "family", "device": "mias-phone",
-			"name": fmt.Sprintf("IMG_%04d.JPG", n), "size": size, "sha256": sumHex(data), "mtime": photoTime.Format(time.RFC3339)})
-		var up uploadJSON
-		if code != http.StatusOK || json.Unmarshal(raw, &up) != nil || up.ID == "" {
-			return false
-		}
-		if code, _ := b.rawPut(mia, up.ID, 0, data); code != http.StatusOK {
-			b.do("DELETE", "/v1/uploads/"+up.ID, mia, nil)
-			return false
-		}
-		code, _ = b.do("POST", "/v1/uploads/"+up.ID+"/complete", mia, struct{}{})
-		return code == http.StatusOK
-	}
-	for size := 8 << 20; size >= 16<<10; size /= 2 {
-		for send(size) {
-		}
-	}
+	n, _ := b.uploadUntilRefused(mia)
 	t.Logf("after %d uploads by the member: %d KiB free", n, freeBytes(t, b.state)>>10)
 	// Refused chunks are audited: the member's own refusals fill what is
 	// left above the reserve, if anything is.

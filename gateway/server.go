@@ -398,10 +398,18 @@ func tokensIn(s string) []string {
 	return out
 }
 
-// Close stops the gRPC server and the in-process connection, anchors the
+// Close stops the gRPC server and the in-process connection, waits for
+// a background anchor being written (and starts no other), anchors the
 // audit log in the state directory (Serve, when it ran, anchored it
 // everywhere as it returned), and closes the log and the database.
+// Calls after the first do nothing.
 func (g *Gateway) Close() error {
+	g.anchoring.Lock()
+	defer g.anchoring.Unlock()
+	if g.closed {
+		return nil
+	}
+	g.closed = true
 	g.grpc.Stop()
 	g.conn.Close()
 	g.anchorAudit(g.anchors.stores[:1])

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -168,7 +169,7 @@ func (s *backupService) WatchProgress(_ *pb.WatchProgressRequest, stream pb.Back
 			if !s.g.mayWatch(c.p, op) {
 				continue
 			}
-			if err := stream.Send(s.g.opPB(op)); err != nil {
+			if err := stream.Send(opPB(op)); err != nil {
 				return err
 			}
 		}
@@ -354,6 +355,9 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (_ *p
 	if p := cleanPath(r.Path); p != "/" {
 		opt.Include = []string{p}
 	}
+	if err := s.g.restoreFits(ctx, sn, cleanPath(r.Path), root.Name()); err != nil {
+		return nil, err
+	}
 	op := s.g.d.StartOperation("restore", spaceOf(sn), sn.ID().Short()+":"+cleanPath(r.Path))
 	opt.Progress = func(p vault.Progress) { op.Update(p.Files, p.TotalFiles, p.Bytes, p.TotalBytes) }
 	sum, err := s.g.d.Repo.Restore(ctx, sn, opt)
@@ -370,6 +374,51 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (_ *p
 		return nil, err
 	}
 	return out, nil
+}
+
+// restoreFits refuses a restore of p of sn into dir (STATE/restores)
+// that would bring the disk holding dir below the state disk's reserve
+// and the margin above it, as uploads may not: a restore is as big as
+// the files it writes, and nothing else bounds it. It is checked before
+// the restore starts (one runs at a time).
+func (g *Gateway) restoreFits(ctx context.Context, sn *vault.Snapshot, p, dir string) error {
+	n, err := g.d.Repo.Lookup(ctx, sn.Tree, p)
+	if err != nil {
+		return status.Errorf(codes.NotFound, "%s is not in snapshot %s: nothing was restored", p, sn.ID().Short())
+	}
+	size := int64(n.Size)
+	if n.Type == vault.NodeDir && n.Subtree != nil {
+		size = treeSize(ctx, g.d.Repo, *n.Subtree)
+	}
+	free, _, err := diskSpace(dir)
+	if err != nil {
+		return nil // not knowing is no reason to refuse; a full disk fails the restore anyway
+	}
+	if room := free - g.floor; size > room {
+		return status.Errorf(codes.ResourceExhausted, "restoring %s needs %s, but the box's disk for restores (the state disk) has %s free above the %s it keeps for its own records: nothing was restored; restore a smaller folder, or delete earlier restores on the box (ask its owner), then try again",
+			p, humanize.IBytes(uint64(size)), humanize.IBytes(uint64(max(room, 0))), humanize.IBytes(uint64(g.floor)))
+	}
+	return nil
+}
+
+// treeSize is the size of the files under tree: what restoring it
+// writes. A subtree that cannot be read counts nothing, as the restore
+// cannot write it either.
+func treeSize(ctx context.Context, repo *vault.Repository, tree vault.ID) int64 {
+	t, err := repo.LoadTree(ctx, tree)
+	if err != nil {
+		return 0
+	}
+	var size int64
+	for _, n := range t.Nodes {
+		switch {
+		case n.Type == vault.NodeFile:
+			size += int64(n.Size)
+		case n.Type == vault.NodeDir && n.Subtree != nil:
+			size += treeSize(ctx, repo, *n.Subtree)
+		}
+	}
+	return size
 }
 
 // Download streams a file as it is, or a folder as a zip.

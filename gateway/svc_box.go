@@ -58,7 +58,7 @@ func (s *statusService) GetStatus(ctx context.Context, _ *pb.Empty) (*pb.Status,
 	}
 	for _, op := range d.Operations() {
 		if s.g.mayWatch(p, op) {
-			st.Operations = append(st.Operations, s.g.opPB(op))
+			st.Operations = append(st.Operations, opPB(op))
 		}
 	}
 	return st, nil
@@ -101,11 +101,12 @@ func sourcePB(s appliance.SourceInfo) *pb.Source {
 }
 
 // opPB is an operation for the API; its error names the box's places
-// (STATE, "array disk N"), not their paths, as every error text does.
-func (g *Gateway) opPB(op appliance.Operation) *pb.Progress {
+// (STATE, "array disk N"), not their paths: the daemon keeps it so
+// (appliance.Op.Done).
+func opPB(op appliance.Operation) *pb.Progress {
 	return &pb.Progress{Kind: op.Kind, Subject: op.Subject, FilesDone: op.FilesDone, FilesTotal: op.FilesTotal,
 		BytesDone: op.BytesDone, BytesTotal: op.BytesTotal, RateBytesPerSecond: op.Rate, EtaSeconds: int64(op.ETA.Seconds()),
-		Started: ts(op.Started), Done: op.Done, Error: g.d.HidePaths(op.Error)}
+		Started: ts(op.Started), Done: op.Done, Error: op.Error}
 }
 
 func alertPB(a appliance.Alert) *pb.Alert {

@@ -35,7 +35,7 @@ func init() {
 		errorRule{upload.ErrChecksumMismatch, codes.DataLoss, "the file changed or was damaged in transit: send it again from offset 0"},
 		errorRule{upload.ErrTooLarge, codes.InvalidArgument, "send smaller chunks, or a smaller file"},
 		errorRule{upload.ErrFull, codes.ResourceExhausted, "the box is full: free space or add a disk, then resume"},
-		errorRule{upload.ErrQuota, codes.ResourceExhausted, "finish or cancel some of your uploads, or ask the box's owner for a larger quota (gateway.upload_quota)"},
+		errorRule{upload.ErrQuota, codes.ResourceExhausted, "finish or cancel unfinished uploads, wait for files received in the last day to leave the count, or ask the box's owner for a larger quota (gateway.upload_quota)"},
 		errorRule{upload.ErrIncomplete, codes.FailedPrecondition, "send the rest of the file first"},
 		errorRule{upload.ErrCompleted, codes.AlreadyExists, "this upload is already complete"},
 		errorRule{upload.ErrBusy, codes.Aborted, "another request is writing this upload; retry in a moment"},

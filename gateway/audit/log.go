@@ -198,7 +198,7 @@ func (l *Log) Append(e Entry) (Entry, error) {
 	}
 	if l.err != nil {
 		if err := l.fix(); err != nil {
-			return Entry{}, fmt.Errorf("%w (repair failed again: %v)", l.err, err)
+			return Entry{}, fmt.Errorf("%w (repair failed again: %w)", l.err, err)
 		}
 		l.err, l.fix = nil, nil
 	}
@@ -217,7 +217,7 @@ func (l *Log) Append(e Entry) (Entry, error) {
 	}
 	l.seq, l.hash, l.size = e.Seq, e.Hash, l.size+int64(len(b))
 	if err := l.writeHead(e.Seq, e.Hash); err != nil {
-		l.err = fmt.Errorf("%w: entry %d is in the log but %v", ErrFailed, e.Seq, err)
+		l.err = fmt.Errorf("%w: entry %d is in the log but %w", ErrFailed, e.Seq, err)
 		seq, hash := e.Seq, e.Hash
 		l.fix = func() error { return l.writeHead(seq, hash) }
 		return Entry{}, l.err
@@ -235,7 +235,7 @@ func (l *Log) undo(cause error) error {
 		return l.f.Sync()
 	}
 	if cerr := cut(); cerr != nil {
-		l.err, l.fix = fmt.Errorf("%w: %v, then %v", ErrFailed, err, cerr), cut
+		l.err, l.fix = fmt.Errorf("%w: %w, then %w", ErrFailed, err, cerr), cut
 		return l.err
 	}
 	return err

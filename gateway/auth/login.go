@@ -72,7 +72,7 @@ func (s *Store) Login(req LoginRequest) (string, Session, error) {
 	}
 	newHash := ""
 	if perr == nil && rehash {
-		newHash = password.Hash(req.Password, s.o.Params)
+		newHash, _ = password.Hash(req.Password, s.o.Params) // busy: the next sign-in rehashes
 	}
 
 	var (

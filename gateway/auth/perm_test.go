@@ -268,7 +268,10 @@ func TestOldGrantsMigrateToRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	hash := password.Hash(userPW, tinyParams)
+	hash, err := password.Hash(userPW, tinyParams)
+	if err != nil {
+		t.Fatal(err)
+	}
 	old := map[string]string{
 		"olivia": `{"id":"u00000000000000a1","name":"olivia","role":"owner","hash":"` + hash + `","failures":3,"lockouts":1,"locked_until":"2030-01-01T13:00:00Z"}`,
 		"anna":   `{"id":"u00000000000000a2","name":"anna","role":"member","hash":"` + hash + `","grants":{"family":"write","clients":"read"}}`,

@@ -107,7 +107,10 @@ func (s *Store) CreateUser(name, pw string, role Role) (User, error) {
 			return User{}, err
 		}
 	}
-	hash := s.hashOrUnusable(pw)
+	hash, herr := s.hashOrUnusable(pw)
+	if herr != nil {
+		return User{}, herr
+	}
 	now := s.now()
 	u := &userRec{ID: newUserID(), Name: name, Role: role, Hash: hash, Created: now, Fresh: true, NoPassword: pw == ""}
 	err := s.update(func(tx *bbolt.Tx, emit func(Event)) error {
@@ -306,7 +309,9 @@ func (s *Store) SetPassword(name, oldPw, newPw, keepSession string, keepKeys boo
 	}
 	hash := ""
 	if cerr == nil {
-		hash = password.Hash(newPw, s.o.Params)
+		if hash, err = password.Hash(newPw, s.o.Params); err != nil {
+			return err
+		}
 	}
 	ip = clean(ip)
 	var result error
@@ -359,7 +364,10 @@ func (s *Store) ResetCredentials(name string, by Principal, ttl time.Duration) (
 	if by.Kind == KindAPIKey {
 		return "", Enrolment{}, fmt.Errorf("reset the sign-in of %q: %w: an API key cannot reset a sign-in, which answers a pairing code: sign in as the person", name, ErrForbidden)
 	}
-	hash := s.hashOrUnusable("")
+	hash, herr := s.hashOrUnusable("")
+	if herr != nil {
+		return "", Enrolment{}, herr
+	}
 	now := s.now()
 	var (
 		code string
@@ -397,7 +405,7 @@ func (s *Store) ResetCredentials(name string, by Principal, ttl time.Duration) (
 // hashOrUnusable hashes pw, or, for "", a random password nobody knows:
 // an account without a password then fails sign-in exactly as a wrong
 // password does, at the same cost.
-func (s *Store) hashOrUnusable(pw string) string {
+func (s *Store) hashOrUnusable(pw string) (string, error) {
 	if pw == "" {
 		pw = token.New(token.Session)
 	}

@@ -47,8 +47,8 @@ func wantBusy(t *testing.T, what string, err error) {
 // entry point and checks that the memory they hold never passes the
 // budget.
 func TestBudgetBoundsMemory(t *testing.T) {
-	setLimits(t, Limits{Memory: 2 * cost(fast), Waiters: 1 << 10, Wait: time.Minute})
-	h := Hash("correct horse", fast)
+	setLimits(t, Limits{Memory: 2 * cost(fast), Waiters: 1 << 10, Wait: time.Minute, HashWaiters: 1 << 10, HashWait: time.Minute})
+	h := mustHash(t, "correct horse", fast)
 	var held, peak atomic.Int64
 	stop := make(chan struct{})
 	var sampler sync.WaitGroup
@@ -73,7 +73,9 @@ func TestBudgetBoundsMemory(t *testing.T) {
 			for range 20 {
 				switch i % 4 {
 				case 0:
-					Hash("x", fast)
+					if _, err := Hash("x", fast); err != nil {
+						t.Error(err)
+					}
 				case 1:
 					if _, err := Check("correct horse", h, fast); err != nil {
 						t.Error(err)
@@ -109,11 +111,11 @@ func TestBudgetBoundsMemory(t *testing.T) {
 }
 
 // TestBusy fills the budget: Check and Dummy wait their turn for at most
-// Limits.Wait, the queue holds at most Limits.Waiters, and past either
-// they fail with ErrBusy; Hash waits however long it takes.
+// Limits.Wait, the queue holds at most Limits.Waiters of them, and past
+// either they fail with ErrBusy; Hash likewise, in places of its own.
 func TestBusy(t *testing.T) {
-	setLimits(t, Limits{Memory: cost(fast), Waiters: 1, Wait: 20 * time.Millisecond})
-	h := Hash("correct horse", fast)
+	setLimits(t, Limits{Memory: cost(fast), Waiters: 1, Wait: 20 * time.Millisecond, HashWaiters: 1, HashWait: 20 * time.Millisecond})
+	h := mustHash(t, "correct horse", fast)
 	release, err := Acquire(fast)
 	if err != nil {
 		t.Fatal(err)
@@ -123,25 +125,117 @@ func TestBusy(t *testing.T) {
 	wantBusy(t, "Dummy after waiting", Dummy(fast))
 	_, err = Acquire(fast)
 	wantBusy(t, "Acquire after waiting", err)
+	_, err = Hash("x", fast)
+	wantBusy(t, "Hash after waiting", err)
 
-	// One waiter fills the queue: the next caller is refused at once.
-	SetLimits(Limits{Memory: cost(fast), Waiters: 1, Wait: time.Hour})
+	// One waiter fills the sign-in places: the next is refused at once.
+	SetLimits(Limits{Memory: cost(fast), Waiters: 1, Wait: time.Hour, HashWaiters: 1, HashWait: time.Hour})
 	first := make(chan error, 1)
 	go func() { _, err := Check("correct horse", h, fast); first <- err }()
 	queued(t, kdf, 1)
 	_, err = Check("correct horse", h, fast)
 	wantBusy(t, "Check with the queue full", err)
 
-	// Hash is not refused: it waits behind the first.
-	hashed := make(chan string, 1)
-	go func() { hashed <- Hash("x", fast) }()
+	// Hash has places of its own: one waits, the next is refused.
+	hashed := make(chan error, 1)
+	go func() { _, err := Hash("x", fast); hashed <- err }()
 	queued(t, kdf, 2)
+	_, err = Hash("y", fast)
+	wantBusy(t, "Hash with its places taken", err)
 	release()
 	if err := <-first; err != nil {
 		t.Fatalf("the waiting Check, once room was made: %v", err)
 	}
-	if got := <-hashed; !strings.HasPrefix(got, "$argon2id$") {
-		t.Fatalf("the waiting Hash: %q", got)
+	if err := <-hashed; err != nil {
+		t.Fatalf("the waiting Hash, once room was made: %v", err)
+	}
+}
+
+// TestHashingLane: hashing for signed-in people can never keep anyone
+// from signing in. However many hashes are asked for, they hold at most
+// half the budget and their own places in the queue; a sign-in behind
+// them is let in as soon as its half has room, and never refused for
+// their sake (review finding 4: 48 share links with passwords in flight
+// refused every sign-in).
+func TestHashingLane(t *testing.T) {
+	b := &budget{lim: Limits{Memory: 100, Waiters: 2, Wait: time.Hour, HashWaiters: 8, HashWait: time.Hour}}
+	var releases []func()
+	got := make(chan func(), 64)
+	busy := make(chan error, 64)
+	for range 48 {
+		go func() {
+			r, err := b.acquire(50, hashing)
+			if err != nil {
+				busy <- err
+				return
+			}
+			got <- r
+		}()
+	}
+	// One hash runs, 8 wait, 39 are turned away at once.
+	releases = append(releases, <-got)
+	for range 39 {
+		wantBusy(t, "a hash past its lane's places", <-busy)
+	}
+	queued(t, b, 8)
+	b.mu.Lock()
+	held := b.held[hashing]
+	b.mu.Unlock()
+	if held != 50 {
+		t.Fatalf("hashing holds %d of 100, want its half", held)
+	}
+	// Sign-ins pass the waiting hashes: the other half is theirs.
+	for i := range 3 {
+		r, err := b.acquire(50, signIn)
+		if err != nil {
+			t.Fatalf("sign-in %d with 9 hashes asked for: %v", i+1, err)
+		}
+		r()
+	}
+	// And hashes go on, one at a time, as room is made.
+	for range 8 {
+		releases[len(releases)-1]()
+		releases = append(releases, <-got)
+	}
+	releases[len(releases)-1]()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used != 0 || b.queue.Len() != 0 || b.waiting != [lanes]int{} {
+		t.Fatalf("after the run: %d held, %d waiting (%v); want none", b.used, b.queue.Len(), b.waiting)
+	}
+}
+
+// TestHashingLaneSmallBudget: on a box whose budget holds one
+// derivation, hashing may hold it, but after a hash a sign-in waiting
+// goes first, however many hashes wait ahead of it: a sign-in waits for
+// at most the hash running.
+func TestHashingLaneSmallBudget(t *testing.T) {
+	b := &budget{lim: Limits{Memory: 64, Waiters: 4, Wait: time.Hour, HashWaiters: 4, HashWait: time.Hour}}
+	r1, err := b.acquire(46, hashing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan string, 4)
+	enqueue := func(name string, l lane, n int) {
+		go func() {
+			r, err := b.acquire(46, l)
+			if err != nil {
+				order <- name + ": " + err.Error()
+				return
+			}
+			order <- name
+			r()
+		}()
+		queued(t, b, n)
+	}
+	enqueue("hash 2", hashing, 1)
+	enqueue("hash 3", hashing, 2)
+	enqueue("sign-in", signIn, 3)
+	r1()
+	for _, want := range []string{"sign-in", "hash 2", "hash 3"} {
+		if g := <-order; g != want {
+			t.Fatalf("got %s, want %s next: the sign-in passes a hash while hashing holds its share", g, want)
+		}
 	}
 }
 
@@ -149,7 +243,7 @@ func TestBusy(t *testing.T) {
 // up lets in smaller ones it was holding up.
 func TestQueueOrder(t *testing.T) {
 	b := &budget{lim: Limits{Memory: 100, Waiters: 8, Wait: time.Hour}}
-	release, err := b.acquire(60, true)
+	release, err := b.acquire(60, signIn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +253,7 @@ func TestQueueOrder(t *testing.T) {
 		b.lim.Wait = wait
 		b.mu.Unlock()
 		go func() {
-			r, err := b.acquire(need, true)
+			r, err := b.acquire(need, signIn)
 			if err != nil {
 				got <- name + " gave up"
 				return
@@ -199,7 +293,7 @@ func TestQueueOrder(t *testing.T) {
 // budget runs alone instead of never.
 func TestCostlierThanBudget(t *testing.T) {
 	setLimits(t, Limits{Memory: cost(fast) / 4, Wait: time.Minute})
-	h := Hash("correct horse", fast)
+	h := mustHash(t, "correct horse", fast)
 	if _, err := Check("correct horse", h, fast); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +334,7 @@ func TestDefaultMemory(t *testing.T) {
 	if m := DefaultMemory(); m <= 0 || m > memoryCap {
 		t.Errorf("DefaultMemory() = %d, want between 1 and %d", m, memoryCap)
 	}
-	if l := SetLimits(Limits{}); l.Memory != DefaultMemory() || l.Waiters != 32 || l.Wait != 2*time.Second {
+	if l := SetLimits(Limits{}); l.Memory != DefaultMemory() || l.Waiters != 32 || l.Wait != 2*time.Second || l.HashWaiters != 8 || l.HashWait != 5*time.Second {
 		t.Errorf("default limits: %+v", l)
 	}
 }

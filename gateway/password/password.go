@@ -25,17 +25,22 @@ var Default = Params{Memory: 46 * 1024, Time: 1, Threads: 1}
 var b64 = base64.RawStdEncoding
 
 // Hash returns the PHC string for pw with p. It waits for room in the
-// memory budget however long that takes (see the package documentation).
-func Hash(pw string, p Params) string {
+// memory budget in the lane of signed-in work, and fails with a
+// *BusyError (ErrBusy) when that lane's places in the queue are taken or
+// its wait runs out (see the package documentation).
+func Hash(pw string, p Params) (string, error) {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		panic("password: no randomness: " + err.Error())
 	}
-	release, _ := kdf.acquire(cost(p), false)
+	release, err := kdf.acquire(cost(p), hashing)
+	if err != nil {
+		return "", err
+	}
 	defer release()
 	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, 32)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
-		b64.EncodeToString(salt), b64.EncodeToString(key))
+		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
 // Check compares pw against a PHC string from Hash. rehash is true when
@@ -60,7 +65,7 @@ func Check(pw, phc string, want Params) (rehash bool, err error) {
 	if err1 != nil || err2 != nil || len(key) == 0 {
 		return false, errors.New("password: bad hash encoding")
 	}
-	release, err := kdf.acquire(cost(p), true)
+	release, err := kdf.acquire(cost(p), signIn)
 	if err != nil {
 		return false, err
 	}
@@ -77,7 +82,7 @@ func Check(pw, phc string, want Params) (rehash bool, err error) {
 // "wrong password" cannot be told apart. It fails as Check does when the
 // budget stays full.
 func Dummy(p Params) error {
-	release, err := kdf.acquire(cost(p), true)
+	release, err := kdf.acquire(cost(p), signIn)
 	if err != nil {
 		return err
 	}

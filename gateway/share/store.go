@@ -205,7 +205,9 @@ func (s *Store) Create(req CreateRequest) (string, Share, error) {
 		},
 	}
 	if req.Password != "" {
-		r.PasswordHash = password.Hash(req.Password, s.params)
+		if r.PasswordHash, err = password.Hash(req.Password, s.params); err != nil {
+			return "", Share{}, err
+		}
 	}
 	tok := token.New(token.Share)
 	r.TokenHash = token.Hash(tok)
@@ -355,7 +357,7 @@ func (s *Store) Open(tok, pw, ip, what string) (Share, error) {
 			return Share{}, fmt.Errorf("share link %s: check password: %w", id, perr)
 		}
 		if perr == nil && rehash {
-			phc = password.Hash(pw, s.params)
+			phc, _ = password.Hash(pw, s.params) // busy: the next visit rehashes
 		}
 	}
 

@@ -2,6 +2,7 @@ package upload
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -11,12 +12,11 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
+	"syscall"
 	"time"
 
 	"go.etcd.io/bbolt"
-
-	"github.com/shoebox/shoebox/internal/atomicfile"
+	"golang.org/x/sys/unix"
 )
 
 // maxClash bounds the " (n)" suffixes tried for one name.
@@ -88,7 +88,7 @@ func (s *Store) Complete(ctx context.Context, owner, id string) (res Result, err
 		return Result{}, s.mismatch(&sess, got)
 	}
 
-	res, err = s.place(ctx, &sess, part)
+	res, onState, err := s.place(ctx, &sess, part)
 	if err != nil {
 		return Result{}, fmt.Errorf("upload %s: store %q in the inbox: %w; the upload is kept, retry Complete when fixed", id, sess.Name, fullErr(err))
 	}
@@ -104,7 +104,7 @@ func (s *Store) Complete(ctx context.Context, owner, id string) (res Result, err
 		}
 		e, err := json.Marshal(Entry{
 			SHA256: sess.SHA256, Name: sess.Name, Size: sess.Size, Path: res.Path,
-			Space: sess.Space, Device: sess.Device, Completed: res.Completed,
+			Space: sess.Space, Device: sess.Device, Completed: res.Completed, StateDisk: onState,
 		})
 		if err != nil {
 			return err
@@ -144,135 +144,207 @@ func (s *Store) mismatch(sess *Session, got Sum) error {
 	return cerr
 }
 
-// place puts the verified part file into the inbox without ever replacing
-// a file: a hard link where it can (atomic and no-clobber), else a copy
-// into a temporary file in the target directory and a link or a
-// check-then-rename of that. The part file stays until the completion is
-// recorded.
-func (s *Store) place(ctx context.Context, sess *Session, part string) (Result, error) {
-	if fi, err := os.Stat(sess.Inbox); err != nil || !fi.IsDir() {
-		return Result{}, fmt.Errorf("the folder of space %q is missing on the box (moved, renamed or its disk not mounted): ask the box's owner to check the source", sess.Space)
+// place puts the verified part file into the space's folder without
+// ever replacing a file: a hard link where it can (atomic and
+// no-clobber), else a copy into a temporary file in the target folder
+// and a link or a check-then-rename of that. The part file stays until
+// the completion is recorded. onState reports whether the file is new on
+// the state disk (its folder is on the part files' disk).
+//
+// Every step inside the space's folder goes through an os.Root: the
+// folders are made through one opened at the space's folder, and the
+// file is linked, copied and compared through one opened at its own
+// folder once that is made, so a symbolic link put (or swapped) anywhere
+// below the space's folder cannot send the file, or a check, elsewhere
+// on the box.
+func (s *Store) place(ctx context.Context, sess *Session, part string) (res Result, onState bool, err error) {
+	root, err := os.OpenRoot(sess.Inbox)
+	if err != nil {
+		return Result{}, false, fmt.Errorf("the folder of space %q is missing on the box (moved, renamed or its disk not mounted): ask the box's owner to check the source", sess.Space)
 	}
+	defer root.Close()
 	t := sess.ModTime
 	if t.IsZero() {
 		t = sess.Created
 	}
 	elems := []string{CleanName(sess.DeviceName), fmt.Sprintf("%04d", t.Year()), fmt.Sprintf("%02d", int(t.Month()))}
 	relDir := path.Join(elems...)
-	dir, err := mkdirUnder(sess.Inbox, elems...)
+	folder, err := mkdirUnder(root, elems...)
 	if err != nil {
-		return Result{}, err
+		return Result{}, false, err
+	}
+	defer folder.Close()
+	dir, err := folder.Open(".")
+	if err != nil {
+		return Result{}, false, err
+	}
+	defer dir.Close()
+	if s.beforeLink != nil {
+		s.beforeLink()
 	}
 	if err := os.Chmod(part, 0o640); err != nil {
-		return Result{}, err
+		return Result{}, false, err
 	}
 	if !sess.ModTime.IsZero() {
 		if err := os.Chtimes(part, sess.ModTime, sess.ModTime); err != nil {
-			return Result{}, err
+			return Result{}, false, err
 		}
 	}
 	name := CleanName(sess.Name)
-	res := Result{Size: sess.Size, SHA256: sess.SHA256}
-	src, tmp := part, ""
+	res = Result{Size: sess.Size, SHA256: sess.SHA256}
+	tmp := "" // a copy of the part file in the folder, when it could not be linked
 	defer func() {
 		if tmp != "" {
-			os.Remove(tmp)
+			folder.Remove(tmp)
 		}
 	}()
 	for i := 1; i <= maxClash; i++ {
 		cand := WithSuffix(name, i)
-		dst := filepath.Join(dir, cand)
-		err := os.Link(src, dst)
-		if err != nil && !errors.Is(err, fs.ErrExist) && tmp == "" {
-			// Another file system, or no hard links: copy next to the target.
-			if tmp, err = copyTemp(ctx, part, dir, sess.ModTime); err != nil {
-				return Result{}, err
-			}
-			src = tmp
-			err = os.Link(src, dst)
-		}
-		if err != nil && !errors.Is(err, fs.ErrExist) {
-			if err = s.renameNoClobber(src, dst); err == nil {
-				tmp = ""
-			}
-		}
 		rel := path.Join(relDir, cand)
+		var err error
+		if tmp == "" {
+			err = linkInto(part, dir, cand)
+			if err != nil && !errors.Is(err, fs.ErrExist) {
+				// Another file system, or no hard links: copy next to the target.
+				if tmp, err = copyTemp(ctx, part, folder, sess.ModTime); err != nil {
+					return Result{}, false, err
+				}
+			}
+		}
+		if tmp != "" {
+			err = folder.Link(tmp, cand)
+			if err != nil && !errors.Is(err, fs.ErrExist) {
+				if err = s.renameNoClobber(folder, tmp, cand); err == nil {
+					tmp = ""
+				}
+			}
+		}
 		switch {
 		case err == nil:
-			if err := atomicfile.SyncDir(dir); err != nil {
-				return Result{}, err
+			if err := dir.Sync(); err != nil {
+				return Result{}, false, err
 			}
 			res.Path, res.Name, res.Completed = rel, cand, s.opt.Now()
-			return res, nil
+			return res, s.onStateDisk(dir), nil
 		case errors.Is(err, fs.ErrExist):
-			same, err := sameFile(ctx, dst, sess.Size, sess.SHA256)
+			same, err := sameFile(ctx, folder, cand, sess.Size, sess.SHA256)
 			if err != nil {
-				return Result{}, err
+				return Result{}, false, err
 			}
 			if same {
 				res.Path, res.Name, res.Completed, res.Existing = rel, cand, s.opt.Now(), true
-				return res, nil
+				return res, false, nil
 			}
 		default:
-			return Result{}, err
+			return Result{}, false, err
 		}
 	}
-	return Result{}, fmt.Errorf("%d files named like %q in %s already", maxClash, name, relDir)
+	return Result{}, false, fmt.Errorf("%d files named like %q in %s already", maxClash, name, relDir)
 }
 
-// renameNoClobber renames src to dst unless dst exists, for file systems
-// without hard links. Only writers outside this Store can race it.
-func (s *Store) renameNoClobber(src, dst string) error {
+// linkInto hard-links the file at src as name in the open folder dir
+// (linkat(2) relative to the folder's descriptor). It fails with an
+// error matching fs.ErrExist if name exists, even as a symbolic link.
+func linkInto(src string, dir *os.File, name string) error {
+	rc, err := dir.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var lerr error
+	if err := rc.Control(func(fd uintptr) { lerr = unix.Linkat(unix.AT_FDCWD, src, int(fd), name, 0) }); err != nil {
+		return err
+	}
+	if lerr != nil {
+		return &os.LinkError{Op: "link", Old: src, New: name, Err: lerr}
+	}
+	return nil
+}
+
+// onStateDisk reports whether dir is on the file system that holds the
+// part files (the state disk).
+func (s *Store) onStateDisk(dir *os.File) bool {
+	a, err1 := dir.Stat()
+	b, err2 := os.Stat(s.parts)
+	if err1 != nil || err2 != nil {
+		return true // count it: better a quota too strict than a disk filled
+	}
+	sa, ok1 := a.Sys().(*syscall.Stat_t)
+	sb, ok2 := b.Sys().(*syscall.Stat_t)
+	return !ok1 || !ok2 || sa.Dev == sb.Dev
+}
+
+// renameNoClobber renames src to dst (both in the folder root) unless dst exists,
+// for file systems without hard links. Only writers outside this Store
+// can race it.
+func (s *Store) renameNoClobber(root *os.Root, src, dst string) error {
 	s.placeMu.Lock()
 	defer s.placeMu.Unlock()
-	if _, err := os.Lstat(dst); err == nil {
+	if _, err := root.Lstat(dst); err == nil {
 		return fs.ErrExist
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return os.Rename(src, dst)
+	return root.Rename(src, dst)
 }
 
-// mkdirUnder makes root/elem… one directory at a time, syncing each
-// parent it adds to, and refuses symbolic links below root (the inbox is
-// shared; a link there must not send files elsewhere).
-func mkdirUnder(root string, elems ...string) (string, error) {
-	dir := root
+// mkdirUnder makes elem… below root one folder at a time, syncing each
+// parent it adds to, and returns an os.Root at the last one. It refuses anything
+// below root that is not a folder, symbolic links included (the space's
+// folder is shared; a link there must not send files elsewhere, and root
+// would refuse one that leads out anyway).
+func mkdirUnder(root *os.Root, elems ...string) (*os.Root, error) {
+	dir := "."
 	for _, e := range elems {
-		next := filepath.Join(dir, e)
-		fi, err := os.Lstat(next)
+		next := path.Join(dir, e)
+		fi, err := root.Lstat(next)
 		switch {
 		case err == nil && fi.IsDir():
 		case err == nil:
-			rel, _ := filepath.Rel(root, next)
-			return "", fmt.Errorf("%s in the space's folder is not a folder; move it away", rel)
+			return nil, fmt.Errorf("%s in the space's folder is not a folder; move it away", next)
 		case errors.Is(err, fs.ErrNotExist):
-			if err := os.Mkdir(next, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-				return "", err
+			if err := root.Mkdir(next, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+				return nil, err
 			}
-			if err := atomicfile.SyncDir(dir); err != nil {
-				return "", err
+			if err := syncIn(root, dir); err != nil {
+				return nil, err
 			}
 		default:
-			return "", err
+			return nil, err
 		}
 		dir = next
 	}
-	return dir, nil
+	return root.OpenRoot(dir)
 }
 
-// copyTemp copies src to a hidden temporary file in dir, durably.
-func copyTemp(ctx context.Context, src, dir string, mtime time.Time) (string, error) {
+// syncIn fsyncs the folder dir of root.
+func syncIn(root *os.Root, dir string) error {
+	f, err := root.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// copyTemp copies src to a hidden temporary file in the folder dir,
+// durably, and returns its name there.
+func copyTemp(ctx context.Context, src string, dir *os.Root, mtime time.Time) (string, error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return "", err
 	}
 	defer in.Close()
-	out, err := os.CreateTemp(dir, ".shoebox-upload-*.tmp")
+	var out *os.File
+	var name string
+	for range 100 {
+		name = ".shoebox-upload-" + rand.Text()[:10] + ".tmp"
+		if out, err = dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640); !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
 	if err != nil {
 		return "", err
 	}
-	name := out.Name()
 	_, err = io.Copy(out, ctxReader{ctx, in})
 	if err == nil {
 		err = out.Chmod(0o640)
@@ -284,22 +356,28 @@ func copyTemp(ctx context.Context, src, dir string, mtime time.Time) (string, er
 		err = cerr
 	}
 	if err == nil && !mtime.IsZero() {
-		err = os.Chtimes(name, mtime, mtime)
+		err = dir.Chtimes(name, mtime, mtime)
 	}
 	if err != nil {
-		os.Remove(name)
+		dir.Remove(name)
 		return "", err
 	}
 	return name, nil
 }
 
-// sameFile reports whether path is a regular file with this size and hash.
-func sameFile(ctx context.Context, path string, size int64, sum Sum) (bool, error) {
-	fi, err := os.Lstat(path)
+// sameFile reports whether name in the folder root is a regular file
+// with this size and hash.
+func sameFile(ctx context.Context, root *os.Root, name string, size int64, sum Sum) (bool, error) {
+	fi, err := root.Lstat(name)
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() != size {
 		return false, nil
 	}
-	got, err := hashFile(ctx, path)
+	f, err := root.Open(name)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	got, err := hashReader(ctx, f)
 	if err != nil {
 		return false, err
 	}
@@ -312,8 +390,12 @@ func hashFile(ctx context.Context, path string) (Sum, error) {
 		return Sum{}, err
 	}
 	defer f.Close()
+	return hashReader(ctx, f)
+}
+
+func hashReader(ctx context.Context, r io.Reader) (Sum, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
+	if _, err := io.Copy(h, ctxReader{ctx, r}); err != nil {
 		return Sum{}, err
 	}
 	var sum Sum

@@ -34,7 +34,13 @@
 // ever replacing a file: a hard link is atomic and fails if the name
 // exists. If the part file is on another file system, it is first copied
 // to a hidden ".shoebox-upload-*.tmp" file in the target folder (the
-// inbox watcher should skip such names). A name taken by a different file
+// inbox watcher should skip such names). The inbox is shared (a file
+// share, the phone's own folder), so nothing there is trusted: the
+// folders are made through an os.Root opened at the inbox, refusing
+// anything below it that is not a folder, and the file is linked, copied
+// and compared through an os.Root opened at its own folder once that is
+// made. A folder swapped for a symbolic link after the checks cannot
+// send the file elsewhere: it lands in the folder that was checked. A name taken by a different file
 // gets " (2)", " (3)", …; a name taken by an identical file is the answer.
 // The directory is fsynced before the completion is recorded; a crash in
 // between is repaired by the next Complete, which finds the identical file.
@@ -58,7 +64,16 @@
 // that could not fit above it, and Write refuses a chunk that would reach
 // into it — counting the chunks being written at that moment — with
 // ErrFull before reading a byte of it. Options.Quota bounds what one
-// account's unfinished uploads may still send (ErrQuota at Create).
+// account's uploads take of the state disk (ErrQuota at Create): its
+// unfinished uploads at their full size, and the files it received onto
+// the state disk (a space whose folder is on that disk: the part file
+// was linked there) in the last QuotaWindow, 24 hours. Files filed on
+// another disk, and files a space already had, do not count. A window
+// rather than a total of what is still there: files in a space's folder
+// are moved and deleted over file shares without the box being told,
+// and the window forgets on its own; the reserve (with the gateway's
+// margin above it) is what keeps the disk from filling, the quota keeps
+// one account from taking all of it in a day.
 //
 // # Storage
 //
@@ -69,6 +84,9 @@
 //	upload.open.v2     owner 0x00 device 0x00 sha256(32) → id of the unfinished session
 //	upload.have        HMAC-SHA-256(Key, space 0x00 sha256(32)) → Entry: the files each space received
 //	upload.history.v2  owner 0x00 device 0x00 completed-unix-ns(8, big endian) sha256(32) → Entry
+//
+// An Entry's "state_disk" is set when the file was received onto the
+// state disk; the quota sums the history's entries of the window.
 //
 // Sweep removes sessions idle for SessionTTL (default seven days) with
 // their part files, and part files no session owns.

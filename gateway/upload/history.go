@@ -25,6 +25,10 @@ type Entry struct {
 	Space     string    `json:"space"`
 	Device    string    `json:"device"`
 	Completed time.Time `json:"completed"`
+	// StateDisk is set when the file was received onto the box's state
+	// disk (the space's folder is on the disk that holds the part
+	// files): it counts against its account's quota for QuotaWindow.
+	StateDisk bool `json:"state_disk,omitempty"`
 }
 
 // History lists the files the account's device has sent, completed after

@@ -3,9 +3,16 @@ package upload
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestReserveAndQuota: uploads never take the disk's reserve, and one
@@ -36,13 +43,17 @@ func TestReserveAndQuota(t *testing.T) {
 	if _, err := e.s.Create(ctx, mk("u2", "b", 6<<20)); err != nil {
 		t.Errorf("another account, within its quota: %v", err)
 	}
-	// What was sent no longer counts as outstanding.
+	// An unfinished upload counts at its full size, however much of it
+	// was sent: its part file will hold all of it.
 	if _, err := e.s.Write(ctx, "u1", a.ID, 0, bytes.NewReader(make([]byte, 8<<20)), 8<<20); err != nil {
 		t.Fatal(err)
 	}
-	free.Add(-8 << 20) // 92 MiB free: quota 23 MiB, 12 outstanding
-	if _, err := e.s.Create(ctx, mk("u1", "c", 6<<20)); err != nil {
-		t.Errorf("Create after sending part of the first: %v", err)
+	free.Add(-8 << 20) // 92 MiB free, 8 held: quota 25 MiB, 20 taken
+	if _, err := e.s.Create(ctx, mk("u1", "c", 6<<20)); !errors.Is(err, ErrQuota) {
+		t.Errorf("Create after sending part of the first: %v, want ErrQuota", err)
+	}
+	if _, err := e.s.Create(ctx, mk("u1", "c", 5<<20)); err != nil {
+		t.Errorf("Create within what the first leaves of the quota: %v", err)
 	}
 
 	// The reserve: a chunk that would eat into it is refused whole, the
@@ -112,5 +123,73 @@ func TestReserveParallelChunks(t *testing.T) {
 		if r := <-results; r.err != nil || r.off != 4<<20 {
 			t.Errorf("an admitted chunk: %d, %v", r.off, r.err)
 		}
+	}
+}
+
+// TestQuotaCountsReceivedFiles: a file received onto the state disk
+// counts against its account's quota for QuotaWindow, as it counted
+// while it was arriving, so that finishing uploads does not make room
+// for more; a file filed on another disk, or one the space already had,
+// takes nothing of the state disk and does not count.
+func TestQuotaCountsReceivedFiles(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, Options{
+		Space:   func() (int64, int64, error) { return 1 << 30, 1 << 30, nil },
+		Reserve: 10 << 20,
+		Quota:   func(int64) int64 { return 10 << 20 },
+	})
+	file := func(seed byte, size int) photo {
+		p := photo{rel: fmt.Sprintf("IMG_%03d.JPG", seed), data: bytes.Repeat([]byte{seed}, size)}
+		p.sum = sha256.Sum256(p.data)
+		return p
+	}
+	e.upload("u1", "pixel", file(1, 6<<20)) // the space's folder is on the state disk here
+	if _, err := e.s.Create(ctx, e.req("u1", "ipad", file(2, 6<<20))); !errors.Is(err, ErrQuota) || !strings.Contains(err.Error(), "24 hours") {
+		t.Errorf("Create after a received 6 MiB, from another device, quota 10 MiB: %v, want ErrQuota saying the window", err)
+	}
+	if _, err := e.s.Create(ctx, e.req("u2", "pixel", file(3, 6<<20))); err != nil {
+		t.Errorf("another account: %v", err)
+	}
+	e.clock.Add(QuotaWindow - time.Second)
+	if _, err := e.s.Create(ctx, e.req("u1", "pixel", file(2, 6<<20))); !errors.Is(err, ErrQuota) {
+		t.Errorf("Create just inside the window: %v, want ErrQuota", err)
+	}
+	e.clock.Add(2 * time.Second)
+	if _, err := e.s.Create(ctx, e.req("u1", "pixel", file(2, 6<<20))); err != nil {
+		t.Errorf("Create once the received file left the window: %v", err)
+	}
+
+	// A file the space already held adds nothing.
+	e2 := newEnv(t, e.opt)
+	p := file(4, 6<<20)
+	dir := filepath.Join(e2.inbox, "pixel's phone", "2024", "07")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, p.name()), p.data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res := e2.upload("u1", "pixel", p); !res.Existing {
+		t.Fatalf("upload onto an identical file: %+v, want Existing", res)
+	}
+	if _, err := e2.s.Create(ctx, e2.req("u1", "pixel", file(5, 6<<20))); err != nil {
+		t.Errorf("after a file the space already had: %v", err)
+	}
+
+	// Nor does a file filed on another disk.
+	var a, b syscall.Stat_t
+	if syscall.Stat("/dev/shm", &b) != nil || syscall.Stat(os.TempDir(), &a) != nil || a.Dev == b.Dev {
+		t.Skip("no second file system at /dev/shm")
+	}
+	e3 := newEnv(t, e.opt)
+	inbox, err := os.MkdirTemp("/dev/shm", "shoebox-inbox-")
+	if err != nil {
+		t.Skip(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(inbox) })
+	e3.inbox = inbox
+	e3.upload("u1", "pixel", file(6, 6<<20))
+	if _, err := e3.s.Create(ctx, e3.req("u1", "pixel", file(7, 6<<20))); err != nil {
+		t.Errorf("after a file filed on another disk: %v", err)
 	}
 }

@@ -77,11 +77,15 @@ type Options struct {
 	// Reserve is how many bytes uploads leave free on that disk, always:
 	// a chunk that would eat into it is refused (ErrFull) before a byte
 	// of it is written, and a file that could not fit is refused at
-	// Create.
+	// Create. (The gateway passes the disk's reserve for its own records
+	// plus a margin above it.)
 	Reserve int64
-	// Quota, if set, returns the most one account's unfinished uploads
-	// may still send, given the disk's free space now (Create refuses
-	// more with ErrQuota). It is capped at what the reserve leaves.
+	// Quota, if set, returns the most of that disk one account's uploads
+	// may take — its unfinished uploads at their full size and the files
+	// it received onto that disk within QuotaWindow — given the room the
+	// account has there: the free space now and what its uploads already
+	// hold (Create refuses more with ErrQuota). The reserve applies
+	// besides.
 	Quota func(free int64) int64
 	// Known, if set, reports whether space already holds a file with
 	// this SHA-256 that did not come through an upload (the daemon plugs
@@ -213,6 +217,9 @@ type Store struct {
 	placeMu sync.Mutex // check-then-rename on file systems without hard links
 
 	openPart func(name string) (partFile, error)
+	// beforeLink, a test hook, runs when Complete has made the file's
+	// folders and is about to file it.
+	beforeLink func()
 }
 
 // New opens the upload store kept in db (buckets "upload.*") and under
@@ -306,19 +313,11 @@ func (s *Store) Create(ctx context.Context, req CreateRequest) (Session, error) 
 				return nil
 			}
 		}
-		n, outstanding := 0, int64(0)
-		prefix := []byte(req.Owner + "\x00")
-		c := open.Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			n++
-			if o, err := getSession(tx, string(v)); err == nil && !s.expired(o, now) {
-				outstanding += o.Size - o.Offset
-			}
+		u := s.usage(tx, req.Owner, now)
+		if u.open >= s.opt.MaxOpen {
+			return fmt.Errorf("%d unfinished uploads: %w; finish or cancel some first", u.open, ErrTooMany)
 		}
-		if n >= s.opt.MaxOpen {
-			return fmt.Errorf("%d unfinished uploads: %w; finish or cancel some first", n, ErrTooMany)
-		}
-		if err := s.admit(req.Size, outstanding); err != nil {
+		if err := s.admit(req.Size, u); err != nil {
 			return err
 		}
 		sess.ID = newID()

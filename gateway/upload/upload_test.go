@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -483,6 +484,54 @@ func TestNames(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
 		t.Errorf("files written through the link: %v", ents)
+	}
+}
+
+// TestPlaceFolderSwapped: a member with the space's folder on a file
+// share swaps the month folder for a symbolic link to elsewhere on the
+// box between Complete's checks of the folders and its filing of the
+// file. The file lands in the folder that was checked (now renamed),
+// never through the link, on the same file system and on another (a
+// copy, then a link in the folder).
+func TestPlaceFolderSwapped(t *testing.T) {
+	p := photo{rel: "IMG_0001.JPG", data: bytes.Repeat([]byte("photo"), 1000)}
+	p.sum = sha256.Sum256(p.data)
+	inboxes := map[string]string{"same file system": ""}
+	var a, b syscall.Stat_t
+	if syscall.Stat("/dev/shm", &b) == nil && syscall.Stat(os.TempDir(), &a) == nil && a.Dev != b.Dev {
+		dir, err := os.MkdirTemp("/dev/shm", "shoebox-inbox-")
+		if err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			inboxes["another file system"] = dir
+		}
+	}
+	for what, inbox := range inboxes {
+		t.Run(what, func(t *testing.T) {
+			e := newEnv(t, Options{})
+			if inbox != "" {
+				e.inbox = inbox
+			}
+			elsewhere := t.TempDir()
+			month := filepath.Join(e.inbox, "pixel's phone", "2024", "07")
+			e.s.beforeLink = func() {
+				if err := os.Rename(month, month+".checked"); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(elsewhere, month); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sess := e.create(e.req("anna", "pixel", p))
+			e.send("anna", sess, p.data, 0, 1<<20)
+			res, err := e.s.Complete(context.Background(), "anna", sess.ID)
+			if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
+				t.Fatalf("the file was filed through the swapped-in link: %v in %s", ents, elsewhere)
+			}
+			if err != nil {
+				t.Fatalf("Complete: %v", err)
+			}
+			checkFile(t, filepath.Join(month+".checked", path.Base(res.Path)), p.data)
+		})
 	}
 }
 
