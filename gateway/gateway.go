@@ -106,6 +106,7 @@ type Gateway struct {
 	inproc  *bufconn.Listener
 	conn    *grpc.ClientConn
 	handler http.Handler
+	door    *frontDoor // what a request may cost before its caller is known
 }
 
 // New opens the gateway's state and builds its handler.

@@ -2,12 +2,9 @@ package gateway
 
 import (
 	"fmt"
-	"net/http"
-	"strconv"
 	"sync"
 
 	"github.com/dustin/go-humanize"
-	"google.golang.org/grpc/codes"
 )
 
 // Upload chunks in flight (docs/GATEWAY.md, "Phone uploads"). A chunk is
@@ -69,39 +66,4 @@ func (f *inflight) take(id string, n int64) (release func(), ok bool) {
 func busyMessage() string {
 	return fmt.Sprintf("too many upload chunks are on their way to the box at once (at most %s per account, %s in all): nothing was written; send this chunk again in %d s",
 		humanize.IBytes(inflightUser), humanize.IBytes(inflightTotal), inflightRetry)
-}
-
-// refuseREST answers a refused REST chunk: 429, Retry-After, the REST
-// error body.
-func refuseREST(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", strconv.Itoa(inflightRetry))
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusTooManyRequests)
-	fmt.Fprintf(w, "{\"error\":%q,\"code\":%q,\"status\":%d}\n", busyMessage(), codes.ResourceExhausted.String(), http.StatusTooManyRequests)
-}
-
-// refuseGRPC answers a refused gRPC chunk without running the call: a
-// trailers-only response, ResourceExhausted with retry-after.
-func refuseGRPC(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Content-Type", "application/grpc")
-	h.Set("Grpc-Status", strconv.Itoa(int(codes.ResourceExhausted)))
-	h.Set("Grpc-Message", grpcMessage(busyMessage()))
-	h.Set("Retry-After", strconv.Itoa(inflightRetry))
-	w.WriteHeader(http.StatusOK)
-}
-
-// grpcMessage percent-encodes a grpc-message value (the gRPC HTTP/2
-// spec: bytes outside printable ASCII, and %).
-func grpcMessage(s string) string {
-	var b []byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '%' {
-			b = append(b, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
-			continue
-		}
-		b = append(b, c)
-	}
-	return string(b)
 }

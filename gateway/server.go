@@ -23,7 +23,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/shoebox/shoebox/appliance"
-	"github.com/shoebox/shoebox/gateway/auth"
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 	"github.com/shoebox/shoebox/gateway/token"
 )
@@ -107,9 +106,14 @@ func (g *Gateway) buildHandler() error {
 	top.HandleFunc("GET /pair", g.pairPage)
 	// Upload chunks are received here, not through the REST facade:
 	// streamed to the part file (raw), or decoded once (JSON).
-	top.HandleFunc("PUT /v1/uploads/{id}", g.jsonChunk)
-	top.HandleFunc("PUT /v1/uploads/{id}/data", g.rawChunk)
-	top.Handle("/v1/", withRESTWriter(mux))
+	top.HandleFunc(jsonChunkRoute, g.jsonChunk)
+	top.HandleFunc(rawChunkRoute, g.rawChunk)
+	top.Handle(restRoutes, withRESTWriter(mux))
+	publicREST, err := publicRoutes()
+	if err != nil {
+		return err
+	}
+	g.door = &frontDoor{top: top, public: publicREST}
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -117,31 +121,21 @@ func (g *Gateway) buildHandler() error {
 		// Share-link tokens travel in paths: no answer, not even the
 		// mux's redirects and 404s under /s/, may leak one as a Referer.
 		w.Header().Set("Referrer-Policy", "no-referrer")
-		// Bodies are read before the gRPC side authenticates the call:
-		// bound them, so that nobody can make the box buffer gigabytes.
-		// Only a caller whose credential checks out may send an upload
-		// chunk's worth, and only while the chunks on their way hold
-		// less than the caps of inflight.go.
+		// Bodies are read before the gRPC side authorizes the call: the
+		// front door (door.go) bounds them, and lets in only what needs
+		// no credential or comes with one that authenticates.
 		grpcCall := r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
-		door, limit := doorOf(r, grpcCall)
-		if door != nil {
-			if p, ok := g.signedIn(r); ok {
-				release, ok := g.chunks.take(p.UserID, door.cost(limit, r.ContentLength))
-				if !ok {
-					door.refuse(w)
-					return
-				}
-				defer release()
-			} else {
-				limit = maxBody
-			}
+		release, limit, ok := g.admit(w, r, grpcCall)
+		if !ok {
+			return
 		}
+		defer release()
 		if r.ContentLength > limit {
 			// Said to be too large: refused before a buffer is made for it.
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusRequestEntityTooLarge)
 			json.NewEncoder(w).Encode(map[string]any{"code": codes.ResourceExhausted.String(), "status": http.StatusRequestEntityTooLarge,
-				"error": fmt.Sprintf("a body of %d bytes is over the limit of %d for this request: send less (an upload chunk: signed in, at most 16 MiB)", r.ContentLength, limit)})
+				"error": fmt.Sprintf("a body of %d bytes is over the limit of %d for this request: send less (without a sign-in at most 16 KiB; signed in, 1 MiB, or 16 MiB for an upload chunk)", r.ContentLength, limit)})
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -154,20 +148,16 @@ func (g *Gateway) buildHandler() error {
 	return nil
 }
 
-// maxBody bounds a request body (but a signed-in caller's upload chunk).
-const maxBody = 1 << 20
-
-// A chunkDoor is a way an upload chunk comes in: the body it may carry,
-// the memory that costs, and how a refusal is said.
+// A chunkDoor is a way an upload chunk comes in: the memory its body
+// costs (inflight.go).
 type chunkDoor struct {
-	cost   func(limit, contentLength int64) int64
-	refuse func(http.ResponseWriter)
+	cost func(limit, contentLength int64) int64
 }
 
 var (
-	grpcDoor = &chunkDoor{func(limit, _ int64) int64 { return grpcChunkCost(limit) }, refuseGRPC}
-	jsonDoor = &chunkDoor{func(limit, cl int64) int64 { return jsonChunkCost(bodySize(limit, cl)) }, refuseREST}
-	rawDoor  = &chunkDoor{func(limit, cl int64) int64 { return rawChunkCost(bodySize(limit, cl)) }, refuseREST}
+	grpcDoor = &chunkDoor{func(limit, _ int64) int64 { return grpcChunkCost(limit) }}
+	jsonDoor = &chunkDoor{func(limit, cl int64) int64 { return jsonChunkCost(bodySize(limit, cl)) }}
+	rawDoor  = &chunkDoor{func(limit, cl int64) int64 { return rawChunkCost(bodySize(limit, cl)) }}
 )
 
 // bodySize is what a body may carry: its Content-Length, or the limit
@@ -177,30 +167,6 @@ func bodySize(limit, cl int64) int64 {
 		return limit
 	}
 	return cl
-}
-
-// doorOf tells whether r sends an upload chunk, and the most its body
-// may carry; for any other request it answers nil and maxBody.
-func doorOf(r *http.Request, grpcCall bool) (*chunkDoor, int64) {
-	switch {
-	case grpcCall && r.URL.Path == "/shoebox.v1.UploadService/WriteChunk":
-		return grpcDoor, maxChunk + 2<<20 // a raw chunk and its framing
-	case grpcCall || r.Method != http.MethodPut || !strings.HasPrefix(r.URL.Path, "/v1/uploads/"):
-		return nil, maxBody
-	case strings.HasSuffix(r.URL.Path, "/data"):
-		return rawDoor, maxChunk
-	}
-	return jsonDoor, maxChunk*4/3 + 4<<10 // a base64 chunk in JSON
-}
-
-// signedIn returns the principal of r's credential, if it authenticates.
-func (g *Gateway) signedIn(r *http.Request) (auth.Principal, bool) {
-	bearer := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
-	if bearer == "" {
-		return auth.Principal{}, false
-	}
-	p, err := g.authenticate(bearer, clientIP(r))
-	return p, err == nil
 }
 
 // restMarshaler is JSON, with HttpBody (downloads) passed through raw.
