@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,9 +37,11 @@ import (
 //     from people the box does not know.
 //   - Anything else needs a credential that authenticates (credential,
 //     policy.go): without one it is answered 401 (gRPC: Unauthenticated),
-//     its body unread. A signed-in caller may send maxBody. The
-//     interceptors still authorize every call: gRPC clients reach them
-//     directly, and a credential can end between the two checks.
+//     its body unread. A signed-in caller may send maxBody, and what
+//     decoding it may take is reserved against the account's share
+//     (bodiesUser, inflight.go). The interceptors still authorize every
+//     call: gRPC clients reach them directly, and a credential can end
+//     between the two checks.
 //   - An upload chunk may carry more: before its body is read, the call's
 //     own checks run (chunkAllowed), then the memory it may hold is
 //     reserved (inflight.go).
@@ -140,7 +145,12 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, grpcCall bool) (
 		return nil, 0, false
 	}
 	if door == nil {
-		return func() {}, maxBody, true
+		release, ok = g.bodies.take(p.UserID, bodyCost(signedInBody(r, grpcCall)))
+		if !ok {
+			refuse(w, r, grpcCall, status.Error(codes.ResourceExhausted, bodiesBusyMessage()), inflightRetry)
+			return nil, 0, false
+		}
+		return release, maxBody, true
 	}
 	if err := g.chunkAllowed(r, grpcCall); err != nil {
 		refuse(w, r, grpcCall, err, 0)
@@ -152,6 +162,28 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, grpcCall bool) (
 		return nil, 0, false
 	}
 	return release, limit, true
+}
+
+// signedInBody is what the body of a signed-in caller's request (not an
+// upload chunk) may carry: its Content-Length on REST, the length of its
+// message on gRPC (every request is one message: no RPC streams from the
+// client), at most maxBody.
+func signedInBody(r *http.Request, grpcCall bool) int64 {
+	if !grpcCall {
+		return bodySize(maxBody, r.ContentLength)
+	}
+	// A message is framed as a compressed flag and a 4-byte length; the
+	// frame is put back for the gRPC transport.
+	var frame [5]byte
+	n, _ := io.ReadFull(r.Body, frame[:])
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(frame[:n]), r.Body), r.Body}
+	if n < len(frame) {
+		return 0
+	}
+	return bodySize(maxBody, int64(binary.BigEndian.Uint32(frame[1:])))
 }
 
 // chunkAllowed runs WriteChunk's checks on r before its body is read:

@@ -98,8 +98,9 @@ type Gateway struct {
 	anchors   anchors
 	anchoring atomic.Bool
 	aud       auditing
-	reserve   int64 // bytes the state disk keeps free (failclosed.go)
-	chunks    inflight
+	reserve   int64    // bytes the state disk keeps free (failclosed.go)
+	chunks    inflight // upload chunks being received
+	bodies    inflight // other signed-in bodies
 	restJSON  restMarshaler
 
 	grpc    *grpc.Server
@@ -114,7 +115,8 @@ func New(opt Options) (*Gateway, error) {
 	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	g := &Gateway{opt: opt, d: opt.Daemon, log: opt.Logger, now: opt.Now}
+	g := &Gateway{opt: opt, d: opt.Daemon, log: opt.Logger, now: opt.Now,
+		chunks: inflight{perUser: inflightUser, box: inflightTotal}, bodies: inflight{perUser: bodiesUser}}
 	if g.log == nil {
 		g.log = slog.Default()
 	}

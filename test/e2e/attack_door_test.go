@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -10,7 +12,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 	"github.com/shoebox/shoebox/gateway/token"
 )
 
@@ -58,6 +67,56 @@ func TestAttackPublicBodies(t *testing.T) {
 	if tok := b.login(user, pw); tok == "" {
 		t.Error("the owner cannot sign in after the attack")
 	}
+}
+
+// TestAttackSignedInBodies: a signed-in account — here a viewer, who may
+// not even call the route — sends 1 MiB bodies of ~350 000 empty strings
+// to POST /v1/uploads/have from 100 connections, half over REST (which
+// decodes them, marshals them onto the in-process connection and decodes
+// them again before the call is authorized), half over gRPC. The daemon
+// must stay under the attack limits: the account's bodies in flight are
+// bounded by what decoding them takes, whatever its role.
+func TestAttackSignedInBodies(t *testing.T) {
+	const (
+		clients = 100
+		rounds  = 5
+	)
+	b := newAttackBox(t, "")
+	own := b.ownerToken()
+	if code, body := b.apiCall(b.client(), "POST", "/v1/users", own, map[string]any{"name": "vic", "password": "password-of-vic", "role": "viewer"}); code != http.StatusOK {
+		t.Fatalf("add a viewer: HTTP %d %s", code, body)
+	}
+	vic := b.login("vic", "password-of-vic")
+	body := emptyStrings()
+	sums := make([]string, (1<<20-4<<10)/2) // just under maxBody on the wire
+
+	cs := make([]*http.Client, clients)
+	conns := make([]*grpc.ClientConn, clients)
+	for i := range clients {
+		if i%2 == 0 {
+			cs[i] = clientFrom(net.IPv4(127, 0, 5, byte(2+i)))
+			continue
+		}
+		conn, err := grpc.NewClient(b.listen, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})),
+			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(4<<20)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conns[i] = conn
+	}
+	b.flood(fmt.Sprintf("%d signed-in 1 MiB bodies of empty strings from %d connections", clients*rounds, clients), clients, rounds, func(i int) string {
+		if conns[i] == nil {
+			req, _ := http.NewRequest("POST", "https://"+b.listen+"/v1/uploads/have", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+vic)
+			req.Header.Set("Content-Type", "application/json")
+			return "REST " + answer(cs[i].Do(req))
+		}
+		ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+vic), time.Minute)
+		defer cancel()
+		_, err := pb.NewUploadServiceClient(conns[i]).HaveFiles(ctx, &pb.HaveFilesRequest{Space: "inbox", Sha256: sums})
+		return fmt.Sprint("gRPC ", status.Code(err))
+	})
 }
 
 // noAnswer is what answer says of a request that got no answer.
