@@ -126,6 +126,163 @@ func (b *testBox) waitAnonymous(n int) {
 	}
 }
 
+// TestReadPlainBody: the plain-HTTP listener finds the user name and
+// password fields at a body's top level (JSON or a form), also in a
+// body cut short at plainMaxBody, and nothing in nested values.
+func TestReadPlainBody(t *testing.T) {
+	for _, tc := range []struct {
+		body     string
+		user     string
+		password bool
+	}{
+		{`{"username":"ann","password":"pw"}`, "ann", true},
+		{`{"password":""}`, "", false},
+		{`{"new_password":"z","username":7}`, "", true},
+		{`{"meta":{"username":"x","password":"y"},"list":[{"password":"y"}],"username":"bo"}`, "bo", false},
+		{`{"username":"ann","old_password":"pw","note":"` + strings.Repeat("a", plainMaxBody), "ann", true},
+		{`username=c%20d&password=e`, "c d", true},
+		{`next=%zz&username=eve&password=`, "eve", false},
+		{`["username","password"]`, "", false},
+	} {
+		req, _ := http.NewRequest("POST", "http://box/v1/auth/login", strings.NewReader(tc.body))
+		got := readPlainBody(req)
+		if got.user != tc.user || got.password != tc.password {
+			t.Errorf("%.60s: user %q, password %v; want %q, %v", tc.body, got.user, got.password, tc.user, tc.password)
+		}
+	}
+}
+
+// TestPlainHTTPLimits: the plain-HTTP listener looks into plainBurst
+// requests at once per address and reads plainAtOnce bodies at once;
+// past that a request is still refused (403), but what it carries is
+// not looked at, and the answer says so.
+func TestPlainHTTPLimits(t *testing.T) {
+	b := newTestBox(t)
+	const notAll = "too many others"
+
+	// Bodies: plainAtOnce slow ones hold every place; the next body is
+	// not read (its pairing code lives on), its Authorization header is
+	// (the session is revoked).
+	giveUp := b.slowPosts(b.plain+"/v1/auth/login", plainAtOnce)
+	for deadline := time.Now().Add(10 * time.Second); len(b.g.plain.bodies) < plainAtOnce; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d plain-HTTP bodies being read, want %d", len(b.g.plain.bodies), plainAtOnce)
+		}
+	}
+	pat := b.user("pat", "member", nil)
+	code := b.pairCode(b.localToken(), "pat")
+	c := b.from("127.0.0.2")
+	req, _ := http.NewRequest("POST", b.plain+"/v1/auth/enrol", strings.NewReader(`{"code":"`+code.Code+`"}`))
+	req.Header.Set("Authorization", "Bearer "+pat)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct{ Error string }
+	json.NewDecoder(resp.Body).Decode(&answer)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(answer.Error, notAll) {
+		t.Errorf("a plain-HTTP body while %d are read: HTTP %d: %q; want 403 saying it was not all looked at", plainAtOnce, resp.StatusCode, answer.Error)
+	}
+	wantCode(t, b, http.StatusUnauthorized, "GET", "/v1/status", pat, nil)
+	giveUp()
+	if st, _ := b.enrol(code.Code); st != http.StatusOK {
+		t.Errorf("the pairing code in the unread body: HTTP %d, want it still valid (200)", st)
+	}
+
+	// Requests: past plainBurst from one address, nothing is looked at.
+	c = b.from("127.0.0.3")
+	plain := func(c *http.Client, authz string) string {
+		t.Helper()
+		req, _ := http.NewRequest("POST", b.plain+"/v1/auth/login", strings.NewReader(`{"password":"x"}`))
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var answer struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&answer)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("plain-HTTP POST: HTTP %d, want 403", resp.StatusCode)
+		}
+		return answer.Error
+	}
+	for i := range plainBurst {
+		if msg := plain(c, ""); strings.Contains(msg, notAll) {
+			t.Fatalf("plain-HTTP request %d of %d from one address was not looked at: %q", i+1, plainBurst, msg)
+		}
+	}
+	val := b.user("val", "member", nil)
+	if msg := plain(c, "Bearer "+val); !strings.Contains(msg, notAll) {
+		t.Errorf("plain-HTTP request past %d from one address: %q, want it to say it was not looked at", plainBurst, msg)
+	}
+	wantCode(t, b, http.StatusOK, "GET", "/v1/status", val, nil)
+	plain(b.from("127.0.0.4"), "Bearer "+val)
+	wantCode(t, b, http.StatusUnauthorized, "GET", "/v1/status", val, nil)
+}
+
+// TestPlainHTTPAuditSummary: passwords sent over plain HTTP that revoke
+// nothing are recorded once a minute per address, the rest counted and
+// written as one summary when the minute is over (with the accounts
+// told); a revoked credential is recorded every time.
+func TestPlainHTTPAuditSummary(t *testing.T) {
+	b := newTestBox(t)
+	local := b.localToken()
+	pat := b.user("pat", "member", nil)
+	c := b.from("127.0.0.5")
+	post := func(body, authz string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", b.plain+"/v1/auth/login", strings.NewReader(body))
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	since := b.lastSeq(local)
+	for range 4 {
+		post(`{"username":"owner","password":"x"}`, "")
+	}
+	post(`{"username":"nobody","password":"x"}`, "")
+	post(`{}`, "Bearer "+pat)
+	post(`{"username":"pat","password":"x"}`, "")
+
+	var actions []string
+	for _, e := range b.auditSince(local, since) {
+		actions = append(actions, e.Action+" "+e.Target)
+	}
+	want := []string{"auth.password_exposed owner", "auth.credential_exposed pat"}
+	if strings.Join(actions, "; ") != strings.Join(want, "; ") {
+		t.Errorf("audit after 6 plain-HTTP passwords and a token from one address: %q, want %q", actions, want)
+	}
+
+	since = b.lastSeq(local)
+	b.g.flushPlain()
+	if got := b.auditSince(local, since); len(got) != 0 {
+		t.Errorf("a summary before the minute is over: %+v", got)
+	}
+	b.clock.Add(plainQuiet)
+	b.g.flushPlain()
+	got := b.auditSince(local, since)
+	if len(got) != 1 || got[0].Action != actionPasswordExposed || got[0].IP != "127.0.0.5" ||
+		got[0].Detail["more"] != "5" || got[0].Detail["more_accounts"] != "owner, pat" {
+		t.Fatalf("the summary: %+v; want one auth.password_exposed from 127.0.0.5 with more 5, accounts owner, pat", got)
+	}
+	// The summary was the address's record for this minute.
+	since = got[0].Seq
+	post(`{"username":"owner","password":"x"}`, "")
+	b.g.flushPlain()
+	if got := b.auditSince(local, since); len(got) != 0 {
+		t.Errorf("a record within the minute after a summary: %+v", got)
+	}
+}
+
 // TestChunkRefusedBeforeBody: an upload chunk the caller may not write
 // is refused before its body is read and before room is reserved for it,
 // on every door, and recorded once: a viewer's chunk (no upload right),

@@ -5,12 +5,9 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/api/httpbody"
@@ -22,9 +19,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/shoebox/shoebox/appliance"
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
-	"github.com/shoebox/shoebox/gateway/token"
 )
 
 //go:embed openapi/shoebox.swagger.json
@@ -244,124 +239,6 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// PlainHTTP answers plain-HTTP requests. A GET or HEAD that carries no
-// credential is redirected (308) to HTTPS. Anything else is refused with
-// 403 and never redirected (a redirect repeats a token in the URL, and
-// makes a client post its body, password included, a second time): a
-// credential in it (an Authorization bearer, a share link's token in the
-// path, any token in the query or body: an enrolment code, say) has
-// crossed the network in the clear and is revoked; a password in the body
-// is never checked (a plain-HTTP client costs the box no key derivation)
-// and its account is told at its next sign-in. All of it is audited,
-// without the secrets.
-func (g *Gateway) PlainHTTP() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, httpsPort, _ := net.SplitHostPort(strings.TrimPrefix(g.publicURL(), "https://"))
-		ip := clientIP(r)
-		var bearer string
-		// Any Authorization header carries a credential; the scheme is
-		// case-insensitive (RFC 9110), so "bearer x" is exposed too.
-		if a := strings.TrimSpace(r.Header.Get("Authorization")); a != "" {
-			if scheme, tok, ok := strings.Cut(a, " "); ok && strings.EqualFold(scheme, "Bearer") {
-				a = strings.TrimSpace(tok)
-			}
-			bearer = a
-		}
-		exposed := tokensIn(r.URL.RawQuery)
-		if strings.HasPrefix(r.URL.Path, "/s/") {
-			exposed = append(exposed, strings.SplitN(strings.TrimPrefix(r.URL.Path, "/s/"), "/", 2)[0])
-		}
-		var body plainBody
-		hasBody := r.Method != http.MethodGet && r.Method != http.MethodHead
-		if hasBody {
-			body = readPlainBody(r)
-			exposed = append(exposed, body.tokens...)
-		}
-		revoked := false
-		bearerUser := ""
-		if bearer != "" {
-			bearerUser, revoked = g.revokeExposed(bearer, ip)
-		}
-		for _, tok := range exposed {
-			_, ok := g.revokeExposed(tok, ip)
-			revoked = revoked || ok
-		}
-		if body.password && !strings.HasPrefix(r.URL.Path, "/s/") { // a link's password dies with the link
-			switch {
-			case body.user != "":
-				g.passwordExposed(body.user, ip, r.URL.Path)
-			case bearerUser != "":
-				g.passwordExposed(bearerUser, ip, r.URL.Path)
-			default:
-				g.recordAs("", ip, actionPasswordExposed, "", map[string]string{"path": r.URL.Path})
-			}
-		}
-		if (revoked || body.password) && g.d != nil {
-			g.d.Bus.Raise("security", "plain-http-credential", appliance.Warning, "A password or token was sent to the box over plain HTTP",
-				fmt.Sprintf("The last came from %s, to %s, at %s. Tokens sent that way were revoked; passwords were not checked, and their people are told at their next sign-in. Check that apps and scripts use https://.",
-					ip, r.URL.Path, g.now().UTC().Format(time.RFC3339)))
-		}
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if httpsPort != "" && httpsPort != "443" {
-			host = net.JoinHostPort(host, httpsPort)
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		if bearer != "" || len(exposed) > 0 || hasBody {
-			// Never redirect a request that may carry a secret; say what
-			// happened instead.
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprintf(w, `{"error":"this box takes credentials and request bodies over HTTPS only: nothing in this request was processed, a credential sent with it has been revoked, and a password in it was not checked (if it was real, change it)","hint":"sign in again at https://%s/ (or ask for a new link)"}`+"\n", host)
-			return
-		}
-		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
-	})
-}
-
-// plainBody is what a request body sent over plain HTTP gave away.
-type plainBody struct {
-	user     string   // the "username" field
-	password bool     // a password field was not empty
-	tokens   []string // every token in it
-}
-
-// readPlainBody reads at most maxBody of r's body, as JSON or as a form.
-func readPlainBody(r *http.Request) plainBody {
-	raw, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
-	fields := map[string]string{}
-	var obj map[string]any
-	if json.Unmarshal(raw, &obj) == nil {
-		for k, v := range obj {
-			if s, ok := v.(string); ok {
-				fields[k] = s
-			}
-		}
-	} else if q, err := url.ParseQuery(string(raw)); err == nil {
-		for k := range q {
-			fields[k] = q.Get(k)
-		}
-	}
-	out := plainBody{user: fields["username"], tokens: tokensIn(string(raw))}
-	for _, k := range []string{"password", "old_password", "new_password"} {
-		out.password = out.password || fields[k] != ""
-	}
-	return out
-}
-
-// tokensIn returns the well-formed tokens in s, wherever they stand.
-func tokensIn(s string) []string {
-	var out []string
-	for _, w := range strings.FieldsFunc(s, func(c rune) bool { return !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') }) {
-		if token.KindOf(w) != "" {
-			out = append(out, w)
-		}
-	}
-	return out
 }
 
 // Close stops the gRPC server and the in-process connection, anchors the
