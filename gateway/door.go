@@ -165,11 +165,15 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, grpcCall bool) (
 }
 
 // signedInBody is what the body of a signed-in caller's request (not an
-// upload chunk) may carry: its Content-Length on REST, the length of its
-// message on gRPC (every request is one message: no RPC streams from the
-// client), at most maxBody.
+// upload chunk) may carry: on REST its Content-Length (none for a GET or
+// HEAD: the facade reads no body there, and a stream may last hours), on
+// gRPC the length of its message (every request is one message: no RPC
+// streams from the client); at most maxBody.
 func signedInBody(r *http.Request, grpcCall bool) int64 {
-	if !grpcCall {
+	switch {
+	case !grpcCall && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		return 0
+	case !grpcCall:
 		return bodySize(maxBody, r.ContentLength)
 	}
 	// A message is framed as a compressed flag and a 4-byte length; the

@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -54,6 +56,37 @@ func TestAnonGate(t *testing.T) {
 	}
 	if g.total != 0 || len(g.byAddr) != 0 {
 		t.Errorf("after every release: %d in flight, %d addresses kept", g.total, len(g.byAddr))
+	}
+}
+
+// TestSignedInBody: what a signed-in body reserves is measured from its
+// Content-Length on REST (nothing for a GET, which may be a stream) and
+// from its message's frame on gRPC, which is put back for the transport.
+func TestSignedInBody(t *testing.T) {
+	msg := append([]byte{0, 0, 0, 1, 44}, bytes.Repeat([]byte{'x'}, 300)...)
+	for _, c := range []struct {
+		what         string
+		method, body string
+		length       int64
+		grpc         bool
+		want         int64
+	}{
+		{"a REST body", "POST", "{}", 100, false, 100},
+		{"a REST body of unknown length", "POST", "{}", -1, false, maxBody},
+		{"a REST body said to be too large", "PUT", "{}", 5 << 20, false, maxBody},
+		{"a GET of unknown length", "GET", "", -1, false, 0},
+		{"a gRPC message", "POST", string(msg), -1, true, 300},
+		{"a gRPC message said to be too large", "POST", "\x00\xff\xff\xff\xff", -1, true, maxBody},
+		{"a gRPC body cut short", "POST", "\x00\x00", -1, true, 0},
+	} {
+		r, _ := http.NewRequest(c.method, "https://box/x", strings.NewReader(c.body))
+		r.ContentLength = c.length
+		if got := signedInBody(r, c.grpc); got != c.want {
+			t.Errorf("%s: %d, want %d", c.what, got, c.want)
+		}
+		if rest, _ := io.ReadAll(r.Body); string(rest) != c.body {
+			t.Errorf("%s: the body reads %q afterwards, want it whole", c.what, rest)
+		}
 	}
 }
 
