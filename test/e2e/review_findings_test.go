@@ -68,6 +68,7 @@ func TestReviewPlainHTTPBodyMemory(t *testing.T) {
 	b.flood(fmt.Sprintf("%d plain-HTTP POSTs of 1 MiB JSON objects from %d connections", clients*rounds, clients), clients, rounds, func(i int) string {
 		return answer(cs[i].Post("http://"+plain+"/v1/auth/login", "application/json", bytes.NewReader(body)))
 	})
+	b.stop() // the log is read once the daemon is done writing it
 	if strings.Contains(b.log.String(), "panic") {
 		t.Errorf("the daemon panicked:\n%s", b.log)
 	}
