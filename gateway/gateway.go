@@ -93,6 +93,7 @@ type Gateway struct {
 	boxKey  []byte
 	// plainAddr is the plain-HTTP listener's address once listening.
 	plainAddr atomic.Value
+	plain     *plainSide
 
 	// anchors are the audit log's anchors; anchoring is held while one
 	// is written in the background (anchors.go) and guards closed, set
@@ -101,9 +102,10 @@ type Gateway struct {
 	anchoring sync.Mutex
 	closed    bool
 	aud       auditing
-	reserve   int64 // bytes the state disk keeps free (failclosed.go)
-	floor     int64 // bytes uploads and restores leave free there: the reserve and a margin
-	chunks    inflight
+	reserve   int64     // bytes the state disk keeps free (failclosed.go)
+	floor     int64     // bytes uploads and restores leave free there: the reserve and a margin
+	chunks    inflight  // upload chunks being received
+	bodies    inflight  // other signed-in bodies
 	hashes    hashBrake // password hashing per account (hashbrake.go)
 	restJSON  restMarshaler
 
@@ -111,6 +113,7 @@ type Gateway struct {
 	inproc  *bufconn.Listener
 	conn    *grpc.ClientConn
 	handler http.Handler
+	door    *frontDoor // what a request may cost before its caller is known
 }
 
 // New opens the gateway's state and builds its handler.
@@ -118,7 +121,8 @@ func New(opt Options) (*Gateway, error) {
 	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	g := &Gateway{opt: opt, d: opt.Daemon, log: opt.Logger, now: opt.Now}
+	g := &Gateway{opt: opt, d: opt.Daemon, log: opt.Logger, now: opt.Now, plain: newPlainSide(),
+		chunks: inflight{perUser: inflightUser, box: inflightTotal}, bodies: inflight{perUser: bodiesUser}}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -287,11 +291,12 @@ func (g *Gateway) firstStart() error {
 
 // Serve runs the plain-HTTP redirector (when configured) and housekeeping
 // until ctx ends: hourly, the audit log's anchor and expired uploads;
-// every half minute, a retry of an audit log that could not be written.
+// every half minute, a retry of an audit log that could not be written
+// and the plain-HTTP listener's counts of what it did not record.
 // It implements appliance.Service.
 func (g *Gateway) Serve(ctx context.Context) error {
 	if g.opt.PlainAddr != "" {
-		srv := &http.Server{Addr: g.opt.PlainAddr, Handler: g.PlainHTTP(), ReadHeaderTimeout: 10 * time.Second}
+		srv := g.plainServer()
 		ln, err := net.Listen("tcp", g.opt.PlainAddr)
 		if err != nil {
 			return fmt.Errorf("listen_http %s: %w", g.opt.PlainAddr, err)
@@ -321,6 +326,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 			return ctx.Err()
 		case <-retry.C:
 			g.retryAudit()
+			g.flushPlain()
 		case <-t.C:
 			hourly()
 		}

@@ -2,12 +2,9 @@ package gateway
 
 import (
 	"fmt"
-	"net/http"
-	"strconv"
 	"sync"
 
 	"github.com/dustin/go-humanize"
-	"google.golang.org/grpc/codes"
 )
 
 // Upload chunks in flight (docs/GATEWAY.md, "Phone uploads"). A chunk is
@@ -27,6 +24,19 @@ const (
 	inflightRetry = 1
 )
 
+// Other request bodies of a signed-in caller (at most maxBody) are held
+// by the REST facade as JSON, as the message it decodes, as that message
+// marshalled onto the in-process connection and as the service's copy;
+// a body of many tiny fields ("sha256": ["", "", …]) costs about sixteen
+// times its size (100 such bodies of 1 MiB at once took a daemon to
+// 1.7 GiB). Each reserves bodyCost of its size against bodiesUser for
+// its account, and nothing for the box: an account that sends many at
+// once slows down only itself, and the box holds at most bodiesUser per
+// account.
+const bodiesUser = 16 << 20
+
+func bodyCost(n int64) int64 { return 16 * n }
+
 // What a chunk may hold in memory, by door, for n bytes of body: a JSON
 // body and its decoded bytes (3/4 of it); a gRPC message as the
 // transport assembles it and as it is unmarshalled; a raw body, n (the
@@ -35,8 +45,11 @@ func jsonChunkCost(n int64) int64 { return n + n*3/4 }
 func grpcChunkCost(n int64) int64 { return 2 * n }
 func rawChunkCost(n int64) int64  { return n }
 
-// inflight counts the bytes reserved by chunks being received.
+// inflight counts the bytes reserved by bodies being received, against
+// a cap per account and (when box is not 0) one for the box.
 type inflight struct {
+	perUser, box int64
+
 	mu     sync.Mutex
 	byUser map[string]int64
 	total  int64
@@ -47,7 +60,7 @@ type inflight struct {
 func (f *inflight) take(id string, n int64) (release func(), ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.byUser[id]+n > inflightUser || f.total+n > inflightTotal {
+	if f.byUser[id]+n > f.perUser || f.box > 0 && f.total+n > f.box {
 		return nil, false
 	}
 	if f.byUser == nil {
@@ -65,43 +78,14 @@ func (f *inflight) take(id string, n int64) (release func(), ok bool) {
 	}, true
 }
 
+// bodiesBusyMessage says why a request body was refused for now.
+func bodiesBusyMessage() string {
+	return fmt.Sprintf("too many requests of your account are on their way to the box at once (their bodies may take %s of its memory): nothing was done; send this one again in %d s",
+		humanize.IBytes(bodiesUser), inflightRetry)
+}
+
 // busyMessage says why a chunk was refused for now.
 func busyMessage() string {
 	return fmt.Sprintf("too many upload chunks are on their way to the box at once (at most %s per account, %s in all): nothing was written; send this chunk again in %d s",
 		humanize.IBytes(inflightUser), humanize.IBytes(inflightTotal), inflightRetry)
-}
-
-// refuseREST answers a refused REST chunk: 429, Retry-After, the REST
-// error body.
-func refuseREST(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", strconv.Itoa(inflightRetry))
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusTooManyRequests)
-	fmt.Fprintf(w, "{\"error\":%q,\"code\":%q,\"status\":%d}\n", busyMessage(), codes.ResourceExhausted.String(), http.StatusTooManyRequests)
-}
-
-// refuseGRPC answers a refused gRPC chunk without running the call: a
-// trailers-only response, ResourceExhausted with retry-after.
-func refuseGRPC(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Content-Type", "application/grpc")
-	h.Set("Grpc-Status", strconv.Itoa(int(codes.ResourceExhausted)))
-	h.Set("Grpc-Message", grpcMessage(busyMessage()))
-	h.Set("Retry-After", strconv.Itoa(inflightRetry))
-	w.WriteHeader(http.StatusOK)
-}
-
-// grpcMessage percent-encodes a grpc-message value (the gRPC HTTP/2
-// spec: bytes outside printable ASCII, and %).
-func grpcMessage(s string) string {
-	var b []byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '%' {
-			b = append(b, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
-			continue
-		}
-		b = append(b, c)
-	}
-	return string(b)
 }

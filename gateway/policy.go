@@ -159,17 +159,9 @@ func (g *Gateway) authorize(ctx context.Context, method string) (context.Context
 	if rule == public {
 		return context.WithValue(ctx, callerKey{}, c), nil
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	var bearer string
-	if v := md.Get("authorization"); len(v) > 0 {
-		bearer = strings.TrimSpace(strings.TrimPrefix(v[0], "Bearer "))
-	}
-	if bearer == "" {
-		return nil, status.Error(codes.Unauthenticated, "sign in first: send Authorization: Bearer <session token or API key>")
-	}
-	p, err := g.authenticate(bearer, c.ip)
+	p, bearer, err := g.credential(authorizationOf(ctx), c.ip)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	c.p, c.token = p, bearer
 	// The second factor: what this credential proved, not what the
@@ -191,6 +183,31 @@ func (g *Gateway) authorize(ctx context.Context, method string) (context.Context
 		return nil, status.Errorf(codes.PermissionDenied, "your account (%s, role %s) may not do %s; ask the box's owner", p.User, p.Role, rule)
 	}
 	return context.WithValue(ctx, callerKey{}, c), nil
+}
+
+// credential resolves an Authorization header's bearer: a session
+// token, an API key, or (from loopback) the box's local token. Without
+// one, or with one that does not authenticate, the error is
+// Unauthenticated. The front door (door.go) calls it before a request's
+// body is read; authorize calls it again for every RPC.
+func (g *Gateway) credential(authorization, ip string) (p auth.Principal, bearer string, err error) {
+	bearer = strings.TrimSpace(strings.TrimPrefix(authorization, "Bearer "))
+	if bearer == "" {
+		return p, "", status.Error(codes.Unauthenticated, "sign in first: send Authorization: Bearer <session token or API key>")
+	}
+	if p, err = g.authenticate(bearer, ip); err != nil {
+		return p, "", toStatus(err)
+	}
+	return p, bearer, nil
+}
+
+// authorizationOf is the call's authorization metadata ("" without).
+func authorizationOf(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("authorization"); len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // require checks that the caller may do a in space (a source name; ""
@@ -302,13 +319,8 @@ func (g *Gateway) intercept(ctx context.Context, method string, req any, run fun
 // credential is good (a role or scope that does not allow the call), or
 // nil.
 func (g *Gateway) refusedCaller(ctx context.Context) *caller {
-	md, _ := metadata.FromIncomingContext(ctx)
-	v := md.Get("authorization")
-	if len(v) == 0 {
-		return nil
-	}
 	c := &caller{ip: callerIP(ctx)}
-	p, err := g.authenticate(strings.TrimSpace(strings.TrimPrefix(v[0], "Bearer ")), c.ip)
+	p, _, err := g.credential(authorizationOf(ctx), c.ip)
 	if err != nil {
 		return nil
 	}

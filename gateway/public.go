@@ -90,7 +90,7 @@ func (g *Gateway) publicShare(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		pw := ""
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+			r.Body = http.MaxBytesReader(w, r.Body, maxPublicBody)
 			r.ParseForm()
 			pw = r.PostForm.Get("password")
 		}

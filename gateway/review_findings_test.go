@@ -276,35 +276,50 @@ func TestReviewChunkBudgetHeldBeforeAuthorization(t *testing.T) {
 	release := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	held := make(chan struct{}, 3)
+	held := make(chan int, 3) // each viewer's answer (0: none)
 	for _, name := range []string{"vic", "val", "vera"} {
 		tok := b.user(name, "viewer", map[string]string{"family": "read"})
 		go func() {
-			defer func() { held <- struct{}{} }()
+			code := 0
+			defer func() { held <- code }()
 			req, _ := http.NewRequestWithContext(ctx, "PUT", b.base+"/v1/uploads/"+strings.Repeat("a", 26), newStall(release))
 			req.ContentLength = maxChunk*4/3 + 4<<10
 			req.Header.Set("Authorization", "Bearer "+tok)
 			req.Header.Set("Content-Type", "application/json")
 			if resp, err := b.client.Do(req); err == nil {
+				code = resp.StatusCode
 				resp.Body.Close()
 			}
 		}()
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	// Wait until the viewers' chunks hold the budget (the finding) or
+	// all three are answered (refused before a byte is read: the fix).
+	var answers []int
+	for deadline := time.Now().Add(10 * time.Second); len(answers) < 3; {
 		b.g.chunks.mu.Lock()
 		total := b.g.chunks.total
 		b.g.chunks.mu.Unlock()
 		if total >= 3*jsonChunkCost(maxChunk*4/3+4<<10) {
 			break
 		}
+		select {
+		case code := <-held:
+			answers = append(answers, code)
+		case <-time.After(20 * time.Millisecond):
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the viewers' chunks hold %d bytes of the budget", total)
+			t.Fatalf("the viewers' chunks hold %d bytes of the budget, and %d of them were answered", total, len(answers))
 		}
 	}
 	st, raw := b.do("PUT", "/v1/uploads/"+up.ID, mia, map[string]any{"offset": 0, "data": data})
 	close(release)
-	for range 3 {
-		<-held
+	for len(answers) < 3 {
+		answers = append(answers, <-held)
+	}
+	for _, code := range answers {
+		if code != http.StatusForbidden {
+			t.Errorf("a viewer's chunk: HTTP %d, want 403 (viewers may not upload)", code)
+		}
 	}
 	if st != http.StatusOK {
 		t.Errorf("mia's 16 MiB chunk while three viewers (no upload right) hold slow JSON chunks: HTTP %d, want 200: %.300s", st, raw)

@@ -224,8 +224,9 @@ func TestShareCookieOtherLink(t *testing.T) {
 }
 
 // TestPreAuthBodyLimit: before a caller is authenticated, the box reads
-// at most maxBody of a request, on REST and on gRPC; only a signed-in
-// caller may send an upload chunk's worth.
+// no body of a route that needs a credential (401, on REST and gRPC),
+// and at most maxPublicBody of one that does not (sign-in); only a
+// signed-in caller may send an upload chunk's worth.
 func TestPreAuthBodyLimit(t *testing.T) {
 	b := newTestBox(t)
 	own := b.owner()
@@ -233,20 +234,25 @@ func TestPreAuthBodyLimit(t *testing.T) {
 	raw, _ := json.Marshal(big)
 
 	// REST: a 4 MiB chunk without a credential (or with a wrong one) is
-	// cut off, not read whole and then refused.
+	// refused before it is read.
 	for _, authz := range []string{"", "sbs_" + strings.Repeat("a", 53)} {
 		got := sendREST(t, b, "PUT", "/v1/uploads/aaaaaaaaaaaaaaaaaaaaaaaaaa", authzHeader(authz), raw)
-		if got.code != http.StatusRequestEntityTooLarge && got.code != http.StatusBadRequest {
-			t.Errorf("unauthenticated 4 MiB upload chunk (authz %q): HTTP %d, want 413 or 400: %.200s", authz, got.code, got.body)
+		if got.code != http.StatusUnauthorized {
+			t.Errorf("unauthenticated 4 MiB upload chunk (authz %q): HTTP %d, want 401: %.200s", authz, got.code, got.body)
 		}
+	}
+	// A sign-in over the public routes' limit is refused as too large.
+	pw, _ := json.Marshal(map[string]string{"username": "owner", "password": strings.Repeat("p", maxPublicBody)})
+	if got := sendREST(t, b, "POST", "/v1/auth/login", "", pw); got.code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a %d-byte sign-in: HTTP %d, want 413: %.200s", len(pw), got.code, got.body)
 	}
 	// Signed in, the same body reaches the upload (which does not exist).
 	if got := sendREST(t, b, "PUT", "/v1/uploads/aaaaaaaaaaaaaaaaaaaaaaaaaa", "Bearer "+own, raw); got.code != http.StatusNotFound {
 		t.Errorf("signed-in 4 MiB chunk to an unknown upload: HTTP %d, want 404: %.200s", got.code, got.body)
 	}
 
-	// gRPC: a 3 MiB sign-in or chunk without a credential is refused
-	// before it is read whole.
+	// gRPC: a 3 MiB sign-in is cut off at the public routes' limit; a
+	// chunk without a credential is refused before it is read.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	conn := b.grpcConn("")
@@ -255,8 +261,8 @@ func TestPreAuthBodyLimit(t *testing.T) {
 		t.Errorf("3 MiB gRPC sign-in: %v, want the body cut off", err)
 	}
 	_, err = pb.NewUploadServiceClient(conn).WriteChunk(ctx, &pb.WriteChunkRequest{Id: "aaaaaaaaaaaaaaaaaaaaaaaaaa", Data: make([]byte, 3<<20)})
-	if !cutOff(err) {
-		t.Errorf("unauthenticated 3 MiB gRPC chunk: %v, want the body cut off", err)
+	if c := status.Code(err); c != codes.Unauthenticated {
+		t.Errorf("unauthenticated 3 MiB gRPC chunk: %v, want Unauthenticated", err)
 	}
 	// Signed in, a chunk that size is read (and the unknown upload refused).
 	_, err = pb.NewUploadServiceClient(b.grpcConn(own)).WriteChunk(ctx, &pb.WriteChunkRequest{Id: "aaaaaaaaaaaaaaaaaaaaaaaaaa", Data: make([]byte, 3<<20)})

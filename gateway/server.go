@@ -5,12 +5,9 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/api/httpbody"
@@ -22,10 +19,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/shoebox/shoebox/appliance"
-	"github.com/shoebox/shoebox/gateway/auth"
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
-	"github.com/shoebox/shoebox/gateway/token"
 )
 
 //go:embed openapi/shoebox.swagger.json
@@ -107,9 +101,14 @@ func (g *Gateway) buildHandler() error {
 	top.HandleFunc("GET /pair", g.pairPage)
 	// Upload chunks are received here, not through the REST facade:
 	// streamed to the part file (raw), or decoded once (JSON).
-	top.HandleFunc("PUT /v1/uploads/{id}", g.jsonChunk)
-	top.HandleFunc("PUT /v1/uploads/{id}/data", g.rawChunk)
-	top.Handle("/v1/", withRESTWriter(mux))
+	top.HandleFunc(jsonChunkRoute, g.jsonChunk)
+	top.HandleFunc(rawChunkRoute, g.rawChunk)
+	top.Handle(restRoutes, withRESTWriter(mux))
+	publicREST, err := publicRoutes()
+	if err != nil {
+		return err
+	}
+	g.door = &frontDoor{top: top, public: publicREST}
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -117,31 +116,21 @@ func (g *Gateway) buildHandler() error {
 		// Share-link tokens travel in paths: no answer, not even the
 		// mux's redirects and 404s under /s/, may leak one as a Referer.
 		w.Header().Set("Referrer-Policy", "no-referrer")
-		// Bodies are read before the gRPC side authenticates the call:
-		// bound them, so that nobody can make the box buffer gigabytes.
-		// Only a caller whose credential checks out may send an upload
-		// chunk's worth, and only while the chunks on their way hold
-		// less than the caps of inflight.go.
+		// Bodies are read before the gRPC side authorizes the call: the
+		// front door (door.go) bounds them, and lets in only what needs
+		// no credential or comes with one that authenticates.
 		grpcCall := r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
-		door, limit := doorOf(r, grpcCall)
-		if door != nil {
-			if p, ok := g.signedIn(r); ok {
-				release, ok := g.chunks.take(p.UserID, door.cost(limit, r.ContentLength))
-				if !ok {
-					door.refuse(w)
-					return
-				}
-				defer release()
-			} else {
-				limit = maxBody
-			}
+		release, limit, ok := g.admit(w, r, grpcCall)
+		if !ok {
+			return
 		}
+		defer release()
 		if r.ContentLength > limit {
 			// Said to be too large: refused before a buffer is made for it.
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusRequestEntityTooLarge)
 			json.NewEncoder(w).Encode(map[string]any{"code": codes.ResourceExhausted.String(), "status": http.StatusRequestEntityTooLarge,
-				"error": fmt.Sprintf("a body of %d bytes is over the limit of %d for this request: send less (an upload chunk: signed in, at most 16 MiB)", r.ContentLength, limit)})
+				"error": fmt.Sprintf("a body of %d bytes is over the limit of %d for this request: send less (without a sign-in at most 16 KiB; signed in, 1 MiB, or 16 MiB for an upload chunk)", r.ContentLength, limit)})
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -154,20 +143,16 @@ func (g *Gateway) buildHandler() error {
 	return nil
 }
 
-// maxBody bounds a request body (but a signed-in caller's upload chunk).
-const maxBody = 1 << 20
-
-// A chunkDoor is a way an upload chunk comes in: the body it may carry,
-// the memory that costs, and how a refusal is said.
+// A chunkDoor is a way an upload chunk comes in: the memory its body
+// costs (inflight.go).
 type chunkDoor struct {
-	cost   func(limit, contentLength int64) int64
-	refuse func(http.ResponseWriter)
+	cost func(limit, contentLength int64) int64
 }
 
 var (
-	grpcDoor = &chunkDoor{func(limit, _ int64) int64 { return grpcChunkCost(limit) }, refuseGRPC}
-	jsonDoor = &chunkDoor{func(limit, cl int64) int64 { return jsonChunkCost(bodySize(limit, cl)) }, refuseREST}
-	rawDoor  = &chunkDoor{func(limit, cl int64) int64 { return rawChunkCost(bodySize(limit, cl)) }, refuseREST}
+	grpcDoor = &chunkDoor{func(limit, _ int64) int64 { return grpcChunkCost(limit) }}
+	jsonDoor = &chunkDoor{func(limit, cl int64) int64 { return jsonChunkCost(bodySize(limit, cl)) }}
+	rawDoor  = &chunkDoor{func(limit, cl int64) int64 { return rawChunkCost(bodySize(limit, cl)) }}
 )
 
 // bodySize is what a body may carry: its Content-Length, or the limit
@@ -177,30 +162,6 @@ func bodySize(limit, cl int64) int64 {
 		return limit
 	}
 	return cl
-}
-
-// doorOf tells whether r sends an upload chunk, and the most its body
-// may carry; for any other request it answers nil and maxBody.
-func doorOf(r *http.Request, grpcCall bool) (*chunkDoor, int64) {
-	switch {
-	case grpcCall && r.URL.Path == "/shoebox.v1.UploadService/WriteChunk":
-		return grpcDoor, maxChunk + 2<<20 // a raw chunk and its framing
-	case grpcCall || r.Method != http.MethodPut || !strings.HasPrefix(r.URL.Path, "/v1/uploads/"):
-		return nil, maxBody
-	case strings.HasSuffix(r.URL.Path, "/data"):
-		return rawDoor, maxChunk
-	}
-	return jsonDoor, maxChunk*4/3 + 4<<10 // a base64 chunk in JSON
-}
-
-// signedIn returns the principal of r's credential, if it authenticates.
-func (g *Gateway) signedIn(r *http.Request) (auth.Principal, bool) {
-	bearer := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
-	if bearer == "" {
-		return auth.Principal{}, false
-	}
-	p, err := g.authenticate(bearer, clientIP(r))
-	return p, err == nil
 }
 
 // restMarshaler is JSON, with HttpBody (downloads) passed through raw.
@@ -278,124 +239,6 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// PlainHTTP answers plain-HTTP requests. A GET or HEAD that carries no
-// credential is redirected (308) to HTTPS. Anything else is refused with
-// 403 and never redirected (a redirect repeats a token in the URL, and
-// makes a client post its body, password included, a second time): a
-// credential in it (an Authorization bearer, a share link's token in the
-// path, any token in the query or body: an enrolment code, say) has
-// crossed the network in the clear and is revoked; a password in the body
-// is never checked (a plain-HTTP client costs the box no key derivation)
-// and its account is told at its next sign-in. All of it is audited,
-// without the secrets.
-func (g *Gateway) PlainHTTP() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, httpsPort, _ := net.SplitHostPort(strings.TrimPrefix(g.publicURL(), "https://"))
-		ip := clientIP(r)
-		var bearer string
-		// Any Authorization header carries a credential; the scheme is
-		// case-insensitive (RFC 9110), so "bearer x" is exposed too.
-		if a := strings.TrimSpace(r.Header.Get("Authorization")); a != "" {
-			if scheme, tok, ok := strings.Cut(a, " "); ok && strings.EqualFold(scheme, "Bearer") {
-				a = strings.TrimSpace(tok)
-			}
-			bearer = a
-		}
-		exposed := tokensIn(r.URL.RawQuery)
-		if strings.HasPrefix(r.URL.Path, "/s/") {
-			exposed = append(exposed, strings.SplitN(strings.TrimPrefix(r.URL.Path, "/s/"), "/", 2)[0])
-		}
-		var body plainBody
-		hasBody := r.Method != http.MethodGet && r.Method != http.MethodHead
-		if hasBody {
-			body = readPlainBody(r)
-			exposed = append(exposed, body.tokens...)
-		}
-		revoked := false
-		bearerUser := ""
-		if bearer != "" {
-			bearerUser, revoked = g.revokeExposed(bearer, ip)
-		}
-		for _, tok := range exposed {
-			_, ok := g.revokeExposed(tok, ip)
-			revoked = revoked || ok
-		}
-		if body.password && !strings.HasPrefix(r.URL.Path, "/s/") { // a link's password dies with the link
-			switch {
-			case body.user != "":
-				g.passwordExposed(body.user, ip, r.URL.Path)
-			case bearerUser != "":
-				g.passwordExposed(bearerUser, ip, r.URL.Path)
-			default:
-				g.recordAs("", ip, actionPasswordExposed, "", map[string]string{"path": r.URL.Path})
-			}
-		}
-		if (revoked || body.password) && g.d != nil {
-			g.d.Bus.Raise("security", "plain-http-credential", appliance.Warning, "A password or token was sent to the box over plain HTTP",
-				fmt.Sprintf("The last came from %s, to %s, at %s. Tokens sent that way were revoked; passwords were not checked, and their people are told at their next sign-in. Check that apps and scripts use https://.",
-					ip, r.URL.Path, g.now().UTC().Format(time.RFC3339)))
-		}
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if httpsPort != "" && httpsPort != "443" {
-			host = net.JoinHostPort(host, httpsPort)
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		if bearer != "" || len(exposed) > 0 || hasBody {
-			// Never redirect a request that may carry a secret; say what
-			// happened instead.
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprintf(w, `{"error":"this box takes credentials and request bodies over HTTPS only: nothing in this request was processed, a credential sent with it has been revoked, and a password in it was not checked (if it was real, change it)","hint":"sign in again at https://%s/ (or ask for a new link)"}`+"\n", host)
-			return
-		}
-		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
-	})
-}
-
-// plainBody is what a request body sent over plain HTTP gave away.
-type plainBody struct {
-	user     string   // the "username" field
-	password bool     // a password field was not empty
-	tokens   []string // every token in it
-}
-
-// readPlainBody reads at most maxBody of r's body, as JSON or as a form.
-func readPlainBody(r *http.Request) plainBody {
-	raw, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
-	fields := map[string]string{}
-	var obj map[string]any
-	if json.Unmarshal(raw, &obj) == nil {
-		for k, v := range obj {
-			if s, ok := v.(string); ok {
-				fields[k] = s
-			}
-		}
-	} else if q, err := url.ParseQuery(string(raw)); err == nil {
-		for k := range q {
-			fields[k] = q.Get(k)
-		}
-	}
-	out := plainBody{user: fields["username"], tokens: tokensIn(string(raw))}
-	for _, k := range []string{"password", "old_password", "new_password"} {
-		out.password = out.password || fields[k] != ""
-	}
-	return out
-}
-
-// tokensIn returns the well-formed tokens in s, wherever they stand.
-func tokensIn(s string) []string {
-	var out []string
-	for _, w := range strings.FieldsFunc(s, func(c rune) bool { return !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') }) {
-		if token.KindOf(w) != "" {
-			out = append(out, w)
-		}
-	}
-	return out
 }
 
 // Close stops the gRPC server and the in-process connection, waits for

@@ -337,23 +337,23 @@ func (g *Gateway) revokeExposed(tok, ip string) (string, bool) {
 	return "", false
 }
 
-// passwordExposed records that a password for the account name crossed
-// the network in the clear, and tells the person at their next sign-in.
-// The password is not checked, so whoever posts a name can cause no more
-// than this: one notice (a newer one replaces it) and an audit entry. A
-// name that is no account is not kept: it may be a mistyped password.
-func (g *Gateway) passwordExposed(name, ip, path string) {
+// passwordExposed tells the account name, at its next sign-in, that a
+// password for it crossed the network in the clear, and returns the
+// account's name ("" for a name that is no account: it is not kept, it
+// may be a mistyped password). The password is not checked, so whoever
+// posts a name can cause no more than this: one notice (a newer one
+// replaces it), and the audit entry the caller writes (plain.go).
+func (g *Gateway) passwordExposed(name, ip string) string {
 	u, err := g.auth.GetUser(name)
 	if err != nil {
-		g.recordAs("", ip, actionPasswordExposed, "", map[string]string{"path": path, "detail": "no such account; the name sent is not kept"})
-		return
+		return ""
 	}
 	text := fmt.Sprintf("On %s a password for your account was sent to the box over plain HTTP (unencrypted) from %s. The box did not check it, but anyone on that network could read it: if it was your password, change it now, and make sure the app or script uses https://.",
 		g.now().UTC().Format("2006-01-02 15:04 MST"), ip)
 	if err := g.auth.Notify(u.Name, auth.NoticePasswordExposed, text); err != nil {
 		g.log.Warn("keeping a notice for the next sign-in", "user", u.Name, "err", err)
 	}
-	g.recordAs(u.Name, ip, actionPasswordExposed, u.Name, map[string]string{"path": path})
+	return u.Name
 }
 
 // actionPasswordExposed: a password was sent over plain HTTP.

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/shoebox/shoebox/gateway/auth"
@@ -132,6 +131,9 @@ func (s *uploadService) WriteChunk(ctx context.Context, r *pb.WriteChunkRequest)
 // caller in ctx: the one way a chunk is written, whatever its door.
 func (g *Gateway) writeChunk(ctx context.Context, id string, offset int64, body io.Reader, n int64) (*pb.Upload, error) {
 	owner := callerOf(ctx).p.UserID
+	if _, err := g.ownUpload(ctx, id); err != nil {
+		return nil, err
+	}
 	off, err := g.uploads.Write(ctx, owner, id, offset, body, n)
 	if err != nil {
 		var oe *upload.OffsetError
@@ -146,6 +148,17 @@ func (g *Gateway) writeChunk(ctx context.Context, id string, offset int64, body 
 	}
 	sess.Offset = off
 	return uploadPB(sess), nil
+}
+
+// ownUpload is the caller's upload id, if they may still upload to its
+// space: a grant revoked since CreateUpload stops its chunks and its
+// completion.
+func (g *Gateway) ownUpload(ctx context.Context, id string) (upload.Session, error) {
+	sess, err := g.uploads.Status(ctx, callerOf(ctx).p.UserID, id)
+	if err != nil {
+		return sess, err
+	}
+	return sess, g.require(ctx, auth.Upload, sess.Space)
 }
 
 // writeChunkMethod is the RPC whose policy and audit rule the REST chunk
@@ -213,12 +226,7 @@ func (g *Gateway) rawChunk(w http.ResponseWriter, r *http.Request) {
 // serveChunk runs a REST chunk through the interceptor of WriteChunk
 // (authentication, policy, fail-closed checks, audit) and answers.
 func (g *Gateway) serveChunk(w http.ResponseWriter, r *http.Request, id string, off int64, body io.Reader, n int64) {
-	md := metadata.Pairs(mdClientIP, clientIP(r))
-	if a := r.Header.Get("Authorization"); a != "" {
-		md.Set("authorization", a)
-	}
-	ctx := metadata.NewIncomingContext(r.Context(), md)
-	resp, err := g.intercept(ctx, writeChunkMethod, &pb.WriteChunkRequest{Id: id, Offset: off}, func(ctx context.Context) (any, error) {
+	resp, err := g.intercept(restContext(r), writeChunkMethod, &pb.WriteChunkRequest{Id: id, Offset: off}, func(ctx context.Context) (any, error) {
 		return g.writeChunk(ctx, id, off, body, n)
 	})
 	g.chunkAnswer(w, r, resp, err)
@@ -284,17 +292,13 @@ func (s *uploadService) GetUpload(ctx context.Context, r *pb.UploadRequest) (*pb
 }
 
 func (s *uploadService) CompleteUpload(ctx context.Context, r *pb.UploadRequest) (*pb.Upload, error) {
-	owner := callerOf(ctx).p.UserID
 	// The file lands in the space now: the caller must still be allowed
-	// to upload there (a grant revoked since CreateUpload stops it).
-	sess, err := s.g.uploads.Status(ctx, owner, r.Id)
+	// to upload there.
+	sess, err := s.g.ownUpload(ctx, r.Id)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.g.require(ctx, auth.Upload, sess.Space); err != nil {
-		return nil, err
-	}
-	res, err := s.g.uploads.Complete(ctx, owner, r.Id)
+	res, err := s.g.uploads.Complete(ctx, callerOf(ctx).p.UserID, r.Id)
 	if err != nil {
 		return nil, err
 	}

@@ -195,8 +195,8 @@ func TestUploadChunksInFlight(t *testing.T) {
 }
 
 // TestChunkClaimedTooLarge: a body said to be larger than the request
-// may carry is refused (413) before the box makes room for it — signed
-// in or not.
+// may carry is refused (413) before the box makes room for it; without a
+// credential it is refused (401) before anything else.
 func TestChunkClaimedTooLarge(t *testing.T) {
 	b := newTestBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
@@ -204,10 +204,11 @@ func TestChunkClaimedTooLarge(t *testing.T) {
 	for _, c := range []struct {
 		who, tok, path string
 		n              int64
+		code           int
 	}{
-		{"nobody", "", "/v1/uploads/" + up.ID, 20 << 20},
-		{"mia", mia, "/v1/uploads/" + up.ID, 1 << 40},
-		{"mia", mia, "/v1/uploads/" + up.ID + "/data?offset=0", 17 << 20},
+		{"nobody", "", "/v1/uploads/" + up.ID, 20 << 20, http.StatusUnauthorized},
+		{"mia", mia, "/v1/uploads/" + up.ID, 1 << 40, http.StatusRequestEntityTooLarge},
+		{"mia", mia, "/v1/uploads/" + up.ID + "/data?offset=0", 17 << 20, http.StatusRequestEntityTooLarge},
 	} {
 		req, _ := http.NewRequest("PUT", b.base+c.path, newStall(make(chan struct{})))
 		req.ContentLength = c.n
@@ -220,8 +221,8 @@ func TestChunkClaimedTooLarge(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusRequestEntityTooLarge || !json.Valid(body) {
-			t.Errorf("%s: PUT %s with Content-Length %d: HTTP %d %s, want 413", c.who, c.path, c.n, resp.StatusCode, body)
+		if resp.StatusCode != c.code || !json.Valid(body) {
+			t.Errorf("%s: PUT %s with Content-Length %d: HTTP %d %s, want %d", c.who, c.path, c.n, resp.StatusCode, body, c.code)
 		}
 	}
 }
