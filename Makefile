@@ -11,7 +11,7 @@ FUZZTIME    ?= 8s
 TESTFLAGS   ?=
 VAR         := $(CURDIR)/var
 
-.PHONY: help build test lint proto proto-check unit-check unit fuzz e2e-smart bench run demo clean
+.PHONY: help build test lint proto proto-check unit-check unit attack fuzz e2e-smart bench run demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -60,13 +60,16 @@ unit-check: ## the systemd unit: valid, and systemd-analyze security scores its 
 unit: ## go test -race ./... (TESTFLAGS=-short trims sizes)
 	$(GO) test -race -timeout 25m $(TESTFLAGS) ./...
 
+attack: ## the attacks on a real shoeboxd (memory under 512 MiB, /healthz within 1 s; docs/SECURITY.md), without the race detector
+	$(GO) test -count=1 -timeout 15m -run 'TestAttack|TestReview' ./test/e2e/
+
 fuzz: ## run every fuzz target for FUZZTIME each (scripts/fuzz.sh)
 	@GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 e2e-smart: ## boot Linux under QEMU (TCG) with NVMe/AHCI/SCSI/USB disks and check disk health end to end
 	bash smart/e2e/run.sh
 
-test: lint proto-check unit-check unit fuzz e2e-smart ## every check and test: lint, the systemd unit's sandbox score, go test -race, bounded fuzzing, QEMU disk health
+test: lint proto-check unit-check unit attack fuzz e2e-smart ## every check and test: lint, the systemd unit's sandbox score, go test -race, the attacks on a real daemon, bounded fuzzing, QEMU disk health
 
 bench: build ## Shoebox beside restic, borg and kopia on the same data; then on disk arrays; then the API under load
 	bash bench/bench.sh
