@@ -23,15 +23,7 @@ import (
 // readFixture parses one file of testdata/.
 func readFixture(t *testing.T, name string) *Record {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := ParseSmartctlJSON(b)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return r
+	return parseSmartctlFile(t, filepath.Join("testdata", name))
 }
 
 // TestFixtureVerdicts judges each fixture alone: its state, its first
@@ -67,15 +59,7 @@ func TestFixtureVerdicts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := ParseSmartctlJSON(b)
-			if err != nil {
-				t.Fatalf("parse: %v", err)
-			}
-			v := Evaluate(r, nil, nil, ArrayErrors{}, policyNow)
+			v := Evaluate(readFixture(t, tt.file), nil, nil, ArrayErrors{}, policyNow)
 			first := ""
 			if len(v.Reasons) > 0 {
 				first = v.Reasons[0]

@@ -45,17 +45,23 @@ func smartctlFiles(t testing.TB) []string {
 
 func readSmartctl(t testing.TB, name string) *Record {
 	t.Helper()
-	dir := filepath.Join(realSMART, "smartctl-json", "testdata")
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if errors.Is(err, os.ErrNotExist) {
+	p := filepath.Join(realSMART, "smartctl-json", "testdata", name)
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 		t.Skipf("real SMART data not present: %v", err)
 	}
+	return parseSmartctlFile(t, p)
+}
+
+// parseSmartctlFile reads and parses one smartctl --json file.
+func parseSmartctlFile(t testing.TB, p string) *Record {
+	t.Helper()
+	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r, err := ParseSmartctlJSON(b)
 	if err != nil {
-		t.Fatalf("%s: %v", name, err)
+		t.Fatalf("%s: %v", filepath.Base(p), err)
 	}
 	return r
 }
