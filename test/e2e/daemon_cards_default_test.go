@@ -36,11 +36,13 @@ smart:
 		Reason       string
 	}
 	var vs []verdict
+	inserted := time.Now()
 	b.waitFor("the card SAFE TO FORMAT with the default config", 60*time.Second, func() bool {
 		_, body := b.get("/v1/cards", true)
 		vs = cardsOf[verdict](body)
 		return len(vs) == 1 && vs[0].SafeToFormat
 	})
+	t.Logf("card SAFE TO FORMAT %.1f s after it appeared", time.Since(inserted).Seconds())
 	if r := vs[0].Reason; !strings.HasPrefix(r, "array: all 3 files, snapshot ") ||
 		!strings.Contains(r, "offsite: none, not required (no offsite unit is paired with this box)") {
 		t.Errorf("verdict reason %q: want the array copy with its snapshot, offsite not required", r)
