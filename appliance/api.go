@@ -289,7 +289,13 @@ func (d *Daemon) DiskHealth(m raid.DiskStatus) DiskHealth {
 			if r == nil || (m.Serial == "" || r.Serial != m.Serial) && (m.WWN == "" || r.WWN != m.WWN) {
 				continue
 			}
-			return DiskHealth{State: string(st.Verdict.State), Reasons: st.Verdict.Reasons, Temperature: r.Temperature}
+			// The action sentence ends the list: the phone shows it
+			// as the last line (the API has no field of its own for it).
+			why := st.Verdict.Reasons
+			if st.Verdict.Action != "" {
+				why = append(slices.Clip(why), st.Verdict.Action)
+			}
+			return DiskHealth{State: string(st.Verdict.State), Reasons: why, Temperature: r.Temperature}
 		}
 	}
 	return DiskHealth{State: string(smart.Unknown), Reasons: []string{"no SMART data for this disk (a folder or virtual disk, or SMART polling is off)"}}

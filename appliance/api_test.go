@@ -31,7 +31,7 @@ func TestHoldsFile(t *testing.T) {
 	defer repo.Close()
 	d := New(&Config{StateDir: dir}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	d.Repo = repo
-	cw := &cardWatcher{d: d, cfg: cards.Config{Library: filepath.Join(dir, "library"), LedgerDir: filepath.Join(dir, "ledgers"), RequiredCopies: 1}}
+	cw := &cardWatcher{d: d, cfg: cards.Config{Library: filepath.Join(dir, "library"), LedgerDir: filepath.Join(dir, "ledgers")}}
 	d.cards = cw
 	card := filepath.Join(dir, "card", "DCIM", "100CANON")
 	os.MkdirAll(card, 0o755)

@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,9 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"missing passphrase", "state_dir: /s\nrepository: {path: /r}\n", "repository.passphrase_file: required"},
 		{"too few disks", "state_dir: /s\nrepository: {passphrase_file: /p}\ndisks:\n  members: [/a, /b]\n  data: 2\n  parity: 1\n", "config.yaml:4: disks.members: layout needs 3 disks, 2 listed"},
 		{"bad duration", "state_dir: /s\nrepository: {passphrase_file: /p, path: /r}\nscrub: {every: soon}\n", "not a duration"},
+		{"unknown card copy", "state_dir: /s\nrepository: {passphrase_file: /p, path: /r}\ncards:\n  library: /l\n  require: [array, cloud]\n", "config.yaml:5: cards.require[1]: unknown copy \"cloud\""},
+		{"both card keys", "state_dir: /s\nrepository: {passphrase_file: /p, path: /r}\ncards:\n  library: /l\n  require: [array]\n  required_copies: 2\n", "cards.required_copies: set either cards.require or the older cards.required_copies, not both"},
+		{"three card copies", "state_dir: /s\nrepository: {passphrase_file: /p, path: /r}\ncards:\n  library: /l\n  required_copies: 3\n", "cards.required_copies: must be 1 (a verified copy on the array) or 2 (array and offsite), got 3"},
 		{"duplicate source", "state_dir: /s\nrepository: {passphrase_file: /p, path: /r}\nsources:\n  - {name: a, path: /a}\n  - {name: a, path: /b}\n", "sources[1].name: duplicate"},
 		{"negative kdf memory", "state_dir: /s\nrepository: {passphrase_file: /p, path: /r}\ngateway: {kdf_memory_mib: -1}\n", "config.yaml:3: gateway.kdf_memory_mib: must be 0"},
 	} {
@@ -34,7 +38,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Listen != "localhost:8443" || cfg.Sources[0].Mode != "continuous" || cfg.Disks.Data != 2 || cfg.Cards.RequiredCopies != 2 ||
+	if cfg.Listen != "localhost:8443" || cfg.Sources[0].Mode != "continuous" || cfg.Disks.Data != 2 || !slices.Equal(cfg.Cards.Requirement(cfg.OffsiteConfigured()), []string{"array"}) ||
 		time.Duration(cfg.Scrub.Every) != 30*24*time.Hour {
 		t.Errorf("defaults: %+v", cfg)
 	}
@@ -135,5 +139,27 @@ func TestSupervisorRestartsFailingService(t *testing.T) {
 	s.Wait()
 	if !errors.Is(ctx.Err(), context.Canceled) {
 		t.Fatal("unreachable")
+	}
+}
+
+// TestCardsRequirement: what the copies a card needs are, for the new key,
+// the older one, and neither.
+func TestCardsRequirement(t *testing.T) {
+	for _, tc := range []struct {
+		cards string
+		want  []string
+	}{
+		{"{library: /l}", []string{"array"}},
+		{"{library: /l, require: [array, offsite]}", []string{"array", "offsite"}},
+		{"{library: /l, required_copies: 1}", []string{"array"}},
+		{"{library: /l, required_copies: 2}", []string{"array", "offsite"}},
+	} {
+		cfg, err := ParseConfig("config.yaml", []byte("state_dir: /s\nrepository: {passphrase_file: /p, path: /r}\ncards: "+tc.cards+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Cards.Requirement(cfg.OffsiteConfigured()); !slices.Equal(got, tc.want) {
+			t.Errorf("cards: %s: got %v, want %v", tc.cards, got, tc.want)
+		}
 	}
 }

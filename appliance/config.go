@@ -14,6 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"gopkg.in/yaml.v3"
 
+	"github.com/shoebox/shoebox/appliance/cards"
 	"github.com/shoebox/shoebox/internal/pathx"
 )
 
@@ -139,11 +140,39 @@ type CardsConfig struct {
 	MountRoots []string `yaml:"mount_roots"`
 	// Watch lists folders whose subfolders stand for cards, named by the
 	// subfolder (card readers shared over the network, tests).
-	Watch          []string `yaml:"watch"`
-	Library        string   `yaml:"library"`
-	Naming         string   `yaml:"naming"`
-	RequiredCopies int      `yaml:"required_copies"`
+	Watch   []string `yaml:"watch"`
+	Library string   `yaml:"library"`
+	Naming  string   `yaml:"naming"`
+	// Require names the verified copies besides the card that every
+	// file needs before the card is SAFE TO FORMAT: "array" (in a
+	// snapshot on the redundant array, read back) and "offsite". Empty:
+	// cards.DefaultRequire, see Requirement.
+	Require []string `yaml:"require"`
+	// RequiredCopies is the older way to say it, still read: 1 means
+	// [array], 2 [array, offsite]. Set one of the two.
+	RequiredCopies int `yaml:"required_copies"`
 }
+
+// Requirement is the copies a card's files need before SAFE TO FORMAT:
+// Require, else what RequiredCopies meant, else the default: [array],
+// and [array, offsite] once an offsite unit is configured.
+func (c CardsConfig) Requirement(offsiteConfigured bool) []string {
+	switch {
+	case len(c.Require) > 0:
+		return c.Require
+	case c.RequiredCopies == 1:
+		return []string{cards.CopyArray}
+	case c.RequiredCopies == 2:
+		return []string{cards.CopyArray, cards.CopyOffsite}
+	}
+	return cards.DefaultRequire(offsiteConfigured)
+}
+
+// OffsiteConfigured reports whether an offsite unit is paired with the
+// box. Cluster pairing does not exist yet, so no config can name one:
+// false until it does, and then the default card requirement becomes
+// [array, offsite].
+func (c *Config) OffsiteConfigured() bool { return false }
 
 // DrillsConfig schedules restore drills.
 type DrillsConfig struct {
@@ -327,9 +356,6 @@ func (c *Config) applyDefaults() {
 	if c.Cards.Naming == "" {
 		c.Cards.Naming = "{date}/{camera}"
 	}
-	if c.Cards.RequiredCopies == 0 {
-		c.Cards.RequiredCopies = 2
-	}
 	if c.Drills.Every == 0 {
 		c.Drills.Every = Duration(24 * time.Hour)
 	}
@@ -424,6 +450,22 @@ func (c *Config) validate(file string) error {
 	}
 	if c.Cards.Library != "" && !filepath.IsAbs(c.Cards.Library) {
 		add(c.fail(file, "cards.library", "must be an absolute path, got %q", c.Cards.Library))
+	}
+	switch {
+	case c.Cards.RequiredCopies != 0 && len(c.Cards.Require) > 0:
+		add(c.fail(file, "cards.required_copies", "set either cards.require or the older cards.required_copies, not both; remove required_copies"))
+	case c.Cards.RequiredCopies < 0 || c.Cards.RequiredCopies > 2:
+		add(c.fail(file, "cards.required_copies", "must be 1 (a verified copy on the array) or 2 (array and offsite), got %d; or write cards.require: [array] or [array, offsite]", c.Cards.RequiredCopies))
+	}
+	seen := map[string]bool{}
+	for i, r := range c.Cards.Require {
+		switch {
+		case r != cards.CopyArray && r != cards.CopyOffsite:
+			add(c.fail(file, fmt.Sprintf("cards.require[%d]", i), "unknown copy %q: use %q (a verified snapshot on the disk array) or %q", r, cards.CopyArray, cards.CopyOffsite))
+		case seen[r]:
+			add(c.fail(file, fmt.Sprintf("cards.require[%d]", i), "%q is listed twice", r))
+		}
+		seen[r] = true
 	}
 	for i, r := range c.Cards.MountRoots {
 		if !filepath.IsAbs(r) {

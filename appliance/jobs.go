@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -70,7 +71,7 @@ func (d *Daemon) addJobs(ctx context.Context) {
 	}
 	if d.Config.Cards.Library != "" {
 		cw := &cardWatcher{d: d, cfg: cards.Config{Library: d.Config.Cards.Library, Naming: d.Config.Cards.Naming,
-			LedgerDir: d.statePath("cards"), RequiredCopies: d.Config.Cards.RequiredCopies},
+			LedgerDir: d.statePath("cards"), Require: d.Config.Cards.Requirement(d.Config.OffsiteConfigured())},
 			mountinfo: "/proc/self/mountinfo", seen: map[string]bool{}, ids: map[string]string{}}
 		d.cards = cw
 		d.sup.Add(ctx, "cards", cw)
@@ -319,39 +320,111 @@ func (c *cardWatcher) Backup(ctx context.Context, paths []string) (string, error
 	return snap.ID().String(), nil
 }
 
-// Verified implements cards.Verifier: a library file counts as one copy
-// on the box ("box") when the newest snapshot of the library holds it and
-// its stored content, read back from the array and verified blob by blob,
-// has the given SHA-256. Offsite copies arrive with the cluster.
-func (c *cardWatcher) Verified(ctx context.Context, path string, sum [32]byte) ([]string, error) {
-	key := path + fmt.Sprintf("%x", sum)
-	if _, ok := c.verified.Load(key); ok {
-		return []string{"box"}, nil
+// Unavailable implements cards.Verifier: copies on the array count only
+// while the repository is on a redundant disk array that has all its
+// disks and no degraded objects; offsite copies only once an offsite unit
+// is paired (not yet possible).
+func (c *cardWatcher) Unavailable(ctx context.Context, where string) string {
+	switch where {
+	case cards.CopyArray:
+		_, why := c.arrayGeneration()
+		return why
+	case cards.CopyOffsite:
+		if !c.d.Config.OffsiteConfigured() {
+			return "no offsite unit is paired with this box"
+		}
+	}
+	return ""
+}
+
+// arrayGeneration is the array's generation while it is redundant, or
+// why it is not.
+func (c *cardWatcher) arrayGeneration() (uint64, string) {
+	a := c.d.Array
+	if a == nil {
+		return 0, "the repository is a plain folder, not a redundant disk array: a copy there is lost with its one disk"
+	}
+	st := a.Status()
+	var gone []string
+	for _, m := range st.Disks {
+		if strings.HasPrefix(m.Problem, "missing") || strings.HasPrefix(m.Problem, "not mounted") {
+			gone = append(gone, m.Path)
+		}
+	}
+	switch {
+	case len(gone) > 0:
+		return 0, fmt.Sprintf("the disk array is degraded: %s missing; a copy on it is not redundant until the disk is back or replaced", strings.Join(gone, ", "))
+	case st.State != "healthy" || st.Degraded > 0:
+		return 0, fmt.Sprintf("the disk array is degraded (%d objects lack shards); run a scrub or replace the failed disk", st.Degraded)
+	}
+	return st.Generation, ""
+}
+
+// Verified implements cards.Verifier: a library file has a copy on the
+// array when a snapshot of the library holds it and its stored content,
+// read back from the array and verified blob by blob, has the given
+// SHA-256. The snapshot the ledger recorded is tried first, then the
+// other card snapshots, newest first (a later backup need not hold the
+// file). A positive answer is cached only for the array generation it was
+// read at, and only while the array is redundant.
+func (c *cardWatcher) Verified(ctx context.Context, path string, sum [32]byte, snapshot string) ([]cards.Copy, error) {
+	gen, why := c.arrayGeneration()
+	if why != "" {
+		return nil, nil // Unavailable says why
+	}
+	key := fmt.Sprintf("%s\x00%x\x00%d", path, sum, gen)
+	if cp, ok := c.verified.Load(key); ok {
+		return []cards.Copy{cp.(cards.Copy)}, nil
 	}
 	r := c.d.Repo
-	snap, err := r.FindSnapshot(ctx, "latest", vault.SnapshotFilter{Tags: []string{"cards"}})
+	snaps, err := r.Snapshots(ctx)
 	if err != nil {
-		return nil, nil // not backed up yet
+		return nil, err
 	}
-	n, err := r.Lookup(ctx, snap.Tree, path)
+	var order []*vault.Snapshot
+	for i := len(snaps) - 1; i >= 0; i-- {
+		s := snaps[i]
+		if !slices.Contains(s.Tags, "cards") {
+			continue
+		}
+		if snapshot != "" && strings.HasPrefix(s.ID().String(), snapshot) {
+			order = append([]*vault.Snapshot{s}, order...)
+		} else {
+			order = append(order, s)
+		}
+	}
+	for _, s := range order {
+		ok, err := c.snapshotHolds(ctx, s, path, sum)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			cp := cards.Copy{Where: cards.CopyArray, Snapshot: s.ID().Short(), Verified: time.Now().UTC()}
+			c.verified.Store(key, cp)
+			return []cards.Copy{cp}, nil
+		}
+	}
+	return nil, nil
+}
+
+// snapshotHolds reads a file of a snapshot back and compares its SHA-256.
+func (c *cardWatcher) snapshotHolds(ctx context.Context, s *vault.Snapshot, path string, sum [32]byte) (bool, error) {
+	r := c.d.Repo
+	n, err := r.Lookup(ctx, s.Tree, path)
 	if err != nil || n.Type != vault.NodeFile {
-		return nil, nil
+		return false, nil
 	}
 	h := sha256.New()
 	for _, id := range n.Content {
 		b, err := r.LoadBlob(ctx, id, nil)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
 		h.Write(b)
 	}
 	var got [32]byte
 	h.Sum(got[:0])
-	if got != sum {
-		return nil, nil
-	}
-	c.verified.Store(key, true)
-	return []string{"box"}, nil
+	return got == sum, nil
 }
 
 // verdicts computes every ingested card's verdict, reading the cards

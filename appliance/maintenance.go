@@ -42,10 +42,8 @@ func (d *Daemon) diskAlerts(ctx context.Context, events <-chan smart.Event) erro
 			return ctx.Err()
 		case ev := <-events:
 			key := "disk/" + ev.Key
-			why := ""
-			if len(ev.Verdict.Reasons) > 0 {
-				why = ev.Verdict.Reasons[0]
-			}
+			// The facts and the one thing to do.
+			why := ev.Verdict.Text()
 			name := fmt.Sprintf("%s %s (%s)", ev.Model, ev.Serial, ev.Path)
 			switch ev.To {
 			case smart.Failing:

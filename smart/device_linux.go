@@ -870,6 +870,9 @@ func (d *device) smartctlRecord(out []byte, status int) (*Record, error) {
 	}
 	r.Time = d.env.now()
 	r.Device = d.path
+	// The process's exit status when the JSON does not repeat it
+	// (smartctl before 7.0).
+	r.SmartctlExit = status
 	if r.WWN == "" {
 		r.WWN = d.id.WWN
 	}

@@ -40,7 +40,11 @@ const (
 	// correct.
 	CounterSCSIUncorrected = "scsi_uncorrected"
 	CounterIOErrors        = "io_errors"
-	CounterChecksumErrors  = "checksum_errors"
+	// CounterATAErrorLog is the number of errors in the ATA error log
+	// (what smartctl's exit status bit 6 reports); only its growth
+	// counts.
+	CounterATAErrorLog    = "ata_error_log"
+	CounterChecksumErrors = "checksum_errors"
 )
 
 // predictiveAttrs are the ATA attributes kept as counters, in the order
@@ -72,10 +76,20 @@ func Counters(r *Record, arr ArrayErrors) map[string]uint64 {
 			}
 		}
 	}
+	if r.ATA != nil {
+		c[CounterATAErrorLog] = r.ATA.ErrorLogCount
+	}
 	if n := r.NVMe; n != nil {
-		c[CounterNVMeMediaErrors] = n.MediaErrors
-		c[CounterNVMeSpare] = uint64(max(n.AvailableSpare, 0))
-		c[CounterNVMeUsed] = uint64(max(n.PercentageUsed, 0))
+		// Values the SSD did not fill in are left out.
+		if r.Reported(nvmeLog + ".media_errors") {
+			c[CounterNVMeMediaErrors] = n.MediaErrors
+		}
+		if r.Reported(nvmeLog + ".available_spare") {
+			c[CounterNVMeSpare] = uint64(n.AvailableSpare)
+		}
+		if r.Reported(nvmeLog + ".percentage_used") {
+			c[CounterNVMeUsed] = uint64(max(n.PercentageUsed, 0))
+		}
 		c[CounterNVMeWarning] = uint64(n.CriticalWarning)
 	}
 	if s := r.SCSI; s != nil {
@@ -98,10 +112,27 @@ func SampleOf(r *Record, arr ArrayErrors, v Verdict) Sample {
 	return s
 }
 
-// finding is one rule's outcome.
+// What to do: one sentence per verdict (see Verdict.Action). A FAILING
+// disk always gets ActReplaceNow; a WARNING one the action of its first
+// reason.
+const (
+	ActReplaceNow = "Copy your photos off this disk and replace it now."
+	actReplace    = "Replace the disk soon."
+	actPlan       = "Plan to replace the disk."
+	actTimeouts   = "Check the disk's cable and power connection; replace the disk if this keeps growing."
+	actCable      = "Reseat or replace the disk's data cable (these errors come from the cable or connector, not the disk)."
+	actPower      = "Check the power supply; replace the disk soon."
+	actAirflow    = "Improve the airflow around the box."
+	actScrub      = "Run a scrub; replace the disk if it happens again."
+	actIOErrors   = "Check the disk's cable; replace the disk if the errors continue."
+)
+
+// finding is one rule's outcome: a fact, and what to do about it at
+// WARNING.
 type finding struct {
 	state  State
 	reason string
+	todo   string
 }
 
 // judge collects findings; the verdict is the worst, its reasons the
@@ -109,11 +140,11 @@ type finding struct {
 type judge []finding
 
 func (j *judge) fail(format string, a ...any) {
-	*j = append(*j, finding{Failing, fmt.Sprintf(format, a...)})
+	*j = append(*j, finding{Failing, fmt.Sprintf(format, a...), ActReplaceNow})
 }
 
-func (j *judge) warn(format string, a ...any) {
-	*j = append(*j, finding{Warning, fmt.Sprintf(format, a...)})
+func (j *judge) warn(todo, format string, a ...any) {
+	*j = append(*j, finding{Warning, fmt.Sprintf(format, a...), todo})
 }
 
 func (j judge) verdict() Verdict {
@@ -122,14 +153,19 @@ func (j judge) verdict() Verdict {
 		for _, f := range j {
 			if f.state == want {
 				if v.State == "" {
-					v.State = want
+					v.State, v.Action = want, f.todo
 				}
 				v.Reasons = append(v.Reasons, f.reason)
 			}
 		}
 	}
-	if v.State == "" {
+	switch {
+	case v.State == "":
 		v.State = OK
+	case v.State == Failing:
+		v.Action = ActReplaceNow
+	case v.State == Warning && v.Action == "":
+		v.Action = actPlan
 	}
 	return v
 }
@@ -145,14 +181,14 @@ func Evaluate(r *Record, history []Sample, base *Baseline, arr ArrayErrors, now 
 
 	switch {
 	case r == nil:
-		j = append(j, finding{Unknown, "health unknown: no reading"})
+		j = append(j, finding{Unknown, "health unknown: no reading", ""})
 	case r.Standby && t.last != nil:
 		// Asleep and not woken: the last verdict stands.
 		st := t.last.State
 		if st == "" {
 			st = Unknown
 		}
-		j = append(j, finding{st, fmt.Sprintf("disk asleep, not woken; verdict of its last reading %s", ago(now, t.last.Time))})
+		j = append(j, finding{st, fmt.Sprintf("disk asleep, not woken; verdict of its last reading %s", ago(now, t.last.Time)), ""})
 	case r.Unknown != "" || r.Standby:
 		why := r.Unknown
 		if why == "" {
@@ -161,9 +197,14 @@ func Evaluate(r *Record, history []Sample, base *Baseline, arr ArrayErrors, now 
 		if !strings.HasPrefix(why, "health unknown") {
 			why = "health unknown: " + why
 		}
-		j = append(j, finding{Unknown, why})
+		j = append(j, finding{Unknown, why, ""})
 	case r.ATA == nil && r.NVMe == nil && r.SCSI == nil && r.SMARTStatus == "":
-		j = append(j, finding{Unknown, "health unknown: the disk reported no SMART data"})
+		// No health data: smartctl's exit status may still say the
+		// disk is failing.
+		j.drive(r)
+		if len(j) == 0 {
+			j = append(j, finding{Unknown, "health unknown: the disk reported no SMART data", ""})
+		}
 	default:
 		j.drive(r)
 		j.counters(r, t)
@@ -175,50 +216,76 @@ func Evaluate(r *Record, history []Sample, base *Baseline, arr ArrayErrors, now 
 }
 
 // drive applies what the drive itself says: its overall status, NVMe
-// critical warnings and spare, and ATA attributes at or below their
-// thresholds. The baseline does not silence these.
+// critical warnings and spare, ATA attributes at or below their
+// thresholds now or in the past, and smartctl's exit status bits 3-7
+// for what the reading itself does not show. The baseline does not
+// silence these.
 func (j *judge) drive(r *Record) {
-	failed := "the disk reports that it is failing (its own SMART health check failed); copy your photos off it and replace it now"
+	exit := r.SmartctlExit
+	statusFailed := false
 	if n := r.NVMe; n != nil {
 		// smartctl and our reader call any critical warning "failed",
 		// the temperature bit too: the bits decide for NVMe.
 		w := n.CriticalWarning
+		statusFailed = w != 0
 		if w&NVMeWarnReliability != 0 {
-			j.fail("the SSD reports that its reliability is degraded (media or internal errors); copy your photos off it and replace it now")
+			j.fail("the SSD reports that its reliability is degraded (media or internal errors)")
 		}
 		if w&NVMeWarnReadOnly != 0 {
-			j.fail("the SSD has switched itself to read-only to protect your data; copy your photos off it and replace it now")
+			j.fail("the SSD has switched itself to read-only to protect your data")
 		}
 		if w&NVMeWarnVolatile != 0 {
-			j.fail("the SSD's power-loss protection (volatile memory backup) has failed; data may be lost at a power cut: replace it now")
+			j.fail("the SSD's power-loss protection (volatile memory backup) has failed: a power cut may lose data")
 		}
+		spare := r.Reported(nvmeLog + ".available_spare")
 		emulated := n.AvailableSpare == 0 && n.SpareThreshold == 0
 		switch {
+		case w&NVMeWarnSpare != 0 && spare:
+			j.fail("the SSD has used up its spare capacity (%d%% left, limit %d%%)", n.AvailableSpare, n.SpareThreshold)
 		case w&NVMeWarnSpare != 0:
-			j.fail("the SSD has used up its spare capacity (%d%% left, limit %d%%); replace it now", n.AvailableSpare, n.SpareThreshold)
-		case !emulated && n.AvailableSpare < n.SpareThreshold:
-			j.fail("the SSD has used up its spare capacity (%d%% left, limit %d%%); replace it now", n.AvailableSpare, n.SpareThreshold)
+			j.fail("the SSD has used up its spare capacity (it does not report how much is left)")
+		case spare && !emulated && n.AvailableSpare < n.SpareThreshold:
+			j.fail("the SSD has used up its spare capacity (%d%% left, limit %d%%)", n.AvailableSpare, n.SpareThreshold)
 		}
 		if w&NVMeWarnPMR != 0 {
-			j.warn("the SSD's persistent memory region has become read-only or unreliable; plan to replace it")
+			j.warn(actPlan, "the SSD's persistent memory region has become read-only or unreliable")
 		}
 	} else if r.SMARTStatus == "failed" || (r.SCSI != nil && r.SCSI.HealthOK != nil && !*r.SCSI.HealthOK) {
-		j.fail("%s", failed)
+		statusFailed = true
+		j.fail("the disk reports that it is failing (its own SMART health check failed)")
 	}
-	if r.ATA == nil {
-		return
+	if exit&ExitDiskFailing != 0 && !statusFailed {
+		j.fail("smartctl reports that the disk's own health check failed (exit status %d, bit 3)", exit)
 	}
-	for _, a := range r.ATA.Attributes {
-		if !a.Failing {
-			continue
+	prefailNow, anyNow, anyPast := false, false, false
+	if r.ATA != nil {
+		for _, a := range r.ATA.Attributes {
+			switch {
+			case a.Failing && a.Prefailure:
+				prefailNow, anyNow = true, true
+				j.fail("the disk's own limit for %s was crossed (value %d, limit %d): it predicts the disk will fail soon", attrLabel(a), a.Current, a.Threshold)
+			case a.Failing:
+				anyNow = true
+				j.warn(actPlan, "the disk is wearing out: %s is at %d, at or below its limit of %d", attrLabel(a), a.Current, a.Threshold)
+			case a.FailedPast:
+				anyPast = true
+				j.warn(actPlan, "the disk's own limit for %s was crossed in the past (worst value %d, limit %d; now %d)", attrLabel(a), a.Worst, a.Threshold, a.Current)
+			}
 		}
-		if a.Prefailure {
-			j.fail("the disk's own limit for %s was crossed (value %d, limit %d): it predicts the disk will fail soon; copy your photos off it and replace it now", attrLabel(a), a.Current, a.Threshold)
-		} else {
-			j.warn("the disk is wearing out: %s is at %d, at or below its limit of %d; plan to replace it", attrLabel(a), a.Current, a.Threshold)
-		}
+	}
+	if exit&ExitPrefailAttrs != 0 && !prefailNow {
+		j.fail("smartctl reports a failure-predicting attribute at or below its limit (exit status %d, bit 4)", exit)
+	}
+	if exit&ExitAttrsPast != 0 && !anyNow && !anyPast {
+		j.warn(actPlan, "smartctl reports an attribute at or below its limit now or in the past (exit status %d, bit 5)", exit)
+	}
+	if exit&ExitSelfTestLog != 0 {
+		j.warn(actReplace, "the disk failed its own self-test (smartctl exit status %d, bit 7: the self-test log has an error no later test outdated)", exit)
 	}
 }
+
+// nvmeLog is smartctl's name for the NVMe health log.
+const nvmeLog = "nvme_smart_health_information_log"
 
 // counterRule describes one watched counter.
 type counterRule struct {
@@ -232,36 +299,35 @@ type counterRule struct {
 	// what names n of the counted things, without the number: "sectors
 	// reallocated" (n picks singular or plural).
 	what func(n uint64) string
-	// todo and failTodo are what to do at WARNING and FAILING.
-	todo, failTodo string
+	// todo is what to do at WARNING.
+	todo string
 }
-
-const (
-	replaceSoon = "replace the disk soon"
-	replaceNow  = "copy your photos off it and replace the disk now"
-)
 
 func (j *judge) counters(r *Record, t trends) {
 	c := Counters(r, ArrayErrors{})
 	var rules []counterRule
 	for _, id := range predictiveAttrs {
 		a, ok := r.ATA.Attribute(id)
-		if !ok {
+		if !ok || id == AttrReallocationEvents && !reallocationsConfirmed(r.ATA) {
 			continue
 		}
 		rules = append(rules, ataRule(id, a.Name))
 	}
+	if r.ATA != nil {
+		rules = append(rules, counterRule{key: CounterATAErrorLog, onlyGrowth: true, todo: actReplace,
+			what: func(n uint64) string { return pl(n, "error", "errors") + " recorded in the disk's error log" }})
+	}
 	if r.NVMe != nil {
-		rules = append(rules, counterRule{key: CounterNVMeMediaErrors, todo: "replace the SSD soon",
+		rules = append(rules, counterRule{key: CounterNVMeMediaErrors, todo: actReplace,
 			what: func(n uint64) string {
 				return pl(n, "media error", "media errors") + " (data the SSD could not read back)"
 			}})
 	}
 	if r.SCSI != nil {
 		rules = append(rules,
-			counterRule{key: CounterSCSIDefects, todo: replaceSoon,
+			counterRule{key: CounterSCSIDefects, todo: actReplace,
 				what: func(n uint64) string { return pl(n, "sector", "sectors") + " added to the disk's bad-sector list" }},
-			counterRule{key: CounterSCSIUncorrected, todo: replaceSoon,
+			counterRule{key: CounterSCSIUncorrected, todo: actReplace,
 				what: func(n uint64) string {
 					return pl(n, "read or write error", "read or write errors") + " the disk could not correct"
 				}})
@@ -284,45 +350,67 @@ func ataRule(id int, name string) counterRule {
 	}
 	switch id {
 	case AttrReallocatedSectors:
-		return counterRule{key: key, todo: replaceSoon, what: func(n uint64) string {
+		return counterRule{key: key, todo: actReplace, what: func(n uint64) string {
 			return pl(n, unit, unit+"s") + " reallocated"
 		}}
 	case AttrReportedUncorrect:
-		return counterRule{key: key, todo: replaceSoon, what: func(n uint64) string {
+		return counterRule{key: key, todo: actReplace, what: func(n uint64) string {
 			return pl(n, "read error", "read errors") + " the disk could not correct"
 		}}
 	case AttrCommandTimeout:
-		return counterRule{key: key, todo: "check the disk's cable and power connection, and replace the disk if this keeps growing",
+		return counterRule{key: key, todo: actTimeouts,
 			what: func(n uint64) string { return pl(n, "command timeout", "command timeouts") }}
 	case AttrPendingSectors:
-		return counterRule{key: key, todo: replaceSoon, failTodo: replaceNow, fail: pendingFail,
+		return counterRule{key: key, todo: actReplace, fail: pendingFail,
 			what: func(n uint64) string {
 				return pl(n, "unreadable sector", "unreadable sectors") + " waiting to be remapped"
 			}}
 	case AttrOfflineUncorrectable:
-		return counterRule{key: key, todo: replaceSoon, failTodo: replaceNow, fail: pendingFail,
+		return counterRule{key: key, todo: actReplace, fail: pendingFail,
 			what: func(n uint64) string { return pl(n, "sector", "sectors") + " the disk's own scan could not read" }}
 	case AttrSpinRetries:
-		return counterRule{key: key, todo: "check the power supply and replace the disk soon",
+		return counterRule{key: key, todo: actPower,
 			what: func(n uint64) string { return pl(n, "spin-up retry", "spin-up retries") }}
 	case AttrEndToEndErrors:
-		return counterRule{key: key, todo: replaceSoon,
+		return counterRule{key: key, todo: actReplace,
 			what: func(n uint64) string {
 				return pl(n, "error", "errors") + " in the disk's internal data path (end-to-end)"
 			}}
 	case AttrReallocationEvents:
-		return counterRule{key: key, todo: replaceSoon,
+		return counterRule{key: key, todo: actReplace,
 			what: func(n uint64) string { return pl(n, "sector reallocation event", "sector reallocation events") }}
 	case AttrMultiZoneErrors:
-		return counterRule{key: key, todo: replaceSoon,
+		return counterRule{key: key, todo: actReplace,
 			what: func(n uint64) string {
 				return pl(n, "head contact", "head contacts") + " with the platter (thermal asperity)"
 			}}
 	case AttrUDMACRCErrors:
-		return counterRule{key: key, onlyGrowth: true, todo: "check the disk's data cable and reseat or replace it (these errors come from the cable or connector, not the disk)",
+		return counterRule{key: key, onlyGrowth: true, todo: actCable,
 			what: func(n uint64) string { return pl(n, "cable transfer error", "cable transfer errors") + " (CRC)" }}
 	}
-	return counterRule{key: key, todo: replaceSoon, what: func(n uint64) string { return pl(n, "event", "events") }}
+	return counterRule{key: key, todo: actReplace, what: func(n uint64) string { return pl(n, "event", "events") }}
+}
+
+// reallocationsConfirmed is the cross-check of attribute 196
+// (reallocation events) with 5 (reallocated sectors), 197 (pending) and
+// 198 (offline uncorrectable): an event reallocates or tries a sector,
+// so 196 counts only when one of the others is not zero, or none of them
+// is reported. Events alone are sectors that read fine again, or vendor
+// flags in the raw value (issue 13: 0x30950000083F on a disk with 5 at
+// 0).
+func reallocationsConfirmed(h *ATAHealth) bool {
+	reported := false
+	for _, id := range []int{AttrReallocatedSectors, AttrPendingSectors, AttrOfflineUncorrectable} {
+		a, ok := h.Attribute(id)
+		if !ok || !countName(id, a.Name) {
+			continue
+		}
+		reported = true
+		if a.RawCount > 0 {
+			return true
+		}
+	}
+	return !reported
 }
 
 func pendingFail(fresh, recent uint64) bool {
@@ -360,10 +448,10 @@ func (j *judge) counter(rule counterRule, now uint64, t trends) {
 		msg = fmt.Sprintf("%d %s", now, rule.what(now))
 	}
 	if rule.fail != nil && rule.fail(fresh, recent) {
-		j.fail("%s; %s", msg, rule.failTodo)
+		j.fail("%s", msg)
 		return
 	}
-	j.warn("%s; %s", msg, rule.todo)
+	j.warn(rule.todo, "%s", msg)
 }
 
 // wear applies NVMe endurance and temperature warnings.
@@ -385,13 +473,13 @@ func (j *judge) wear(r *Record, t trends) {
 	acked, _ := t.baseline(CounterNVMeUsed)
 	if level(used) > level(acked) {
 		if level(used) == 2 {
-			j.warn("the SSD has used all of its rated write endurance (%d%%); replace it soon", n.PercentageUsed)
+			j.warn(actReplace, "the SSD has used all of its rated write endurance (%d%%)", n.PercentageUsed)
 		} else {
-			j.warn("the SSD has used %d%% of its rated write endurance; plan to replace it", n.PercentageUsed)
+			j.warn(actPlan, "the SSD has used %d%% of its rated write endurance", n.PercentageUsed)
 		}
 	}
 	if n.CriticalWarning&NVMeWarnTemperature != 0 && !(r.HasTemperature && r.Temperature > nvmeHotC) {
-		j.warn("the SSD reports a temperature outside its safe range; improve the airflow around the box")
+		j.warn(actAirflow, "the SSD reports a temperature outside its safe range")
 	}
 }
 
@@ -405,7 +493,7 @@ func (j *judge) temperature(r *Record) {
 		limit = nvmeHotC
 	}
 	if r.Temperature > limit {
-		j.warn("running hot at %d °C (limit %d °C); improve the airflow around the box", r.Temperature, limit)
+		j.warn(actAirflow, "running hot at %d °C (limit %d °C)", r.Temperature, limit)
 	}
 }
 
@@ -417,14 +505,14 @@ func (j *judge) array(arr ArrayErrors, t trends) {
 	if fresh := sub(arr.ChecksumErrors, ackedSum); fresh > 0 {
 		what := plural(fresh, "piece", "pieces") + " of data on this disk did not match its checksum (the array repaired them from the other disks)"
 		if t.rises(CounterChecksumErrors, arr.ChecksumErrors) >= 2 || fresh >= checksumFailing {
-			j.fail("%s, again and again; copy your photos off it and replace the disk now", what)
+			j.fail("%s, again and again", what)
 		} else {
-			j.warn("%s; run a scrub and replace the disk if it happens again", what)
+			j.warn(actScrub, "%s", what)
 		}
 	}
 	ackedIO, _ := t.baseline(CounterIOErrors)
 	if fresh := sub(arr.IOErrors, ackedIO); fresh > 0 {
-		j.warn("%s on this disk failed in the array; check its cable, and replace the disk if they continue", plural(fresh, "read or write", "reads or writes"))
+		j.warn(actIOErrors, "%s on this disk failed in the array", plural(fresh, "read or write", "reads or writes"))
 	}
 }
 
@@ -548,6 +636,9 @@ func plural(n uint64, one, many string) string {
 // 10)".
 func attrLabel(a Attribute) string {
 	n, ok := attrPlainNames[a.ID]
+	if byName, named := attrPlainByName[a.Name]; named {
+		n, ok = byName, true
+	}
 	if !ok {
 		n = strings.ReplaceAll(a.Name, "_", " ")
 	}
@@ -562,6 +653,13 @@ var attrPlainNames = map[int]string{
 	7: "seek error rate", 10: "spin-up retries", 11: "calibration retries",
 	184: "end-to-end errors", 187: "uncorrectable errors", 188: "command timeouts",
 	196: "reallocation events", 197: "pending sectors", 198: "offline uncorrectable sectors",
+}
+
+// attrPlainByName names attributes whose meaning depends on the drive
+// (202 is "data address mark errors" on disks, lifetime left on SSDs).
+var attrPlainByName = map[string]string{
+	"Percent_Lifetime_Remain": "percent lifetime remaining",
+	"Percent_Lifetime_Used":   "percent lifetime used",
 }
 
 // ago says when t was, relative to now, for people.

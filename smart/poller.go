@@ -166,7 +166,9 @@ func (p *Poller) pollDisk(ctx context.Context, d Disk) (Status, *Event, error) {
 func (p *Poller) publish(ev Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.logger().Info("smart: disk verdict changed", "disk", ev.Path, "serial", ev.Serial, "from", ev.From, "to", ev.To)
+	// No serial at INFO: it identifies the owner's hardware, and INFO
+	// lines end up in support bundles; the path and model say which disk.
+	p.logger().Info("smart: disk verdict changed", "disk", ev.Path, "model", ev.Model, "from", ev.From, "to", ev.To)
 	for _, ch := range p.subs {
 		select {
 		case ch <- ev:

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,5 +187,66 @@ func TestEvacuateFailingMember(t *testing.T) {
 		if err != nil || !bytes.Equal(got, w) {
 			t.Fatalf("%s after evacuation: %d bytes, %v", name, len(got), err)
 		}
+	}
+}
+
+// TestPollerPrintouts polls fixtures a person reads about: no reason names
+// a Go type (a mistyped field, a file that is not JSON at all), and the
+// daemon's INFO lines never carry the serial number, which identifies the
+// owner's hardware (WARN lines may: they say which disk to pull).
+func TestPollerPrintouts(t *testing.T) {
+	dir := t.TempDir()
+	garbled := filepath.Join(dir, "garbled.json")
+	if err := os.WriteFile(garbled, []byte(`{"model_name": "ST1", "serial_number": "ZA-SECRET-7", "smart_status": {"passed": tru`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := recordedCopy(t, dir, "sat-Seagate_Enterprise_Capacity_3.5_HDD-ST2000NM0008-2F3100-sdl.json", "ZA-SECRET-1")
+	var logs bytes.Buffer
+	h, err := smart.OpenHistory(filepath.Join(dir, "history"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &smart.Poller{History: h, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Discover: func() ([]smart.Disk, error) {
+			return []smart.Disk{
+				{Path: "bay1", Reader: smart.Recorded{File: filepath.Join("testdata", "ata-smart-support-bool.json")}},
+				{Path: "bay2", Reader: smart.Recorded{File: garbled}},
+				{Path: "bay3", Reader: smart.Recorded{File: good}},
+			}, nil
+		}}
+	// Two polls: the second turns bay3 from WARNING to FAILING.
+	if _, err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	recordedCopy(t, dir, "nvme-null-SAMSUNG_MZWLL3T2HAJQ-00005-nvme0.json", "ZA-SECRET-1")
+	sts, err := p.Poll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sts {
+		for _, s := range st.Verdict.Reasons {
+			if strings.Contains(s, "Go struct") || strings.Contains(s, "of type") || strings.Contains(s, "unmarshal") {
+				t.Errorf("%s: reason %q names Go types", st.Path, s)
+			}
+		}
+	}
+	if sts[0].Verdict.State != smart.Failing {
+		t.Errorf("smart_support as a bool: %s %q, want FAILING (its status says failed)", sts[0].Verdict.State, sts[0].Verdict.Reasons)
+	}
+	info := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var rec struct{ Level string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Level == "INFO" {
+			info++
+			if strings.Contains(line, "SECRET") {
+				t.Errorf("INFO line names a serial number: %s", line)
+			}
+		}
+	}
+	if info == 0 {
+		t.Errorf("no INFO line for a disk whose verdict changed:\n%s", logs.String())
 	}
 }

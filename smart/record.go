@@ -1,6 +1,10 @@
 package smart
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // Protocol is how a disk speaks SMART.
 type Protocol string
@@ -47,6 +51,26 @@ type Record struct {
 	Unknown string `json:"unknown,omitempty"`
 	// Standby is true when the disk was asleep and deliberately not read.
 	Standby bool `json:"standby,omitempty"`
+
+	// SmartctlExit is smartctl's exit status for readings by smartctl: a
+	// bit mask (the Exit* constants, smartctl(8) "RETURN VALUES"); 0
+	// otherwise.
+	SmartctlExit int `json:"smartctl_exit_status,omitempty"`
+	// Unreadable lists the fields of the reading (smartctl JSON paths)
+	// that were there with a value of the wrong type or out of range;
+	// they read as not reported and the rest of the reading still counts.
+	Unreadable []string `json:"unreadable,omitempty"`
+	// NotReported lists fields whose value no disk can have (NVMe media
+	// errors 2^64-1, spare -1 %): the disk did not fill them in. They
+	// are left out of the verdict and print as "not reported".
+	NotReported []string `json:"not_reported,omitempty"`
+}
+
+// Reported reports whether field (a smartctl JSON path, as in
+// NotReported and Unreadable) has a usable value: false when the disk
+// left it out, gave a value no disk can have, or one of the wrong type.
+func (r *Record) Reported(field string) bool {
+	return !slices.Contains(r.NotReported, field) && !slices.Contains(r.Unreadable, field)
 }
 
 // Attribute is one ATA SMART attribute.
@@ -65,6 +89,9 @@ type Attribute struct {
 	// the normalized value is at or below a non-zero threshold.
 	Prefailure bool `json:"prefailure"`
 	Failing    bool `json:"failing_now"`
+	// FailedPast is true when the worst value once was at or below the
+	// threshold (smartctl's when_failed "past").
+	FailedPast bool `json:"failed_past,omitempty"`
 }
 
 // ATAHealth holds what ATA drives report.
@@ -147,6 +174,25 @@ const (
 // Verdict is the policy's judgement of a disk with reasons a person
 // understands.
 type Verdict struct {
-	State   State    `json:"state"`
+	State State `json:"state"`
+	// Reasons are the facts behind the state, worst first.
 	Reasons []string `json:"reasons,omitempty"`
+	// Action is the one thing to do, as a sentence: "" for OK and
+	// UNKNOWN, ActReplaceNow for FAILING, the action of the first
+	// reason for WARNING.
+	Action string `json:"action,omitempty"`
+}
+
+// Text is the verdict's reasons and action as one text: "160 unreadable
+// sectors waiting to be remapped; 8 sectors reallocated. Copy your
+// photos off this disk and replace it now."
+func (v Verdict) Text() string {
+	s := strings.Join(v.Reasons, "; ")
+	switch {
+	case s == "":
+		return v.Action
+	case v.Action == "":
+		return s
+	}
+	return s + ". " + v.Action
 }

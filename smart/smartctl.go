@@ -1,147 +1,65 @@
 package smart
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 )
 
-// smartctlJSON is the part of `smartctl --json -a` output we read
-// (smartmontools 7.x JSON format 1).
-type smartctlJSON struct {
-	Smartctl struct {
-		Messages []struct {
-			String   string `json:"string"`
-			Severity string `json:"severity"`
-		} `json:"messages"`
-	} `json:"smartctl"`
-	Device struct {
-		Name     string `json:"name"`
-		Protocol string `json:"protocol"`
-	} `json:"device"`
-	LocalTime struct {
-		TimeT int64 `json:"time_t"`
-	} `json:"local_time"`
-	ModelName     string `json:"model_name"`
-	SCSIModelName string `json:"scsi_model_name"`
-	SCSIVendor    string `json:"scsi_vendor"`
-	SCSIProduct   string `json:"scsi_product"`
-	SCSIRevision  string `json:"scsi_revision"`
-	SerialNumber  string `json:"serial_number"`
-	Firmware      string `json:"firmware_version"`
-	LogicalUnitID string `json:"logical_unit_id"`
-	WWN           *struct {
-		NAA uint64 `json:"naa"`
-		OUI uint64 `json:"oui"`
-		ID  uint64 `json:"id"`
-	} `json:"wwn"`
-	NVMeEUI64 *struct {
-		OUI   uint64 `json:"oui"`
-		ExtID uint64 `json:"ext_id"`
-	} `json:"nvme_eui64"`
-	NVMeNamespaces []struct {
-		Size struct {
-			Bytes uint64 `json:"bytes"`
-		} `json:"size"`
-		EUI64 *struct {
-			OUI   uint64 `json:"oui"`
-			ExtID uint64 `json:"ext_id"`
-		} `json:"eui64"`
-	} `json:"nvme_namespaces"`
-	NVMeTotalCapacity uint64 `json:"nvme_total_capacity"`
-	UserCapacity      struct {
-		Bytes uint64 `json:"bytes"`
-	} `json:"user_capacity"`
-	SmartSupport *struct {
-		Available bool `json:"available"`
-		Enabled   bool `json:"enabled"`
-	} `json:"smart_support"`
-	SmartStatus *struct {
-		Passed *bool `json:"passed"`
-	} `json:"smart_status"`
-	Temperature *struct {
-		Current *int `json:"current"`
-	} `json:"temperature"`
-	PowerOnTime *struct {
-		Hours uint64 `json:"hours"`
-	} `json:"power_on_time"`
-	PowerCycleCount *uint64 `json:"power_cycle_count"`
-
-	ATAAttributes *struct {
-		Table []struct {
-			ID         int    `json:"id"`
-			Name       string `json:"name"`
-			Value      int    `json:"value"`
-			Worst      int    `json:"worst"`
-			Thresh     int    `json:"thresh"`
-			WhenFailed string `json:"when_failed"`
-			Flags      struct {
-				Prefailure bool `json:"prefailure"`
-			} `json:"flags"`
-			Raw struct {
-				Value uint64 `json:"value"`
-			} `json:"raw"`
-		} `json:"table"`
-	} `json:"ata_smart_attributes"`
-	ATAErrorLog *struct {
-		Summary *struct {
-			Count uint64 `json:"count"`
-		} `json:"summary"`
-		Extended *struct {
-			Count uint64 `json:"count"`
-		} `json:"extended"`
-	} `json:"ata_smart_error_log"`
-
-	NVMeLog *struct {
-		CriticalWarning    uint8  `json:"critical_warning"`
-		Temperature        *int   `json:"temperature"`
-		AvailableSpare     int    `json:"available_spare"`
-		SpareThreshold     int    `json:"available_spare_threshold"`
-		PercentageUsed     int    `json:"percentage_used"`
-		DataUnitsRead      uint64 `json:"data_units_read"`
-		DataUnitsWritten   uint64 `json:"data_units_written"`
-		ControllerBusyTime uint64 `json:"controller_busy_time"`
-		PowerCycles        uint64 `json:"power_cycles"`
-		PowerOnHours       uint64 `json:"power_on_hours"`
-		UnsafeShutdowns    uint64 `json:"unsafe_shutdowns"`
-		MediaErrors        uint64 `json:"media_errors"`
-		NumErrLogEntries   uint64 `json:"num_err_log_entries"`
-	} `json:"nvme_smart_health_information_log"`
-
-	SCSIGrownDefects *uint64 `json:"scsi_grown_defect_list"`
-	SCSIErrors       *struct {
-		Read *struct {
-			Uncorrected uint64 `json:"total_uncorrected_errors"`
-		} `json:"read"`
-		Write *struct {
-			Uncorrected uint64 `json:"total_uncorrected_errors"`
-		} `json:"write"`
-	} `json:"scsi_error_counter_log"`
-}
+// smartctl's exit status is a bit mask (smartctl(8), "RETURN VALUES").
+// smartctl --json repeats it as smartctl.exit_status.
+const (
+	// ExitCommandLine: the command line did not parse.
+	ExitCommandLine = 1 << 0
+	// ExitOpenFailed: the device could not be opened, did not identify
+	// itself, or is in a low-power mode (with -n).
+	ExitOpenFailed = 1 << 1
+	// ExitCommandFailed: some SMART or other command to the disk failed,
+	// or a SMART data structure had a bad checksum.
+	ExitCommandFailed = 1 << 2
+	// ExitDiskFailing: the SMART status check returned "DISK FAILING".
+	ExitDiskFailing = 1 << 3
+	// ExitPrefailAttrs: prefail attributes are at or below their threshold.
+	ExitPrefailAttrs = 1 << 4
+	// ExitAttrsPast: the status is OK but some (usage or prefail)
+	// attributes have been at or below their threshold (now for usage
+	// attributes, or at some time in the past).
+	ExitAttrsPast = 1 << 5
+	// ExitErrorLog: the device error log contains records of errors.
+	ExitErrorLog = 1 << 6
+	// ExitSelfTestLog: the self-test log contains errors (failed tests
+	// outdated by a newer successful extended self-test are ignored).
+	ExitSelfTestLog = 1 << 7
+)
 
 // ParseSmartctlJSON normalizes the output of `smartctl --json -a` (ATA,
-// NVMe and SCSI disks) into a Record. It returns ErrCorrupt for output
-// that is not a smartctl JSON object. Output without any health (smartctl
-// could not open the disk, SMART is off) is a Record with Unknown set to
-// why; for a disk smartctl -n standby left asleep, Standby is set too.
-// Time is smartctl's local_time when present; Device is smartctl's device
-// name.
+// NVMe and SCSI disks) into a Record. It reads the output as other tools
+// save it too: with a UTF-8 byte order mark, in UTF-16, or with text after
+// the JSON object. It returns ErrCorrupt, naming the line and byte, for
+// what is not a JSON object. Fields are read one by one: a field with a
+// value of the wrong type or out of range is listed in Record.Unreadable
+// and the rest still counts; a value no disk can have (NVMe media errors
+// 2^64-1, spare -1 %) is listed in Record.NotReported. Output without any
+// health (smartctl could not open the disk, SMART is off) is a Record
+// with Unknown set to why; for a disk smartctl -n standby left asleep,
+// Standby is set too. Time is smartctl's local_time when present; Device
+// is smartctl's device name; SmartctlExit is smartctl.exit_status.
 func ParseSmartctlJSON(b []byte) (*Record, error) {
-	var j smartctlJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("smartctl JSON: %v: %w", err, ErrCorrupt)
+	root, err := decodeSmartctl(b)
+	if err != nil {
+		return nil, err
 	}
-	if t := bytes.TrimSpace(b); len(t) == 0 || t[0] != '{' {
-		return nil, fmt.Errorf("smartctl JSON: not an object: %w", ErrCorrupt)
+	j := &jsonFields{obj: root, bad: new([]string)}
+	r := &Record{Device: j.str("device.name"), Firmware: j.str("firmware_version"), Serial: j.str("serial_number")}
+	defer func() { r.Unreadable = *j.bad }()
+	if t, ok := j.int64("local_time.time_t"); ok && t > 0 {
+		r.Time = time.Unix(t, 0).UTC()
 	}
-	r := &Record{Device: j.Device.Name, Firmware: strings.TrimSpace(j.Firmware), Serial: strings.TrimSpace(j.SerialNumber)}
-	if j.LocalTime.TimeT > 0 {
-		r.Time = time.Unix(j.LocalTime.TimeT, 0).UTC()
+	if s, ok := j.int64("smartctl.exit_status"); ok && s >= 0 && s <= 255 {
+		r.SmartctlExit = int(s)
 	}
-	switch strings.ToLower(j.Device.Protocol) {
+	switch strings.ToLower(j.str("device.protocol")) {
 	case "ata":
 		r.Protocol = ATA
 	case "nvme":
@@ -149,121 +67,137 @@ func ParseSmartctlJSON(b []byte) (*Record, error) {
 	case "scsi":
 		r.Protocol = SCSI
 	}
-	r.Model = strings.TrimSpace(j.ModelName)
+	r.Model = j.str("model_name")
 	if r.Model == "" {
-		r.Model = strings.TrimSpace(j.SCSIModelName)
+		r.Model = j.str("scsi_model_name")
 	}
 	if r.Model == "" {
-		r.Model = strings.TrimSpace(strings.TrimSpace(j.SCSIVendor) + " " + strings.TrimSpace(j.SCSIProduct))
+		r.Model = strings.TrimSpace(j.str("scsi_vendor") + " " + j.str("scsi_product"))
 	}
 	if r.Firmware == "" {
-		r.Firmware = strings.TrimSpace(j.SCSIRevision)
+		r.Firmware = j.str("scsi_revision")
 	}
-	r.WWN = smartctlWWN(&j)
-	r.Capacity = j.UserCapacity.Bytes
+	r.WWN = smartctlWWN(j)
+	r.Capacity, _ = j.uint("user_capacity.bytes")
 	if r.Capacity == 0 {
-		r.Capacity = j.NVMeTotalCapacity
+		r.Capacity, _ = j.uint("nvme_total_capacity")
 	}
 	if r.Capacity == 0 {
-		for _, ns := range j.NVMeNamespaces {
-			r.Capacity += ns.Size.Bytes
+		for _, ns := range j.list("nvme_namespaces") {
+			n, _ := ns.uint("size.bytes")
+			r.Capacity += n
 		}
 	}
-	if j.Temperature != nil && j.Temperature.Current != nil && plausibleTemperature(*j.Temperature.Current) {
-		r.Temperature, r.HasTemperature = *j.Temperature.Current, true
+	if c, ok := j.int("temperature.current"); ok && plausibleTemperature(c) {
+		r.Temperature, r.HasTemperature = c, true
 	}
-	if j.PowerOnTime != nil {
-		r.PowerOnHours = j.PowerOnTime.Hours
-	}
-	if j.PowerCycleCount != nil {
-		r.PowerCycles = *j.PowerCycleCount
-	}
-	if j.SmartStatus != nil && j.SmartStatus.Passed != nil {
+	r.PowerOnHours, _ = j.uint("power_on_time.hours")
+	r.PowerCycles, _ = j.uint("power_cycle_count")
+	passed, hasStatus := j.boolean("smart_status.passed")
+	if hasStatus {
 		r.SMARTStatus = "failed"
-		if *j.SmartStatus.Passed {
+		if passed {
 			r.SMARTStatus = "passed"
 		}
 	}
 
-	if a := j.ATAAttributes; a != nil {
+	if j.has("ata_smart_attributes") {
 		h := &ATAHealth{}
-		for _, e := range a.Table {
-			if e.ID <= 0 || e.ID >= 255 {
+		for _, e := range j.list("ata_smart_attributes.table") {
+			id, ok := e.int("id")
+			if !ok || id <= 0 || id >= 255 {
 				continue
 			}
-			raw := e.Raw.Value & (1<<48 - 1)
-			h.Attributes = append(h.Attributes, Attribute{
-				ID:         e.ID,
-				Name:       e.Name,
-				Current:    e.Value,
-				Worst:      e.Worst,
-				Threshold:  e.Thresh,
+			value, _ := e.int("value")
+			worst, _ := e.int("worst")
+			thresh, _ := e.int("thresh")
+			prefail, _ := e.boolean("flags.prefailure")
+			raw, rawOK := e.uint("raw.value")
+			raw &= 1<<48 - 1
+			whenFailed := e.str("when_failed")
+			a := Attribute{
+				ID:         id,
+				Name:       e.str("name"),
+				Current:    value,
+				Worst:      worst,
+				Threshold:  thresh,
 				Raw:        raw,
-				RawCount:   attrRawCount(e.ID, e.Name, r.Model, r.Firmware, raw, r.Capacity),
-				Prefailure: e.Flags.Prefailure,
-				// smartctl's when_failed is "FAILING_NOW", "In_the_past"
-				// or "": only "now" is failing now.
-				Failing: e.WhenFailed == "FAILING_NOW" || failingNow(e.Value, e.Thresh),
-			})
+				Prefailure: prefail,
+				// smartctl's JSON schema: when_failed is "", "past"
+				// or "now".
+				Failing:    whenFailed == "now" || failingNow(value, thresh),
+				FailedPast: whenFailed == "past",
+			}
+			if rawOK {
+				a.RawCount = attrRawCount(a.ID, a.Name, r.Model, r.Firmware, raw, r.Capacity)
+			}
+			h.Attributes = append(h.Attributes, a)
 		}
 		slices.SortStableFunc(h.Attributes, func(a, b Attribute) int { return a.ID - b.ID })
-		if l := j.ATAErrorLog; l != nil {
-			switch {
-			case l.Extended != nil:
-				h.ErrorLogCount = l.Extended.Count
-			case l.Summary != nil:
-				h.ErrorLogCount = l.Summary.Count
-			}
+		if n, ok := j.uint("ata_smart_error_log.extended.count"); ok {
+			h.ErrorLogCount = n
+		} else if n, ok := j.uint("ata_smart_error_log.summary.count"); ok {
+			h.ErrorLogCount = n
 		}
 		r.ATA = h
 		if r.Protocol == "" {
 			r.Protocol = ATA
 		}
 	}
-	if l := j.NVMeLog; l != nil {
-		r.NVMe = &NVMeHealth{
-			CriticalWarning:    l.CriticalWarning,
-			AvailableSpare:     l.AvailableSpare,
-			SpareThreshold:     l.SpareThreshold,
-			PercentageUsed:     l.PercentageUsed,
-			MediaErrors:        l.MediaErrors,
-			IntegrityErrors:    l.NumErrLogEntries,
-			UnsafeShutdowns:    l.UnsafeShutdowns,
-			DataUnitsRead:      l.DataUnitsRead,
-			DataUnitsWritten:   l.DataUnitsWritten,
-			ControllerBusyMins: l.ControllerBusyTime,
+	if j.has("nvme_smart_health_information_log") {
+		l := j.sub("nvme_smart_health_information_log")
+		n := &NVMeHealth{}
+		w, _ := l.uint("critical_warning")
+		n.CriticalWarning = uint8(w)
+		spare, spareOK := l.int("available_spare")
+		if spareOK && spare >= 0 && spare <= 100 {
+			n.AvailableSpare = spare
+		} else {
+			// A percentage: -1 (0xff read as a signed byte) or a
+			// missing field is no reading.
+			r.NotReported = append(r.NotReported, l.path("available_spare"))
 		}
-		if !r.HasTemperature && l.Temperature != nil && plausibleTemperature(*l.Temperature) {
-			r.Temperature, r.HasTemperature = *l.Temperature, true
+		n.SpareThreshold, _ = l.int("available_spare_threshold")
+		n.PercentageUsed, _ = l.int("percentage_used")
+		if n.PercentageUsed < 0 {
+			r.NotReported = append(r.NotReported, l.path("percentage_used"))
+			n.PercentageUsed = 0
+		}
+		n.MediaErrors, _ = l.uint("media_errors")
+		if n.MediaErrors == 1<<64-1 {
+			// All ones: the controller filled in no value.
+			r.NotReported = append(r.NotReported, l.path("media_errors"))
+			n.MediaErrors = 0
+		}
+		n.IntegrityErrors, _ = l.uint("num_err_log_entries")
+		n.UnsafeShutdowns, _ = l.uint("unsafe_shutdowns")
+		n.DataUnitsRead, _ = l.uint("data_units_read")
+		n.DataUnitsWritten, _ = l.uint("data_units_written")
+		n.ControllerBusyMins, _ = l.uint("controller_busy_time")
+		r.NVMe = n
+		if t, ok := l.int("temperature"); !r.HasTemperature && ok && plausibleTemperature(t) {
+			r.Temperature, r.HasTemperature = t, true
 		}
 		if r.PowerOnHours == 0 {
-			r.PowerOnHours = l.PowerOnHours
+			r.PowerOnHours, _ = l.uint("power_on_hours")
 		}
 		if r.PowerCycles == 0 {
-			r.PowerCycles = l.PowerCycles
+			r.PowerCycles, _ = l.uint("power_cycles")
 		}
 		if r.Protocol == "" {
 			r.Protocol = NVMe
 		}
 	}
-	if r.Protocol == SCSI || j.SCSIGrownDefects != nil || j.SCSIErrors != nil {
+	hasDefects, hasErrors := j.has("scsi_grown_defect_list"), j.has("scsi_error_counter_log")
+	if r.Protocol == SCSI || hasDefects || hasErrors {
 		s := &SCSIHealth{}
-		if j.SCSIGrownDefects != nil {
-			s.GrownDefects = *j.SCSIGrownDefects
+		s.GrownDefects, _ = j.uint("scsi_grown_defect_list")
+		s.UncorrectedReadErrors, _ = j.uint("scsi_error_counter_log.read.total_uncorrected_errors")
+		s.UncorrectedWriteErrs, _ = j.uint("scsi_error_counter_log.write.total_uncorrected_errors")
+		if hasStatus {
+			s.HealthOK = &passed
 		}
-		if e := j.SCSIErrors; e != nil {
-			if e.Read != nil {
-				s.UncorrectedReadErrors = e.Read.Uncorrected
-			}
-			if e.Write != nil {
-				s.UncorrectedWriteErrs = e.Write.Uncorrected
-			}
-		}
-		if j.SmartStatus != nil && j.SmartStatus.Passed != nil {
-			ok := *j.SmartStatus.Passed
-			s.HealthOK = &ok
-		}
-		if j.SCSIGrownDefects != nil || j.SCSIErrors != nil || s.HealthOK != nil {
+		if hasDefects || hasErrors || s.HealthOK != nil {
 			r.SCSI = s
 		}
 		if r.Protocol == "" {
@@ -271,11 +205,13 @@ func ParseSmartctlJSON(b []byte) (*Record, error) {
 		}
 	}
 
-	if r.ATA == nil && r.NVMe == nil && r.SCSI == nil && r.SMARTStatus == "" {
-		r.Unknown = smartctlWhyUnknown(&j)
+	verdictBits := r.SmartctlExit&(ExitDiskFailing|ExitPrefailAttrs|ExitAttrsPast|ExitSelfTestLog) != 0 &&
+		r.SmartctlExit&(ExitCommandLine|ExitOpenFailed) == 0
+	if r.ATA == nil && r.NVMe == nil && r.SCSI == nil && r.SMARTStatus == "" && !verdictBits {
+		r.Unknown = smartctlWhyUnknown(j, r.SmartctlExit)
 		// smartctl -n standby: "Device is in STANDBY mode, exit(2)".
-		for _, m := range j.Smartctl.Messages {
-			if strings.Contains(m.String, "STANDBY") || strings.Contains(m.String, "SLEEP") {
+		for _, m := range j.list("smartctl.messages") {
+			if s := m.str("string"); strings.Contains(s, "STANDBY") || strings.Contains(s, "SLEEP") {
 				r.Standby, r.Unknown = true, "disk in standby, not woken"
 			}
 		}
@@ -287,41 +223,58 @@ func ParseSmartctlJSON(b []byte) (*Record, error) {
 // it: "0x" and 16 lowercase hex digits for ATA (from NAA, OUI and ID:
 // 4 + 24 + 36 bits) and SCSI (the logical unit id), "eui.…" for NVMe
 // namespaces (as the kernel's wwid).
-func smartctlWWN(j *smartctlJSON) string {
-	if w := j.WWN; w != nil && (w.NAA|w.OUI|w.ID) != 0 {
-		return fmt.Sprintf("0x%016x", (w.NAA&0xf)<<60|(w.OUI&0xffffff)<<36|w.ID&(1<<36-1))
+func smartctlWWN(j *jsonFields) string {
+	naa, _ := j.uint("wwn.naa")
+	oui, _ := j.uint("wwn.oui")
+	id, _ := j.uint("wwn.id")
+	if naa|oui|id != 0 {
+		return fmt.Sprintf("0x%016x", (naa&0xf)<<60|(oui&0xffffff)<<36|id&(1<<36-1))
 	}
-	if id := strings.ToLower(strings.TrimSpace(j.LogicalUnitID)); strings.HasPrefix(id, "0x") && len(id) > 2 {
-		return id
+	if lu := strings.ToLower(j.str("logical_unit_id")); strings.HasPrefix(lu, "0x") && len(lu) > 2 {
+		return lu
 	}
-	e := j.NVMeEUI64
-	for i := 0; e == nil && i < len(j.NVMeNamespaces); i++ {
-		e = j.NVMeNamespaces[i].EUI64
+	eui := func(e *jsonFields) string {
+		oui, _ := e.uint("oui")
+		ext, _ := e.uint("ext_id")
+		if oui|ext == 0 {
+			return ""
+		}
+		return fmt.Sprintf("eui.%016x", (oui&0xffffff)<<40|ext&(1<<40-1))
 	}
-	if e != nil && (e.OUI|e.ExtID) != 0 {
-		return fmt.Sprintf("eui.%016x", (e.OUI&0xffffff)<<40|e.ExtID&(1<<40-1))
+	if j.has("nvme_eui64") {
+		return eui(j.sub("nvme_eui64"))
+	}
+	for _, ns := range j.list("nvme_namespaces") {
+		if ns.has("eui64") {
+			return eui(ns.sub("eui64"))
+		}
 	}
 	return ""
 }
 
 // smartctlWhyUnknown explains output without any health.
-func smartctlWhyUnknown(j *smartctlJSON) string {
-	if s := j.SmartSupport; s != nil {
+func smartctlWhyUnknown(j *jsonFields, exit int) string {
+	if j.has("smart_support") {
+		avail, okA := j.boolean("smart_support.available")
+		enabled, okE := j.boolean("smart_support.enabled")
 		switch {
-		case !s.Available:
+		case okA && !avail:
 			return "health unknown: the disk does not support SMART"
-		case !s.Enabled:
+		case okE && !enabled:
 			return "health unknown: SMART is disabled on the disk (enable it with smartctl -s on)"
 		}
 	}
 	var msgs []string
-	for _, m := range j.Smartctl.Messages {
-		if s := strings.TrimSpace(m.String); s != "" {
+	for _, m := range j.list("smartctl.messages") {
+		if s := m.str("string"); s != "" {
 			msgs = append(msgs, s)
 		}
 	}
 	if len(msgs) > 0 {
 		return "health unknown: smartctl: " + strings.Join(msgs, "; ")
+	}
+	if exit&(ExitCommandLine|ExitOpenFailed) != 0 {
+		return fmt.Sprintf("health unknown: smartctl could not read the disk (exit status %d)", exit)
 	}
 	return "health unknown: smartctl reported no health data"
 }

@@ -45,17 +45,23 @@ func smartctlFiles(t testing.TB) []string {
 
 func readSmartctl(t testing.TB, name string) *Record {
 	t.Helper()
-	dir := filepath.Join(realSMART, "smartctl-json", "testdata")
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if errors.Is(err, os.ErrNotExist) {
+	p := filepath.Join(realSMART, "smartctl-json", "testdata", name)
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 		t.Skipf("real SMART data not present: %v", err)
 	}
+	return parseSmartctlFile(t, p)
+}
+
+// parseSmartctlFile reads and parses one smartctl --json file.
+func parseSmartctlFile(t testing.TB, p string) *Record {
+	t.Helper()
+	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r, err := ParseSmartctlJSON(b)
 	if err != nil {
-		t.Fatalf("%s: %v", name, err)
+		t.Fatalf("%s: %v", filepath.Base(p), err)
 	}
 	return r
 }
@@ -162,7 +168,7 @@ func TestParseSmartctlFields(t *testing.T) {
 			Time: smartctlTime, Device: "/dev/sdb", Protocol: ATA,
 			Model: "HGST HUS724020ALE640", Serial: "REDACTED", WWN: "0x5000cca0499602d2", Firmware: "REDACTED",
 			Capacity: 2000398934016, Temperature: 26, HasTemperature: true, PowerOnHours: 83425, PowerCycles: 81,
-			SMARTStatus: "passed",
+			SMARTStatus: "passed", SmartctlExit: ExitErrorLog,
 			ATA: &ATAHealth{ErrorLogCount: 12, Attributes: []Attribute{
 				{ID: 5, Name: "Reallocated_Sector_Ct", Current: 100, Worst: 100, Threshold: 5, Prefailure: true},
 				{ID: 199, Name: "UDMA_CRC_Error_Count", Current: 200, Worst: 200, Raw: 12, RawCount: 12},
@@ -175,7 +181,7 @@ func TestParseSmartctlFields(t *testing.T) {
 			Time: smartctlTime, Device: "/dev/nvme0", Protocol: NVMe,
 			Model: "SAMSUNG MZWLL3T2HAJQ-00005", Serial: "REDACTED", Firmware: "REDACTED",
 			Capacity: 3200631791616, Temperature: 40, HasTemperature: true, PowerOnHours: 18376, PowerCycles: 6,
-			SMARTStatus: "failed",
+			SMARTStatus: "failed", SmartctlExit: ExitDiskFailing,
 			NVMe: &NVMeHealth{CriticalWarning: 16, AvailableSpare: 100, SpareThreshold: 10, UnsafeShutdowns: 4,
 				DataUnitsRead: 146935678, DataUnitsWritten: 147556750, ControllerBusyMins: 93891},
 		},
@@ -285,10 +291,15 @@ func TestParseSmartctlOdd(t *testing.T) {
 }
 
 func TestParseSmartctlCorrupt(t *testing.T) {
-	for _, in := range []string{"", "null", "[]", `"x"`, "{", `{"ata_smart_attributes":{"table":[{"raw":{"value":-1}}]}}`, "smartctl 7.3: not JSON"} {
+	for _, in := range []string{"", "null", "[]", `"x"`, "{", "smartctl 7.3: not JSON"} {
 		if _, err := ParseSmartctlJSON([]byte(in)); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%q: got %v, want ErrCorrupt", in, err)
 		}
+	}
+	// A value out of range is one unreadable field, not a corrupt file.
+	r, err := ParseSmartctlJSON([]byte(`{"ata_smart_attributes":{"table":[{"id":5,"raw":{"value":-1}}]}}`))
+	if err != nil || len(r.Unreadable) != 1 || r.Unreadable[0] != "ata_smart_attributes.table[0].raw.value" {
+		t.Errorf("raw value -1: %v, unreadable %q", err, r.Unreadable)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,11 +20,32 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultRequiredCopies is the number of verified copies, not counting the
-// card itself, that a file needs before the card is safe to format: one on
-// the box's disks (a verified snapshot on the redundant array) and one
-// offsite. With the card that makes 3-2-1.
-const DefaultRequiredCopies = 2
+// Where a verified copy of a card file can be, besides the card.
+const (
+	// CopyArray: in a snapshot on the box's redundant disk array, read
+	// back from the array and compared with the card's SHA-256.
+	CopyArray = "array"
+	// CopyOffsite: confirmed by the paired offsite unit.
+	CopyOffsite = "offsite"
+)
+
+// DefaultRequire is the copies a card's files need before the card is
+// SAFE TO FORMAT when the config names none: what the box can deliver, a
+// verified copy on the redundant array, and also offsite once an offsite
+// unit is configured (with the card that makes 3-2-1).
+func DefaultRequire(offsiteConfigured bool) []string {
+	if offsiteConfigured {
+		return []string{CopyArray, CopyOffsite}
+	}
+	return []string{CopyArray}
+}
+
+// Copy is one verified copy of a card file besides the card.
+type Copy struct {
+	Where    string    `json:"where"`              // CopyArray or CopyOffsite
+	Snapshot string    `json:"snapshot,omitempty"` // the snapshot holding it (array)
+	Verified time.Time `json:"verified"`           // when it was read back and compared
+}
 
 // DefaultNaming is the folder template used when Config.Naming is empty.
 const DefaultNaming = "{date}/{camera}"
@@ -42,17 +64,17 @@ type Config struct {
 	Naming string
 	// LedgerDir holds one ledger per card, <card>.json.
 	LedgerDir string
-	// RequiredCopies is the number of verified copies other than the card
-	// (as reported by Verifier.Verified: "box", "offsite", ...) every file
-	// needs for SAFE TO FORMAT. Zero means DefaultRequiredCopies.
-	RequiredCopies int
+	// Require names the verified copies besides the card (CopyArray,
+	// CopyOffsite) every file needs for SAFE TO FORMAT. Empty means
+	// DefaultRequire(false).
+	Require []string
 }
 
-func (c Config) required() int {
-	if c.RequiredCopies <= 0 {
-		return DefaultRequiredCopies
+func (c Config) require() []string {
+	if len(c.Require) == 0 {
+		return DefaultRequire(false)
 	}
-	return c.RequiredCopies
+	return slices.Clone(c.Require)
 }
 
 func (c Config) naming() string {
@@ -74,6 +96,11 @@ func (c Config) validate() error {
 	if strings.ContainsAny(rest, "{}") {
 		return fmt.Errorf("%w: Naming %q: only {date}, {camera} and {card} are known", ErrConfig, n)
 	}
+	for _, r := range c.Require {
+		if r != CopyArray && r != CopyOffsite {
+			return fmt.Errorf("%w: Require %q: only %q and %q are known", ErrConfig, r, CopyArray, CopyOffsite)
+		}
+	}
 	for _, seg := range strings.Split(n, "/") {
 		if seg == "" || seg == "." || seg == ".." {
 			return fmt.Errorf("%w: Naming %q: empty, \".\" or \"..\" folder", ErrConfig, n)
@@ -83,18 +110,23 @@ func (c Config) validate() error {
 }
 
 // Verifier is what the daemon supplies: it backs up library files and
-// says how many verified copies of a file exist. Its methods may be called
+// says which verified copies of a file exist. Its methods may be called
 // from any goroutine; they must honour ctx.
 type Verifier interface {
 	// Backup backs up the given library paths (absolute) and returns the
 	// snapshot ID.
 	Backup(ctx context.Context, paths []string) (snapshot string, err error)
 	// Verified reports the verified copies of a library file (absolute
-	// path) with the given SHA-256 content: "box" once a snapshot holding
-	// it on the redundant array has been read back and compared,
-	// "offsite" once the paired unit confirms it. Each distinct name
-	// counts as one copy.
-	Verified(ctx context.Context, path string, sha256 [32]byte) (copies []string, err error)
+	// path) with the given SHA-256 content: CopyArray once a snapshot
+	// holding it on the redundant array has been read back and compared,
+	// CopyOffsite once the paired unit confirms it. snapshot is the one
+	// the ledger recorded for the file ("" when none): the verifier looks
+	// there first, then in the other snapshots, not only the latest.
+	Verified(ctx context.Context, path string, sha256 [32]byte, snapshot string) ([]Copy, error)
+	// Unavailable says why copies of a kind cannot count now ("the disk
+	// array is degraded: …", "no offsite unit is paired with this box"),
+	// "" when they can.
+	Unavailable(ctx context.Context, where string) string
 }
 
 // saveEvery bounds the work lost by a crash during the copy phase; a
@@ -172,7 +204,7 @@ func Ingest(ctx context.Context, cfg Config, cardRoot, cardID string, v Verifier
 	} else if err != nil {
 		return nil, err
 	}
-	l.required = cfg.required()
+	l.require = cfg.require()
 	l.CardRoot, l.Naming, l.Started, l.Completed = root, cfg.naming(), time.Now().UTC(), time.Time{}
 	if l.Library != "" && l.Library != cfg.Library {
 		return l, fmt.Errorf("%w: Library is %s but card %s was ingested into %s", ErrConfig, cfg.Library, cardID, l.Library)

@@ -28,6 +28,17 @@ type fakeVerifier struct {
 	copies   []string // copies reported for every file
 	per      map[string][]string
 	fail     error
+	// unavailable says why copies of a kind do not count now.
+	unavailable map[string]string
+}
+
+// verifiedAt is when the fake says it read every copy back.
+var verifiedAt = time.Date(2026, 12, 7, 19, 40, 0, 0, time.UTC)
+
+func (f *fakeVerifier) Unavailable(ctx context.Context, where string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.unavailable[where]
 }
 
 func (f *fakeVerifier) Backup(ctx context.Context, paths []string) (string, error) {
@@ -40,14 +51,23 @@ func (f *fakeVerifier) Backup(ctx context.Context, paths []string) (string, erro
 	return "snap-" + string(rune('a'+len(f.backups)-1)), nil
 }
 
-func (f *fakeVerifier) Verified(ctx context.Context, path string, sum [32]byte) ([]string, error) {
+func (f *fakeVerifier) Verified(ctx context.Context, path string, sum [32]byte, snapshot string) ([]Copy, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.verified++
+	names := f.copies
 	if c, ok := f.per[path]; ok {
-		return c, nil
+		names = c
 	}
-	return f.copies, nil
+	var out []Copy
+	for _, n := range names {
+		c := Copy{Where: n, Verified: verifiedAt}
+		if n == CopyArray {
+			c.Snapshot = snapshot
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 func (f *fakeVerifier) confirm(copies ...string) {
@@ -180,12 +200,20 @@ func TestIngestMediaNotSafeUntilVerified(t *testing.T) {
 	if vd.SafeToFormat || vd.VerifiedOnBox != 0 || vd.Copied != len(l.Files) || vd.Files != len(l.Files) {
 		t.Fatalf("before verification: %+v", vd)
 	}
-	v.confirm("box")
+	v.confirm("array")
+	// The default requires what the box can deliver: a verified copy on
+	// the array. The verdict names each copy and what is missing.
+	vd = l.Verdict(context.Background(), media, v)
+	wantCopies := fmt.Sprintf("array: all %d files, snapshot snap-a, verified 2026-12-07 19:40 UTC; offsite: none, not required. Every file has its required copies (array); safe to format.", len(l.Files))
+	if !vd.SafeToFormat || vd.VerifiedOnBox != len(l.Files) || vd.Reason != wantCopies {
+		t.Fatalf("array only, default: safe=%v array=%d reason=%q, want %q", vd.SafeToFormat, vd.VerifiedOnBox, vd.Reason, wantCopies)
+	}
+	l.require = []string{CopyArray, CopyOffsite}
 	vd = l.Verdict(context.Background(), media, v)
 	if vd.SafeToFormat || vd.VerifiedOnBox != len(l.Files) || !strings.Contains(vd.Reason, "not yet offsite") {
-		t.Fatalf("box only: safe=%v box=%d reason=%q", vd.SafeToFormat, vd.VerifiedOnBox, vd.Reason)
+		t.Fatalf("array only, offsite required: safe=%v array=%d reason=%q", vd.SafeToFormat, vd.VerifiedOnBox, vd.Reason)
 	}
-	v.confirm("box", "offsite")
+	v.confirm("array", "offsite")
 	vd = l.Verdict(context.Background(), media, v)
 	if !vd.SafeToFormat || vd.Offsite != len(l.Files) || len(vd.Missing)+len(vd.Changed)+len(vd.Unreadable) != 0 {
 		t.Fatalf("after verification: %+v", vd)
@@ -208,7 +236,7 @@ func verifiedCard(t *testing.T) (Config, string, *Ledger, *fakeVerifier) {
 	root := smallCard(t)
 	v := &fakeVerifier{}
 	l := ingest(t, cfg, root, "card1", v)
-	v.confirm("box", "offsite")
+	v.confirm("array", "offsite")
 	if vd := l.Verdict(context.Background(), root, v); !vd.SafeToFormat {
 		t.Fatalf("verified card not safe: %s", vd.Reason)
 	}
@@ -299,16 +327,20 @@ func libPath(t *testing.T, l *Ledger, card string) string {
 func TestVerdictCopiesPerFile(t *testing.T) {
 	_, root, l, v := verifiedCard(t)
 	lib := filepath.Join(l.Library, libPath(t, l, "DCIM/101CANON/IMG_0003.JPG"))
-	v.per = map[string][]string{lib: {"box", "box"}} // one copy named twice is one copy
+	l.require = []string{CopyArray, CopyOffsite}
+	v.per = map[string][]string{lib: {"array", "array"}} // one copy named twice is one copy
 	vd := l.Verdict(context.Background(), root, v)
-	if vd.SafeToFormat || !strings.Contains(vd.Reason, "1 of 5 files have fewer than 2 verified copies (1 not yet offsite)") {
+	if vd.SafeToFormat || !strings.Contains(vd.Reason, "1 of 5 files not yet offsite; keep the card.") ||
+		!strings.Contains(vd.Reason, "offsite: 4 of 5 files, verified") {
 		t.Errorf("got %q", vd.Reason)
 	}
+	// Copies on a degraded array do not count, and the verdict says why.
 	v.per = nil
-	v.fail = nil
-	l.required = 3
-	if vd := l.Verdict(context.Background(), root, v); vd.SafeToFormat {
-		t.Errorf("safe with 2 copies when 3 are required")
+	l.require = []string{CopyArray}
+	v.unavailable = map[string]string{CopyArray: "the disk array is degraded"}
+	vd = l.Verdict(context.Background(), root, v)
+	if vd.SafeToFormat || !strings.Contains(vd.Reason, "5 of 5 files not yet verified on the array (the disk array is degraded); keep the card.") {
+		t.Errorf("degraded array: %q", vd.Reason)
 	}
 }
 
@@ -333,7 +365,7 @@ func TestIngestUnreadableFiles(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("ingest hangs on a FIFO")
 	}
-	v.confirm("box", "offsite")
+	v.confirm("array", "offsite")
 	vd := l.Verdict(context.Background(), root, v)
 	if vd.SafeToFormat || !slices.Equal(vd.Unreadable, []string{"DCIM/100CANON/IMG_0004.JPG"}) || vd.Copied != 5 {
 		t.Errorf("got %+v", vd)

@@ -25,8 +25,12 @@
 // # Verdict
 //
 // Ledger.Verdict re-reads the card if it is present, re-hashes the
-// library copies and asks the Verifier which verified copies exist ("box",
-// "offsite"). A card is SAFE TO FORMAT only when no file is missing,
-// changed or unreadable and every file has Config.RequiredCopies verified
-// copies other than the card itself (default 2: box and offsite).
+// library copies and asks the Verifier which verified copies exist
+// (CopyArray: in a snapshot on the redundant array, read back; and
+// CopyOffsite) and why copies of a kind cannot count now (a degraded
+// array, no offsite unit). A card is SAFE TO FORMAT only when no file is
+// missing, changed or unreadable and every file has every copy
+// Config.Require names besides the card itself (default: the array, and
+// offsite too once an offsite unit is configured). The verdict lists each
+// copy (where, which snapshot, verified when) and what is missing.
 package cards

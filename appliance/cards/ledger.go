@@ -35,8 +35,8 @@ type Ledger struct {
 	Files     []File    `json:"files"`
 	Skipped   []Skipped `json:"skipped,omitempty"`
 
-	path     string // ledger file
-	required int    // Config.RequiredCopies of the call that returned the ledger
+	path    string   // ledger file
+	require []string // Config.Require of the call that returned the ledger
 }
 
 // File is one file of the card.
@@ -106,7 +106,7 @@ func Load(cfg Config, cardID string) (*Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.required = cfg.required()
+	l.require = cfg.require()
 	return l, nil
 }
 
@@ -149,7 +149,7 @@ func List(cfg Config) ([]*Ledger, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.required = cfg.required()
+		l.require = cfg.require()
 		out = append(out, l)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Updated.After(out[j].Updated) })

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Verdict is the answer to "is it safe to format this card yet?".
@@ -19,8 +21,9 @@ type Verdict struct {
 	// Copied counts files whose library copy is present and matches the
 	// ledger's hash now.
 	Copied int
-	// VerifiedOnBox and Offsite count files with a "box" and an "offsite"
-	// verified copy according to the Verifier.
+	// VerifiedOnBox and Offsite count files with a verified copy on the
+	// array (CopyArray) and offsite (CopyOffsite) according to the
+	// Verifier.
 	VerifiedOnBox, Offsite int
 	// Missing: card files with no intact copy in the library (not in the
 	// ledger, not copied yet, or the library copy deleted or damaged).
@@ -28,10 +31,15 @@ type Verdict struct {
 	// was ingested. Unreadable: card files or folders that cannot be read
 	// or are not regular files. Card paths, slash-separated, sorted.
 	Missing, Changed, Unreadable []string
-	// Required is the number of verified copies each file needs.
+	// Require names the verified copies each file needs besides the
+	// card; Required is how many that is.
+	Require  []string
 	Required int
+	// Copies lists, for the array and offsite, which copies exist and
+	// which are missing, required or not.
+	Copies []CopyStatus
 	// SafeToFormat is true only when nothing is missing, changed or
-	// unreadable and every file has at least Required verified copies.
+	// unreadable and every file has every required copy.
 	SafeToFormat bool
 	// Reason says why, in plain words.
 	Reason string
@@ -43,13 +51,19 @@ type Verdict struct {
 // hashed, so a verdict on a full card takes as long as reading the card.
 // The library copies are hashed too. ctx cancels the checks; a cancelled
 // verdict is never safe. The library is the one recorded in the ledger;
-// the number of copies required is Config.RequiredCopies of the Load, List
-// or Ingest call that returned the ledger.
+// the copies required are Config.Require of the Load, List or Ingest call
+// that returned the ledger.
 func (l *Ledger) Verdict(ctx context.Context, cardRoot string, v Verifier) Verdict {
-	vd := Verdict{Card: l.Card, Required: l.required}
-	if vd.Required <= 0 {
-		vd.Required = DefaultRequiredCopies
+	req := l.require
+	if len(req) == 0 {
+		req = DefaultRequire(false)
 	}
+	vd := Verdict{Card: l.Card, Require: req, Required: len(req)}
+	status := map[string]*CopyStatus{}
+	for _, where := range []string{CopyArray, CopyOffsite} {
+		status[where] = &CopyStatus{Where: where, Required: slices.Contains(req, where), Unavailable: v.Unavailable(ctx, where)}
+	}
+	snaps := map[string]set{CopyArray: {}, CopyOffsite: {}}
 	missing, changed, unreadable := set{}, set{}, set{}
 	var problems []string
 	byPath := make(map[string]*File, len(l.Files))
@@ -97,7 +111,7 @@ func (l *Ledger) Verdict(ctx context.Context, cardRoot string, v Verifier) Verdi
 			}
 		}
 	}
-	var short, noBox, noOffsite int
+	short := map[string]int{}
 	var verr error
 	for i := range l.Files {
 		f := &l.Files[i]
@@ -117,29 +131,35 @@ func (l *Ledger) Verdict(ctx context.Context, cardRoot string, v Verifier) Verdi
 			continue
 		}
 		vd.Copied++
-		copies, err := v.Verified(ctx, lib, want)
+		copies, err := v.Verified(ctx, lib, want, f.Snapshot)
 		if err != nil && verr == nil {
 			verr = err
 		}
-		distinct := map[string]bool{}
+		has := map[string]bool{}
 		for _, c := range copies {
-			distinct[c] = true
-		}
-		if distinct["box"] {
-			vd.VerifiedOnBox++
-		}
-		if distinct["offsite"] {
-			vd.Offsite++
-		}
-		if err != nil || len(distinct) < vd.Required {
-			short++
-			if !distinct["box"] {
-				noBox++
+			st, known := status[c.Where]
+			if !known || has[c.Where] || st.Unavailable != "" {
+				continue
 			}
-			if !distinct["offsite"] {
-				noOffsite++
+			has[c.Where] = true
+			st.Files++
+			if c.Snapshot != "" {
+				snaps[c.Where].add(c.Snapshot)
+			}
+			if st.Verified.IsZero() || c.Verified.Before(st.Verified) {
+				st.Verified = c.Verified
 			}
 		}
+		for _, where := range req {
+			if err != nil || !has[where] {
+				short[where]++
+			}
+		}
+	}
+	vd.VerifiedOnBox, vd.Offsite = status[CopyArray].Files, status[CopyOffsite].Files
+	for _, where := range []string{CopyArray, CopyOffsite} {
+		status[where].Snapshots = snaps[where].sorted()
+		vd.Copies = append(vd.Copies, *status[where])
 	}
 	vd.Files = len(seen)
 	vd.Missing, vd.Changed, vd.Unreadable = missing.sorted(), changed.sorted(), unreadable.sorted()
@@ -152,19 +172,20 @@ func (l *Ledger) Verdict(ctx context.Context, cardRoot string, v Verifier) Verdi
 	if n := len(vd.Missing); n > 0 {
 		problems = append(problems, fmt.Sprintf("%s not safely in the library (%s)", filesAre(n), names(vd.Missing)))
 	}
-	if short > 0 {
-		var detail []string
-		if noBox > 0 {
-			detail = append(detail, fmt.Sprintf("%d not yet verified on the box's disks", noBox))
+	for _, where := range req {
+		n := short[where]
+		if n == 0 {
+			continue
 		}
-		if noOffsite > 0 {
-			detail = append(detail, fmt.Sprintf("%d not yet offsite", noOffsite))
+		what := "not yet verified on the array"
+		if where == CopyOffsite {
+			what = "not yet offsite"
 		}
-		s := fmt.Sprintf("%d of %d files have fewer than %d verified copies", short, vd.Copied, vd.Required)
-		if len(detail) > 0 {
-			s += " (" + strings.Join(detail, ", ") + ")"
+		p := fmt.Sprintf("%d of %d files %s", n, vd.Copied, what)
+		if why := status[where].Unavailable; why != "" {
+			p += " (" + why + ")"
 		}
-		problems = append(problems, s)
+		problems = append(problems, p)
 	}
 	if verr != nil {
 		problems = append(problems, fmt.Sprintf("copies could not be checked: %v", verr))
@@ -172,17 +193,79 @@ func (l *Ledger) Verdict(ctx context.Context, cardRoot string, v Verifier) Verdi
 	if err := ctx.Err(); err != nil {
 		problems = append(problems, fmt.Sprintf("the check was interrupted: %v", err))
 	}
+	// The copies first, then the verdict: "array: all 5 files, snapshot
+	// 1a2b3c4d, verified …; offsite: none, not required. Every file has
+	// its required copies (array); safe to format."
+	copies := ""
+	if vd.Files > 0 {
+		var l []string
+		for _, c := range vd.Copies {
+			l = append(l, c.text(vd.Files))
+		}
+		copies = strings.Join(l, "; ") + ". "
+	}
 	if len(problems) > 0 {
-		vd.Reason = strings.Join(problems, "; ") + "; keep the card."
+		vd.Reason = copies + capitalize(strings.Join(problems, "; ")) + "; keep the card."
 		return vd
 	}
 	vd.SafeToFormat = true
 	if vd.Files == 0 {
 		vd.Reason = "the card holds no files; safe to format."
 	} else {
-		vd.Reason = fmt.Sprintf("all %d files have at least %d verified copies (%d on the box, %d offsite); safe to format.", vd.Files, vd.Required, vd.VerifiedOnBox, vd.Offsite)
+		vd.Reason = fmt.Sprintf("%sEvery file has its required copies (%s); safe to format.", copies, strings.Join(req, " and "))
 	}
 	return vd
+}
+
+// CopyStatus is one kind of copy of a card's files: where, in which
+// snapshots, verified when, and what is missing.
+type CopyStatus struct {
+	Where    string `json:"where"`
+	Required bool   `json:"required"`
+	// Files counts the card's files with a verified copy there.
+	Files     int      `json:"files"`
+	Snapshots []string `json:"snapshots,omitempty"`
+	// Verified is the oldest verification among the files' copies: every
+	// copy was read back at or after it.
+	Verified time.Time `json:"verified,omitzero"`
+	// Unavailable says why copies there cannot count now (the Verifier's
+	// word), "" when they can.
+	Unavailable string `json:"unavailable,omitempty"`
+}
+
+// text says in plain words what exists and what is missing: "array: all
+// 5 files, snapshot 1a2b3c4d, verified 2026-12-07 19:40 UTC".
+func (c CopyStatus) text(of int) string {
+	req := ""
+	if !c.Required {
+		req = ", not required"
+	}
+	var s string
+	switch {
+	case c.Files == 0:
+		s = fmt.Sprintf("%s: none%s", c.Where, req)
+	case c.Files == of:
+		s = fmt.Sprintf("%s: all %s", c.Where, files(of))
+	default:
+		s = fmt.Sprintf("%s: %d of %s%s", c.Where, c.Files, files(of), req)
+	}
+	if len(c.Snapshots) > 0 {
+		s += fmt.Sprintf(", snapshot %s", strings.Join(c.Snapshots, ", "))
+	}
+	if !c.Verified.IsZero() {
+		s += ", verified " + c.Verified.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	if c.Unavailable != "" {
+		s += " (" + c.Unavailable + ")"
+	}
+	return s
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 type set map[string]bool

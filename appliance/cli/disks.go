@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,6 +57,13 @@ UNKNOWN (no health could be read, and why).`,
 				return err
 			}
 			p := &smart.Poller{History: h}
+			// Check every file before reading any, so that a bad one
+			// changes nothing (no history is written).
+			for _, f := range recorded {
+				if err := checkSmartctlFile(f); err != nil {
+					return err
+				}
+			}
 			if len(recorded) > 0 {
 				p.Discover = func() ([]smart.Disk, error) {
 					var ds []smart.Disk
@@ -150,6 +158,34 @@ UNKNOWN (no health could be read, and why).`,
 	return c
 }
 
+// Exit codes of `disks --from-smartctl` for a file it cannot use.
+const (
+	// ExitFileUnreadable: the file cannot be read (missing, a folder, no
+	// permission, an I/O error).
+	ExitFileUnreadable = 2
+	// ExitFileUnparseable: the file is read but is not smartctl --json
+	// output.
+	ExitFileUnparseable = 3
+)
+
+// checkSmartctlFile reads and parses a recorded smartctl file, and tells
+// a file it cannot read (exit 2) from one that is not smartctl JSON
+// (exit 3), naming the file and what to do.
+func checkSmartctlFile(f string) error {
+	b, err := os.ReadFile(f)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return &exitError{code: ExitFileUnreadable, err: fmt.Errorf("cannot read %s: %v; give a file that `smartctl --json -a DISK > FILE` wrote", f, err)}
+	}
+	if _, err := smart.ParseSmartctlJSON(b); err != nil {
+		return &exitError{code: ExitFileUnparseable, err: fmt.Errorf("%s %v; save it again with `smartctl --json -a DISK > FILE`", f, err)}
+	}
+	return nil
+}
+
 func countersStr(m map[string]uint64) string {
 	var parts []string
 	for k, v := range m {
@@ -173,7 +209,7 @@ func printDisks(g *globals, sts []smart.Status) {
 		if r.HasTemperature {
 			temp = fmt.Sprintf("%d°C", r.Temperature)
 		}
-		why := strings.Join(s.Verdict.Reasons, "; ")
+		why := s.Verdict.Text()
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Path, r.Model, r.Serial, bytesStr(int64(r.Capacity)), temp, r.PowerOnHours, s.Verdict.State, why)
 	}
 	tw.Flush()
