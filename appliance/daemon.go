@@ -19,6 +19,10 @@ import (
 	"github.com/shoebox/shoebox/vault"
 )
 
+// Version is the build's version: `git describe` through -ldflags -X
+// in the Makefile's build, "dev" otherwise.
+var Version = "dev"
+
 // Daemon is shoeboxd: it owns the array and the repository and runs the
 // box's services under a supervisor.
 type Daemon struct {
@@ -50,6 +54,9 @@ type Daemon struct {
 	recovery   string              // recovery identity file written at first start
 	hideOnce   sync.Once           // builds hider (HidePaths)
 	hider      *strings.Replacer
+	// discoverDisks lists the disks SMART polling reads (nil: the
+	// machine's block devices); tests feed it recorded readings.
+	discoverDisks func() ([]smart.Disk, error)
 }
 
 // Paths inside the state directory (docs/DAEMON.md).
@@ -217,6 +224,22 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 		d.Logger.Warn("services did not stop within 30 s; leaving (the repository stays consistent)")
 	}
 	return nil
+}
+
+// ArrayState sums the array up for people: "healthy, 3 of 3 disks",
+// "degraded, 2 of 3 disks"; "folder" for a repository in a plain folder.
+func (d *Daemon) ArrayState() string {
+	if d.Array == nil {
+		return "folder"
+	}
+	st := d.Array.Status()
+	present := 0
+	for _, disk := range st.Disks {
+		if disk.Present {
+			present++
+		}
+	}
+	return fmt.Sprintf("%s, %d of %d disks", st.State, present, len(st.Disks))
 }
 
 // checkStalls raises an alert for every source without a successful

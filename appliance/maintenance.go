@@ -15,7 +15,7 @@ func (d *Daemon) addMaintenance(ctx context.Context) {
 	if !d.Config.SMART.Disabled {
 		hist, err := smart.OpenHistory(filepath.Join(d.Config.StateDir, "smart"))
 		if err == nil {
-			p := &smart.Poller{History: hist, Interval: time.Duration(d.Config.SMART.Every), Logger: d.Logger}
+			p := &smart.Poller{History: hist, Interval: time.Duration(d.Config.SMART.Every), Logger: d.Logger, Discover: d.discoverDisks}
 			d.poller = p
 			if d.Array != nil {
 				p.ArrayErrors = smart.ArrayErrorsOf(d.Array)

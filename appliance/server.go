@@ -170,11 +170,18 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "problem: %s\n", strings.Join(ps, "\nproblem: "))
 		return
 	}
+	var notes []string
 	if a := s.d.Array; a != nil {
 		if st := a.Status(); st.State != "healthy" {
-			fmt.Fprintf(w, "ok (array %s: %d objects short of redundancy)\n", st.State, st.Degraded)
-			return
+			notes = append(notes, fmt.Sprintf("array %s: %d objects short of redundancy", st.State, st.Degraded))
 		}
+	}
+	if s.d.API != nil && s.d.Config.PublicURL == "" {
+		notes = append(notes, "public_url unset: "+PublicURLAdvice)
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "ok (%s)\n", strings.Join(notes, "; "))
+		return
 	}
 	fmt.Fprintln(w, "ok")
 }

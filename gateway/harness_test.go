@@ -172,7 +172,7 @@ scrub:
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	b.base = b.d.PublicURL()
+	b.base = "https://" + b.d.ListenAddr()
 	b.plain = "http://" + b.g.plainAddr.Load().(string)
 	pem, err := os.ReadFile(filepath.Join(b.state, "tls", "cert.pem"))
 	if err != nil {
@@ -193,13 +193,7 @@ func (b *testBox) ownerPassword() string {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(raw), "\n") {
-		if p, ok := strings.CutPrefix(l, "password: "); ok {
-			return p
-		}
-	}
-	b.t.Fatal("no password in " + InitialPasswordFile)
-	return ""
+	return strings.TrimSuffix(string(raw), "\n")
 }
 
 // localToken is the daemon's local API token (the CLI's credential).
