@@ -209,19 +209,26 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 		d.sup.Add(sctx, "api", srv.api)
 	}
 	d.notReady.Store("")
+	start := []any{"version", Version, "https", d.ListenAddr()}
+	if d.Config.ListenHTTP != "" {
+		start = append(start, "http", d.Config.ListenHTTP)
+	}
+	d.Logger.Info("shoeboxd started", append(start, "array", d.ArrayState(), "state", d.Config.StateDir)...)
 	if started != nil {
 		started(d)
 	}
-	d.Logger.Info("shoeboxd ready", "listen", d.Config.Listen, "state", d.Config.StateDir)
 	<-ctx.Done()
+	stopping := time.Now()
+	d.Logger.Info("shoeboxd stopping")
 	d.notReady.Store("shutting down")
 	cancel()
 	done := make(chan struct{})
 	go func() { d.sup.Wait(); close(done) }()
 	select {
 	case <-done:
+		d.Logger.Info("shoeboxd stopped", "duration", time.Since(stopping).Round(time.Millisecond))
 	case <-time.After(30 * time.Second):
-		d.Logger.Warn("services did not stop within 30 s; leaving (the repository stays consistent)")
+		d.Logger.Warn("services did not stop within 30 s; leaving (the repository stays consistent)", "duration", time.Since(stopping).Round(time.Millisecond))
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/shoebox/shoebox/appliance/maint"
 	"github.com/shoebox/shoebox/internal/atomicfile"
 	"github.com/shoebox/shoebox/vault"
 )
@@ -292,6 +293,9 @@ func (s *Source) backup(ctx context.Context) {
 	}
 	d.Metrics.BackupRuns.WithLabelValues(s.cfg.Name, "ok").Inc()
 	sum := snap.Summary
+	maint.LogDone(d.Logger, "backup", time.Since(start), "source", s.cfg.Name, "snapshot", snap.ID().Short(),
+		"files", sum.FilesTotal, "files_new", sum.FilesNew, "files_changed", sum.FilesChanged,
+		"bytes_total", sum.BytesTotal, "bytes_new", sum.BytesAdded, "bytes_stored", sum.BytesStored, "unreadable", len(sum.Errors))
 	d.Metrics.BackupBytes.WithLabelValues(s.cfg.Name).Add(float64(sum.BytesAdded))
 	d.Metrics.BackupFiles.WithLabelValues(s.cfg.Name).Add(float64(sum.FilesNew + sum.FilesChanged))
 	now := time.Now()
