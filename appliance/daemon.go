@@ -75,6 +75,7 @@ func New(cfg *Config, logger *slog.Logger) *Daemon {
 	d.Bus.hide = d.HidePaths
 	d.ops.hide = d.HidePaths
 	d.sup = Supervisor{Bus: d.Bus, Logger: logger}
+	d.Metrics.Registry.MustRegister(boxCollector{d})
 	return d
 }
 
@@ -183,6 +184,7 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.runCtx = sctx
+	d.updateRepoMetrics(ctx)
 	if err := d.loadAPISources(); err != nil {
 		return err
 	}

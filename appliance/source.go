@@ -316,6 +316,7 @@ func (s *Source) backup(ctx context.Context) {
 	if err := s.applyRetention(ctx, snap); err != nil {
 		d.Logger.Error("retention", "source", s.cfg.Name, "err", err)
 	}
+	d.updateRepoMetrics(ctx)
 }
 
 func (s *Source) run(ctx context.Context) (snap *vault.Snapshot, err error) {
