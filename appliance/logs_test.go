@@ -96,8 +96,7 @@ scrub: {every: 1000h, first_delay: 1000h}
 	return cfg
 }
 
-// startDaemon runs d until stop is called or the test ends; prepare, when
-// set, runs before Run (test hooks).
+// startDaemon runs d until stop is called or the test ends.
 func startDaemon(t *testing.T, d *Daemon) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())

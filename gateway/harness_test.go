@@ -209,6 +209,13 @@ func (b *testBox) localToken() string {
 // nil. It returns the status and the response body.
 func (b *testBox) do(method, path, token string, body any) (int, []byte) {
 	b.t.Helper()
+	return b.doHost("", method, path, token, body)
+}
+
+// doHost is do with the Host header set to host ("" for the address
+// dialled).
+func (b *testBox) doHost(host, method, path, token string, body any) (int, []byte) {
+	b.t.Helper()
 	var rd io.Reader
 	switch v := body.(type) {
 	case nil:
@@ -221,6 +228,9 @@ func (b *testBox) do(method, path, token string, body any) (int, []byte) {
 	req, err := http.NewRequest(method, b.base+path, rd)
 	if err != nil {
 		b.t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -50,27 +49,6 @@ func TestInitialPasswordFileHoldsThePasswordAlone(t *testing.T) {
 	}
 }
 
-// hostedRequest sends a REST request to the box with the Host header
-// set to host, over the box's real listener.
-func (b *testBox) hostedRequest(host, method, path, token string, body any) (int, []byte) {
-	b.t.Helper()
-	j, _ := json.Marshal(body)
-	req, err := http.NewRequest(method, b.base+path, bytes.NewReader(j))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Host = host
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
-}
-
 // TestLinksFollowTheHostUsed: without public_url, pairing and share links
 // name the box as the request named it — a name of the certificate or
 // an address the box listens on, at the port it listens on — and never a
@@ -91,13 +69,13 @@ func TestLinksFollowTheHostUsed(t *testing.T) {
 		{"localhost", "https://127.0.0.1:" + port},                       // :443, which it does not listen on
 		{"[::1]:" + port, "https://127.0.0.1:" + port},                   // an address it does not listen on
 	} {
-		code, raw := b.hostedRequest(tc.host, "POST", "/v1/enrolments", own, map[string]string{"user": "owner"})
+		code, raw := b.doHost(tc.host, "POST", "/v1/enrolments", own, map[string]string{"user": "owner"})
 		var enr struct{ URL string }
 		json.Unmarshal(raw, &enr)
 		if code != http.StatusOK || !strings.HasPrefix(enr.URL, tc.want+"/pair#") {
 			t.Errorf("Host %s: pairing link %q (HTTP %d %s), want it under %s", tc.host, enr.URL, code, raw, tc.want)
 		}
-		code, raw = b.hostedRequest(tc.host, "POST", "/v1/shares", own, map[string]any{"snapshot": snap, "path": "/a.jpg"})
+		code, raw = b.doHost(tc.host, "POST", "/v1/shares", own, map[string]any{"snapshot": snap, "path": "/a.jpg"})
 		var sh struct{ URL string }
 		json.Unmarshal(raw, &sh)
 		if code != http.StatusOK || !strings.HasPrefix(sh.URL, tc.want+"/s/") {
@@ -133,7 +111,7 @@ func TestPublicURLConfigured(t *testing.T) {
 	b := newTestBox(t, func(s *boxSettings) {
 		s.cfg = strings.Replace(s.cfg, "listen_http:", "public_url: https://photos.example.org/\nlisten_http:", 1)
 	})
-	code, raw := b.hostedRequest("localhost", "POST", "/v1/enrolments", b.localToken(), map[string]string{"user": "owner"})
+	code, raw := b.doHost("localhost", "POST", "/v1/enrolments", b.localToken(), map[string]string{"user": "owner"})
 	var enr struct{ URL string }
 	json.Unmarshal(raw, &enr)
 	if code != http.StatusOK || !strings.HasPrefix(enr.URL, "https://photos.example.org/pair#") {
@@ -144,18 +122,24 @@ func TestPublicURLConfigured(t *testing.T) {
 	}
 }
 
+// page GETs a page of the box: the response (body read) and the body.
+func (b *testBox) page(path string) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.client.Get(b.base + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
 // TestFrontPage: / is a small status page for people who open the box's
 // address in a browser: its name, version and state, and where to go
 // next; no script, no secret, the share pages' security headers.
 func TestFrontPage(t *testing.T) {
 	b := newTestBox(t)
-	resp, err := b.client.Get(b.base + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	page := string(body)
+	resp, page := b.page("/")
 	host, _ := os.Hostname()
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /: HTTP %d %s %q", resp.StatusCode, resp.Header.Get("Content-Type"), page)
@@ -188,13 +172,7 @@ func TestFrontPage(t *testing.T) {
 // footer ("Shared with you", "Shared privately … expires").
 func TestPairPageFooter(t *testing.T) {
 	b := newTestBox(t)
-	resp, err := b.client.Get(b.base + "/pair")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	page := string(body)
+	resp, page := b.page("/pair")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /pair: HTTP %d", resp.StatusCode)
 	}
