@@ -88,6 +88,7 @@ sources:
   - name: family
     path: %s
     settle: 100ms
+    retention: {keep_last: 1}
 scrub: {every: 1000h, first_delay: 1000h}
 `, b.state, strings.Join(b.disks, ", "), b.dir, b.photos)+rest))
 	if err != nil {
@@ -124,7 +125,7 @@ func startDaemon(t *testing.T, d *Daemon) (stop func()) {
 // line per finished operation: at start (version, the addresses it
 // listens on, the array's state), after each backup (source, files, bytes
 // new and in total, duration, snapshot), scrub and restore drill, and at
-// shutdown (how long stopping took).
+// shutdown (how long stopping took); retention's forget gets its line.
 func TestDaemonLogsOperations(t *testing.T) {
 	b := newArrayBox(t)
 	os.WriteFile(filepath.Join(b.photos, "a.jpg"), bytes.Repeat([]byte("first photo "), 1000), 0o644)
@@ -178,6 +179,16 @@ func TestDaemonLogsOperations(t *testing.T) {
 	waitFor(t, 20*time.Second, "the second backup's log line", func() bool {
 		r := backupLine(shortID(d.sourceInfo("family").LastSnap))
 		return r != nil && r["files"] == 2.0 && r["files_new"] == 1.0 && r["bytes_total"] == 25000.0
+	})
+
+	// Retention (keep_last: 1) forgot the first snapshot.
+	waitFor(t, 20*time.Second, "retention's log line", func() bool {
+		for _, r := range log.withMsg("forget finished") {
+			if r["level"] == "INFO" && r["op"] == "forget" && r["source"] == "family" && r["removed"] == 1.0 && r["kept"] == 1.0 {
+				return true
+			}
+		}
+		return false
 	})
 
 	// A scrub (through the API's "scrub now") and a scheduled drill.

@@ -378,8 +378,21 @@ func (s *Source) applyRetention(ctx context.Context, snap *vault.Snapshot) error
 		return err // another job holds the repository; next time
 	}
 	defer l.Release()
-	_, err = r.ForgetMatching(ctx, vault.SnapshotFilter{Paths: []string{s.cfg.Path}, Tags: []string{SourceTag + s.cfg.Name}}, p, false)
-	return err
+	start := time.Now()
+	decisions, err := r.ForgetMatching(ctx, vault.SnapshotFilter{Paths: []string{s.cfg.Path}, Tags: []string{SourceTag + s.cfg.Name}}, p, false)
+	if err != nil {
+		return err
+	}
+	removed := 0
+	for _, dc := range decisions {
+		if !dc.Keep {
+			removed++
+		}
+	}
+	if removed > 0 {
+		maint.LogDone(s.d.Logger, "forget", time.Since(start), "source", s.cfg.Name, "removed", removed, "kept", len(decisions)-removed)
+	}
+	return nil
 }
 
 // keepAll reports whether a contract ending on until (2006-01-02, local
