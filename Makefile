@@ -10,15 +10,18 @@ STATICCHECK_VERSION := v0.7.0
 FUZZTIME    ?= 8s
 TESTFLAGS   ?=
 VAR         := $(CURDIR)/var
+# The build's version: git describe, "dev" outside a git checkout.
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -X github.com/shoebox/shoebox/appliance.Version=$(VERSION)
 
-.PHONY: help build test lint proto proto-check unit-check unit attack fuzz e2e-smart bench run demo clean
+.PHONY: help build test lint proto proto-check unit-check metrics-check unit attack fuzz e2e-smart bench run demo clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 build: ## build shoebox (CLI) and shoeboxd (daemon) into ./bin
-	$(GO) build -o $(BIN)/shoebox ./cmd/shoebox
-	$(GO) build -o $(BIN)/shoeboxd ./cmd/shoeboxd
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/shoebox ./cmd/shoebox
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/shoeboxd ./cmd/shoeboxd
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -57,6 +60,10 @@ unit-check: ## the systemd unit: valid, and systemd-analyze security scores its 
 	    || { systemd-analyze security --offline=true --no-pager $(UNIT) | grep '✗'; \
 	         echo "$(UNIT): exposure above 4.5 ($(UNIT_MAX_EXPOSURE) in systemd-analyze's tenths): tighten the sandbox (docs/DAEMON.md)"; exit 1; }
 
+metrics-check: ## a real daemon's /metrics checked by Prometheus' parser and promtool check metrics (installs promtool: Debian prometheus)
+	@command -v promtool >/dev/null || bash scripts/apt-install.sh --for "promtool (make metrics-check)" prometheus
+	$(GO) test -count=1 -run 'TestMetricsScrape' ./appliance/
+
 unit: ## go test -race ./... (TESTFLAGS=-short trims sizes)
 	$(GO) test -race -timeout 25m $(TESTFLAGS) ./...
 
@@ -69,7 +76,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (scripts/fuzz.sh)
 e2e-smart: ## boot Linux under QEMU (TCG) with NVMe/AHCI/SCSI/USB disks and check disk health end to end
 	bash smart/e2e/run.sh
 
-test: lint proto-check unit-check unit attack fuzz e2e-smart ## every check and test: lint, the systemd unit's sandbox score, go test -race, the attacks on a real daemon, bounded fuzzing, QEMU disk health
+test: lint proto-check unit-check metrics-check unit attack fuzz e2e-smart ## every check and test: lint, the systemd unit's sandbox score, promtool on /metrics, go test -race, the attacks on a real daemon, bounded fuzzing, QEMU disk health
 
 bench: build ## Shoebox beside restic, borg and kopia on the same data; then on disk arrays; then the API under load
 	bash bench/bench.sh

@@ -488,6 +488,19 @@ func (d *Daemon) layout() raid.Layout {
 	return raid.Layout{Data: d.Config.Disks.Data, Parity: d.Config.Disks.Parity}
 }
 
+// ListenAddr is the HTTPS listener's address once it listens, else the
+// configured one.
+func (d *Daemon) ListenAddr() string {
+	if a := d.listenAddr.Load(); a != nil {
+		return a.(string)
+	}
+	return d.Config.Listen
+}
+
+// PublicURLAdvice is what /healthz and the start log say when public_url
+// is unset.
+const PublicURLAdvice = "pairing and share links use the address each request named, which a phone away from home may not reach; set public_url (docs/DAEMON.md)"
+
 // PublicURL is how phones reach the box: public_url, or https://HOST:PORT.
 func (d *Daemon) PublicURL() string {
 	if d.Config.PublicURL != "" {

@@ -19,6 +19,10 @@ import (
 	"github.com/shoebox/shoebox/vault"
 )
 
+// Version is the build's version: `git describe` through -ldflags -X
+// in the Makefile's build, "dev" otherwise.
+var Version = "dev"
+
 // Daemon is shoeboxd: it owns the array and the repository and runs the
 // box's services under a supervisor.
 type Daemon struct {
@@ -50,6 +54,9 @@ type Daemon struct {
 	recovery   string              // recovery identity file written at first start
 	hideOnce   sync.Once           // builds hider (HidePaths)
 	hider      *strings.Replacer
+	// discoverDisks lists the disks SMART polling reads (nil: the
+	// machine's block devices); tests feed it recorded readings.
+	discoverDisks func() ([]smart.Disk, error)
 }
 
 // Paths inside the state directory (docs/DAEMON.md).
@@ -68,6 +75,7 @@ func New(cfg *Config, logger *slog.Logger) *Daemon {
 	d.Bus.hide = d.HidePaths
 	d.ops.hide = d.HidePaths
 	d.sup = Supervisor{Bus: d.Bus, Logger: logger}
+	d.Metrics.Registry.MustRegister(boxCollector{d})
 	return d
 }
 
@@ -176,6 +184,7 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.runCtx = sctx
+	d.updateRepoMetrics(ctx)
 	if err := d.loadAPISources(); err != nil {
 		return err
 	}
@@ -202,21 +211,44 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 		d.sup.Add(sctx, "api", srv.api)
 	}
 	d.notReady.Store("")
+	start := []any{"version", Version, "https", d.ListenAddr()}
+	if d.Config.ListenHTTP != "" {
+		start = append(start, "http", d.Config.ListenHTTP)
+	}
+	d.Logger.Info("shoeboxd started", append(start, "array", d.ArrayState(), "state", d.Config.StateDir)...)
 	if started != nil {
 		started(d)
 	}
-	d.Logger.Info("shoeboxd ready", "listen", d.Config.Listen, "state", d.Config.StateDir)
 	<-ctx.Done()
+	stopping := time.Now()
+	d.Logger.Info("shoeboxd stopping")
 	d.notReady.Store("shutting down")
 	cancel()
 	done := make(chan struct{})
 	go func() { d.sup.Wait(); close(done) }()
 	select {
 	case <-done:
+		d.Logger.Info("shoeboxd stopped", "duration", time.Since(stopping).Round(time.Millisecond))
 	case <-time.After(30 * time.Second):
-		d.Logger.Warn("services did not stop within 30 s; leaving (the repository stays consistent)")
+		d.Logger.Warn("services did not stop within 30 s; leaving (the repository stays consistent)", "duration", time.Since(stopping).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// ArrayState sums the array up for people: "healthy, 3 of 3 disks",
+// "degraded, 2 of 3 disks"; "folder" for a repository in a plain folder.
+func (d *Daemon) ArrayState() string {
+	if d.Array == nil {
+		return "folder"
+	}
+	st := d.Array.Status()
+	present := 0
+	for _, disk := range st.Disks {
+		if disk.Present {
+			present++
+		}
+	}
+	return fmt.Sprintf("%s, %d of %d disks", st.State, present, len(st.Disks))
 }
 
 // checkStalls raises an alert for every source without a successful

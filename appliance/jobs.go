@@ -67,7 +67,7 @@ func (d *Daemon) addJobs(ctx context.Context) {
 		d.sup.Add(ctx, "scrub", d.scrub)
 		d.sup.Add(ctx, "capacity", &maint.CapacityService{Usage: maint.ArrayUsage(d.Array, layout), Every: time.Hour,
 			StatePath: d.statePath("usage.json"), Alert: d.alertFunc(), Resolve: d.Bus.Resolve, Logger: d.Logger,
-			OnSample: func(used, free int64, days float64, ok bool) { d.Metrics.RepoBytes.Set(float64(used)) }})
+			OnSample: d.Metrics.SetCapacity})
 	}
 	if d.Config.Cards.Library != "" {
 		cw := &cardWatcher{d: d, cfg: cards.Config{Library: d.Config.Cards.Library, Naming: d.Config.Cards.Naming,

@@ -15,7 +15,7 @@ func (d *Daemon) addMaintenance(ctx context.Context) {
 	if !d.Config.SMART.Disabled {
 		hist, err := smart.OpenHistory(filepath.Join(d.Config.StateDir, "smart"))
 		if err == nil {
-			p := &smart.Poller{History: hist, Interval: time.Duration(d.Config.SMART.Every), Logger: d.Logger}
+			p := &smart.Poller{History: hist, Interval: time.Duration(d.Config.SMART.Every), Logger: d.Logger, Discover: d.discoverDisks}
 			d.poller = p
 			if d.Array != nil {
 				p.ArrayErrors = smart.ArrayErrorsOf(d.Array)
@@ -53,8 +53,6 @@ func (d *Daemon) diskAlerts(ctx context.Context, events <-chan smart.Event) erro
 			case smart.OK:
 				d.Bus.Resolve(key, "the disk is healthy again")
 			}
-			v := map[smart.State]float64{smart.OK: 0, smart.Warning: 1, smart.Failing: 2, smart.Unknown: 3}[ev.To]
-			d.Metrics.DiskHealth.WithLabelValues(ev.Path, ev.Serial).Set(v)
 		}
 	}
 }
@@ -67,7 +65,6 @@ func (d *Daemon) watchArray(ctx context.Context) error {
 	for {
 		st := d.Array.Status()
 		if st.State != "healthy" {
-			d.Metrics.ArrayDegraded.Set(1)
 			missing := 0
 			for _, disk := range st.Disks {
 				if !disk.Present {
@@ -77,7 +74,6 @@ func (d *Daemon) watchArray(ctx context.Context) error {
 			d.Bus.Raise("array-degraded", "array-degraded", Critical, "The disk array is degraded",
 				fmt.Sprintf("%d disks missing, %d objects short of redundancy; see `shoebox raid status` for which disk to check or replace", missing, st.Degraded))
 		} else {
-			d.Metrics.ArrayDegraded.Set(0)
 			d.Bus.Resolve("array-degraded", "the array is healthy again")
 		}
 		select {

@@ -32,7 +32,8 @@ type server struct {
 	d     *Daemon
 	token string
 	srv   *http.Server
-	api   Service // the gateway's housekeeping, supervised with the listener
+	ln    net.Listener // bound by newServer; Serve takes it (a restart binds anew)
+	api   Service      // the gateway's housekeeping, supervised with the listener
 }
 
 // TLS and token files in the state directory.
@@ -73,6 +74,14 @@ func (d *Daemon) newServer() (*server, error) {
 	s.srv = &http.Server{Addr: d.Config.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute,
 		TLSConfig: tlsConfig(cert)}
+	// Bound now, so that a port in use fails the start and the start
+	// line names the address the listener got (listen: HOST:0 in tests).
+	ln, err := net.Listen("tcp", s.srv.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w (set listen in the config to a free address)", s.srv.Addr, err)
+	}
+	s.ln = ln
+	d.listenAddr.Store(ln.Addr().String())
 	return s, nil
 }
 
@@ -94,11 +103,15 @@ func tlsConfig(cert tls.Certificate) *tls.Config {
 
 // Serve implements Service.
 func (s *server) Serve(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.srv.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.srv.Addr, err)
+	ln := s.ln
+	s.ln = nil
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.srv.Addr); err != nil {
+			return fmt.Errorf("listen %s: %w", s.srv.Addr, err)
+		}
+		s.d.listenAddr.Store(ln.Addr().String())
 	}
-	s.d.listenAddr.Store(ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.ServeTLS(ln, "", "") }()
 	select {
@@ -170,11 +183,18 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "problem: %s\n", strings.Join(ps, "\nproblem: "))
 		return
 	}
+	var notes []string
 	if a := s.d.Array; a != nil {
 		if st := a.Status(); st.State != "healthy" {
-			fmt.Fprintf(w, "ok (array %s: %d objects short of redundancy)\n", st.State, st.Degraded)
-			return
+			notes = append(notes, fmt.Sprintf("array %s: %d objects short of redundancy", st.State, st.Degraded))
 		}
+	}
+	if s.d.API != nil && s.d.Config.PublicURL == "" {
+		notes = append(notes, "public_url unset: "+PublicURLAdvice)
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "ok (%s)\n", strings.Join(notes, "; "))
+		return
 	}
 	fmt.Fprintln(w, "ok")
 }

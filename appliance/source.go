@@ -13,6 +13,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/shoebox/shoebox/appliance/maint"
 	"github.com/shoebox/shoebox/internal/atomicfile"
 	"github.com/shoebox/shoebox/vault"
 )
@@ -292,6 +293,9 @@ func (s *Source) backup(ctx context.Context) {
 	}
 	d.Metrics.BackupRuns.WithLabelValues(s.cfg.Name, "ok").Inc()
 	sum := snap.Summary
+	maint.LogDone(d.Logger, "backup", time.Since(start), "source", s.cfg.Name, "snapshot", snap.ID().Short(),
+		"files", sum.FilesTotal, "files_new", sum.FilesNew, "files_changed", sum.FilesChanged,
+		"bytes_total", sum.BytesTotal, "bytes_new", sum.BytesAdded, "bytes_stored", sum.BytesStored, "unreadable", len(sum.Errors))
 	d.Metrics.BackupBytes.WithLabelValues(s.cfg.Name).Add(float64(sum.BytesAdded))
 	d.Metrics.BackupFiles.WithLabelValues(s.cfg.Name).Add(float64(sum.FilesNew + sum.FilesChanged))
 	now := time.Now()
@@ -312,6 +316,7 @@ func (s *Source) backup(ctx context.Context) {
 	if err := s.applyRetention(ctx, snap); err != nil {
 		d.Logger.Error("retention", "source", s.cfg.Name, "err", err)
 	}
+	d.updateRepoMetrics(ctx)
 }
 
 func (s *Source) run(ctx context.Context) (snap *vault.Snapshot, err error) {
@@ -373,8 +378,21 @@ func (s *Source) applyRetention(ctx context.Context, snap *vault.Snapshot) error
 		return err // another job holds the repository; next time
 	}
 	defer l.Release()
-	_, err = r.ForgetMatching(ctx, vault.SnapshotFilter{Paths: []string{s.cfg.Path}, Tags: []string{SourceTag + s.cfg.Name}}, p, false)
-	return err
+	start := time.Now()
+	decisions, err := r.ForgetMatching(ctx, vault.SnapshotFilter{Paths: []string{s.cfg.Path}, Tags: []string{SourceTag + s.cfg.Name}}, p, false)
+	if err != nil {
+		return err
+	}
+	removed := 0
+	for _, dc := range decisions {
+		if !dc.Keep {
+			removed++
+		}
+	}
+	if removed > 0 {
+		maint.LogDone(s.d.Logger, "forget", time.Since(start), "source", s.cfg.Name, "removed", removed, "kept", len(decisions)-removed)
+	}
+	return nil
 }
 
 // keepAll reports whether a contract ending on until (2006-01-02, local

@@ -30,15 +30,7 @@ drills: {every: 1000h}
 		t.Fatal(err)
 	}
 	d := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() { done <- d.Run(ctx, func(*Daemon) { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("daemon: %v", err)
-	}
-	t.Cleanup(func() { cancel(); <-done })
+	startDaemon(t, d)
 	return d
 }
 

@@ -116,7 +116,7 @@ func (d *frontDoor) wayIn(r *http.Request, grpcCall bool) (anon bool, door *chun
 		_, pattern = d.public.Handler(r)
 		return pattern != "", nil, maxBody
 	}
-	// Share links, the pairing page, /openapi.json, and what matches no
+	// Share links, the pairing page, the front page, /openapi.json, and what matches no
 	// route (a 404).
 	return true, nil, maxBody
 }

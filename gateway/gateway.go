@@ -24,13 +24,17 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/shoebox/shoebox/appliance"
@@ -90,7 +94,10 @@ type Gateway struct {
 	audit   *audit.Log
 	now     func() time.Time
 	pin     string
-	boxKey  []byte
+	// certNames are the certificate's DNS names, lowercase: the names a
+	// link may carry (servedURL).
+	certNames []string
+	boxKey    []byte
 	// plainAddr is the plain-HTTP listener's address once listening.
 	plainAddr atomic.Value
 	plain     *plainSide
@@ -135,6 +142,11 @@ func New(opt Options) (*Gateway, error) {
 	}
 	if len(opt.CertDER) > 0 {
 		g.pin = certPin(opt.CertDER)
+		if c, err := x509.ParseCertificate(opt.CertDER); err == nil {
+			for _, n := range c.DNSNames {
+				g.certNames = append(g.certNames, strings.ToLower(n))
+			}
+		}
 	}
 	boxKey, err := loadOrMakeKey(filepath.Join(opt.Dir, "box.key"))
 	if err != nil {
@@ -248,7 +260,8 @@ func (g *Gateway) auditTampered(key, subject, msg string) {
 	}
 }
 
-// InitialPasswordFile holds the first owner's password, made on first start.
+// InitialPasswordFile holds the first owner's password, made on first
+// start: the password alone and a newline.
 const InitialPasswordFile = "INITIAL-PASSWORD.txt"
 
 // firstStart makes the owner account on a box that has none: the password
@@ -270,8 +283,9 @@ func (g *Gateway) firstStart() error {
 	}
 	pw := string(b[:5]) + "-" + string(b[5:10]) + "-" + string(b[10:15]) + "-" + string(b[15:])
 	p := filepath.Join(g.opt.Dir, InitialPasswordFile)
-	text := fmt.Sprintf("# The Shoebox owner account, made on first start. Sign in, turn on two-step\n# sign-in, change the password, then delete this file.\nuser: %s\npassword: %s\n", name, pw)
-	if err := atomicfile.WriteFile(p, []byte(text), 0o600); err != nil {
+	// The password alone and a newline: `cat` gives it to a script. What
+	// to do with it goes to the log (never the password).
+	if err := atomicfile.WriteFile(p, []byte(pw+"\n"), 0o600); err != nil {
 		return err
 	}
 	// The box itself made the account: its record names the box as the
@@ -285,7 +299,8 @@ func (g *Gateway) firstStart() error {
 	if err != nil {
 		return fmt.Errorf("first owner account: %w", err)
 	}
-	g.log.Warn("made the owner account; its password is in "+p+": sign in, change it, delete the file", "user", name)
+	g.log.Warn("first start: made the owner account; its password is alone in "+p+
+		": sign in as this user, turn on two-step sign-in, change the password, then delete the file", "user", name)
 	return nil
 }
 
@@ -409,6 +424,9 @@ func newForDaemon(opt Options, d *appliance.Daemon, env appliance.APIEnv) (*Gate
 	opt.Logger.Info("password hashing memory budget", "mib", kdf.Memory>>20,
 		"at_once", max(kdf.Memory/(int64(password.Default.Memory)<<10), 1), "queue", kdf.Waiters, "wait", kdf.Wait)
 	opt.UploadQuota, opt.StateReserve = gc.UploadQuota, gc.StateReserve
+	if opt.PublicURL == "" && d.Config.PublicURL == "" {
+		opt.Logger.Warn("public_url is unset: " + appliance.PublicURLAdvice)
+	}
 	return New(opt)
 }
 
@@ -419,4 +437,78 @@ func (g *Gateway) publicURL() string {
 		return g.opt.PublicURL
 	}
 	return g.d.PublicURL()
+}
+
+// linkURL is the base of the links a call makes (pairing, shares): the
+// configured public URL; without one, the box as the caller named it
+// when that is a name the box serves (servedURL); else publicURL.
+func (g *Gateway) linkURL(ctx context.Context) string {
+	if g.opt.PublicURL != "" || g.d == nil || g.d.Config.PublicURL != "" {
+		return g.publicURL()
+	}
+	if u, ok := g.servedURL(requestHost(ctx)); ok {
+		return u
+	}
+	return g.publicURL()
+}
+
+// requestHost is the host the caller named: the REST request's Host
+// (passed by the REST facade, trusted on the in-process connection
+// only) or the gRPC call's authority.
+func requestHost(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	key := ":authority"
+	if p, ok := peer.FromContext(ctx); !ok || p.Addr == nil || p.Addr.Network() == "bufconn" {
+		key = mdHost
+	}
+	if v := md.Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// servedURL is https://HOST:PORT for a Host header that names this box:
+// PORT is the port the HTTPS listener has (443 when absent), and HOST
+// a DNS name of the box's certificate or an address the listener is
+// bound to. Anything else (a name the box does not serve, which a link
+// must never carry) is refused.
+func (g *Gateway) servedURL(hostport string) (string, bool) {
+	lhost, lport, err := net.SplitHostPort(g.d.ListenAddr())
+	if err != nil || hostport == "" {
+		return "", false
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host, port = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), "443"
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if port != lport || host == "" {
+		return "", false
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		if !listensOn(lhost, ip) {
+			return "", false
+		}
+	} else if !slices.Contains(g.certNames, host) {
+		return "", false
+	}
+	return "https://" + net.JoinHostPort(host, port), true
+}
+
+// listensOn says whether a listener bound to host answers on ip: the
+// same address, or, bound to all, an address of this machine.
+func listensOn(host string, ip net.IP) bool {
+	if l := net.ParseIP(host); l != nil && !l.IsUnspecified() {
+		return l.Equal(ip)
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }

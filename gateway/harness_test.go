@@ -172,7 +172,7 @@ scrub:
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	b.base = b.d.PublicURL()
+	b.base = "https://" + b.d.ListenAddr()
 	b.plain = "http://" + b.g.plainAddr.Load().(string)
 	pem, err := os.ReadFile(filepath.Join(b.state, "tls", "cert.pem"))
 	if err != nil {
@@ -193,13 +193,7 @@ func (b *testBox) ownerPassword() string {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(raw), "\n") {
-		if p, ok := strings.CutPrefix(l, "password: "); ok {
-			return p
-		}
-	}
-	b.t.Fatal("no password in " + InitialPasswordFile)
-	return ""
+	return strings.TrimSuffix(string(raw), "\n")
 }
 
 // localToken is the daemon's local API token (the CLI's credential).
@@ -215,6 +209,13 @@ func (b *testBox) localToken() string {
 // nil. It returns the status and the response body.
 func (b *testBox) do(method, path, token string, body any) (int, []byte) {
 	b.t.Helper()
+	return b.doHost("", method, path, token, body)
+}
+
+// doHost is do with the Host header set to host ("" for the address
+// dialled).
+func (b *testBox) doHost(host, method, path, token string, body any) (int, []byte) {
+	b.t.Helper()
 	var rd io.Reader
 	switch v := body.(type) {
 	case nil:
@@ -227,6 +228,9 @@ func (b *testBox) do(method, path, token string, body any) (int, []byte) {
 	req, err := http.NewRequest(method, b.base+path, rd)
 	if err != nil {
 		b.t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

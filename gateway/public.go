@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -365,15 +366,69 @@ func (g *Gateway) shareFile(w http.ResponseWriter, tok string, sh share.Share, n
 	shareTmpl.Execute(w, v)
 }
 
+// pageTmpl is the box's own pages (the pairing page, the front page):
+// the share pages' look, their own title and footer.
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>{{.Title}} — Shoebox</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+a{color:#0645ad}li{margin:.3rem 0}.muted{color:#666}</style></head><body>
+<h1>{{.Title}}</h1>
+{{range .Paras}}<p>{{.}}</p>
+{{end}}{{if .Links}}<ul>{{range .Links}}<li><a href="{{.Href}}">{{.Name}}</a> <span class="muted">{{.Info}}</span></li>{{end}}</ul>
+{{end}}<p class="muted">{{.Footer}}</p>
+</body></html>`))
+
+// pageView is what pageTmpl shows; Paras may hold template.HTML.
+type pageView struct {
+	Title  string
+	Paras  []any
+	Links  []shareItem
+	Footer string
+}
+
+// boxPage writes one of the box's own pages with the share pages'
+// security headers (no script, no frames, no referrer).
+func boxPage(w http.ResponseWriter, v pageView) {
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	pageTmpl.Execute(w, v)
+}
+
 // pairPage is where a pairing link lands when opened in a browser rather
 // than the app: the code and pin stay in the URL fragment (never sent to
 // the server) and the page says what to do.
 func (g *Gateway) pairPage(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	shareTmpl.Execute(w, shareView{Title: "Pair your phone",
-		Message: "Open this link with the Shoebox app (scan the QR code that `shoebox pair-phone` printed). " +
+	boxPage(w, pageView{Title: "Pair your phone",
+		Paras: []any{
+			template.HTML("Open this link with the Shoebox app: on the box, <code>shoebox pair-phone</code> prints a QR code to scan."),
 			"The app checks the box's certificate against the pin in the link, then signs in with the one-time code.",
-		Expires: "ten minutes after it was made"})
+		},
+		Footer: "A pairing link works once, within ten minutes of being made; ask the box's owner for a new one when it has expired."})
+}
+
+// frontPage is / until the web UI lands: the box's name, version and
+// state, and where to go next. It shows nothing secret: no token, no
+// path, no serial number.
+func (g *Gateway) frontPage(w http.ResponseWriter, r *http.Request) {
+	name, _ := os.Hostname()
+	state := "starting"
+	if g.d != nil {
+		state = "healthy"
+		if why := g.d.NotReady(); why != "" {
+			state = "not ready: " + why
+		} else if a := g.d.ArrayState(); strings.HasPrefix(a, "degraded") {
+			state = "degraded: a disk is missing or data is short of redundancy; see shoebox status"
+		}
+	}
+	boxPage(w, pageView{Title: "Shoebox " + name,
+		Paras: []any{"Shoebox version " + appliance.Version + ". State: " + state + "."},
+		Links: []shareItem{
+			{Name: "Pair a phone", Href: "/pair", Info: "run shoebox pair-phone on the box and scan its QR code with the Shoebox app"},
+			{Name: "API description (OpenAPI)", Href: "/openapi.json", Info: "the REST API; docs/GATEWAY.md in the source explains it"},
+			{Name: "Health", Href: "/healthz", Info: "for monitoring"},
+		},
+		Footer: "This box has no web interface yet: use the Shoebox app or the shoebox command."})
 }

@@ -70,7 +70,9 @@ func (g *Gateway) buildHandler() error {
 		runtime.WithMetadata(func(ctx context.Context, r *http.Request) metadata.MD {
 			// The client's address, for rate limiting and the audit log;
 			// trusted only on the in-process connection (see callerIP).
-			return metadata.Pairs(mdClientIP, clientIP(r))
+			// The Host the client named, for the links a call makes
+			// (linkURL); checked against the box's names before use.
+			return metadata.Pairs(mdClientIP, clientIP(r), mdHost, r.Host)
 		}),
 		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
 			if strings.EqualFold(h, "Authorization") {
@@ -99,6 +101,7 @@ func (g *Gateway) buildHandler() error {
 	top.HandleFunc("POST /s/{token}", g.publicShare)
 	top.HandleFunc("GET /s/{token}/{path...}", g.publicShare)
 	top.HandleFunc("GET /pair", g.pairPage)
+	top.HandleFunc("GET /{$}", g.frontPage)
 	// Upload chunks are received here, not through the REST facade:
 	// streamed to the part file (raw), or decoded once (JSON).
 	top.HandleFunc(jsonChunkRoute, g.jsonChunk)
@@ -232,6 +235,10 @@ func streamError(ctx context.Context, err error) *status.Status {
 
 // mdClientIP carries the REST client's address to the gRPC services.
 const mdClientIP = "x-shoebox-client-ip"
+
+// mdHost carries the REST request's Host header on the in-process
+// connection (requestHost).
+const mdHost = "x-shoebox-host"
 
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

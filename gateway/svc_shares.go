@@ -182,7 +182,7 @@ func (s *shareService) CreateShare(ctx context.Context, r *pb.CreateShareRequest
 	}
 	s.g.record(ctx, audit.ActionShareCreated, sh.ID, map[string]string{"snapshot": sn.ID().String(), "space": sh.Space,
 		"path": spacePath(root, p), "download": boolStr(r.Download), "expires": sh.Expires.Format(time.RFC3339)})
-	out := &pb.CreateShareResponse{Url: s.g.publicURL() + "/s/" + tok, Token: tok, Share: sharePB(sh, root)}
+	out := &pb.CreateShareResponse{Url: s.g.linkURL(ctx) + "/s/" + tok, Token: tok, Share: sharePB(sh, root)}
 	if r.GeneratePassword {
 		out.Password = pw
 	}

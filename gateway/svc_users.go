@@ -174,7 +174,7 @@ func (s *userService) CreateEnrolment(ctx context.Context, r *pb.CreateEnrolment
 		return nil, err
 	}
 	s.g.record(ctx, "users.enrolment", e.User, map[string]string{"credential": e.ID, "purpose": e.Purpose, "expires": e.Expires.Format(time.RFC3339)})
-	return s.g.enrolmentPB(code, e), nil
+	return s.g.enrolmentPB(ctx, code, e), nil
 }
 
 // validFor is an enrolment code's life: minutes, 10 by default.
@@ -193,13 +193,13 @@ func validFor(minutes int32) (time.Duration, error) {
 
 // enrolmentPB is an enrolment for the API; with its code (only when it
 // is made) comes the pairing URL.
-func (g *Gateway) enrolmentPB(code string, e auth.Enrolment) *pb.Enrolment {
+func (g *Gateway) enrolmentPB(ctx context.Context, code string, e auth.Enrolment) *pb.Enrolment {
 	out := &pb.Enrolment{Id: e.ID, User: e.User, Created: ts(e.Created), Expires: ts(e.Expires), By: e.By, Purpose: e.Purpose}
 	if code != "" {
 		// The fragment never leaves the phone: code and pin are not sent
 		// to any server when the URL is opened.
 		frag := url.Values{"code": {code}, "pin": {g.pin}, "user": {e.User}}
-		out.Code, out.Url, out.Pin = code, g.publicURL()+"/pair#"+frag.Encode(), g.pin
+		out.Code, out.Url, out.Pin = code, g.linkURL(ctx)+"/pair#"+frag.Encode(), g.pin
 	}
 	return out
 }
@@ -211,7 +211,7 @@ func (s *userService) ListEnrolments(ctx context.Context, _ *pb.Empty) (*pb.List
 	}
 	out := &pb.ListEnrolmentsResponse{}
 	for _, e := range list {
-		out.Enrolments = append(out.Enrolments, s.g.enrolmentPB("", e))
+		out.Enrolments = append(out.Enrolments, s.g.enrolmentPB(ctx, "", e))
 	}
 	return out, nil
 }
@@ -264,7 +264,7 @@ func (s *userService) ResetUser(ctx context.Context, r *pb.ResetUserRequest) (*p
 			fmt.Sprintf("%s reset the sign-in of %s at %s: their password, two-step sign-in, signed-in devices, API keys, pairing codes and share links were removed, and a one-time pairing code was made for them. %s is told at their next sign-in.",
 				c.p.User, u.Name, s.g.now().UTC().Format(time.RFC3339), u.Name))
 	}
-	return s.g.enrolmentPB(code, e), nil
+	return s.g.enrolmentPB(ctx, code, e), nil
 }
 
 // firstOwner returns an owner's name, or "".

@@ -697,7 +697,7 @@ func cmdLock(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "lock SNAPSHOT --until DATE",
 		Short: "Make a snapshot immutable until a date (cannot be undone)",
-		Long:  "DATE is 2006-01-02, an RFC 3339 time, or a duration from now such as 90d or 1y. Until then forget refuses to remove the snapshot and prune keeps all it references. A lock can be extended, never shortened.",
+		Long:  "DATE is 2006-01-02 (until the end of that day, 23:59:59.999 in this machine's time zone), an RFC 3339 time (exactly then), or a duration from now such as 90d or 1y. The output says the instant and its zone. Until then forget refuses to remove the snapshot and prune keeps all it references. A lock can be extended, never shortened.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -725,7 +725,7 @@ func cmdLock(g *globals) *cobra.Command {
 			if g.json {
 				return g.printJSON(map[string]any{"snapshot": snap.ID().String(), "immutable_until": t})
 			}
-			g.out("snapshot %s is immutable until %s\n", snap.ID().Short(), t.Local().Format(time.RFC3339))
+			g.out("snapshot %s is immutable until %s\n", snap.ID().Short(), t.Local().Format(untilLayout))
 			return nil
 		},
 	}
@@ -991,9 +991,16 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 // parseUntil accepts a date, an RFC 3339 time or a duration from now.
+// untilLayout prints a lock's end with its zone: "2026-12-31 23:59:59.999
+// CET (+01:00)".
+const untilLayout = "2006-01-02 15:04:05.000 MST (-07:00)"
+
+// parseUntil reads lock --until: a date means the end of that day in the
+// box's local time zone (23:59:59.999), as a backup tool's "until the
+// 31st" does; an RFC 3339 time is exact; a duration counts from now.
 func parseUntil(s string) (time.Time, error) {
 	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
-		return t, nil
+		return t.AddDate(0, 0, 1).Add(-time.Millisecond), nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil

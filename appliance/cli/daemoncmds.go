@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,9 +31,9 @@ type daemonClient struct {
 
 func newDaemonClient() (*daemonClient, error) {
 	state := stateDir()
-	base := os.Getenv("SHOEBOX_DAEMON")
-	if base == "" {
-		base = "https://localhost:8443"
+	base, err := daemonURL(os.Getenv("SHOEBOX_DAEMON"))
+	if err != nil {
+		return nil, err
 	}
 	tok, err := os.ReadFile(filepath.Join(state, "api-token"))
 	if err != nil {
@@ -43,8 +45,33 @@ func newDaemonClient() (*daemonClient, error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	return &daemonClient{base: strings.TrimRight(base, "/"), token: strings.TrimSpace(string(tok)),
+	return &daemonClient{base: base, token: strings.TrimSpace(string(tok)),
 		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}, nil
+}
+
+// daemonURL reads SHOEBOX_DAEMON: https://HOST:PORT, or a bare
+// HOST:PORT meaning the same (a bare HOST: port 8443, the default listen); unset,
+// https://localhost:8443. shoeboxd speaks HTTPS only, and the CLI never
+// sends its token in the clear: http:// is refused.
+func daemonURL(v string) (string, error) {
+	if v == "" {
+		return "https://localhost:8443", nil
+	}
+	raw, bare := v, !strings.Contains(v, "://")
+	if bare {
+		raw = "https://" + raw
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil:
+		return "", fmt.Errorf("SHOEBOX_DAEMON=%q is not the daemon's address: use HOST:PORT or https://HOST:PORT (the config's listen)", v)
+	case u.Scheme != "https":
+		return "", fmt.Errorf("SHOEBOX_DAEMON=%q: shoeboxd speaks HTTPS only and the CLI never sends its token in the clear: use HOST:PORT or https://HOST:PORT", v)
+	}
+	if bare && u.Port() == "" {
+		u.Host = net.JoinHostPort(u.Hostname(), "8443")
+	}
+	return "https://" + u.Host, nil
 }
 
 // daemonCmd makes a command that fetches an API path into msg and prints

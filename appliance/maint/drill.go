@@ -362,16 +362,21 @@ func (s *DrillService) Serve(ctx context.Context) error {
 			s.OnResult(*res)
 		}
 		if res.OK {
-			log.Info("restore drill passed", "snapshot", res.Snapshot, "files", res.Files, "bytes", res.Bytes, "duration", res.Duration)
+			LogDone(log, "restore-drill", res.Duration, "result", "passed", "snapshot", shortID(res.Snapshot),
+				"files", res.Files, "bytes", res.Bytes)
 			s.Resolve.resolve("drill", fmt.Sprintf("A restore drill of %d files from snapshot %.8s passed.", res.Files, res.Snapshot))
 		} else {
-			log.Error("restore drill failed", "snapshot", res.Snapshot, "failures", res.Failures)
+			log.Error("restore-drill failed", "op", "restore-drill", "result", "failed", "snapshot", shortID(res.Snapshot),
+				"failures", res.Failures, "duration", res.Duration.Round(time.Millisecond))
 			s.Alert.raise("drill", "drill", res.Space, true, "Restore drill failed: backed-up files did not come back intact",
 				drillMessage(res))
 		}
 		next = res.Time.Add(every)
 	}
 }
+
+// shortID is a snapshot ID's 8-character form, as the CLI prints it.
+func shortID(id string) string { return id[:min(8, len(id))] }
 
 func drillMessage(r *DrillResult) string {
 	var b strings.Builder

@@ -1,5 +1,23 @@
 package maint
 
+import (
+	"log/slog"
+	"time"
+)
+
+// LogDone writes the one INFO line a finished operation gets in the
+// daemon's log: message "KIND finished", op=KIND, then attrs, then how
+// long it took. Every kind uses it (backup, scrub, restore-drill,
+// prune), so that one filter (op=…) finds them all. No serial numbers
+// or secrets in attrs: INFO lines are what owners paste into forums.
+func LogDone(log *slog.Logger, kind string, took time.Duration, attrs ...any) {
+	if log == nil {
+		log = slog.Default()
+	}
+	args := append([]any{"op", kind}, attrs...)
+	log.Info(kind+" finished", append(args, "duration", took.Round(time.Millisecond))...)
+}
+
 // Op follows one long operation (a scrub, a restore drill) for the
 // daemon's list of operations in progress. Update is called from the
 // operation's goroutine as it goes (a total of 0: unknown), Done exactly

@@ -143,8 +143,8 @@ func (s *ScrubService) Run(ctx context.Context) (*raid.ScrubReport, error) {
 	if err := writeJSON(s.StatePath, ScrubState{Last: s.now(), Report: rep}); err != nil {
 		log.Warn("scrub state not saved; the next start scrubs again", "path", s.StatePath, "err", err)
 	}
-	log.Info("scrub finished", "objects", rep.Objects, "errors", rep.ErrorsFound, "repaired", rep.Repaired,
-		"degraded", len(rep.Degraded), "unrecoverable", len(rep.Unrecoverable), "duration", rep.Duration)
+	LogDone(log, "scrub", rep.Duration, "objects", rep.Objects, "errors", rep.ErrorsFound, "repaired", rep.Repaired,
+		"degraded", len(rep.Degraded), "unrecoverable", len(rep.Unrecoverable))
 	if s.OnReport != nil {
 		s.OnReport(rep)
 	}

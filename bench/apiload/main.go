@@ -35,7 +35,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -470,21 +469,14 @@ func (b *box) login(ctx context.Context) error {
 	pwFile := filepath.Join(b.state, "gateway", "INITIAL-PASSWORD.txt")
 	var user, pw string
 	if err := b.waitFor(ctx, pwFile, 30*time.Second, func() (bool, error) {
-		f, err := os.Open(pwFile)
+		// The file holds the password alone; the account is the
+		// default first owner.
+		raw, err := os.ReadFile(pwFile)
 		if err != nil {
 			return false, nil
 		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "user: "); ok {
-				user = strings.TrimSpace(v)
-			}
-			if v, ok := strings.CutPrefix(sc.Text(), "password: "); ok {
-				pw = strings.TrimSpace(v)
-			}
-		}
-		return user != "" && pw != "", nil
+		user, pw = "owner", strings.TrimSpace(string(raw))
+		return pw != "", nil
 	}); err != nil {
 		return err
 	}

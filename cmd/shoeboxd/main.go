@@ -58,7 +58,8 @@ func main() {
 				}
 			}()
 		}
-		fmt.Fprintf(os.Stderr, "shoeboxd is running: https://%s (healthz, metrics, API); state in %s\n", cfg.Listen, cfg.StateDir)
+		fmt.Fprintf(os.Stderr, "shoeboxd %s is running: https://%s (status page, healthz, metrics, API); state in %s\n",
+			appliance.Version, d.ListenAddr(), cfg.StateDir)
 	})
 	daemon.SdNotify(false, daemon.SdNotifyStopping)
 	if err != nil {

@@ -63,15 +63,9 @@ func (b *box) ownerPassword() (user, pw string) {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "user: "); ok {
-			user = v
-		}
-		if v, ok := strings.CutPrefix(line, "password: "); ok {
-			pw = v
-		}
-	}
-	return user, pw
+	// The file holds the password alone; the account is the default
+	// first owner.
+	return "owner", strings.TrimSpace(string(raw))
 }
 
 // login signs in as user and returns the session token.
