@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
 
 // smallTree generates a small source tree and returns its path.
@@ -788,7 +790,7 @@ func TestImmutableSnapshot(t *testing.T) {
 // TestMediaRoundTrip backs up the shared media set and gets it back with
 // restore, restore --include, dump (file and tar) and find.
 func TestMediaRoundTrip(t *testing.T) {
-	media := mediaDir(t)
+	media := testcorpus.Media(t)
 	r := newRepo(t)
 	want := takeManifest(t, media)
 	id := r.backup(media)

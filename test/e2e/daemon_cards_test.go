@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoebox/shoebox/internal/testcorpus"
 	"github.com/shoebox/shoebox/raid/looptest"
 )
 
@@ -20,7 +21,7 @@ import (
 // up and calls it SAFE TO FORMAT; pulled and inserted again, it finds the
 // same ledger and copies nothing twice.
 func TestDaemonMountedCard(t *testing.T) {
-	media := mediaDir(t)
+	media := testcorpus.Media(t)
 	const uuid = "0b5e8cd2-7d0f-4f57-9a2e-5d1c0ffee123"
 	dev := looptest.Ext4Device(t, 32<<20, "-U", uuid, "-L", "EOS_DIGITAL")
 
