@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The `make run` demo until the daemon lands: a repository under ./var,
-# a backup of the shared photo corpus (or a generated folder), a restore
-# and a full check.
+# `make demo`: a scripted tour of the shoebox command line on a plain
+# folder (the daemon is `make run`): a repository under ./var, a backup of
+# the shared photo corpus (or a generated folder), a restore and a full
+# check.
 set -euo pipefail
 shoebox=$1
 var=$2
