@@ -68,7 +68,7 @@ func healthyAndFailing(t *testing.T) (ok, failing string) {
 		}
 	}
 	if ok == "" || failing == "" {
-		t.Skip("test data has no healthy and no failing drive")
+		t.Fatalf("the SMART corpus has no healthy (%q) or no failing (%q) drive", ok, failing)
 	}
 	return ok, failing
 }

@@ -463,7 +463,7 @@ func TestIngestSidecarsFollowTheirPhoto(t *testing.T) {
 	media := testcorpus.Media(t)
 	jpg, err := os.ReadFile(filepath.Join(media, "exif-py/tests/resources/jpg/Canon_40D.jpg"))
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	root := writeCard(t, map[string]string{
 		"DCIM/100CANON/IMG_0001.JPG": string(jpg),

@@ -30,7 +30,7 @@ func TestDaemonMountedCard(t *testing.T) {
 	unmount := looptest.Mount(t, dev, fill)
 	photos, _ := filepath.Glob(filepath.Join(media, "photoprism", "assets", "examples", "*.jpg"))
 	if len(photos) < 3 {
-		t.Skipf("fewer than 3 JPEGs in %s", media)
+		t.Fatalf("fewer than 3 JPEGs in %s/photoprism/assets/examples", media)
 	}
 	photos = photos[:min(len(photos), 6)]
 	dcim := filepath.Join(fill, "DCIM", "100TEST")
