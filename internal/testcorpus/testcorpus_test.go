@@ -1,6 +1,7 @@
 package testcorpus_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -62,24 +63,32 @@ func TestCorpus(t *testing.T) {
 			c := exec.Command(os.Args[0], "-test.run=^TestCorpusChild$", "-test.v", "-test.count=1")
 			c.Dir = pkg
 			c.Env = append(os.Environ(), "TESTCORPUS_CHILD=1", "CI="+tc.ci)
-			out, err := c.CombinedOutput()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			code, out := run(t, c)
 			if code != tc.code {
 				t.Errorf("exit %d, want %d", code, tc.code)
 			}
 			for _, w := range tc.want {
 				w = strings.NewReplacer("{shared}", shared, "{root}", root).Replace(w)
-				if !strings.Contains(string(out), w) {
+				if !strings.Contains(out, w) {
 					t.Errorf("output lacks %q:\n%s", w, out)
 				}
 			}
 		})
 	}
+}
+
+// run runs c and returns its exit code and combined output.
+func run(t *testing.T, c *exec.Cmd) (int, string) {
+	t.Helper()
+	out, err := c.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	case err != nil:
+		t.Fatal(err)
+	}
+	return 0, string(out)
 }
 
 // moduleRoot is the checkout this test runs in.
@@ -169,14 +178,8 @@ func TestCleanCloneWithoutCorpus(t *testing.T) {
 		c := exec.Command("go", "test", "-count=1", "-v", "-run", "^TestRoundTripMedia$", "./vault/")
 		c.Dir = clone
 		c.Env = append(os.Environ(), "CI="+tc.ci)
-		out, err := c.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != tc.code || !strings.Contains(string(out), tc.want) {
+		code, out := run(t, c)
+		if code != tc.code || !strings.Contains(out, tc.want) {
 			t.Errorf("CI=%q go test ./vault/ in a clone without ../shared: exit %d, want %d and %q:\n%s", tc.ci, code, tc.code, tc.want, out)
 		}
 	}
