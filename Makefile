@@ -38,7 +38,7 @@ proto: ## regenerate the gateway's Go code and OpenAPI document from gateway/pro
 
 proto-check: ## fail when the committed generated code differs from what the .proto files give
 	@echo "== proto-check"; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
-	  bash gateway/proto/gen.sh $$tmp && \
+	  bash gateway/proto/gen.sh $$tmp || { echo "proto-check: could not generate the code (see above); nothing was compared"; exit 1; }; \
 	  diff -r gateway/gen $$tmp/gateway/gen && diff -r gateway/openapi/shoebox.swagger.json $$tmp/gateway/openapi/shoebox.swagger.json \
 	  || { echo "generated code is stale: run make proto and commit"; exit 1; }
 
@@ -47,10 +47,8 @@ UNIT_MAX_EXPOSURE := 45
 
 unit-check: ## the systemd unit: valid, and systemd-analyze security scores its exposure 4.5 or lower (installs systemd-analyze when missing)
 	@echo "== unit-check"; \
-	  if ! command -v systemd-analyze >/dev/null; then \
-	    echo "installing systemd-analyze (Debian systemd)" >&2; sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	    $$sudo apt-get install -y -qq systemd >/dev/null; \
-	  fi; \
+	  command -v systemd-analyze >/dev/null || bash scripts/apt-install.sh --for "systemd-analyze (make unit-check)" systemd || exit 1; \
+	  command -v systemd-analyze >/dev/null || { echo "unit-check: no systemd-analyze on PATH after installing Debian's systemd"; exit 1; }; \
 	  tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	  sed 's|^\(ExecStart[A-Za-z]*=\).*|\1/bin/true|' $(UNIT) >$$tmp/shoeboxd.service; \
 	  out=$$(systemd-analyze verify --man=false $$tmp/shoeboxd.service 2>&1); \

@@ -25,19 +25,17 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/shoebox/shoebox/appliance/maint"
+	"github.com/shoebox/shoebox/internal/testcorpus"
 	"github.com/shoebox/shoebox/smart"
 )
-
-// smartctlTestdata is the shared set of real `smartctl --json` outputs.
-const smartctlTestdata = "../../shared/testdata/smart/smartctl-json/testdata"
 
 // recordedDisk writes a copy of a real smartctl output, with edit applied
 // to its JSON, and returns it as a disk the poller reads.
 func recordedDisk(t *testing.T, dir, device, name string, edit func(map[string]any)) smart.Disk {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(smartctlTestdata, name))
+	raw, err := os.ReadFile(testcorpus.SMART(t, "smartctl-json", "testdata", name))
 	if err != nil {
-		t.Skipf("recorded smartctl output: %v", err)
+		t.Fatalf("recorded smartctl output: %v", err)
 	}
 	var j map[string]any
 	if err := json.Unmarshal(raw, &j); err != nil {

@@ -59,12 +59,9 @@ command -v diff >/dev/null || pkgs+=(diffutils)
 has_tool restic014 && ! [[ -x /usr/bin/restic ]] && pkgs+=(restic)
 has_tool borg && ! command -v borg >/dev/null && pkgs+=(borgbackup)
 if ((${#pkgs[@]})); then
-	log "installing ${pkgs[*]} with apt-get"
-	sudo=()
-	[[ $(id -u) == 0 ]] || sudo=(sudo)
-	"${sudo[@]}" apt-get update -qq >&2 &&
-		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${pkgs[@]}" >&2 ||
-		warn "apt-get install ${pkgs[*]} failed"
+	# A failed install is said by apt-install.sh; what is missing
+	# afterwards is a missing tool (die) or a peer left out (warn) below.
+	bash "$ROOT/scripts/apt-install.sh" --for "make bench" "${pkgs[@]}" || true
 fi
 [[ -x /usr/bin/time ]] || die "GNU time (/usr/bin/time) is missing"
 command -v rsync >/dev/null || die "rsync is missing"

@@ -21,20 +21,17 @@ import (
 	"time"
 
 	"github.com/shoebox/shoebox/gateway/password"
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
 
-// mediaDir is the shared set of real photos (../shared/testdata/media,
-// described by its MANIFEST.tsv).
-var mediaDir = filepath.Join("..", "..", "shared", "testdata", "media")
-
-// mediaPhotos reads the named files of the media set, checked against
-// the SHA-256 in its manifest, keyed by base name. It skips the test when
-// the set is not there.
+// mediaPhotos reads the named files of the media corpus (testcorpus),
+// checked against the SHA-256 in its MANIFEST.tsv, keyed by base name.
 func mediaPhotos(t *testing.T, paths ...string) map[string][]byte {
 	t.Helper()
+	mediaDir := testcorpus.Media(t)
 	f, err := os.Open(filepath.Join(mediaDir, "MANIFEST.tsv"))
 	if err != nil {
-		t.Skipf("media test set not available: %v", err)
+		t.Fatal(err)
 	}
 	defer f.Close()
 	sums := map[string]string{}
@@ -49,11 +46,11 @@ func mediaPhotos(t *testing.T, paths ...string) map[string][]byte {
 	for _, p := range paths {
 		want, ok := sums[p]
 		if !ok {
-			t.Skipf("%s is not in the media manifest", p)
+			t.Fatalf("%s is not in the media manifest", p)
 		}
 		data, err := os.ReadFile(filepath.Join(mediaDir, p))
 		if err != nil {
-			t.Skipf("media file: %v", err)
+			t.Fatal(err)
 		}
 		if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != want {
 			t.Fatalf("%s: SHA-256 %x, manifest says %s", p, got, want)

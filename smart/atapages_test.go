@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
 
 func skdumpFiles(t testing.TB) []string {
@@ -15,10 +17,7 @@ func skdumpFiles(t testing.TB) []string {
 
 func readSkdumpFile(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(realSMART, "ata-pages", "blob-examples", name))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("real SMART data not present: %v", err)
-	}
+	b, err := os.ReadFile(testcorpus.SMART(t, "ata-pages", "blob-examples", name))
 	if err != nil {
 		t.Fatal(err)
 	}

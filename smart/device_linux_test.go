@@ -14,6 +14,8 @@ import (
 
 	smartgo "github.com/anatol/smart.go"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
 
 var devTestTime = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
@@ -216,13 +218,11 @@ func skdumpBlock(t *testing.T, b []byte, tag string) []byte {
 	return nil
 }
 
-const ataPages = "../../shared/testdata/smart/ata-pages/blob-examples"
-
 func readATAPage(t *testing.T, drive, tag string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(ataPages, drive))
+	b, err := os.ReadFile(testcorpus.SMART(t, "ata-pages", "blob-examples", drive))
 	if err != nil {
-		t.Skipf("recorded ATA pages: %v", err)
+		t.Fatal(err)
 	}
 	return skdumpBlock(t, b, tag)
 }
@@ -451,7 +451,7 @@ func TestSmartctlStandby(t *testing.T) {
 }
 
 // Attributes as smart.go decodes them, with values recorded from real
-// drives (smartctl --json of the same drives in shared/testdata).
+// drives (smartctl --json of the same drives in the SMART corpus).
 func TestATAAttributes(t *testing.T) {
 	attr := func(id uint8, name string, typ int, flags uint16, cur, worst uint8, raw uint64) smartgo.AtaSmartAttr {
 		a := smartgo.AtaSmartAttr{Id: id, Name: name, Type: typ, Flags: flags, Current: cur, Worst: worst, ValueRaw: raw}
@@ -520,9 +520,10 @@ func TestATATemperatureImplausible(t *testing.T) {
 // device path and recorded data follow one set of rules. The failing
 // Maxtor (second snapshot) has attribute 10 below its threshold.
 func TestATAAttributesMatchRecorded(t *testing.T) {
+	ataPages := testcorpus.SMART(t, "ata-pages", "blob-examples")
 	files, err := filepath.Glob(filepath.Join(ataPages, "*--*"))
 	if err != nil || len(files) == 0 {
-		t.Skipf("no recorded ATA pages in %s", ataPages)
+		t.Fatalf("no recorded ATA pages in %s", ataPages)
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -630,8 +631,6 @@ func TestDiscoverReal(t *testing.T) {
 	}
 }
 
-const smartctlTestdata = "../../shared/testdata/smart/smartctl-json/testdata"
-
 // fakeSmartctl writes a stand-in for smartctl that records its arguments
 // and prints a recorded `smartctl --json` output with its exit status: the
 // real smartctl needs a real disk.
@@ -652,13 +651,7 @@ func fakeSmartctl(t *testing.T, output string, status int) (bin, argsFile string
 // disk is failing, a reading all the same) parsed into a Record, and a
 // disk asleep.
 func TestSmartctlFallback(t *testing.T) {
-	failing, err := filepath.Abs(filepath.Join(smartctlTestdata, "nvme-null-SAMSUNG_MZWLL3T2HAJQ-00005-nvme0.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(failing); err != nil {
-		t.Skipf("recorded smartctl output: %v", err)
-	}
+	failing := testcorpus.SMART(t, "smartctl-json", "testdata", "nvme-null-SAMSUNG_MZWLL3T2HAJQ-00005-nvme0.json")
 	standby := filepath.Join(t.TempDir(), "standby.json")
 	if err := os.WriteFile(standby, []byte(`{"json_format_version":[1,0],"smartctl":{"version":[7,3],"messages":[{"string":"Device is in STANDBY mode, exit(2)","severity":"information"}],"exit_status":2},"device":{"name":"/dev/sdx","type":"sat","protocol":"ATA"}}`), 0o644); err != nil {
 		t.Fatal(err)

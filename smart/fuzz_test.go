@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
 
 // Fuzz targets for the parsers of bytes from disks and from smartctl,
@@ -15,7 +17,11 @@ import (
 
 // seedFiles adds up to n real files from sub as seeds, when present.
 func seedFiles(f *testing.F, sub string, n int, add func(b []byte)) {
-	fs, _ := filepath.Glob(filepath.Join(realSMART, sub, "*"))
+	dir, err := testcorpus.Path("smart", sub)
+	if err != nil {
+		return
+	}
+	fs, _ := filepath.Glob(filepath.Join(dir, "*"))
 	for _, p := range fs {
 		if n == 0 {
 			return

@@ -12,20 +12,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoebox/shoebox/internal/testcorpus"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/raid/looptest"
 	"github.com/shoebox/shoebox/smart"
 )
 
-var testdata = filepath.Join("..", "..", "shared", "testdata", "smart", "smartctl-json", "testdata")
-
 // recordedCopy copies a real smartctl --json file, optionally rewriting
 // its serial number, and returns the copy's path.
 func recordedCopy(t *testing.T, dir, src, serial string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testdata, src))
+	b, err := os.ReadFile(testcorpus.SMART(t, "smartctl-json", "testdata", src))
 	if err != nil {
-		t.Skipf("test data: %v", err)
+		t.Fatal(err)
 	}
 	if serial != "" {
 		var m map[string]any
@@ -49,9 +48,9 @@ func recordedCopy(t *testing.T, dir, src, serial string) string {
 // calls OK and one it calls FAILING.
 func healthyAndFailing(t *testing.T) (ok, failing string) {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(testdata, "*.json"))
+	files, _ := filepath.Glob(filepath.Join(testcorpus.SMART(t, "smartctl-json", "testdata"), "*.json"))
 	if len(files) == 0 {
-		t.Skip("no smartctl test data")
+		t.Fatal("no smartctl test data")
 	}
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
@@ -71,7 +70,7 @@ func healthyAndFailing(t *testing.T) (ok, failing string) {
 		}
 	}
 	if ok == "" || failing == "" {
-		t.Skip("test data has no healthy and no failing drive")
+		t.Fatalf("the SMART corpus has no healthy (%q) or no failing (%q) drive", ok, failing)
 	}
 	return ok, failing
 }

@@ -8,21 +8,16 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
 
-// realSMART is the shared real SMART data (see its README.md): smartctl
-// --json outputs under smartctl-json/testdata, libatasmart skdump blobs
-// under ata-pages/blob-examples.
-var realSMART = filepath.Join("..", "..", "shared", "testdata", "smart")
-
-// realFiles lists the real data files under sub, skipping the test when
-// the data is absent.
+// realFiles lists the real data files under sub of the SMART corpus
+// (testcorpus.SMART: smartctl --json outputs under smartctl-json/testdata,
+// libatasmart skdump blobs under ata-pages/blob-examples; see its README.md).
 func realFiles(t testing.TB, sub, pattern string) []string {
 	t.Helper()
-	dir := filepath.Join(realSMART, sub)
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("real SMART data not present: %v", err)
-	}
+	dir := testcorpus.SMART(t, sub)
 	fs, err := filepath.Glob(filepath.Join(dir, pattern))
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +29,7 @@ func realFiles(t testing.TB, sub, pattern string) []string {
 		}
 	}
 	if len(out) == 0 {
-		t.Skipf("no real SMART data in %s", dir)
+		t.Fatalf("no real SMART data in %s", dir)
 	}
 	return out
 }
@@ -45,11 +40,7 @@ func smartctlFiles(t testing.TB) []string {
 
 func readSmartctl(t testing.TB, name string) *Record {
 	t.Helper()
-	p := filepath.Join(realSMART, "smartctl-json", "testdata", name)
-	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		t.Skipf("real SMART data not present: %v", err)
-	}
-	return parseSmartctlFile(t, p)
+	return parseSmartctlFile(t, testcorpus.SMART(t, "smartctl-json", "testdata", name))
 }
 
 // parseSmartctlFile reads and parses one smartctl --json file.

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
 
 // dataBlobs counts the data blobs in the index.
@@ -76,15 +78,17 @@ func idStrings(ids []ID) []string {
 func jpegSample(t *testing.T) []byte {
 	t.Helper()
 	var found []byte
-	filepath.WalkDir(mediaDir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || found != nil || !strings.EqualFold(filepath.Ext(p), ".jpg") {
+	if media, err := testcorpus.Path("media"); err == nil {
+		filepath.WalkDir(media, func(p string, d os.DirEntry, err error) error {
+			if err != nil || found != nil || !strings.EqualFold(filepath.Ext(p), ".jpg") {
+				return nil
+			}
+			if b, err := os.ReadFile(p); err == nil && len(b) > 64<<10 {
+				found = b
+			}
 			return nil
-		}
-		if b, err := os.ReadFile(p); err == nil && len(b) > 64<<10 {
-			found = b
-		}
-		return nil
-	})
+		})
+	}
 	if found != nil {
 		return found
 	}

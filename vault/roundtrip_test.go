@@ -10,20 +10,14 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
 
-// mediaDir is the shared corpus of real photos, RAW files, sidecars and
-// videos (see its README).
-var mediaDir = filepath.Join("..", "..", "shared", "testdata", "media")
-
+// TestRoundTripMedia backs up and restores the media corpus (testcorpus):
+// real photos, RAW files, sidecars and videos.
 func TestRoundTripMedia(t *testing.T) {
-	src, err := filepath.Abs(mediaDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(src); err != nil {
-		t.Skipf("media corpus absent: %v", err)
-	}
+	src := testcorpus.Media(t)
 	r, _ := newTestRepo(t, 4<<20)
 	snap := mustBackup(t, r, BackupOptions{Paths: []string{src}, Time: testEpoch})
 	if snap.Summary.FilesNew == 0 || snap.Summary.FilesTotal != snap.Summary.FilesNew {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoebox/shoebox/internal/testcorpus"
 	"github.com/shoebox/shoebox/raid/looptest"
 )
 
@@ -74,15 +75,6 @@ func (f *fakeVerifier) confirm(copies ...string) {
 	f.mu.Lock()
 	f.copies = copies
 	f.mu.Unlock()
-}
-
-func mediaDir(t *testing.T) string {
-	t.Helper()
-	d := filepath.Join("..", "..", "..", "shared", "testdata", "media")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("test media not present: %v", err)
-	}
-	return d
 }
 
 func testConfig(t *testing.T) Config {
@@ -155,7 +147,7 @@ func libraryFiles(t *testing.T, lib string) []string {
 }
 
 func TestIngestMediaNotSafeUntilVerified(t *testing.T) {
-	media := mediaDir(t)
+	media := testcorpus.Media(t)
 	cfg := testConfig(t)
 	v := &fakeVerifier{}
 	var calls, lastDone, lastTotal int
@@ -377,7 +369,7 @@ func TestIngestUnreadableFiles(t *testing.T) {
 }
 
 func TestIngestResumesAfterCancel(t *testing.T) {
-	media := mediaDir(t)
+	media := testcorpus.Media(t)
 	cfg := testConfig(t)
 	v := &fakeVerifier{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -500,10 +492,10 @@ func TestIngestNameClash(t *testing.T) {
 
 func TestIngestSidecarsFollowTheirPhoto(t *testing.T) {
 	cfg := testConfig(t)
-	media := mediaDir(t)
+	media := testcorpus.Media(t)
 	jpg, err := os.ReadFile(filepath.Join(media, "exif-py/tests/resources/jpg/Canon_40D.jpg"))
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	root := writeCard(t, map[string]string{
 		"DCIM/100CANON/IMG_0001.JPG": string(jpg),

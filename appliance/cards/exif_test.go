@@ -7,15 +7,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
 
 // TestReadExifMatchesExiftool compares the reader with exiftool's values
 // recorded in the media manifest, for JPEG and TIFF-based files.
 func TestReadExifMatchesExiftool(t *testing.T) {
-	media := mediaDir(t)
+	media := testcorpus.Media(t)
 	f, err := os.Open(filepath.Join(media, "MANIFEST.tsv"))
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -60,11 +62,9 @@ func TestReadExifMatchesExiftool(t *testing.T) {
 }
 
 func FuzzReadExif(f *testing.F) {
-	if media := filepath.Join("..", "..", "..", "shared", "testdata", "media"); true {
-		for _, p := range []string{"exif-py/tests/resources/jpg/Canon_40D.jpg"} {
-			if b, err := os.ReadFile(filepath.Join(media, p)); err == nil {
-				f.Add(b)
-			}
+	if p, err := testcorpus.Path("media", "exif-py/tests/resources/jpg/Canon_40D.jpg"); err == nil {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
 		}
 	}
 	f.Add([]byte("II*\x00\x08\x00\x00\x00\x01\x00\x10\x01\x02\x00\x04\x00\x00\x00abc\x00"))

@@ -15,6 +15,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/text/cases"
 
 	"github.com/shoebox/shoebox/vault"
 )
@@ -297,11 +298,14 @@ func cmdLs(g *globals) *cobra.Command {
 
 func cmdFind(g *globals) *cobra.Command {
 	var snapRefs []string
+	var caseSensitive bool
 	c := &cobra.Command{
 		Use:   "find PATTERN",
 		Short: "Find files by name or path glob in all snapshots",
-		Long:  "PATTERN is a shell glob matched against base names (\"*.CR3\") or, when it starts with /, against full paths.",
-		Args:  cobra.ExactArgs(1),
+		Long: "PATTERN is a shell glob matched against base names (\"*.cr3\") or, when it starts with /, against full paths.\n" +
+			"Names match regardless of case (Unicode case folding: \"*.jpg\" finds DSC_0001.JPG), as in Finder,\n" +
+			"Windows Explorer and Synology's search; --case-sensitive matches letter for letter.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			r, err := g.open(ctx)
@@ -311,7 +315,15 @@ func cmdFind(g *globals) *cobra.Command {
 			defer r.Close()
 			pat := args[0]
 			if _, err := path.Match(pat, ""); err != nil {
-				return fmt.Errorf("bad pattern %q: %w", pat, err)
+				return fmt.Errorf("bad pattern %q: %w (a shell glob: * ? [abc] [a-z], \\ quotes the next character)", pat, err)
+			}
+			fold := func(s string) string { return s }
+			if !caseSensitive {
+				// Full Unicode case folding, not ToLower: "STRASSE" finds
+				// straße, and the glob's own characters fold to themselves.
+				caser := cases.Fold()
+				fold = caser.String
+				pat = fold(pat)
 			}
 			var snaps []*vault.Snapshot
 			if len(snapRefs) > 0 {
@@ -332,7 +344,7 @@ func cmdFind(g *globals) *cobra.Command {
 					if strings.HasPrefix(pat, "/") {
 						subject = p
 					}
-					if ok, _ := path.Match(pat, subject); ok {
+					if ok, _ := path.Match(pat, fold(subject)); ok {
 						rows = append(rows, toRow(s.ID().Short(), p, n))
 					}
 					return nil
@@ -354,6 +366,7 @@ func cmdFind(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().StringSliceVarP(&snapRefs, "snapshot", "s", nil, "search only this snapshot (repeatable)")
+	c.Flags().BoolVar(&caseSensitive, "case-sensitive", false, "match letter case exactly (default: names match regardless of case)")
 	return c
 }
 

@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/shoebox/shoebox/gateway/preview/previewtest"
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
 
 var testKey = bytes.Repeat([]byte{7}, 32)
@@ -159,10 +160,7 @@ func TestMakeBombs(t *testing.T) {
 // TestMakeRealMedia: previews of real files: a JPEG as itself, camera
 // RAW files (DNG) from the preview they embed.
 func TestMakeRealMedia(t *testing.T) {
-	media := filepath.Join("..", "..", "..", "shared", "testdata", "media")
-	if _, err := os.Stat(media); err != nil {
-		t.Skip("no test media at", media)
-	}
+	media := testcorpus.Media(t)
 	m := newMaker(t, Options{})
 	for _, tc := range []struct {
 		file string

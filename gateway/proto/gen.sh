@@ -15,9 +15,8 @@ PROTOC_GEN_GO_GRPC=v1.6.2
 GRPC_GATEWAY=v2.32.0
 
 if ! command -v protoc >/dev/null || [ ! -f /usr/include/google/protobuf/timestamp.proto ]; then
-  echo "installing protoc (Debian protobuf-compiler, libprotobuf-dev)" >&2
-  sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get install -y -qq protobuf-compiler libprotobuf-dev >/dev/null
+  bash "$root/scripts/apt-install.sh" --for "protoc (make proto)" protobuf-compiler libprotobuf-dev
+  command -v protoc >/dev/null || { echo "gen.sh: no protoc on PATH after installing Debian's protobuf-compiler" >&2; exit 1; }
 fi
 want="protoc-gen-go@$PROTOC_GEN_GO protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC protoc-gen-grpc-gateway@$GRPC_GATEWAY protoc-gen-openapiv2@$GRPC_GATEWAY"
 stamp=$tools/.proto-plugins

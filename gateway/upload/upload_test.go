@@ -21,9 +21,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/shoebox/shoebox/internal/fakeclock"
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
-
-const mediaDir = "../../../shared/testdata/media"
 
 // photo is a real file from the shared media corpus.
 type photo struct {
@@ -34,14 +33,12 @@ type photo struct {
 
 func (p photo) name() string { return filepath.Base(p.rel) }
 
-// media loads the named files of the corpus, checking them against
-// MANIFEST.tsv; it skips the test if the corpus is absent.
+// media loads the named files of the corpus (testcorpus), checking them
+// against MANIFEST.tsv.
 func media(t *testing.T, rels ...string) []photo {
 	t.Helper()
+	mediaDir := testcorpus.Media(t)
 	f, err := os.Open(filepath.Join(mediaDir, "MANIFEST.tsv"))
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("media corpus not present: %v", err)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

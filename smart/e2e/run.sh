@@ -7,8 +7,8 @@
 #   bash smart/e2e/run.sh --prepare  # only build kernel + initramfs
 #
 # Needs Debian's qemu-system-x86, linux-image-amd64 and busybox-static, and
-# smartmontools for the smartctl fallback; they are installed with apt-get
-# when missing (as root, or through sudo).
+# smartmontools for the smartctl fallback; they are installed when missing
+# (scripts/apt-install.sh: as root, or through sudo).
 # Artifacts go to $SHOEBOX_E2E_DIR (default ./var/e2e-smart).
 set -euo pipefail
 
@@ -31,11 +31,7 @@ if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
 fi
 command -v smartctl >/dev/null || [ -x /usr/sbin/smartctl ] || missing+=(smartmontools)
 if [ ${#missing[@]} -gt 0 ]; then
-	log "installing ${missing[*]}"
-	sudo=()
-	[ "$(id -u)" = 0 ] || sudo=(sudo)
-	"${sudo[@]}" apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	bash "$ROOT/scripts/apt-install.sh" --for "make e2e-smart" "${missing[@]}"
 fi
 VMLINUZ=$(kernel)
 KVER=${VMLINUZ#/boot/vmlinuz-}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
 
 // smallTree generates a small source tree and returns its path.
@@ -788,7 +790,7 @@ func TestImmutableSnapshot(t *testing.T) {
 // TestMediaRoundTrip backs up the shared media set and gets it back with
 // restore, restore --include, dump (file and tar) and find.
 func TestMediaRoundTrip(t *testing.T) {
-	media := mediaDir(t)
+	media := testcorpus.Media(t)
 	r := newRepo(t)
 	want := takeManifest(t, media)
 	id := r.backup(media)
@@ -876,14 +878,18 @@ func TestMediaRoundTrip(t *testing.T) {
 		r.t = t
 		var rows []struct{ Path string }
 		r.runJSON(&rows, "find", "*.jpg")
+		if len(rows) != len(jpegs) {
+			t.Errorf("find *.jpg: got %d matches, want %d (.jpg and .JPG: names match regardless of case)", len(rows), len(jpegs))
+		}
 		lower := 0
 		for _, p := range jpegs {
 			if filepath.Ext(p) == ".jpg" {
 				lower++
 			}
 		}
+		r.runJSON(&rows, "find", "--case-sensitive", "*.jpg")
 		if len(rows) != lower {
-			t.Errorf("find *.jpg: got %d matches, want %d", len(rows), lower)
+			t.Errorf("find --case-sensitive *.jpg: got %d matches, want %d", len(rows), lower)
 		}
 	})
 	r.t = t
@@ -956,4 +962,49 @@ func TestReadOnlyRepository(t *testing.T) {
 
 func osexec(name string, args ...string) ([]byte, error) {
 	return exec.Command(name, args...).CombinedOutput()
+}
+
+// TestFindIgnoresCase: names and path globs match regardless of case by
+// default (Unicode case folding: a camera's DSC_0001.JPG is found by
+// '*.jpg', Ärger.nef by 'ärger*'); --case-sensitive opts out.
+func TestFindIgnoresCase(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "Photos")
+	for _, name := range []string{"Wedding/DSC_0001.JPG", "Wedding/dsc_0002.jpg", "Wedding/Ärger.NEF", "notes.txt"} {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := newRepo(t)
+	r.backup(src)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"find", "*.jpg"}, []string{"Wedding/DSC_0001.JPG", "Wedding/dsc_0002.jpg"}},
+		{[]string{"find", "DSC_*"}, []string{"Wedding/DSC_0001.JPG", "Wedding/dsc_0002.jpg"}},
+		{[]string{"find", "ärger.*"}, []string{"Wedding/Ärger.NEF"}},
+		{[]string{"find", strings.ToLower(src) + "/wedding/*.nef"}, []string{"Wedding/Ärger.NEF"}},
+		{[]string{"find", "--case-sensitive", "*.jpg"}, []string{"Wedding/dsc_0002.jpg"}},
+		{[]string{"find", "--case-sensitive", "ärger.*"}, nil},
+		{[]string{"find", "*.JPG", "--case-sensitive"}, []string{"Wedding/DSC_0001.JPG"}},
+	} {
+		var rows []struct{ Path string }
+		r.runJSON(&rows, tc.args...)
+		var got []string
+		for _, row := range rows {
+			rel, err := filepath.Rel(src, row.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, rel)
+		}
+		sort.Strings(got)
+		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("shoebox %s: found %q, want %q", strings.Join(tc.args, " "), got, tc.want)
+		}
+	}
 }

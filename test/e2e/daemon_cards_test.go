@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoebox/shoebox/internal/testcorpus"
 	"github.com/shoebox/shoebox/raid/looptest"
 )
 
@@ -20,7 +21,7 @@ import (
 // up and calls it SAFE TO FORMAT; pulled and inserted again, it finds the
 // same ledger and copies nothing twice.
 func TestDaemonMountedCard(t *testing.T) {
-	media := mediaDir(t)
+	media := testcorpus.Media(t)
 	const uuid = "0b5e8cd2-7d0f-4f57-9a2e-5d1c0ffee123"
 	dev := looptest.Ext4Device(t, 32<<20, "-U", uuid, "-L", "EOS_DIGITAL")
 
@@ -29,7 +30,7 @@ func TestDaemonMountedCard(t *testing.T) {
 	unmount := looptest.Mount(t, dev, fill)
 	photos, _ := filepath.Glob(filepath.Join(media, "photoprism", "assets", "examples", "*.jpg"))
 	if len(photos) < 3 {
-		t.Skipf("fewer than 3 JPEGs in %s", media)
+		t.Fatalf("fewer than 3 JPEGs in %s/photoprism/assets/examples", media)
 	}
 	photos = photos[:min(len(photos), 6)]
 	dcim := filepath.Join(fill, "DCIM", "100TEST")

@@ -5,15 +5,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
 
 // TestDisksCommand drives `shoebox disks` on recorded real drives: the
 // verdicts, the history it keeps, and an acknowledgement.
 func TestDisksCommand(t *testing.T) {
-	data := filepath.Join("..", "..", "..", "shared", "testdata", "smart", "smartctl-json", "testdata")
-	files, _ := filepath.Glob(filepath.Join(data, "*.json"))
+	files, _ := filepath.Glob(filepath.Join(testcorpus.SMART(t, "smartctl-json", "testdata"), "*.json"))
 	if len(files) == 0 {
-		t.Skip("no recorded SMART data")
+		t.Fatal("no recorded SMART data")
 	}
 	r := &repo{t: t, dir: t.TempDir(), env: []string{"SHOEBOX_STATE_DIR=" + t.TempDir()}}
 	args := []string{"--json", "disks"}
@@ -54,7 +55,7 @@ func TestDisksCommand(t *testing.T) {
 		t.Errorf("disks table:\n%s", out)
 	}
 	if warned == "" {
-		t.Skip("no WARNING drive with a serial in the data")
+		t.Fatal("no WARNING drive with a serial in the SMART corpus")
 	}
 	hist := r.ok("disks", "history", warned).stdout
 	if strings.Count(hist, "WARNING") < 2 {

@@ -83,20 +83,6 @@ func stripRace(flags string) string {
 	return strings.Join(keep, " ")
 }
 
-// mediaDir returns the shared media test set, or skips the test.
-func mediaDir(t *testing.T) string {
-	t.Helper()
-	d := filepath.Join(repoRoot, "..", "shared", "testdata", "media")
-	if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
-		t.Skipf("media test set %s not available", d)
-	}
-	abs, err := filepath.Abs(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return abs
-}
-
 // baseEnv is the environment of every shoebox process: the test's own
 // without any SHOEBOX_ variable.
 func baseEnv() []string {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoebox/shoebox/internal/testcorpus"
 )
 
 // The disk array through the real binary: a repository on
@@ -125,7 +127,7 @@ func flipShardBits(t *testing.T, disks []string, seed uint64) int {
 // disk and flips bits on the others: check and restore pass through the
 // array, scrub repairs, replace brings full redundancy back.
 func TestRaidRepository(t *testing.T) {
-	media := mediaDir(t)
+	media := testcorpus.Media(t)
 	disks := raidDisks(t, 4)
 	r := newRaidRepo(t, disks, "--data", "2", "--parity", "2")
 	src := filepath.Join(t.TempDir(), "src")
