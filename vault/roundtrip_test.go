@@ -205,7 +205,10 @@ func TestRoundTripGenerated(t *testing.T) {
 	t.Run("restore twice over the same target", func(t *testing.T) {
 		target := t.TempDir()
 		mustRestore(t, r, snap, RestoreOptions{Target: target})
-		mustRestore(t, r, snap, RestoreOptions{Target: target})
+		// Verified in place: everything is the same, nothing rewritten.
+		if sum := mustRestore(t, r, snap, RestoreOptions{Target: target, Existing: ExistingVerify}); sum.Replaced != 0 || sum.Same == 0 {
+			t.Errorf("verify over a fresh restore: %d replaced, %d same; want 0 replaced", sum.Replaced, sum.Same)
+		}
 		compareTrees(t, src, restoredPath(target, src), compareOpts{noXattrs: !xattrs})
 	})
 
