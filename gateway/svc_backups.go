@@ -363,7 +363,14 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (_ *p
 	opt.Progress = func(p vault.Progress) { op.Update(p.Files, p.TotalFiles, p.Bytes, p.TotalBytes) }
 	sum, err := s.g.d.Repo.Restore(ctx, sn, opt)
 	op.Done(err)
-	s.g.record(ctx, audit.ActionRestore, sn.ID().String()+":"+cleanPath(r.Path), map[string]string{"target": target})
+	detail := map[string]string{"target": target}
+	if existing != vault.ExistingRefuse {
+		detail["existing"] = string(existing) // what it may have replaced
+		if r.NoKeep {
+			detail["no_keep"] = "true"
+		}
+	}
+	s.g.record(ctx, audit.ActionRestore, sn.ID().String()+":"+cleanPath(r.Path), detail)
 	if ee := (*vault.ExistingError)(nil); errors.As(err, &ee) {
 		return nil, status.Errorf(codes.FailedPrecondition, `%v; to restore over what is there, set "existing" to "overwrite" (keeps each replaced file as NAME.shoebox-old unless "no_keep"), "skip" (restores only what is missing) or "verify" (replaces only what differs from the snapshot)`, ee)
 	}
