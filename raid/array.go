@@ -641,7 +641,10 @@ func (a *Array) ExcludeReaders() (release func(), err error) {
 	if a.readOnly {
 		return nil, a.checkWritable()
 	}
-	a.excluded.Lock()
+	if !a.excluded.TryLock() {
+		// flock does not exclude within one process: this does.
+		return nil, errors.New("another operation of this process is removing objects")
+	}
 	unlock := func(n int) {
 		for _, f := range a.readers[:n] {
 			syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
