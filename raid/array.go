@@ -635,9 +635,10 @@ func (a *Array) shareReaders() error {
 // ExcludeReaders takes the readers' lock exclusive on every member, so
 // that no process reading the array (opened ReadOnly beside its owner)
 // sees objects vanish: the owner calls it before it removes snapshots or
-// data, and release when done. It fails at once with ErrReadersBusy
-// while another process reads: removing can wait, reading cannot.
-func (a *Array) ExcludeReaders() (release func(), err error) {
+// data, and release when done. While another process reads, it tries
+// again every 100 ms until ctx ends, then fails with ErrReadersBusy:
+// removing can wait, reading cannot.
+func (a *Array) ExcludeReaders(ctx context.Context) (release func(), err error) {
 	if a.readOnly {
 		return nil, a.checkWritable()
 	}
@@ -649,18 +650,34 @@ func (a *Array) ExcludeReaders() (release func(), err error) {
 		for _, f := range a.readers[:n] {
 			syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		}
-		a.excluded.Unlock()
 	}
-	for i, f := range a.readers {
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-			unlock(i)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		busy := false
+		for i, f := range a.readers {
+			err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, fmt.Errorf("%w (a shoebox command run on the box: ls, restore, check …)", ErrReadersBusy)
+				unlock(i)
+				busy = true
+				break
 			}
-			return nil, fmt.Errorf("readers' lock %s: %w", f.Name(), err)
+			if err != nil {
+				unlock(i)
+				a.excluded.Unlock()
+				return nil, fmt.Errorf("readers' lock %s: %w", f.Name(), err)
+			}
+		}
+		if !busy {
+			return func() { unlock(len(a.readers)); a.excluded.Unlock() }, nil
+		}
+		select {
+		case <-ctx.Done():
+			a.excluded.Unlock()
+			return nil, fmt.Errorf("%w (a shoebox command run on the box: ls, restore, check …)", ErrReadersBusy)
+		case <-tick.C:
 		}
 	}
-	return func() { unlock(len(a.readers)) }, nil
 }
 
 // ReadOnly reports whether the array was opened ReadOnly.

@@ -12,7 +12,7 @@ import (
 // TestReadersBesideOwner: a process reading an array its owner
 // (shoeboxd) has open opens it read-only and writes no repository lock;
 // while it reads, the owner's exclusive locks (forget, prune: what
-// removes) fail at once, naming the reader, and succeed once it is done;
+// removes) wait for it, and fail naming the reader when it reads on;
 // a reader waits for an exclusive lock to end before it reads; a reader
 // cannot take an exclusive lock.
 func TestReadersBesideOwner(t *testing.T) {
@@ -42,7 +42,11 @@ func TestReadersBesideOwner(t *testing.T) {
 	if _, err := rr.Lock(ctx, true, "prune"); !errors.Is(err, raid.ErrReadOnly) {
 		t.Errorf("reader's exclusive lock: %v, want ErrReadOnly", err)
 	}
-	if _, err := r.Lock(ctx, true, "forget"); !errors.Is(err, vault.ErrLocked) || !errors.Is(err, raid.ErrReadersBusy) {
+	wait := vault.ReadersWait
+	vault.ReadersWait = 0 // one try
+	_, err = r.Lock(ctx, true, "forget")
+	vault.ReadersWait = wait
+	if !errors.Is(err, vault.ErrLocked) || !errors.Is(err, raid.ErrReadersBusy) {
 		t.Fatalf("owner's exclusive lock beside a reader: %v, want ErrLocked naming the reader", err)
 	}
 	if locks, _ := r.Locks(ctx); len(locks) != 0 {
@@ -53,13 +57,25 @@ func TestReadersBesideOwner(t *testing.T) {
 		t.Fatalf("owner's shared lock (backup) beside a reader: %v", err)
 	}
 	shared.Release()
+
+	// An exclusive lock waits for the reader to finish (up to
+	// ReadersWait, 30 s).
+	type lockErr struct {
+		l   *vault.Lock
+		err error
+	}
+	locked := make(chan lockErr, 1)
+	go func() {
+		l, err := r.Lock(ctx, true, "forget")
+		locked <- lockErr{l, err}
+	}()
 	l.Release()
 	reader.Close()
-
-	excl, err := r.Lock(ctx, true, "forget")
-	if err != nil {
-		t.Fatalf("owner's exclusive lock once the reader is gone: %v", err)
+	le := <-locked
+	if le.err != nil {
+		t.Fatalf("owner's exclusive lock once the reader is done: %v", le.err)
 	}
+	excl := le.l
 	opened := make(chan error, 1)
 	go func() {
 		a, err := raid.OpenArray(paths, raid.Options{ReadOnly: true, Logger: discard})

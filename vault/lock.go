@@ -79,8 +79,14 @@ type Lock struct {
 // Lock (forget, prune: what removes) takes it exclusive.
 type sharedReaders interface {
 	ReadOnly() bool
-	ExcludeReaders() (release func(), err error)
+	ExcludeReaders(ctx context.Context) (release func(), err error)
 }
+
+// ReadersWait is how long an exclusive lock waits for other processes
+// reading the store beside its owner (sharedReaders) to finish before it
+// fails with ErrLocked: long enough for an ls, a find or a small
+// restore; a check --read-data of hours is not waited for.
+var ReadersWait = 30 * time.Second
 
 func (r *Repository) writeLock(ctx context.Context, info *LockInfo) (string, error) {
 	plain, err := json.Marshal(info)
@@ -131,9 +137,10 @@ func (r *Repository) Locks(ctx context.Context) ([]*LockInfo, error) {
 // conflicting lock that is not stale exists; stale locks are ignored (and
 // reported by `shoebox unlock`, which removes them). On a store other
 // processes read beside its owner (a raid array beside shoeboxd), an
-// exclusive lock also excludes them, failing with ErrLocked while one
-// reads; and a reader's shared lock writes nothing (it holds the store's
-// readers' lock already), while its exclusive one fails.
+// exclusive lock also excludes them, waiting up to ReadersWait for them to
+// finish and then failing with ErrLocked; and a reader's shared lock
+// writes nothing (it holds the store's readers' lock already), while its
+// exclusive one fails.
 func (r *Repository) Lock(ctx context.Context, exclusive bool, operation string) (*Lock, error) {
 	host, _ := os.Hostname()
 	username := ""
@@ -150,7 +157,9 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, operation string)
 		}
 		return &Lock{r: r, info: l.info}, nil
 	} else if ok && exclusive {
-		release, err := sr.ExcludeReaders()
+		wctx, cancel := context.WithTimeout(ctx, ReadersWait)
+		release, err := sr.ExcludeReaders(wctx)
+		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w; %s waits until it is done", ErrLocked, err, operation)
 		}

@@ -114,10 +114,16 @@ smart:
 		}
 	}
 
-	// The daemon went on backing up throughout.
+	// The daemon went on backing up throughout, and its retention
+	// (keep_last 1) is applied once the CLI's reads are done.
 	stopWriting()
 	b.waitFor("a backup after the CLI's reads", 30*time.Second, func() bool {
 		res := b.cli("ls", "latest", "-R", b.inbox)
 		return res.code == 0 && strings.Count(res.stdout, "new-") >= 5
+	})
+	b.waitFor("retention after the CLI's reads", 30*time.Second, func() bool {
+		var snaps []map[string]any
+		res := b.cli("--json", "snapshots")
+		return res.code == 0 && json.Unmarshal([]byte(res.stdout), &snaps) == nil && len(snaps) == 1
 	})
 }
