@@ -92,6 +92,14 @@ smart:
 		}
 	}
 
+	// And the other reading commands.
+	if res := b.cli("diff", "latest", "latest"); res.code != 0 {
+		t.Errorf("diff beside the daemon: %v", res)
+	}
+	if res := b.cli("key", "list"); res.code != 0 {
+		t.Errorf("key list beside the daemon: %v", res)
+	}
+
 	// Commands that write: refused, saying who owns the repository and
 	// what to run instead.
 	keyFile := filepath.Join(b.dir, "newpass")
