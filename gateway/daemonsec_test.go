@@ -162,7 +162,7 @@ func TestSecurityRestoreTargetRelative(t *testing.T) {
 		body map[string]any
 		code int
 	}{
-		{"not empty", map[string]any{"path": b.family, "target": "mine"}, http.StatusBadRequest},
+		{"files in the way", map[string]any{"path": b.family, "target": "mine"}, http.StatusBadRequest},
 		{"climbs", map[string]any{"path": b.family, "target": "../../etc"}, http.StatusBadRequest},
 		{"absolute", map[string]any{"path": b.family, "target": "/etc"}, http.StatusBadRequest},
 		{"the restore folder itself", map[string]any{"path": b.family, "target": "./"}, http.StatusBadRequest},

@@ -318,14 +318,8 @@ func (g *Gateway) restoreTarget(root *os.Root, target string) (string, error) {
 			return "", status.Errorf(codes.InvalidArgument, "target %s: %s is not a folder (a restored link or file?); choose a new folder", t, dir)
 		}
 	}
-	f, err := root.Open(t)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	if names, _ := f.Readdirnames(1); len(names) > 0 {
-		return "", status.Errorf(codes.FailedPrecondition, "target %s is not empty; restore into a new folder", t)
-	}
+	// What is already in it is the restore's to judge (Existing): the
+	// same rule as the command line's.
 	return t, nil
 }
 
@@ -347,11 +341,18 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (_ *p
 		return nil, err
 	}
 	defer root.Close()
+	existing, err := vault.ParseExisting(r.Existing)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "existing: %v", err)
+	}
+	if r.NoKeep && existing != vault.ExistingOverwrite && existing != vault.ExistingVerify {
+		return nil, status.Error(codes.InvalidArgument, `no_keep goes with "existing": "overwrite" or "verify"`)
+	}
 	target, err := s.g.restoreTarget(root, r.Target)
 	if err != nil {
 		return nil, err
 	}
-	opt := vault.RestoreOptions{Root: root, Target: target}
+	opt := vault.RestoreOptions{Root: root, Target: target, Existing: existing, NoKeep: r.NoKeep}
 	if p := cleanPath(r.Path); p != "/" {
 		opt.Include = []string{p}
 	}
@@ -362,11 +363,21 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (_ *p
 	opt.Progress = func(p vault.Progress) { op.Update(p.Files, p.TotalFiles, p.Bytes, p.TotalBytes) }
 	sum, err := s.g.d.Repo.Restore(ctx, sn, opt)
 	op.Done(err)
-	s.g.record(ctx, audit.ActionRestore, sn.ID().String()+":"+cleanPath(r.Path), map[string]string{"target": target})
+	detail := map[string]string{"target": target}
+	if existing != vault.ExistingRefuse {
+		detail["existing"] = string(existing) // what it may have replaced
+		if r.NoKeep {
+			detail["no_keep"] = "true"
+		}
+	}
+	s.g.record(ctx, audit.ActionRestore, sn.ID().String()+":"+cleanPath(r.Path), detail)
+	if ee := (*vault.ExistingError)(nil); errors.As(err, &ee) {
+		return nil, status.Errorf(codes.FailedPrecondition, `%v; to restore over what is there, set "existing" to "overwrite" (keeps each replaced file as NAME.shoebox-old unless "no_keep"), "skip" (restores only what is missing) or "verify" (replaces only what differs from the snapshot)`, ee)
+	}
 	if sum == nil {
 		return nil, err
 	}
-	out := &pb.RestoreResponse{Files: sum.Files, Bytes: sum.Bytes, Target: target}
+	out := &pb.RestoreResponse{Files: sum.Files, Bytes: sum.Bytes, Target: target, Same: sum.Same, Skipped: sum.Skipped, Replaced: sum.Replaced}
 	for _, e := range sum.Errors {
 		out.Errors = append(out.Errors, s.g.d.HidePaths(e))
 	}

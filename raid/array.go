@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -30,7 +31,9 @@ type Options struct {
 	Logger *slog.Logger
 	// ReadOnly opens the array without taking its lock: nothing is
 	// written, repaired or cleaned up. For reading an array that another
-	// process (shoeboxd) has open.
+	// process (shoeboxd) has open. It takes the readers' lock shared
+	// until Close, so that the owner removes nothing meanwhile
+	// (ExcludeReaders), and sees the objects as they were when it opened.
 	ReadOnly bool
 	// AllowSameDrive (Create only) lets members share a physical drive
 	// and still hold shards of one object: for demos and tests, where the
@@ -55,6 +58,11 @@ type Array struct {
 
 	readOnly bool
 	locks    []*os.File // flock'ed lock files, one per member
+	// readers are the members' readers' locks (shoebox/.readers): held
+	// shared by a read-only array, exclusive by its owner while it
+	// removes objects (ExcludeReaders).
+	readers  []*os.File
+	excluded sync.Mutex
 
 	repaired, readErrors atomic.Int64
 	repairWG             sync.WaitGroup
@@ -322,7 +330,11 @@ func OpenArray(paths []string, opt Options) (*Array, error) {
 		return nil, fmt.Errorf("open array: no usable member: %s", strings.Join(problems, "; "))
 	}
 	a.readOnly = opt.ReadOnly
-	if !a.readOnly {
+	if a.readOnly {
+		if err := a.shareReaders(); err != nil {
+			return nil, err
+		}
+	} else {
 		if err := a.lock(); err != nil {
 			return nil, err
 		}
@@ -564,15 +576,112 @@ func (a *Array) lock() error {
 		}
 		a.locks = append(a.locks, f)
 	}
+	a.openReaders()
 	return nil
 }
 
 func (a *Array) unlock() {
-	for _, f := range a.locks {
+	for _, f := range append(a.locks, a.readers...) {
 		f.Close()
 	}
-	a.locks = nil
+	a.locks, a.readers = nil, nil
 }
+
+// readersLock is the file, in every member's shoebox folder, that
+// processes reading an array its owner has open flock shared, and the
+// owner exclusive while it removes objects.
+const readersLock = ".readers"
+
+// ErrReadersBusy is returned by ExcludeReaders while another process
+// reads the array.
+var ErrReadersBusy = errors.New("another process is reading the array")
+
+// openReaders opens every member's readers' lock, creating it if it can
+// (a member where it can be neither opened nor made is left out: nothing
+// else is written there either).
+func (a *Array) openReaders() {
+	for _, m := range a.members {
+		p := filepath.Join(m.path, memberDir, readersLock)
+		f, err := os.OpenFile(p, os.O_RDONLY, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			f, err = os.OpenFile(p, os.O_RDONLY|os.O_CREATE, 0o600)
+		}
+		if err != nil {
+			a.opt.Logger.Warn("raid: readers' lock", "disk", m.path, "err", err)
+			continue
+		}
+		a.readers = append(a.readers, f)
+	}
+}
+
+// shareReaders takes the readers' lock shared on every member, waiting
+// while the owner removes objects (a forget or prune takes seconds).
+func (a *Array) shareReaders() error {
+	a.openReaders()
+	for _, f := range a.readers {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			a.opt.Logger.Info("raid: waiting for the process that owns the array (shoeboxd) to finish removing snapshots or data")
+			err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH)
+		}
+		if err != nil {
+			a.unlock()
+			return fmt.Errorf("open array: readers' lock %s: %w", f.Name(), err)
+		}
+	}
+	return nil
+}
+
+// ExcludeReaders takes the readers' lock exclusive on every member, so
+// that no process reading the array (opened ReadOnly beside its owner)
+// sees objects vanish: the owner calls it before it removes snapshots or
+// data, and release when done. While another process reads, it tries
+// again every 100 ms until ctx ends, then fails with ErrReadersBusy:
+// removing can wait, reading cannot.
+func (a *Array) ExcludeReaders(ctx context.Context) (release func(), err error) {
+	if a.readOnly {
+		return nil, a.checkWritable()
+	}
+	if !a.excluded.TryLock() {
+		// flock does not exclude within one process: this does.
+		return nil, errors.New("another operation of this process is removing objects")
+	}
+	unlock := func(n int) {
+		for _, f := range a.readers[:n] {
+			syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		}
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		busy := false
+		for i, f := range a.readers {
+			err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				unlock(i)
+				busy = true
+				break
+			}
+			if err != nil {
+				unlock(i)
+				a.excluded.Unlock()
+				return nil, fmt.Errorf("readers' lock %s: %w", f.Name(), err)
+			}
+		}
+		if !busy {
+			return func() { unlock(len(a.readers)); a.excluded.Unlock() }, nil
+		}
+		select {
+		case <-ctx.Done():
+			a.excluded.Unlock()
+			return nil, fmt.Errorf("%w (a shoebox command run on the box: ls, restore, check …)", ErrReadersBusy)
+		case <-tick.C:
+		}
+	}
+}
+
+// ReadOnly reports whether the array was opened ReadOnly.
+func (a *Array) ReadOnly() bool { return a.readOnly }
 
 // checkWritable refuses writes to a read-only array.
 func (a *Array) checkWritable() error {

@@ -68,7 +68,25 @@ type Lock struct {
 	name string
 	stop chan struct{}
 	done chan struct{}
+	// readers releases the store's readers' lock (sharedReaders), held
+	// exclusive by an exclusive lock.
+	readers func()
 }
+
+// sharedReaders is a store that other processes on the box may read
+// while this one owns it (a raid array beside shoeboxd): they hold its
+// readers' lock shared instead of writing lock files, and an exclusive
+// Lock (forget, prune: what removes) takes it exclusive.
+type sharedReaders interface {
+	ReadOnly() bool
+	ExcludeReaders(ctx context.Context) (release func(), err error)
+}
+
+// ReadersWait is how long an exclusive lock waits for other processes
+// reading the store beside its owner (sharedReaders) to finish before it
+// fails with ErrLocked: long enough for an ls, a find or a small
+// restore; a check --read-data of hours is not waited for.
+var ReadersWait = 30 * time.Second
 
 func (r *Repository) writeLock(ctx context.Context, info *LockInfo) (string, error) {
 	plain, err := json.Marshal(info)
@@ -117,7 +135,12 @@ func (r *Repository) Locks(ctx context.Context) ([]*LockInfo, error) {
 // Lock takes a shared (backup, restore, check) or exclusive (forget,
 // prune) lock. It fails with ErrLocked, naming the holder, when a
 // conflicting lock that is not stale exists; stale locks are ignored (and
-// reported by `shoebox unlock`, which removes them).
+// reported by `shoebox unlock`, which removes them). On a store other
+// processes read beside its owner (a raid array beside shoeboxd), an
+// exclusive lock also excludes them, waiting up to ReadersWait for them to
+// finish and then failing with ErrLocked; and a reader's shared lock
+// writes nothing (it holds the store's readers' lock already), while its
+// exclusive one fails.
 func (r *Repository) Lock(ctx context.Context, exclusive bool, operation string) (*Lock, error) {
 	host, _ := os.Hostname()
 	username := ""
@@ -126,23 +149,46 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, operation string)
 	}
 	l := &Lock{r: r, info: LockInfo{Time: time.Now().UTC(), Exclusive: exclusive, Hostname: host,
 		Username: username, PID: os.Getpid(), Operation: operation}}
+	if sr, ok := r.store.(sharedReaders); ok && sr.ReadOnly() {
+		// Another process owns the store; reading it holds its readers'
+		// lock already, so nothing is removed meanwhile.
+		if exclusive {
+			return nil, fmt.Errorf("%s: %w: another process (shoeboxd) owns the repository", operation, raid.ErrReadOnly)
+		}
+		return &Lock{r: r, info: l.info}, nil
+	} else if ok && exclusive {
+		wctx, cancel := context.WithTimeout(ctx, ReadersWait)
+		release, err := sr.ExcludeReaders(wctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w; %s waits until it is done", ErrLocked, err, operation)
+		}
+		l.readers = release
+	}
+	fail := func(err error) (*Lock, error) {
+		if l.name != "" {
+			r.store.Delete(ctx, l.name)
+		}
+		if l.readers != nil {
+			l.readers()
+		}
+		return nil, err
+	}
 	name, err := r.writeLock(ctx, &l.info)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	l.name = name
 	locks, err := r.Locks(ctx)
 	if err != nil {
-		r.store.Delete(ctx, name)
-		return nil, err
+		return fail(err)
 	}
 	for _, o := range locks {
 		if o.name == name || o.Stale() {
 			continue
 		}
 		if exclusive || o.Exclusive {
-			r.store.Delete(ctx, name)
-			return nil, fmt.Errorf("%w: %s; wait for it to finish, or if that process is gone run `shoebox unlock`", ErrLocked, o)
+			return fail(fmt.Errorf("%w: %s; wait for it to finish, or if that process is gone run `shoebox unlock`", ErrLocked, o))
 		}
 	}
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
@@ -174,8 +220,8 @@ func (l *Lock) refresh() {
 
 // Release removes the lock.
 func (l *Lock) Release() error {
-	if l == nil {
-		return nil
+	if l == nil || l.stop == nil {
+		return nil // nothing written: a reader beside the store's owner
 	}
 	close(l.stop)
 	<-l.done
@@ -184,6 +230,9 @@ func (l *Lock) Release() error {
 	err := l.r.store.Delete(context.Background(), l.name)
 	if errors.Is(err, raid.ErrNotFound) {
 		err = nil
+	}
+	if l.readers != nil {
+		l.readers()
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,9 +38,62 @@ type RestoreOptions struct {
 	// them. A pattern matches a full snapshot path ("/home/ann/photos"),
 	// with shell globs, or a base name ("*.CR3").
 	Include []string
+	// Existing says what happens where the target already holds
+	// something at a path the restore writes (folders that are already
+	// folders are merged, never in the way). The default refuses.
+	Existing Existing
+	// NoKeep deletes what Overwrite and Verify replace instead of keeping
+	// it as NAME.shoebox-old. A folder in the way that holds anything is
+	// kept all the same: a restore never deletes a folder's content.
+	NoKeep bool
 	// Workers is the number of files written at once.
 	Workers  int
 	Progress func(Progress)
+}
+
+// Existing is what a restore does with an entry already at a path it
+// restores: the one rule of the command line and the API.
+type Existing string
+
+const (
+	// ExistingRefuse (the default) restores nothing when anything is in
+	// the way, and says what: the target is checked before the first
+	// write, and files are created exclusively (O_EXCL), so a file made
+	// meanwhile is not overwritten either.
+	ExistingRefuse Existing = "refuse"
+	// ExistingOverwrite replaces what is in the way, keeping it as
+	// NAME.shoebox-old (NAME.shoebox-old.1, … when that is taken)
+	// unless NoKeep.
+	ExistingOverwrite Existing = "overwrite"
+	// ExistingSkip leaves what is in the way as it is.
+	ExistingSkip Existing = "skip"
+	// ExistingVerify compares what is in the way with the snapshot — a
+	// file's content by hashing it as the snapshot's blobs, not by size
+	// and time — and replaces it, as Overwrite does, only if it differs.
+	ExistingVerify Existing = "verify"
+)
+
+// ParseExisting reads an Existing choice; "" is ExistingRefuse.
+func ParseExisting(s string) (Existing, error) {
+	switch e := Existing(s); e {
+	case "":
+		return ExistingRefuse, nil
+	case ExistingRefuse, ExistingOverwrite, ExistingSkip, ExistingVerify:
+		return e, nil
+	}
+	return "", fmt.Errorf("%q is not a choice for existing files: refuse, overwrite, skip or verify", s)
+}
+
+// ExistingError is returned by a restore that refuses existing files
+// (ExistingRefuse): Path, relative to the target, is the first entry in
+// the way in the snapshot's order, and Target is the target as messages
+// name it. Nothing was written.
+type ExistingError struct {
+	Path, Target string
+}
+
+func (e *ExistingError) Error() string {
+	return fmt.Sprintf("%s already exists in %s: nothing was restored", e.Path, e.Target)
 }
 
 // RestoreSummary counts what a restore did.
@@ -53,6 +108,11 @@ type RestoreSummary struct {
 	// is damaged or missing; Restore then returns an error wrapping
 	// ErrCorrupt after restoring everything else.
 	Failed int64
+	// Entries that were in the way: left as they were because they
+	// equal the snapshot's (Verify) or by choice (Skip), or replaced
+	// (Overwrite, and Verify where they differ). Files and Links count
+	// the replacements too.
+	Same, Skipped, Replaced int64
 }
 
 // damaged reports whether err means repository data is damaged or
@@ -108,6 +168,15 @@ func matchInclude(patterns []string, p string) (selected, descend bool) {
 type restoreJob struct {
 	path string
 	node *Node
+	// inTheWay: something not a folder is at path (Overwrite or Verify
+	// decide in the worker, which compares and writes).
+	inTheWay bool
+}
+
+// linkJob is a hard link to the first restored path of its inode, made
+// once every file is written.
+type linkJob struct {
+	first, path string
 }
 
 type restorer struct {
@@ -121,18 +190,29 @@ type restorer struct {
 	mu    sync.Mutex
 	sum   RestoreSummary
 	links map[[2]uint64]string
+	// later holds hard links to make after the files they point at.
+	later []linkJob
 	dirs  []restoreJob // directories whose metadata is set at the end
 	// zeroBlobs holds the IDs (and lengths) of blobs found to be all
 	// zeros: sparse files repeat them, and they become holes unread.
 	zeroBlobs sync.Map
 	created   map[string]bool
+	// look: the walk only looks for the first entry in the way
+	// (ExistingRefuse's check before anything is written).
+	look bool
 }
 
 // Restore writes a snapshot (or the included part of it) under a target
-// directory. Existing files at the same paths are replaced. File contents
-// are verified blob by blob; zero-filled blobs become holes, so sparse
-// files stay sparse.
+// directory. What is already at a path it restores is refused, skipped,
+// verified or replaced as opt.Existing says (ExistingError when
+// refused). File contents are verified blob by blob; zero-filled blobs
+// become holes, so sparse files stay sparse.
 func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOptions) (*RestoreSummary, error) {
+	existing, err := ParseExisting(string(opt.Existing))
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	opt.Existing = existing
 	root, shown, err := openTarget(opt)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
@@ -144,6 +224,15 @@ func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOpt
 	}
 	rs := &restorer{r: r, opt: opt, root: root, shown: shown, ctx: ctx, jobs: make(chan restoreJob, 2*workers),
 		prog: &progressCounter{start: time.Now()}, links: map[[2]uint64]string{}, created: map[string]bool{".": true}}
+	if opt.Existing == ExistingRefuse {
+		// Before the first write: is anything in the way?
+		rs.look = true
+		err := rs.walkTree(snap.Tree, "/", false)
+		rs.look = false
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+	}
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	rs.ctx = cctx
@@ -163,9 +252,9 @@ func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOpt
 						cancel(err)
 						continue
 					}
-					// Damaged data spoils this file only: remove the
-					// partial copy, record it, and go on with the rest.
-					rs.root.Remove(j.path)
+					// Damaged data spoils this file only (its partial
+					// copy is gone, and what was in its way is as it
+					// was): record it, and go on with the rest.
 					rs.failed(rs.show(j.path), err)
 				}
 			}
@@ -197,6 +286,9 @@ func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOpt
 		if cause := context.Cause(cctx); cause != nil {
 			walkErr = cause // a worker's error, not the cancellation it caused
 		}
+	}
+	if walkErr == nil {
+		walkErr = rs.makeLinks()
 	}
 	if walkErr != nil {
 		return &rs.sum, fmt.Errorf("restore: %w", walkErr)
@@ -260,12 +352,23 @@ func pathErr(err error) error {
 	if errors.As(err, &pe) {
 		return pe.Err
 	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
 	return err
 }
 
 func (rs *restorer) warn(local string, err error) {
 	rs.mu.Lock()
 	rs.sum.Errors = append(rs.sum.Errors, fmt.Sprintf("%s: %v", rs.show(local), pathErr(err)))
+	rs.mu.Unlock()
+}
+
+// count adds one to a summary counter.
+func (rs *restorer) count(c *int64) {
+	rs.mu.Lock()
+	*c++
 	rs.mu.Unlock()
 }
 
@@ -305,13 +408,190 @@ func (rs *restorer) ensureParent(local string) error {
 	return nil
 }
 
+// lstat describes what is at local: nil when nothing is.
+func (rs *restorer) lstat(local string) (fs.FileInfo, error) {
+	fi, err := rs.root.Lstat(local)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", rs.show(local), pathErr(err))
+	}
+	return fi, nil
+}
+
+// inTheWay applies opt.Existing to fi, found at local where n is
+// restored, and returns whether to restore n there. A regular file's
+// node is restored (Overwrite), or compared first (Verify), by the worker
+// that writes it: it goes in once it is complete. Anything else in the
+// way is cleared first (replace).
+func (rs *restorer) inTheWay(local string, fi fs.FileInfo, n *Node) (bool, error) {
+	if stay, err := rs.leave(local); stay || err != nil {
+		return false, err
+	}
+	if n.Type == NodeFile && !fi.IsDir() {
+		return true, nil
+	}
+	if rs.opt.Existing == ExistingVerify && rs.sameEntry(local, fi, n) {
+		rs.count(&rs.sum.Same)
+		return false, nil
+	}
+	return true, rs.replace(local, fi.IsDir())
+}
+
+// leave applies Refuse and Skip to what is in the way at local, and
+// reports whether it stays. Refuse fails: the check before the first
+// write did not see it, so it was made meanwhile.
+func (rs *restorer) leave(local string) (bool, error) {
+	switch rs.opt.Existing {
+	case ExistingRefuse:
+		return true, &ExistingError{Path: local, Target: rs.shown}
+	case ExistingSkip:
+		rs.count(&rs.sum.Skipped)
+		return true, nil
+	}
+	return false, nil
+}
+
+// replace clears what is at local out of the way of what replaces it.
+func (rs *restorer) replace(local string, isDir bool) error {
+	rs.count(&rs.sum.Replaced)
+	err := rs.at(local, func(dir int, name string) error { return rs.clear(dir, name, isDir) })
+	if err != nil {
+		return fmt.Errorf("replace %s: %w", rs.show(local), pathErr(err))
+	}
+	return nil
+}
+
+// clear moves name (in the folder dir) aside as NAME.shoebox-old, or
+// removes it with NoKeep; a folder that holds anything is always moved
+// aside.
+func (rs *restorer) clear(dir int, name string, isDir bool) error {
+	if rs.opt.NoKeep && !isDir {
+		return unix.Unlinkat(dir, name, 0)
+	}
+	if rs.opt.NoKeep && unix.Unlinkat(dir, name, unix.AT_REMOVEDIR) == nil {
+		return nil // an empty folder
+	}
+	_, err := moveAside(dir, name)
+	return err
+}
+
+// moveAside renames name (in the folder dir) to the first free one of
+// NAME.shoebox-old, NAME.shoebox-old.1, …, never replacing anything, and
+// returns the new name.
+func moveAside(dir int, name string) (string, error) {
+	for i := 0; i < 1000; i++ {
+		old := name + ".shoebox-old"
+		if i > 0 {
+			old += "." + strconv.Itoa(i)
+		}
+		err := renameNoReplace(dir, name, old)
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("keep %s as %s: %w", name, old, err)
+		}
+		return old, nil
+	}
+	return "", fmt.Errorf("keep %s: %s.shoebox-old up to .999 are all taken; move them away", name, name)
+}
+
+// renameNoReplace renames from to to in the folder dir, failing with
+// EEXIST when to exists.
+func renameNoReplace(dir int, from, to string) error {
+	err := unix.Renameat2(dir, from, dir, to, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		// A file system without RENAME_NOREPLACE: look, then rename.
+		var st unix.Stat_t
+		if unix.Fstatat(dir, to, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			return unix.EEXIST
+		}
+		return unix.Renameat(dir, from, dir, to)
+	}
+	return err
+}
+
+// sameEntry reports whether fi, found at local, is what n restores:
+// a symbolic link to the same target, a device with the same number, a
+// FIFO or socket. Regular files are compared by sameFile.
+func (rs *restorer) sameEntry(local string, fi fs.FileInfo, n *Node) bool {
+	m := fi.Mode()
+	switch n.Type {
+	case NodeSymlink:
+		t, err := rs.root.Readlink(local)
+		return m&fs.ModeSymlink != 0 && err == nil && t == n.Target()
+	case NodeFIFO:
+		return m&fs.ModeNamedPipe != 0
+	case NodeSocket:
+		return m&fs.ModeSocket != 0
+	case NodeDev, NodeCharDev:
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		want := fs.ModeDevice
+		if n.Type == NodeCharDev {
+			want |= fs.ModeCharDevice
+		}
+		return ok && m&(fs.ModeDevice|fs.ModeCharDevice) == want && st.Rdev == n.Rdev
+	}
+	return false
+}
+
+// sameFile reports whether the regular file name (in the folder dir)
+// holds exactly n's content: its size, then every blob's bytes hashed as
+// the snapshot's blob IDs are. A blob the index lacks counts as a
+// difference (writing the file then reports it).
+func (rs *restorer) sameFile(dir int, name string, n *Node, buf *[]byte) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return false, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || uint64(st.Size) != n.Size {
+		return false, nil
+	}
+	// Not blocking on a FIFO, nor following a link, swapped in since.
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || uint64(fi.Size()) != n.Size {
+		return false, err
+	}
+	for _, id := range n.Content {
+		loc, _, ok := rs.r.index.lookup(id)
+		if !ok {
+			return false, nil
+		}
+		if cap(*buf) < int(loc.rawLen) {
+			*buf = make([]byte, 0, loc.rawLen)
+		}
+		b := (*buf)[:loc.rawLen]
+		if _, err := io.ReadFull(f, b); err != nil {
+			return false, nil // shorter than it said: it changed meanwhile
+		}
+		if rs.r.hash.Sum(b) != id {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // walkTree restores the tree at snapshot path dir; included says an
-// ancestor matched the include patterns.
+// ancestor matched the include patterns. With rs.look it writes nothing
+// and returns the first entry in the way (an ExistingError).
 func (rs *restorer) walkTree(tree ID, dir string, included bool) error {
 	t, err := rs.r.LoadTree(rs.ctx, tree)
 	if err != nil {
 		if damaged(err) {
-			rs.failed(rs.show(rs.local(dir)), fmt.Errorf("directory listing: %w", err))
+			if !rs.look {
+				rs.failed(rs.show(rs.local(dir)), fmt.Errorf("directory listing: %w", err))
+			}
 			return nil
 		}
 		return fmt.Errorf("%s: %w", dir, err)
@@ -330,15 +610,25 @@ func (rs *restorer) walkTree(tree ID, dir string, included bool) error {
 			if !sel && !desc {
 				continue
 			}
-			if sel {
+			fi, err := rs.lstat(local)
+			switch {
+			case err != nil:
+				return err
+			case fi == nil && rs.look:
+				continue // nothing below can be in the way
+			case fi != nil && !fi.IsDir():
+				// Something not a folder where the folder (or one
+				// that leads to what is selected) goes.
+				if ok, err := rs.inTheWay(local, fi, n); err != nil || !ok {
+					if err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			if sel && !rs.look {
 				if err := rs.ensureParent(local); err != nil {
 					return err
-				}
-				// Whatever stands in the way is replaced, never followed.
-				if fi, err := rs.root.Lstat(local); err == nil && !fi.IsDir() {
-					if err := rs.root.Remove(local); err != nil {
-						return fmt.Errorf("replace %s: %w", rs.show(local), pathErr(err))
-					}
 				}
 				if err := rs.root.Mkdir(local, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 					return fmt.Errorf("create %s: %w", rs.show(local), pathErr(err))
@@ -355,43 +645,47 @@ func (rs *restorer) walkTree(tree ID, dir string, included bool) error {
 		if !sel {
 			continue
 		}
+		fi, err := rs.lstat(local)
+		if err != nil {
+			return err
+		}
+		if rs.look {
+			if fi != nil {
+				return &ExistingError{Path: local, Target: rs.shown}
+			}
+			continue
+		}
 		if err := rs.ensureParent(local); err != nil {
 			return err
 		}
-		if err := rs.restoreEntry(local, n); err != nil {
+		if err := rs.restoreEntry(local, n, fi); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// restoreEntry creates a non-directory node; file contents go to the
-// workers.
-func (rs *restorer) restoreEntry(local string, n *Node) error {
-	if _, err := rs.root.Lstat(local); err == nil {
-		rs.root.Remove(local) // a directory only when empty
+// restoreEntry creates a non-directory node; fi is what is in its way,
+// if anything. File contents go to the workers; hard links wait for
+// them.
+func (rs *restorer) restoreEntry(local string, n *Node, fi fs.FileInfo) error {
+	if n.Type == NodeFile && n.Links > 1 {
+		key := [2]uint64{n.Device, n.Inode}
+		if first, ok := rs.links[key]; ok {
+			rs.later = append(rs.later, linkJob{first: first, path: local})
+			return nil
+		}
+		rs.links[key] = local
+	}
+	if fi != nil {
+		if ok, err := rs.inTheWay(local, fi, n); err != nil || !ok {
+			return err
+		}
 	}
 	switch n.Type {
 	case NodeFile:
-		if n.Links > 1 {
-			key := [2]uint64{n.Device, n.Inode}
-			if first, ok := rs.links[key]; ok {
-				if err := rs.root.Link(first, local); err != nil {
-					return fmt.Errorf("hard link %s: %w", rs.show(local), pathErr(err))
-				}
-				rs.sum.Links++
-				return nil
-			}
-			rs.links[key] = local
-			// Create the file now so that later hard links can point at it.
-			f, err := rs.root.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
-			if err != nil {
-				return fmt.Errorf("create %s: %w", rs.show(local), pathErr(err))
-			}
-			f.Close()
-		}
 		select {
-		case rs.jobs <- restoreJob{path: local, node: n}:
+		case rs.jobs <- restoreJob{path: local, node: n, inTheWay: fi != nil && !fi.IsDir()}:
 		case <-rs.ctx.Done():
 			return rs.ctx.Err()
 		}
@@ -422,6 +716,46 @@ func (rs *restorer) restoreEntry(local string, n *Node) error {
 	return nil
 }
 
+// makeLinks makes the hard links, now that the files they point at are
+// written. One whose first path was not restored (damaged data) is not
+// restored either.
+func (rs *restorer) makeLinks() error {
+	for _, l := range rs.later {
+		if err := rs.ctx.Err(); err != nil {
+			return err
+		}
+		fi, err := rs.lstat(l.path)
+		if err != nil {
+			return err
+		}
+		first, err := rs.root.Lstat(l.first)
+		if err != nil {
+			rs.failed(rs.show(l.path), fmt.Errorf("hard link to %s, which was not restored", rs.show(l.first)))
+			continue
+		}
+		if fi != nil {
+			if stay, err := rs.leave(l.path); stay || err != nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if rs.opt.Existing == ExistingVerify && os.SameFile(fi, first) {
+				rs.count(&rs.sum.Same)
+				continue
+			}
+			if err := rs.replace(l.path, fi.IsDir()); err != nil {
+				return err
+			}
+		}
+		if err := rs.root.Link(l.first, l.path); err != nil {
+			return fmt.Errorf("hard link %s: %w", rs.show(l.path), pathErr(err))
+		}
+		rs.sum.Links++
+	}
+	return nil
+}
+
 var zeroBlock = make([]byte, 8<<20)
 
 func isZero(b []byte) bool {
@@ -436,18 +770,78 @@ func isZero(b []byte) bool {
 }
 
 func (rs *restorer) restoreFile(j restoreJob, buf *[]byte) error {
-	return rs.at(j.path, func(dir int, name string) error { return rs.writeFile(dir, name, j, buf) })
+	return rs.at(j.path, func(dir int, name string) error {
+		if !j.inTheWay {
+			return rs.writeFile(dir, name, name, j, buf)
+		}
+		if rs.opt.Existing == ExistingVerify {
+			same, err := rs.sameFile(dir, name, j.node, buf)
+			if err != nil {
+				return fmt.Errorf("compare %s: %w", rs.show(j.path), pathErr(err))
+			}
+			if same {
+				rs.count(&rs.sum.Same)
+				return nil
+			}
+		}
+		// The new file is written beside the one in the way, which stays
+		// as it was until the new one is complete.
+		var rnd [6]byte
+		rand.Read(rnd[:])
+		tmp := fmt.Sprintf(".%s.shoebox-%x", name, rnd)
+		if len(tmp) > 255 {
+			tmp = fmt.Sprintf(".shoebox-%x", rnd)
+		}
+		if err := rs.writeFile(dir, tmp, name, j, buf); err != nil {
+			return err
+		}
+		if err := rs.swapIn(dir, tmp, name); err != nil {
+			unix.Unlinkat(dir, tmp, 0)
+			return fmt.Errorf("replace %s: %w", rs.show(j.path), err)
+		}
+		rs.count(&rs.sum.Replaced)
+		return nil
+	})
 }
 
-// writeFile writes one file's content and metadata: name in the folder
-// dir, created if needed, never through a link.
-func (rs *restorer) writeFile(dir int, name string, j restoreJob, buf *[]byte) error {
+// swapIn puts the complete file tmp in the place of name (both in the
+// folder dir): at once with NoKeep, else after moving name aside (and
+// back, should the rename fail).
+func (rs *restorer) swapIn(dir int, tmp, name string) error {
+	if rs.opt.NoKeep {
+		return unix.Renameat(dir, tmp, dir, name)
+	}
+	old, err := moveAside(dir, name)
+	if err != nil {
+		return err
+	}
+	if err := renameNoReplace(dir, tmp, name); err != nil {
+		renameNoReplace(dir, old, name)
+		return err
+	}
+	return nil
+}
+
+// writeFile writes one file's content and metadata: a new file named
+// name in the folder dir, never through a link and never over anything
+// (O_EXCL); as is the name it will have (for hard links and messages).
+// Damaged data leaves no partial file behind.
+func (rs *restorer) writeFile(dir int, name, as string, j restoreJob, buf *[]byte) error {
 	shown := rs.show(j.path)
-	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if errors.Is(err, unix.EEXIST) && name == as {
+		// Made since the walk looked: not overwritten.
+		return &ExistingError{Path: j.path, Target: rs.shown}
+	}
 	if err != nil {
 		return fmt.Errorf("create %s: %w", shown, err)
 	}
 	f := os.NewFile(uintptr(fd), shown)
+	fail := func(err error) error {
+		f.Close()
+		unix.Unlinkat(dir, name, 0)
+		return err
+	}
 	var off int64
 	for _, id := range j.node.Content {
 		if n, ok := rs.zeroBlobs.Load(id); ok { // a hole: nothing to write
@@ -457,8 +851,7 @@ func (rs *restorer) writeFile(dir int, name string, j restoreJob, buf *[]byte) e
 		}
 		b, err := rs.r.LoadBlob(rs.ctx, id, (*buf)[:0])
 		if err != nil {
-			f.Close()
-			return fmt.Errorf("%s: %w", shown, err)
+			return fail(fmt.Errorf("%s: %w", shown, err))
 		}
 		if cap(b) > cap(*buf) {
 			*buf = b[:0]
@@ -466,15 +859,13 @@ func (rs *restorer) writeFile(dir int, name string, j restoreJob, buf *[]byte) e
 		if isZero(b) {
 			rs.zeroBlobs.Store(id, len(b))
 		} else if _, err := f.WriteAt(b, off); err != nil {
-			f.Close()
-			return fmt.Errorf("write %s: %w", shown, pathErr(err))
+			return fail(fmt.Errorf("write %s: %w", shown, pathErr(err)))
 		}
 		off += int64(len(b))
 		rs.prog.bytes.Add(int64(len(b)))
 	}
 	if err := f.Truncate(off); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", shown, pathErr(err))
+		return fail(fmt.Errorf("write %s: %w", shown, pathErr(err)))
 	}
 	if err := restoreFileMeta(f, j.node); err == nil {
 		err = setTimes(dir, name, j.node)
@@ -485,6 +876,7 @@ func (rs *restorer) writeFile(dir int, name string, j restoreJob, buf *[]byte) e
 		rs.warn(j.path, err)
 	}
 	if err := f.Close(); err != nil {
+		unix.Unlinkat(dir, name, 0)
 		return fmt.Errorf("write %s: %w", shown, pathErr(err))
 	}
 	rs.prog.files.Add(1)

@@ -199,7 +199,10 @@ func TestRoundTripGenerated(t *testing.T) {
 	t.Run("restore twice over the same target", func(t *testing.T) {
 		target := t.TempDir()
 		mustRestore(t, r, snap, RestoreOptions{Target: target})
-		mustRestore(t, r, snap, RestoreOptions{Target: target})
+		// Verified in place: everything is the same, nothing rewritten.
+		if sum := mustRestore(t, r, snap, RestoreOptions{Target: target, Existing: ExistingVerify}); sum.Replaced != 0 || sum.Same == 0 {
+			t.Errorf("verify over a fresh restore: %d replaced, %d same; want 0 replaced", sum.Replaced, sum.Same)
+		}
 		compareTrees(t, src, restoredPath(target, src), compareOpts{noXattrs: !xattrs})
 	})
 
@@ -381,7 +384,7 @@ func TestRestoreOverExisting(t *testing.T) {
 			root := restoredPath(target, src)
 			must(t, os.MkdirAll(root, 0o755))
 			tc.prepare(t, root, outside)
-			_, err := r.Restore(context.Background(), snap, RestoreOptions{Target: target})
+			_, err := r.Restore(context.Background(), snap, RestoreOptions{Target: target, Existing: ExistingOverwrite, NoKeep: true})
 			entries, _ := os.ReadDir(outside)
 			if len(entries) != 1 {
 				t.Errorf("restore wrote outside its target: got %d entries in %s, want 1", len(entries), outside)
@@ -446,11 +449,13 @@ func TestRestoreIntoRoot(t *testing.T) {
 		t.Errorf("restore wrote outside the root: %v", ents)
 	}
 
-	// A failure names the file relative to the root.
+	// A refusal names the file relative to the target, and the target
+	// relative to the root.
 	must(t, os.MkdirAll(filepath.Join(rootDir, "second", src, "sub", "a.txt"), 0o700))
 	must(t, os.WriteFile(filepath.Join(rootDir, "second", src, "sub", "a.txt", "keep"), []byte("x"), 0o600))
 	_, err = r.Restore(context.Background(), snap, RestoreOptions{Root: root, Target: "second"})
-	if err == nil || strings.Contains(err.Error(), rootDir) || !strings.Contains(err.Error(), filepath.Join("second", src, "sub", "a.txt")) {
-		t.Errorf("restore over a non-empty folder: got %v, want an error naming second%s/sub/a.txt relative to the root", err, src)
+	var ee *ExistingError
+	if !errors.As(err, &ee) || strings.Contains(err.Error(), rootDir) || ee.Target != "second" || ee.Path != filepath.Join(strings.TrimPrefix(src, "/"), "sub", "a.txt") {
+		t.Errorf("restore over a non-empty folder: got %v, want an ExistingError naming %s/sub/a.txt in second", err, src)
 	}
 }

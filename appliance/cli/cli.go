@@ -42,6 +42,10 @@ type globals struct {
 	stdout       io.Writer
 	stderr       io.Writer
 	stdin        io.Reader
+	// cmd is the command being run ("restore", "key add").
+	cmd string
+	// besideDaemon: the array is shoeboxd's, opened read-only.
+	besideDaemon bool
 }
 
 // exitError carries an exit code through cobra.
@@ -101,6 +105,9 @@ SHOEBOX_PASSWORD_FILE, SHOEBOX_PASSWORD or a prompt. "latest" works wherever a
 snapshot ID does.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			g.cmd = strings.TrimPrefix(cmd.CommandPath(), "shoebox ")
+		},
 	}
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.repo, "repo", "r", os.Getenv("SHOEBOX_REPO"), "repository `location` (env SHOEBOX_REPO)")
@@ -131,10 +138,14 @@ func (g *globals) store(create bool) (raid.ObjectStore, error) {
 		paths := strings.Split(members, ",")
 		a, err := raid.OpenArray(paths, raid.Options{})
 		if errors.Is(err, raid.ErrArrayBusy) {
-			// shoeboxd owns the array: read it without writing (commands
-			// that must write say so).
-			fmt.Fprintf(g.stderr, "note: the array is in use by another process (shoeboxd); opened read-only\n")
+			// shoeboxd owns the array: commands that read open it
+			// read-only (holding its readers' lock, so that the daemon
+			// removes nothing meanwhile); the others say what to do.
+			if !readsOnly[g.cmd] {
+				return nil, besideDaemon(g.cmd, err)
+			}
 			a, err = raid.OpenArray(paths, raid.Options{ReadOnly: true})
+			g.besideDaemon = err == nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w (create the array first with `shoebox raid create`)", err)
@@ -147,6 +158,32 @@ func (g *globals) store(create bool) (raid.ObjectStore, error) {
 		}
 	}
 	return raid.OpenDir(g.repo)
+}
+
+// readsOnly are the commands that work beside shoeboxd, on the array it
+// owns opened read-only (docs/DAEMON.md, "The array while the daemon
+// runs").
+var readsOnly = map[string]bool{
+	"snapshots": true, "ls": true, "find": true, "diff": true, "restore": true, "dump": true,
+	"check": true, "stats": true, "key list": true, "key export-identity": true,
+}
+
+// besideDaemon is the error of a command that writes the repository run
+// while shoeboxd owns its array (busy): why it cannot, and what to run
+// instead.
+func besideDaemon(cmd string, busy error) error {
+	const stop = "stop it first (`systemctl stop shoeboxd`), run the command, and start it again (`systemctl start shoeboxd`)"
+	instead := map[string]string{
+		"init":   "it already holds the box's repository: there is nothing to create (`shoebox snapshots` lists what it holds)",
+		"backup": "shoeboxd backs up its sources itself: add the folder as a source (`sources:` in its config, docs/DAEMON.md) and it is backed up when it changes; or " + stop,
+		"forget": "shoeboxd applies each source's retention (`retention:` in its config) after every backup; to forget by hand, " + stop,
+		"lock":   "lock the snapshot through the daemon (POST /v1/snapshots/{id}/lock, docs/GATEWAY.md), or " + stop,
+		"unlock": "shoeboxd's own locks are not stale while it runs; " + stop,
+	}[cmd]
+	if instead == "" {
+		instead = stop
+	}
+	return fmt.Errorf("shoebox %s changes the repository, and shoeboxd owns it (%w): %s", cmd, busy, instead)
 }
 
 // passphrase reads the passphrase from the file, the environment or the
@@ -248,7 +285,10 @@ func (g *globals) openLocked(ctx context.Context, exclusive bool, op string) (*v
 	// Locks of processes that are gone (killed, crashed, power loss) were
 	// ignored above; remove them now so that a killed run leaves nothing
 	// behind once the next one has run. Best effort: `shoebox unlock`
-	// does the same on request.
+	// does the same on request. Not beside shoeboxd: it owns them.
+	if g.besideDaemon {
+		return r, l, nil
+	}
 	r.RemoveStaleLocks(ctx)
 	return r, l, nil
 }

@@ -414,14 +414,44 @@ func cmdDiff(g *globals) *cobra.Command {
 
 func cmdRestore(g *globals) *cobra.Command {
 	var opt vault.RestoreOptions
+	var overwrite, skip, verify bool
 	c := &cobra.Command{
 		Use:   "restore SNAPSHOT --target DIR",
 		Short: "Restore a snapshot (or part of it) into a folder",
-		Args:  cobra.ExactArgs(1),
+		Long: `Restore a snapshot (or part of it) into a folder.
+
+Nothing already in the folder is overwritten unless asked: if any path the
+restore writes is taken, it restores nothing and names the first one. Then
+choose one of
+  --overwrite      replace what is there, keeping each replaced file as
+                   NAME.shoebox-old (NAME.shoebox-old.1, … if taken);
+                   --no-keep deletes them instead
+  --skip-existing  leave what is there, restore only what is missing
+  --verify         compare what is there with the snapshot (the content,
+                   not size and time) and replace only what differs, as
+                   --overwrite does`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if opt.Target == "" {
 				return errors.New("restore: --target DIR is required")
+			}
+			var chosen []string
+			for _, f := range []struct {
+				set  bool
+				flag string
+				e    vault.Existing
+			}{{overwrite, "--overwrite", vault.ExistingOverwrite}, {skip, "--skip-existing", vault.ExistingSkip}, {verify, "--verify", vault.ExistingVerify}} {
+				if f.set {
+					chosen = append(chosen, f.flag)
+					opt.Existing = f.e
+				}
+			}
+			if len(chosen) > 1 {
+				return fmt.Errorf("restore: %s: choose one", strings.Join(chosen, " and "))
+			}
+			if opt.NoKeep && !overwrite && !verify {
+				return errors.New("restore: --no-keep goes with --overwrite or --verify (it says not to keep the files they replace)")
 			}
 			r, l, err := g.openLocked(ctx, false, "restore")
 			if err != nil {
@@ -437,6 +467,9 @@ func cmdRestore(g *globals) *cobra.Command {
 			opt.Progress, done = g.progressBar("restore")
 			sum, err := r.Restore(ctx, snap, opt)
 			done()
+			if ee := (*vault.ExistingError)(nil); errors.As(err, &ee) {
+				return fmt.Errorf("restore: %w; to restore over what is there, add --overwrite (keeps each replaced file as NAME.shoebox-old), --skip-existing (restores only what is missing) or --verify (replaces only what differs from the snapshot)", ee)
+			}
 			if err != nil {
 				return err
 			}
@@ -445,14 +478,22 @@ func cmdRestore(g *globals) *cobra.Command {
 			}
 			if g.json {
 				return g.printJSON(map[string]any{"snapshot": snap.ID().String(), "target": opt.Target, "files": sum.Files,
-					"dirs": sum.Dirs, "hard_links": sum.Links, "bytes": sum.Bytes, "seconds": sum.Duration.Seconds(), "warnings": sum.Errors})
+					"dirs": sum.Dirs, "hard_links": sum.Links, "bytes": sum.Bytes, "seconds": sum.Duration.Seconds(), "warnings": sum.Errors,
+					"same": sum.Same, "skipped": sum.Skipped, "replaced": sum.Replaced})
 			}
 			g.out("restored snapshot %s to %s: %d files, %d dirs, %s in %s\n", snap.ID().Short(), opt.Target, sum.Files, sum.Dirs, bytesStr(sum.Bytes), sum.Duration.Round(time.Millisecond))
+			if sum.Same+sum.Skipped+sum.Replaced > 0 {
+				g.out("already there: %d the same as the snapshot, %d skipped, %d replaced\n", sum.Same, sum.Skipped, sum.Replaced)
+			}
 			return nil
 		},
 	}
 	c.Flags().StringVarP(&opt.Target, "target", "t", "", "restore into this `directory`")
 	c.Flags().StringSliceVarP(&opt.Include, "include", "i", nil, "restore only paths matching `pattern` (repeatable)")
+	c.Flags().BoolVar(&overwrite, "overwrite", false, "replace files already in the target (kept as NAME.shoebox-old)")
+	c.Flags().BoolVar(&skip, "skip-existing", false, "leave files already in the target as they are")
+	c.Flags().BoolVar(&verify, "verify", false, "compare files already in the target and replace only those that differ")
+	c.Flags().BoolVar(&opt.NoKeep, "no-keep", false, "with --overwrite or --verify: delete replaced files instead of keeping NAME.shoebox-old")
 	return c
 }
 

@@ -896,9 +896,20 @@ type RestoreRequest struct {
 	// File or folder inside the snapshot ("/" for everything).
 	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
 	// Folder to restore into, relative to the box's restore folder
-	// (STATE/restores): a new or empty folder, no leading "/" and no "..";
+	// (STATE/restores): no leading "/" and no ".." (see existing for what
+	// is already in it);
 	// empty for "restore-<date>-<time>".
-	Target        string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	Target string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	// What to do where the target already holds something at a path the
+	// restore writes (folders are merged): "refuse" (or empty: nothing is
+	// restored, and the answer names the first such file), "overwrite"
+	// (replace it, keeping it as NAME.shoebox-old unless no_keep), "skip"
+	// (leave it), "verify" (compare its content with the snapshot's and
+	// replace it, as overwrite does, only if it differs).
+	Existing string `protobuf:"bytes,4,opt,name=existing,proto3" json:"existing,omitempty"`
+	// With overwrite or verify: delete what is replaced instead of keeping
+	// it as NAME.shoebox-old.
+	NoKeep        bool `protobuf:"varint,5,opt,name=no_keep,json=noKeep,proto3" json:"no_keep,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -954,6 +965,20 @@ func (x *RestoreRequest) GetTarget() string {
 	return ""
 }
 
+func (x *RestoreRequest) GetExisting() string {
+	if x != nil {
+		return x.Existing
+	}
+	return ""
+}
+
+func (x *RestoreRequest) GetNoKeep() bool {
+	if x != nil {
+		return x.NoKeep
+	}
+	return false
+}
+
 type RestoreResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Files int64                  `protobuf:"varint,1,opt,name=files,proto3" json:"files,omitempty"`
@@ -961,7 +986,12 @@ type RestoreResponse struct {
 	// Files not restored, with why; paths relative to the restore folder.
 	Errors []string `protobuf:"bytes,3,rep,name=errors,proto3" json:"errors,omitempty"`
 	// Where the files went, relative to the restore folder.
-	Target        string `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	Target string `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	// Entries already in the target: the same as the snapshot's (verify),
+	// left as they were (skip), replaced (overwrite, verify).
+	Same          int64 `protobuf:"varint,5,opt,name=same,proto3" json:"same,omitempty"`
+	Skipped       int64 `protobuf:"varint,6,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	Replaced      int64 `protobuf:"varint,7,opt,name=replaced,proto3" json:"replaced,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1022,6 +1052,27 @@ func (x *RestoreResponse) GetTarget() string {
 		return x.Target
 	}
 	return ""
+}
+
+func (x *RestoreResponse) GetSame() int64 {
+	if x != nil {
+		return x.Same
+	}
+	return 0
+}
+
+func (x *RestoreResponse) GetSkipped() int64 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+func (x *RestoreResponse) GetReplaced() int64 {
+	if x != nil {
+		return x.Replaced
+	}
+	return 0
 }
 
 type DownloadRequest struct {
@@ -1199,16 +1250,21 @@ const file_shoebox_v1_backups_proto_rawDesc = "" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
 	"\x06change\x18\x02 \x01(\tR\x06change\"<\n" +
 	"\fDiffResponse\x12,\n" +
-	"\achanges\x18\x01 \x03(\v2\x12.shoebox.v1.ChangeR\achanges\"L\n" +
+	"\achanges\x18\x01 \x03(\v2\x12.shoebox.v1.ChangeR\achanges\"\x81\x01\n" +
 	"\x0eRestoreRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
-	"\x06target\x18\x03 \x01(\tR\x06target\"m\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x1a\n" +
+	"\bexisting\x18\x04 \x01(\tR\bexisting\x12\x17\n" +
+	"\ano_keep\x18\x05 \x01(\bR\x06noKeep\"\xb7\x01\n" +
 	"\x0fRestoreResponse\x12\x14\n" +
 	"\x05files\x18\x01 \x01(\x03R\x05files\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12\x16\n" +
 	"\x06errors\x18\x03 \x03(\tR\x06errors\x12\x16\n" +
-	"\x06target\x18\x04 \x01(\tR\x06target\"5\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\x12\x12\n" +
+	"\x04same\x18\x05 \x01(\x03R\x04same\x12\x18\n" +
+	"\askipped\x18\x06 \x01(\x03R\askipped\x12\x1a\n" +
+	"\breplaced\x18\a \x01(\x03R\breplaced\"5\n" +
 	"\x0fDownloadRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\"3\n" +
