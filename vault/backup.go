@@ -158,6 +158,18 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Snapshot, 
 		paths = append(paths, abs)
 	}
 	sort.Strings(paths)
+	r.backups.Add(1)
+	defer r.backups.Add(-1)
+	// What other processes wrote (or pruned) since the index was read,
+	// then the packs of killed backups, so that their blobs are reused
+	// (and the parent found when its index file was lost).
+	if err := r.refreshIndex(ctx); err != nil {
+		return nil, fmt.Errorf("backup: read the index: %w", err)
+	}
+	leftovers, err := r.indexLeftovers(ctx, maxLeftoverPacks, func() bool { return r.othersWriting(ctx) })
+	if err != nil {
+		return nil, fmt.Errorf("backup: index the packs of interrupted backups: %w", err)
+	}
 	host := opt.Host
 	if host == "" {
 		host, _ = os.Hostname()
@@ -190,6 +202,9 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Snapshot, 
 		prog: &progressCounter{start: time.Now()}, ctx: cctx, cancel: cancel,
 		hardlinks: map[[2]uint64][]ID{}, excludes: opt.Excludes}
 	a.summary.Start = time.Now().UTC()
+	if len(leftovers.Indexed)+len(leftovers.Unreadable)+leftovers.Remaining > 0 || leftovers.Skipped {
+		a.summary.Leftovers = leftovers
+	}
 
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
