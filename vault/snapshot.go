@@ -49,6 +49,9 @@ type Summary struct {
 	// Leftovers says which packs of interrupted backups the backup
 	// indexed when it started (not stored in the snapshot).
 	Leftovers *LeftoverReport `json:"-"`
+	// Unchanged is set when no snapshot was written: the tree equals the
+	// parent's (BackupOptions.SkipUnchanged).
+	Unchanged bool `json:"-"`
 }
 
 // ID returns the snapshot's ID (the SHA-256 of its file).
