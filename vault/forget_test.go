@@ -393,10 +393,7 @@ func TestPruneDuplicatePacks(t *testing.T) {
 	// writes is then put beside the first's: as if both ran at once, each
 	// not seeing the other's index file (a backup reads the index files
 	// again when it starts).
-	other := filepath.Join(t.TempDir(), "repo")
-	must(t, os.CopyFS(other, os.DirFS(store.Root())))
-	store2, err := raid.OpenDir(other)
-	must(t, err)
+	store2 := copyRepo(t, store.Root())
 	r2 := reopen(t, store2)
 	s1 := mustBackup(t, r1, BackupOptions{Paths: []string{src}, NoParent: true})
 	s2 := mustBackup(t, r2, BackupOptions{Paths: []string{src}, NoParent: true})

@@ -78,17 +78,7 @@ func TestForgetPruneEveryKillPoint(t *testing.T) {
 		_, err = r.Prune(ctx, false)
 		return err
 	}
-	fresh := func() *raid.Dir {
-		dir := filepath.Join(t.TempDir(), "repo")
-		if err := os.CopyFS(dir, os.DirFS(base)); err != nil {
-			t.Fatal(err)
-		}
-		st, err := raid.OpenDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	fresh := func() *raid.Dir { return copyRepo(t, base) }
 	// How many writes a whole run makes.
 	count := &haltStore{ObjectStore: fresh(), limit: 1 << 30}
 	if err := run(count); err != nil {
@@ -166,17 +156,7 @@ func TestBackupEveryKillPoint(t *testing.T) {
 		_, err = r.Backup(ctx, BackupOptions{Paths: []string{f.src}, Time: testEpoch.Add(10 * time.Hour)})
 		return err
 	}
-	fresh := func() *raid.Dir {
-		dir := filepath.Join(t.TempDir(), "repo")
-		if err := os.CopyFS(dir, os.DirFS(base)); err != nil {
-			t.Fatal(err)
-		}
-		st, err := raid.OpenDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	fresh := func() *raid.Dir { return copyRepo(t, base) }
 	count := &haltStore{ObjectStore: fresh(), limit: 1 << 30}
 	if err := backup(count); err != nil {
 		t.Fatal(err)
@@ -331,17 +311,7 @@ func TestBackupAfterKillReusesFinishedPacks(t *testing.T) {
 		defer r.Close()
 		return r.Backup(ctx, BackupOptions{Paths: []string{f.src}, Time: testEpoch.Add(at)})
 	}
-	fresh := func() *raid.Dir {
-		dir := filepath.Join(t.TempDir(), "repo")
-		if err := os.CopyFS(dir, os.DirFS(base)); err != nil {
-			t.Fatal(err)
-		}
-		st, err := raid.OpenDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	fresh := func() *raid.Dir { return copyRepo(t, base) }
 	basePacks := packsIn(t, fresh())
 	// An uninterrupted backup: how many writes, and how many pack bytes.
 	count := &haltStore{ObjectStore: fresh(), limit: 1 << 30}
@@ -400,6 +370,8 @@ func TestBackupAfterKillReusesFinishedPacks(t *testing.T) {
 				n, total, len(left), leftBytes, len(leftBlobs), got, again, fullBytes)
 		}
 		reusedSome = reusedSome || len(leftBlobs) > 0
+		t.Logf("killed after %d of %d writes: %d finished packs (%d bytes) left; the next backup wrote %d bytes of packs (an uninterrupted one: %d)",
+			n, total, len(left), leftBytes, got, fullBytes)
 		c, err := r.Check(ctx, CheckOptions{ReadData: true})
 		if err != nil || !c.OK() || len(c.Warnings) > 0 {
 			t.Fatalf("kill after %d of %d writes, then a backup: check: %+v, %v", n, total, c, err)
@@ -422,4 +394,15 @@ func TestBackupAfterKillReusesFinishedPacks(t *testing.T) {
 		t.Fatalf("no kill point of %d left a finished pack: the test proves nothing", total)
 	}
 	t.Logf("backup killed at each of its %d writes: the next backup reused every finished pack (an uninterrupted one writes %d bytes of packs)", total, fullBytes)
+}
+
+// copyRepo copies the repository folder from into a new folder and opens
+// it.
+func copyRepo(t *testing.T, from string) *raid.Dir {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "repo")
+	must(t, os.CopyFS(dir, os.DirFS(from)))
+	st, err := raid.OpenDir(dir)
+	must(t, err)
+	return st
 }
