@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -313,7 +314,13 @@ func (s *Source) backup(ctx context.Context) {
 		d.Logger.Info("backup: indexed the packs an interrupted backup left; their data was not sent again", "source", s.cfg.Name, "packs", len(l.Indexed))
 	}
 	if l := sum.Leftovers; l != nil && len(l.Unreadable) > 0 {
-		d.Logger.Warn("backup: packs whose header cannot be read stay unindexed; run `shoebox check`", "source", s.cfg.Name, "packs", len(l.Unreadable))
+		var names []string
+		for name := range l.Unreadable {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		d.Logger.Warn("backup: packs whose header cannot be read stay unindexed; run `shoebox check --read-data`, then `shoebox prune` removes them",
+			"source", s.cfg.Name, "packs", strings.Join(names, " "))
 	}
 	if sum.Unchanged {
 		// No new snapshot: nothing new to lock or to weigh against the
