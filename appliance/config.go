@@ -114,6 +114,25 @@ type SourceConfig struct {
 	ExpectEvery Duration  `yaml:"expect_every"`
 	Retention   Retention `yaml:"retention"`
 	Tags        []string  `yaml:"tags"`
+	// SkipUnchanged (default true): a backup whose tree equals the last
+	// snapshot's makes no snapshot (a restart, a heartbeat backup, a
+	// change undone); the run still counts as a success.
+	SkipUnchanged *bool `yaml:"skip_unchanged"`
+	// Heartbeat still makes a snapshot of unchanged data when the last
+	// one is this old (keep rules that count days, weeks); default none,
+	// or half of retention.lock_days when set, so that the newest data
+	// always has a locked snapshot.
+	Heartbeat Duration `yaml:"heartbeat"`
+}
+
+// skipUnchanged reports whether unchanged runs make no snapshot, and how
+// old the last snapshot may grow before one is made anyway (0: never).
+func (s SourceConfig) skipUnchanged() (bool, time.Duration) {
+	hb := time.Duration(s.Heartbeat)
+	if hb == 0 && s.Retention.LockDays > 0 {
+		hb = time.Duration(s.Retention.LockDays) * 12 * time.Hour
+	}
+	return s.SkipUnchanged == nil || *s.SkipUnchanged, hb
 }
 
 // Retention is a source's keep policy, applied after each backup.

@@ -18,6 +18,8 @@ const (
 	OpEvacuate     = "evacuate" // shards moved off a failing disk
 	OpRestoreDrill = "restore-drill"
 	OpRestore      = "restore"
+	OpForget       = "forget"
+	OpPrune        = "prune" // also a forget with prune
 )
 
 // keepFinished is how long a finished operation stays in the list, so a
@@ -31,7 +33,7 @@ var keepFinished = time.Minute
 // "eta_seconds".
 type Operation struct {
 	ID      string `json:"id"`
-	Kind    string `json:"kind"`    // backup, scrub, rebuild, evacuate, restore-drill, restore
+	Kind    string `json:"kind"`    // backup, scrub, rebuild, evacuate, restore-drill, restore, forget, prune
 	Subject string `json:"subject"` // the source, "array", the disk, the snapshot
 	// Space is the source whose data the operation touches ("" for the
 	// whole box), for access control.

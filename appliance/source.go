@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -313,6 +314,25 @@ func (s *Source) backup(ctx context.Context) {
 	} else {
 		d.Bus.Resolve("backup-incomplete/"+s.cfg.Name, "")
 	}
+	if l := sum.Leftovers; l != nil && len(l.Indexed) > 0 {
+		d.Logger.Info("backup: indexed the packs an interrupted backup left; their data was not sent again", "source", s.cfg.Name, "packs", len(l.Indexed))
+	}
+	if l := sum.Leftovers; l != nil && len(l.Unreadable) > 0 {
+		var names []string
+		for name := range l.Unreadable {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		d.Logger.Warn("backup: packs whose header cannot be read stay unindexed; run `shoebox check --read-data`, then `shoebox prune` removes them",
+			"source", s.cfg.Name, "packs", strings.Join(names, " "))
+	}
+	if sum.Unchanged {
+		// No new snapshot: nothing new to lock or to weigh against the
+		// keep rules.
+		d.Logger.Info("backup: nothing changed since the last snapshot; no new snapshot", "source", s.cfg.Name, "snapshot", snap.ID().Short(),
+			"files", sum.FilesTotal, "duration", sum.End.Sub(sum.Start).Round(time.Millisecond))
+		return
+	}
 	if err := s.applyRetention(ctx, snap); err != nil {
 		d.Logger.Error("retention", "source", s.cfg.Name, "err", err)
 	}
@@ -343,7 +363,9 @@ func (s *Source) run(ctx context.Context) (snap *vault.Snapshot, err error) {
 		return nil, err
 	}
 	defer l.Release()
+	skip, heartbeat := s.cfg.skipUnchanged()
 	return r.Backup(ctx, vault.BackupOptions{Paths: []string{s.cfg.Path}, Tags: append([]string{SourceTag + s.cfg.Name}, s.cfg.Tags...),
+		SkipUnchanged: skip, Heartbeat: heartbeat,
 		Progress: func(p vault.Progress) {
 			op.Update(p.Files, p.TotalFiles, p.Bytes, p.TotalBytes)
 			s.mu.Lock()

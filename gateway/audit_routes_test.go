@@ -178,6 +178,9 @@ func TestAuditEveryMutatingRoute(t *testing.T) {
 			as: "member", action: "restore", target: snap + ":" + b.family + "/docs"}},
 		"BackupService_LockSnapshot": {{method: "POST", path: "/v1/snapshots/" + snap + "/lock", body: map[string]string{"until": until},
 			as: "owner", action: "lock", target: snap}},
+		"BackupService_ForgetSnapshots": {{method: "POST", path: "/v1/snapshots/forget", body: map[string]any{"policy": map[string]int{"last": 1}, "dry_run": true},
+			as: "owner", action: "backups.forget", target: "snapshots"}},
+		"BackupService_Prune": {{method: "POST", path: "/v1/repository/prune", body: map[string]bool{"dry_run": true}, as: "local", action: "backups.prune", target: "repository"}},
 		"UploadService_CreateUpload": {{method: "POST", path: "/v1/uploads", body: map[string]any{"space": "family", "device": "mias-phone", "name": "c.jpg",
 			"size": 3, "sha256": sumHex([]byte("abc"))}, as: "member", action: "upload.create", target: "family:c.jpg"}},
 		"UploadService_WriteChunk": {
@@ -203,7 +206,7 @@ func TestAuditEveryMutatingRoute(t *testing.T) {
 		"AuthService_DisableTOTP", "AuthService_ChangePassword", "AuthService_CreateAPIKey", "AuthService_RevokeAPIKey",
 		"UserService_CreateUser", "UserService_SetRole", "UserService_Grant", "UserService_RevokeGrant", "UserService_CreateEnrolment",
 		"UserService_CancelEnrolment", "UserService_ResetUser", "UserService_DeleteUser", "BackupService_CreateSource", "BackupService_UpdateSource", "BackupService_DeleteSource",
-		"BackupService_RunSource", "BackupService_Restore", "BackupService_LockSnapshot", "UploadService_CreateUpload",
+		"BackupService_RunSource", "BackupService_Restore", "BackupService_LockSnapshot", "BackupService_ForgetSnapshots", "BackupService_Prune", "UploadService_CreateUpload",
 		"UploadService_WriteChunk", "UploadService_CompleteUpload", "UploadService_CancelUpload", "DiskService_Scrub",
 		"DiskService_ReplaceDisk", "DiskService_EvacuateDisk", "AlertService_AckAlert", "ShareService_CreateShare",
 		"ShareService_RevokeShare", "ShareService_RevokeAllShares", "AuthService_Logout",

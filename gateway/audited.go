@@ -126,6 +126,9 @@ var auditRules = map[string]auditRule{
 	"/shoebox.v1.BackupService/RunSource":    {action: "backups.run", target: fields("source:", "name")},
 	"/shoebox.v1.BackupService/Restore":      {action: "restore", target: fields("", "id", "path"), detail: []string{"target"}},
 	"/shoebox.v1.BackupService/LockSnapshot": {action: "lock", target: fields("", "id"), detail: []string{"until"}},
+	// The handler names the snapshots removed and the bytes freed.
+	"/shoebox.v1.BackupService/ForgetSnapshots": {action: "backups.forget", target: fixed("snapshots"), detail: []string{"source", "prune", "dry_run"}},
+	"/shoebox.v1.BackupService/Prune":           {action: "backups.prune", target: fixed("repository"), detail: []string{"dry_run"}},
 
 	"/shoebox.v1.UploadService/CreateUpload":   {action: "upload.create", target: fields("", "space", "name"), detail: []string{"device", "size", "sha256"}},
 	"/shoebox.v1.UploadService/WriteChunk":     {action: "upload.chunk", target: fields("", "id"), detail: []string{"offset"}, quiet: true},

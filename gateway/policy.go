@@ -71,6 +71,9 @@ var policy = map[string]string{
 	"/shoebox.v1.BackupService/Restore":        string(auth.Restore),
 	"/shoebox.v1.BackupService/Download":       string(auth.Download),
 	"/shoebox.v1.BackupService/LockSnapshot":   string(auth.LocksSet),
+	// Box-wide: owner and admin. Holds still protect locked snapshots.
+	"/shoebox.v1.BackupService/ForgetSnapshots": string(auth.Settings),
+	"/shoebox.v1.BackupService/Prune":           string(auth.Settings),
 
 	"/shoebox.v1.UploadService/CreateUpload":   string(auth.Upload),
 	"/shoebox.v1.UploadService/WriteChunk":     string(auth.Upload),

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/gateway/audit"
@@ -576,4 +578,74 @@ func parseUntil(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, status.Errorf(codes.InvalidArgument, "until %q: give a date (2027-12-31) or an RFC 3339 time", s)
+}
+
+// ForgetSnapshots forgets snapshots (and prunes) through the daemon,
+// under its exclusive repository lock; holds are respected (vault).
+func (s *backupService) ForgetSnapshots(ctx context.Context, r *pb.ForgetRequest) (_ *pb.ForgetResponse, err error) {
+	defer s.g.hidePaths(&err)
+	opt := vault.ForgetOptions{IDs: r.Snapshots, Prune: r.Prune, DryRun: r.DryRun}
+	if p := r.Policy; p != nil {
+		opt.Policy = vault.Policy{Last: int(p.Last), Hourly: int(p.Hourly), Daily: int(p.Daily), Weekly: int(p.Weekly),
+			Monthly: int(p.Monthly), Yearly: int(p.Yearly), Tags: p.Tags}
+		if p.Within != "" {
+			d, err := appliance.ParseDuration(p.Within)
+			if err != nil {
+				return nil, status.Errorf(codes.InvalidArgument, "policy.within: %v", err)
+			}
+			opt.Policy.Within = d
+		}
+		for _, n := range []int32{p.Last, p.Hourly, p.Daily, p.Weekly, p.Monthly, p.Yearly} {
+			if n < 0 {
+				return nil, status.Error(codes.InvalidArgument, "policy: keep counts are 0 or more")
+			}
+		}
+	}
+	if len(opt.IDs) == 0 && opt.Policy.Empty() {
+		return nil, status.Error(codes.InvalidArgument, "give snapshot IDs or a keep policy; an empty policy would remove every snapshot")
+	}
+	if r.Source != "" {
+		opt.Filter.Tags = []string{appliance.SourceTag + r.Source}
+	}
+	rep, err := s.g.d.Forget(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ForgetResponse{DryRun: rep.DryRun, Prune: prunePB(rep.Prune)}
+	var removed []string
+	for _, d := range rep.Decisions {
+		out.Decisions = append(out.Decisions, &pb.ForgetDecision{Id: d.ID, Time: timestamppb.New(d.Time), Keep: d.Keep, Reasons: d.Reasons})
+		if !d.Keep {
+			removed = append(removed, d.ID)
+		}
+	}
+	if !r.DryRun {
+		detail := map[string]string{"removed": strings.Join(removed, ",")}
+		if rep.Prune != nil {
+			detail["bytes_freed"] = strconv.FormatInt(rep.Prune.BytesFreed, 10)
+		}
+		s.g.record(ctx, "backups.forget", "snapshots", detail)
+	}
+	return out, nil
+}
+
+// Prune removes unreferenced data through the daemon.
+func (s *backupService) Prune(ctx context.Context, r *pb.PruneRequest) (_ *pb.PruneResult, err error) {
+	defer s.g.hidePaths(&err)
+	res, err := s.g.d.Prune(ctx, r.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	if !r.DryRun {
+		s.g.record(ctx, "backups.prune", "repository", map[string]string{"bytes_freed": strconv.FormatInt(res.BytesFreed, 10)})
+	}
+	return prunePB(res), nil
+}
+
+func prunePB(r *vault.PruneResult) *pb.PruneResult {
+	if r == nil {
+		return nil
+	}
+	return &pb.PruneResult{PacksDeleted: int64(r.PacksDeleted), PacksRepacked: int64(r.PacksRepacked), PacksKept: int64(r.PacksKept),
+		BlobsRemoved: int64(r.BlobsRemoved), BytesFreed: r.BytesFreed, IndexesRemoved: int64(r.IndexesRemoved), DryRun: r.DryRun}
 }

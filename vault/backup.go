@@ -41,6 +41,15 @@ type BackupOptions struct {
 	Time time.Time
 	// Excludes are glob patterns matched against base names.
 	Excludes []string
+	// SkipUnchanged writes no snapshot when the paths hold the same as in
+	// the parent (content, and the metadata Diff compares: not access or
+	// change times, nor the folders above the paths; restic's
+	// --skip-if-unchanged compares whole trees): Backup then returns a
+	// copy of the parent whose Summary (this run's) has Unchanged set. Heartbeat, when
+	// set, still writes one when the parent is at least this old, so that
+	// there is a snapshot per period for keep rules that count periods.
+	SkipUnchanged bool
+	Heartbeat     time.Duration
 }
 
 // Progress reports a long operation: files and bytes done and, when known,
@@ -158,6 +167,18 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Snapshot, 
 		paths = append(paths, abs)
 	}
 	sort.Strings(paths)
+	r.backups.Add(1)
+	defer r.backups.Add(-1)
+	// What other processes wrote (or pruned) since the index was read,
+	// then the packs of killed backups, so that their blobs are reused
+	// (and the parent found when its index file was lost).
+	if err := r.refreshIndex(ctx); err != nil {
+		return nil, fmt.Errorf("backup: read the index: %w", err)
+	}
+	leftovers, err := r.indexLeftovers(ctx, maxLeftoverPacks, func() bool { return r.othersWriting(ctx) })
+	if err != nil {
+		return nil, fmt.Errorf("backup: index the packs of interrupted backups: %w", err)
+	}
 	host := opt.Host
 	if host == "" {
 		host, _ = os.Hostname()
@@ -190,6 +211,9 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Snapshot, 
 		prog: &progressCounter{start: time.Now()}, ctx: cctx, cancel: cancel,
 		hardlinks: map[[2]uint64][]ID{}, excludes: opt.Excludes}
 	a.summary.Start = time.Now().UTC()
+	if len(leftovers.Indexed)+len(leftovers.Unreadable)+leftovers.Remaining > 0 || leftovers.Skipped {
+		a.summary.Leftovers = leftovers
+	}
 
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
@@ -232,6 +256,18 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Snapshot, 
 	a.summary.BlobsAdded = a.saver.StoredBlobs
 	a.summary.BytesAdded = a.saver.RawBytes
 	a.summary.BytesStored = a.saver.StoredBytes
+	if opt.SkipUnchanged && parent != nil && (opt.Heartbeat <= 0 || t.Sub(parent.Time) < opt.Heartbeat) {
+		same, err := r.samePaths(ctx, parent.Tree, *root.node.Subtree, paths)
+		if err != nil {
+			return nil, fmt.Errorf("backup: compare with the parent snapshot %s: %w", parent.id.Short(), err)
+		}
+		if same {
+			a.summary.Unchanged = true
+			cp := *parent
+			cp.Summary = &a.summary
+			return &cp, nil
+		}
+	}
 	snap := &Snapshot{Time: t, Tree: *root.node.Subtree, Paths: paths, Hostname: host, Username: username,
 		UID: uint32(uid), GID: uint32(gid), Tags: opt.Tags, Program: "shoebox", Summary: &a.summary}
 	if parent != nil {

@@ -36,7 +36,12 @@
 // # Index
 //
 // Index files repeat the pack headers; the in-memory Index maps each blob
-// ID to its pack, offset and length (about 80 bytes per blob).
+// ID to its pack, offset and length (about 80 bytes per blob). Since the
+// pack headers are the truth, packs no index file lists (a killed backup's,
+// or all of them when index files are lost) are indexed from their headers
+// when a backup starts and no other backup runs (indexLeftovers), or all
+// at once by RepairIndex. A long-running process reads the index files
+// again when another process changed them (refreshIndex).
 //
 // # Backup
 //

@@ -166,3 +166,63 @@ func (r *Repository) ForgetIDs(ctx context.Context, snaps []*Snapshot) error {
 	}
 	return nil
 }
+
+// ForgetOptions say which snapshots to forget: the ones named by IDs
+// (or ID prefixes, "latest"), or those Policy does not keep among the
+// snapshots Filter matches. Prune then removes the data no snapshot
+// references any more.
+type ForgetOptions struct {
+	IDs    []string
+	Policy Policy
+	Filter SnapshotFilter
+	Prune  bool
+	DryRun bool
+}
+
+// ForgetReport is what ForgetAndPrune did.
+type ForgetReport struct {
+	Decisions []Decision   `json:"decisions"`
+	Prune     *PruneResult `json:"prune"`
+	DryRun    bool         `json:"dry_run"`
+}
+
+// ForgetAndPrune forgets snapshots and, with Prune, prunes: `shoebox
+// forget` and the daemon's API alike. It must run under an exclusive
+// lock. Snapshots under a hold are never removed: named ones make it
+// fail before anything is removed, a policy keeps them.
+func (r *Repository) ForgetAndPrune(ctx context.Context, opt ForgetOptions) (*ForgetReport, error) {
+	if len(opt.IDs) > 0 && !opt.Policy.Empty() {
+		return nil, errors.New("forget: give snapshot IDs or keep rules, not both")
+	}
+	rep := &ForgetReport{DryRun: opt.DryRun}
+	if len(opt.IDs) > 0 {
+		var snaps []*Snapshot
+		for _, a := range opt.IDs {
+			s, err := r.FindSnapshot(ctx, a, opt.Filter)
+			if err != nil {
+				return nil, err
+			}
+			snaps = append(snaps, s)
+			rep.Decisions = append(rep.Decisions, Decision{Snapshot: s, ID: s.ID().Short(), Time: s.Time})
+		}
+		if !opt.DryRun {
+			if err := r.ForgetIDs(ctx, snaps); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		ds, err := r.ForgetMatching(ctx, opt.Filter, opt.Policy, opt.DryRun)
+		if err != nil {
+			return nil, err
+		}
+		rep.Decisions = ds
+	}
+	if opt.Prune && !opt.DryRun {
+		pr, err := r.Prune(ctx, false)
+		if err != nil {
+			return rep, err
+		}
+		rep.Prune = pr
+	}
+	return rep, nil
+}

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -395,9 +396,26 @@ func TestPruneDuplicatePacks(t *testing.T) {
 	for attempt := 1; ; attempt++ {
 		var r1 *Repository
 		r1, store = newTestRepo(t, 1<<20)
-		r2 := reopen(t, store)
+		// The second backup runs on a copy of the repository, and what it
+		// writes is then put beside the first's: as if both ran at once, each
+		// not seeing the other's index file (a backup reads the index files
+		// again when it starts).
+		store2 := copyRepo(t, store.Root())
+		r2 := reopen(t, store2)
 		s1 := mustBackup(t, r1, BackupOptions{Paths: []string{src}, NoParent: true})
 		s2 = mustBackup(t, r2, BackupOptions{Paths: []string{src}, NoParent: true})
+		for _, prefix := range []string{dataPrefix, indexPrefix, snapshotPrefix} {
+			must(t, store2.List(ctx, prefix, func(fi raid.ObjectInfo) error {
+				if _, err := store.Stat(ctx, fi.Name); err == nil {
+					return nil
+				}
+				b, err := raid.ReadAll(ctx, store2, fi.Name)
+				if err != nil {
+					return err
+				}
+				return store.Put(ctx, fi.Name, bytes.NewReader(b))
+			}))
+		}
 		if s1.Tree == s2.Tree {
 			break
 		}

@@ -174,6 +174,14 @@ type Index struct {
 	// damaged lists index files that could not be read, by name; the
 	// packs no readable index lists were indexed from their own headers.
 	damaged map[string]error
+	// unsaved holds the packs this process stored (addNewPack) that no
+	// index file it wrote lists yet: a running backup's, or an aborted
+	// one's whose index file could not be written. They are in the
+	// in-memory index, so that other backups reuse their blobs; the next
+	// index file a backup writes before its snapshot lists them too
+	// (blobSaver.Flush), so that no snapshot refers to a pack only this
+	// process knows.
+	unsaved map[ID]IndexPack
 }
 
 type packRef struct {
@@ -182,7 +190,77 @@ type packRef struct {
 }
 
 func newIndex() *Index {
-	return &Index{blobs: map[ID]blobLoc{}, byID: map[ID]uint32{}, files: map[ID]bool{}, superseded: map[ID]bool{}, damaged: map[string]error{}}
+	return &Index{blobs: map[ID]blobLoc{}, byID: map[ID]uint32{}, files: map[ID]bool{}, superseded: map[ID]bool{},
+		damaged: map[string]error{}, unsaved: map[ID]IndexPack{}}
+}
+
+// replace makes x hold what y holds (y is not used afterwards), keeping
+// the packs of x that are still unsaved unless gone lists them (deleted
+// from the store meanwhile). x stays the same object: a running
+// operation that holds it sees the new content.
+func (x *Index) replace(y *Index, gone map[ID]bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for id, p := range x.unsaved {
+		if gone[id] {
+			continue
+		}
+		if _, listed := y.byID[id]; !listed {
+			y.addPackLocked(p)
+		}
+		y.unsaved[id] = p
+	}
+	x.blobs, x.packs, x.byID, x.files = y.blobs, y.packs, y.byID, y.files
+	x.superseded, x.damaged, x.unsaved = y.superseded, y.damaged, y.unsaved
+}
+
+// known reports whether the index files named (the index folder's
+// listing) are exactly the ones x was read from and wrote: loaded,
+// superseded, damaged.
+func (x *Index) known(names []string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if len(names) != len(x.files)+len(x.superseded)+len(x.damaged) {
+		return false
+	}
+	for _, name := range names {
+		if _, ok := x.damaged[name]; ok {
+			continue
+		}
+		id, err := ParseID(strings.TrimPrefix(name, indexPrefix))
+		if err != nil || !x.files[id] && !x.superseded[id] {
+			return false
+		}
+	}
+	return true
+}
+
+// addNewPack records a pack this process just stored, which no index
+// file lists yet.
+func (x *Index) addNewPack(p IndexPack) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.addPackLocked(p)
+	x.unsaved[p.ID] = p
+}
+
+// unsavedPacks returns the packs no index file lists yet.
+func (x *Index) unsavedPacks() []IndexPack {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make([]IndexPack, 0, len(x.unsaved))
+	for _, p := range x.unsaved {
+		out = append(out, p)
+	}
+	return out
+}
+
+// hasPack reports whether a pack is indexed.
+func (x *Index) hasPack(id ID) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	_, ok := x.byID[id]
+	return ok
 }
 
 // damagedFiles returns the index files that could not be read, by name.
@@ -200,6 +278,10 @@ func (x *Index) damagedFiles() map[string]error {
 func (x *Index) addPack(p IndexPack) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.addPackLocked(p)
+}
+
+func (x *Index) addPackLocked(p IndexPack) {
 	pi, ok := x.byID[p.ID]
 	if !ok {
 		pi = uint32(len(x.packs))
@@ -280,17 +362,72 @@ func (x *Index) supersededFiles() []ID {
 	return out
 }
 
-// loadIndex reads every index file. Index files that another index
-// supersedes (after a prune) are skipped.
+// loadIndex reads every index file, when the repository is opened.
 func (r *Repository) loadIndex(ctx context.Context) error {
-	x := newIndex()
-	var names []string
-	if err := r.store.List(ctx, indexPrefix, func(fi raid.ObjectInfo) error {
-		names = append(names, fi.Name)
-		return nil
-	}); err != nil {
+	names, err := r.indexNames(ctx)
+	if err != nil {
 		return err
 	}
+	x, err := r.readIndex(ctx, names)
+	if err != nil {
+		return err
+	}
+	r.index = x
+	return nil
+}
+
+// indexNames lists the index folder.
+func (r *Repository) indexNames(ctx context.Context) ([]string, error) {
+	var names []string
+	err := r.store.List(ctx, indexPrefix, func(fi raid.ObjectInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	})
+	return names, err
+}
+
+// refreshIndex reads the index files again when they are not the ones
+// the in-memory index was read from: another process (or this one's
+// prune) wrote or deleted some since. A long-running process (the
+// daemon) calls it before each backup, and when a pack it expected is
+// gone, so that it never takes for stored a blob that another process's
+// prune deleted, and finds the blobs a prune moved. It is cheap when
+// nothing changed: one listing of the index folder.
+func (r *Repository) refreshIndex(ctx context.Context) error {
+	names, err := r.indexNames(ctx)
+	if err != nil {
+		return err
+	}
+	if r.index.known(names) {
+		return nil
+	}
+	return r.reloadIndex(ctx, names)
+}
+
+// reloadIndex reads the index files named again into the in-memory
+// index, keeping the packs this process stored that no index file lists
+// yet, unless they are gone from the store.
+func (r *Repository) reloadIndex(ctx context.Context, names []string) error {
+	x, err := r.readIndex(ctx, names)
+	if err != nil {
+		return err
+	}
+	gone := map[ID]bool{}
+	for _, p := range r.index.unsavedPacks() {
+		if r.packGone(ctx, p.ID) {
+			gone[p.ID] = true
+		}
+	}
+	r.index.replace(x, gone)
+	return nil
+}
+
+// readIndex reads the named index files into a new Index. Index files
+// that another index supersedes (after a prune) are skipped; damaged ones
+// are recorded, and the packs no readable index file lists are then
+// indexed from their own headers.
+func (r *Repository) readIndex(ctx context.Context, names []string) (*Index, error) {
+	x := newIndex()
 	files := make([]*indexFile, len(names))
 	ids := make([]ID, len(names))
 	errs := make([]error, len(names))
@@ -321,7 +458,7 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 				x.damaged[names[i]] = errs[i]
 				continue
 			}
-			return fmt.Errorf("%w: run `shoebox check`", errs[i])
+			return nil, fmt.Errorf("%w: run `shoebox check`", errs[i])
 		}
 		for _, s := range f.Supersedes {
 			superseded[s] = true
@@ -341,44 +478,65 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 	}
 	if len(x.damaged) > 0 {
 		if err := r.indexUnlistedPacks(ctx, x); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	r.index = x
-	return nil
+	return x, nil
 }
 
 // indexUnlistedPacks adds to x, from their own headers, the packs that no
 // index file in x lists, so that a damaged index file loses no data. A pack
 // whose header cannot be read stays out (check reports it).
 func (r *Repository) indexUnlistedPacks(ctx context.Context, x *Index) error {
-	var ids []ID
-	err := r.store.List(ctx, dataPrefix, func(fi raid.ObjectInfo) error {
-		id, err := ParseID(fi.Name[strings.LastIndexByte(fi.Name, '/')+1:])
-		if err == nil && packName(id) == fi.Name {
-			if _, ok := x.byID[id]; !ok {
-				ids = append(ids, id)
-			}
-		}
-		return nil
-	})
+	unlisted, err := r.unlistedPacks(ctx, x)
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		p, err := r.packs.get(ctx, id)
-		if err != nil {
-			continue
+	for _, fi := range unlisted {
+		if p, err := r.readPackIndex(ctx, fi); err == nil {
+			x.addPack(p)
 		}
-		entries, err := readPackHeader(p.plain, p.size)
-		size := p.obj.Size()
-		r.packs.release(p)
-		if err != nil {
-			continue
-		}
-		x.addPack(IndexPack{ID: id, Size: size, Blobs: entries})
 	}
 	return nil
+}
+
+// unlistedPacks lists the packs in the store that x does not index.
+func (r *Repository) unlistedPacks(ctx context.Context, x *Index) ([]raid.ObjectInfo, error) {
+	var out []raid.ObjectInfo
+	err := r.store.List(ctx, dataPrefix, func(fi raid.ObjectInfo) error {
+		id, err := ParseID(fi.Name[strings.LastIndexByte(fi.Name, '/')+1:])
+		if err == nil && packName(id) == fi.Name && !x.hasPack(id) {
+			out = append(out, fi)
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, err
+}
+
+// readPackIndex reads a pack's header: what the pack holds, as an index
+// file would list it. The error wraps ErrCorrupt when the header cannot
+// be decrypted or makes no sense, raid.ErrNotFound when the pack is gone.
+func (r *Repository) readPackIndex(ctx context.Context, fi raid.ObjectInfo) (IndexPack, error) {
+	id, err := ParseID(fi.Name[strings.LastIndexByte(fi.Name, '/')+1:])
+	if err != nil {
+		return IndexPack{}, fmt.Errorf("%s: %w", fi.Name, ErrCorrupt)
+	}
+	p, err := r.packs.get(ctx, id)
+	if err != nil {
+		if _, serr := r.store.Stat(ctx, fi.Name); errors.Is(serr, raid.ErrNotFound) {
+			return IndexPack{}, fmt.Errorf("pack %s: %w", fi.Name, serr)
+		}
+		return IndexPack{}, err
+	}
+	entries, err := readPackHeader(p.plain, p.size)
+	size := p.obj.Size()
+	r.packs.release(p)
+	if err != nil {
+		r.packs.forget(id)
+		return IndexPack{}, fmt.Errorf("pack %s: %w", fi.Name, err)
+	}
+	return IndexPack{ID: id, Size: size, Blobs: entries}, nil
 }
 
 func (r *Repository) readIndexFile(ctx context.Context, id ID) (*indexFile, error) {
@@ -419,6 +577,9 @@ func (r *Repository) writeIndexFile(ctx context.Context, f *indexFile) (ID, erro
 	}
 	r.index.mu.Lock()
 	r.index.files[id] = true
+	for _, p := range f.Packs {
+		delete(r.index.unsaved, p.ID)
+	}
 	r.index.mu.Unlock()
 	return id, nil
 }

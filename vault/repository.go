@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"filippo.io/age"
 
@@ -28,6 +29,9 @@ type Repository struct {
 	// changes (its name is the hash of its bytes), so a cached one stays
 	// true until the file is deleted, which List then no longer shows.
 	snaps sync.Map // ID → *Snapshot
+	// backups counts the backups running in this process, so that one
+	// does not take another's packs for leftovers (othersWriting).
+	backups atomic.Int32
 }
 
 func newRepository(store raid.ObjectStore, key *MasterKey, cfg *Config) *Repository {
@@ -204,7 +208,24 @@ func (r *Repository) LoadBlob(ctx context.Context, id ID, buf []byte) ([]byte, e
 	if !ok {
 		return nil, fmt.Errorf("blob %s: %w", id.Short(), ErrBlobMissing)
 	}
-	return r.loadBlobAt(ctx, id, loc, pack.ID, buf)
+	b, err := r.loadBlobAt(ctx, id, loc, pack.ID, buf)
+	if err != nil && r.packGone(ctx, pack.ID) {
+		// Another process's prune may have moved the blob (a long-running
+		// process holds an index read before): read the index files again.
+		if rerr := r.refreshIndex(ctx); rerr != nil {
+			return nil, err
+		}
+		if loc2, pack2, ok := r.index.lookup(id); ok && pack2.ID != pack.ID {
+			return r.loadBlobAt(ctx, id, loc2, pack2.ID, buf)
+		}
+	}
+	return b, err
+}
+
+// packGone reports whether a pack is no longer in the store.
+func (r *Repository) packGone(ctx context.Context, id ID) bool {
+	_, err := r.store.Stat(ctx, packName(id))
+	return errors.Is(err, raid.ErrNotFound)
 }
 
 func (r *Repository) loadBlobAt(ctx context.Context, id ID, loc blobLoc, packID ID, buf []byte) ([]byte, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"math/rand/v2"
+	"slices"
 	"sync"
 
 	"github.com/shoebox/shoebox/raid"
@@ -171,7 +172,7 @@ func (s *blobSaver) upload(ctx context.Context, pw *packWriter) error {
 		return err
 	}
 	ip := IndexPack{ID: id, Size: size, Blobs: pw.entries}
-	s.r.index.addPack(ip)
+	s.r.index.addNewPack(ip)
 	s.mu.Lock()
 	for _, e := range pw.entries {
 		delete(s.pending, e.ID)
@@ -231,8 +232,19 @@ func (s *blobSaver) Flush(ctx context.Context) (err error) {
 	if s.err != nil {
 		return s.err
 	}
-	if len(s.written) > 0 {
-		if _, err := s.r.writeIndexFile(ctx, &indexFile{Packs: s.written}); err != nil {
+	// Also the packs of this process that no index file lists yet: an
+	// aborted backup's, whose blobs this one may have reused from the
+	// in-memory index (and another running backup's, listed twice then,
+	// which is harmless), so that no snapshot refers to a pack only this
+	// process knows.
+	packs := s.written
+	for _, p := range s.r.index.unsavedPacks() {
+		if !slices.ContainsFunc(s.written, func(w IndexPack) bool { return w.ID == p.ID }) {
+			packs = append(packs, p)
+		}
+	}
+	if len(packs) > 0 {
+		if _, err := s.r.writeIndexFile(ctx, &indexFile{Packs: packs}); err != nil {
 			return err
 		}
 		s.written = nil

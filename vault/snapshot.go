@@ -46,6 +46,12 @@ type Summary struct {
 	BytesAdded     int64     `json:"bytes_added"`      // plaintext of new blobs
 	BytesStored    int64     `json:"bytes_stored"`     // after compression
 	Errors         []string  `json:"errors,omitempty"` // files that could not be read
+	// Leftovers says which packs of interrupted backups the backup
+	// indexed when it started (not stored in the snapshot).
+	Leftovers *LeftoverReport `json:"-"`
+	// Unchanged is set when no snapshot was written: the tree equals the
+	// parent's (BackupOptions.SkipUnchanged).
+	Unchanged bool `json:"-"`
 }
 
 // ID returns the snapshot's ID (the SHA-256 of its file).

@@ -196,3 +196,37 @@ func sameMeta(a, b *Node) bool {
 	}
 	return true
 }
+
+// errChanged stops a Diff at its first change.
+var errChanged = errors.New("changed")
+
+// samePaths reports whether the paths hold the same in trees a and b:
+// the same content, and the metadata Diff compares (not access or change
+// times, which reading or a restore drill moves on, nor the folders above
+// the paths, whose times change as their neighbours do).
+func (r *Repository) samePaths(ctx context.Context, a, b ID, paths []string) (bool, error) {
+	for _, p := range paths {
+		na, err := r.Lookup(ctx, a, p)
+		if err != nil {
+			return false, nil // not in the parent
+		}
+		nb, err := r.Lookup(ctx, b, p)
+		if err != nil {
+			return false, err
+		}
+		if na.Type != nb.Type || !sameMeta(na, nb) || !sameContent(na, nb) {
+			return false, nil
+		}
+		if na.Type != NodeDir {
+			continue
+		}
+		err = r.diff(ctx, na.Subtree, nb.Subtree, p, func(Change) error { return errChanged })
+		if errors.Is(err, errChanged) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}

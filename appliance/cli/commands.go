@@ -640,40 +640,12 @@ func cmdForget(g *globals) *cobra.Command {
 			if len(args) > 0 && !p.Empty() {
 				return errors.New("forget: give snapshot IDs or --keep-… rules, not both")
 			}
-			r, l, err := g.openLocked(ctx, true, "forget")
+			opt := vault.ForgetOptions{IDs: args, Policy: p, Prune: prune, DryRun: dryRun}
+			rep, err := g.forget(ctx, opt)
 			if err != nil {
 				return err
 			}
-			defer r.Close()
-			defer l.Release()
-			var decisions []vault.Decision
-			if len(args) > 0 {
-				var snaps []*vault.Snapshot
-				for _, a := range args {
-					s, err := r.FindSnapshot(ctx, a, vault.SnapshotFilter{})
-					if err != nil {
-						return err
-					}
-					snaps = append(snaps, s)
-					decisions = append(decisions, vault.Decision{ID: s.ID().Short(), Time: s.Time})
-				}
-				if !dryRun {
-					if err := r.ForgetIDs(ctx, snaps); err != nil {
-						return err
-					}
-				}
-			} else {
-				decisions, err = r.Forget(ctx, p, dryRun)
-				if err != nil {
-					return err
-				}
-			}
-			var pr *vault.PruneResult
-			if prune && !dryRun {
-				if pr, err = r.Prune(ctx, false); err != nil {
-					return err
-				}
-			}
+			decisions, pr := rep.Decisions, rep.Prune
 			if g.json {
 				return g.printJSON(map[string]any{"decisions": decisions, "prune": pr, "dry_run": dryRun})
 			}
@@ -724,14 +696,7 @@ func cmdPrune(g *globals) *cobra.Command {
 		Short: "Remove data that no snapshot references",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			r, l, err := g.openLocked(ctx, true, "prune")
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			defer l.Release()
-			pr, err := r.Prune(ctx, dryRun)
+			pr, err := g.prune(cmd.Context(), dryRun)
 			if err != nil {
 				return err
 			}

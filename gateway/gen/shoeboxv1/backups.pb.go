@@ -24,6 +24,450 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type KeepPolicy struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Last    int32                  `protobuf:"varint,1,opt,name=last,proto3" json:"last,omitempty"`
+	Hourly  int32                  `protobuf:"varint,2,opt,name=hourly,proto3" json:"hourly,omitempty"`
+	Daily   int32                  `protobuf:"varint,3,opt,name=daily,proto3" json:"daily,omitempty"`
+	Weekly  int32                  `protobuf:"varint,4,opt,name=weekly,proto3" json:"weekly,omitempty"`
+	Monthly int32                  `protobuf:"varint,5,opt,name=monthly,proto3" json:"monthly,omitempty"`
+	Yearly  int32                  `protobuf:"varint,6,opt,name=yearly,proto3" json:"yearly,omitempty"`
+	// Keep every snapshot younger than this ("30d", "12h").
+	Within        string   `protobuf:"bytes,7,opt,name=within,proto3" json:"within,omitempty"`
+	Tags          []string `protobuf:"bytes,8,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepPolicy) Reset() {
+	*x = KeepPolicy{}
+	mi := &file_shoebox_v1_backups_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepPolicy) ProtoMessage() {}
+
+func (x *KeepPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_backups_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepPolicy.ProtoReflect.Descriptor instead.
+func (*KeepPolicy) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *KeepPolicy) GetLast() int32 {
+	if x != nil {
+		return x.Last
+	}
+	return 0
+}
+
+func (x *KeepPolicy) GetHourly() int32 {
+	if x != nil {
+		return x.Hourly
+	}
+	return 0
+}
+
+func (x *KeepPolicy) GetDaily() int32 {
+	if x != nil {
+		return x.Daily
+	}
+	return 0
+}
+
+func (x *KeepPolicy) GetWeekly() int32 {
+	if x != nil {
+		return x.Weekly
+	}
+	return 0
+}
+
+func (x *KeepPolicy) GetMonthly() int32 {
+	if x != nil {
+		return x.Monthly
+	}
+	return 0
+}
+
+func (x *KeepPolicy) GetYearly() int32 {
+	if x != nil {
+		return x.Yearly
+	}
+	return 0
+}
+
+func (x *KeepPolicy) GetWithin() string {
+	if x != nil {
+		return x.Within
+	}
+	return ""
+}
+
+func (x *KeepPolicy) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+type ForgetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Snapshot IDs (or unambiguous prefixes, "latest"); or policy.
+	Snapshots []string    `protobuf:"bytes,1,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
+	Policy    *KeepPolicy `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	// Only this source's snapshots ("" for all).
+	Source        string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	Prune         bool   `protobuf:"varint,4,opt,name=prune,proto3" json:"prune,omitempty"`
+	DryRun        bool   `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetRequest) Reset() {
+	*x = ForgetRequest{}
+	mi := &file_shoebox_v1_backups_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetRequest) ProtoMessage() {}
+
+func (x *ForgetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_backups_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetRequest.ProtoReflect.Descriptor instead.
+func (*ForgetRequest) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ForgetRequest) GetSnapshots() []string {
+	if x != nil {
+		return x.Snapshots
+	}
+	return nil
+}
+
+func (x *ForgetRequest) GetPolicy() *KeepPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *ForgetRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ForgetRequest) GetPrune() bool {
+	if x != nil {
+		return x.Prune
+	}
+	return false
+}
+
+func (x *ForgetRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type ForgetDecision struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	Keep          bool                   `protobuf:"varint,3,opt,name=keep,proto3" json:"keep,omitempty"`
+	Reasons       []string               `protobuf:"bytes,4,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetDecision) Reset() {
+	*x = ForgetDecision{}
+	mi := &file_shoebox_v1_backups_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetDecision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetDecision) ProtoMessage() {}
+
+func (x *ForgetDecision) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_backups_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetDecision.ProtoReflect.Descriptor instead.
+func (*ForgetDecision) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ForgetDecision) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ForgetDecision) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *ForgetDecision) GetKeep() bool {
+	if x != nil {
+		return x.Keep
+	}
+	return false
+}
+
+func (x *ForgetDecision) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+type ForgetResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Decisions []*ForgetDecision      `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	// Set when prune ran.
+	Prune         *PruneResult `protobuf:"bytes,2,opt,name=prune,proto3" json:"prune,omitempty"`
+	DryRun        bool         `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetResponse) Reset() {
+	*x = ForgetResponse{}
+	mi := &file_shoebox_v1_backups_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetResponse) ProtoMessage() {}
+
+func (x *ForgetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_backups_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetResponse.ProtoReflect.Descriptor instead.
+func (*ForgetResponse) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ForgetResponse) GetDecisions() []*ForgetDecision {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
+func (x *ForgetResponse) GetPrune() *PruneResult {
+	if x != nil {
+		return x.Prune
+	}
+	return nil
+}
+
+func (x *ForgetResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type PruneRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DryRun        bool                   `protobuf:"varint,1,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneRequest) Reset() {
+	*x = PruneRequest{}
+	mi := &file_shoebox_v1_backups_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneRequest) ProtoMessage() {}
+
+func (x *PruneRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_backups_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneRequest.ProtoReflect.Descriptor instead.
+func (*PruneRequest) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PruneRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type PruneResult struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	PacksDeleted   int64                  `protobuf:"varint,1,opt,name=packs_deleted,json=packsDeleted,proto3" json:"packs_deleted,omitempty"`
+	PacksRepacked  int64                  `protobuf:"varint,2,opt,name=packs_repacked,json=packsRepacked,proto3" json:"packs_repacked,omitempty"`
+	PacksKept      int64                  `protobuf:"varint,3,opt,name=packs_kept,json=packsKept,proto3" json:"packs_kept,omitempty"`
+	BlobsRemoved   int64                  `protobuf:"varint,4,opt,name=blobs_removed,json=blobsRemoved,proto3" json:"blobs_removed,omitempty"`
+	BytesFreed     int64                  `protobuf:"varint,5,opt,name=bytes_freed,json=bytesFreed,proto3" json:"bytes_freed,omitempty"`
+	IndexesRemoved int64                  `protobuf:"varint,6,opt,name=indexes_removed,json=indexesRemoved,proto3" json:"indexes_removed,omitempty"`
+	DryRun         bool                   `protobuf:"varint,7,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PruneResult) Reset() {
+	*x = PruneResult{}
+	mi := &file_shoebox_v1_backups_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneResult) ProtoMessage() {}
+
+func (x *PruneResult) ProtoReflect() protoreflect.Message {
+	mi := &file_shoebox_v1_backups_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneResult.ProtoReflect.Descriptor instead.
+func (*PruneResult) Descriptor() ([]byte, []int) {
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PruneResult) GetPacksDeleted() int64 {
+	if x != nil {
+		return x.PacksDeleted
+	}
+	return 0
+}
+
+func (x *PruneResult) GetPacksRepacked() int64 {
+	if x != nil {
+		return x.PacksRepacked
+	}
+	return 0
+}
+
+func (x *PruneResult) GetPacksKept() int64 {
+	if x != nil {
+		return x.PacksKept
+	}
+	return 0
+}
+
+func (x *PruneResult) GetBlobsRemoved() int64 {
+	if x != nil {
+		return x.BlobsRemoved
+	}
+	return 0
+}
+
+func (x *PruneResult) GetBytesFreed() int64 {
+	if x != nil {
+		return x.BytesFreed
+	}
+	return 0
+}
+
+func (x *PruneResult) GetIndexesRemoved() int64 {
+	if x != nil {
+		return x.IndexesRemoved
+	}
+	return 0
+}
+
+func (x *PruneResult) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 type Source struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -44,7 +488,7 @@ type Source struct {
 
 func (x *Source) Reset() {
 	*x = Source{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[0]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -56,7 +500,7 @@ func (x *Source) String() string {
 func (*Source) ProtoMessage() {}
 
 func (x *Source) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[0]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -69,7 +513,7 @@ func (x *Source) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Source.ProtoReflect.Descriptor instead.
 func (*Source) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{0}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Source) GetName() string {
@@ -165,7 +609,7 @@ type Retention struct {
 
 func (x *Retention) Reset() {
 	*x = Retention{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[1]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -177,7 +621,7 @@ func (x *Retention) String() string {
 func (*Retention) ProtoMessage() {}
 
 func (x *Retention) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[1]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -190,7 +634,7 @@ func (x *Retention) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Retention.ProtoReflect.Descriptor instead.
 func (*Retention) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{1}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Retention) GetKeepLast() int32 {
@@ -251,7 +695,7 @@ type SourceRequest struct {
 
 func (x *SourceRequest) Reset() {
 	*x = SourceRequest{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[2]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -263,7 +707,7 @@ func (x *SourceRequest) String() string {
 func (*SourceRequest) ProtoMessage() {}
 
 func (x *SourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[2]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -276,7 +720,7 @@ func (x *SourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceRequest.ProtoReflect.Descriptor instead.
 func (*SourceRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{2}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SourceRequest) GetName() string {
@@ -295,7 +739,7 @@ type ListSourcesResponse struct {
 
 func (x *ListSourcesResponse) Reset() {
 	*x = ListSourcesResponse{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[3]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +751,7 @@ func (x *ListSourcesResponse) String() string {
 func (*ListSourcesResponse) ProtoMessage() {}
 
 func (x *ListSourcesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[3]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +764,7 @@ func (x *ListSourcesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSourcesResponse.ProtoReflect.Descriptor instead.
 func (*ListSourcesResponse) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{3}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListSourcesResponse) GetSources() []*Source {
@@ -338,7 +782,7 @@ type WatchProgressRequest struct {
 
 func (x *WatchProgressRequest) Reset() {
 	*x = WatchProgressRequest{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[4]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -350,7 +794,7 @@ func (x *WatchProgressRequest) String() string {
 func (*WatchProgressRequest) ProtoMessage() {}
 
 func (x *WatchProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[4]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -363,7 +807,7 @@ func (x *WatchProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchProgressRequest.ProtoReflect.Descriptor instead.
 func (*WatchProgressRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{4}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{10}
 }
 
 type Snapshot struct {
@@ -383,7 +827,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[5]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +839,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[5]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +852,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{5}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Snapshot) GetId() string {
@@ -483,7 +927,7 @@ type ListSnapshotsRequest struct {
 
 func (x *ListSnapshotsRequest) Reset() {
 	*x = ListSnapshotsRequest{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[6]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +939,7 @@ func (x *ListSnapshotsRequest) String() string {
 func (*ListSnapshotsRequest) ProtoMessage() {}
 
 func (x *ListSnapshotsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[6]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +952,7 @@ func (x *ListSnapshotsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSnapshotsRequest.ProtoReflect.Descriptor instead.
 func (*ListSnapshotsRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{6}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListSnapshotsRequest) GetSource() string {
@@ -527,7 +971,7 @@ type ListSnapshotsResponse struct {
 
 func (x *ListSnapshotsResponse) Reset() {
 	*x = ListSnapshotsResponse{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[7]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +983,7 @@ func (x *ListSnapshotsResponse) String() string {
 func (*ListSnapshotsResponse) ProtoMessage() {}
 
 func (x *ListSnapshotsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[7]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +996,7 @@ func (x *ListSnapshotsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSnapshotsResponse.ProtoReflect.Descriptor instead.
 func (*ListSnapshotsResponse) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{7}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListSnapshotsResponse) GetSnapshots() []*Snapshot {
@@ -572,7 +1016,7 @@ type BrowseRequest struct {
 
 func (x *BrowseRequest) Reset() {
 	*x = BrowseRequest{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[8]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +1028,7 @@ func (x *BrowseRequest) String() string {
 func (*BrowseRequest) ProtoMessage() {}
 
 func (x *BrowseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[8]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +1041,7 @@ func (x *BrowseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BrowseRequest.ProtoReflect.Descriptor instead.
 func (*BrowseRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{8}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BrowseRequest) GetId() string {
@@ -627,7 +1071,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[9]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +1083,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[9]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +1096,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{9}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Node) GetName() string {
@@ -700,7 +1144,7 @@ type BrowseResponse struct {
 
 func (x *BrowseResponse) Reset() {
 	*x = BrowseResponse{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[10]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -712,7 +1156,7 @@ func (x *BrowseResponse) String() string {
 func (*BrowseResponse) ProtoMessage() {}
 
 func (x *BrowseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[10]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -725,7 +1169,7 @@ func (x *BrowseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BrowseResponse.ProtoReflect.Descriptor instead.
 func (*BrowseResponse) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{10}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BrowseResponse) GetPath() string {
@@ -752,7 +1196,7 @@ type DiffRequest struct {
 
 func (x *DiffRequest) Reset() {
 	*x = DiffRequest{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[11]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +1208,7 @@ func (x *DiffRequest) String() string {
 func (*DiffRequest) ProtoMessage() {}
 
 func (x *DiffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[11]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +1221,7 @@ func (x *DiffRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffRequest.ProtoReflect.Descriptor instead.
 func (*DiffRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{11}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DiffRequest) GetId() string {
@@ -804,7 +1248,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[12]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +1260,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[12]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +1273,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{12}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Change) GetPath() string {
@@ -855,7 +1299,7 @@ type DiffResponse struct {
 
 func (x *DiffResponse) Reset() {
 	*x = DiffResponse{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[13]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +1311,7 @@ func (x *DiffResponse) String() string {
 func (*DiffResponse) ProtoMessage() {}
 
 func (x *DiffResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[13]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +1324,7 @@ func (x *DiffResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffResponse.ProtoReflect.Descriptor instead.
 func (*DiffResponse) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{13}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DiffResponse) GetChanges() []*Change {
@@ -916,7 +1360,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[14]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1372,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[14]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1385,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{14}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RestoreRequest) GetId() string {
@@ -998,7 +1442,7 @@ type RestoreResponse struct {
 
 func (x *RestoreResponse) Reset() {
 	*x = RestoreResponse{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[15]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1454,7 @@ func (x *RestoreResponse) String() string {
 func (*RestoreResponse) ProtoMessage() {}
 
 func (x *RestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[15]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1467,7 @@ func (x *RestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreResponse.ProtoReflect.Descriptor instead.
 func (*RestoreResponse) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{15}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RestoreResponse) GetFiles() int64 {
@@ -1085,7 +1529,7 @@ type DownloadRequest struct {
 
 func (x *DownloadRequest) Reset() {
 	*x = DownloadRequest{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[16]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1541,7 @@ func (x *DownloadRequest) String() string {
 func (*DownloadRequest) ProtoMessage() {}
 
 func (x *DownloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[16]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1554,7 @@ func (x *DownloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadRequest.ProtoReflect.Descriptor instead.
 func (*DownloadRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{16}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DownloadRequest) GetId() string {
@@ -1138,7 +1582,7 @@ type LockRequest struct {
 
 func (x *LockRequest) Reset() {
 	*x = LockRequest{}
-	mi := &file_shoebox_v1_backups_proto_msgTypes[17]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1594,7 @@ func (x *LockRequest) String() string {
 func (*LockRequest) ProtoMessage() {}
 
 func (x *LockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoebox_v1_backups_proto_msgTypes[17]
+	mi := &file_shoebox_v1_backups_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1607,7 @@ func (x *LockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
 func (*LockRequest) Descriptor() ([]byte, []int) {
-	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{17}
+	return file_shoebox_v1_backups_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LockRequest) GetId() string {
@@ -1185,7 +1629,44 @@ var File_shoebox_v1_backups_proto protoreflect.FileDescriptor
 const file_shoebox_v1_backups_proto_rawDesc = "" +
 	"\n" +
 	"\x18shoebox/v1/backups.proto\x12\n" +
-	"shoebox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17shoebox/v1/common.proto\"\x85\x03\n" +
+	"shoebox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17shoebox/v1/common.proto\"\xc4\x01\n" +
+	"\n" +
+	"KeepPolicy\x12\x12\n" +
+	"\x04last\x18\x01 \x01(\x05R\x04last\x12\x16\n" +
+	"\x06hourly\x18\x02 \x01(\x05R\x06hourly\x12\x14\n" +
+	"\x05daily\x18\x03 \x01(\x05R\x05daily\x12\x16\n" +
+	"\x06weekly\x18\x04 \x01(\x05R\x06weekly\x12\x18\n" +
+	"\amonthly\x18\x05 \x01(\x05R\amonthly\x12\x16\n" +
+	"\x06yearly\x18\x06 \x01(\x05R\x06yearly\x12\x16\n" +
+	"\x06within\x18\a \x01(\tR\x06within\x12\x12\n" +
+	"\x04tags\x18\b \x03(\tR\x04tags\"\xa4\x01\n" +
+	"\rForgetRequest\x12\x1c\n" +
+	"\tsnapshots\x18\x01 \x03(\tR\tsnapshots\x12.\n" +
+	"\x06policy\x18\x02 \x01(\v2\x16.shoebox.v1.KeepPolicyR\x06policy\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12\x14\n" +
+	"\x05prune\x18\x04 \x01(\bR\x05prune\x12\x17\n" +
+	"\adry_run\x18\x05 \x01(\bR\x06dryRun\"~\n" +
+	"\x0eForgetDecision\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04keep\x18\x03 \x01(\bR\x04keep\x12\x18\n" +
+	"\areasons\x18\x04 \x03(\tR\areasons\"\x92\x01\n" +
+	"\x0eForgetResponse\x128\n" +
+	"\tdecisions\x18\x01 \x03(\v2\x1a.shoebox.v1.ForgetDecisionR\tdecisions\x12-\n" +
+	"\x05prune\x18\x02 \x01(\v2\x17.shoebox.v1.PruneResultR\x05prune\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"'\n" +
+	"\fPruneRequest\x12\x17\n" +
+	"\adry_run\x18\x01 \x01(\bR\x06dryRun\"\x80\x02\n" +
+	"\vPruneResult\x12#\n" +
+	"\rpacks_deleted\x18\x01 \x01(\x03R\fpacksDeleted\x12%\n" +
+	"\x0epacks_repacked\x18\x02 \x01(\x03R\rpacksRepacked\x12\x1d\n" +
+	"\n" +
+	"packs_kept\x18\x03 \x01(\x03R\tpacksKept\x12#\n" +
+	"\rblobs_removed\x18\x04 \x01(\x03R\fblobsRemoved\x12\x1f\n" +
+	"\vbytes_freed\x18\x05 \x01(\x03R\n" +
+	"bytesFreed\x12'\n" +
+	"\x0findexes_removed\x18\x06 \x01(\x03R\x0eindexesRemoved\x12\x17\n" +
+	"\adry_run\x18\a \x01(\bR\x06dryRun\"\x85\x03\n" +
 	"\x06Source\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x12\n" +
@@ -1270,7 +1751,7 @@ const file_shoebox_v1_backups_proto_rawDesc = "" +
 	"\x04path\x18\x02 \x01(\tR\x04path\"3\n" +
 	"\vLockRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05until\x18\x02 \x01(\tR\x05until2\xf7\t\n" +
+	"\x05until\x18\x02 \x01(\tR\x05until2\xbf\v\n" +
 	"\rBackupService\x12V\n" +
 	"\vListSources\x12\x11.shoebox.v1.Empty\x1a\x1f.shoebox.v1.ListSourcesResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/sources\x12V\n" +
 	"\tGetSource\x12\x19.shoebox.v1.SourceRequest\x1a\x12.shoebox.v1.Source\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/sources/{name}\x12N\n" +
@@ -1284,7 +1765,9 @@ const file_shoebox_v1_backups_proto_rawDesc = "" +
 	"\rDiffSnapshots\x12\x17.shoebox.v1.DiffRequest\x1a\x18.shoebox.v1.DiffResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/snapshots/{id}/diff/{other}\x12i\n" +
 	"\aRestore\x12\x1a.shoebox.v1.RestoreRequest\x1a\x1b.shoebox.v1.RestoreResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/snapshots/{id}/restore\x12d\n" +
 	"\bDownload\x12\x1b.shoebox.v1.DownloadRequest\x1a\x14.google.api.HttpBody\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/snapshots/{id}/download0\x01\x12a\n" +
-	"\fLockSnapshot\x12\x17.shoebox.v1.LockRequest\x1a\x14.shoebox.v1.Snapshot\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/snapshots/{id}/lockB<Z:github.com/shoebox/shoebox/gateway/gen/shoeboxv1;shoeboxv1b\x06proto3"
+	"\fLockSnapshot\x12\x17.shoebox.v1.LockRequest\x1a\x14.shoebox.v1.Snapshot\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/snapshots/{id}/lock\x12i\n" +
+	"\x0fForgetSnapshots\x12\x19.shoebox.v1.ForgetRequest\x1a\x1a.shoebox.v1.ForgetResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/snapshots/forget\x12[\n" +
+	"\x05Prune\x12\x18.shoebox.v1.PruneRequest\x1a\x17.shoebox.v1.PruneResult\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/repository/pruneB<Z:github.com/shoebox/shoebox/gateway/gen/shoeboxv1;shoeboxv1b\x06proto3"
 
 var (
 	file_shoebox_v1_backups_proto_rawDescOnce sync.Once
@@ -1298,73 +1781,87 @@ func file_shoebox_v1_backups_proto_rawDescGZIP() []byte {
 	return file_shoebox_v1_backups_proto_rawDescData
 }
 
-var file_shoebox_v1_backups_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_shoebox_v1_backups_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_shoebox_v1_backups_proto_goTypes = []any{
-	(*Source)(nil),                // 0: shoebox.v1.Source
-	(*Retention)(nil),             // 1: shoebox.v1.Retention
-	(*SourceRequest)(nil),         // 2: shoebox.v1.SourceRequest
-	(*ListSourcesResponse)(nil),   // 3: shoebox.v1.ListSourcesResponse
-	(*WatchProgressRequest)(nil),  // 4: shoebox.v1.WatchProgressRequest
-	(*Snapshot)(nil),              // 5: shoebox.v1.Snapshot
-	(*ListSnapshotsRequest)(nil),  // 6: shoebox.v1.ListSnapshotsRequest
-	(*ListSnapshotsResponse)(nil), // 7: shoebox.v1.ListSnapshotsResponse
-	(*BrowseRequest)(nil),         // 8: shoebox.v1.BrowseRequest
-	(*Node)(nil),                  // 9: shoebox.v1.Node
-	(*BrowseResponse)(nil),        // 10: shoebox.v1.BrowseResponse
-	(*DiffRequest)(nil),           // 11: shoebox.v1.DiffRequest
-	(*Change)(nil),                // 12: shoebox.v1.Change
-	(*DiffResponse)(nil),          // 13: shoebox.v1.DiffResponse
-	(*RestoreRequest)(nil),        // 14: shoebox.v1.RestoreRequest
-	(*RestoreResponse)(nil),       // 15: shoebox.v1.RestoreResponse
-	(*DownloadRequest)(nil),       // 16: shoebox.v1.DownloadRequest
-	(*LockRequest)(nil),           // 17: shoebox.v1.LockRequest
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(*Progress)(nil),              // 19: shoebox.v1.Progress
-	(*Empty)(nil),                 // 20: shoebox.v1.Empty
-	(*httpbody.HttpBody)(nil),     // 21: google.api.HttpBody
+	(*KeepPolicy)(nil),            // 0: shoebox.v1.KeepPolicy
+	(*ForgetRequest)(nil),         // 1: shoebox.v1.ForgetRequest
+	(*ForgetDecision)(nil),        // 2: shoebox.v1.ForgetDecision
+	(*ForgetResponse)(nil),        // 3: shoebox.v1.ForgetResponse
+	(*PruneRequest)(nil),          // 4: shoebox.v1.PruneRequest
+	(*PruneResult)(nil),           // 5: shoebox.v1.PruneResult
+	(*Source)(nil),                // 6: shoebox.v1.Source
+	(*Retention)(nil),             // 7: shoebox.v1.Retention
+	(*SourceRequest)(nil),         // 8: shoebox.v1.SourceRequest
+	(*ListSourcesResponse)(nil),   // 9: shoebox.v1.ListSourcesResponse
+	(*WatchProgressRequest)(nil),  // 10: shoebox.v1.WatchProgressRequest
+	(*Snapshot)(nil),              // 11: shoebox.v1.Snapshot
+	(*ListSnapshotsRequest)(nil),  // 12: shoebox.v1.ListSnapshotsRequest
+	(*ListSnapshotsResponse)(nil), // 13: shoebox.v1.ListSnapshotsResponse
+	(*BrowseRequest)(nil),         // 14: shoebox.v1.BrowseRequest
+	(*Node)(nil),                  // 15: shoebox.v1.Node
+	(*BrowseResponse)(nil),        // 16: shoebox.v1.BrowseResponse
+	(*DiffRequest)(nil),           // 17: shoebox.v1.DiffRequest
+	(*Change)(nil),                // 18: shoebox.v1.Change
+	(*DiffResponse)(nil),          // 19: shoebox.v1.DiffResponse
+	(*RestoreRequest)(nil),        // 20: shoebox.v1.RestoreRequest
+	(*RestoreResponse)(nil),       // 21: shoebox.v1.RestoreResponse
+	(*DownloadRequest)(nil),       // 22: shoebox.v1.DownloadRequest
+	(*LockRequest)(nil),           // 23: shoebox.v1.LockRequest
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*Progress)(nil),              // 25: shoebox.v1.Progress
+	(*Empty)(nil),                 // 26: shoebox.v1.Empty
+	(*httpbody.HttpBody)(nil),     // 27: google.api.HttpBody
 }
 var file_shoebox_v1_backups_proto_depIdxs = []int32{
-	1,  // 0: shoebox.v1.Source.retention:type_name -> shoebox.v1.Retention
-	18, // 1: shoebox.v1.Source.last_success:type_name -> google.protobuf.Timestamp
-	19, // 2: shoebox.v1.Source.progress:type_name -> shoebox.v1.Progress
-	0,  // 3: shoebox.v1.ListSourcesResponse.sources:type_name -> shoebox.v1.Source
-	18, // 4: shoebox.v1.Snapshot.time:type_name -> google.protobuf.Timestamp
-	18, // 5: shoebox.v1.Snapshot.locked_until:type_name -> google.protobuf.Timestamp
-	5,  // 6: shoebox.v1.ListSnapshotsResponse.snapshots:type_name -> shoebox.v1.Snapshot
-	18, // 7: shoebox.v1.Node.mtime:type_name -> google.protobuf.Timestamp
-	9,  // 8: shoebox.v1.BrowseResponse.nodes:type_name -> shoebox.v1.Node
-	12, // 9: shoebox.v1.DiffResponse.changes:type_name -> shoebox.v1.Change
-	20, // 10: shoebox.v1.BackupService.ListSources:input_type -> shoebox.v1.Empty
-	2,  // 11: shoebox.v1.BackupService.GetSource:input_type -> shoebox.v1.SourceRequest
-	0,  // 12: shoebox.v1.BackupService.CreateSource:input_type -> shoebox.v1.Source
-	0,  // 13: shoebox.v1.BackupService.UpdateSource:input_type -> shoebox.v1.Source
-	2,  // 14: shoebox.v1.BackupService.DeleteSource:input_type -> shoebox.v1.SourceRequest
-	2,  // 15: shoebox.v1.BackupService.RunSource:input_type -> shoebox.v1.SourceRequest
-	4,  // 16: shoebox.v1.BackupService.WatchProgress:input_type -> shoebox.v1.WatchProgressRequest
-	6,  // 17: shoebox.v1.BackupService.ListSnapshots:input_type -> shoebox.v1.ListSnapshotsRequest
-	8,  // 18: shoebox.v1.BackupService.BrowseSnapshot:input_type -> shoebox.v1.BrowseRequest
-	11, // 19: shoebox.v1.BackupService.DiffSnapshots:input_type -> shoebox.v1.DiffRequest
-	14, // 20: shoebox.v1.BackupService.Restore:input_type -> shoebox.v1.RestoreRequest
-	16, // 21: shoebox.v1.BackupService.Download:input_type -> shoebox.v1.DownloadRequest
-	17, // 22: shoebox.v1.BackupService.LockSnapshot:input_type -> shoebox.v1.LockRequest
-	3,  // 23: shoebox.v1.BackupService.ListSources:output_type -> shoebox.v1.ListSourcesResponse
-	0,  // 24: shoebox.v1.BackupService.GetSource:output_type -> shoebox.v1.Source
-	0,  // 25: shoebox.v1.BackupService.CreateSource:output_type -> shoebox.v1.Source
-	0,  // 26: shoebox.v1.BackupService.UpdateSource:output_type -> shoebox.v1.Source
-	20, // 27: shoebox.v1.BackupService.DeleteSource:output_type -> shoebox.v1.Empty
-	20, // 28: shoebox.v1.BackupService.RunSource:output_type -> shoebox.v1.Empty
-	19, // 29: shoebox.v1.BackupService.WatchProgress:output_type -> shoebox.v1.Progress
-	7,  // 30: shoebox.v1.BackupService.ListSnapshots:output_type -> shoebox.v1.ListSnapshotsResponse
-	10, // 31: shoebox.v1.BackupService.BrowseSnapshot:output_type -> shoebox.v1.BrowseResponse
-	13, // 32: shoebox.v1.BackupService.DiffSnapshots:output_type -> shoebox.v1.DiffResponse
-	15, // 33: shoebox.v1.BackupService.Restore:output_type -> shoebox.v1.RestoreResponse
-	21, // 34: shoebox.v1.BackupService.Download:output_type -> google.api.HttpBody
-	5,  // 35: shoebox.v1.BackupService.LockSnapshot:output_type -> shoebox.v1.Snapshot
-	23, // [23:36] is the sub-list for method output_type
-	10, // [10:23] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	0,  // 0: shoebox.v1.ForgetRequest.policy:type_name -> shoebox.v1.KeepPolicy
+	24, // 1: shoebox.v1.ForgetDecision.time:type_name -> google.protobuf.Timestamp
+	2,  // 2: shoebox.v1.ForgetResponse.decisions:type_name -> shoebox.v1.ForgetDecision
+	5,  // 3: shoebox.v1.ForgetResponse.prune:type_name -> shoebox.v1.PruneResult
+	7,  // 4: shoebox.v1.Source.retention:type_name -> shoebox.v1.Retention
+	24, // 5: shoebox.v1.Source.last_success:type_name -> google.protobuf.Timestamp
+	25, // 6: shoebox.v1.Source.progress:type_name -> shoebox.v1.Progress
+	6,  // 7: shoebox.v1.ListSourcesResponse.sources:type_name -> shoebox.v1.Source
+	24, // 8: shoebox.v1.Snapshot.time:type_name -> google.protobuf.Timestamp
+	24, // 9: shoebox.v1.Snapshot.locked_until:type_name -> google.protobuf.Timestamp
+	11, // 10: shoebox.v1.ListSnapshotsResponse.snapshots:type_name -> shoebox.v1.Snapshot
+	24, // 11: shoebox.v1.Node.mtime:type_name -> google.protobuf.Timestamp
+	15, // 12: shoebox.v1.BrowseResponse.nodes:type_name -> shoebox.v1.Node
+	18, // 13: shoebox.v1.DiffResponse.changes:type_name -> shoebox.v1.Change
+	26, // 14: shoebox.v1.BackupService.ListSources:input_type -> shoebox.v1.Empty
+	8,  // 15: shoebox.v1.BackupService.GetSource:input_type -> shoebox.v1.SourceRequest
+	6,  // 16: shoebox.v1.BackupService.CreateSource:input_type -> shoebox.v1.Source
+	6,  // 17: shoebox.v1.BackupService.UpdateSource:input_type -> shoebox.v1.Source
+	8,  // 18: shoebox.v1.BackupService.DeleteSource:input_type -> shoebox.v1.SourceRequest
+	8,  // 19: shoebox.v1.BackupService.RunSource:input_type -> shoebox.v1.SourceRequest
+	10, // 20: shoebox.v1.BackupService.WatchProgress:input_type -> shoebox.v1.WatchProgressRequest
+	12, // 21: shoebox.v1.BackupService.ListSnapshots:input_type -> shoebox.v1.ListSnapshotsRequest
+	14, // 22: shoebox.v1.BackupService.BrowseSnapshot:input_type -> shoebox.v1.BrowseRequest
+	17, // 23: shoebox.v1.BackupService.DiffSnapshots:input_type -> shoebox.v1.DiffRequest
+	20, // 24: shoebox.v1.BackupService.Restore:input_type -> shoebox.v1.RestoreRequest
+	22, // 25: shoebox.v1.BackupService.Download:input_type -> shoebox.v1.DownloadRequest
+	23, // 26: shoebox.v1.BackupService.LockSnapshot:input_type -> shoebox.v1.LockRequest
+	1,  // 27: shoebox.v1.BackupService.ForgetSnapshots:input_type -> shoebox.v1.ForgetRequest
+	4,  // 28: shoebox.v1.BackupService.Prune:input_type -> shoebox.v1.PruneRequest
+	9,  // 29: shoebox.v1.BackupService.ListSources:output_type -> shoebox.v1.ListSourcesResponse
+	6,  // 30: shoebox.v1.BackupService.GetSource:output_type -> shoebox.v1.Source
+	6,  // 31: shoebox.v1.BackupService.CreateSource:output_type -> shoebox.v1.Source
+	6,  // 32: shoebox.v1.BackupService.UpdateSource:output_type -> shoebox.v1.Source
+	26, // 33: shoebox.v1.BackupService.DeleteSource:output_type -> shoebox.v1.Empty
+	26, // 34: shoebox.v1.BackupService.RunSource:output_type -> shoebox.v1.Empty
+	25, // 35: shoebox.v1.BackupService.WatchProgress:output_type -> shoebox.v1.Progress
+	13, // 36: shoebox.v1.BackupService.ListSnapshots:output_type -> shoebox.v1.ListSnapshotsResponse
+	16, // 37: shoebox.v1.BackupService.BrowseSnapshot:output_type -> shoebox.v1.BrowseResponse
+	19, // 38: shoebox.v1.BackupService.DiffSnapshots:output_type -> shoebox.v1.DiffResponse
+	21, // 39: shoebox.v1.BackupService.Restore:output_type -> shoebox.v1.RestoreResponse
+	27, // 40: shoebox.v1.BackupService.Download:output_type -> google.api.HttpBody
+	11, // 41: shoebox.v1.BackupService.LockSnapshot:output_type -> shoebox.v1.Snapshot
+	3,  // 42: shoebox.v1.BackupService.ForgetSnapshots:output_type -> shoebox.v1.ForgetResponse
+	5,  // 43: shoebox.v1.BackupService.Prune:output_type -> shoebox.v1.PruneResult
+	29, // [29:44] is the sub-list for method output_type
+	14, // [14:29] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_shoebox_v1_backups_proto_init() }
@@ -1379,7 +1876,7 @@ func file_shoebox_v1_backups_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoebox_v1_backups_proto_rawDesc), len(file_shoebox_v1_backups_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

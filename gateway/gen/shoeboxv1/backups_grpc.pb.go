@@ -20,19 +20,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	BackupService_ListSources_FullMethodName    = "/shoebox.v1.BackupService/ListSources"
-	BackupService_GetSource_FullMethodName      = "/shoebox.v1.BackupService/GetSource"
-	BackupService_CreateSource_FullMethodName   = "/shoebox.v1.BackupService/CreateSource"
-	BackupService_UpdateSource_FullMethodName   = "/shoebox.v1.BackupService/UpdateSource"
-	BackupService_DeleteSource_FullMethodName   = "/shoebox.v1.BackupService/DeleteSource"
-	BackupService_RunSource_FullMethodName      = "/shoebox.v1.BackupService/RunSource"
-	BackupService_WatchProgress_FullMethodName  = "/shoebox.v1.BackupService/WatchProgress"
-	BackupService_ListSnapshots_FullMethodName  = "/shoebox.v1.BackupService/ListSnapshots"
-	BackupService_BrowseSnapshot_FullMethodName = "/shoebox.v1.BackupService/BrowseSnapshot"
-	BackupService_DiffSnapshots_FullMethodName  = "/shoebox.v1.BackupService/DiffSnapshots"
-	BackupService_Restore_FullMethodName        = "/shoebox.v1.BackupService/Restore"
-	BackupService_Download_FullMethodName       = "/shoebox.v1.BackupService/Download"
-	BackupService_LockSnapshot_FullMethodName   = "/shoebox.v1.BackupService/LockSnapshot"
+	BackupService_ListSources_FullMethodName     = "/shoebox.v1.BackupService/ListSources"
+	BackupService_GetSource_FullMethodName       = "/shoebox.v1.BackupService/GetSource"
+	BackupService_CreateSource_FullMethodName    = "/shoebox.v1.BackupService/CreateSource"
+	BackupService_UpdateSource_FullMethodName    = "/shoebox.v1.BackupService/UpdateSource"
+	BackupService_DeleteSource_FullMethodName    = "/shoebox.v1.BackupService/DeleteSource"
+	BackupService_RunSource_FullMethodName       = "/shoebox.v1.BackupService/RunSource"
+	BackupService_WatchProgress_FullMethodName   = "/shoebox.v1.BackupService/WatchProgress"
+	BackupService_ListSnapshots_FullMethodName   = "/shoebox.v1.BackupService/ListSnapshots"
+	BackupService_BrowseSnapshot_FullMethodName  = "/shoebox.v1.BackupService/BrowseSnapshot"
+	BackupService_DiffSnapshots_FullMethodName   = "/shoebox.v1.BackupService/DiffSnapshots"
+	BackupService_Restore_FullMethodName         = "/shoebox.v1.BackupService/Restore"
+	BackupService_Download_FullMethodName        = "/shoebox.v1.BackupService/Download"
+	BackupService_LockSnapshot_FullMethodName    = "/shoebox.v1.BackupService/LockSnapshot"
+	BackupService_ForgetSnapshots_FullMethodName = "/shoebox.v1.BackupService/ForgetSnapshots"
+	BackupService_Prune_FullMethodName           = "/shoebox.v1.BackupService/Prune"
 )
 
 // BackupServiceClient is the client API for BackupService service.
@@ -61,6 +63,16 @@ type BackupServiceClient interface {
 	// Lock a snapshot against deletion until a date. Locks cannot be
 	// shortened or removed through the API.
 	LockSnapshot(ctx context.Context, in *LockRequest, opts ...grpc.CallOption) (*Snapshot, error)
+	// Forget snapshots: the ones named, or those a keep policy does not
+	// keep (among one source's snapshots, or all). Locked snapshots are
+	// never removed. With prune, the data no snapshot references any more
+	// is removed afterwards. Owner and admin only; the backups of the
+	// moment finish first (the call fails with UNAVAILABLE while one runs).
+	ForgetSnapshots(ctx context.Context, in *ForgetRequest, opts ...grpc.CallOption) (*ForgetResponse, error)
+	// Remove the data no snapshot references, and the packs interrupted
+	// backups left. Owner and admin only. The call returns when it is
+	// done; meanwhile GET /v1/status lists it as a "prune" operation.
+	Prune(ctx context.Context, in *PruneRequest, opts ...grpc.CallOption) (*PruneResult, error)
 }
 
 type backupServiceClient struct {
@@ -219,6 +231,26 @@ func (c *backupServiceClient) LockSnapshot(ctx context.Context, in *LockRequest,
 	return out, nil
 }
 
+func (c *backupServiceClient) ForgetSnapshots(ctx context.Context, in *ForgetRequest, opts ...grpc.CallOption) (*ForgetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForgetResponse)
+	err := c.cc.Invoke(ctx, BackupService_ForgetSnapshots_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *backupServiceClient) Prune(ctx context.Context, in *PruneRequest, opts ...grpc.CallOption) (*PruneResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PruneResult)
+	err := c.cc.Invoke(ctx, BackupService_Prune_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BackupServiceServer is the server API for BackupService service.
 // All implementations must embed UnimplementedBackupServiceServer
 // for forward compatibility.
@@ -245,6 +277,16 @@ type BackupServiceServer interface {
 	// Lock a snapshot against deletion until a date. Locks cannot be
 	// shortened or removed through the API.
 	LockSnapshot(context.Context, *LockRequest) (*Snapshot, error)
+	// Forget snapshots: the ones named, or those a keep policy does not
+	// keep (among one source's snapshots, or all). Locked snapshots are
+	// never removed. With prune, the data no snapshot references any more
+	// is removed afterwards. Owner and admin only; the backups of the
+	// moment finish first (the call fails with UNAVAILABLE while one runs).
+	ForgetSnapshots(context.Context, *ForgetRequest) (*ForgetResponse, error)
+	// Remove the data no snapshot references, and the packs interrupted
+	// backups left. Owner and admin only. The call returns when it is
+	// done; meanwhile GET /v1/status lists it as a "prune" operation.
+	Prune(context.Context, *PruneRequest) (*PruneResult, error)
 	mustEmbedUnimplementedBackupServiceServer()
 }
 
@@ -293,6 +335,12 @@ func (UnimplementedBackupServiceServer) Download(*DownloadRequest, grpc.ServerSt
 }
 func (UnimplementedBackupServiceServer) LockSnapshot(context.Context, *LockRequest) (*Snapshot, error) {
 	return nil, status.Error(codes.Unimplemented, "method LockSnapshot not implemented")
+}
+func (UnimplementedBackupServiceServer) ForgetSnapshots(context.Context, *ForgetRequest) (*ForgetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForgetSnapshots not implemented")
+}
+func (UnimplementedBackupServiceServer) Prune(context.Context, *PruneRequest) (*PruneResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method Prune not implemented")
 }
 func (UnimplementedBackupServiceServer) mustEmbedUnimplementedBackupServiceServer() {}
 func (UnimplementedBackupServiceServer) testEmbeddedByValue()                       {}
@@ -535,6 +583,42 @@ func _BackupService_LockSnapshot_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BackupService_ForgetSnapshots_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForgetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BackupServiceServer).ForgetSnapshots(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BackupService_ForgetSnapshots_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BackupServiceServer).ForgetSnapshots(ctx, req.(*ForgetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BackupService_Prune_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PruneRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BackupServiceServer).Prune(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BackupService_Prune_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BackupServiceServer).Prune(ctx, req.(*PruneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BackupService_ServiceDesc is the grpc.ServiceDesc for BackupService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -585,6 +669,14 @@ var BackupService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LockSnapshot",
 			Handler:    _BackupService_LockSnapshot_Handler,
+		},
+		{
+			MethodName: "ForgetSnapshots",
+			Handler:    _BackupService_ForgetSnapshots_Handler,
+		},
+		{
+			MethodName: "Prune",
+			Handler:    _BackupService_Prune_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
