@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoebox/shoebox/appliance/maint"
 	"github.com/shoebox/shoebox/internal/atomicfile"
+	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -333,7 +334,11 @@ func (s *Source) backup(ctx context.Context) {
 			"files", sum.FilesTotal, "duration", sum.End.Sub(sum.Start).Round(time.Millisecond))
 		return
 	}
-	if err := s.applyRetention(ctx, snap); err != nil {
+	if err := s.applyRetention(ctx, snap); errors.Is(err, raid.ErrReadersBusy) {
+		// A shoebox command reads the array (a long restore or check):
+		// nothing is wrong, retention runs after the next backup.
+		d.Logger.Info("retention: postponed to the next backup while a shoebox command reads the array", "source", s.cfg.Name, "err", err)
+	} else if err != nil {
 		d.Logger.Error("retention", "source", s.cfg.Name, "err", err)
 	}
 	d.updateRepoMetrics(ctx)
