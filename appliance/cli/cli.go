@@ -166,6 +166,7 @@ func (g *globals) store(create bool) (raid.ObjectStore, error) {
 var readsOnly = map[string]bool{
 	"snapshots": true, "ls": true, "find": true, "diff": true, "restore": true, "dump": true,
 	"check": true, "stats": true, "key list": true, "key export-identity": true,
+	"audit verify": true,
 }
 
 // besideDaemon is the error of a command that writes the repository run
@@ -176,7 +177,8 @@ func besideDaemon(cmd string, busy error) error {
 	instead := map[string]string{
 		"init":   "it already holds the box's repository: there is nothing to create (`shoebox snapshots` lists what it holds)",
 		"backup": "shoeboxd backs up its sources itself: add the folder as a source (`sources:` in its config, docs/DAEMON.md) and it is backed up when it changes; or " + stop,
-		"forget": "shoeboxd applies each source's retention (`retention:` in its config) after every backup; to forget by hand, " + stop,
+		"forget": "run it again: forget goes through shoeboxd's API when shoeboxd holds the array (docs/DAEMON.md); or " + stop,
+		"prune":  "run it again: prune goes through shoeboxd's API when shoeboxd holds the array (docs/DAEMON.md); or " + stop,
 		"lock":   "lock the snapshot through the daemon (POST /v1/snapshots/{id}/lock, docs/GATEWAY.md), or " + stop,
 		"unlock": "shoeboxd's own locks are not stale while it runs; " + stop,
 	}[cmd]

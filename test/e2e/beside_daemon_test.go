@@ -111,14 +111,23 @@ smart:
 		{[]string{"backup", b.dir}, "sources"},
 		{[]string{"init"}, "already"},
 		{[]string{"key", "add"}, "systemctl stop shoeboxd"},
-		{[]string{"forget", "--keep-last", "1"}, "retention"},
-		{[]string{"prune"}, "systemctl stop shoeboxd"},
+		{[]string{"unlock"}, "systemctl stop shoeboxd"},
 	} {
 		r := &repo{t: t, dir: "raid:" + strings.Join(b.disks, ","), password: testPassword,
 			env: []string{"SHOEBOX_STATE_DIR=" + b.state, "SHOEBOX_DAEMON=https://" + b.listen, "SHOEBOX_NEW_PASSWORD_FILE=" + keyFile}}
 		res := r.run(tc.args...)
 		if res.code == 0 || !strings.Contains(res.stderr, "shoeboxd") || !strings.Contains(res.stderr, tc.instead) {
 			t.Errorf("%s beside the daemon: %v\nwant an error naming shoeboxd and %q", tc.args[0], res, tc.instead)
+		}
+	}
+
+	// forget and prune go through the daemon (docs/DAEMON.md), and say so.
+	for _, args := range [][]string{{"forget", "--keep-last", "1", "--dry-run"}, {"prune", "--dry-run"}} {
+		r := &repo{t: t, dir: "raid:" + strings.Join(b.disks, ","), password: testPassword,
+			env: []string{"SHOEBOX_STATE_DIR=" + b.state, "SHOEBOX_DAEMON=https://" + b.listen}}
+		res := r.run(args...)
+		if res.code != 0 || !strings.Contains(res.stderr, "ran through it") {
+			t.Errorf("%s beside the daemon: %v\nwant it run through shoeboxd, saying so", args[0], res)
 		}
 	}
 
