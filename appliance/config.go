@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"gopkg.in/yaml.v3"
 
 	"github.com/shoebox/shoebox/appliance/cards"
 	"github.com/shoebox/shoebox/internal/pathx"
+	"github.com/shoebox/shoebox/internal/units"
 )
 
 // Config is shoeboxd's configuration (docs/DAEMON.md documents every key).
@@ -231,14 +231,15 @@ type EmailConfig struct {
 	PasswordFile string   `yaml:"password_file"`
 }
 
-// Duration is a YAML duration: Go syntax plus d and w ("30d", "1w", "90m").
+// Duration is a YAML duration in the grammar of docs/UNITS.md ("30d",
+// "1w", "90m" minutes, "6mo", "1h30m").
 type Duration time.Duration
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseDuration(n.Value)
+	v, err := units.ParseDuration(n.Value)
 	if err != nil {
-		return err
+		return fmt.Errorf("line %d: %w", n.Line, err)
 	}
 	*d = Duration(v)
 	return nil
@@ -263,28 +264,12 @@ func (z *Size) UnmarshalYAML(n *yaml.Node) error {
 		*z = Size{Percent: v, Set: true}
 		return nil
 	}
-	v, err := humanize.ParseBytes(s)
-	if err != nil || v > 1<<62 {
-		return fmt.Errorf("line %d: %q is not an amount of space (use e.g. 20GiB, 500MB, or 25%%)", n.Line, s)
-	}
-	*z = Size{Bytes: int64(v), Set: true}
-	return nil
-}
-
-// ParseDuration accepts Go durations and whole days and weeks.
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if len(s) > 1 {
-		unit := map[byte]time.Duration{'d': 24 * time.Hour, 'w': 7 * 24 * time.Hour}[s[len(s)-1]]
-		if n, err := strconv.Atoi(s[:len(s)-1]); err == nil && unit != 0 && n >= 0 {
-			return time.Duration(n) * unit, nil
-		}
-	}
-	d, err := time.ParseDuration(s)
+	v, err := units.ParseSize(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (use e.g. 30s, 10m, 2h, 30d)", s)
+		return fmt.Errorf("line %d: %w, or a percentage such as 25%%", n.Line, err)
 	}
-	return d, nil
+	*z = Size{Bytes: v, Set: true}
+	return nil
 }
 
 // ConfigError is a problem with one key of the configuration.

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shoebox/shoebox/internal/units"
 )
 
 // Schedule says when a scheduled job runs next.
@@ -20,7 +22,7 @@ func ParseSchedule(s string) (Schedule, error) {
 	bad := fmt.Errorf("schedule %q: use \"every 6h\", \"hourly\", \"daily 02:30\" or \"weekly sun 03:00\"", s)
 	switch {
 	case len(f) == 2 && f[0] == "every":
-		d, err := ParseDuration(f[1])
+		d, err := units.ParseDuration(f[1])
 		if err != nil || d < time.Minute {
 			return nil, bad
 		}

@@ -14,8 +14,8 @@ BENCH_DIR=${BENCH_DIR:-/var/tmp/shoebox-bench}
 CLIENTS=${APILOAD_CLIENTS:-16}
 SECS=${APILOAD_SECONDS:-20}
 FILES=${APILOAD_FILES:-300}
-SIZE=${APILOAD_SIZE:-200M}
-CHURN=${APILOAD_CHURN:-16M}
+SIZE=${APILOAD_SIZE:-200MiB}
+CHURN=${APILOAD_CHURN:-16MiB}
 KEEP_LAST=${APILOAD_KEEP_LAST:-10}
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'apiload: %s\n' "$*" >&2; exit 1; }

@@ -24,6 +24,7 @@ import (
 	"github.com/shoebox/shoebox/gateway/audit"
 	"github.com/shoebox/shoebox/gateway/auth"
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
+	"github.com/shoebox/shoebox/internal/units"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -589,7 +590,7 @@ func (s *backupService) ForgetSnapshots(ctx context.Context, r *pb.ForgetRequest
 		opt.Policy = vault.Policy{Last: int(p.Last), Hourly: int(p.Hourly), Daily: int(p.Daily), Weekly: int(p.Weekly),
 			Monthly: int(p.Monthly), Yearly: int(p.Yearly), Tags: p.Tags}
 		if p.Within != "" {
-			d, err := appliance.ParseDuration(p.Within)
+			d, err := units.ParseRetention(p.Within)
 			if err != nil {
 				return nil, status.Errorf(codes.InvalidArgument, "policy.within: %v", err)
 			}

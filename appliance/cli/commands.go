@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/text/cases"
 
+	"github.com/shoebox/shoebox/internal/units"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -631,9 +631,9 @@ func cmdForget(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if within != "" {
-				d, err := parseDuration(within)
+				d, err := units.ParseRetention(within)
 				if err != nil {
-					return err
+					return fmt.Errorf("keep-within: %w", err)
 				}
 				p.Within = d
 			}
@@ -678,7 +678,7 @@ func cmdForget(g *globals) *cobra.Command {
 	f.IntVar(&p.Monthly, "keep-monthly", 0, "keep the last snapshot of each of the last `n` months")
 	f.IntVar(&p.Yearly, "keep-yearly", 0, "keep the last snapshot of each of the last `n` years")
 	f.StringSliceVar(&p.Tags, "keep-tag", nil, "keep snapshots with this `tag`")
-	f.StringVar(&within, "keep-within", "", "keep snapshots younger than `duration` (e.g. 30d, 12h)")
+	f.StringVar(&within, "keep-within", "", "keep snapshots younger than `duration`, at least 1h (e.g. 30d, 6mo, 1y; m is minutes; docs/UNITS.md)")
 	f.BoolVar(&prune, "prune", false, "prune unreferenced data afterwards")
 	f.BoolVarP(&dryRun, "dry-run", "n", false, "only show what would be removed")
 	return c
@@ -716,7 +716,7 @@ func cmdLock(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "lock SNAPSHOT --until DATE",
 		Short: "Make a snapshot immutable until a date (cannot be undone)",
-		Long:  "DATE is 2006-01-02 (until the end of that day, 23:59:59.999 in this machine's time zone), an RFC 3339 time (exactly then), or a duration from now such as 90d or 1y. The output says the instant and its zone. Until then forget refuses to remove the snapshot and prune keeps all it references. A lock can be extended, never shortened.",
+		Long:  "DATE is 2006-01-02 (until the end of that day, 23:59:59.999 in this machine's time zone), an RFC 3339 time (exactly then), or a duration from now of at least an hour such as 90d, 6mo or 1y (m is minutes, mo months: docs/UNITS.md). The output says the instant and its zone. Until then forget refuses to remove the snapshot and prune keeps all it references. A lock can be extended, never shortened.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -994,21 +994,6 @@ func cmdKey(g *globals) *cobra.Command {
 	return c
 }
 
-// parseDuration accepts Go durations and d/w/m/y suffixes.
-func parseDuration(s string) (time.Duration, error) {
-	if len(s) > 1 {
-		unit := map[byte]time.Duration{'d': 24 * time.Hour, 'w': 7 * 24 * time.Hour, 'm': 30 * 24 * time.Hour, 'y': 365 * 24 * time.Hour}[s[len(s)-1]]
-		if n, err := strconv.Atoi(s[:len(s)-1]); err == nil && unit != 0 && n >= 0 {
-			return time.Duration(n) * unit, nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("bad duration %q: use e.g. 30d, 12h, 1y", s)
-	}
-	return d, nil
-}
-
 // parseUntil accepts a date, an RFC 3339 time or a duration from now.
 // untilLayout prints a lock's end with its zone: "2026-12-31 23:59:59.999
 // CET (+01:00)".
@@ -1024,10 +1009,13 @@ func parseUntil(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	if d, err := parseDuration(strings.TrimPrefix(s, "+")); err == nil {
+	switch d, err := units.ParseRetention(strings.TrimPrefix(s, "+")); {
+	case err == nil:
 		return time.Now().Add(d), nil
+	case errors.Is(err, units.ErrTooShort):
+		return time.Time{}, fmt.Errorf("until: %w", err)
 	}
-	return time.Time{}, fmt.Errorf("bad date %q: use 2027-06-30, an RFC 3339 time, or a duration such as 90d", s)
+	return time.Time{}, fmt.Errorf("bad date %q: use 2027-06-30, an RFC 3339 time, or a duration such as 90d or 6mo (docs/UNITS.md)", s)
 }
 
 // bytesStr is a size for people: "1.5 GiB".

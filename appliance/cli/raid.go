@@ -3,12 +3,12 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoebox/shoebox/internal/units"
 	"github.com/shoebox/shoebox/raid"
 )
 
@@ -154,14 +154,17 @@ repository lives on an array with --repo raid:DIR1,DIR2,...`,
 	}
 	capacity := &cobra.Command{
 		Use:   "capacity --data K --parity M SIZE...",
-		Short: "Usable capacity of disks of the given sizes (e.g. 4T 4T 8T) in a layout",
+		Short: "Usable capacity of disks of the given sizes (e.g. 4T 4T 8T; T is 10^12 as disk makers count, TiB 2^40: docs/UNITS.md) in a layout",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var sizes []int64
 			for _, a := range args {
-				n, err := parseSize(a)
+				n, err := units.ParseSize(a)
 				if err != nil {
-					return err
+					return fmt.Errorf("disk size: %w", err)
+				}
+				if n == 0 {
+					return fmt.Errorf("disk size %q: a disk holds more than 0 bytes", a)
 				}
 				sizes = append(sizes, n)
 			}
@@ -190,25 +193,6 @@ repository lives on an array with --repo raid:DIR1,DIR2,...`,
 	capacity.Flags().BoolVar(&mirror, "mirror", false, "mirror over all the disks")
 	c.AddCommand(create, status, scrub, add, replace, rebuild, evacuate(false), evacuate(true), capacity)
 	return c
-}
-
-// parseSize reads 4T, 500G, 12345 (bytes); T and G are powers of ten, as
-// disk makers count.
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	switch {
-	case strings.HasSuffix(s, "T"):
-		mult, s = 1e12, strings.TrimSuffix(s, "T")
-	case strings.HasSuffix(s, "G"):
-		mult, s = 1e9, strings.TrimSuffix(s, "G")
-	case strings.HasSuffix(s, "M"):
-		mult, s = 1e6, strings.TrimSuffix(s, "M")
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f <= 0 {
-		return 0, fmt.Errorf("bad disk size %q: use e.g. 4T, 500G", s)
-	}
-	return int64(f * float64(mult)), nil
 }
 
 func printReport(g *globals, what string, rep *raid.ScrubReport) error {

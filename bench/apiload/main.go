@@ -62,6 +62,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/shoebox/shoebox/internal/units"
 )
 
 const sourceName = "photos"
@@ -89,8 +91,8 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 16, "concurrent API clients")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "length of each phase (baseline, then with backups)")
 	flag.IntVar(&o.files, "files", 300, "files in the seeded source")
-	flag.StringVar(&size, "size", "200M", "total size of the seeded source (bytes, or with K, M, G)")
-	flag.StringVar(&churn, "churn", "8M", "bytes of new files written before each backup of the backup phase")
+	flag.StringVar(&size, "size", "200MiB", "total size of the seeded source (bytes, or with a unit: 200MiB, 2GB; docs/UNITS.md)")
+	flag.StringVar(&churn, "churn", "8MiB", "bytes of new files written before each backup of the backup phase (as -size)")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the generated data and of the clients' request mix")
 	flag.StringVar(&o.tsv, "tsv", "", "also write the results, tab-separated, to this `file`")
 	flag.StringVar(&o.tmp, "tmp", "", "make the temporary box under this `dir` (default: the system's temp dir)")
@@ -100,8 +102,8 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout (a timeout counts as an error)")
 	flag.Parse()
 	var err error
-	if o.size, err = parseSize(size); err == nil {
-		o.churn, err = parseSize(churn)
+	if o.size, err = units.ParseSize(size); err == nil {
+		o.churn, err = units.ParseSize(churn)
 	}
 	switch {
 	case err != nil:
@@ -130,30 +132,6 @@ func fatalf(format string, args ...any) {
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "==> "+format+"\n", args...)
-}
-
-// parseSize parses "1048576", "200M", "2G" or "512K" (IEC units).
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(s), "IB"), "B")
-	if t != "" {
-		switch t[len(t)-1] {
-		case 'K':
-			mult = 1 << 10
-		case 'M':
-			mult = 1 << 20
-		case 'G':
-			mult = 1 << 30
-		}
-		if mult > 1 {
-			t = t[:len(t)-1]
-		}
-	}
-	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("size %q: want bytes or e.g. 200M, 2G", s)
-	}
-	return int64(n * float64(mult)), nil
 }
 
 // run sets up the box, runs both phases and reports; the exit code is 1
