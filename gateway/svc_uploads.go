@@ -163,7 +163,7 @@ func (g *Gateway) ownUpload(ctx context.Context, id string) (upload.Session, err
 
 // writeChunkMethod is the RPC whose policy and audit rule the REST chunk
 // routes share.
-const writeChunkMethod = "/shoebox.v1.UploadService/WriteChunk"
+const writeChunkMethod = pb.UploadService_WriteChunk_FullMethodName
 
 // jsonChunk receives PUT /v1/uploads/{id} {"offset", "data"} (base64):
 // the body is read once and decoded once, rather than passing through
