@@ -84,13 +84,6 @@ func (d *Daemon) eachSource(fn func(*Source)) {
 	}
 }
 
-// ErrNoSource means no source has the given name.
-var ErrNoSource = errors.New("no such source")
-
-// ErrBadSource means a source's settings were refused (the message says
-// which and why).
-var ErrBadSource = errors.New("invalid source")
-
 // RunSource starts a backup of the named source now.
 func (d *Daemon) RunSource(name string) error {
 	s := d.source(name)
@@ -308,10 +301,6 @@ type HealthSample struct {
 	Temperature                       int
 	Reallocated, Pending, MediaErrors int64
 }
-
-// ErrNoDisk means no array member and no disk in the health history
-// matches a reference.
-var ErrNoDisk = errors.New("no such disk")
 
 // DiskHistory returns the health history of a disk (by array disk ID,
 // serial, WWN or device path): empty for an array member without SMART

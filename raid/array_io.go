@@ -13,10 +13,6 @@ import (
 	"time"
 )
 
-// ErrDegraded is wrapped by errors of operations that could not keep the
-// layout's redundancy.
-var ErrDegraded = errors.New("array degraded")
-
 // Put implements ObjectStore. The object is split into shards written to
 // distinct disks, each atomically; the write sequence in every shard header
 // makes readers take the newest write that is complete, so a crash leaves
@@ -473,9 +469,6 @@ func (a *Array) read(ctx context.Context, name string, o *obj, all bool) ([]byte
 	sort.Ints(bad)
 	return data, bad, nil
 }
-
-// ErrCorruptObject means an object could not be read back intact.
-var ErrCorruptObject = errors.New("object damaged beyond repair")
 
 // assemble joins verified shards into the object.
 func (a *Array) assemble(o *obj, good map[int][]byte) ([]byte, error) {

@@ -32,10 +32,6 @@ const (
 	UnknownSCSI      = "health unknown: SCSI health needs smartmontools, which is not installed"
 )
 
-// ErrNoSMART is returned by Open for a disk that has no SMART interface
-// smart.go or smartctl can use (virtual disks, some USB bridges).
-var ErrNoSMART = errors.New("no SMART interface")
-
 // devEnv is where Open and Discover look: the real /proc and /sys, or a
 // recorded copy in tests.
 type devEnv struct {

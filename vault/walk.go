@@ -8,9 +8,6 @@ import (
 	"strings"
 )
 
-// ErrSkipDir, returned by a WalkFunc for a directory, skips its contents.
-var ErrSkipDir = errors.New("skip this directory")
-
 // WalkFunc is called for every node under a tree with its slash-separated
 // absolute path in the snapshot ("/home/ann/photos/a.jpg").
 type WalkFunc func(p string, n *Node) error

@@ -24,3 +24,8 @@ var (
 	// ErrInvalid: an entry without an action.
 	ErrInvalid = errors.New("invalid audit entry")
 )
+
+var (
+	errNotJSON      = errors.New("not a JSON entry")
+	errNotCanonical = errors.New("not in the form the log writes")
+)
