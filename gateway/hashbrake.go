@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
-	"google.golang.org/grpc/codes"
 
 	"github.com/shoebox/shoebox/gateway/auth"
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
@@ -82,13 +80,6 @@ func (h *hashBrake) take(method string, req any, p auth.Principal, now time.Time
 		delete(h.busy, account)
 		h.mu.Unlock()
 	}, nil
-}
-
-// errHashBusy: an account asked for password hashing too often.
-var errHashBusy = errors.New("your account asks the box to hash passwords too often")
-
-func init() {
-	errorRules = append(errorRules, errorRule{errHashBusy, codes.ResourceExhausted, ""})
 }
 
 // hashBusyError is errHashBusy with the wait before trying again.

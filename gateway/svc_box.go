@@ -143,11 +143,6 @@ func diskPB(m raid.DiskStatus, h appliance.DiskHealth) *pb.Disk {
 		HealthReasons: h.Reasons, TemperatureC: int32(h.Temperature), IoErrors: int64(m.IOErrors), ChecksumErrors: int64(m.ChecksumErrors)}
 }
 
-func init() {
-	errorRules = append(errorRules, errorRule{appliance.ErrNoDisk, codes.NotFound, "list the disks with GET /v1/disks"},
-		errorRule{appliance.ErrBadDiskPath, codes.InvalidArgument, ""})
-}
-
 type diskService struct {
 	pb.UnimplementedDiskServiceServer
 	g *Gateway
