@@ -75,7 +75,7 @@ var _ ObjectStore = (*Array)(nil)
 type member struct {
 	path   string
 	label  *Label
-	state  string
+	state  DiskState
 	store  *Dir
 	dev    uint64
 	serial string
