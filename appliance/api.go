@@ -369,9 +369,6 @@ func (d *Daemon) OpenRestoreRoot() (*os.Root, error) {
 	return os.OpenRoot(dir)
 }
 
-// errNoArray is returned by array maintenance on a box without an array.
-var errNoArray = errors.New("this box keeps its repository in a folder, not on a disk array")
-
 // adminOp runs an array operation in the background as an Operation.
 func (d *Daemon) adminOp(kind, subject string, fn func(ctx context.Context, progress func(done, total int)) (*raid.ScrubReport, error)) error {
 	if d.Array == nil {

@@ -16,3 +16,6 @@ var ErrNoDisk = errors.New("no such disk")
 // ErrBadDiskPath means a new disk's path was refused (the message says
 // why).
 var ErrBadDiskPath = errors.New("invalid disk path")
+
+// errNoArray is returned by array maintenance on a box without an array.
+var errNoArray = errors.New("this box keeps its repository in a folder, not on a disk array")

@@ -503,10 +503,6 @@ func (a *Array) assemble(o *obj, good map[int][]byte) ([]byte, error) {
 // member at path: a slow disk, for the hedged-read tests.
 var testReadDelay atomic.Pointer[func(path string) time.Duration]
 
-// readShard reads and verifies one shard file.
-// errShardChecksum marks a shard whose bytes do not match its header.
-var errShardChecksum = errors.New("shard checksum mismatch (bit rot)")
-
 // readShard reads and verifies one shard file, counting failures against
 // the disk (they feed the disk's health verdict).
 func (a *Array) readShard(ctx context.Context, name string, o *obj, l shardLoc) ([]byte, error) {

@@ -28,3 +28,9 @@ var ErrReadOnly = errors.New("array opened read-only")
 // ErrReadersBusy is returned by ExcludeReaders while another process
 // reads the array.
 var ErrReadersBusy = errors.New("another process is reading the array")
+
+// errShardChecksum marks a shard whose bytes do not match its header.
+var errShardChecksum = errors.New("shard checksum mismatch (bit rot)")
+
+// errShardHeader marks a shard file whose header does not parse.
+var errShardHeader = errors.New("bad shard header")

@@ -426,8 +426,6 @@ func (c *sgCall) senseData() []byte {
 	return c.sense[:min(int(c.hdr.sbLenWr), len(c.sense))]
 }
 
-var errNoRegisters = errors.New("ATA registers not returned (no ATA pass-through status in the sense data)")
-
 // ataNonData sends a non-data ATA command and returns the registers.
 func ataNonData(fd int, c ataCmd) (ataRegs, error) {
 	call, err := sgATA(fd, c.cdb(), false)

@@ -29,3 +29,6 @@ var (
 
 // ErrSkipDir, returned by a WalkFunc for a directory, skips its contents.
 var ErrSkipDir = errors.New("skip this directory")
+
+// errChanged stops a Diff at its first change.
+var errChanged = errors.New("changed")

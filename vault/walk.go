@@ -194,9 +194,6 @@ func sameMeta(a, b *Node) bool {
 	return true
 }
 
-// errChanged stops a Diff at its first change.
-var errChanged = errors.New("changed")
-
 // samePaths reports whether the paths hold the same in trees a and b:
 // the same content, and the metadata Diff compares (not access or change
 // times, which reading or a restore drill moves on, nor the folders above

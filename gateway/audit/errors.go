@@ -25,6 +25,7 @@ var (
 	ErrInvalid = errors.New("invalid audit entry")
 )
 
+// Why decode refuses a line.
 var (
 	errNotJSON      = errors.New("not a JSON entry")
 	errNotCanonical = errors.New("not in the form the log writes")

@@ -19,3 +19,6 @@ var (
 	// again shortly.
 	ErrBusy = errors.New("the box is busy making previews: try again in a few seconds")
 )
+
+// errRead marks an error reading the file (rather than decoding it).
+var errRead = errors.New("read")

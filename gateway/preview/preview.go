@@ -314,9 +314,6 @@ func (m *Maker) decode(ctx context.Context, src Source, c candidate) ([]byte, er
 	return buf.Bytes(), nil
 }
 
-// errRead marks an error reading the file (rather than decoding it).
-var errRead = errors.New("read")
-
 // open opens src behind a reader that fails as soon as ctx ends (so a
 // client that hangs up stops the decoding at its next read) and marks
 // read errors as such.
