@@ -84,13 +84,6 @@ func (d *Daemon) eachSource(fn func(*Source)) {
 	}
 }
 
-// ErrNoSource means no source has the given name.
-var ErrNoSource = errors.New("no such source")
-
-// ErrBadSource means a source's settings were refused (the message says
-// which and why).
-var ErrBadSource = errors.New("invalid source")
-
 // RunSource starts a backup of the named source now.
 func (d *Daemon) RunSource(name string) error {
 	s := d.source(name)
@@ -309,10 +302,6 @@ type HealthSample struct {
 	Reallocated, Pending, MediaErrors int64
 }
 
-// ErrNoDisk means no array member and no disk in the health history
-// matches a reference.
-var ErrNoDisk = errors.New("no such disk")
-
 // DiskHistory returns the health history of a disk (by array disk ID,
 // serial, WWN or device path): empty for an array member without SMART
 // data (a folder, a virtual disk), ErrNoDisk for a disk the box does not
@@ -379,9 +368,6 @@ func (d *Daemon) OpenRestoreRoot() (*os.Root, error) {
 	}
 	return os.OpenRoot(dir)
 }
-
-// errNoArray is returned by array maintenance on a box without an array.
-var errNoArray = errors.New("this box keeps its repository in a folder, not on a disk array")
 
 // adminOp runs an array operation in the background as an Operation.
 func (d *Daemon) adminOp(kind, subject string, fn func(ctx context.Context, progress func(done, total int)) (*raid.ScrubReport, error)) error {

@@ -173,7 +173,11 @@ func (d *Daemon) openArray() (*raid.Array, error) {
 
 // Run starts everything and returns when ctx ends, after a graceful
 // shutdown: services are cancelled (a backup in flight stops without
-// writing its snapshot: the repository stays consistent), then waited for.
+// writing its snapshot: the repository stays consistent), then waited for
+// up to 30 s. Services still running after that are left behind with a
+// warning in the log, and the repository is closed under them; work
+// started outside the supervisor (admin operations, a scrub started from
+// the API) is not waited for at all.
 func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 	if err := d.open(ctx); err != nil {
 		return err

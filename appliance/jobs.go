@@ -354,7 +354,7 @@ func (c *cardWatcher) arrayGeneration() (uint64, string) {
 	switch {
 	case len(gone) > 0:
 		return 0, fmt.Sprintf("the disk array is degraded: %s missing; a copy on it is not redundant until the disk is back or replaced", strings.Join(gone, ", "))
-	case st.State != "healthy" || st.Degraded > 0:
+	case st.State != raid.ArrayHealthy || st.Degraded > 0:
 		return 0, fmt.Sprintf("the disk array is degraded (%d objects lack shards); run a scrub or replace the failed disk", st.Degraded)
 	}
 	return st.Generation, ""

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/smart"
 )
 
@@ -64,7 +65,7 @@ func (d *Daemon) watchArray(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		st := d.Array.Status()
-		if st.State != "healthy" {
+		if st.State != raid.ArrayHealthy {
 			missing := 0
 			for _, disk := range st.Disks {
 				if !disk.Present {

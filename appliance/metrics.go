@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/smart"
 	"github.com/shoebox/shoebox/vault"
 )
@@ -190,7 +191,7 @@ func (c boxCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		degraded := 0.0
-		if st.State != "healthy" {
+		if st.State != raid.ArrayHealthy {
 			degraded = 1
 		}
 		gauge(descArrayDeg, degraded)

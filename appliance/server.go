@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/shoebox/shoebox/internal/atomicfile"
+	"github.com/shoebox/shoebox/raid"
 )
 
 // server is the daemon's one HTTPS listener: /healthz (no auth), /metrics
@@ -185,7 +186,7 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	var notes []string
 	if a := s.d.Array; a != nil {
-		if st := a.Status(); st.State != "healthy" {
+		if st := a.Status(); st.State != raid.ArrayHealthy {
 			notes = append(notes, fmt.Sprintf("array %s: %d objects short of redundancy", st.State, st.Degraded))
 		}
 	}

@@ -205,10 +205,6 @@ func (c *Config) protectedHit(r string) (protected, bool) {
 	return protected{}, false
 }
 
-// ErrBadDiskPath means a new disk's path was refused (the message says
-// why).
-var ErrBadDiskPath = errors.New("invalid disk path")
-
 // CheckDiskPath says whether a new disk may be mounted at path (a
 // replacement through the API): an absolute path that, links resolved,
 // neither is, holds nor lies in the state directory, an array disk, the

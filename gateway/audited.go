@@ -5,13 +5,16 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 )
 
 // What the interceptors audit, beside the access rules of policy.go:
 // every RPC that changes something has exactly one entry in auditRules,
 // every other one is in readOnly, and TestAuditRulesCoverEveryMethod
 // fails for a method in neither (or both). A new RPC needs a line here
-// as well as in policy.
+// as well as in policy, named by its generated pb.*_FullMethodName
+// constant (TestEveryMethodHasExactlyOneRule).
 //
 // The interceptor writes one record per call (docs/GATEWAY.md, "Audit
 // log"): the caller (name and account ID), their address, the action,
@@ -98,82 +101,82 @@ func fieldOrSelf(name string) func(any, *caller) string {
 }
 
 var auditRules = map[string]auditRule{
-	"/shoebox.v1.AuthService/Login":          {action: "login", byStore: true},
-	"/shoebox.v1.AuthService/Enrol":          {action: "login", byStore: true},
-	"/shoebox.v1.AuthService/Logout":         {action: "logout", target: ownAccount, account: ownAccount, absorbs: []string{"logout"}, relief: true},
-	"/shoebox.v1.AuthService/RevokeSession":  {action: "auth.session_revoked", target: fields("", "id"), account: ownAccount, absorbs: []string{"auth.session_revoked"}, relief: true},
-	"/shoebox.v1.AuthService/BeginTOTP":      {action: "auth.totp_begin", target: ownAccount},
-	"/shoebox.v1.AuthService/ConfirmTOTP":    {action: "auth.totp_enabled", target: ownAccount, account: ownAccount, absorbs: []string{"auth.totp_enabled", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled"}},
-	"/shoebox.v1.AuthService/VerifyTOTP":     {action: "auth.second_factor", target: ownAccount, account: ownAccount, absorbs: []string{"auth.second_factor", "login.failed", "auth.session_revoked"}},
-	"/shoebox.v1.AuthService/DisableTOTP":    {action: "auth.totp_disabled", target: ownAccount, account: ownAccount, absorbs: []string{"auth.totp_disabled", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled", "login.failed"}},
-	"/shoebox.v1.AuthService/ChangePassword": {action: "auth.password_changed", target: ownAccount, detail: []string{"keep_api_keys"}, account: ownAccount, absorbs: []string{"auth.password_changed", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled", "login.failed"}},
-	"/shoebox.v1.AuthService/CreateAPIKey":   {action: "auth.apikey_created", target: fields("", "name"), detail: []string{"expires_days"}, account: ownAccount, absorbs: []string{"auth.apikey_created"}},
-	"/shoebox.v1.AuthService/RevokeAPIKey":   {action: "auth.apikey_revoked", target: fields("", "id"), account: ownAccount, absorbs: []string{"auth.apikey_revoked"}, relief: true},
+	pb.AuthService_Login_FullMethodName:          {action: "login", byStore: true},
+	pb.AuthService_Enrol_FullMethodName:          {action: "login", byStore: true},
+	pb.AuthService_Logout_FullMethodName:         {action: "logout", target: ownAccount, account: ownAccount, absorbs: []string{"logout"}, relief: true},
+	pb.AuthService_RevokeSession_FullMethodName:  {action: "auth.session_revoked", target: fields("", "id"), account: ownAccount, absorbs: []string{"auth.session_revoked"}, relief: true},
+	pb.AuthService_BeginTOTP_FullMethodName:      {action: "auth.totp_begin", target: ownAccount},
+	pb.AuthService_ConfirmTOTP_FullMethodName:    {action: "auth.totp_enabled", target: ownAccount, account: ownAccount, absorbs: []string{"auth.totp_enabled", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled"}},
+	pb.AuthService_VerifyTOTP_FullMethodName:     {action: "auth.second_factor", target: ownAccount, account: ownAccount, absorbs: []string{"auth.second_factor", "login.failed", "auth.session_revoked"}},
+	pb.AuthService_DisableTOTP_FullMethodName:    {action: "auth.totp_disabled", target: ownAccount, account: ownAccount, absorbs: []string{"auth.totp_disabled", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled", "login.failed"}},
+	pb.AuthService_ChangePassword_FullMethodName: {action: "auth.password_changed", target: ownAccount, detail: []string{"keep_api_keys"}, account: ownAccount, absorbs: []string{"auth.password_changed", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled", "login.failed"}},
+	pb.AuthService_CreateAPIKey_FullMethodName:   {action: "auth.apikey_created", target: fields("", "name"), detail: []string{"expires_days"}, account: ownAccount, absorbs: []string{"auth.apikey_created"}},
+	pb.AuthService_RevokeAPIKey_FullMethodName:   {action: "auth.apikey_revoked", target: fields("", "id"), account: ownAccount, absorbs: []string{"auth.apikey_revoked"}, relief: true},
 
-	"/shoebox.v1.UserService/CreateUser":      {action: "users.create", target: fields("", "name"), detail: []string{"role"}, account: fields("", "name"), absorbs: []string{"auth.user_created"}},
-	"/shoebox.v1.UserService/DeleteUser":      {action: "delete", target: fields("user:", "name"), account: fields("", "name"), absorbs: []string{"auth.user_deleted", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled"}, relief: true},
-	"/shoebox.v1.UserService/SetRole":         {action: "users.role", target: fields("", "name"), detail: []string{"role"}, account: fields("", "name"), absorbs: []string{"auth.role_changed", "auth.session_revoked"}},
-	"/shoebox.v1.UserService/Grant":           {action: "users.grant", target: fields("", "name"), detail: []string{"space", "permissions"}},
-	"/shoebox.v1.UserService/RevokeGrant":     {action: "users.revoke_grant", target: fields("", "name"), detail: []string{"space"}, relief: true},
-	"/shoebox.v1.UserService/CreateEnrolment": {action: "users.enrolment", target: fieldOrSelf("user"), detail: []string{"valid_minutes"}},
-	"/shoebox.v1.UserService/CancelEnrolment": {action: "users.enrolment_cancelled", target: fields("enrolment:", "id"), absorbs: []string{"auth.enrolment_cancelled"}, handlerAccount: true, relief: true},
-	"/shoebox.v1.UserService/ResetUser": {action: "users.reset", target: fields("", "name"), detail: []string{"valid_minutes"}, account: fields("", "name"),
+	pb.UserService_CreateUser_FullMethodName:      {action: "users.create", target: fields("", "name"), detail: []string{"role"}, account: fields("", "name"), absorbs: []string{"auth.user_created"}},
+	pb.UserService_DeleteUser_FullMethodName:      {action: "delete", target: fields("user:", "name"), account: fields("", "name"), absorbs: []string{"auth.user_deleted", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled"}, relief: true},
+	pb.UserService_SetRole_FullMethodName:         {action: "users.role", target: fields("", "name"), detail: []string{"role"}, account: fields("", "name"), absorbs: []string{"auth.role_changed", "auth.session_revoked"}},
+	pb.UserService_Grant_FullMethodName:           {action: "users.grant", target: fields("", "name"), detail: []string{"space", "permissions"}},
+	pb.UserService_RevokeGrant_FullMethodName:     {action: "users.revoke_grant", target: fields("", "name"), detail: []string{"space"}, relief: true},
+	pb.UserService_CreateEnrolment_FullMethodName: {action: "users.enrolment", target: fieldOrSelf("user"), detail: []string{"valid_minutes"}},
+	pb.UserService_CancelEnrolment_FullMethodName: {action: "users.enrolment_cancelled", target: fields("enrolment:", "id"), absorbs: []string{"auth.enrolment_cancelled"}, handlerAccount: true, relief: true},
+	pb.UserService_ResetUser_FullMethodName: {action: "users.reset", target: fields("", "name"), detail: []string{"valid_minutes"}, account: fields("", "name"),
 		absorbs: []string{"auth.credentials_reset", "auth.session_revoked", "auth.apikey_revoked", "auth.enrolment_cancelled", "auth.totp_disabled"}},
 
-	"/shoebox.v1.BackupService/CreateSource": {action: "config.changed", target: fields("source:", "name"), detail: []string{"path"}},
-	"/shoebox.v1.BackupService/UpdateSource": {action: "config.changed", target: fields("source:", "name"), detail: []string{"path"}},
-	"/shoebox.v1.BackupService/DeleteSource": {action: "config.changed", target: fields("source:", "name")},
-	"/shoebox.v1.BackupService/RunSource":    {action: "backups.run", target: fields("source:", "name")},
-	"/shoebox.v1.BackupService/Restore":      {action: "restore", target: fields("", "id", "path"), detail: []string{"target"}},
-	"/shoebox.v1.BackupService/LockSnapshot": {action: "lock", target: fields("", "id"), detail: []string{"until"}},
+	pb.BackupService_CreateSource_FullMethodName: {action: "config.changed", target: fields("source:", "name"), detail: []string{"path"}},
+	pb.BackupService_UpdateSource_FullMethodName: {action: "config.changed", target: fields("source:", "name"), detail: []string{"path"}},
+	pb.BackupService_DeleteSource_FullMethodName: {action: "config.changed", target: fields("source:", "name")},
+	pb.BackupService_RunSource_FullMethodName:    {action: "backups.run", target: fields("source:", "name")},
+	pb.BackupService_Restore_FullMethodName:      {action: "restore", target: fields("", "id", "path"), detail: []string{"target"}},
+	pb.BackupService_LockSnapshot_FullMethodName: {action: "lock", target: fields("", "id"), detail: []string{"until"}},
 	// The handler names the snapshots removed and the bytes freed.
-	"/shoebox.v1.BackupService/ForgetSnapshots": {action: "backups.forget", target: fixed("snapshots"), detail: []string{"source", "prune", "dry_run"}},
-	"/shoebox.v1.BackupService/Prune":           {action: "backups.prune", target: fixed("repository"), detail: []string{"dry_run"}},
+	pb.BackupService_ForgetSnapshots_FullMethodName: {action: "backups.forget", target: fixed("snapshots"), detail: []string{"source", "prune", "dry_run"}},
+	pb.BackupService_Prune_FullMethodName:           {action: "backups.prune", target: fixed("repository"), detail: []string{"dry_run"}},
 
-	"/shoebox.v1.UploadService/CreateUpload":   {action: "upload.create", target: fields("", "space", "name"), detail: []string{"device", "size", "sha256"}},
-	"/shoebox.v1.UploadService/WriteChunk":     {action: "upload.chunk", target: fields("", "id"), detail: []string{"offset"}, quiet: true},
-	"/shoebox.v1.UploadService/CompleteUpload": {action: "upload", target: fields("", "id")},
-	"/shoebox.v1.UploadService/CancelUpload":   {action: "upload.cancel", target: fields("", "id"), relief: true},
+	pb.UploadService_CreateUpload_FullMethodName:   {action: "upload.create", target: fields("", "space", "name"), detail: []string{"device", "size", "sha256"}},
+	pb.UploadService_WriteChunk_FullMethodName:     {action: "upload.chunk", target: fields("", "id"), detail: []string{"offset"}, quiet: true},
+	pb.UploadService_CompleteUpload_FullMethodName: {action: "upload", target: fields("", "id")},
+	pb.UploadService_CancelUpload_FullMethodName:   {action: "upload.cancel", target: fields("", "id"), relief: true},
 
-	"/shoebox.v1.DiskService/Scrub":        {action: "disks.scrub", target: fixed("array")},
-	"/shoebox.v1.DiskService/ReplaceDisk":  {action: "disks.replace", target: fields("", "id"), detail: []string{"new_path"}},
-	"/shoebox.v1.DiskService/EvacuateDisk": {action: "disks.evacuate", target: fields("", "id")},
+	pb.DiskService_Scrub_FullMethodName:        {action: "disks.scrub", target: fixed("array")},
+	pb.DiskService_ReplaceDisk_FullMethodName:  {action: "disks.replace", target: fields("", "id"), detail: []string{"new_path"}},
+	pb.DiskService_EvacuateDisk_FullMethodName: {action: "disks.evacuate", target: fields("", "id")},
 
-	"/shoebox.v1.AlertService/AckAlert": {action: "alerts.ack", target: fields("", "id")},
+	pb.AlertService_AckAlert_FullMethodName: {action: "alerts.ack", target: fields("", "id")},
 
-	"/shoebox.v1.ShareService/CreateShare":     {action: "share.created", target: fields("", "snapshot", "path")},
-	"/shoebox.v1.ShareService/RevokeShare":     {action: "share.revoked", target: fields("", "id"), relief: true},
-	"/shoebox.v1.ShareService/RevokeAllShares": {action: "share.revoked", target: fixed("all"), relief: true},
+	pb.ShareService_CreateShare_FullMethodName:     {action: "share.created", target: fields("", "snapshot", "path")},
+	pb.ShareService_RevokeShare_FullMethodName:     {action: "share.revoked", target: fields("", "id"), relief: true},
+	pb.ShareService_RevokeAllShares_FullMethodName: {action: "share.revoked", target: fixed("all"), relief: true},
 }
 
 // readOnly are the RPCs that change nothing: not audited by the
 // interceptor (a download is recorded by its handler), allowed while
 // the audit log cannot be written.
 var readOnly = map[string]bool{
-	"/shoebox.v1.AuthService/ListSessions":     true,
-	"/shoebox.v1.AuthService/ListAPIKeys":      true,
-	"/shoebox.v1.UserService/ListUsers":        true,
-	"/shoebox.v1.UserService/ListEnrolments":   true,
-	"/shoebox.v1.StatusService/GetStatus":      true,
-	"/shoebox.v1.StatusService/ListDrills":     true,
-	"/shoebox.v1.BackupService/ListSources":    true,
-	"/shoebox.v1.BackupService/GetSource":      true,
-	"/shoebox.v1.BackupService/WatchProgress":  true,
-	"/shoebox.v1.BackupService/ListSnapshots":  true,
-	"/shoebox.v1.BackupService/BrowseSnapshot": true,
-	"/shoebox.v1.BackupService/DiffSnapshots":  true,
-	"/shoebox.v1.BackupService/Download":       true,
-	"/shoebox.v1.UploadService/GetUpload":      true,
-	"/shoebox.v1.UploadService/HaveFiles":      true,
-	"/shoebox.v1.UploadService/UploadHistory":  true,
-	"/shoebox.v1.DiskService/ListDisks":        true,
-	"/shoebox.v1.DiskService/DiskHistory":      true,
-	"/shoebox.v1.AlertService/ListAlerts":      true,
-	"/shoebox.v1.AlertService/StreamAlerts":    true,
-	"/shoebox.v1.AlertService/ListCards":       true,
-	"/shoebox.v1.AlertService/GetCardLedger":   true,
-	"/shoebox.v1.ShareService/ListShares":      true,
-	"/shoebox.v1.ShareService/ShareAccessLog":  true,
-	"/shoebox.v1.AuditService/ListAudit":       true,
-	"/shoebox.v1.AuditService/VerifyAudit":     true,
+	pb.AuthService_ListSessions_FullMethodName:     true,
+	pb.AuthService_ListAPIKeys_FullMethodName:      true,
+	pb.UserService_ListUsers_FullMethodName:        true,
+	pb.UserService_ListEnrolments_FullMethodName:   true,
+	pb.StatusService_GetStatus_FullMethodName:      true,
+	pb.StatusService_ListDrills_FullMethodName:     true,
+	pb.BackupService_ListSources_FullMethodName:    true,
+	pb.BackupService_GetSource_FullMethodName:      true,
+	pb.BackupService_WatchProgress_FullMethodName:  true,
+	pb.BackupService_ListSnapshots_FullMethodName:  true,
+	pb.BackupService_BrowseSnapshot_FullMethodName: true,
+	pb.BackupService_DiffSnapshots_FullMethodName:  true,
+	pb.BackupService_Download_FullMethodName:       true,
+	pb.UploadService_GetUpload_FullMethodName:      true,
+	pb.UploadService_HaveFiles_FullMethodName:      true,
+	pb.UploadService_UploadHistory_FullMethodName:  true,
+	pb.DiskService_ListDisks_FullMethodName:        true,
+	pb.DiskService_DiskHistory_FullMethodName:      true,
+	pb.AlertService_ListAlerts_FullMethodName:      true,
+	pb.AlertService_StreamAlerts_FullMethodName:    true,
+	pb.AlertService_ListCards_FullMethodName:       true,
+	pb.AlertService_GetCardLedger_FullMethodName:   true,
+	pb.ShareService_ListShares_FullMethodName:      true,
+	pb.ShareService_ShareAccessLog_FullMethodName:  true,
+	pb.AuditService_ListAudit_FullMethodName:       true,
+	pb.AuditService_VerifyAudit_FullMethodName:     true,
 }

@@ -17,22 +17,34 @@ import (
 
 	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/appliance/cards"
+	"github.com/shoebox/shoebox/gateway/audit"
+	"github.com/shoebox/shoebox/gateway/auth"
 	"github.com/shoebox/shoebox/gateway/password"
+	"github.com/shoebox/shoebox/gateway/preview"
+	"github.com/shoebox/shoebox/gateway/share"
+	"github.com/shoebox/shoebox/gateway/token"
+	"github.com/shoebox/shoebox/gateway/upload"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/vault"
 )
 
+// errHashBusy: an account asked for password hashing too often.
+var errHashBusy = errors.New("your account asks the box to hash passwords too often")
+
 // errorRule maps an error (matched with errors.Is) to a gRPC code and
-// what the user should do next. This table, toStatus and restError are
-// the one place where errors become gRPC codes and HTTP statuses.
+// what the user should do next. errorRules, toStatus and restError are
+// the one place where errors become gRPC codes and HTTP statuses
+// (docs/GATEWAY.md, "Errors").
 type errorRule struct {
 	err  error
 	code codes.Code
 	hint string
 }
 
-// errorRules is extended by the files that define the gateway's own
-// errors (auth, shares, uploads) in their init functions.
+// errorRules is the whole table, every sentinel of the packages the
+// gateway serves; the first rule that matches wins. An error in none of
+// them is Internal (toStatus). TestErrorRules checks that every
+// sentinel of those packages has a rule.
 var errorRules = []errorRule{
 	{appliance.ErrNoSource, codes.NotFound, ""},
 	{appliance.ErrBadSource, codes.InvalidArgument, ""},
@@ -51,14 +63,99 @@ var errorRules = []errorRule{
 	{password.ErrBusy, codes.ResourceExhausted, ""},
 	{context.Canceled, codes.Canceled, ""},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, "try again"},
+
+	// Password hashing brakes (hashbrake.go).
+	{errHashBusy, codes.ResourceExhausted, ""},
+
+	// Accounts, sessions, API keys (gateway/auth).
+	{auth.ErrUnauthenticated, codes.Unauthenticated, ""},
+	{auth.ErrBadCredentials, codes.Unauthenticated, ""},
+	{auth.ErrTOTPRequired, codes.Unauthenticated, ""},
+	{auth.ErrRateLimited, codes.ResourceExhausted, "wait before trying again"},
+	{auth.ErrNotFound, codes.NotFound, ""},
+	{auth.ErrExists, codes.AlreadyExists, ""},
+	{auth.ErrInvalid, codes.InvalidArgument, ""},
+	{auth.ErrLastOwner, codes.FailedPrecondition, ""},
+	{auth.ErrForbidden, codes.PermissionDenied, ""},
+	{auth.ErrTOTPEnabled, codes.FailedPrecondition, ""},
+	{auth.ErrTOTPDisabled, codes.FailedPrecondition, ""},
+	{auth.ErrSecondFactor, codes.PermissionDenied, "prove it with POST /v1/auth/totp/verify"},
+
+	// Disks (appliance).
+	{appliance.ErrNoDisk, codes.NotFound, "list the disks with GET /v1/disks"},
+	{appliance.ErrBadDiskPath, codes.InvalidArgument, ""},
+
+	// Share links (gateway/share).
+	{share.ErrNotFound, codes.NotFound, ""},
+	{share.ErrExpired, codes.NotFound, ""},
+	{share.ErrRevoked, codes.NotFound, ""},
+	{share.ErrUsedUp, codes.NotFound, ""},
+	{share.ErrPasswordRequired, codes.Unauthenticated, ""},
+	{share.ErrWrongPassword, codes.Unauthenticated, ""},
+	{share.ErrTooManyAttempts, codes.ResourceExhausted, ""},
+	{share.ErrInvalid, codes.InvalidArgument, ""},
+
+	// Phone uploads (gateway/upload).
+	{upload.ErrNotFound, codes.NotFound, "the upload expired or never existed: start it again with POST /v1/uploads"},
+	{upload.ErrForbidden, codes.PermissionDenied, "this upload belongs to someone else"},
+	// Aborted (HTTP 409, as in tus), not FailedPrecondition (400):
+	// the phone re-reads the offset and carries on.
+	{upload.ErrOffsetMismatch, codes.Aborted, "resume from the offset the box reports (GET /v1/uploads/{id})"},
+	{upload.ErrChecksumMismatch, codes.DataLoss, "the file changed or was damaged in transit: send it again from offset 0"},
+	{upload.ErrTooLarge, codes.InvalidArgument, "send smaller chunks, or a smaller file"},
+	{upload.ErrFull, codes.ResourceExhausted, "the box is full: free space or add a disk, then resume"},
+	{upload.ErrQuota, codes.ResourceExhausted, "finish or cancel unfinished uploads, wait for files received in the last day to leave the count, or ask the box's owner for a larger quota (gateway.upload_quota)"},
+	{upload.ErrIncomplete, codes.FailedPrecondition, "send the rest of the file first"},
+	{upload.ErrCompleted, codes.AlreadyExists, "this upload is already complete"},
+	{upload.ErrBusy, codes.Aborted, "another request is writing this upload; retry in a moment"},
+	{upload.ErrTooMany, codes.ResourceExhausted, "finish or cancel some of your uploads first"},
+	{upload.ErrInvalid, codes.InvalidArgument, ""},
+
+	// The box's fault, or answered before they reach toStatus (preview.go,
+	// the audit interceptor): Internal, as any error without a rule, and
+	// listed so that every sentinel has one (TestErrorRules). Last, so
+	// that an error wrapping one of them and a sentinel above maps as
+	// the one above.
+	{vault.ErrWrongPassphrase, codes.Internal, ""},
+	{vault.ErrNotRepository, codes.Internal, ""},
+	{vault.ErrExists, codes.Internal, ""},
+	{vault.ErrBlobMissing, codes.Internal, ""},
+	{vault.ErrSkipDir, codes.Internal, ""},
+	{raid.ErrNotFound, codes.Internal, ""},
+	{raid.ErrInvalidName, codes.Internal, ""},
+	{raid.ErrNotMounted, codes.Internal, ""},
+	{raid.ErrArrayBusy, codes.Internal, ""},
+	{raid.ErrReadOnly, codes.Internal, ""},
+	{raid.ErrReadersBusy, codes.Internal, ""},
+	{cards.ErrBusy, codes.Internal, ""},
+	{cards.ErrConfig, codes.Internal, ""},
+	{cards.ErrVerify, codes.Internal, ""},
+	{cards.ErrCardRemoved, codes.Internal, ""},
+	{password.ErrMismatch, codes.Internal, ""},
+	{token.ErrMalformed, codes.Internal, ""},
+	{preview.ErrNoPreview, codes.Internal, ""},
+	{preview.ErrBusy, codes.Internal, ""},
+	{audit.ErrTampered, codes.Internal, ""},
+	{audit.ErrLocked, codes.Internal, ""},
+	{audit.ErrClosed, codes.Internal, ""},
+	{audit.ErrFailed, codes.Internal, ""},
+	{audit.ErrInvalid, codes.Internal, ""},
 }
+
+// internalHint ends the message of every Internal status: the text of
+// an error that is the box's fault says what happened (with the box's
+// places hidden where a handler returns them, hidePaths), the log the
+// rest.
+const internalHint = "the box's log (journalctl -u shoeboxd) has details"
 
 // retryAfter is an error with a retry delay (rate limits, a busy
 // password check).
 type retryAfter interface{ RetryAfter() int }
 
-// toStatus turns any error into a gRPC status with a hint in its
-// metadata-free message: "what happened — what to do".
+// toStatus turns any error into a gRPC status by the first rule of
+// errorRules that matches it (errors.Is), Internal without one, with the
+// rule's hint in its message: "what happened — what to do". A status
+// error passes through as it is.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
@@ -66,16 +163,21 @@ func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	code, hint := codes.Internal, ""
 	for _, r := range errorRules {
 		if errors.Is(err, r.err) {
-			msg := err.Error()
-			if r.hint != "" {
-				msg += " — " + r.hint
-			}
-			return status.Error(r.code, msg)
+			code, hint = r.code, r.hint
+			break
 		}
 	}
-	return status.Error(codes.Internal, err.Error()+" — the box's log (journalctl -u shoeboxd) has details")
+	if code == codes.Internal {
+		hint = internalHint
+	}
+	msg := err.Error()
+	if hint != "" {
+		msg += " — " + hint
+	}
+	return status.Error(code, msg)
 }
 
 // restError writes the REST error body: {"error", "code", "status"} plus

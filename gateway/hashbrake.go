@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
-	"google.golang.org/grpc/codes"
 
 	"github.com/shoebox/shoebox/gateway/auth"
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
@@ -29,14 +27,14 @@ import (
 // where it depends on the request, which of them do. A handler that
 // comes to hash a password must be listed here.
 var hashingCalls = map[string]func(req any) bool{
-	"/shoebox.v1.AuthService/ChangePassword": nil, // checks the old one, hashes the new one
-	"/shoebox.v1.AuthService/DisableTOTP": func(req any) bool { // the password, when no code is given
+	pb.AuthService_ChangePassword_FullMethodName: nil, // checks the old one, hashes the new one
+	pb.AuthService_DisableTOTP_FullMethodName: func(req any) bool { // the password, when no code is given
 		r, ok := req.(*pb.DisableTOTPRequest)
 		return !ok || r.GetCode() == ""
 	},
-	"/shoebox.v1.UserService/CreateUser": nil, // the password, or an unusable one
-	"/shoebox.v1.UserService/ResetUser":  nil, // an unusable password
-	"/shoebox.v1.ShareService/CreateShare": func(req any) bool {
+	pb.UserService_CreateUser_FullMethodName: nil, // the password, or an unusable one
+	pb.UserService_ResetUser_FullMethodName:  nil, // an unusable password
+	pb.ShareService_CreateShare_FullMethodName: func(req any) bool {
 		r, ok := req.(*pb.CreateShareRequest)
 		return !ok || r.GetPassword() != "" || r.GetGeneratePassword()
 	},
@@ -82,13 +80,6 @@ func (h *hashBrake) take(method string, req any, p auth.Principal, now time.Time
 		delete(h.busy, account)
 		h.mu.Unlock()
 	}, nil
-}
-
-// errHashBusy: an account asked for password hashing too often.
-var errHashBusy = errors.New("your account asks the box to hash passwords too often")
-
-func init() {
-	errorRules = append(errorRules, errorRule{errHashBusy, codes.ResourceExhausted, ""})
 }
 
 // hashBusyError is errHashBusy with the wait before trying again.

@@ -12,12 +12,16 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/shoebox/shoebox/gateway/auth"
+	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 )
 
 // Access rules for every RPC, in one table. An RPC missing here is
 // refused (and TestPolicyCoversEveryMethod fails), so a new route cannot
-// slip through without a rule. How each is audited is beside it, in
-// audited.go.
+// slip through without a rule. Methods are named by the generated
+// pb.*_FullMethodName constants, never by string literals: a renamed RPC
+// fails to compile instead of losing its rule
+// (TestEveryMethodHasExactlyOneRule checks the tables). How each is
+// audited is beside it, in audited.go.
 //
 //   - public: no credential (the request itself carries one: a password,
 //     an enrolment code).
@@ -30,91 +34,91 @@ const (
 )
 
 var policy = map[string]string{
-	"/shoebox.v1.AuthService/Login":          public,
-	"/shoebox.v1.AuthService/Enrol":          public,
-	"/shoebox.v1.AuthService/Logout":         self,
-	"/shoebox.v1.AuthService/ListSessions":   self,
-	"/shoebox.v1.AuthService/RevokeSession":  self,
-	"/shoebox.v1.AuthService/BeginTOTP":      self,
-	"/shoebox.v1.AuthService/ConfirmTOTP":    self,
-	"/shoebox.v1.AuthService/VerifyTOTP":     self,
-	"/shoebox.v1.AuthService/DisableTOTP":    self,
-	"/shoebox.v1.AuthService/ChangePassword": self,
-	"/shoebox.v1.AuthService/CreateAPIKey":   self,
-	"/shoebox.v1.AuthService/ListAPIKeys":    self,
-	"/shoebox.v1.AuthService/RevokeAPIKey":   self,
+	pb.AuthService_Login_FullMethodName:          public,
+	pb.AuthService_Enrol_FullMethodName:          public,
+	pb.AuthService_Logout_FullMethodName:         self,
+	pb.AuthService_ListSessions_FullMethodName:   self,
+	pb.AuthService_RevokeSession_FullMethodName:  self,
+	pb.AuthService_BeginTOTP_FullMethodName:      self,
+	pb.AuthService_ConfirmTOTP_FullMethodName:    self,
+	pb.AuthService_VerifyTOTP_FullMethodName:     self,
+	pb.AuthService_DisableTOTP_FullMethodName:    self,
+	pb.AuthService_ChangePassword_FullMethodName: self,
+	pb.AuthService_CreateAPIKey_FullMethodName:   self,
+	pb.AuthService_ListAPIKeys_FullMethodName:    self,
+	pb.AuthService_RevokeAPIKey_FullMethodName:   self,
 
-	"/shoebox.v1.UserService/ListUsers":       string(auth.UsersManage),
-	"/shoebox.v1.UserService/CreateUser":      string(auth.UsersManage),
-	"/shoebox.v1.UserService/DeleteUser":      string(auth.UsersManage),
-	"/shoebox.v1.UserService/SetRole":         string(auth.UsersManage),
-	"/shoebox.v1.UserService/Grant":           string(auth.UsersManage),
-	"/shoebox.v1.UserService/RevokeGrant":     string(auth.UsersManage),
-	"/shoebox.v1.UserService/CreateEnrolment": string(auth.UsersManage),
-	"/shoebox.v1.UserService/ListEnrolments":  string(auth.UsersManage),
-	"/shoebox.v1.UserService/CancelEnrolment": string(auth.UsersManage),
-	"/shoebox.v1.UserService/ResetUser":       string(auth.UsersManage), // and owner only: svc_users.go
+	pb.UserService_ListUsers_FullMethodName:       string(auth.UsersManage),
+	pb.UserService_CreateUser_FullMethodName:      string(auth.UsersManage),
+	pb.UserService_DeleteUser_FullMethodName:      string(auth.UsersManage),
+	pb.UserService_SetRole_FullMethodName:         string(auth.UsersManage),
+	pb.UserService_Grant_FullMethodName:           string(auth.UsersManage),
+	pb.UserService_RevokeGrant_FullMethodName:     string(auth.UsersManage),
+	pb.UserService_CreateEnrolment_FullMethodName: string(auth.UsersManage),
+	pb.UserService_ListEnrolments_FullMethodName:  string(auth.UsersManage),
+	pb.UserService_CancelEnrolment_FullMethodName: string(auth.UsersManage),
+	pb.UserService_ResetUser_FullMethodName:       string(auth.UsersManage), // and owner only: svc_users.go
 
-	"/shoebox.v1.StatusService/GetStatus":  string(auth.StatusRead),
-	"/shoebox.v1.StatusService/ListDrills": string(auth.StatusRead),
+	pb.StatusService_GetStatus_FullMethodName:  string(auth.StatusRead),
+	pb.StatusService_ListDrills_FullMethodName: string(auth.StatusRead),
 
-	"/shoebox.v1.BackupService/ListSources":    string(auth.BackupsRead),
-	"/shoebox.v1.BackupService/GetSource":      string(auth.BackupsRead),
-	"/shoebox.v1.BackupService/CreateSource":   string(auth.Settings),
-	"/shoebox.v1.BackupService/UpdateSource":   string(auth.Settings),
-	"/shoebox.v1.BackupService/DeleteSource":   string(auth.Settings),
-	"/shoebox.v1.BackupService/RunSource":      string(auth.BackupsWrite),
-	"/shoebox.v1.BackupService/WatchProgress":  string(auth.StatusRead),
-	"/shoebox.v1.BackupService/ListSnapshots":  string(auth.BackupsRead),
-	"/shoebox.v1.BackupService/BrowseSnapshot": string(auth.BackupsRead),
-	"/shoebox.v1.BackupService/DiffSnapshots":  string(auth.BackupsRead),
-	"/shoebox.v1.BackupService/Restore":        string(auth.Restore),
-	"/shoebox.v1.BackupService/Download":       string(auth.Download),
-	"/shoebox.v1.BackupService/LockSnapshot":   string(auth.LocksSet),
+	pb.BackupService_ListSources_FullMethodName:    string(auth.BackupsRead),
+	pb.BackupService_GetSource_FullMethodName:      string(auth.BackupsRead),
+	pb.BackupService_CreateSource_FullMethodName:   string(auth.Settings),
+	pb.BackupService_UpdateSource_FullMethodName:   string(auth.Settings),
+	pb.BackupService_DeleteSource_FullMethodName:   string(auth.Settings),
+	pb.BackupService_RunSource_FullMethodName:      string(auth.BackupsWrite),
+	pb.BackupService_WatchProgress_FullMethodName:  string(auth.StatusRead),
+	pb.BackupService_ListSnapshots_FullMethodName:  string(auth.BackupsRead),
+	pb.BackupService_BrowseSnapshot_FullMethodName: string(auth.BackupsRead),
+	pb.BackupService_DiffSnapshots_FullMethodName:  string(auth.BackupsRead),
+	pb.BackupService_Restore_FullMethodName:        string(auth.Restore),
+	pb.BackupService_Download_FullMethodName:       string(auth.Download),
+	pb.BackupService_LockSnapshot_FullMethodName:   string(auth.LocksSet),
 	// Box-wide: owner and admin. Holds still protect locked snapshots.
-	"/shoebox.v1.BackupService/ForgetSnapshots": string(auth.Settings),
-	"/shoebox.v1.BackupService/Prune":           string(auth.Settings),
+	pb.BackupService_ForgetSnapshots_FullMethodName: string(auth.Settings),
+	pb.BackupService_Prune_FullMethodName:           string(auth.Settings),
 
-	"/shoebox.v1.UploadService/CreateUpload":   string(auth.Upload),
-	"/shoebox.v1.UploadService/WriteChunk":     string(auth.Upload),
-	"/shoebox.v1.UploadService/GetUpload":      string(auth.Upload),
-	"/shoebox.v1.UploadService/CompleteUpload": string(auth.Upload),
-	"/shoebox.v1.UploadService/CancelUpload":   string(auth.Upload),
-	"/shoebox.v1.UploadService/HaveFiles":      string(auth.Upload),
-	"/shoebox.v1.UploadService/UploadHistory":  string(auth.Upload),
+	pb.UploadService_CreateUpload_FullMethodName:   string(auth.Upload),
+	pb.UploadService_WriteChunk_FullMethodName:     string(auth.Upload),
+	pb.UploadService_GetUpload_FullMethodName:      string(auth.Upload),
+	pb.UploadService_CompleteUpload_FullMethodName: string(auth.Upload),
+	pb.UploadService_CancelUpload_FullMethodName:   string(auth.Upload),
+	pb.UploadService_HaveFiles_FullMethodName:      string(auth.Upload),
+	pb.UploadService_UploadHistory_FullMethodName:  string(auth.Upload),
 
-	"/shoebox.v1.DiskService/ListDisks":    string(auth.DisksRead),
-	"/shoebox.v1.DiskService/DiskHistory":  string(auth.DisksRead),
-	"/shoebox.v1.DiskService/Scrub":        string(auth.DisksManage),
-	"/shoebox.v1.DiskService/ReplaceDisk":  string(auth.DisksManage),
-	"/shoebox.v1.DiskService/EvacuateDisk": string(auth.DisksManage),
+	pb.DiskService_ListDisks_FullMethodName:    string(auth.DisksRead),
+	pb.DiskService_DiskHistory_FullMethodName:  string(auth.DisksRead),
+	pb.DiskService_Scrub_FullMethodName:        string(auth.DisksManage),
+	pb.DiskService_ReplaceDisk_FullMethodName:  string(auth.DisksManage),
+	pb.DiskService_EvacuateDisk_FullMethodName: string(auth.DisksManage),
 
-	"/shoebox.v1.AlertService/ListAlerts":    string(auth.AlertsRead),
-	"/shoebox.v1.AlertService/AckAlert":      string(auth.AlertsAck),
-	"/shoebox.v1.AlertService/StreamAlerts":  string(auth.AlertsRead),
-	"/shoebox.v1.AlertService/ListCards":     string(auth.CardsRead),
-	"/shoebox.v1.AlertService/GetCardLedger": string(auth.CardsRead),
+	pb.AlertService_ListAlerts_FullMethodName:    string(auth.AlertsRead),
+	pb.AlertService_AckAlert_FullMethodName:      string(auth.AlertsAck),
+	pb.AlertService_StreamAlerts_FullMethodName:  string(auth.AlertsRead),
+	pb.AlertService_ListCards_FullMethodName:     string(auth.CardsRead),
+	pb.AlertService_GetCardLedger_FullMethodName: string(auth.CardsRead),
 
-	"/shoebox.v1.ShareService/CreateShare":     string(auth.SharesManage),
-	"/shoebox.v1.ShareService/ListShares":      string(auth.SharesManage),
-	"/shoebox.v1.ShareService/RevokeShare":     string(auth.SharesManage),
-	"/shoebox.v1.ShareService/RevokeAllShares": string(auth.SharesManage),
-	"/shoebox.v1.ShareService/ShareAccessLog":  string(auth.SharesManage),
+	pb.ShareService_CreateShare_FullMethodName:     string(auth.SharesManage),
+	pb.ShareService_ListShares_FullMethodName:      string(auth.SharesManage),
+	pb.ShareService_RevokeShare_FullMethodName:     string(auth.SharesManage),
+	pb.ShareService_RevokeAllShares_FullMethodName: string(auth.SharesManage),
+	pb.ShareService_ShareAccessLog_FullMethodName:  string(auth.SharesManage),
 
-	"/shoebox.v1.AuditService/ListAudit":   string(auth.AuditRead),
-	"/shoebox.v1.AuditService/VerifyAudit": string(auth.AuditRead),
+	pb.AuditService_ListAudit_FullMethodName:   string(auth.AuditRead),
+	pb.AuditService_VerifyAudit_FullMethodName: string(auth.AuditRead),
 }
 
 // secondFactorFree are the calls a person without a second factor may
 // make when the box requires one: enough to enrol it (and, for a new
 // account paired with an enrolment code, to set the first password).
 var secondFactorFree = map[string]bool{
-	"/shoebox.v1.AuthService/Logout":         true,
-	"/shoebox.v1.AuthService/ListSessions":   true,
-	"/shoebox.v1.AuthService/RevokeSession":  true,
-	"/shoebox.v1.AuthService/BeginTOTP":      true,
-	"/shoebox.v1.AuthService/ConfirmTOTP":    true,
-	"/shoebox.v1.AuthService/ChangePassword": true,
+	pb.AuthService_Logout_FullMethodName:         true,
+	pb.AuthService_ListSessions_FullMethodName:   true,
+	pb.AuthService_RevokeSession_FullMethodName:  true,
+	pb.AuthService_BeginTOTP_FullMethodName:      true,
+	pb.AuthService_ConfirmTOTP_FullMethodName:    true,
+	pb.AuthService_ChangePassword_FullMethodName: true,
 }
 
 // unprovenFree are the calls a session may make when its person has a
@@ -123,8 +127,8 @@ var secondFactorFree = map[string]bool{
 // out. Everything else, the person's own sessions and password included,
 // needs the factor.
 var unprovenFree = map[string]bool{
-	"/shoebox.v1.AuthService/Logout":     true,
-	"/shoebox.v1.AuthService/VerifyTOTP": true,
+	pb.AuthService_Logout_FullMethodName:     true,
+	pb.AuthService_VerifyTOTP_FullMethodName: true,
 }
 
 // apiKeySelf are the self calls an API key may make: its person's API
@@ -132,10 +136,10 @@ var unprovenFree = map[string]bool{
 // second factor are the person's, not a script's: a key that may only
 // read the status must not sign the person out or lock them out.
 var apiKeySelf = map[string]bool{
-	"/shoebox.v1.AuthService/Logout":       true, // answers why not
-	"/shoebox.v1.AuthService/CreateAPIKey": true, // answers why not
-	"/shoebox.v1.AuthService/ListAPIKeys":  true,
-	"/shoebox.v1.AuthService/RevokeAPIKey": true,
+	pb.AuthService_Logout_FullMethodName:       true, // answers why not
+	pb.AuthService_CreateAPIKey_FullMethodName: true, // answers why not
+	pb.AuthService_ListAPIKeys_FullMethodName:  true,
+	pb.AuthService_RevokeAPIKey_FullMethodName: true,
 }
 
 // caller is who is calling, attached to the request context.

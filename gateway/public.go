@@ -26,6 +26,7 @@ import (
 	"github.com/shoebox/shoebox/gateway/share"
 	"github.com/shoebox/shoebox/gateway/throttle"
 	"github.com/shoebox/shoebox/gateway/token"
+	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -419,7 +420,7 @@ func (g *Gateway) frontPage(w http.ResponseWriter, r *http.Request) {
 		state = "healthy"
 		if why := g.d.NotReady(); why != "" {
 			state = "not ready: " + why
-		} else if a := g.d.ArrayState(); strings.HasPrefix(a, "degraded") {
+		} else if g.d.Array != nil && g.d.Array.Status().State == raid.ArrayDegraded {
 			state = "degraded: a disk is missing or data is short of redundancy; see shoebox status"
 		}
 	}

@@ -14,23 +14,6 @@ import (
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 )
 
-func init() {
-	errorRules = append(errorRules,
-		errorRule{auth.ErrUnauthenticated, codes.Unauthenticated, ""},
-		errorRule{auth.ErrBadCredentials, codes.Unauthenticated, ""},
-		errorRule{auth.ErrTOTPRequired, codes.Unauthenticated, ""},
-		errorRule{auth.ErrRateLimited, codes.ResourceExhausted, "wait before trying again"},
-		errorRule{auth.ErrNotFound, codes.NotFound, ""},
-		errorRule{auth.ErrExists, codes.AlreadyExists, ""},
-		errorRule{auth.ErrInvalid, codes.InvalidArgument, ""},
-		errorRule{auth.ErrLastOwner, codes.FailedPrecondition, ""},
-		errorRule{auth.ErrForbidden, codes.PermissionDenied, ""},
-		errorRule{auth.ErrTOTPEnabled, codes.FailedPrecondition, ""},
-		errorRule{auth.ErrTOTPDisabled, codes.FailedPrecondition, ""},
-		errorRule{auth.ErrSecondFactor, codes.PermissionDenied, "prove it with POST /v1/auth/totp/verify"},
-	)
-}
-
 // authEvent writes the auth store's security events to the audit log
 // (one joins the record of a call in progress on its account when that
 // call takes it, absorb), and ends the share links they leave without a

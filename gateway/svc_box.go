@@ -123,7 +123,7 @@ func (g *Gateway) disks(p auth.Principal) (*pb.ArrayStatus, []*pb.Disk) {
 		return nil, nil
 	}
 	st := a.Status()
-	arr := &pb.ArrayStatus{Id: st.ArrayID, Layout: st.Layout, State: st.State, Objects: int64(st.Objects),
+	arr := &pb.ArrayStatus{Id: st.ArrayID, Layout: st.Layout, State: st.State.String(), Objects: int64(st.Objects),
 		DegradedObjects: int64(st.Degraded), LostObjects: int64(st.Lost)}
 	var out []*pb.Disk
 	manager := g.maySee(p, auth.DisksManage, "")
@@ -138,14 +138,9 @@ func (g *Gateway) disks(p auth.Principal) (*pb.ArrayStatus, []*pb.Disk) {
 }
 
 func diskPB(m raid.DiskStatus, h appliance.DiskHealth) *pb.Disk {
-	return &pb.Disk{Id: m.DiskID, Path: m.Path, Model: m.Model, Serial: m.Serial, State: m.State, Present: m.Present,
+	return &pb.Disk{Id: m.DiskID, Path: m.Path, Model: m.Model, Serial: m.Serial, State: m.State.String(), Present: m.Present,
 		Problem: m.Problem, TotalBytes: int64(m.TotalBytes), FreeBytes: int64(m.FreeBytes), Health: h.State,
 		HealthReasons: h.Reasons, TemperatureC: int32(h.Temperature), IoErrors: int64(m.IOErrors), ChecksumErrors: int64(m.ChecksumErrors)}
-}
-
-func init() {
-	errorRules = append(errorRules, errorRule{appliance.ErrNoDisk, codes.NotFound, "list the disks with GET /v1/disks"},
-		errorRule{appliance.ErrBadDiskPath, codes.InvalidArgument, ""})
 }
 
 type diskService struct {

@@ -22,19 +22,6 @@ import (
 	"github.com/shoebox/shoebox/vault"
 )
 
-func init() {
-	errorRules = append(errorRules,
-		errorRule{share.ErrNotFound, codes.NotFound, ""},
-		errorRule{share.ErrExpired, codes.NotFound, ""},
-		errorRule{share.ErrRevoked, codes.NotFound, ""},
-		errorRule{share.ErrUsedUp, codes.NotFound, ""},
-		errorRule{share.ErrPasswordRequired, codes.Unauthenticated, ""},
-		errorRule{share.ErrWrongPassword, codes.Unauthenticated, ""},
-		errorRule{share.ErrTooManyAttempts, codes.ResourceExhausted, ""},
-		errorRule{share.ErrInvalid, codes.InvalidArgument, ""},
-	)
-}
-
 // Audit actions of the public side's password brakes.
 const (
 	actionSharePasswordFailed = "share.password_failed"

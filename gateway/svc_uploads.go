@@ -24,25 +24,6 @@ import (
 // maxChunk is the largest chunk one WriteChunk call carries.
 const maxChunk = upload.DefaultMaxChunkSize
 
-func init() {
-	errorRules = append(errorRules,
-		errorRule{upload.ErrNotFound, codes.NotFound, "the upload expired or never existed: start it again with POST /v1/uploads"},
-		errorRule{upload.ErrForbidden, codes.PermissionDenied, "this upload belongs to someone else"},
-		// Aborted (HTTP 409, as in tus), not FailedPrecondition (400):
-		// the phone re-reads the offset and carries on.
-		errorRule{upload.ErrOffsetMismatch, codes.Aborted, "resume from the offset the box reports (GET /v1/uploads/{id})"},
-		errorRule{upload.ErrChecksumMismatch, codes.DataLoss, "the file changed or was damaged in transit: send it again from offset 0"},
-		errorRule{upload.ErrTooLarge, codes.InvalidArgument, "send smaller chunks, or a smaller file"},
-		errorRule{upload.ErrFull, codes.ResourceExhausted, "the box is full: free space or add a disk, then resume"},
-		errorRule{upload.ErrQuota, codes.ResourceExhausted, "finish or cancel unfinished uploads, wait for files received in the last day to leave the count, or ask the box's owner for a larger quota (gateway.upload_quota)"},
-		errorRule{upload.ErrIncomplete, codes.FailedPrecondition, "send the rest of the file first"},
-		errorRule{upload.ErrCompleted, codes.AlreadyExists, "this upload is already complete"},
-		errorRule{upload.ErrBusy, codes.Aborted, "another request is writing this upload; retry in a moment"},
-		errorRule{upload.ErrTooMany, codes.ResourceExhausted, "finish or cancel some of your uploads first"},
-		errorRule{upload.ErrInvalid, codes.InvalidArgument, ""},
-	)
-}
-
 // deleteUploads removes a deleted account's uploads: unfinished ones with
 // their data, and its devices' histories. Account IDs are never reused,
 // so nobody could reach them anyway; this frees the space at once.
@@ -163,7 +144,7 @@ func (g *Gateway) ownUpload(ctx context.Context, id string) (upload.Session, err
 
 // writeChunkMethod is the RPC whose policy and audit rule the REST chunk
 // routes share.
-const writeChunkMethod = "/shoebox.v1.UploadService/WriteChunk"
+const writeChunkMethod = pb.UploadService_WriteChunk_FullMethodName
 
 // jsonChunk receives PUT /v1/uploads/{id} {"offset", "data"} (base64):
 // the body is read once and decoded once, rather than passing through

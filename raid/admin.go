@@ -355,7 +355,7 @@ func (a *Array) attach(path string) bool {
 	return true
 }
 
-func (a *Array) setState(diskID string, m *member, state string) error {
+func (a *Array) setState(diskID string, m *member, state DiskState) error {
 	err := a.updateManifest(func(man *Manifest) {
 		if mi := man.member(diskID); mi != nil {
 			mi.State = state
@@ -452,17 +452,17 @@ func (a *Array) Evacuate(ctx context.Context, ref string, remove bool, progress 
 
 // DiskStatus describes one member for `shoebox raid status`.
 type DiskStatus struct {
-	DiskID     string `json:"disk_id"`
-	Path       string `json:"path"`
-	Serial     string `json:"serial,omitempty"`
-	WWN        string `json:"wwn,omitempty"`
-	Model      string `json:"model,omitempty"`
-	State      string `json:"state"`
-	Present    bool   `json:"present"`
-	Problem    string `json:"problem,omitempty"`
-	TotalBytes uint64 `json:"total_bytes,omitempty"`
-	FreeBytes  uint64 `json:"free_bytes,omitempty"`
-	Shards     int    `json:"shards"`
+	DiskID     string    `json:"disk_id"`
+	Path       string    `json:"path"`
+	Serial     string    `json:"serial,omitempty"`
+	WWN        string    `json:"wwn,omitempty"`
+	Model      string    `json:"model,omitempty"`
+	State      DiskState `json:"state"`
+	Present    bool      `json:"present"`
+	Problem    string    `json:"problem,omitempty"`
+	TotalBytes uint64    `json:"total_bytes,omitempty"`
+	FreeBytes  uint64    `json:"free_bytes,omitempty"`
+	Shards     int       `json:"shards"`
 	// IOErrors and ChecksumErrors count failed shard reads on this disk
 	// since the array opened; the disk health verdict uses them.
 	IOErrors       uint64 `json:"io_errors"`
@@ -474,7 +474,7 @@ type Status struct {
 	ArrayID    string       `json:"array_id"`
 	Layout     string       `json:"layout"`
 	Generation uint64       `json:"generation"`
-	State      string       `json:"state"` // healthy, degraded
+	State      ArrayState   `json:"state"`
 	Objects    int          `json:"objects"`
 	Degraded   int          `json:"degraded_objects"` // fewer shards than the layout
 	Lost       int          `json:"lost_objects"`     // fewer than Data shards present
@@ -488,7 +488,7 @@ func (a *Array) Status() *Status {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	st := &Status{ArrayID: a.manifest.ArrayID, Layout: a.layout.String(), Generation: a.manifest.Generation,
-		Objects: len(a.objects), Repaired: a.repaired.Load(), ReadErrors: a.readErrors.Load(), State: "healthy"}
+		Objects: len(a.objects), Repaired: a.repaired.Load(), ReadErrors: a.readErrors.Load(), State: ArrayHealthy}
 	count := map[*member]int{}
 	for _, o := range a.objects {
 		n := distinctIndexes(activeLocs(o.shards))
@@ -528,7 +528,7 @@ func (a *Array) Status() *Status {
 			Problem: "missing: pull or reconnect the disk with this serial, or replace it"})
 	}
 	if len(a.missing) > 0 || st.Degraded > 0 {
-		st.State = "degraded"
+		st.State = ArrayDegraded
 	}
 	return st
 }

@@ -75,7 +75,7 @@ var _ ObjectStore = (*Array)(nil)
 type member struct {
 	path   string
 	label  *Label
-	state  string
+	state  DiskState
 	store  *Dir
 	dev    uint64
 	serial string
@@ -551,12 +551,6 @@ func readShardHeader(m *member, name string) (*shardHeader, error) {
 	return h, err
 }
 
-// ErrArrayBusy means another process has the array open for writing.
-var ErrArrayBusy = errors.New("array in use by another process")
-
-// ErrReadOnly is returned by writes to an array opened read-only.
-var ErrReadOnly = errors.New("array opened read-only")
-
 // lock takes an exclusive lock on every member (shoebox/.lock), so that
 // two processes never write, repair or clean up one array at once.
 func (a *Array) lock() error {
@@ -591,10 +585,6 @@ func (a *Array) unlock() {
 // processes reading an array its owner has open flock shared, and the
 // owner exclusive while it removes objects.
 const readersLock = ".readers"
-
-// ErrReadersBusy is returned by ExcludeReaders while another process
-// reads the array.
-var ErrReadersBusy = errors.New("another process is reading the array")
 
 // openReaders opens every member's readers' lock, creating it if it can
 // (a member where it can be neither opened nor made is left out: nothing

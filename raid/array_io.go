@@ -13,10 +13,6 @@ import (
 	"time"
 )
 
-// ErrDegraded is wrapped by errors of operations that could not keep the
-// layout's redundancy.
-var ErrDegraded = errors.New("array degraded")
-
 // Put implements ObjectStore. The object is split into shards written to
 // distinct disks, each atomically; the write sequence in every shard header
 // makes readers take the newest write that is complete, so a crash leaves
@@ -474,9 +470,6 @@ func (a *Array) read(ctx context.Context, name string, o *obj, all bool) ([]byte
 	return data, bad, nil
 }
 
-// ErrCorruptObject means an object could not be read back intact.
-var ErrCorruptObject = errors.New("object damaged beyond repair")
-
 // assemble joins verified shards into the object.
 func (a *Array) assemble(o *obj, good map[int][]byte) ([]byte, error) {
 	var data []byte
@@ -509,10 +502,6 @@ func (a *Array) assemble(o *obj, good map[int][]byte) ([]byte, error) {
 // testReadDelay, when set by a test, delays every shard read from the
 // member at path: a slow disk, for the hedged-read tests.
 var testReadDelay atomic.Pointer[func(path string) time.Duration]
-
-// readShard reads and verifies one shard file.
-// errShardChecksum marks a shard whose bytes do not match its header.
-var errShardChecksum = errors.New("shard checksum mismatch (bit rot)")
 
 // readShard reads and verifies one shard file, counting failures against
 // the disk (they feed the disk's health verdict).

@@ -1,7 +1,8 @@
 // Package raid stores named objects. It defines ObjectStore, the one
-// storage interface of Shoebox, and Dir, the store in a plain directory on
-// one disk. The erasure-coded array over the box's disks will implement
-// the same interface and pass the same conformance suite (raid/storetest).
+// storage interface of Shoebox, and its two implementations: Dir, the
+// store in a plain directory on one disk, and Array, the erasure-coded
+// array over the box's disks. Both pass the same conformance suite
+// (raid/storetest).
 //
 // Every write is atomic and durable: a temporary file, fsync, rename,
 // fsync of the directory. Writers that do not know an object's name until

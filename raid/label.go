@@ -21,12 +21,35 @@ const (
 	memberDir = "shoebox"
 )
 
+// DiskState is a member's state, in the manifest and in Status: one of
+// the constants below, written as its string in JSON.
+type DiskState string
+
 // Member states in the manifest.
 const (
-	StateActive   = "active"   // holds shards and takes new ones
-	StateDraining = "draining" // holds shards, takes none, being emptied
-	StateFailed   = "failed"   // gone or replaced; its shards are rebuilt elsewhere
+	StateActive   DiskState = "active"   // holds shards and takes new ones
+	StateDraining DiskState = "draining" // holds shards, takes none, being emptied
+	StateFailed   DiskState = "failed"   // gone or replaced; its shards are rebuilt elsewhere
 )
+
+// String returns the state as the manifest and the API write it.
+func (s DiskState) String() string { return string(s) }
+
+// ArrayState is the array's state in Status: one of the constants below,
+// written as its string in JSON and in the API.
+type ArrayState string
+
+// Array states.
+const (
+	// ArrayHealthy: every disk present, every object at the layout's
+	// redundancy.
+	ArrayHealthy ArrayState = "healthy"
+	// ArrayDegraded: a disk is missing, or objects are short of shards.
+	ArrayDegraded ArrayState = "degraded"
+)
+
+// String returns the state as Status and the API write it.
+func (s ArrayState) String() string { return string(s) }
 
 // Label identifies one member disk. It is written once, when the disk
 // joins; the manifest records the SHA-256 of its bytes, so a label that
@@ -47,7 +70,7 @@ type Label struct {
 // MemberInfo is a member as the manifest records it.
 type MemberInfo struct {
 	DiskID    string    `json:"disk_id"`
-	State     string    `json:"state"`
+	State     DiskState `json:"state"`
 	LabelHash string    `json:"label_sha256"`
 	Serial    string    `json:"serial,omitempty"`
 	Path      string    `json:"last_path,omitempty"` // where it was last seen (informational)

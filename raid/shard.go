@@ -2,7 +2,6 @@ package raid
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"strconv"
@@ -57,8 +56,6 @@ func (h *shardHeader) encode() []byte {
 	b = append(b, h.Name...)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
 }
-
-var errShardHeader = errors.New("bad shard header")
 
 // parseShardHeader decodes a header from the start of b and returns it
 // with its length.

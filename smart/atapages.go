@@ -3,7 +3,6 @@ package smart
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -11,10 +10,6 @@ import (
 
 	smartgo "github.com/anatol/smart.go"
 )
-
-// ErrCorrupt means SMART data could not be decoded: a page of the wrong
-// size, a checksum mismatch, or smartctl output that is not JSON.
-var ErrCorrupt = errors.New("SMART data corrupt")
 
 // ATA page sizes and the IDENTIFY DEVICE checksum signature (ATA8-ACS
 // 7.16.7.91: word 255 holds A5h and a checksum when the signature is

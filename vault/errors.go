@@ -26,3 +26,9 @@ var (
 	// ErrBlobMissing means the index has no pack for a needed blob.
 	ErrBlobMissing = errors.New("blob not in index")
 )
+
+// ErrSkipDir, returned by a WalkFunc for a directory, skips its contents.
+var ErrSkipDir = errors.New("skip this directory")
+
+// errChanged stops a Diff at its first change.
+var errChanged = errors.New("changed")

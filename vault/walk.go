@@ -8,9 +8,6 @@ import (
 	"strings"
 )
 
-// ErrSkipDir, returned by a WalkFunc for a directory, skips its contents.
-var ErrSkipDir = errors.New("skip this directory")
-
 // WalkFunc is called for every node under a tree with its slash-separated
 // absolute path in the snapshot ("/home/ann/photos/a.jpg").
 type WalkFunc func(p string, n *Node) error
@@ -196,9 +193,6 @@ func sameMeta(a, b *Node) bool {
 	}
 	return true
 }
-
-// errChanged stops a Diff at its first change.
-var errChanged = errors.New("changed")
 
 // samePaths reports whether the paths hold the same in trees a and b:
 // the same content, and the metadata Diff compares (not access or change

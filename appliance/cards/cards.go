@@ -512,10 +512,6 @@ func cleanName(s string) string {
 	return s
 }
 
-// errLibrary marks a failure to write the library (as opposed to reading
-// the card): it stops the ingest.
-var errLibrary = errors.New("library not writable")
-
 // copyFile copies the card file src into the library folder dir (relative),
 // durably and without overwriting a different file, and verifies the copy
 // by reading it back. It returns the copy's path relative to the library.

@@ -18,3 +18,7 @@ var (
 	// during the ingest; inserting it again resumes.
 	ErrCardRemoved = errors.New("the card was removed during the copy")
 )
+
+// errLibrary marks a failure to write the library (as opposed to reading
+// the card): it stops the ingest.
+var errLibrary = errors.New("library not writable")

@@ -217,7 +217,7 @@ func printRaidStatus(g *globals, st *raid.Status) error {
 	if g.json {
 		return g.printJSON(st)
 	}
-	fmt.Fprintf(g.stdout, "array %s  layout %s  generation %d  state %s\n", st.ArrayID[:8], st.Layout, st.Generation, strings.ToUpper(st.State))
+	fmt.Fprintf(g.stdout, "array %s  layout %s  generation %d  state %s\n", st.ArrayID[:8], st.Layout, st.Generation, strings.ToUpper(st.State.String()))
 	fmt.Fprintf(g.stdout, "objects %d, degraded %d, lost %d; shards repaired %d, read errors %d\n\n", st.Objects, st.Degraded, st.Lost, st.Repaired, st.ReadErrors)
 	tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "DISK\tSTATE\tSERIAL\tPATH\tFREE\tSHARDS\tPROBLEM")

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash"
 	"slices"
@@ -117,11 +116,6 @@ func encode(e Entry) []byte {
 	}
 	return b
 }
-
-var (
-	errNotJSON      = errors.New("not a JSON entry")
-	errNotCanonical = errors.New("not in the form the log writes")
-)
 
 // decode parses one line (without its newline) and insists that it is
 // exactly what encode writes for the entry it holds.

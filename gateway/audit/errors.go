@@ -24,3 +24,9 @@ var (
 	// ErrInvalid: an entry without an action.
 	ErrInvalid = errors.New("invalid audit entry")
 )
+
+// Why decode refuses a line.
+var (
+	errNotJSON      = errors.New("not a JSON entry")
+	errNotCanonical = errors.New("not in the form the log writes")
+)

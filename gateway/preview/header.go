@@ -3,7 +3,6 @@ package preview
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -17,14 +16,6 @@ type header struct {
 	// allocates for it, the preview made from it included (see need).
 	need int64
 }
-
-var (
-	// errShort: the bytes end before the header does.
-	errShort = errors.New("header cut short")
-	// errNotImage: not an image this package decodes, or a header its
-	// decoder would refuse.
-	errNotImage = errors.New("not a JPEG, PNG or GIF image")
-)
 
 // decodeOverhead is what any decode needs besides its pixels: Huffman
 // and quantisation tables, zlib's window, read buffers, the JPEG encoder.

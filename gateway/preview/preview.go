@@ -31,16 +31,6 @@ const (
 	minSide = 64
 )
 
-var (
-	// ErrNoPreview: the file has no preview — not an image, an image
-	// whose decoding would take more memory than the budget, or a
-	// damaged one. The error wrapping it says which.
-	ErrNoPreview = errors.New("no preview for this file")
-	// ErrBusy: previews were being made for longer than QueueWait; try
-	// again shortly.
-	ErrBusy = errors.New("the box is busy making previews: try again in a few seconds")
-)
-
 // Options configure a Maker. Zero fields take the defaults.
 type Options struct {
 	// Dir is the cache's folder; Key (32 bytes or more, secret) derives
@@ -323,9 +313,6 @@ func (m *Maker) decode(ctx context.Context, src Source, c candidate) ([]byte, er
 	}
 	return buf.Bytes(), nil
 }
-
-// errRead marks an error reading the file (rather than decoding it).
-var errRead = errors.New("read")
 
 // open opens src behind a reader that fails as soon as ctx ends (so a
 // client that hangs up stops the decoding at its next read) and marks

@@ -20,7 +20,6 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
-	"errors"
 	"hash/crc32"
 	"strings"
 )
@@ -42,10 +41,6 @@ var enc = base32.NewEncoding(alphabet).WithPadding(base32.NoPadding)
 
 // bodyLen is the base32 length of 32 random bytes.
 const bodyLen = 52
-
-// ErrMalformed is returned for a string that is not a well-formed token of
-// the expected kind.
-var ErrMalformed = errors.New("malformed token")
 
 // New returns a fresh random token of kind k.
 func New(k Kind) string {

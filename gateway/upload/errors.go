@@ -129,3 +129,7 @@ type pathsHidden struct {
 
 func (e *pathsHidden) Error() string { return e.msg }
 func (e *pathsHidden) Unwrap() error { return e.err }
+
+// errSkip rolls back the sweep's transaction for an upload it leaves
+// alone (not expired, or already gone).
+var errSkip = errors.New("skip")

@@ -74,8 +74,6 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-var errSkip = errors.New("skip")
-
 // sweepOrphans removes part files without a session (left by a crash
 // between removing a session and its file).
 func (s *Store) sweepOrphans(ctx context.Context) error {
