@@ -19,7 +19,11 @@ import (
 func (d *Daemon) notify(ctx context.Context) error {
 	ch, unsubscribe := d.Bus.SubscribeCancel(256)
 	defer unsubscribe()
-	client := &http.Client{Timeout: 10 * time.Second}
+	// No kept-alive connection (and its goroutines) outlives a delivery:
+	// alerts are rare, and the daemon leaves no goroutine when it stops.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = true
+	client := &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	for {
 		select {
 		case <-ctx.Done():
