@@ -40,9 +40,9 @@ const apiSourcesFile = "sources.json"
 // sourceSet guards the daemon's sources, which the API can add and
 // remove while the daemon runs.
 type sourceSet struct {
-	mu      sync.RWMutex
-	cancels map[string]context.CancelFunc // API sources' services
-	api     []SourceConfig                // persisted in apiSourcesFile
+	mu    sync.RWMutex
+	stops map[string]func() // API sources' services: cancel, then wait for the service (and its backup) to return
+	api   []SourceConfig    // persisted in apiSourcesFile
 }
 
 // Sources lists every source: the config file's, then the API's.
@@ -205,15 +205,18 @@ func (d *Daemon) startSourceLocked(c SourceConfig) {
 	ctx, cancel := context.WithCancel(d.runCtx)
 	src := newSource(d, c)
 	d.sources[c.Name] = src
-	d.srcs.cancels[c.Name] = cancel
-	d.sup.Add(ctx, "source "+c.Name, src)
+	done := d.sup.Add(ctx, "source "+c.Name, src)
+	d.srcs.stops[c.Name] = func() { cancel(); <-done }
 }
 
+// stopSourceLocked stops an API source's service and waits for it to
+// return, with the backup it may be running: a source removed and added
+// again, or updated, never has two backups at once.
 func (d *Daemon) stopSourceLocked(name string) {
-	if cancel := d.srcs.cancels[name]; cancel != nil {
-		cancel()
+	if stop := d.srcs.stops[name]; stop != nil {
+		stop()
 	}
-	delete(d.srcs.cancels, name)
+	delete(d.srcs.stops, name)
 	delete(d.sources, name)
 }
 
@@ -375,16 +378,19 @@ func (d *Daemon) adminOp(kind, subject string, fn func(ctx context.Context, prog
 		return errNoArray
 	}
 	op := d.StartOperation(kind, "", subject)
-	go func() {
-		rep, err := fn(d.runCtx, func(done, total int) { op.Update(int64(done), int64(total), 0, 0) })
+	err := d.sup.Go(d.runCtx, kind+" "+subject, func(ctx context.Context) {
+		rep, err := fn(ctx, func(done, total int) { op.Update(int64(done), int64(total), 0, 0) })
 		op.Done(err)
 		if err != nil {
 			d.Bus.Raise("scrub", kind+"/"+subject, Warning, "Array "+kind+" failed", err.Error())
 			return
 		}
 		d.Logger.Info("array operation finished", "kind", kind, "subject", subject, "repaired", rep.Repaired, "errors", rep.ErrorsFound)
-	}()
-	return nil
+	})
+	if err != nil {
+		op.Done(err)
+	}
+	return err
 }
 
 // StartScrub starts a scrub now (verify every shard, repair from
@@ -394,12 +400,11 @@ func (d *Daemon) StartScrub() error {
 	if d.scrub == nil {
 		return errNoArray
 	}
-	go func() {
-		if _, err := d.scrub.Run(d.runCtx); err != nil {
+	return d.sup.Go(d.runCtx, "scrub (by hand)", func(ctx context.Context) {
+		if _, err := d.scrub.Run(ctx); err != nil {
 			d.Bus.Raise("scrub", "scrub/array", Warning, "Array scrub failed", err.Error())
 		}
-	}()
-	return nil
+	})
 }
 
 // StartReplace replaces disk ref by the empty folder or mount point

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -70,7 +71,7 @@ func New(cfg *Config, logger *slog.Logger) *Daemon {
 		logger = slog.Default()
 	}
 	d := &Daemon{Config: cfg, Logger: logger, Bus: NewBus(), Metrics: NewMetrics(), ops: newOperations(), sources: map[string]*Source{},
-		srcs: sourceSet{cancels: map[string]context.CancelFunc{}}}
+		srcs: sourceSet{stops: map[string]func(){}}}
 	d.notReady.Store("starting")
 	d.Bus.hide = d.HidePaths
 	d.ops.hide = d.HidePaths
@@ -172,21 +173,23 @@ func (d *Daemon) openArray() (*raid.Array, error) {
 }
 
 // Run starts everything and returns when ctx ends, after a graceful
-// shutdown: services are cancelled (a backup in flight stops without
-// writing its snapshot: the repository stays consistent), then waited for
-// up to 30 s. Services still running after that are left behind with a
-// warning in the log, and the repository is closed under them; work
-// started outside the supervisor (admin operations, a scrub started from
-// the API) is not waited for at all.
+// shutdown (docs/DESIGN.md, "The supervisor"): every service and task
+// was started through d.sup; they are cancelled (a backup in flight
+// stops without writing its snapshot: the repository stays consistent),
+// then waited for (at most shutdownWait); then the API (the gateway) is
+// closed, and the repository last, once nothing uses it.
 func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 	if err := d.open(ctx); err != nil {
 		return err
 	}
-	defer func() {
-		d.Repo.Close()
-	}()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var api Service
+	running := false
+	defer func() {
+		cancel()
+		d.stop(api, running)
+	}()
 	d.runCtx = sctx
 	d.updateRepoMetrics(ctx)
 	if err := d.loadAPISources(); err != nil {
@@ -207,6 +210,9 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 	d.addMaintenance(sctx)
 	d.addJobs(sctx)
 	srv, err := d.newServer()
+	if srv != nil {
+		api = srv.api
+	}
 	if err != nil {
 		return err
 	}
@@ -220,23 +226,48 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 		start = append(start, "http", d.Config.ListenHTTP)
 	}
 	d.Logger.Info("shoeboxd started", append(start, "array", d.ArrayState(), "state", d.Config.StateDir)...)
+	running = true
 	if started != nil {
 		started(d)
 	}
 	<-ctx.Done()
+	return nil
+}
+
+// shutdownWait bounds how long Run waits for the services and tasks
+// once cancelled.
+const shutdownWait = 30 * time.Second
+
+// stop ends what Run started, in order, once the services' ctx is
+// cancelled: wait for every service and task of the supervisor, close
+// the API (an io.Closer: the gateway's database and audit log), close
+// the repository. After shutdownWait it closes them anyway (as the
+// process is about to exit). running: the daemon had started (it logs
+// the stop then; a failed start was logged by the caller).
+func (d *Daemon) stop(api Service, running bool) {
 	stopping := time.Now()
-	d.Logger.Info("shoeboxd stopping")
+	if running {
+		d.Logger.Info("shoeboxd stopping")
+	}
 	d.notReady.Store("shutting down")
-	cancel()
 	done := make(chan struct{})
 	go func() { d.sup.Wait(); close(done) }()
+	t := time.NewTimer(shutdownWait)
+	defer t.Stop()
 	select {
 	case <-done:
-		d.Logger.Info("shoeboxd stopped", "duration", time.Since(stopping).Round(time.Millisecond))
-	case <-time.After(30 * time.Second):
+		if running {
+			d.Logger.Info("shoeboxd stopped", "duration", time.Since(stopping).Round(time.Millisecond))
+		}
+	case <-t.C:
 		d.Logger.Warn("services did not stop within 30 s; leaving (the repository stays consistent)", "duration", time.Since(stopping).Round(time.Millisecond))
 	}
-	return nil
+	if c, ok := api.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			d.Logger.Warn("closing the API", "err", err)
+		}
+	}
+	d.Repo.Close()
 }
 
 // ArrayState sums the array up for people: "healthy, 3 of 3 disks",

@@ -14,8 +14,15 @@ import (
 // array members) and the array watch.
 func (d *Daemon) addMaintenance(ctx context.Context) {
 	if !d.Config.SMART.Disabled {
-		hist, err := smart.OpenHistory(filepath.Join(d.Config.StateDir, "smart"))
-		if err == nil {
+		dir := filepath.Join(d.Config.StateDir, "smart")
+		hist, err := smart.OpenHistory(dir)
+		if err != nil {
+			// Without its history the poller cannot tell a disk going
+			// bad from one always so: say so instead of polling nothing.
+			msg := fmt.Sprintf("disk health (SMART) is not watched: its history folder %s cannot be used: %v; make it a writable folder (or set smart.disabled) and restart shoeboxd", dir, err)
+			d.Logger.Error(msg)
+			d.Bus.Raise("disk", "smart-history", Warning, "Disk health is not watched", msg)
+		} else {
 			p := &smart.Poller{History: hist, Interval: time.Duration(d.Config.SMART.Every), Logger: d.Logger, Discover: d.discoverDisks}
 			d.poller = p
 			if d.Array != nil {

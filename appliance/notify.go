@@ -13,24 +13,31 @@ import (
 )
 
 // notify sends every alert notification to the configured webhooks
-// (JSON POST, retried with backoff) and by email.
+// (JSON POST, retried with backoff) and by email, each delivery a task
+// of the supervisor. Its subscription to the bus ends with it (a
+// restarted notify subscribes anew; the old channel is dropped).
 func (d *Daemon) notify(ctx context.Context) error {
-	ch := d.Bus.Subscribe(256)
-	client := &http.Client{Timeout: 10 * time.Second}
+	ch, unsubscribe := d.Bus.SubscribeCancel(256)
+	defer unsubscribe()
+	// No kept-alive connection (and its goroutines) outlives a delivery:
+	// alerts are rare, and the daemon leaves no goroutine when it stops.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = true
+	client := &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case a := <-ch:
 			for _, url := range d.Config.Alerts.Webhooks {
-				go d.webhook(ctx, client, url, a)
+				d.sup.Go(ctx, "webhook", func(ctx context.Context) { d.webhook(ctx, client, url, a) })
 			}
 			if e := d.Config.Alerts.Email; e.SMTP != "" && len(e.To) > 0 {
-				go func() {
+				d.sup.Go(ctx, "email", func(context.Context) {
 					if err := d.email(a); err != nil {
 						d.Logger.Warn("alert email not sent", "err", err)
 					}
-				}()
+				})
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -79,6 +80,9 @@ func (d *Daemon) newServer() (*server, error) {
 	// line names the address the listener got (listen: HOST:0 in tests).
 	ln, err := net.Listen("tcp", s.srv.Addr)
 	if err != nil {
+		if c, ok := s.api.(io.Closer); ok {
+			c.Close()
+		}
 		return nil, fmt.Errorf("listen %s: %w (set listen in the config to a free address)", s.srv.Addr, err)
 	}
 	s.ln = ln
