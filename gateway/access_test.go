@@ -46,6 +46,7 @@ func grpcMethods() map[string]bool {
 }
 
 func TestPolicyCoversEveryMethod(t *testing.T) {
+	t.Parallel()
 	registered := grpcMethods()
 	// The descriptors of the shoebox.v1 package: a service defined in the
 	// .proto files but not registered would be missed by the walk above.
@@ -236,6 +237,7 @@ func routeBody(r apiRoute) []byte {
 }
 
 func TestEveryRouteRefuses(t *testing.T) {
+	t.Parallel()
 	routes := apiRoutes(t)
 	if t.Failed() {
 		t.FailNow()
@@ -429,6 +431,7 @@ type snapshotList struct {
 // directly (browse, download, share, lock, GET /v1/sources/{name}) is
 // 404, as for one that does not exist.
 func TestRoles(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	fam := b.backup(map[string][]byte{"photos/IMG_0001.JPG": []byte("a photo")})
@@ -686,6 +689,7 @@ var permissionActions = map[string][]auth.Action{
 // each is allowed exactly the routes of its actions and refused (403)
 // the others.
 func TestEachPermissionRoutes(t *testing.T) {
+	t.Parallel()
 	routes := apiRoutes(t)
 	if t.Failed() {
 		t.FailNow()
@@ -760,6 +764,7 @@ func TestEachPermissionRoutes(t *testing.T) {
 // TestTOTPRequired: on a box that requires two-step sign-in, a person
 // without it may only enrol it; with it, sign-in needs a fresh code.
 func TestTOTPRequired(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t, withTOTPRequired())
 	tom := b.user("tom", "member", map[string]string{"family": "read,write,share,restore"})
 	routes := apiRoutes(t)
@@ -828,6 +833,7 @@ type auditList struct {
 // on that account (no account locks), one address cannot guess fast on
 // any account, and failures are audited without what was typed.
 func TestLoginBrakes(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	b.user("lou", "member", nil)
@@ -919,6 +925,7 @@ func TestLoginBrakes(t *testing.T) {
 // TestPlainHTTPRevokes: plain HTTP redirects a request without a
 // credential, and revokes one that came with it.
 func TestPlainHTTPRevokes(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	plainGet := func(path, authz string) (*http.Response, []byte) {
@@ -979,6 +986,7 @@ func TestPlainHTTPRevokes(t *testing.T) {
 // plain HTTP, and checks that the daemon's log holds none of the
 // passwords, tokens, codes or secrets used.
 func TestSecretsNotLogged(t *testing.T) {
+	t.Parallel()
 	b, logs := newLoggedBox(t)
 	ownerPw := b.ownerPassword()
 	own := b.owner()

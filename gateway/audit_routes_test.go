@@ -73,6 +73,7 @@ type auditCase struct {
 // auditRules entry) or changes nothing (readOnly), never both, and every
 // rule names an action and, but for sign-in, a target.
 func TestAuditRulesCoverEveryMethod(t *testing.T) {
+	t.Parallel()
 	for m := range grpcMethods() {
 		_, audited := auditRules[m]
 		switch {
@@ -104,6 +105,7 @@ func TestAuditRulesCoverEveryMethod(t *testing.T) {
 var auditReadOnly = map[string]bool{"UploadService_HaveFiles": true}
 
 func TestAuditEveryMutatingRoute(t *testing.T) {
+	t.Parallel()
 	routes := apiRoutes(t)
 	b := newTestBox(t)
 	local := b.localToken()

@@ -128,6 +128,7 @@ func verifyCLI(dir string) (int, string) {
 // like the member's own doing) is detected by the box's check over
 // HTTPS and by `shoebox audit verify`.
 func TestSecurityAuditRewrittenChain(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.localToken()
 	b.user("mia", "member", map[string]string{"family": "write"})
@@ -167,6 +168,7 @@ func TestSecurityAuditRewrittenChain(t *testing.T) {
 // rewritten with recomputed hashes keeps it aside as evidence and starts
 // a new chain that says why, instead of continuing the forgery.
 func TestSecurityAuditRewrittenChainAtStart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	closedGateway(t, dir)
 	rewriteAuditLog(t, filepath.Join(dir, "audit"), func(l *unkeyedLine) {
@@ -182,6 +184,7 @@ func TestSecurityAuditRewrittenChainAtStart(t *testing.T) {
 // is checked against nothing forged, stays where it is, and the next
 // anchor replaces the forged one.
 func TestSecurityAuditAnchorForged(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	closedGateway(t, dir)
 	p := audit.AnchorPath(filepath.Join(dir, "audit"))

@@ -60,6 +60,7 @@ func restartOnTampered(t *testing.T, dir string) string {
 // fails verification keeps serving, moves the old log aside unchanged,
 // and starts a new chain that says so.
 func TestTamperedAuditLogKeptAside(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	closedGateway(t, dir)
 	logFile := filepath.Join(dir, "audit", "audit.log")
@@ -99,6 +100,7 @@ func (slowAnchor) get(context.Context) ([]byte, error) { return nil, nil }
 // closes the log and the database, so that a stop never cuts an anchor
 // short or writes one after the log is gone.
 func TestCloseWaitsForAnchor(t *testing.T) {
+	t.Parallel()
 	g, err := New(Options{Dir: t.TempDir(), Params: &fastParams})
 	if err != nil {
 		t.Fatal(err)

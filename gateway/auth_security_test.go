@@ -93,6 +93,7 @@ func (b *testBox) audited() auditList {
 // another session, must end then, with any API key it made; turning the
 // second factor off again ends the person's other sessions too.
 func TestSecurityPasswordSessionAfterTOTP(t *testing.T) {
+	t.Parallel()
 	t.Run("box requires two-step sign-in", func(t *testing.T) {
 		b := newTestBox(t, withTOTPRequired())
 		stolen := b.user("mia", "member", map[string]string{"family": "read"})
@@ -155,6 +156,7 @@ func TestSecurityPasswordSessionAfterTOTP(t *testing.T) {
 // CLI); resetting someone else's sign-in is the owner's, audited, and
 // the person is told.
 func TestSecurityEnrolmentImpersonation(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	ada := b.user("ada", "admin", nil)
@@ -226,6 +228,7 @@ func TestSecurityEnrolmentImpersonation(t *testing.T) {
 // (which a client would follow, posting it again); the code is revoked,
 // the password is never checked, and the account is told.
 func TestSecurityPlainHTTPPostRevokes(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	ownerPw := b.ownerPassword()
@@ -296,6 +299,7 @@ func TestSecurityPlainHTTPPostRevokes(t *testing.T) {
 // minted a long-lived API key must lose it when the victim changes the
 // password; keeping keys is an explicit, audited choice.
 func TestSecurityPasswordChangeRevokesAPIKeys(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	stolen := b.user("val", "member", map[string]string{"family": "read"})
 	var key struct{ Key string }
@@ -332,6 +336,7 @@ func TestSecurityPasswordChangeRevokesAPIKeys(t *testing.T) {
 // name. Outstanding codes can be listed and cancelled, and a password
 // change cancels the person's codes.
 func TestSecurityEnrolmentCodeOfDeletedUser(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	b.must("POST", "/v1/users", own, map[string]string{"name": "vic", "role": "viewer"}, nil)
@@ -371,6 +376,7 @@ func TestSecurityEnrolmentCodeOfDeletedUser(t *testing.T) {
 // an enrolment code for a person who has two-step sign-in gets a session
 // that must still prove the second factor before it may do anything.
 func TestSecurityPairingNeedsSecondFactor(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	secret, recovery := b.enrolTOTP(own)

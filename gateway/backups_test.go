@@ -59,6 +59,7 @@ func seededBytes(seed uint64, n int) []byte {
 // TestSourcesCRUD adds a source through the API, watches it back up,
 // changes and removes it, and finds the config file's sources read-only.
 func TestSourcesCRUD(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	scans := filepath.Join(b.dir, "scans")
@@ -157,6 +158,7 @@ func TestSourcesCRUD(t *testing.T) {
 // TestBackupProgress runs a backup now and watches it over gRPC
 // (WatchProgress) and REST (/v1/progress, JSON lines).
 func TestBackupProgress(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -229,6 +231,7 @@ func TestBackupProgress(t *testing.T) {
 // TestSnapshotsBrowseDiffRestore lists, browses and compares snapshots,
 // restores to the box and downloads over REST and gRPC.
 func TestSnapshotsBrowseDiffRestore(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	files := map[string][]byte{
@@ -460,6 +463,7 @@ func drainDownload(s pb.BackupService_DownloadClient, err error) (int, error) {
 
 // TestBoxStatus covers status, disks, drills, alerts and a scrub.
 func TestBoxStatus(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 

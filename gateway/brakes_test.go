@@ -61,6 +61,7 @@ func (b *testBox) loginVia(c *http.Client, user, pw string) restReply {
 // that stranger's address on that account only: the right password
 // from the person's own address still signs in, at once.
 func TestSecurityNoAccountLockout(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	b.user("lou", "member", nil)
 	stranger, lou := b.from("127.0.0.2"), b.from("127.0.0.3")
@@ -97,6 +98,7 @@ func TestSecurityNoAccountLockout(t *testing.T) {
 // answer to wrong passwords must be the same for a known and an unknown
 // name, step by step.
 func TestSecurityUnknownUserLooksKnown(t *testing.T) {
+	// Not parallel: it sets password hashing's process-wide limits.
 	b := newTestBox(t)
 	b.user("lou", "member", nil)
 	known, unknown := b.from("127.0.0.4"), b.from("127.0.0.5")
@@ -134,6 +136,7 @@ func TestSecurityUnknownUserLooksKnown(t *testing.T) {
 // grant let a member upload, make public links and restore. Each
 // permission now allows exactly its own actions.
 func TestSecurityReadGrantCannotUploadShareRestore(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.localToken()
 	fam := b.backup(map[string][]byte{"photos/IMG_0001.JPG": []byte("a photo")})
@@ -236,6 +239,7 @@ func (b *testBox) users() []listedUser {
 // restore; "write") become read only when the gateway opens its
 // database, and the change is logged and audited.
 func TestSecurityOldGrantsMigrateToRead(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t, withState(func(state string) {
 		dir := filepath.Join(state, "gateway")
 		if err := os.MkdirAll(dir, 0o700); err != nil {

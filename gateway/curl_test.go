@@ -80,6 +80,7 @@ func wantJSONError(t *testing.T, what string, r curlReply, code string) {
 }
 
 func TestCurlREST(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}

@@ -65,6 +65,7 @@ func (b *testBox) runSource(name string) (snap, lastErr string) {
 // after the source was added. Every refusal names the path and the
 // allowed roots.
 func TestSecuritySourceUnderStateDir(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	adm := b.user("ada", "admin", nil)
 	link := filepath.Join(b.dir, "innocent")
@@ -135,6 +136,7 @@ func TestSecuritySourceUnderStateDir(t *testing.T) {
 // folder, and no answer (success or error) shows the box's state
 // directory, where restores live.
 func TestSecurityRestoreTargetRelative(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "restore"})
 	snap := b.backup(map[string][]byte{"a.txt": []byte("alpha")})
@@ -202,6 +204,7 @@ func TestSecurityRestoreTargetRelative(t *testing.T) {
 // last error, its alert) says what happened without the disks' or the
 // state directory's places on the box.
 func TestSecurityNoBoxPathsInErrors(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "read"})
 	snap := b.backup(map[string][]byte{"a.txt": []byte("alpha")})
@@ -264,6 +267,7 @@ func (l alertList) keys() map[string]bool {
 // a space are shown only to those who may read that space; box-wide
 // hardware alerts to those who may see the disks (not viewers).
 func TestSecurityViewerAlertsDrillsScoped(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	vic := b.user("vic", "viewer", map[string]string{"family": "read"})
@@ -374,6 +378,7 @@ func TestSecurityViewerAlertsDrillsScoped(t *testing.T) {
 // names cannot be probed; a thing the caller sees but may not act on
 // still answers 403.
 func TestSecurity404ForForbidden(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	// mia may back up, lock and restore in family (so those routes let
 	// her through to the lookup), and nothing in clients.
@@ -415,6 +420,7 @@ func TestSecurity404ForForbidden(t *testing.T) {
 // TestSecurityDiskHistoryUnknown: a disk the box does not know is a 404
 // naming it, not a server error.
 func TestSecurityDiskHistoryUnknown(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	code, raw := b.do("GET", "/v1/disks/WD-NOSUCHDISK/history", own, nil)
@@ -440,6 +446,7 @@ func TestSecurityDiskHistoryUnknown(t *testing.T) {
 // write its shards there, and the disk being replaced would be marked
 // failed first); the refusal changes nothing.
 func TestSecurityReplaceDiskPath(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	adm := b.user("ada", "admin", nil)
 	var disks struct {
@@ -474,6 +481,7 @@ func TestSecurityReplaceDiskPath(t *testing.T) {
 // offers only CBC-mode suites with SHA-1 MACs, and serves one offering
 // AEAD suites (TLS 1.2) or TLS 1.3.
 func TestSecurityTLSNoCBC(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	addr := strings.TrimPrefix(b.base, "https://")
 	dial := func(cfg *tls.Config) error {

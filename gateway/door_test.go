@@ -21,6 +21,7 @@ import (
 // anonPerAddr at a time per address (an IPv6 address counts by its /64)
 // and anonTotal in all; a release makes room again.
 func TestAnonGate(t *testing.T) {
+	t.Parallel()
 	var g anonGate
 	var releases []func()
 	enter := func(ip string) error {
@@ -63,6 +64,7 @@ func TestAnonGate(t *testing.T) {
 // Content-Length on REST (nothing for a GET, which may be a stream) and
 // from its message's frame on gRPC, which is put back for the transport.
 func TestSignedInBody(t *testing.T) {
+	t.Parallel()
 	msg := append([]byte{0, 0, 0, 1, 44}, bytes.Repeat([]byte{'x'}, 300)...)
 	for _, c := range []struct {
 		what         string
@@ -95,6 +97,7 @@ func TestSignedInBody(t *testing.T) {
 // anonPerAddr from one address the next is refused at once (429 with
 // Retry-After), while signed-in calls and other addresses go on.
 func TestFrontDoorAnonymousInFlight(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	giveUp := b.slowPosts(b.base+"/v1/auth/login", anonPerAddr)
@@ -163,6 +166,7 @@ func (b *testBox) waitAnonymous(n int) {
 // password fields at a body's top level (JSON or a form), also in a
 // body cut short at plainMaxBody, and nothing in nested values.
 func TestReadPlainBody(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		body     string
 		user     string
@@ -190,6 +194,7 @@ func TestReadPlainBody(t *testing.T) {
 // past that a request is still refused (403), but what it carries is
 // not looked at, and the answer says so.
 func TestPlainHTTPLimits(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	const notAll = "too many others"
 
@@ -262,6 +267,7 @@ func TestPlainHTTPLimits(t *testing.T) {
 // written as one summary when the minute is over (with the accounts
 // told); a revoked credential is recorded every time.
 func TestPlainHTTPAuditSummary(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	local := b.localToken()
 	pat := b.user("pat", "member", nil)
@@ -322,6 +328,7 @@ func TestPlainHTTPAuditSummary(t *testing.T) {
 // over REST and gRPC; a member's chunk to someone else's upload, and to
 // an upload in a space they may no longer upload to.
 func TestChunkRefusedBeforeBody(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	local := b.localToken()
 	mia := b.user("mia", "member", map[string]string{"family": "write"})

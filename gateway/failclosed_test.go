@@ -127,6 +127,7 @@ func (b *testBox) criticalAlert(kind string) bool {
 // and a critical alert say why; once space is freed, changes work again
 // and are recorded.
 func TestSecurityAuditFailsClosed(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t, withStateOnTmpfs(t, "64m"))
 	own := b.localToken()
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
@@ -183,6 +184,7 @@ func TestSecurityAuditFailsClosed(t *testing.T) {
 // /healthz 503 — and the next change is refused, not made unaudited.
 // Once space is freed the log resumes (saying so) and changes work.
 func TestSecurityAuditWriteFailure(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t, withStateOnTmpfs(t, "64m"), withGateway("  state_reserve: \"0\"\n"))
 	own := b.localToken()
 	filler := fillDisk(t, b.state)
@@ -233,6 +235,7 @@ func TestSecurityAuditWriteFailure(t *testing.T) {
 // byte of it is written, what was acknowledged stays, and the box keeps
 // working (changes audited, /healthz 200).
 func TestSecurityUploadReserve(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t, withStateOnTmpfs(t, "64m"))
 	own := b.localToken()
 	const size = 15 << 20
@@ -280,6 +283,7 @@ func TestSecurityUploadReserve(t *testing.T) {
 // its quota (gateway.upload_quota, here 10 MiB; by default a quarter of
 // the free space); other accounts have their own.
 func TestSecurityUploadQuota(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t, withStateOnTmpfs(t, "64m"), withGateway("  upload_quota: 10MiB\n"))
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	ben := b.user("ben", "member", map[string]string{"family": "write"})
@@ -359,6 +363,7 @@ func (b *testBox) uploadUntilRefused(tok string) (n int, last []byte) {
 // keeps making changes and /healthz stays 200. A received file counts
 // against its account's quota for a day.
 func TestSecurityUploadsStopAboveReserve(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t, withStateAndFamilyOnTmpfs(t, "96m"), withGateway("  upload_quota: 100%\n"))
 	own := b.localToken()
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
@@ -394,6 +399,7 @@ func TestSecurityUploadsStopAboveReserve(t *testing.T) {
 // how much it needs and what to do; one that fits goes ahead, and the
 // box keeps making changes.
 func TestSecurityRestoreBoundedByReserve(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t, withStateOnTmpfs(t, "48m"))
 	own := b.localToken()
 	snap := b.backup(map[string][]byte{"videos/clip.mov": seededBytes(7, 45<<20), "small/a.jpg": seededBytes(8, 1<<20)})
@@ -427,6 +433,7 @@ func TestSecurityRestoreBoundedByReserve(t *testing.T) {
 // TestReserveAndMargin: the reserve and the margin above it that
 // uploads and restores leave, for disks from a test's tmpfs to 4 TB.
 func TestReserveAndMargin(t *testing.T) {
+	t.Parallel()
 	const MiB, GB = 1 << 20, 1000 * 1000 * 1000
 	for _, tc := range []struct {
 		what                   string
@@ -453,6 +460,7 @@ func TestReserveAndMargin(t *testing.T) {
 // the next change, the alert — says that the disk is full and what to do,
 // rather than "a write error".
 func TestSecurityAuditFullDiskSaysSo(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t, withStateOnTmpfs(t, "64m"), withGateway("  state_reserve: \"0\"\n"))
 	own := b.localToken()
 	fillDisk(t, b.state)

@@ -16,6 +16,7 @@ import (
 // clean. A locked snapshot is refused by ID and kept by the policy; a
 // member may not forget or prune.
 func TestForgetAndPruneThroughTheDaemon(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	mia := b.user("mia", "member", map[string]string{"family": "write,share,restore"})

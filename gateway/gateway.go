@@ -114,7 +114,10 @@ type Gateway struct {
 	chunks    inflight  // upload chunks being received
 	bodies    inflight  // other signed-in bodies
 	hashes    hashBrake // password hashing per account (hashbrake.go)
-	restJSON  restMarshaler
+	// restoreSem runs this gateway's restores one at a time: the box's
+	// disks serve one big write well.
+	restoreSem chan struct{}
+	restJSON   restMarshaler
 
 	grpc    *grpc.Server
 	inproc  *bufconn.Listener
@@ -129,7 +132,8 @@ func New(opt Options) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{opt: opt, d: opt.Daemon, log: opt.Logger, now: opt.Now, plain: newPlainSide(),
-		chunks: inflight{perUser: inflightUser, box: inflightTotal}, bodies: inflight{perUser: bodiesUser}}
+		restoreSem: make(chan struct{}, 1),
+		chunks:     inflight{perUser: inflightUser, box: inflightTotal}, bodies: inflight{perUser: bodiesUser}}
 	if g.log == nil {
 		g.log = slog.Default()
 	}

@@ -23,6 +23,8 @@ import (
 	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/gateway/password"
 	"github.com/shoebox/shoebox/internal/fakeclock"
+	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/vault"
 )
 
 // The harness runs a real daemon (file-backed 2+1 array, two sources) in
@@ -82,6 +84,47 @@ func withState(prepare func(state string)) boxOption {
 // fastParams makes argon2id cheap in tests.
 var fastParams = password.Params{Memory: 64, Time: 1, Threads: 1}
 
+// cheapScryptLogN is the repository passphrase's scrypt cost in tests
+// (the daemon's is vault.DefaultScryptLogN: 64 MiB, a noticeable
+// fraction of a second, several seconds under -race).
+const cheapScryptLogN = 10
+
+// cheapRepository makes the array and the repository a configured box
+// would make on its first start, with a cheap passphrase cost: the
+// daemon then opens them as it opens any existing repository (the cost
+// is stored with the key). Boxes whose config names a repository
+// folder, or whose disks are already labelled, are left to the daemon.
+func cheapRepository(t testing.TB, c *appliance.Config) {
+	t.Helper()
+	dc := c.Disks
+	if c.Repository.Path != "" || len(dc.Members) == 0 {
+		return
+	}
+	for _, m := range dc.Members {
+		if _, err := os.Stat(filepath.Join(m, "shoebox-disk.json")); err == nil {
+			return
+		}
+	}
+	layout := raid.Layout{Data: dc.Data, Parity: dc.Parity}
+	if dc.Mirror {
+		layout = raid.Mirror(len(dc.Members))
+	}
+	a, err := raid.Create(dc.Members, layout, raid.Options{AllowSameDrive: dc.AllowSameDrive, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	pass, err := os.ReadFile(c.Repository.PassphraseFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _, err := vault.Init(context.Background(), a, vault.InitOptions{Passphrase: strings.TrimRight(string(pass), "\r\n"), ScryptLogN: cheapScryptLogN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.Close()
+}
+
 func newTestBox(t testing.TB, opts ...boxOption) *testBox {
 	t.Helper()
 	dir := t.TempDir()
@@ -132,6 +175,7 @@ scrub:
 	if set.prepare != nil {
 		set.prepare(b.state)
 	}
+	cheapRepository(t, c)
 	b.d = appliance.New(c, slog.New(slog.NewTextHandler(set.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	b.d.API = func(d *appliance.Daemon, env appliance.APIEnv) (http.Handler, appliance.Service, error) {
 		g, err := newForDaemon(Options{Now: b.clock.Now, Params: &fastParams}, d, env)
@@ -151,6 +195,12 @@ scrub:
 		t.Fatalf("daemon: %v", err)
 	}
 	t.Cleanup(func() {
+		// The client's idle HTTP/2 connections would hold the server's
+		// graceful shutdown for its GOAWAY timeout (a second): the test
+		// is over, close them first.
+		if b.client != nil {
+			b.client.CloseIdleConnections()
+		}
 		cancel()
 		<-done
 		if b.g != nil {

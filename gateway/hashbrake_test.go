@@ -20,6 +20,7 @@ import (
 // are not audited. Links without a password, another account's links
 // and the owner's sign-in are not held up (review finding 4).
 func TestHashingBrakePerAccount(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	snap := b.backup(map[string][]byte{"a.jpg": []byte("a photo")})
 	mia := b.user("mia", "member", map[string]string{"family": "read,share"})
@@ -80,6 +81,7 @@ func TestHashingBrakePerAccount(t *testing.T) {
 // other accounts, calls that hash nothing and the box's local token go
 // on meanwhile.
 func TestHashingBrakeOneAtATime(t *testing.T) {
+	t.Parallel()
 	var h hashBrake
 	now := time.Unix(1e9, 0)
 	mia := auth.Principal{User: "mia", UserID: "u1", Kind: auth.KindSession}

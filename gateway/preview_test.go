@@ -18,6 +18,8 @@ import (
 // progressive JPEG and a 16-bit PNG, both well under the old 200-megapixel
 // cap — are refused from their headers; a photo still gets its preview.
 func TestSecurityPreviewBombs(t *testing.T) {
+	// Not parallel: it decodes images of tens of megapixels, which under
+	// -race beside the other tests outlasts the visitor's HTTP timeout.
 	b := newTestBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{
@@ -63,6 +65,8 @@ func TestSecurityPreviewBombs(t *testing.T) {
 // preview is made stops it; nothing is cached, the turn is free, and the
 // next visitor gets the preview.
 func TestPreviewStopsWithVisitor(t *testing.T) {
+	// Not parallel: it decodes images of tens of megapixels, which under
+	// -race beside the other tests outlasts the visitor's HTTP timeout.
 	b := newTestBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"big.jpg": previewtest.Bytes(previewtest.Photo, 7000, 5000)}) // 52 MiB to decode: a large one

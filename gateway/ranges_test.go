@@ -15,6 +15,7 @@ import (
 // snapshot for millions of years; a snapshot lock until 9999-12-31 made
 // it undeletable for good (locks only grow).
 func TestSecurityAbsurdRanges(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"a.txt": []byte("alpha")})

@@ -16,6 +16,7 @@ import (
 // (keeping the replaced file as NAME.shoebox-old unless no_keep) as the
 // request's "existing" says.
 func TestRestoreExistingFilesAPI(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	files := map[string][]byte{

@@ -35,6 +35,7 @@ func (b *testBox) linkStatus(c createdShare, file string) int {
 // cause at most what the sign-in brake allows (10 at once), not one
 // entry per request.
 func TestReviewPlainHTTPAuditFlood(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.localToken()
 	before := b.lastSeq(own)
@@ -62,6 +63,7 @@ func TestReviewPlainHTTPAuditFlood(t *testing.T) {
 // (threat model: a thief must not "keep share links made with it alive")
 // leaves the thief's links serving.
 func TestReviewLinksOfSignedOutSessionOutliveReset(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	b.user("mia", "member", map[string]string{"family": "read,share"})
@@ -99,6 +101,7 @@ func TestReviewLinksOfSignedOutSessionOutliveReset(t *testing.T) {
 // to the credential that made them; keys are not bound to the session
 // that made them.
 func TestReviewKeysOfRevokedSession(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	b.user("mia", "member", map[string]string{"family": "read,share"})
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
@@ -125,6 +128,7 @@ func TestReviewKeysOfRevokedSession(t *testing.T) {
 // new session the admin has not seen. Only a password or second-factor
 // change would have ended it.
 func TestReviewPairingCodeOfRevokedSession(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	b.user("ada", "admin", nil)
 	thief := b.login("ada", "password-of-ada", "")
@@ -144,6 +148,7 @@ func TestReviewPairingCodeOfRevokedSession(t *testing.T) {
 // their actor the person whose links they were (or a deleted account,
 // with no account ID), not the owner or admin who did it.
 func TestReviewShareRevokedAuditActor(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	ada := b.user("ada", "admin", nil)
@@ -212,6 +217,7 @@ func (b *testBox) pairingTakeover(t *testing.T, what string, st int, raw []byte,
 // of their own new account — "sign in as another person", which the
 // threat model says a rogue admin must not.
 func TestReviewAdminPairsAccountWithPassword(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	ada := b.user("ada", "admin", nil)
 	b.must("POST", "/v1/users", b.localToken(), map[string]string{"name": "carol", "password": "password-of-carol", "role": "admin"}, nil)
@@ -226,6 +232,7 @@ func TestReviewAdminPairsAccountWithPassword(t *testing.T) {
 // that account an owner. The admin's code still works, and signs the
 // admin in as an owner: "take over an owner's account".
 func TestReviewPairingCodeSurvivesPromotion(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	ada := b.user("ada", "admin", nil)
@@ -249,6 +256,7 @@ func TestReviewPairingCodeSurvivesPromotion(t *testing.T) {
 // script's key takes the account over, and keeps a session after the
 // key is revoked.
 func TestReviewAPIKeyMintsSession(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	ada := b.user("ada", "admin", nil)
 	var key struct{ Key string }
@@ -268,6 +276,7 @@ func TestReviewAPIKeyMintsSession(t *testing.T) {
 // the budget with slow bodies, and a member's full-size chunk is refused
 // (429) for as long as they like (the server's read timeout is 5 min).
 func TestReviewChunkBudgetHeldBeforeAuthorization(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	data := make([]byte, maxChunk)
@@ -334,6 +343,7 @@ func TestReviewChunkBudgetHeldBeforeAuthorization(t *testing.T) {
 // no space left on device". Docs/SECURITY.md: "no public page, zip
 // entry, header or error ever shows a path on the box".
 func TestReviewFullStateDiskLeaks(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t, withStateOnTmpfs(t, "64m"), withGateway("  state_reserve: \"0\"\n"))
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
 	link := b.createShare(b.localToken(), map[string]any{"snapshot": snap, "path": "docs", "download": true})
@@ -392,6 +402,7 @@ func withStateAndFamilyOnTmpfs(t testing.TB, size string) boxOption {
 // "fill the state disk to blind the audit log"; uploads "never" take the
 // reserve, "so only something else filling the disk gets there".
 func TestReviewMemberUploadsStopTheBox(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t, withStateAndFamilyOnTmpfs(t, "96m"))
 	own := b.localToken()
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
@@ -427,6 +438,7 @@ func TestReviewMemberUploadsStopTheBox(t *testing.T) {
 // mount points ("/srv/disk-a/shoebox/.tmp/…"), which are shown "only to
 // those who may manage them".
 func TestReviewOperationErrorsShowDiskPaths(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	vic := b.user("vic", "viewer", map[string]string{"family": "read"})
 	for _, d := range []string{"disk-a", "disk-b"} { // two disks of a 2+1 array gone: writes fail

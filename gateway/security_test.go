@@ -26,6 +26,7 @@ import (
 // use it as a path to write outside the restore folder (as root,
 // anywhere on the box, e.g. into another space's folder).
 func TestRestoreTargetSymlink(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "restore"})
 	outside := filepath.Join(b.dir, "outside")
@@ -58,6 +59,7 @@ func TestRestoreTargetSymlink(t *testing.T) {
 // own spaces and the box's (scrubs), not the backups and restores of
 // spaces they have no grant on.
 func TestOperationsOfOtherSpaces(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	fam := b.user("fay", "member", map[string]string{"family": "restore"})
@@ -113,6 +115,7 @@ func TestOperationsOfOtherSpaces(t *testing.T) {
 // them out with a secret only the key's holder has), sign their devices
 // out, list them, or change the password.
 func TestAPIKeyCannotChangeAccount(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	var key struct{ Key string }
@@ -162,6 +165,7 @@ func TestAPIKeyCannotChangeAccount(t *testing.T) {
 // when the owner loses the grant on the link's space, the link stops,
 // cookies included.
 func TestShareLinkOwnerLosesAccess(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	mia := b.user("mia", "member", map[string]string{"family": "share"})
@@ -191,6 +195,7 @@ func TestShareLinkOwnerLosesAccess(t *testing.T) {
 // only; sent along with another link's token it must not open the
 // first link there (sidestepping the second's use count and log).
 func TestShareCookieOtherLink(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha"), "pics/p.txt": []byte("pic")})
@@ -228,6 +233,7 @@ func TestShareCookieOtherLink(t *testing.T) {
 // and at most maxPublicBody of one that does not (sign-in); only a
 // signed-in caller may send an upload chunk's worth.
 func TestPreAuthBodyLimit(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	big := map[string]any{"offset": 0, "data": bytes.Repeat([]byte{'x'}, 3<<20)}
@@ -290,6 +296,7 @@ func authzHeader(tok string) string {
 // the client, over gRPC or REST: forging it neither dodges the per-IP
 // sign-in limit nor makes a remote caller look like loopback.
 func TestClientIPNotForgeable(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -174,6 +174,7 @@ func (b *testBox) auditEntries(tok, query string) []auditRow {
 // form, the listing, previews re-encoded without metadata, the exact
 // originals, a zip, the access and audit logs.
 func TestShareLinkLifecycle(t *testing.T) {
+	t.Parallel()
 	photos := mediaPhotos(t, sharePhotos...)
 	b := newTestBox(t)
 	own := b.owner()
@@ -458,6 +459,7 @@ func keysOf[V any](m map[string]V) []string {
 // TestShareLinkViewOnly: a link with downloads off shows previews and
 // pages, never the originals.
 func TestShareLinkViewOnly(t *testing.T) {
+	t.Parallel()
 	photos := mediaPhotos(t, sharePhotos[0])
 	b := newTestBox(t)
 	own := b.owner()
@@ -504,6 +506,7 @@ func TestShareLinkViewOnly(t *testing.T) {
 // TestShareLinkLimits: expiry (with the gateway's clock), the cookie's
 // own hour, max uses, revoke-all, and a token sent over plain HTTP.
 func TestShareLinkLimits(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha"), "docs/b.txt": []byte("beta")})
@@ -663,6 +666,7 @@ func (b *testBox) listShares(tok string) map[string]shareRow {
 // absurd expiry, or a negative use limit, is refused with a message that
 // names the field, and makes no link; 0 still means the default.
 func TestSecurityShareExpiresDaysNegative(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
@@ -698,6 +702,7 @@ func TestSecurityShareExpiresDaysNegative(t *testing.T) {
 // person under a differently cased name revokes their links, and a new
 // account that takes the name neither revives nor sees them.
 func TestSecurityDeleteUserOtherCaseRevokesLinks(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	mia := b.user("mia", "admin", nil)
@@ -736,6 +741,7 @@ func TestSecurityDeleteUserOtherCaseRevokesLinks(t *testing.T) {
 // ended by a password change elsewhere; a plain sign-out keeps it. The
 // list says which credential made each link.
 func TestSecurityShareOutlivesCredential(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	s1 := b.user("mia", "admin", nil)
@@ -828,6 +834,7 @@ func TestSecurityShareOutlivesCredential(t *testing.T) {
 // failure and lock is in the link's access log and the audit log, a lock
 // alerts the owner, and one address cannot hammer share pages.
 func TestSecurityShareLinkPasswordGuessing(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
@@ -972,6 +979,7 @@ func TestSecurityShareLinkPasswordGuessing(t *testing.T) {
 // page, zip entry, header or error, nor the share API, shows a path on
 // the box.
 func TestSecurityShareNoBoxPaths(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha"), "pics/b.txt": []byte("beta")})
@@ -1048,6 +1056,7 @@ func TestSecurityShareNoBoxPaths(t *testing.T) {
 // password-hashing budget is full is answered 429 with Retry-After, not
 // 404 ("this link does not exist"), and counts as no failure.
 func TestSharePasswordWhenKDFBusy(t *testing.T) {
+	// Not parallel: it sets password hashing's process-wide limits.
 	b := newTestBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
@@ -1076,6 +1085,7 @@ func TestSharePasswordWhenKDFBusy(t *testing.T) {
 // owner; a member of another space does not, nor do those who may only
 // read the space: the alert names the visitor's address.
 func TestShareLockAlertReachesItsOwner(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	mia := b.user("mia", "member", map[string]string{"family": "read,share"})

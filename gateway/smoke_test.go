@@ -11,6 +11,7 @@ import (
 // TestSmoke signs the owner in over REST, backs up a photo, browses the
 // snapshot over REST and over gRPC.
 func TestSmoke(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	var st struct {

@@ -25,6 +25,7 @@ import (
 // said in the log, which names the file and the account but never the
 // password.
 func TestInitialPasswordFileHoldsThePasswordAlone(t *testing.T) {
+	t.Parallel()
 	var log syncBuffer
 	b := newTestBox(t, withLog(&log))
 	p := filepath.Join(b.state, "gateway", InitialPasswordFile)
@@ -55,6 +56,7 @@ func TestInitialPasswordFileHoldsThePasswordAlone(t *testing.T) {
 // Host header the box does not serve; /healthz and the log warn that
 // phones need public_url.
 func TestLinksFollowTheHostUsed(t *testing.T) {
+	t.Parallel()
 	var log syncBuffer
 	b := newTestBox(t, withLog(&log))
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(b.base, "https://"))
@@ -108,6 +110,7 @@ func TestLinksFollowTheHostUsed(t *testing.T) {
 // TestPublicURLConfigured: with public_url, every link uses it whatever
 // Host a request names, and /healthz has nothing to warn about.
 func TestPublicURLConfigured(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t, func(s *boxSettings) {
 		s.cfg = strings.Replace(s.cfg, "listen_http:", "public_url: https://photos.example.org/\nlisten_http:", 1)
 	})
@@ -138,6 +141,7 @@ func (b *testBox) page(path string) (*http.Response, string) {
 // address in a browser: its name, version and state, and where to go
 // next; no script, no secret, the share pages' security headers.
 func TestFrontPage(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	resp, page := b.page("/")
 	host, _ := os.Hostname()
@@ -171,6 +175,7 @@ func TestFrontPage(t *testing.T) {
 // what pairing is, in its own words: not the share pages' title and
 // footer ("Shared with you", "Shared privately … expires").
 func TestPairPageFooter(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	resp, page := b.page("/pair")
 	if resp.StatusCode != http.StatusOK {

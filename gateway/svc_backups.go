@@ -293,9 +293,6 @@ func (s *backupService) DiffSnapshots(ctx context.Context, r *pb.DiffRequest) (_
 	return out, err
 }
 
-// restoreSem runs the API's restores one at a time.
-var restoreSem = make(chan struct{}, 1)
-
 // restoreTarget checks a restore's target: a folder named relative to
 // the restore root (STATE/restores), new or empty, reached through real
 // folders only (not through a link an earlier restore made). Answers and
@@ -334,8 +331,8 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (_ *p
 	}
 	// One restore at a time: the box's disks serve one big write well.
 	select {
-	case restoreSem <- struct{}{}:
-		defer func() { <-restoreSem }()
+	case s.g.restoreSem <- struct{}{}:
+		defer func() { <-s.g.restoreSem }()
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

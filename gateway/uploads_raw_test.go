@@ -36,6 +36,7 @@ func (b *testBox) rawPut(tok, id string, off int, body []byte) (int, []byte) {
 // body, keeps what arrived of a chunk cut off, and refuses as every
 // route does.
 func TestUploadRawChunks(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	viewer := b.user("vic", "viewer", map[string]string{"family": "read"})
@@ -126,6 +127,7 @@ func (s stall) Close() error {
 // refused with 429 and Retry-After at once, its body unread, and goes
 // through once the others are done.
 func TestUploadChunksInFlight(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	const size = 16 << 20
@@ -198,6 +200,7 @@ func TestUploadChunksInFlight(t *testing.T) {
 // may carry is refused (413) before the box makes room for it; without a
 // credential it is refused (401) before anything else.
 func TestChunkClaimedTooLarge(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	up := b.startUpload(mia, "family", "phone", "a.jpg", seededBytes(30, 100))

@@ -42,6 +42,7 @@ func (b *testBox) sendPhoto(tok, space, device, name string, data []byte) upload
 // would tell a member what the spaces they cannot see hold. Inside a
 // space, deduplication still works.
 func TestSecurityUploadDedupPerSpace(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
@@ -85,6 +86,7 @@ func TestSecurityUploadDedupPerSpace(t *testing.T) {
 // member's business: stored_path is relative to the space (the source's
 // folder), in every answer, and error texts do not name box paths.
 func TestSecurityUploadPathsRelative(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	photo := seededBytes(2, 30_000)
@@ -145,6 +147,7 @@ func TestSecurityUploadPathsRelative(t *testing.T) {
 // sees neither the old account's unfinished uploads nor its history,
 // and the old part files are gone with the account.
 func TestSecurityUploadStateBoundToAccount(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.localToken()
 	mia := b.user("mia", "member", map[string]string{"family": "write"})

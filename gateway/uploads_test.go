@@ -101,6 +101,7 @@ func (b *testBox) waitInSnapshot(tok, p string, size int64, within time.Duration
 // finds the photo filed in the family folder and backed up within
 // seconds.
 func TestUploadResumable(t *testing.T) {
+	t.Parallel()
 	photo := uploadPhoto(t)
 	b := newTestBox(t)
 	own := b.owner()
@@ -229,6 +230,7 @@ func TestUploadResumable(t *testing.T) {
 // TestUploadChecksumMismatch: data that does not match the declared
 // SHA-256 is refused and nothing lands; the upload restarts at 0.
 func TestUploadChecksumMismatch(t *testing.T) {
+	t.Parallel()
 	photo := uploadPhoto(t)
 	b := newTestBox(t)
 	own := b.owner()
@@ -261,6 +263,7 @@ func TestUploadChecksumMismatch(t *testing.T) {
 
 // TestUploadGRPC runs the phone's flow over gRPC with raw bytes.
 func TestUploadGRPC(t *testing.T) {
+	t.Parallel()
 	photo := uploadPhoto(t)
 	b := newTestBox(t)
 	own := b.owner()
@@ -326,6 +329,7 @@ func TestUploadGRPC(t *testing.T) {
 // permission on the target space (for a member); a viewer never uploads;
 // an upload belongs to the person who started it.
 func TestUploadAccess(t *testing.T) {
+	t.Parallel()
 	b := newTestBox(t)
 	own := b.owner()
 	viewer := b.user("grandpa", "viewer", map[string]string{"family": "read"})
