@@ -24,6 +24,7 @@ import (
 	"github.com/shoebox/shoebox/gateway/share"
 	"github.com/shoebox/shoebox/gateway/token"
 	"github.com/shoebox/shoebox/gateway/upload"
+	"github.com/shoebox/shoebox/internal/units"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/vault"
 )
@@ -53,6 +54,9 @@ var errorRules = []errorRule{
 	{vault.ErrNoSnapshot, codes.NotFound, "list snapshots with GET /v1/snapshots"},
 	{vault.ErrAmbiguous, codes.InvalidArgument, "give more characters of the snapshot ID"},
 	{vault.ErrBadRef, codes.InvalidArgument, ""},
+	{units.ErrTooShort, codes.InvalidArgument, "docs/UNITS.md: months are mo"},
+	{units.ErrDuration, codes.InvalidArgument, "docs/UNITS.md lists the forms"},
+	{units.ErrSize, codes.InvalidArgument, "docs/UNITS.md lists the forms"},
 	{vault.ErrImmutable, codes.FailedPrecondition, "the snapshot is locked; locks cannot be shortened"},
 	{vault.ErrLocked, codes.Unavailable, "another operation holds the repository; try again shortly"},
 	{vault.ErrCorrupt, codes.DataLoss, "run a scrub from the Disks screen; the box repairs from redundancy when it can"},
