@@ -62,10 +62,7 @@ func TestForgetPruneEveryKillPoint(t *testing.T) {
 	f := newPruneFixture(t)
 	root := f.store.Root()
 	f.r.Close()
-	base := t.TempDir()
-	if err := os.CopyFS(base, os.DirFS(root)); err != nil {
-		t.Fatal(err)
-	}
+	base := copyRepo(t, root).Root()
 	run := func(store raid.ObjectStore) error {
 		r, err := Open(ctx, store, testPassphrase)
 		if err != nil {
@@ -139,10 +136,7 @@ func TestBackupEveryKillPoint(t *testing.T) {
 	f := newPruneFixture(t)
 	root := f.store.Root()
 	f.r.Close()
-	base := t.TempDir()
-	if err := os.CopyFS(base, os.DirFS(root)); err != nil {
-		t.Fatal(err)
-	}
+	base := copyRepo(t, root).Root()
 	// New data for the backup: a generation the fixture has not seen.
 	for i := 0; i < 6; i++ {
 		writeFile(t, filepath.Join(f.src, "new"+string(rune('a'+i))+".bin"), randBytes(uint64(100+i), 300<<10), testEpoch)
@@ -292,10 +286,7 @@ func TestBackupAfterKillReusesFinishedPacks(t *testing.T) {
 	f := newPruneFixture(t)
 	root := f.store.Root()
 	f.r.Close()
-	base := t.TempDir()
-	if err := os.CopyFS(base, os.DirFS(root)); err != nil {
-		t.Fatal(err)
-	}
+	base := copyRepo(t, root).Root()
 	// New data, several 1 MiB packs of it.
 	want := map[string][]byte{}
 	for i := 0; i < 12; i++ {
