@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/smart"
 )
@@ -80,7 +81,7 @@ UNKNOWN (no health could be read, and why).`,
 					return err
 				}
 				defer arr.Close()
-				p.ArrayErrors = smart.ArrayErrorsOf(arr)
+				p.ArrayErrors = appliance.ArrayErrorsOf(arr)
 			}
 			events := p.Subscribe(64)
 			sts, err := p.Poll(ctx)
