@@ -23,6 +23,17 @@
 // swapped for a link after it was added never leads a backup into the
 // box's secrets.
 //
+// # Disk health and evacuation
+//
+// smart judges disks and raid moves shards; neither knows the other. The
+// policy that joins them lives here (evacuate.go): [ArrayErrorsOf] feeds
+// the array's own per-disk error counts to the SMART poller, and
+// [FailingMember] picks the present, active member on a disk that turns
+// FAILING, matched by serial or WWN. The daemon's [Evacuator] empties it
+// as soon as the event comes (config smart.evacuate), and `shoebox disks
+// --evacuate` decides with the same function; a FAILING disk that is no
+// member (the system disk) is reported, not evacuated.
+//
 // # Alerts and spaces
 //
 // An [Alert] about a source carries the source's name as its Space

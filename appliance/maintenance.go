@@ -26,14 +26,14 @@ func (d *Daemon) addMaintenance(ctx context.Context) {
 			p := &smart.Poller{History: hist, Interval: time.Duration(d.Config.SMART.Every), Logger: d.Logger, Discover: d.discoverDisks}
 			d.poller = p
 			if d.Array != nil {
-				p.ArrayErrors = smart.ArrayErrorsOf(d.Array)
+				p.ArrayErrors = ArrayErrorsOf(d.Array)
 			}
 			events := p.Subscribe(16)
 			d.sup.Add(ctx, "smart", p)
 			d.sup.Add(ctx, "smart-alerts", ServiceFunc(func(ctx context.Context) error { return d.diskAlerts(ctx, events) }))
 			if d.Array != nil && (d.Config.SMART.Evacuate == nil || *d.Config.SMART.Evacuate) {
-				evac := &smart.Evacuator{Array: d.Array, Events: p.Subscribe(16), Logger: d.Logger,
-					Track: func(disk string) smart.Op { return d.StartOperation(OpEvacuate, "", disk) }}
+				evac := &Evacuator{Array: d.Array, Events: p.Subscribe(16), Logger: d.Logger,
+					Track: func(disk string) *Op { return d.StartOperation(OpEvacuate, "", disk) }}
 				d.sup.Add(ctx, "evacuate", evac)
 			}
 		}

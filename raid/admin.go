@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoebox/shoebox/internal/atomicfile"
+	"github.com/shoebox/shoebox/internal/blockdev"
 )
 
 // ScrubOptions tune a scrub.
@@ -286,7 +287,7 @@ func (a *Array) Add(path string) error {
 	if err != nil {
 		return err
 	}
-	dev, _ := DeviceOf(path)
+	dev, _ := blockdev.DeviceOf(path)
 	a.mu.Lock()
 	a.members = append(a.members, &member{path: path, label: l, state: StateActive, store: st, dev: dev, serial: a.driveKey(l)})
 	a.mu.Unlock()
@@ -339,7 +340,7 @@ func (a *Array) attach(path string) bool {
 	if err != nil {
 		return false
 	}
-	dev, _ := DeviceOf(path)
+	dev, _ := blockdev.DeviceOf(path)
 	a.members = append(a.members, &member{path: path, label: l, state: StateActive, store: st, dev: dev, serial: a.driveKey(l)})
 	var missing []MemberInfo
 	for _, x := range a.missing {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/klauspost/reedsolomon"
 	"github.com/shoebox/shoebox/internal/atomicfile"
+	"github.com/shoebox/shoebox/internal/blockdev"
 )
 
 // Options tune an array.
@@ -195,13 +196,14 @@ func distinctDrives(ms []MemberInfo) int {
 }
 
 func newLabel(p, arrayID string, layout Layout) (*Label, []byte, error) {
-	mp, _ := IsMountPoint(p)
-	serial, wwn, model, _ := DriveIdentity(p)
+	mp, _ := blockdev.IsMountPoint(p)
+	id, _ := blockdev.DriveIdentity(p)
+	serial := id.Serial
 	if serial == "" {
-		serial = wwn
+		serial = id.WWN
 	}
 	l := &Label{Version: 1, ArrayID: arrayID, DiskID: newID(), Created: time.Now().UTC(), Layout: layout,
-		Serial: serial, WWN: wwn, Model: model, MountPoint: mp}
+		Serial: serial, WWN: id.WWN, Model: id.Model, MountPoint: mp}
 	lb, err := jsonIndent(l)
 	return l, lb, err
 }
@@ -313,7 +315,7 @@ func OpenArray(paths []string, opt Options) (*Array, error) {
 			problems = append(problems, fmt.Sprintf("%s: %v", f.path, err))
 			continue
 		}
-		dev, _ := DeviceOf(f.path)
+		dev, _ := blockdev.DeviceOf(f.path)
 		a.members = append(a.members, &member{path: f.path, label: f.l, state: mi.State, store: st, dev: dev, serial: a.driveKey(f.l)})
 		present = append(present, f.path)
 		mi.Path = f.path

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/shoebox/shoebox/internal/blockdev"
 )
 
 // Put implements ObjectStore. The object is split into shards written to
@@ -283,7 +285,7 @@ func (m *member) put(ctx context.Context, name string, r io.Reader) error {
 }
 
 func (m *member) checkMounted() error {
-	dev, err := DeviceOf(m.path)
+	dev, err := blockdev.DeviceOf(m.path)
 	if err == nil && dev == m.dev && (!m.label.MountPoint || isMountPoint(m.path)) {
 		return nil
 	}
@@ -306,7 +308,7 @@ func freeBytes(path string) (uint64, error) {
 }
 
 func isMountPoint(p string) bool {
-	ok, err := IsMountPoint(p)
+	ok, err := blockdev.IsMountPoint(p)
 	return err == nil && ok
 }
 

@@ -10,4 +10,9 @@
 // CreatePending, which costs no memory on stores with that capability.
 // Errors a user can act on (full disk, read-only file system, permission)
 // say what to do next.
+//
+// Which physical drive holds a member (its serial, WWN and model, so that
+// two shards of an object never share a drive) and whether its directory
+// is still a mount point are read by internal/blockdev, the one place
+// that reads disk identity for raid and smart.
 package raid

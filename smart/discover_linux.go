@@ -14,7 +14,7 @@ import (
 	"time"
 
 	smartgo "github.com/anatol/smart.go"
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/internal/blockdev"
 )
 
 // Discovery: the block devices of /sys/block, their identity from sysfs,
@@ -61,7 +61,7 @@ type sysFacts struct {
 func (e devEnv) sysFacts(name string) sysFacts {
 	dir := filepath.Join(e.sysBlock, name)
 	var f sysFacts
-	f.ataVendor = readSysAttr(filepath.Join(dir, "device", "vendor")) == "ATA"
+	f.ataVendor = blockdev.ReadAttr(filepath.Join(dir, "device", "vendor")) == "ATA"
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		f.usb = strings.Contains(real, "/usb")
 	}
@@ -69,7 +69,8 @@ func (e devEnv) sysFacts(name string) sysFacts {
 }
 
 // sysIdentity is a disk's identity as sysfs gives it to anyone, without a
-// command sent to the disk: model, serial, firmware, WWN, capacity. For
+// command sent to the disk: model, serial and WWN as blockdev.DiskIdentity
+// reads them (as raid does for its members), firmware, capacity. For
 // libata disks the IDENTIFY data cached in the ATA information VPD page
 // (89h) gives the full model name (the SCSI one is cut at 16 bytes).
 func (e devEnv) sysIdentity(name string) Record {
@@ -78,28 +79,18 @@ func (e devEnv) sysIdentity(name string) Record {
 	if strings.HasPrefix(name, "nvme") {
 		r.Protocol = NVMe
 	}
-	r.Model = readSysAttr(filepath.Join(dir, "device", "model"))
-	r.Serial = readSysAttr(filepath.Join(dir, "device", "serial"))
-	if r.Serial == "" {
-		r.Serial = readSysAttr(filepath.Join(dir, "serial"))
-	}
-	if r.Serial == "" {
-		r.Serial = vpdPage80Serial(filepath.Join(dir, "device", "vpd_pg80"))
-	}
-	r.Firmware = readSysAttr(filepath.Join(dir, "device", "firmware_rev"))
+	disk := blockdev.DiskIdentity(dir)
+	r.Model, r.Serial, r.WWN = disk.Model, disk.Serial, disk.WWN
+	r.Firmware = blockdev.ReadAttr(filepath.Join(dir, "device", "firmware_rev"))
 	if r.Firmware == "" {
-		r.Firmware = readSysAttr(filepath.Join(dir, "device", "rev"))
+		r.Firmware = blockdev.ReadAttr(filepath.Join(dir, "device", "rev"))
 	}
-	r.WWN = raid.NormalizeWWN(readSysAttr(filepath.Join(dir, "wwid")))
-	if r.WWN == "" {
-		r.WWN = raid.NormalizeWWN(readSysAttr(filepath.Join(dir, "device", "wwid")))
-	}
-	if s, err := strconv.ParseUint(readSysAttr(filepath.Join(dir, "size")), 10, 64); err == nil {
+	if s, err := strconv.ParseUint(blockdev.ReadAttr(filepath.Join(dir, "size")), 10, 64); err == nil {
 		r.Capacity = s * 512 // always in 512-byte units
 	}
 	_, err := os.Stat(filepath.Join(dir, "device", "scsi_level"))
 	isSCSI := err == nil // sd: not virtio (whose vendor is a PCI ID), not NVMe
-	switch vendor := readSysAttr(filepath.Join(dir, "device", "vendor")); {
+	switch vendor := blockdev.ReadAttr(filepath.Join(dir, "device", "vendor")); {
 	case !isSCSI:
 	case vendor != "ATA":
 		// SCSI names a disk "VENDOR PRODUCT", as smartctl does.
@@ -123,28 +114,6 @@ func (e devEnv) sysIdentity(name string) Record {
 		}
 	}
 	return r
-}
-
-func readSysAttr(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(strings.TrimRight(string(b), "\x00"))
-}
-
-// vpdPage80Serial is the unit serial number in a raw VPD page 80h.
-func vpdPage80Serial(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil || len(b) < 4 || b[1] != 0x80 {
-		return ""
-	}
-	n := int(b[2])<<8 | int(b[3])
-	b = b[4:]
-	if n < len(b) {
-		b = b[:n]
-	}
-	return strings.TrimSpace(strings.TrimRight(string(b), "\x00"))
 }
 
 // Discover lists the machine's whole disks from /sys/block, skipping
@@ -191,10 +160,10 @@ func (e devEnv) diskNames() ([]string, error) {
 		if _, err := os.Stat(filepath.Join(dir, "partition")); err == nil {
 			continue
 		}
-		if readSysAttr(filepath.Join(dir, "hidden")) == "1" {
+		if blockdev.ReadAttr(filepath.Join(dir, "hidden")) == "1" {
 			continue
 		}
-		if s := readSysAttr(filepath.Join(dir, "size")); s == "0" {
+		if s := blockdev.ReadAttr(filepath.Join(dir, "size")); s == "0" {
 			continue // card reader without a card, empty drive
 		}
 		names = append(names, name)

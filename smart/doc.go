@@ -22,7 +22,11 @@
 // # Watching
 //
 // A Poller reads every disk on an interval, keeps a downsampled History
-// per disk, and publishes an Event when a verdict changes; an Evacuator
-// turns a FAILING member of the disk array into an evacuation of its
-// shards, keeping redundancy.
+// per disk, and publishes an Event when a verdict changes. What to do
+// about a verdict is not decided here: smart imports nothing of the disk
+// array, and the policy that turns a FAILING member of the array into an
+// evacuation of its shards (and feeds the array's own error counts back
+// as ArrayErrors) lives in appliance (appliance.Evacuator,
+// appliance.FailingMember). Disk identity from sysfs (serial, WWN, model)
+// is read by internal/blockdev, as raid reads its members'.
 package smart

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/shoebox/shoebox/internal/testcorpus"
-	"github.com/shoebox/shoebox/raid"
-	"github.com/shoebox/shoebox/raid/looptest"
 	"github.com/shoebox/shoebox/smart"
 )
 
@@ -115,77 +112,6 @@ func TestPollerEventsAndHistory(t *testing.T) {
 	d, err := h.Find("SB-TEST-1")
 	if err != nil || len(d.Samples) != 2 || d.Samples[1].State != smart.Failing {
 		t.Fatalf("history: %+v, %v; want two samples ending FAILING", d, err)
-	}
-}
-
-// TestEvacuateFailingMember wires the poller to a real 2+1 array on four
-// loop-device disks: when the disk behind one member turns FAILING, the
-// evacuator moves its shards to the others and every object stays whole
-// and fully redundant.
-func TestEvacuateFailingMember(t *testing.T) {
-	okFile, failFile := healthyAndFailing(t)
-	ctx := context.Background()
-	var paths []string
-	for i := 0; i < 4; i++ {
-		paths = append(paths, looptest.Ext4(t, 32<<20))
-	}
-	a, err := raid.Create(paths, raid.Layout{Data: 2, Parity: 1}, raid.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	want := map[string][]byte{}
-	for i := 0; i < 20; i++ {
-		name := fmt.Sprintf("data/%02d/obj", i)
-		want[name] = bytes.Repeat([]byte{byte(i)}, 100<<10)
-		if err := a.Put(ctx, name, bytes.NewReader(want[name])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	victim := a.Status().Disks[1]
-	if victim.Serial == "" || victim.Shards == 0 {
-		t.Skipf("loop member has no drive identity here (%+v)", victim)
-	}
-	dir := t.TempDir()
-	disk := recordedCopy(t, dir, okFile, victim.Serial)
-	h, _ := smart.OpenHistory(filepath.Join(dir, "history"))
-	p := &smart.Poller{History: h, ArrayErrors: smart.ArrayErrorsOf(a), Discover: func() ([]smart.Disk, error) {
-		return []smart.Disk{{Path: "bay2", Reader: smart.Recorded{File: disk}}}, nil
-	}}
-	done := make(chan error, 1)
-	ev := &smart.Evacuator{Array: a, Events: p.Subscribe(4), Done: func(_ smart.Event, _ *raid.ScrubReport, err error) { done <- err }}
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go ev.Serve(cctx)
-	if _, err := p.Poll(ctx); err != nil {
-		t.Fatal(err)
-	}
-	recordedCopy(t, dir, failFile, victim.Serial)
-	if _, err := p.Poll(ctx); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("evacuation: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no evacuation after the disk turned FAILING")
-	}
-	st := a.Status()
-	for _, d := range st.Disks {
-		if d.DiskID == victim.DiskID && (d.State != raid.StateDraining || d.Shards != 0) {
-			t.Errorf("failing member after evacuation: %+v; want draining with no shards", d)
-		}
-	}
-	if st.Degraded != 0 || st.Lost != 0 {
-		t.Errorf("after evacuation: %d degraded, %d lost objects", st.Degraded, st.Lost)
-	}
-	for name, w := range want {
-		got, err := raid.ReadAll(ctx, a, name)
-		if err != nil || !bytes.Equal(got, w) {
-			t.Fatalf("%s after evacuation: %d bytes, %v", name, len(got), err)
-		}
 	}
 }
 

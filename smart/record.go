@@ -26,7 +26,7 @@ type Record struct {
 	Protocol Protocol  `json:"protocol"`
 	Model    string    `json:"model,omitempty"`
 	Serial   string    `json:"serial,omitempty"`
-	WWN      string    `json:"wwn,omitempty"` // "0x5000c500…" lowercase, as raid.DriveIdentity
+	WWN      string    `json:"wwn,omitempty"` // "0x5000c500…" lowercase, as blockdev.DriveIdentity
 	Firmware string    `json:"firmware,omitempty"`
 	Capacity uint64    `json:"capacity_bytes,omitempty"`
 

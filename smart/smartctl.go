@@ -219,7 +219,7 @@ func ParseSmartctlJSON(b []byte) (*Record, error) {
 	return r, nil
 }
 
-// smartctlWWN is the disk's world wide name as raid.DriveIdentity writes
+// smartctlWWN is the disk's world wide name as blockdev.DriveIdentity writes
 // it: "0x" and 16 lowercase hex digits for ATA (from NAA, OUI and ID:
 // 4 + 24 + 36 bits) and SCSI (the logical unit id), "eui.…" for NVMe
 // namespaces (as the kernel's wwid).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/smart"
 )
@@ -80,7 +81,7 @@ UNKNOWN (no health could be read, and why).`,
 					return err
 				}
 				defer arr.Close()
-				p.ArrayErrors = smart.ArrayErrorsOf(arr)
+				p.ArrayErrors = appliance.ArrayErrorsOf(arr)
 			}
 			events := p.Subscribe(64)
 			sts, err := p.Poll(ctx)
@@ -219,12 +220,13 @@ func printDisks(g *globals, sts []smart.Status) {
 }
 
 // evacuateFailing moves data off member disks that turned FAILING in
-// this poll.
+// this poll (appliance.FailingMember, the daemon's policy).
 func evacuateFailing(ctx context.Context, g *globals, arr *raid.Array, events <-chan smart.Event) error {
 	for {
 		select {
 		case ev := <-events:
-			if ev.To != smart.Failing {
+			member, ok := appliance.FailingMember(arr, ev)
+			if !ok {
 				continue
 			}
 			ref := ev.Serial
@@ -233,12 +235,14 @@ func evacuateFailing(ctx context.Context, g *globals, arr *raid.Array, events <-
 			}
 			g.out("%s (%s) is FAILING: moving its data to the other disks\n", ev.Path, ref)
 			c, cancel := context.WithTimeout(ctx, 24*time.Hour)
-			rep, err := arr.Evacuate(c, ref, false, nil)
+			rep, err := arr.Evacuate(c, member.DiskID, false, nil)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("evacuate %s: %w", ev.Path, err)
 			}
-			g.out("moved %d shards off %s; replace the disk with `shoebox raid replace %s NEWDIR ...`\n", rep.Repaired, ev.Path, ref)
+			// The member's serial (its WWN when the drive has none) is
+			// what raid replace finds it by.
+			g.out("moved %d shards off %s; replace the disk with `shoebox raid replace %s NEWDIR ...`\n", rep.Repaired, ev.Path, member.Serial)
 		default:
 			return nil
 		}

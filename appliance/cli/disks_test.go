@@ -2,12 +2,18 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/raid/looptest"
 )
 
 // runCLI runs the shoebox command line in this process and returns its
@@ -81,4 +87,86 @@ func TestDisksFromSmartctlFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDisksEvacuate: `disks --array --evacuate` empties a FAILING member
+// and, as the daemon does (appliance.FailingMember), passes over a
+// FAILING disk that is no member of the array (the system disk), instead
+// of failing with "no disk in the array".
+func TestDisksEvacuate(t *testing.T) {
+	failing := func(t *testing.T, serial string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join("..", "..", "smart", "testdata", "ata-smart-support-bool.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var j map[string]any
+		if err := json.Unmarshal(b, &j); err != nil {
+			t.Fatal(err)
+		}
+		j["serial_number"] = serial
+		delete(j, "wwn")
+		b, _ = json.Marshal(j)
+		p := filepath.Join(t.TempDir(), "failing.json")
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	array := func(t *testing.T, paths []string, opt raid.Options) raid.DiskStatus {
+		t.Helper()
+		a, err := raid.Create(paths, raid.Layout{Data: 2, Parity: 1}, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		for i := range 6 {
+			if err := a.Put(context.Background(), fmt.Sprintf("obj/%d", i), bytes.NewReader(bytes.Repeat([]byte{byte(i)}, 64<<10))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return a.Status().Disks[1]
+	}
+
+	t.Run("not a member", func(t *testing.T) {
+		paths := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+		array(t, paths, raid.Options{AllowSameDrive: true})
+		code, stdout, stderr := runCLI(t, "disks", "--state-dir", t.TempDir(), "--from-smartctl", failing(t, "SYSTEM-DISK-1"),
+			"--array", "raid:"+strings.Join(paths, ","), "--evacuate")
+		if code != 0 {
+			t.Fatalf("exit %d, want 0; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		if !strings.Contains(stdout, "FAILING") || strings.Contains(stdout, "moving its data") {
+			t.Errorf("stdout: got\n%s\nwant the FAILING disk listed and nothing moved", stdout)
+		}
+	})
+
+	t.Run("member", func(t *testing.T) {
+		var paths []string
+		for range 4 {
+			paths = append(paths, looptest.Ext4(t, 32<<20))
+		}
+		victim := array(t, paths, raid.Options{})
+		if victim.Serial == "" || victim.Shards == 0 {
+			t.Skipf("loop member has no drive identity here (%+v)", victim)
+		}
+		code, stdout, stderr := runCLI(t, "disks", "--state-dir", t.TempDir(), "--from-smartctl", failing(t, victim.Serial),
+			"--array", "raid:"+strings.Join(paths, ","), "--evacuate")
+		if code != 0 {
+			t.Fatalf("exit %d, want 0; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		if want := "raid replace " + victim.Serial; !strings.Contains(stdout, "moving its data") || !strings.Contains(stdout, want) {
+			t.Errorf("stdout: got\n%s\nwant the member emptied and %q", stdout, want)
+		}
+		a, err := raid.OpenArray(paths, raid.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		for _, d := range a.Status().Disks {
+			if d.DiskID == victim.DiskID && (d.State != raid.StateDraining || d.Shards != 0) {
+				t.Errorf("failing member after --evacuate: %+v; want draining with no shards", d)
+			}
+		}
+	})
 }
