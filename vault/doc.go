@@ -1,6 +1,6 @@
 // Package vault is Shoebox's backup engine: content-defined chunking,
 // deduplication, compression, encryption and snapshots of photo libraries,
-// stored in any raid.ObjectStore. docs/FORMAT.md specifies the bytes.
+// stored in any store.ObjectStore. docs/FORMAT.md specifies the bytes.
 //
 // # Keys
 //

@@ -1,15 +1,15 @@
-package raid_test
+package store_test
 
 import (
 	"testing"
 
-	"github.com/shoebox/shoebox/raid"
-	"github.com/shoebox/shoebox/raid/storetest"
+	"github.com/shoebox/shoebox/store"
+	"github.com/shoebox/shoebox/store/storetest"
 )
 
 func TestDirConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) raid.ObjectStore {
-		d, err := raid.OpenDir(t.TempDir())
+	storetest.Run(t, func(t *testing.T) store.ObjectStore {
+		d, err := store.OpenDir(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -19,11 +19,11 @@ func TestDirConformance(t *testing.T) {
 
 // plainStore hides Dir's optional capabilities, so the suite also covers
 // the in-memory fallback of CreatePending.
-type plainStore struct{ raid.ObjectStore }
+type plainStore struct{ store.ObjectStore }
 
 func TestPlainStoreConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) raid.ObjectStore {
-		d, err := raid.OpenDir(t.TempDir())
+	storetest.Run(t, func(t *testing.T) store.ObjectStore {
+		d, err := store.OpenDir(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
