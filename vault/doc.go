@@ -66,6 +66,14 @@
 // whatever stands in a restored entry's way is replaced, never followed.
 // Messages name paths as the caller named the target (relative to Root).
 //
+// # Other systems
+//
+// The package builds on macOS and Windows too, so the command line can
+// restore on a laptop: the Linux calls above live in fsat_linux.go,
+// meta_linux.go and sparse_linux.go, and their _other.go fallbacks do the
+// same through the os.Root, recording and restoring type, permission
+// bits, size and modification time only (docs/DESIGN.md, Portability).
+//
 // # Safety
 //
 // Objects are written to a temporary file, synced, renamed and the
