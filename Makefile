@@ -14,7 +14,7 @@ VAR         := $(CURDIR)/var
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X github.com/shoebox/shoebox/appliance.Version=$(VERSION)
 
-.PHONY: help build test lint proto proto-check unit-check metrics-check unit attack fuzz e2e-smart bench run demo clean
+.PHONY: help build test lint cross proto proto-check unit-check metrics-check unit attack fuzz e2e-smart bench run demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -32,6 +32,12 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck and go mod tidy checks
 	@echo "== go mod tidy"; $(GO) mod tidy -diff
 	@echo "== go vet"; $(GO) vet ./...
 	@echo "== staticcheck"; $(STATICCHECK) ./...
+
+cross: ## the cross builds: vault and store for macOS and Windows (the CLI restores on a laptop), the commands for 64-bit ARM boxes
+	@echo "== cross"
+	GOOS=darwin $(GO) build ./vault/... ./store/...
+	GOOS=windows $(GO) build ./vault/... ./store/...
+	GOOS=linux GOARCH=arm64 $(GO) build ./cmd/...
 
 proto: ## regenerate the gateway's Go code and OpenAPI document from gateway/proto (installs protoc and plugins)
 	bash gateway/proto/gen.sh
@@ -74,7 +80,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (scripts/fuzz.sh)
 e2e-smart: ## boot Linux under QEMU (TCG) with NVMe/AHCI/SCSI/USB disks and check disk health end to end
 	bash smart/e2e/run.sh
 
-test: lint proto-check unit-check metrics-check unit attack fuzz e2e-smart ## every check and test: lint, the systemd unit's sandbox score, promtool on /metrics, go test -race, the attacks on a real daemon, bounded fuzzing, QEMU disk health
+test: lint cross proto-check unit-check metrics-check unit attack fuzz e2e-smart ## every check and test: lint, cross builds (macOS, Windows, arm64), the systemd unit's sandbox score, promtool on /metrics, go test -race, the attacks on a real daemon, bounded fuzzing, QEMU disk health
 
 bench: build ## Shoebox beside restic, borg and kopia on the same data; then on disk arrays; then the API under load
 	bash bench/bench.sh

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/shoebox/shoebox/appliance/cards"
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -20,11 +20,11 @@ import (
 func TestHoldsFile(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := raid.OpenDir(filepath.Join(dir, "repo"))
+	st, err := store.OpenDir(filepath.Join(dir, "repo"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, _, err := vault.Init(ctx, store, vault.InitOptions{Passphrase: "test", ScryptLogN: 10})
+	repo, _, err := vault.Init(ctx, st, vault.InitOptions{Passphrase: "test", ScryptLogN: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/shoebox/shoebox/appliance/maint"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/smart"
+	"github.com/shoebox/shoebox/store"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -118,24 +119,24 @@ func (d *Daemon) open(ctx context.Context) error {
 		return fmt.Errorf("repository passphrase: %w (set repository.passphrase_file)", err)
 	}
 	passphrase := strings.TrimRight(string(pass), "\r\n")
-	var store raid.ObjectStore
+	var st store.ObjectStore
 	if d.Config.Repository.Path != "" {
-		dir, err := raid.OpenDir(d.Config.Repository.Path)
+		dir, err := store.OpenDir(d.Config.Repository.Path)
 		if err != nil {
 			return err
 		}
-		store = dir
+		st = dir
 	} else {
 		a, err := d.openArray()
 		if err != nil {
 			return err
 		}
-		d.Array, store = a, a
+		d.Array, st = a, a
 	}
-	repo, err := vault.Open(ctx, store, passphrase)
+	repo, err := vault.Open(ctx, st, passphrase)
 	if errors.Is(err, vault.ErrNotRepository) {
 		var recovery string
-		repo, recovery, err = vault.Init(ctx, store, vault.InitOptions{Passphrase: passphrase})
+		repo, recovery, err = vault.Init(ctx, st, vault.InitOptions{Passphrase: passphrase})
 		if err == nil {
 			d.recovery = d.statePath("RECOVERY-IDENTITY.txt")
 			text := "# Shoebox recovery identity: print this, keep it away from the box, then delete this file.\n# It opens the repository if the passphrase is lost: shoebox --identity-file FILE ...\n" + recovery + "\n"

@@ -11,6 +11,7 @@ import (
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/raid/looptest"
 	"github.com/shoebox/shoebox/smart"
+	"github.com/shoebox/shoebox/store"
 )
 
 func TestSameDrive(t *testing.T) {
@@ -118,7 +119,7 @@ func TestEvacuateFailingMember(t *testing.T) {
 		t.Errorf("after evacuation: %d degraded, %d lost objects", st.Degraded, st.Lost)
 	}
 	for name, w := range want {
-		got, err := raid.ReadAll(ctx, a, name)
+		got, err := store.ReadAll(ctx, a, name)
 		if err != nil || !bytes.Equal(got, w) {
 			t.Fatalf("%s after evacuation: %d bytes, %v", name, len(got), err)
 		}

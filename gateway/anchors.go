@@ -12,7 +12,7 @@ import (
 	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/gateway/audit"
 	"github.com/shoebox/shoebox/internal/atomicfile"
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // Anchors of the audit log: copies of the chain's head (seq, keyed hash,
@@ -73,7 +73,7 @@ func (r repoAnchor) put(ctx context.Context, b []byte) error {
 
 func (r repoAnchor) get(ctx context.Context) ([]byte, error) {
 	b, err := r.d.Repo.Anchor(ctx, anchorName)
-	if errors.Is(err, raid.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	return b, err

@@ -26,6 +26,7 @@ import (
 	"github.com/shoebox/shoebox/gateway/upload"
 	"github.com/shoebox/shoebox/internal/units"
 	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -125,8 +126,9 @@ var errorRules = []errorRule{
 	{vault.ErrExists, codes.Internal, ""},
 	{vault.ErrBlobMissing, codes.Internal, ""},
 	{vault.ErrSkipDir, codes.Internal, ""},
-	{raid.ErrNotFound, codes.Internal, ""},
-	{raid.ErrInvalidName, codes.Internal, ""},
+	{store.ErrNotFound, codes.Internal, ""},
+	{store.ErrInvalidName, codes.Internal, ""},
+	{store.ErrReadOnly, codes.Internal, ""},
 	{raid.ErrNotMounted, codes.Internal, ""},
 	{raid.ErrArrayBusy, codes.Internal, ""},
 	{raid.ErrReadOnly, codes.Internal, ""},

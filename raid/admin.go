@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoebox/shoebox/internal/atomicfile"
 	"github.com/shoebox/shoebox/internal/blockdev"
+	"github.com/shoebox/shoebox/store"
 )
 
 // ScrubOptions tune a scrub.
@@ -276,7 +277,7 @@ func (a *Array) Add(path string) error {
 	if err := atomicfile.WriteFile(filepath.Join(path, labelFile), lb, 0o600); err != nil {
 		return fmt.Errorf("add %s: %w", path, err)
 	}
-	st, err := OpenDir(filepath.Join(path, memberDir))
+	st, err := store.OpenDir(filepath.Join(path, memberDir))
 	if err != nil {
 		return err
 	}
@@ -336,7 +337,7 @@ func (a *Array) attach(path string) bool {
 			return true
 		}
 	}
-	st, err := OpenDir(filepath.Join(path, memberDir))
+	st, err := store.OpenDir(filepath.Join(path, memberDir))
 	if err != nil {
 		return false
 	}
@@ -431,7 +432,7 @@ func (a *Array) Evacuate(ctx context.Context, ref string, remove bool, progress 
 			var keep []shardLoc
 			for _, l := range o.shards {
 				if l.m == m && distinctIndexes(activeLocs(o.shards)) >= o.layout.Shards() {
-					if err := m.store.Delete(ctx, shardName(name, l.idx, l.seq)); err != nil && !errors.Is(err, ErrNotFound) {
+					if err := m.store.Delete(ctx, shardName(name, l.idx, l.seq)); err != nil && !errors.Is(err, store.ErrNotFound) {
 						keep = append(keep, l)
 					}
 					continue

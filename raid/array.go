@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/reedsolomon"
 	"github.com/shoebox/shoebox/internal/atomicfile"
 	"github.com/shoebox/shoebox/internal/blockdev"
+	"github.com/shoebox/shoebox/store"
 )
 
 // Options tune an array.
@@ -42,7 +43,7 @@ type Options struct {
 	AllowSameDrive bool
 }
 
-// Array is an ObjectStore that spreads every object over member disks as
+// Array is a store.ObjectStore that spreads every object over member disks as
 // Data+Parity shards on distinct disks (see docs/RAID.md). It is safe for
 // concurrent use.
 type Array struct {
@@ -70,14 +71,14 @@ type Array struct {
 	repairing            sync.Map // object names being repaired
 }
 
-var _ ObjectStore = (*Array)(nil)
+var _ store.ObjectStore = (*Array)(nil)
 
 // member is a present member disk.
 type member struct {
 	path   string
 	label  *Label
 	state  DiskState
-	store  *Dir
+	store  *store.Dir
 	dev    uint64
 	serial string
 
@@ -310,7 +311,7 @@ func OpenArray(paths []string, opt Options) (*Array, error) {
 			continue
 		}
 		seen[f.l.DiskID] = f.path
-		st, err := OpenDir(filepath.Join(f.path, memberDir))
+		st, err := store.OpenDir(filepath.Join(f.path, memberDir))
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", f.path, err))
 			continue
@@ -379,7 +380,7 @@ func (a *Array) scan() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = m.store.List(context.Background(), tombDir, func(fi ObjectInfo) error {
+			errs[i] = m.store.List(context.Background(), tombDir, func(fi store.ObjectInfo) error {
 				if name, seq, ok := parseTombName(fi.Name); ok {
 					mu.Lock()
 					tombs[name] = max(tombs[name], seq)
@@ -391,7 +392,7 @@ func (a *Array) scan() error {
 			if errs[i] != nil {
 				return
 			}
-			errs[i] = m.store.List(context.Background(), "shards/", func(fi ObjectInfo) error {
+			errs[i] = m.store.List(context.Background(), "shards/", func(fi store.ObjectInfo) error {
 				name, idx, seq, ok := parseShardName(fi.Name)
 				if !ok {
 					return nil
@@ -489,7 +490,7 @@ func (a *Array) scan() error {
 	kept := map[string]bool{}
 	for name, ls := range stale {
 		for _, l := range ls {
-			if err := l.m.store.Delete(context.Background(), shardName(name, l.idx, l.seq)); err != nil && !errors.Is(err, ErrNotFound) {
+			if err := l.m.store.Delete(context.Background(), shardName(name, l.idx, l.seq)); err != nil && !errors.Is(err, store.ErrNotFound) {
 				a.opt.Logger.Warn("raid: cannot remove leftover shard", "disk", l.m.path, "object", name, "err", err)
 				kept[name] = true
 			}

@@ -13,15 +13,16 @@ import (
 	"time"
 
 	"github.com/shoebox/shoebox/internal/blockdev"
+	"github.com/shoebox/shoebox/store"
 )
 
-// Put implements ObjectStore. The object is split into shards written to
+// Put implements store.ObjectStore. The object is split into shards written to
 // distinct disks, each atomically; the write sequence in every shard header
 // makes readers take the newest write that is complete, so a crash leaves
 // the old object or the new one. When disks are missing or full, the
 // object is stored on fewer disks (at least Data) and left for repair.
 func (a *Array) Put(ctx context.Context, name string, r io.Reader) error {
-	if err := CheckName(name); err != nil {
+	if err := store.CheckName(name); err != nil {
 		return err
 	}
 	if err := a.checkWritable(); err != nil {
@@ -318,7 +319,7 @@ func (a *Array) deleteShards(name string, locs, keep []shardLoc) {
 		if containsLoc(keep, l) {
 			continue
 		}
-		if err := l.m.store.Delete(context.Background(), shardName(name, l.idx, l.seq)); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := l.m.store.Delete(context.Background(), shardName(name, l.idx, l.seq)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			a.opt.Logger.Warn("raid: cannot delete shard", "disk", l.m.path, "object", name, "err", err)
 		}
 	}
@@ -342,18 +343,18 @@ type memObject struct {
 func (o memObject) Close() error { return nil }
 func (o memObject) Size() int64  { return o.size }
 
-// Open implements ObjectStore: it reads the data shards in parallel,
+// Open implements store.ObjectStore: it reads the data shards in parallel,
 // verifies them, and reconstructs from parity when a shard is missing,
 // short, corrupt or slow; bad shards are rewritten in the background.
-func (a *Array) Open(ctx context.Context, name string) (Object, error) {
-	if err := CheckName(name); err != nil {
+func (a *Array) Open(ctx context.Context, name string) (store.Object, error) {
+	if err := store.CheckName(name); err != nil {
 		return nil, err
 	}
 	a.mu.RLock()
 	o := a.objects[name]
 	a.mu.RUnlock()
 	if o == nil {
-		return nil, fmt.Errorf("open %s: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("open %s: %w", name, store.ErrNotFound)
 	}
 	data, bad, err := a.read(ctx, name, o, false)
 	if err != nil {
@@ -510,7 +511,7 @@ var testReadDelay atomic.Pointer[func(path string) time.Duration]
 func (a *Array) readShard(ctx context.Context, name string, o *obj, l shardLoc) ([]byte, error) {
 	d, err := a.readShardFile(ctx, name, o, l)
 	switch {
-	case err == nil, errors.Is(err, ErrNotFound), errors.Is(err, context.Canceled):
+	case err == nil, errors.Is(err, store.ErrNotFound), errors.Is(err, context.Canceled):
 	case errors.Is(err, errShardChecksum) || errors.Is(err, errShardHeader):
 		l.m.checksumErrors.Add(1)
 	default:
@@ -615,27 +616,27 @@ func (a *Array) repair(ctx context.Context, name string, o *obj, data []byte, ba
 	return len(placed)
 }
 
-// Stat implements ObjectStore.
-func (a *Array) Stat(ctx context.Context, name string) (ObjectInfo, error) {
-	if err := CheckName(name); err != nil {
-		return ObjectInfo{}, err
+// Stat implements store.ObjectStore.
+func (a *Array) Stat(ctx context.Context, name string) (store.ObjectInfo, error) {
+	if err := store.CheckName(name); err != nil {
+		return store.ObjectInfo{}, err
 	}
 	a.mu.RLock()
 	o := a.objects[name]
 	a.mu.RUnlock()
 	if o == nil {
-		return ObjectInfo{}, fmt.Errorf("stat %s: %w", name, ErrNotFound)
+		return store.ObjectInfo{}, fmt.Errorf("stat %s: %w", name, store.ErrNotFound)
 	}
-	return ObjectInfo{Name: name, Size: o.size, ModTime: o.modTime}, nil
+	return store.ObjectInfo{Name: name, Size: o.size, ModTime: o.modTime}, nil
 }
 
-// List implements ObjectStore.
-func (a *Array) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
+// List implements store.ObjectStore.
+func (a *Array) List(ctx context.Context, prefix string, fn func(store.ObjectInfo) error) error {
 	a.mu.RLock()
-	var infos []ObjectInfo
+	var infos []store.ObjectInfo
 	for name, o := range a.objects {
 		if strings.HasPrefix(name, prefix) {
-			infos = append(infos, ObjectInfo{Name: name, Size: o.size, ModTime: o.modTime})
+			infos = append(infos, store.ObjectInfo{Name: name, Size: o.size, ModTime: o.modTime})
 		}
 	}
 	a.mu.RUnlock()
@@ -650,9 +651,9 @@ func (a *Array) List(ctx context.Context, prefix string, fn func(ObjectInfo) err
 	return nil
 }
 
-// Delete implements ObjectStore.
+// Delete implements store.ObjectStore.
 func (a *Array) Delete(ctx context.Context, name string) error {
-	if err := CheckName(name); err != nil {
+	if err := store.CheckName(name); err != nil {
 		return err
 	}
 	if err := a.checkWritable(); err != nil {
@@ -664,7 +665,7 @@ func (a *Array) Delete(ctx context.Context, name string) error {
 	degraded := len(a.missing) > 0
 	a.mu.Unlock()
 	if o == nil {
-		return fmt.Errorf("delete %s: %w", name, ErrNotFound)
+		return fmt.Errorf("delete %s: %w", name, store.ErrNotFound)
 	}
 	undoTomb := func() {}
 	if degraded {
@@ -675,7 +676,7 @@ func (a *Array) Delete(ctx context.Context, name string) error {
 	var errs []error
 	var left []shardLoc
 	for _, l := range o.shards {
-		if err := l.m.store.Delete(ctx, shardName(name, l.idx, l.seq)); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := l.m.store.Delete(ctx, shardName(name, l.idx, l.seq)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			errs = append(errs, err)
 			left = append(left, l)
 		}
@@ -727,10 +728,10 @@ func (a *Array) writeTombstone(ctx context.Context, name string) (undo func()) {
 	}
 }
 
-// CreatePending implements PendingCreator: objects are assembled in a
+// CreatePending implements store.PendingCreator: objects are assembled in a
 // pooled buffer (they are split into shards only when complete), whose
 // spare capacity then holds the parity shards.
-func (a *Array) CreatePending(ctx context.Context) (Pending, error) {
+func (a *Array) CreatePending(ctx context.Context) (store.Pending, error) {
 	return &arrayPending{a: a, buf: getObjectBuffer()}, nil
 }
 
@@ -745,7 +746,7 @@ func (p *arrayPending) Write(b []byte) (int, error) {
 }
 
 func (p *arrayPending) Commit(ctx context.Context, name string) error {
-	if err := CheckName(name); err != nil {
+	if err := store.CheckName(name); err != nil {
 		p.Abort()
 		return err
 	}

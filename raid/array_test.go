@@ -6,7 +6,8 @@ import (
 	"testing"
 
 	"github.com/shoebox/shoebox/raid"
-	"github.com/shoebox/shoebox/raid/storetest"
+	"github.com/shoebox/shoebox/store"
+	"github.com/shoebox/shoebox/store/storetest"
 )
 
 // newArray creates an array of n directory members.
@@ -36,7 +37,7 @@ func TestArrayConformance(t *testing.T) {
 		{6, raid.Layout{Data: 4, Parity: 2}},
 	} {
 		t.Run(fmt.Sprintf("%s_on_%d", tc.layout, tc.disks), func(t *testing.T) {
-			storetest.Run(t, func(t *testing.T) raid.ObjectStore {
+			storetest.Run(t, func(t *testing.T) store.ObjectStore {
 				a, _ := newArray(t, tc.disks, tc.layout)
 				return a
 			})

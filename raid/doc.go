@@ -1,15 +1,16 @@
-// Package raid stores named objects. It defines ObjectStore, the one
-// storage interface of Shoebox, and its two implementations: Dir, the
-// store in a plain directory on one disk, and Array, the erasure-coded
-// array over the box's disks. Both pass the same conformance suite
-// (raid/storetest).
+// Package raid is the erasure-coded disk array: Array spreads every object
+// over the box's disks (mirrors, or k data + m parity shards) so that a
+// lost disk or bit rot loses nothing. It is one implementation of
+// store.ObjectStore (the interface, the plain-directory store and the
+// conformance suite live in package store) and passes store/storetest;
+// each member disk holds its shards in a store.Dir. docs/RAID.md
+// describes the layouts, the on-disk format and disk replacement.
 //
-// Every write is atomic and durable: a temporary file, fsync, rename,
-// fsync of the directory. Writers that do not know an object's name until
-// its last byte (packs are named by their hash) stream it through
-// CreatePending, which costs no memory on stores with that capability.
-// Errors a user can act on (full disk, read-only file system, permission)
-// say what to do next.
+// The errors here are the array's own (ErrDegraded, ErrCorruptObject,
+// ErrArrayBusy, ErrReadOnly, ErrReadersBusy, ErrNotMounted); a missing
+// object is store.ErrNotFound, and ErrReadOnly is also a
+// store.ErrReadOnly. Errors a user can act on (full disk, read-only file
+// system, a disk that is no longer mounted) say what to do next.
 //
 // Which physical drive holds a member (its serial, WWN and model, so that
 // two shards of an object never share a drive) and whether its directory

@@ -22,6 +22,7 @@ import (
 
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/raid/looptest"
+	"github.com/shoebox/shoebox/store"
 )
 
 // Fault injection on arrays of directories (and a few real file systems):
@@ -113,7 +114,7 @@ func testObjects(seed uint64, n int) map[string][]byte {
 	return out
 }
 
-func putAll(t *testing.T, s raid.ObjectStore, objs map[string][]byte) {
+func putAll(t *testing.T, s store.ObjectStore, objs map[string][]byte) {
 	t.Helper()
 	for _, name := range sortedKeys(objs) {
 		if err := s.Put(context.Background(), name, bytes.NewReader(objs[name])); err != nil {
@@ -132,11 +133,11 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // verifyObjects requires s to hold exactly want, byte for byte.
-func verifyObjects(t *testing.T, s raid.ObjectStore, want map[string][]byte) {
+func verifyObjects(t *testing.T, s store.ObjectStore, want map[string][]byte) {
 	t.Helper()
 	ctx := context.Background()
 	var listed []string
-	if err := s.List(ctx, "", func(fi raid.ObjectInfo) error {
+	if err := s.List(ctx, "", func(fi store.ObjectInfo) error {
 		listed = append(listed, fi.Name)
 		if w, ok := want[fi.Name]; ok && fi.Size != int64(len(w)) {
 			t.Errorf("List: %s has size %d, want %d", fi.Name, fi.Size, len(w))
@@ -150,7 +151,7 @@ func verifyObjects(t *testing.T, s raid.ObjectStore, want map[string][]byte) {
 		t.Errorf("List: got %d objects, want %d (extra or missing: %v)", len(listed), len(names), symDiff(listed, names))
 	}
 	for _, name := range sortedKeys(want) {
-		got, err := raid.ReadAll(ctx, s, name)
+		got, err := store.ReadAll(ctx, s, name)
 		if err != nil {
 			t.Errorf("read %s: %v", name, err)
 			continue
@@ -438,12 +439,12 @@ func TestFaultUnrecoverable(t *testing.T) {
 	if !slices.Equal(rep.Unrecoverable, []string{lost}) || rep.Repaired != 1 {
 		t.Errorf("scrub: unrecoverable %v, %d repaired; want [%s], 1", rep.Unrecoverable, rep.Repaired, lost)
 	}
-	if _, err := raid.ReadAll(context.Background(), b, lost); !errors.Is(err, raid.ErrCorruptObject) {
+	if _, err := store.ReadAll(context.Background(), b, lost); !errors.Is(err, raid.ErrCorruptObject) {
 		t.Errorf("read %s: got %v, want ErrCorruptObject", lost, err)
 	}
 	delete(want, lost)
 	for _, name := range sortedKeys(want) {
-		got, err := raid.ReadAll(context.Background(), b, name)
+		got, err := store.ReadAll(context.Background(), b, name)
 		if err != nil || !bytes.Equal(got, want[name]) {
 			t.Errorf("read %s: %d bytes, %v", name, len(got), err)
 		}
@@ -800,7 +801,7 @@ func TestFaultSlowDisk(t *testing.T) {
 			})()
 			for _, name := range sortedKeys(want) {
 				start := time.Now()
-				got, err := raid.ReadAll(context.Background(), a, name)
+				got, err := store.ReadAll(context.Background(), a, name)
 				if err != nil || !bytes.Equal(got, want[name]) {
 					t.Fatalf("read %s: %d bytes, %v", name, len(got), err)
 				}
@@ -887,7 +888,7 @@ func TestCrashOverwrite(t *testing.T) {
 				b := openArray(t, paths)
 				for i := 0; i < 8; i++ {
 					name, _ := crashObject(i, 0)
-					got, err := raid.ReadAll(context.Background(), b, name)
+					got, err := store.ReadAll(context.Background(), b, name)
 					if err != nil {
 						t.Fatalf("trial %d: read %s after a kill mid-overwrite: %v", trial, name, err)
 					}

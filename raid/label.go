@@ -17,7 +17,7 @@ import (
 const (
 	labelFile    = "shoebox-disk.json"
 	manifestFile = "shoebox-array.json"
-	// memberDir holds the member's shards (a Dir store).
+	// memberDir holds the member's shards (a store.Dir).
 	memberDir = "shoebox"
 )
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/raid/looptest"
+	"github.com/shoebox/shoebox/store"
 )
 
 // Labels and the manifest: disks are recognised by label, in any order
@@ -76,7 +77,7 @@ func TestOpenAnySubsetAnyOrder(t *testing.T) {
 			if st.Objects != len(want) || st.Lost != len(want) {
 				t.Errorf("open from one disk: %d objects, %d lost; want %d, all lost", st.Objects, st.Lost, len(want))
 			}
-			if _, err := raid.ReadAll(context.Background(), b, sortedKeys(want)[1]); !errors.Is(err, raid.ErrCorruptObject) {
+			if _, err := store.ReadAll(context.Background(), b, sortedKeys(want)[1]); !errors.Is(err, raid.ErrCorruptObject) {
 				t.Errorf("read from one disk of 2+2: got %v, want ErrCorruptObject", err)
 			}
 		}

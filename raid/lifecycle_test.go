@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // Disk lifecycle: add, replace, rebuild (resumable), evacuate, remove, and
@@ -403,7 +404,7 @@ func TestConcurrentUse(t *testing.T) {
 	}()
 	go func() {
 		for _, name := range names {
-			if got, err := raid.ReadAll(ctx, a, name); err != nil || !bytes.Equal(got, want[name]) {
+			if got, err := store.ReadAll(ctx, a, name); err != nil || !bytes.Equal(got, want[name]) {
 				errc <- fmt.Errorf("read %s: %d bytes, %v", name, len(got), err)
 				return
 			}

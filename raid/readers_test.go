@@ -3,9 +3,11 @@ package raid_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -39,8 +41,13 @@ func TestReadersBesideOwner(t *testing.T) {
 	if locks, _ := r.Locks(ctx); len(locks) != 0 {
 		t.Errorf("the reader wrote a repository lock: %v", locks)
 	}
-	if _, err := rr.Lock(ctx, true, "prune"); !errors.Is(err, raid.ErrReadOnly) {
-		t.Errorf("reader's exclusive lock: %v, want ErrReadOnly", err)
+	if _, err := rr.Lock(ctx, true, "prune"); !errors.Is(err, store.ErrReadOnly) {
+		t.Errorf("reader's exclusive lock: %v, want store.ErrReadOnly", err)
+	}
+	// The array's own refusal is raid.ErrReadOnly, and the store's
+	// error too, for callers that know no array.
+	if err := reader.Put(ctx, "keys/x", strings.NewReader("x")); !errors.Is(err, raid.ErrReadOnly) || !errors.Is(err, store.ErrReadOnly) {
+		t.Errorf("Put on the reader: %v, want raid.ErrReadOnly that is store.ErrReadOnly", err)
 	}
 	wait := vault.ReadersWait
 	vault.ReadersWait = 0 // one try

@@ -7,6 +7,8 @@ import (
 	"io"
 	"sort"
 	"syscall"
+
+	"github.com/shoebox/shoebox/store"
 )
 
 // Rebalance moves shards from the fullest members to the emptiest (by the
@@ -145,7 +147,7 @@ func (a *Array) moveShard(ctx context.Context, name string, loc shardLoc, dst *m
 	}
 	o.shards = shards
 	a.mu.Unlock()
-	if err := loc.m.store.Delete(ctx, shardName(name, loc.idx, loc.seq)); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := loc.m.store.Delete(ctx, shardName(name, loc.idx, loc.seq)); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 func TestAddRebalances(t *testing.T) {
@@ -50,7 +51,7 @@ func TestAddRebalances(t *testing.T) {
 	}
 	defer b.Close()
 	for name, w := range want {
-		got, err := raid.ReadAll(ctx, b, name)
+		got, err := store.ReadAll(ctx, b, name)
 		if err != nil || !bytes.Equal(got, w) {
 			t.Fatalf("%s after rebalance: %d bytes, %v", name, len(got), err)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/raid/looptest"
+	"github.com/shoebox/shoebox/store"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -113,10 +114,10 @@ func (v *vaultFixture) backup(r *vault.Repository) {
 }
 
 // verify runs check --read-data and restores every snapshot.
-func (v *vaultFixture) verify(store raid.ObjectStore) {
+func (v *vaultFixture) verify(st store.ObjectStore) {
 	v.t.Helper()
 	ctx := context.Background()
-	r, err := vault.Open(ctx, store, vaultPass)
+	r, err := vault.Open(ctx, st, vaultPass)
 	if err != nil {
 		v.t.Fatalf("open repository: %v", err)
 	}

@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // anchorsPrefix holds anchors: small named records that the box keeps in
@@ -46,13 +46,13 @@ func (r *Repository) PutAnchor(ctx context.Context, name string, plaintext []byt
 }
 
 // Anchor returns the plaintext of the anchor name. The error wraps
-// raid.ErrNotFound when there is none, ErrCorrupt when it does not
+// store.ErrNotFound when there is none, ErrCorrupt when it does not
 // decrypt with the repository identity.
 func (r *Repository) Anchor(ctx context.Context, name string) ([]byte, error) {
 	if !validAnchorName(name) {
-		return nil, fmt.Errorf("anchor %q: %w", name, raid.ErrNotFound)
+		return nil, fmt.Errorf("anchor %q: %w", name, store.ErrNotFound)
 	}
-	b, err := raid.ReadAll(ctx, r.store, anchorsPrefix+name)
+	b, err := store.ReadAll(ctx, r.store, anchorsPrefix+name)
 	if err != nil {
 		return nil, fmt.Errorf("anchor %s: %w", name, err)
 	}

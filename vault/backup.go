@@ -14,11 +14,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/restic/chunker"
-	"golang.org/x/sys/unix"
 )
 
 // BackupOptions say what to back up.
@@ -545,10 +543,7 @@ func (a *archiver) saveFile(lane int, job *fileJob, ch *chunker.Chunker, buf []b
 			return
 		}
 	}
-	f, err := os.OpenFile(job.path, os.O_RDONLY|syscall.O_NOATIME, 0)
-	if errors.Is(err, fs.ErrPermission) {
-		f, err = os.Open(job.path) // O_NOATIME needs ownership
-	}
+	f, err := openNoATime(job.path)
 	if err != nil {
 		a.warn(job.path, err)
 		n.Error = err.Error()
@@ -583,8 +578,7 @@ func (a *archiver) saveFile(lane int, job *fileJob, ch *chunker.Chunker, buf []b
 	// A file that changed while it was read is stored as read, with a
 	// warning: the next backup picks up the final version.
 	if fi, err := f.Stat(); err == nil {
-		st := fi.Sys().(*syscall.Stat_t)
-		if uint64(fi.Size()) != size || time.Unix(st.Mtim.Sec, st.Mtim.Nsec).UTC() != n.ModTime {
+		if uint64(fi.Size()) != size || modTimeOf(fi) != n.ModTime {
 			a.warn(job.path, errors.New("file changed while it was read; the next backup stores the new version"))
 		}
 	}
@@ -672,50 +666,6 @@ func (a *archiver) saveHole(st *fileState, n *Node, length int64) error {
 type segment struct {
 	off, length int64
 	hole        bool
-}
-
-// segments splits a sparse file into data and holes with SEEK_DATA and
-// SEEK_HOLE; a file that is not sparse (or a file system that cannot
-// tell) is one data segment.
-func segments(f *os.File, size int64) []segment {
-	whole := []segment{{0, size, false}}
-	fi, err := f.Stat()
-	if err != nil {
-		return whole
-	}
-	sys, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || sys.Blocks*512 >= size || size < 4*holeChunk {
-		return whole
-	}
-	fd := int(f.Fd())
-	var out []segment
-	var off int64
-	for off < size {
-		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
-		if err != nil {
-			if errors.Is(err, unix.ENXIO) { // only a hole remains
-				data = size
-			} else {
-				return whole
-			}
-		}
-		if data > off {
-			out = append(out, segment{off, data - off, true})
-		}
-		if data >= size {
-			break
-		}
-		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
-		if err != nil {
-			return whole
-		}
-		out = append(out, segment{data, hole - data, false})
-		off = hole
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return whole
-	}
-	return out
 }
 
 // scanTotals counts files and bytes for the progress ETA.

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // benchTree writes a photo-like tree: incompressible files of 2–12 MiB
@@ -49,11 +49,11 @@ func BenchmarkBackup(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
-		store, err := raid.OpenDir(b.TempDir())
+		st, err := store.OpenDir(b.TempDir())
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, _, err := Init(ctx, store, InitOptions{Passphrase: "p", ScryptLogN: 10})
+		r, _, err := Init(ctx, st, InitOptions{Passphrase: "p", ScryptLogN: 10})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -70,11 +70,11 @@ func BenchmarkRestore(b *testing.B) {
 	const size = 256 << 20
 	src := benchTree(b, size)
 	ctx := context.Background()
-	store, err := raid.OpenDir(b.TempDir())
+	st, err := store.OpenDir(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, _, err := Init(ctx, store, InitOptions{Passphrase: "p", ScryptLogN: 10})
+	r, _, err := Init(ctx, st, InitOptions{Passphrase: "p", ScryptLogN: 10})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"filippo.io/age"
-
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // CheckOptions select how deep check goes.
@@ -88,7 +87,7 @@ func (r *Repository) Check(ctx context.Context, opt CheckOptions) (*CheckResult,
 
 	// 1. Packs on disk against the index.
 	onDisk := map[ID]int64{}
-	err := r.store.List(ctx, dataPrefix, func(fi raid.ObjectInfo) error {
+	err := r.store.List(ctx, dataPrefix, func(fi store.ObjectInfo) error {
 		s := fi.Name[strings.LastIndexByte(fi.Name, '/')+1:]
 		id, err := ParseID(s)
 		if err != nil || packName(id) != fi.Name {
@@ -167,7 +166,7 @@ func (r *Repository) Check(ctx context.Context, opt CheckOptions) (*CheckResult,
 // errors instead of failing.
 func (r *Repository) snapshotsTolerant(ctx context.Context, c *checker) ([]*Snapshot, error) {
 	var out []*Snapshot
-	err := r.store.List(ctx, snapshotPrefix, func(fi raid.ObjectInfo) error {
+	err := r.store.List(ctx, snapshotPrefix, func(fi store.ObjectInfo) error {
 		id, err := ParseID(strings.TrimPrefix(fi.Name, snapshotPrefix))
 		if err != nil {
 			c.res.Warnings = append(c.res.Warnings, fmt.Sprintf("%s: not a snapshot name; ignored", fi.Name))

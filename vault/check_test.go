@@ -12,15 +12,14 @@ import (
 
 	"filippo.io/age"
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // faultFixture is a repository with two snapshots over many small packs,
 // and the source they came from.
 type faultFixture struct {
 	r      *Repository
-	store  *raid.Dir
+	store  *store.Dir
 	src    string
 	snaps  []*Snapshot
 	files  map[string][]byte // source path -> content
@@ -309,7 +308,7 @@ func TestCheckIndexDamage(t *testing.T) {
 	ctx := context.Background()
 	f := newFaultFixture(t)
 	var names []string
-	must(t, f.store.List(ctx, indexPrefix, func(fi raid.ObjectInfo) error {
+	must(t, f.store.List(ctx, indexPrefix, func(fi store.ObjectInfo) error {
 		names = append(names, fi.Name)
 		return nil
 	}))
@@ -354,12 +353,12 @@ func TestCheckIndexDamage(t *testing.T) {
 	if err != nil || !res.OK() || len(res.Warnings) != 0 {
 		t.Errorf("Check after prune: %v, errors %q, warnings %q", err, res.Errors, res.Warnings)
 	}
-	if _, err := f.store.Stat(ctx, first); !errors.Is(err, raid.ErrNotFound) {
+	if _, err := f.store.Stat(ctx, first); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("damaged index file after prune: got %v, want it removed", err)
 	}
 }
 
-func mustStat(t *testing.T, s raid.ObjectStore, name string) raid.ObjectInfo {
+func mustStat(t *testing.T, s store.ObjectStore, name string) store.ObjectInfo {
 	t.Helper()
 	fi, err := s.Stat(context.Background(), name)
 	must(t, err)
@@ -422,7 +421,7 @@ func TestCheckUnindexedPack(t *testing.T) {
 	// a killed backup would.
 	indexes := func() map[string]bool {
 		out := map[string]bool{}
-		must(t, f.store.List(ctx, indexPrefix, func(fi raid.ObjectInfo) error {
+		must(t, f.store.List(ctx, indexPrefix, func(fi store.ObjectInfo) error {
 			out[fi.Name] = true
 			return nil
 		}))
@@ -439,7 +438,7 @@ func TestCheckUnindexedPack(t *testing.T) {
 	}
 	must(t, f.store.Delete(ctx, snapshotPrefix+snap.ID().String()))
 	orphans := map[string]bool{}
-	must(t, f.store.List(ctx, dataPrefix, func(fi raid.ObjectInfo) error {
+	must(t, f.store.List(ctx, dataPrefix, func(fi store.ObjectInfo) error {
 		orphans[fi.Name] = true
 		return nil
 	}))

@@ -1,6 +1,6 @@
 // Package vault is Shoebox's backup engine: content-defined chunking,
 // deduplication, compression, encryption and snapshots of photo libraries,
-// stored in any raid.ObjectStore. docs/FORMAT.md specifies the bytes.
+// stored in any store.ObjectStore. docs/FORMAT.md specifies the bytes.
 //
 // # Keys
 //
@@ -65,6 +65,14 @@
 // or restored from the snapshot, can lead a restore outside its target;
 // whatever stands in a restored entry's way is replaced, never followed.
 // Messages name paths as the caller named the target (relative to Root).
+//
+// # Other systems
+//
+// The package builds on macOS and Windows too, so the command line can
+// restore on a laptop: the Linux calls above live in fsat_linux.go,
+// meta_linux.go and sparse_linux.go, and their _other.go fallbacks do the
+// same through the os.Root, recording and restoring type, permission
+// bits, size and modification time only (docs/DESIGN.md, Portability).
 //
 // # Safety
 //

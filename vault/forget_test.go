@@ -12,8 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // policySnapshots are dated at noon UTC so that no time zone moves them
@@ -128,7 +127,7 @@ func sortInts(a []int) {
 // drops some files and adds others.
 type pruneFixture struct {
 	r     *Repository
-	store *raid.Dir
+	store *store.Dir
 	src   string
 	snaps []*Snapshot
 	// trees[i] is a copy of the source as snapshot i saw it.
@@ -183,9 +182,9 @@ func (f *pruneFixture) checkRestores(t *testing.T, r *Repository, i int) {
 	}
 }
 
-func checkClean(t *testing.T, store raid.ObjectStore) {
+func checkClean(t *testing.T, st store.ObjectStore) {
 	t.Helper()
-	res, err := reopen(t, store).Check(context.Background(), CheckOptions{ReadData: true})
+	res, err := reopen(t, st).Check(context.Background(), CheckOptions{ReadData: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,9 +193,9 @@ func checkClean(t *testing.T, store raid.ObjectStore) {
 	}
 }
 
-func storeSize(t *testing.T, store raid.ObjectStore, prefix string) (n int, size int64) {
+func storeSize(t *testing.T, st store.ObjectStore, prefix string) (n int, size int64) {
 	t.Helper()
-	must(t, store.List(context.Background(), prefix, func(fi raid.ObjectInfo) error {
+	must(t, st.List(context.Background(), prefix, func(fi store.ObjectInfo) error {
 		n++
 		size += fi.Size
 		return nil
@@ -391,29 +390,29 @@ func TestPruneDuplicatePacks(t *testing.T) {
 	// The tree records the folders above src, and /tmp's mtime moves
 	// whenever another process makes a file in it: try again (in a new
 	// repository) until both backups saw the same /tmp.
-	var store *raid.Dir
+	var st *store.Dir
 	var s2 *Snapshot
 	for attempt := 1; ; attempt++ {
 		var r1 *Repository
-		r1, store = newTestRepo(t, 1<<20)
+		r1, st = newTestRepo(t, 1<<20)
 		// The second backup runs on a copy of the repository, and what it
 		// writes is then put beside the first's: as if both ran at once, each
 		// not seeing the other's index file (a backup reads the index files
 		// again when it starts).
-		store2 := copyRepo(t, store.Root())
+		store2 := copyRepo(t, st.Root())
 		r2 := reopen(t, store2)
 		s1 := mustBackup(t, r1, BackupOptions{Paths: []string{src}, NoParent: true})
 		s2 = mustBackup(t, r2, BackupOptions{Paths: []string{src}, NoParent: true})
 		for _, prefix := range []string{dataPrefix, indexPrefix, snapshotPrefix} {
-			must(t, store2.List(ctx, prefix, func(fi raid.ObjectInfo) error {
-				if _, err := store.Stat(ctx, fi.Name); err == nil {
+			must(t, store2.List(ctx, prefix, func(fi store.ObjectInfo) error {
+				if _, err := st.Stat(ctx, fi.Name); err == nil {
 					return nil
 				}
-				b, err := raid.ReadAll(ctx, store2, fi.Name)
+				b, err := store.ReadAll(ctx, store2, fi.Name)
 				if err != nil {
 					return err
 				}
-				return store.Put(ctx, fi.Name, bytes.NewReader(b))
+				return st.Put(ctx, fi.Name, bytes.NewReader(b))
 			}))
 		}
 		if s1.Tree == s2.Tree {
@@ -423,18 +422,18 @@ func TestPruneDuplicatePacks(t *testing.T) {
 			t.Fatalf("got trees %s and %s, want the same", s1.Tree.Short(), s2.Tree.Short())
 		}
 	}
-	r := reopen(t, store)
-	n, _ := storeSize(t, store, dataPrefix)
+	r := reopen(t, st)
+	n, _ := storeSize(t, st, dataPrefix)
 	if _, err := r.Prune(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := storeSize(t, store, dataPrefix)
+	after, _ := storeSize(t, st, dataPrefix)
 	if after != n/2 {
 		t.Errorf("got %d packs after prune, want %d (one copy of each)", after, n/2)
 	}
-	checkClean(t, store)
+	checkClean(t, st)
 	target := t.TempDir()
-	mustRestore(t, reopen(t, store), s2, RestoreOptions{Target: target})
+	mustRestore(t, reopen(t, st), s2, RestoreOptions{Target: target})
 	compareTrees(t, src, restoredPath(target, src), compareOpts{noXattrs: true})
 }
 

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -26,11 +26,11 @@ func TestBackupFullDisk(t *testing.T) {
 		t.Skipf("cannot mount a small file system here (%v: %s)", err, strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", disk).Run() })
-	store, err := raid.OpenDir(filepath.Join(disk, "repo"))
+	st, err := store.OpenDir(filepath.Join(disk, "repo"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, _, err := vault.Init(ctx, store, vault.InitOptions{Passphrase: "p", ScryptLogN: 10, PackSize: 1 << 20})
+	repo, _, err := vault.Init(ctx, st, vault.InitOptions{Passphrase: "p", ScryptLogN: 10, PackSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestBackupFullDisk(t *testing.T) {
 		t.Fatalf("after the failed backup: %d snapshots, %v; want only the first", len(snaps), err)
 	}
 	repo.Close()
-	repo, err = vault.Open(ctx, store, "p")
+	repo, err = vault.Open(ctx, st, "p")
 	if err != nil {
 		t.Fatal(err)
 	}

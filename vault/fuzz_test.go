@@ -13,8 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // Fuzz targets for every parser of repository bytes. Their seed corpus is
@@ -56,11 +55,11 @@ func buildSeeds() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	store, err := raid.OpenDir(filepath.Join(dir, "repo"))
+	st, err := store.OpenDir(filepath.Join(dir, "repo"))
 	if err != nil {
 		return err
 	}
-	r, _, err := Init(ctx, store, InitOptions{Passphrase: testPassphrase, ScryptLogN: 10, PackSize: 1 << 20})
+	r, _, err := Init(ctx, st, InitOptions{Passphrase: testPassphrase, ScryptLogN: 10, PackSize: 1 << 20})
 	if err != nil {
 		return err
 	}
@@ -85,7 +84,7 @@ func buildSeeds() error {
 	}
 	// Packs and trees.
 	for _, p := range r.index.Packs() {
-		b, err := raid.ReadAll(ctx, store, packName(p.ID))
+		b, err := store.ReadAll(ctx, st, packName(p.ID))
 		if err != nil {
 			return err
 		}
@@ -106,7 +105,7 @@ func buildSeeds() error {
 	}
 	// Index files.
 	for id := range r.index.files {
-		b, err := raid.ReadAll(ctx, store, indexPrefix+id.String())
+		b, err := store.ReadAll(ctx, st, indexPrefix+id.String())
 		if err != nil {
 			return err
 		}

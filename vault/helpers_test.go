@@ -17,9 +17,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/shoebox/shoebox/store"
 	"golang.org/x/sys/unix"
-
-	"github.com/shoebox/shoebox/raid"
 )
 
 // testPassphrase opens every test repository; the KDF is made cheap with
@@ -31,14 +30,14 @@ var testEpoch = time.Date(2024, 5, 17, 12, 0, 0, 123456789, time.UTC)
 
 // newTestRepo initialises a repository with cheap key derivation in a
 // fresh directory store. packSize 0 keeps the default.
-func newTestRepo(t testing.TB, packSize int) (*Repository, *raid.Dir) {
+func newTestRepo(t testing.TB, packSize int) (*Repository, *store.Dir) {
 	t.Helper()
 	return newTestRepoOpts(t, InitOptions{PackSize: packSize})
 }
 
-func newTestRepoOpts(t testing.TB, opt InitOptions) (*Repository, *raid.Dir) {
+func newTestRepoOpts(t testing.TB, opt InitOptions) (*Repository, *store.Dir) {
 	t.Helper()
-	store, err := raid.OpenDir(filepath.Join(t.TempDir(), "repo"))
+	st, err := store.OpenDir(filepath.Join(t.TempDir(), "repo"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,19 +47,19 @@ func newTestRepoOpts(t testing.TB, opt InitOptions) (*Repository, *raid.Dir) {
 	if opt.ScryptLogN == 0 {
 		opt.ScryptLogN = 10
 	}
-	r, _, err := Init(context.Background(), store, opt)
+	r, _, err := Init(context.Background(), st, opt)
 	if err != nil {
 		t.Fatalf("Init: %v", err)
 	}
 	t.Cleanup(func() { r.Close() })
-	return r, store
+	return r, st
 }
 
 // reopen opens the repository afresh, as a new process would: nothing is
 // cached from earlier operations.
-func reopen(t testing.TB, store raid.ObjectStore) *Repository {
+func reopen(t testing.TB, st store.ObjectStore) *Repository {
 	t.Helper()
-	r, err := Open(context.Background(), store, testPassphrase)
+	r, err := Open(context.Background(), st, testPassphrase)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -327,8 +326,8 @@ func packOf(t testing.TB, r *Repository, id ID) ID {
 }
 
 // storePath is the file of an object in a directory store.
-func storePath(store *raid.Dir, name string) string {
-	return filepath.Join(store.Root(), filepath.FromSlash(name))
+func storePath(st *store.Dir, name string) string {
+	return filepath.Join(st.Root(), filepath.FromSlash(name))
 }
 
 // flipByte inverts one byte of a file in place; a negative offset counts

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // An index file is an age file whose plaintext is a zstd frame of
@@ -379,7 +379,7 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 // indexNames lists the index folder.
 func (r *Repository) indexNames(ctx context.Context) ([]string, error) {
 	var names []string
-	err := r.store.List(ctx, indexPrefix, func(fi raid.ObjectInfo) error {
+	err := r.store.List(ctx, indexPrefix, func(fi store.ObjectInfo) error {
 		names = append(names, fi.Name)
 		return nil
 	})
@@ -501,9 +501,9 @@ func (r *Repository) indexUnlistedPacks(ctx context.Context, x *Index) error {
 }
 
 // unlistedPacks lists the packs in the store that x does not index.
-func (r *Repository) unlistedPacks(ctx context.Context, x *Index) ([]raid.ObjectInfo, error) {
-	var out []raid.ObjectInfo
-	err := r.store.List(ctx, dataPrefix, func(fi raid.ObjectInfo) error {
+func (r *Repository) unlistedPacks(ctx context.Context, x *Index) ([]store.ObjectInfo, error) {
+	var out []store.ObjectInfo
+	err := r.store.List(ctx, dataPrefix, func(fi store.ObjectInfo) error {
 		id, err := ParseID(fi.Name[strings.LastIndexByte(fi.Name, '/')+1:])
 		if err == nil && packName(id) == fi.Name && !x.hasPack(id) {
 			out = append(out, fi)
@@ -516,15 +516,15 @@ func (r *Repository) unlistedPacks(ctx context.Context, x *Index) ([]raid.Object
 
 // readPackIndex reads a pack's header: what the pack holds, as an index
 // file would list it. The error wraps ErrCorrupt when the header cannot
-// be decrypted or makes no sense, raid.ErrNotFound when the pack is gone.
-func (r *Repository) readPackIndex(ctx context.Context, fi raid.ObjectInfo) (IndexPack, error) {
+// be decrypted or makes no sense, store.ErrNotFound when the pack is gone.
+func (r *Repository) readPackIndex(ctx context.Context, fi store.ObjectInfo) (IndexPack, error) {
 	id, err := ParseID(fi.Name[strings.LastIndexByte(fi.Name, '/')+1:])
 	if err != nil {
 		return IndexPack{}, fmt.Errorf("%s: %w", fi.Name, ErrCorrupt)
 	}
 	p, err := r.packs.get(ctx, id)
 	if err != nil {
-		if _, serr := r.store.Stat(ctx, fi.Name); errors.Is(serr, raid.ErrNotFound) {
+		if _, serr := r.store.Stat(ctx, fi.Name); errors.Is(serr, store.ErrNotFound) {
 			return IndexPack{}, fmt.Errorf("pack %s: %w", fi.Name, serr)
 		}
 		return IndexPack{}, err
@@ -541,7 +541,7 @@ func (r *Repository) readPackIndex(ctx context.Context, fi raid.ObjectInfo) (Ind
 
 func (r *Repository) readIndexFile(ctx context.Context, id ID) (*indexFile, error) {
 	name := indexPrefix + id.String()
-	b, err := raid.ReadAll(ctx, r.store, name)
+	b, err := store.ReadAll(ctx, r.store, name)
 	if err != nil {
 		return nil, fmt.Errorf("read index %s: %w", name, err)
 	}

@@ -16,8 +16,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/restic/chunker"
-
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // Repository file name prefixes (see docs/FORMAT.md).
@@ -157,9 +156,9 @@ const DefaultPackSize = 16 << 20
 // Init creates a repository in an empty store. It returns the open
 // repository and the recovery identity, which the caller must show to the
 // user once (to print and keep on paper) and never store.
-func Init(ctx context.Context, store raid.ObjectStore, opt InitOptions) (*Repository, string, error) {
-	if _, err := store.Stat(ctx, configName); err == nil {
-		return nil, "", fmt.Errorf("init %s: %w", store, ErrExists)
+func Init(ctx context.Context, st store.ObjectStore, opt InitOptions) (*Repository, string, error) {
+	if _, err := st.Stat(ctx, configName); err == nil {
+		return nil, "", fmt.Errorf("init %s: %w", st, ErrExists)
 	}
 	if opt.Passphrase == "" {
 		return nil, "", errors.New("init: empty passphrase")
@@ -195,7 +194,7 @@ func Init(ctx context.Context, store raid.ObjectStore, opt InitOptions) (*Reposi
 	if err != nil {
 		return nil, "", err
 	}
-	r := newRepository(store, master, cfg)
+	r := newRepository(st, master, cfg)
 	keyID, err := r.addKey(ctx, KeyPassphrase, opt.Passphrase, nil, "initial passphrase", opt.ScryptLogN)
 	if err != nil {
 		return nil, "", err
@@ -214,7 +213,7 @@ func Init(ctx context.Context, store raid.ObjectStore, opt InitOptions) (*Reposi
 	}
 	// The config is written last: a repository whose init was interrupted
 	// has no config and is not mistaken for a usable one.
-	if err := store.Put(ctx, configName, bytes.NewReader(sealed)); err != nil {
+	if err := st.Put(ctx, configName, bytes.NewReader(sealed)); err != nil {
 		return nil, "", fmt.Errorf("init: %w", err)
 	}
 	if err := r.loadIndex(ctx); err != nil {
@@ -260,7 +259,7 @@ func (r *Repository) addKey(ctx context.Context, kind KeyKind, passphrase string
 }
 
 // Open unlocks a repository with a passphrase.
-func Open(ctx context.Context, store raid.ObjectStore, passphrase string) (*Repository, error) {
+func Open(ctx context.Context, st store.ObjectStore, passphrase string) (*Repository, error) {
 	if passphrase == "" {
 		return nil, errors.New("open repository: empty passphrase")
 	}
@@ -268,33 +267,33 @@ func Open(ctx context.Context, store raid.ObjectStore, passphrase string) (*Repo
 	if err != nil {
 		return nil, err
 	}
-	return openWith(ctx, store, sid, "scrypt")
+	return openWith(ctx, st, sid, "scrypt")
 }
 
 // OpenWithIdentity unlocks a repository with an age identity: the recovery
 // identity printed at init, or the repository identity from
 // `key export-identity`.
-func OpenWithIdentity(ctx context.Context, store raid.ObjectStore, identity string) (*Repository, error) {
+func OpenWithIdentity(ctx context.Context, st store.ObjectStore, identity string) (*Repository, error) {
 	id, err := ParseMasterKey(identity)
 	if err != nil {
 		return nil, fmt.Errorf("open repository: %w", err)
 	}
 	// The repository identity itself opens the config directly.
-	if r, err := loadConfig(ctx, store, id); err == nil {
+	if r, err := loadConfig(ctx, st, id); err == nil {
 		return r, r.loadIndex(ctx)
 	}
-	return openWith(ctx, store, id.identity, "")
+	return openWith(ctx, st, id.identity, "")
 }
 
-func openWith(ctx context.Context, store raid.ObjectStore, id age.Identity, stanzaType string) (*Repository, error) {
-	if _, err := store.Stat(ctx, configName); err != nil {
-		if errors.Is(err, raid.ErrNotFound) {
-			return nil, fmt.Errorf("%s: %w (no config file): check the --repo path, or run `shoebox init` to create one", store, ErrNotRepository)
+func openWith(ctx context.Context, st store.ObjectStore, id age.Identity, stanzaType string) (*Repository, error) {
+	if _, err := st.Stat(ctx, configName); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%s: %w (no config file): check the --repo path, or run `shoebox init` to create one", st, ErrNotRepository)
 		}
-		return nil, fmt.Errorf("open repository %s: %w", store, err)
+		return nil, fmt.Errorf("open repository %s: %w", st, err)
 	}
 	var names []string
-	err := store.List(ctx, keysPrefix, func(fi raid.ObjectInfo) error {
+	err := st.List(ctx, keysPrefix, func(fi store.ObjectInfo) error {
 		names = append(names, fi.Name)
 		return nil
 	})
@@ -304,7 +303,7 @@ func openWith(ctx context.Context, store raid.ObjectStore, id age.Identity, stan
 	sort.Strings(names)
 	var lastErr error
 	for _, name := range names {
-		b, err := raid.ReadAll(ctx, store, name)
+		b, err := store.ReadAll(ctx, st, name)
 		if err != nil {
 			lastErr = err
 			continue
@@ -330,7 +329,7 @@ func openWith(ctx context.Context, store raid.ObjectStore, id age.Identity, stan
 			lastErr = err
 			continue
 		}
-		r, err := loadConfig(ctx, store, mk)
+		r, err := loadConfig(ctx, st, mk)
 		if err != nil {
 			return nil, err
 		}
@@ -338,9 +337,9 @@ func openWith(ctx context.Context, store raid.ObjectStore, id age.Identity, stan
 		return r, r.loadIndex(ctx)
 	}
 	if lastErr != nil {
-		return nil, fmt.Errorf("open repository %s: %w (also: %v)", store, ErrWrongPassphrase, lastErr)
+		return nil, fmt.Errorf("open repository %s: %w (also: %v)", st, ErrWrongPassphrase, lastErr)
 	}
-	return nil, fmt.Errorf("open repository %s: %w: no key file opens with it; check SHOEBOX_PASSWORD / SHOEBOX_PASSWORD_FILE, or open with the recovery identity (--identity-file)", store, ErrWrongPassphrase)
+	return nil, fmt.Errorf("open repository %s: %w: no key file opens with it; check SHOEBOX_PASSWORD / SHOEBOX_PASSWORD_FILE, or open with the recovery identity (--identity-file)", st, ErrWrongPassphrase)
 }
 
 // hasStanza reports whether an age file's header has a recipient stanza of
@@ -355,27 +354,27 @@ func hasStanza(file []byte, typ string) bool {
 	return bytes.Contains(hdr, []byte("\n-> "+typ+" "))
 }
 
-func loadConfig(ctx context.Context, store raid.ObjectStore, mk *MasterKey) (*Repository, error) {
-	b, err := raid.ReadAll(ctx, store, configName)
+func loadConfig(ctx context.Context, st store.ObjectStore, mk *MasterKey) (*Repository, error) {
+	b, err := store.ReadAll(ctx, st, configName)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	plain, err := unseal(b, mk.identity)
 	if err != nil {
-		return nil, fmt.Errorf("decrypt config of %s: %w: the config file is damaged or belongs to another repository", store, ErrCorrupt)
+		return nil, fmt.Errorf("decrypt config of %s: %w: the config file is damaged or belongs to another repository", st, ErrCorrupt)
 	}
 	cfg, err := parseConfig(plain)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", store, err)
+		return nil, fmt.Errorf("%s: %w", st, err)
 	}
-	return newRepository(store, mk, cfg), nil
+	return newRepository(st, mk, cfg), nil
 }
 
 // Keys lists the key files.
 func (r *Repository) Keys(ctx context.Context) ([]KeyInfo, error) {
 	var out []KeyInfo
-	err := r.store.List(ctx, keysPrefix, func(fi raid.ObjectInfo) error {
-		b, err := raid.ReadAll(ctx, r.store, fi.Name)
+	err := r.store.List(ctx, keysPrefix, func(fi store.ObjectInfo) error {
+		b, err := store.ReadAll(ctx, r.store, fi.Name)
 		if err != nil {
 			return err
 		}
@@ -456,7 +455,7 @@ func (r *Repository) ChangePassphrase(ctx context.Context, passphrase string, lo
 		return "", err
 	}
 	if r.keyName != "" {
-		b, err := raid.ReadAll(ctx, r.store, r.keyName)
+		b, err := store.ReadAll(ctx, r.store, r.keyName)
 		if err == nil && !hasStanza(b, "scrypt") {
 			r.keyName = keysPrefix + id
 			return id, nil

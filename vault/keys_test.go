@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
-func initRepo(t *testing.T, opt InitOptions) (*Repository, *raid.Dir, string) {
+func initRepo(t *testing.T, opt InitOptions) (*Repository, *store.Dir, string) {
 	t.Helper()
-	store, err := raid.OpenDir(filepath.Join(t.TempDir(), "repo"))
+	st, err := store.OpenDir(filepath.Join(t.TempDir(), "repo"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,18 +20,18 @@ func initRepo(t *testing.T, opt InitOptions) (*Repository, *raid.Dir, string) {
 		opt.Passphrase = testPassphrase
 	}
 	opt.ScryptLogN = 10
-	r, recovery, err := Init(context.Background(), store, opt)
+	r, recovery, err := Init(context.Background(), st, opt)
 	if err != nil {
 		t.Fatalf("Init: %v", err)
 	}
 	t.Cleanup(func() { r.Close() })
-	return r, store, recovery
+	return r, st, recovery
 }
 
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
-	_, store, _ := initRepo(t, InitOptions{})
-	empty, err := raid.OpenDir(t.TempDir())
+	_, st, _ := initRepo(t, InitOptions{})
+	empty, err := store.OpenDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,10 +41,10 @@ func TestOpenErrors(t *testing.T) {
 		open func() (*Repository, error)
 		want error
 	}{
-		{"wrong passphrase", func() (*Repository, error) { return Open(ctx, store, "wrong") }, ErrWrongPassphrase},
-		{"passphrase with a space more", func() (*Repository, error) { return Open(ctx, store, testPassphrase+" ") }, ErrWrongPassphrase},
+		{"wrong passphrase", func() (*Repository, error) { return Open(ctx, st, "wrong") }, ErrWrongPassphrase},
+		{"passphrase with a space more", func() (*Repository, error) { return Open(ctx, st, testPassphrase+" ") }, ErrWrongPassphrase},
 		{"not a repository", func() (*Repository, error) { return Open(ctx, empty, testPassphrase) }, ErrNotRepository},
-		{"identity of another repository", func() (*Repository, error) { return OpenWithIdentity(ctx, store, other.Identity()) }, ErrWrongPassphrase},
+		{"identity of another repository", func() (*Repository, error) { return OpenWithIdentity(ctx, st, other.Identity()) }, ErrWrongPassphrase},
 		{"identity on an empty store", func() (*Repository, error) { return OpenWithIdentity(ctx, empty, other.Identity()) }, ErrNotRepository},
 	}
 	for _, tc := range tests {
@@ -59,42 +59,42 @@ func TestOpenErrors(t *testing.T) {
 		})
 	}
 	t.Run("empty passphrase", func(t *testing.T) {
-		if _, err := Open(ctx, store, ""); err == nil {
+		if _, err := Open(ctx, st, ""); err == nil {
 			t.Error("got nil error, want one")
 		}
 	})
 	t.Run("not an identity", func(t *testing.T) {
-		if _, err := OpenWithIdentity(ctx, store, "AGE-SECRET-KEY-1NOTAKEY"); err == nil {
+		if _, err := OpenWithIdentity(ctx, st, "AGE-SECRET-KEY-1NOTAKEY"); err == nil {
 			t.Error("got nil error, want one")
 		}
 	})
 }
 
 func TestInitTwice(t *testing.T) {
-	_, store, _ := initRepo(t, InitOptions{})
-	_, _, err := Init(context.Background(), store, InitOptions{Passphrase: "other", ScryptLogN: 10})
+	_, st, _ := initRepo(t, InitOptions{})
+	_, _, err := Init(context.Background(), st, InitOptions{Passphrase: "other", ScryptLogN: 10})
 	if !errors.Is(err, ErrExists) {
 		t.Errorf("got %v, want ErrExists", err)
 	}
 	// The first repository still opens.
-	reopen(t, store)
+	reopen(t, st)
 }
 
 func TestInitOptions(t *testing.T) {
-	store, err := raid.OpenDir(t.TempDir())
+	st, err := store.OpenDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, _, err := Init(ctx, store, InitOptions{ScryptLogN: 10}); err == nil {
+	if _, _, err := Init(ctx, st, InitOptions{ScryptLogN: 10}); err == nil {
 		t.Error("Init with an empty passphrase: got nil error, want one")
 	}
 	for _, size := range []int{1, 1<<20 - 1, 1<<30 + 1} {
-		if _, _, err := Init(ctx, store, InitOptions{Passphrase: "x", ScryptLogN: 10, PackSize: size}); err == nil {
+		if _, _, err := Init(ctx, st, InitOptions{Passphrase: "x", ScryptLogN: 10, PackSize: size}); err == nil {
 			t.Errorf("Init with pack size %d: got nil error, want one", size)
 		}
 	}
-	if _, err := Open(ctx, store, "x"); !errors.Is(err, ErrNotRepository) {
+	if _, err := Open(ctx, st, "x"); !errors.Is(err, ErrNotRepository) {
 		t.Errorf("after failed inits: got %v, want ErrNotRepository", err)
 	}
 }
@@ -107,7 +107,7 @@ func TestOpenWithIdentity(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			r, store, recovery := initRepo(t, InitOptions{PostQuantum: pq})
+			r, st, recovery := initRepo(t, InitOptions{PostQuantum: pq})
 			wantPrefix := "age1"
 			if pq {
 				wantPrefix = "age1pq1"
@@ -132,7 +132,7 @@ func TestOpenWithIdentity(t *testing.T) {
 				{"master with whitespace", "  " + r.MasterKey().Identity() + "\n"},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					r2, err := OpenWithIdentity(ctx, store, tc.identity)
+					r2, err := OpenWithIdentity(ctx, st, tc.identity)
 					if err != nil {
 						t.Fatalf("OpenWithIdentity: %v", err)
 					}
@@ -145,7 +145,7 @@ func TestOpenWithIdentity(t *testing.T) {
 					compareTrees(t, src, restoredPath(target, src), compareOpts{noXattrs: true})
 				})
 			}
-			res, err := reopen(t, store).Check(ctx, CheckOptions{ReadData: true})
+			res, err := reopen(t, st).Check(ctx, CheckOptions{ReadData: true})
 			if err != nil || !res.OK() {
 				t.Errorf("Check: %v, %v", err, res.Errors)
 			}
@@ -175,7 +175,7 @@ func keyIDs(t *testing.T, r *Repository) (pass, recovery []string, current strin
 
 func TestKeyManagement(t *testing.T) {
 	ctx := context.Background()
-	r, store, recovery := initRepo(t, InitOptions{})
+	r, st, recovery := initRepo(t, InitOptions{})
 	pass, rec, current := keyIDs(t, r)
 	if len(pass) != 1 || len(rec) != 1 || current != pass[0] {
 		t.Fatalf("after init: got passphrase keys %v, recovery keys %v, current %q; want one of each, the passphrase current", pass, rec, current)
@@ -186,7 +186,7 @@ func TestKeyManagement(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r2, err := Open(ctx, store, "second passphrase")
+		r2, err := Open(ctx, st, "second passphrase")
 		if err != nil {
 			t.Fatalf("Open with the added passphrase: %v", err)
 		}
@@ -198,7 +198,7 @@ func TestKeyManagement(t *testing.T) {
 			t.Error("AddPassphrase(\"\"): got nil error, want one")
 		}
 		// Both still open.
-		reopen(t, store)
+		reopen(t, st)
 	})
 
 	t.Run("remove the key in use", func(t *testing.T) {
@@ -218,7 +218,7 @@ func TestKeyManagement(t *testing.T) {
 	})
 
 	t.Run("remove the other passphrase", func(t *testing.T) {
-		r2, err := Open(ctx, store, "second passphrase")
+		r2, err := Open(ctx, st, "second passphrase")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,12 +233,12 @@ func TestKeyManagement(t *testing.T) {
 		if err := r2.RemoveKey(ctx, other[:8]); err != nil {
 			t.Fatalf("RemoveKey: %v", err)
 		}
-		if _, err := Open(ctx, store, testPassphrase); !errors.Is(err, ErrWrongPassphrase) {
+		if _, err := Open(ctx, st, testPassphrase); !errors.Is(err, ErrWrongPassphrase) {
 			t.Errorf("Open with the removed passphrase: got %v, want ErrWrongPassphrase", err)
 		}
 		// Open with the recovery identity: the only passphrase key left
 		// cannot be removed.
-		rr, err := OpenWithIdentity(ctx, store, recovery)
+		rr, err := OpenWithIdentity(ctx, st, recovery)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +249,7 @@ func TestKeyManagement(t *testing.T) {
 	})
 
 	t.Run("change passphrase", func(t *testing.T) {
-		r2, err := Open(ctx, store, "second passphrase")
+		r2, err := Open(ctx, st, "second passphrase")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,10 +263,10 @@ func TestKeyManagement(t *testing.T) {
 		if len(pass) != len(before) || cur != id {
 			t.Errorf("got passphrase keys %v (current %s), want %d keys with %s current", pass, cur, len(before), id)
 		}
-		if _, err := Open(ctx, store, "second passphrase"); !errors.Is(err, ErrWrongPassphrase) {
+		if _, err := Open(ctx, st, "second passphrase"); !errors.Is(err, ErrWrongPassphrase) {
 			t.Errorf("old passphrase: got %v, want ErrWrongPassphrase", err)
 		}
-		r3, err := Open(ctx, store, "third passphrase")
+		r3, err := Open(ctx, st, "third passphrase")
 		if err != nil {
 			t.Fatalf("new passphrase: %v", err)
 		}
@@ -274,7 +274,7 @@ func TestKeyManagement(t *testing.T) {
 	})
 
 	t.Run("change passphrase after opening with the recovery identity", func(t *testing.T) {
-		rr, err := OpenWithIdentity(ctx, store, recovery)
+		rr, err := OpenWithIdentity(ctx, st, recovery)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +283,7 @@ func TestKeyManagement(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The recovery identity is on paper: it must keep working.
-		r4, err := OpenWithIdentity(ctx, store, recovery)
+		r4, err := OpenWithIdentity(ctx, st, recovery)
 		if err != nil {
 			t.Fatalf("recovery identity after ChangePassphrase: %v", err)
 		}
@@ -291,7 +291,7 @@ func TestKeyManagement(t *testing.T) {
 		if _, rec, _ := keyIDs(t, rr); len(rec) != 1 {
 			t.Errorf("got %d recovery keys, want 1", len(rec))
 		}
-		r5, err := Open(ctx, store, "fourth passphrase")
+		r5, err := Open(ctx, st, "fourth passphrase")
 		if err != nil {
 			t.Fatalf("new passphrase: %v", err)
 		}
@@ -303,7 +303,7 @@ func TestKeyManagement(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r2, err := OpenWithIdentity(ctx, store, identity)
+		r2, err := OpenWithIdentity(ctx, st, identity)
 		if err != nil {
 			t.Fatalf("OpenWithIdentity(new recovery): %v", err)
 		}

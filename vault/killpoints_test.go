@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // haltStore passes operations through to a store until it has performed
 // limit writes (Put or Delete); from then on it performs no write at all,
 // as if the process had been killed at that instant, and fails them.
 type haltStore struct {
-	raid.ObjectStore
+	store.ObjectStore
 	mu     sync.Mutex
 	limit  int
 	writes int
@@ -63,8 +63,8 @@ func TestForgetPruneEveryKillPoint(t *testing.T) {
 	root := f.store.Root()
 	f.r.Close()
 	base := copyRepo(t, root).Root()
-	run := func(store raid.ObjectStore) error {
-		r, err := Open(ctx, store, testPassphrase)
+	run := func(st store.ObjectStore) error {
+		r, err := Open(ctx, st, testPassphrase)
 		if err != nil {
 			return err
 		}
@@ -75,7 +75,7 @@ func TestForgetPruneEveryKillPoint(t *testing.T) {
 		_, err = r.Prune(ctx, false)
 		return err
 	}
-	fresh := func() *raid.Dir { return copyRepo(t, base) }
+	fresh := func() *store.Dir { return copyRepo(t, base) }
 	// How many writes a whole run makes.
 	count := &haltStore{ObjectStore: fresh(), limit: 1 << 30}
 	if err := run(count); err != nil {
@@ -141,8 +141,8 @@ func TestBackupEveryKillPoint(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		writeFile(t, filepath.Join(f.src, "new"+string(rune('a'+i))+".bin"), randBytes(uint64(100+i), 300<<10), testEpoch)
 	}
-	backup := func(store raid.ObjectStore) error {
-		r, err := Open(ctx, store, testPassphrase)
+	backup := func(st store.ObjectStore) error {
+		r, err := Open(ctx, st, testPassphrase)
 		if err != nil {
 			return err
 		}
@@ -150,7 +150,7 @@ func TestBackupEveryKillPoint(t *testing.T) {
 		_, err = r.Backup(ctx, BackupOptions{Paths: []string{f.src}, Time: testEpoch.Add(10 * time.Hour)})
 		return err
 	}
-	fresh := func() *raid.Dir { return copyRepo(t, base) }
+	fresh := func() *store.Dir { return copyRepo(t, base) }
 	count := &haltStore{ObjectStore: fresh(), limit: 1 << 30}
 	if err := backup(count); err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestBackupEveryKillPoint(t *testing.T) {
 // data/ object it puts, less those it deletes again (the second pack of
 // a merge).
 type countStore struct {
-	raid.ObjectStore
+	store.ObjectStore
 	mu   sync.Mutex
 	puts map[string]int64
 }
@@ -242,10 +242,10 @@ type readerFunc func([]byte) (int, error)
 func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
 
 // packsIn lists the packs in a store with their sizes.
-func packsIn(t *testing.T, store raid.ObjectStore) map[string]int64 {
+func packsIn(t *testing.T, st store.ObjectStore) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	must(t, store.List(context.Background(), dataPrefix, func(fi raid.ObjectInfo) error {
+	must(t, st.List(context.Background(), dataPrefix, func(fi store.ObjectInfo) error {
 		out[fi.Name] = fi.Size
 		return nil
 	}))
@@ -294,15 +294,15 @@ func TestBackupAfterKillReusesFinishedPacks(t *testing.T) {
 		want[name] = randBytes(uint64(200+i), 300<<10)
 		writeFile(t, filepath.Join(f.src, name), want[name], testEpoch)
 	}
-	backup := func(store raid.ObjectStore, at time.Duration) (*Snapshot, error) {
-		r, err := Open(ctx, store, testPassphrase)
+	backup := func(st store.ObjectStore, at time.Duration) (*Snapshot, error) {
+		r, err := Open(ctx, st, testPassphrase)
 		if err != nil {
 			return nil, err
 		}
 		defer r.Close()
 		return r.Backup(ctx, BackupOptions{Paths: []string{f.src}, Time: testEpoch.Add(at)})
 	}
-	fresh := func() *raid.Dir { return copyRepo(t, base) }
+	fresh := func() *store.Dir { return copyRepo(t, base) }
 	basePacks := packsIn(t, fresh())
 	// An uninterrupted backup: how many writes, and how many pack bytes.
 	count := &haltStore{ObjectStore: fresh(), limit: 1 << 30}
@@ -389,11 +389,11 @@ func TestBackupAfterKillReusesFinishedPacks(t *testing.T) {
 
 // copyRepo copies the repository folder from into a new folder and opens
 // it.
-func copyRepo(t *testing.T, from string) *raid.Dir {
+func copyRepo(t *testing.T, from string) *store.Dir {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "repo")
 	must(t, os.CopyFS(dir, os.DirFS(from)))
-	st, err := raid.OpenDir(dir)
+	st, err := store.OpenDir(dir)
 	must(t, err)
 	return st
 }

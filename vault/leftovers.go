@@ -7,7 +7,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // maxLeftoverPacks bounds the packs a backup indexes from their headers
@@ -69,7 +69,7 @@ func (r *Repository) indexLeftovers(ctx context.Context, limit int, busy func() 
 		switch {
 		case err == nil:
 			found = append(found, p)
-		case errors.Is(err, raid.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound):
 			// deleted meanwhile
 		case errors.Is(err, ErrCorrupt):
 			if rep.Unreadable == nil {
@@ -93,7 +93,7 @@ func (r *Repository) indexLeftovers(ctx context.Context, limit int, busy func() 
 	for _, p := range found {
 		if _, err := r.store.Stat(ctx, packName(p.ID)); err == nil {
 			kept = append(kept, p)
-		} else if !errors.Is(err, raid.ErrNotFound) {
+		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
 	}

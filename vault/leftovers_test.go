@@ -10,21 +10,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // removeIndexFiles deletes every index file, as a lost or wiped index
 // folder would.
-func removeIndexFiles(t *testing.T, store raid.ObjectStore) int {
+func removeIndexFiles(t *testing.T, st store.ObjectStore) int {
 	t.Helper()
 	ctx := context.Background()
 	var names []string
-	must(t, store.List(ctx, indexPrefix, func(fi raid.ObjectInfo) error {
+	must(t, st.List(ctx, indexPrefix, func(fi store.ObjectInfo) error {
 		names = append(names, fi.Name)
 		return nil
 	}))
 	for _, n := range names {
-		must(t, store.Delete(ctx, n))
+		must(t, st.Delete(ctx, n))
 	}
 	return len(names)
 }
@@ -74,10 +74,10 @@ func TestBackupAfterPruneByAnotherProcess(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		writeFile(t, filepath.Join(src, "img"+string(rune('0'+i))+".bin"), randBytes(uint64(300+i), 200<<10), testEpoch)
 	}
-	daemon, store := newTestRepo(t, 1<<20)
+	daemon, st := newTestRepo(t, 1<<20)
 	first := mustBackup(t, daemon, BackupOptions{Paths: []string{src}, Time: testEpoch})
 
-	cli := reopen(t, store)
+	cli := reopen(t, st)
 	must(t, cli.ForgetIDs(ctx, []*Snapshot{first}))
 	if res, err := cli.Prune(ctx, false); err != nil || res.PacksDeleted == 0 {
 		t.Fatalf("prune by the other process: %+v, %v; want the snapshot's packs deleted", res, err)
@@ -86,7 +86,7 @@ func TestBackupAfterPruneByAnotherProcess(t *testing.T) {
 
 	// The same files again: the daemon must store them anew.
 	mustBackup(t, daemon, BackupOptions{Paths: []string{src}, Time: testEpoch.Add(time.Hour)})
-	checkClean(t, store)
+	checkClean(t, st)
 }
 
 // TestRestoreAfterPruneByAnotherProcess: a process that opened the
@@ -114,7 +114,7 @@ func TestRestoreAfterPruneByAnotherProcess(t *testing.T) {
 // indexFailStore fails every index file write while failing is set, as a
 // full or vanished disk would at the end of a backup.
 type indexFailStore struct {
-	raid.ObjectStore
+	store.ObjectStore
 	failing atomic.Bool
 }
 
@@ -136,13 +136,13 @@ func TestBackupAfterFailedBackupInSameProcess(t *testing.T) {
 		writeFile(t, filepath.Join(src, "img"+string(rune('0'+i))+".bin"), randBytes(uint64(400+i), 300<<10), testEpoch)
 	}
 	_, dir := newTestRepo(t, 1<<20)
-	store := &indexFailStore{ObjectStore: dir}
-	daemon := reopen(t, store)
-	store.failing.Store(true)
+	st := &indexFailStore{ObjectStore: dir}
+	daemon := reopen(t, st)
+	st.failing.Store(true)
 	if _, err := daemon.Backup(context.Background(), BackupOptions{Paths: []string{src}, Host: "testhost", Time: testEpoch}); err == nil {
 		t.Fatal("backup whose index file cannot be written: no error")
 	}
-	store.failing.Store(false)
+	st.failing.Store(false)
 	mustBackup(t, daemon, BackupOptions{Paths: []string{src}, Time: testEpoch.Add(time.Hour)})
 	checkClean(t, dir)
 }

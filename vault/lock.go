@@ -12,10 +12,10 @@ import (
 	"os/user"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/internal/process"
+	"github.com/shoebox/shoebox/store"
 )
 
 // Lock timing. A lock is refreshed every LockRefresh; one not refreshed
@@ -54,8 +54,7 @@ func (l *LockInfo) Stale() bool {
 	}
 	host, _ := os.Hostname()
 	if l.Hostname == host && l.PID > 0 && l.PID != os.Getpid() {
-		err := syscall.Kill(l.PID, 0)
-		return errors.Is(err, syscall.ESRCH)
+		return !process.Alive(l.PID)
 	}
 	return false
 }
@@ -110,9 +109,9 @@ func (r *Repository) writeLock(ctx context.Context, info *LockInfo) (string, err
 // exclusive locks so that `unlock` can remove them.
 func (r *Repository) Locks(ctx context.Context) ([]*LockInfo, error) {
 	var out []*LockInfo
-	err := r.store.List(ctx, locksPrefix, func(fi raid.ObjectInfo) error {
-		b, err := raid.ReadAll(ctx, r.store, fi.Name)
-		if errors.Is(err, raid.ErrNotFound) {
+	err := r.store.List(ctx, locksPrefix, func(fi store.ObjectInfo) error {
+		b, err := store.ReadAll(ctx, r.store, fi.Name)
+		if errors.Is(err, store.ErrNotFound) {
 			return nil // released meanwhile
 		}
 		var l LockInfo
@@ -153,7 +152,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, operation string)
 		// Another process owns the store; reading it holds its readers'
 		// lock already, so nothing is removed meanwhile.
 		if exclusive {
-			return nil, fmt.Errorf("%s: %w: another process (shoeboxd) owns the repository", operation, raid.ErrReadOnly)
+			return nil, fmt.Errorf("%s: %w: another process (shoeboxd) owns the repository", operation, store.ErrReadOnly)
 		}
 		return &Lock{r: r, info: l.info}, nil
 	} else if ok && exclusive {
@@ -228,7 +227,7 @@ func (l *Lock) Release() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	err := l.r.store.Delete(context.Background(), l.name)
-	if errors.Is(err, raid.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		err = nil
 	}
 	if l.readers != nil {
@@ -248,7 +247,7 @@ func (r *Repository) RemoveStaleLocks(ctx context.Context) ([]*LockInfo, error) 
 		if !l.Stale() {
 			continue
 		}
-		if err := r.store.Delete(ctx, l.name); err != nil && !errors.Is(err, raid.ErrNotFound) {
+		if err := r.store.Delete(ctx, l.name); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return removed, err
 		}
 		removed = append(removed, l)
@@ -287,8 +286,8 @@ func (r *Repository) Hold(ctx context.Context, snap ID, until time.Time) error {
 func (r *Repository) Holds(ctx context.Context) (map[ID]time.Time, error) {
 	out := map[ID]time.Time{}
 	now := time.Now()
-	err := r.store.List(ctx, holdsPrefix, func(fi raid.ObjectInfo) error {
-		b, err := raid.ReadAll(ctx, r.store, fi.Name)
+	err := r.store.List(ctx, holdsPrefix, func(fi store.ObjectInfo) error {
+		b, err := store.ReadAll(ctx, r.store, fi.Name)
 		if err != nil {
 			return err
 		}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 func TestLockConflicts(t *testing.T) {
@@ -26,9 +26,9 @@ func TestLockConflicts(t *testing.T) {
 	kind := map[bool]string{false: "shared", true: "exclusive"}
 	for _, tc := range tests {
 		t.Run(kind[tc.first]+" then "+kind[tc.second], func(t *testing.T) {
-			r, store := newTestRepo(t, 0)
+			r, st := newTestRepo(t, 0)
 			// Another process: another handle on the same store.
-			other := reopen(t, store)
+			other := reopen(t, st)
 			l1, err := r.Lock(ctx, tc.first, "first")
 			if err != nil {
 				t.Fatal(err)
@@ -56,7 +56,7 @@ func TestLockConflicts(t *testing.T) {
 				t.Errorf("after release: got %v, want nil", err)
 			}
 			must(t, l3.Release())
-			if n, _ := storeSize(t, store, locksPrefix); n != 0 {
+			if n, _ := storeSize(t, st, locksPrefix); n != 0 {
 				t.Errorf("got %d lock files after release, want 0", n)
 			}
 		})
@@ -88,7 +88,7 @@ func TestStaleLocks(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, store := newTestRepo(t, 0)
+			r, st := newTestRepo(t, 0)
 			info := tc.info
 			name, err := r.writeLock(ctx, &info)
 			must(t, err)
@@ -106,9 +106,9 @@ func TestStaleLocks(t *testing.T) {
 			}
 			removed, err := r.RemoveStaleLocks(ctx)
 			must(t, err)
-			_, statErr := store.Stat(ctx, name)
+			_, statErr := st.Stat(ctx, name)
 			if tc.stale {
-				if len(removed) != 1 || !errors.Is(statErr, raid.ErrNotFound) {
+				if len(removed) != 1 || !errors.Is(statErr, store.ErrNotFound) {
 					t.Errorf("RemoveStaleLocks: got %d removed, lock file %v; want it removed", len(removed), statErr)
 				}
 			} else if len(removed) != 0 || statErr != nil {
@@ -118,8 +118,8 @@ func TestStaleLocks(t *testing.T) {
 	}
 
 	t.Run("unreadable lock file", func(t *testing.T) {
-		r, store := newTestRepo(t, 0)
-		must(t, store.Put(ctx, locksPrefix+"garbage", strings.NewReader("not age")))
+		r, st := newTestRepo(t, 0)
+		must(t, st.Put(ctx, locksPrefix+"garbage", strings.NewReader("not age")))
 		l, err := r.Lock(ctx, true, "prune")
 		if err != nil {
 			t.Fatalf("got %v, want an unreadable lock treated as stale", err)
@@ -137,7 +137,7 @@ func TestLockRefresh(t *testing.T) {
 	old := LockRefresh
 	LockRefresh = 20 * time.Millisecond
 	defer func() { LockRefresh = old }()
-	r, store := newTestRepo(t, 0)
+	r, st := newTestRepo(t, 0)
 	l, err := r.Lock(ctx, false, "backup")
 	must(t, err)
 	locks, err := r.Locks(ctx)
@@ -156,7 +156,7 @@ func TestLockRefresh(t *testing.T) {
 		t.Errorf("got locks %v, want one refreshed lock", locks)
 	}
 	must(t, l.Release())
-	if n, _ := storeSize(t, store, locksPrefix); n != 0 {
+	if n, _ := storeSize(t, st, locksPrefix); n != 0 {
 		t.Errorf("got %d lock files after release, want 0", n)
 	}
 }

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"os/user"
 	"sort"
@@ -219,4 +220,31 @@ func modeBits(m uint32) os.FileMode {
 		fm |= os.ModeSticky
 	}
 	return fm
+}
+
+// rdevOf returns the device number of a device node's lstat results.
+func rdevOf(fi os.FileInfo) (uint64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return st.Rdev, true
+}
+
+// modTimeOf returns a file's modification time as nodeFromInfo records
+// it.
+func modTimeOf(fi os.FileInfo) time.Time {
+	st := fi.Sys().(*syscall.Stat_t)
+	return time.Unix(st.Mtim.Sec, st.Mtim.Nsec).UTC()
+}
+
+// openNoATime opens a file to back it up without updating its access
+// time where the kernel allows (O_NOATIME needs ownership or
+// CAP_FOWNER), as readDir does for folders.
+func openNoATime(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOATIME, 0)
+	if errors.Is(err, fs.ErrPermission) {
+		f, err = os.Open(path) // O_NOATIME needs ownership
+	}
+	return f, err
 }

@@ -12,8 +12,7 @@ import (
 	"sync"
 
 	"filippo.io/age"
-
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // A pack is one age file. Its plaintext is
@@ -131,7 +130,7 @@ func readPackHeader(plain io.ReaderAt, size int64) ([]packEntry, error) {
 // streaming the ciphertext to a pending object while hashing it for its
 // name, so that a pack being written costs no memory beyond a buffer.
 type packWriter struct {
-	pending raid.Pending
+	pending store.Pending
 	aw      *asyncWriter
 	sha     hash.Hash
 	enc     io.WriteCloser
@@ -143,8 +142,8 @@ type packWriter struct {
 // packWriteBuffer is the write buffer of a pack being assembled.
 const packWriteBuffer = 512 << 10
 
-func newPackWriter(ctx context.Context, store raid.ObjectStore, to age.Recipient) (*packWriter, error) {
-	pending, err := raid.CreatePending(ctx, store)
+func newPackWriter(ctx context.Context, st store.ObjectStore, to age.Recipient) (*packWriter, error) {
+	pending, err := store.CreatePending(ctx, st)
 	if err != nil {
 		return nil, fmt.Errorf("new pack: %w", err)
 	}

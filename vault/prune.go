@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // PruneResult counts what prune did.
@@ -71,8 +71,8 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneResult, erro
 	for _, p := range packs {
 		indexed[p.ID] = true
 	}
-	var orphans []raid.ObjectInfo
-	err = r.store.List(ctx, dataPrefix, func(fi raid.ObjectInfo) error {
+	var orphans []store.ObjectInfo
+	err = r.store.List(ctx, dataPrefix, func(fi store.ObjectInfo) error {
 		id, err := ParseID(fi.Name[strings.LastIndexByte(fi.Name, '/')+1:])
 		if err == nil && !indexed[id] && packName(id) == fi.Name {
 			orphans = append(orphans, fi)
@@ -131,7 +131,7 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneResult, erro
 	}
 	// 3. Old index files.
 	for _, id := range oldIndexes {
-		if err := r.store.Delete(ctx, indexPrefix+id.String()); err != nil && !errors.Is(err, raid.ErrNotFound) {
+		if err := r.store.Delete(ctx, indexPrefix+id.String()); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("prune: %w", err)
 		}
 		res.IndexesRemoved++
@@ -139,7 +139,7 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneResult, erro
 	// Damaged index files: the new index lists their packs (read from the
 	// packs' own headers when the repository was opened).
 	for name := range damaged {
-		if err := r.store.Delete(ctx, name); err != nil && !errors.Is(err, raid.ErrNotFound) {
+		if err := r.store.Delete(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("prune: %w", err)
 		}
 		res.IndexesRemoved++
@@ -147,12 +147,12 @@ func (r *Repository) Prune(ctx context.Context, dryRun bool) (*PruneResult, erro
 	// 4. Unreferenced packs.
 	for _, p := range append(drop, repack...) {
 		r.packs.forget(p.ID)
-		if err := r.store.Delete(ctx, packName(p.ID)); err != nil && !errors.Is(err, raid.ErrNotFound) {
+		if err := r.store.Delete(ctx, packName(p.ID)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("prune: %w", err)
 		}
 	}
 	for _, o := range orphans {
-		if err := r.store.Delete(ctx, o.Name); err != nil && !errors.Is(err, raid.ErrNotFound) {
+		if err := r.store.Delete(ctx, o.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("prune: %w", err)
 		}
 	}

@@ -10,14 +10,13 @@ import (
 	"sync/atomic"
 
 	"filippo.io/age"
-
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // Repository is an open, unlocked repository. Its methods are safe for
 // concurrent use.
 type Repository struct {
-	store   raid.ObjectStore
+	store   store.ObjectStore
 	key     *MasterKey
 	cfg     *Config
 	hash    hasher
@@ -34,14 +33,14 @@ type Repository struct {
 	backups atomic.Int32
 }
 
-func newRepository(store raid.ObjectStore, key *MasterKey, cfg *Config) *Repository {
-	r := &Repository{store: store, key: key, cfg: cfg, hash: newHasher(cfg.HashKey), index: newIndex()}
+func newRepository(st store.ObjectStore, key *MasterKey, cfg *Config) *Repository {
+	r := &Repository{store: st, key: key, cfg: cfg, hash: newHasher(cfg.HashKey), index: newIndex()}
 	r.packs = newPackCache(r, 8)
 	return r
 }
 
 // Store returns the object store the repository lives in.
-func (r *Repository) Store() raid.ObjectStore { return r.store }
+func (r *Repository) Store() store.ObjectStore { return r.store }
 
 // Index returns the in-memory index.
 func (r *Repository) Index() *Index { return r.index }
@@ -68,7 +67,7 @@ func packName(id ID) string {
 // openPack is a pack opened for random reads of its plaintext.
 type openPack struct {
 	id    ID
-	obj   raid.Object
+	obj   store.Object
 	plain io.ReaderAt
 	size  int64
 	refs  int
@@ -106,7 +105,7 @@ func (c *packCache) get(ctx context.Context, id ID) (*openPack, error) {
 	name := packName(id)
 	obj, err := c.r.store.Open(ctx, name)
 	if err != nil {
-		if errors.Is(err, raid.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("pack %s is missing: %w: run `shoebox check` to see which files and snapshots are affected", name, ErrCorrupt)
 		}
 		return nil, fmt.Errorf("open pack %s: %w", name, err)
@@ -115,7 +114,7 @@ func (c *packCache) get(ctx context.Context, id ID) (*openPack, error) {
 	if fk != nil {
 		ids = []age.Identity{age.NewInjectedFileKeyIdentity(fk)}
 	} else {
-		hdr, err := age.ExtractHeader(raid.Reader(obj))
+		hdr, err := age.ExtractHeader(store.Reader(obj))
 		if err != nil {
 			obj.Close()
 			return nil, fmt.Errorf("pack %s: %w: %v", name, ErrCorrupt, err)
@@ -225,7 +224,7 @@ func (r *Repository) LoadBlob(ctx context.Context, id ID, buf []byte) ([]byte, e
 // packGone reports whether a pack is no longer in the store.
 func (r *Repository) packGone(ctx context.Context, id ID) bool {
 	_, err := r.store.Stat(ctx, packName(id))
-	return errors.Is(err, raid.ErrNotFound)
+	return errors.Is(err, store.ErrNotFound)
 }
 
 func (r *Repository) loadBlobAt(ctx context.Context, id ID, loc blobLoc, packID ID, buf []byte) ([]byte, error) {

@@ -15,10 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // RestoreOptions say where and what to restore.
@@ -296,7 +293,7 @@ func (r *Repository) Restore(ctx context.Context, snap *Snapshot, opt RestoreOpt
 	// Directory times last, deepest first, after their contents.
 	for i := len(rs.dirs) - 1; i >= 0; i-- {
 		d := rs.dirs[i]
-		if err := rs.at(d.path, func(dir int, name string) error { return restoreMeta(dir, name, d.node) }); err != nil {
+		if err := rs.at(d.path, func(dir atDir, name string) error { return restoreMeta(dir, name, d.node) }); err != nil {
 			rs.warn(d.path, err)
 		}
 	}
@@ -383,18 +380,6 @@ func (rs *restorer) local(p string) string {
 // show names a local path in messages.
 func (rs *restorer) show(local string) string { return filepath.Join(rs.shown, local) }
 
-// at calls fn with a descriptor of local's folder, opened through the
-// root, and local's last element: the *at system calls then act on
-// exactly that entry, never following a link in its place.
-func (rs *restorer) at(local string, fn func(dir int, name string) error) error {
-	d, err := rs.root.Open(filepath.Dir(local))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return fn(int(d.Fd()), filepath.Base(local))
-}
-
 // ensureParent creates the restored parent directories of p.
 func (rs *restorer) ensureParent(local string) error {
 	dir := filepath.Dir(local)
@@ -456,7 +441,7 @@ func (rs *restorer) leave(local string) (bool, error) {
 // replace clears what is at local out of the way of what replaces it.
 func (rs *restorer) replace(local string, isDir bool) error {
 	rs.count(&rs.sum.Replaced)
-	err := rs.at(local, func(dir int, name string) error { return rs.clear(dir, name, isDir) })
+	err := rs.at(local, func(dir atDir, name string) error { return rs.clear(dir, name, isDir) })
 	if err != nil {
 		return fmt.Errorf("replace %s: %w", rs.show(local), pathErr(err))
 	}
@@ -466,11 +451,11 @@ func (rs *restorer) replace(local string, isDir bool) error {
 // clear moves name (in the folder dir) aside as NAME.shoebox-old, or
 // removes it with NoKeep; a folder that holds anything is always moved
 // aside.
-func (rs *restorer) clear(dir int, name string, isDir bool) error {
+func (rs *restorer) clear(dir atDir, name string, isDir bool) error {
 	if rs.opt.NoKeep && !isDir {
-		return unix.Unlinkat(dir, name, 0)
+		return unlinkAt(dir, name)
 	}
-	if rs.opt.NoKeep && unix.Unlinkat(dir, name, unix.AT_REMOVEDIR) == nil {
+	if rs.opt.NoKeep && rmdirAt(dir, name) == nil {
 		return nil // an empty folder
 	}
 	_, err := moveAside(dir, name)
@@ -480,14 +465,14 @@ func (rs *restorer) clear(dir int, name string, isDir bool) error {
 // moveAside renames name (in the folder dir) to the first free one of
 // NAME.shoebox-old, NAME.shoebox-old.1, …, never replacing anything, and
 // returns the new name.
-func moveAside(dir int, name string) (string, error) {
+func moveAside(dir atDir, name string) (string, error) {
 	for i := 0; i < 1000; i++ {
 		old := name + ".shoebox-old"
 		if i > 0 {
 			old += "." + strconv.Itoa(i)
 		}
 		err := renameNoReplace(dir, name, old)
-		if errors.Is(err, unix.EEXIST) {
+		if errors.Is(err, errExist) {
 			continue
 		}
 		if err != nil {
@@ -496,21 +481,6 @@ func moveAside(dir int, name string) (string, error) {
 		return old, nil
 	}
 	return "", fmt.Errorf("keep %s: %s.shoebox-old up to .999 are all taken; move them away", name, name)
-}
-
-// renameNoReplace renames from to to in the folder dir, failing with
-// EEXIST when to exists.
-func renameNoReplace(dir int, from, to string) error {
-	err := unix.Renameat2(dir, from, dir, to, unix.RENAME_NOREPLACE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		// A file system without RENAME_NOREPLACE: look, then rename.
-		var st unix.Stat_t
-		if unix.Fstatat(dir, to, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
-			return unix.EEXIST
-		}
-		return unix.Renameat(dir, from, dir, to)
-	}
-	return err
 }
 
 // sameEntry reports whether fi, found at local, is what n restores:
@@ -527,12 +497,12 @@ func (rs *restorer) sameEntry(local string, fi fs.FileInfo, n *Node) bool {
 	case NodeSocket:
 		return m&fs.ModeSocket != 0
 	case NodeDev, NodeCharDev:
-		st, ok := fi.Sys().(*syscall.Stat_t)
+		rdev, ok := rdevOf(fi)
 		want := fs.ModeDevice
 		if n.Type == NodeCharDev {
 			want |= fs.ModeCharDevice
 		}
-		return ok && m&(fs.ModeDevice|fs.ModeCharDevice) == want && st.Rdev == n.Rdev
+		return ok && m&(fs.ModeDevice|fs.ModeCharDevice) == want && rdev == n.Rdev
 	}
 	return false
 }
@@ -541,23 +511,11 @@ func (rs *restorer) sameEntry(local string, fi fs.FileInfo, n *Node) bool {
 // holds exactly n's content: its size, then every blob's bytes hashed as
 // the snapshot's blob IDs are. A blob the index lacks counts as a
 // difference (writing the file then reports it).
-func (rs *restorer) sameFile(dir int, name string, n *Node, buf *[]byte) (bool, error) {
-	var st unix.Stat_t
-	if err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+func (rs *restorer) sameFile(dir atDir, name string, n *Node, buf *[]byte) (bool, error) {
+	f, err := openToCompare(dir, name, n.Size)
+	if f == nil {
 		return false, err
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || uint64(st.Size) != n.Size {
-		return false, nil
-	}
-	// Not blocking on a FIFO, nor following a link, swapped in since.
-	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.ELOOP) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() || uint64(fi.Size()) != n.Size {
@@ -695,22 +653,20 @@ func (rs *restorer) restoreEntry(local string, n *Node, fi fs.FileInfo) error {
 			return fmt.Errorf("symlink %s: %w", rs.show(local), pathErr(err))
 		}
 	case NodeFIFO:
-		if err := rs.at(local, func(dir int, name string) error { return unix.Mkfifoat(dir, name, n.Mode&0777) }); err != nil {
+		if err := rs.at(local, func(dir atDir, name string) error { return mkfifoAt(dir, name, n.Mode&0777) }); err != nil {
 			return fmt.Errorf("fifo %s: %w", rs.show(local), pathErr(err))
 		}
 	case NodeDev, NodeCharDev:
-		mode := uint32(syscall.S_IFBLK)
-		if n.Type == NodeCharDev {
-			mode = syscall.S_IFCHR
-		}
-		if err := rs.at(local, func(dir int, name string) error { return unix.Mknodat(dir, name, mode|n.Mode&0777, int(n.Rdev)) }); err != nil {
+		if err := rs.at(local, func(dir atDir, name string) error {
+			return mknodAt(dir, name, n.Type == NodeCharDev, n.Mode&0777, n.Rdev)
+		}); err != nil {
 			rs.warn(local, fmt.Errorf("device node not restored: %w", pathErr(err)))
 			return nil
 		}
 	case NodeSocket:
 		return nil // sockets belong to a running program; nothing to restore
 	}
-	if err := rs.at(local, func(dir int, name string) error { return restoreMeta(dir, name, n) }); err != nil {
+	if err := rs.at(local, func(dir atDir, name string) error { return restoreMeta(dir, name, n) }); err != nil {
 		rs.warn(local, err)
 	}
 	return nil
@@ -770,7 +726,7 @@ func isZero(b []byte) bool {
 }
 
 func (rs *restorer) restoreFile(j restoreJob, buf *[]byte) error {
-	return rs.at(j.path, func(dir int, name string) error {
+	return rs.at(j.path, func(dir atDir, name string) error {
 		if !j.inTheWay {
 			return rs.writeFile(dir, name, name, j, buf)
 		}
@@ -796,7 +752,7 @@ func (rs *restorer) restoreFile(j restoreJob, buf *[]byte) error {
 			return err
 		}
 		if err := rs.swapIn(dir, tmp, name); err != nil {
-			unix.Unlinkat(dir, tmp, 0)
+			unlinkAt(dir, tmp)
 			return fmt.Errorf("replace %s: %w", rs.show(j.path), err)
 		}
 		rs.count(&rs.sum.Replaced)
@@ -807,9 +763,9 @@ func (rs *restorer) restoreFile(j restoreJob, buf *[]byte) error {
 // swapIn puts the complete file tmp in the place of name (both in the
 // folder dir): at once with NoKeep, else after moving name aside (and
 // back, should the rename fail).
-func (rs *restorer) swapIn(dir int, tmp, name string) error {
+func (rs *restorer) swapIn(dir atDir, tmp, name string) error {
 	if rs.opt.NoKeep {
-		return unix.Renameat(dir, tmp, dir, name)
+		return renameAt(dir, tmp, name)
 	}
 	old, err := moveAside(dir, name)
 	if err != nil {
@@ -826,20 +782,19 @@ func (rs *restorer) swapIn(dir int, tmp, name string) error {
 // name in the folder dir, never through a link and never over anything
 // (O_EXCL); as is the name it will have (for hard links and messages).
 // Damaged data leaves no partial file behind.
-func (rs *restorer) writeFile(dir int, name, as string, j restoreJob, buf *[]byte) error {
+func (rs *restorer) writeFile(dir atDir, name, as string, j restoreJob, buf *[]byte) error {
 	shown := rs.show(j.path)
-	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if errors.Is(err, unix.EEXIST) && name == as {
+	f, err := createAt(dir, name, shown)
+	if errors.Is(err, errExist) && name == as {
 		// Made since the walk looked: not overwritten.
 		return &ExistingError{Path: j.path, Target: rs.shown}
 	}
 	if err != nil {
 		return fmt.Errorf("create %s: %w", shown, err)
 	}
-	f := os.NewFile(uintptr(fd), shown)
 	fail := func(err error) error {
 		f.Close()
-		unix.Unlinkat(dir, name, 0)
+		unlinkAt(dir, name)
 		return err
 	}
 	var off int64
@@ -876,7 +831,7 @@ func (rs *restorer) writeFile(dir int, name, as string, j restoreJob, buf *[]byt
 		rs.warn(j.path, err)
 	}
 	if err := f.Close(); err != nil {
-		unix.Unlinkat(dir, name, 0)
+		unlinkAt(dir, name)
 		return fmt.Errorf("write %s: %w", shown, pathErr(err))
 	}
 	rs.prog.files.Add(1)

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // indexFlushPacks is how many new packs are collected before an index file
@@ -272,7 +272,7 @@ func (s *blobSaver) mergePack(ctx context.Context, a, b *packWriter) error {
 	if err != nil {
 		return err
 	}
-	file, err := raid.ReadAll(ctx, s.r.store, packName(id))
+	file, err := store.ReadAll(ctx, s.r.store, packName(id))
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // Snapshot records one backup: the root tree and where it came from.
@@ -116,7 +116,7 @@ func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error)
 // readSnapshot reads, verifies and decodes a snapshot file.
 func (r *Repository) readSnapshot(ctx context.Context, id ID) (*Snapshot, error) {
 	name := snapshotPrefix + id.String()
-	b, err := raid.ReadAll(ctx, r.store, name)
+	b, err := store.ReadAll(ctx, r.store, name)
 	if err != nil {
 		return nil, fmt.Errorf("read snapshot %s: %w", id.Short(), err)
 	}
@@ -160,7 +160,7 @@ func (r *Repository) latestParent(ctx context.Context, f SnapshotFilter) (*Snaps
 // those whose file fails verification instead of failing.
 func (r *Repository) loadSnapshots(ctx context.Context, skipCorrupt bool) ([]*Snapshot, error) {
 	var ids []ID
-	err := r.store.List(ctx, snapshotPrefix, func(fi raid.ObjectInfo) error {
+	err := r.store.List(ctx, snapshotPrefix, func(fi store.ObjectInfo) error {
 		id, err := ParseID(strings.TrimPrefix(fi.Name, snapshotPrefix))
 		if err != nil {
 			return nil // not ours; check reports it
@@ -195,7 +195,7 @@ func (r *Repository) loadSnapshots(ctx context.Context, skipCorrupt bool) ([]*Sn
 			// it is simply no longer there. A delete takes the object out
 			// of the store before it removes its pieces, so a read that
 			// failed half-way through a delete lands here too.
-			if _, serr := r.store.Stat(ctx, snapshotPrefix+ids[i].String()); errors.Is(serr, raid.ErrNotFound) {
+			if _, serr := r.store.Stat(ctx, snapshotPrefix+ids[i].String()); errors.Is(serr, store.ErrNotFound) {
 				continue
 			}
 			return nil, err

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -130,7 +131,7 @@ snapshot ID does.`,
 // raid:DIR1,DIR2,... (its member disks, in any order, any subset). Only
 // init (create) makes a folder: a mistyped --repo must not leave new
 // folders behind.
-func (g *globals) store(create bool) (raid.ObjectStore, error) {
+func (g *globals) store(create bool) (store.ObjectStore, error) {
 	if g.repo == "" {
 		return nil, errors.New("no repository given: use --repo DIR or set SHOEBOX_REPO")
 	}
@@ -157,7 +158,7 @@ func (g *globals) store(create bool) (raid.ObjectStore, error) {
 			return nil, fmt.Errorf("%s: %w (no such folder): check the --repo path, or run `shoebox init` to create one", g.repo, vault.ErrNotRepository)
 		}
 	}
-	return raid.OpenDir(g.repo)
+	return store.OpenDir(g.repo)
 }
 
 // readsOnly are the commands that work beside shoeboxd, on the array it
@@ -251,7 +252,7 @@ func (g *globals) open(ctx context.Context) (*vault.Repository, error) {
 		}
 		return nil, fmt.Errorf("%s holds no age identity (AGE-SECRET-KEY-…)", g.identityFile)
 	}
-	if _, err := st.Stat(ctx, "config"); errors.Is(err, raid.ErrNotFound) {
+	if _, err := st.Stat(ctx, "config"); errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w (no config file): check the --repo path, or run `shoebox init` to create one", g.repo, vault.ErrNotRepository)
 	}
 	pass, err := g.passphrase("Repository passphrase: ", false)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
+	"github.com/shoebox/shoebox/store"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -23,7 +24,6 @@ import (
 	"rsc.io/qr"
 
 	"github.com/shoebox/shoebox/gateway/audit"
-	"github.com/shoebox/shoebox/raid"
 )
 
 // call sends a JSON request to the daemon's API and decodes the answer.
@@ -268,7 +268,7 @@ and admins need no grants. Example: shoebox user grant anna family read,share`,
 				b, err := r.Anchor(cmd.Context(), "audit")
 				r.Close()
 				switch {
-				case errors.Is(err, raid.ErrNotFound):
+				case errors.Is(err, store.ErrNotFound):
 				case err != nil:
 					return fmt.Errorf("read the audit anchor in the repository: %w", err)
 				default:

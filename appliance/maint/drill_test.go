@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -26,11 +26,11 @@ func newRepo(t *testing.T, nfiles int) (string, *vault.Repository) {
 	ctx := context.Background()
 	root := t.TempDir()
 	storeDir := filepath.Join(root, "repo")
-	store, err := raid.OpenDir(storeDir)
+	st, err := store.OpenDir(storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _, err := vault.Init(ctx, store, vault.InitOptions{Passphrase: testPassphrase, ScryptLogN: 10})
+	r, _, err := vault.Init(ctx, st, vault.InitOptions{Passphrase: testPassphrase, ScryptLogN: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +62,11 @@ func newRepo(t *testing.T, nfiles int) (string, *vault.Repository) {
 
 func reopen(t *testing.T, dir string) *vault.Repository {
 	t.Helper()
-	store, err := raid.OpenDir(dir)
+	st, err := store.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := vault.Open(context.Background(), store, testPassphrase)
+	r, err := vault.Open(context.Background(), st, testPassphrase)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +105,11 @@ func TestDrillPasses(t *testing.T) {
 
 func TestDrillEmptyRepository(t *testing.T) {
 	ctx := context.Background()
-	store, err := raid.OpenDir(t.TempDir())
+	st, err := store.OpenDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _, err := vault.Init(ctx, store, vault.InitOptions{Passphrase: testPassphrase, ScryptLogN: 10})
+	r, _, err := vault.Init(ctx, st, vault.InitOptions{Passphrase: testPassphrase, ScryptLogN: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-// Package storetest is the conformance suite every raid.ObjectStore passes:
+// Package storetest is the conformance suite every store.ObjectStore passes:
 // the plain directory, the disk array and remote stores alike.
 package storetest
 
@@ -13,12 +13,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // Run runs the suite against stores made by newStore; each subtest gets a
 // fresh, empty store.
-func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
+func Run(t *testing.T, newStore func(t *testing.T) store.ObjectStore) {
 	ctx := context.Background()
 	rnd := rand.New(rand.NewPCG(1, 2))
 	data := func(n int) []byte {
@@ -37,7 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
 			if err := s.Put(ctx, name, bytes.NewReader(want)); err != nil {
 				t.Fatalf("Put %s: %v", name, err)
 			}
-			got, err := raid.ReadAll(ctx, s, name)
+			got, err := store.ReadAll(ctx, s, name)
 			if err != nil {
 				t.Fatalf("ReadAll %s: %v", name, err)
 			}
@@ -90,7 +90,7 @@ func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
 			if err := s.Put(ctx, "config", bytes.NewReader(want)); err != nil {
 				t.Fatal(err)
 			}
-			got, err := raid.ReadAll(ctx, s, "config")
+			got, err := store.ReadAll(ctx, s, "config")
 			if err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("after replace %d: got %d bytes, %v", i, len(got), err)
 			}
@@ -99,13 +99,13 @@ func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
 
 	t.Run("NotFound", func(t *testing.T) {
 		s := newStore(t)
-		if _, err := s.Open(ctx, "nope"); !errors.Is(err, raid.ErrNotFound) {
+		if _, err := s.Open(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Open missing: got %v, want ErrNotFound", err)
 		}
-		if _, err := s.Stat(ctx, "a/nope"); !errors.Is(err, raid.ErrNotFound) {
+		if _, err := s.Stat(ctx, "a/nope"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Stat missing: got %v, want ErrNotFound", err)
 		}
-		if err := s.Delete(ctx, "a/b/nope"); !errors.Is(err, raid.ErrNotFound) {
+		if err := s.Delete(ctx, "a/b/nope"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Delete missing: got %v, want ErrNotFound", err)
 		}
 	})
@@ -113,7 +113,7 @@ func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
 	t.Run("InvalidNames", func(t *testing.T) {
 		s := newStore(t)
 		for _, name := range []string{"", "/abs", "a/../b", "../x", "a/", "./a", "a//b", "."} {
-			if err := s.Put(ctx, name, bytes.NewReader(nil)); !errors.Is(err, raid.ErrInvalidName) {
+			if err := s.Put(ctx, name, bytes.NewReader(nil)); !errors.Is(err, store.ErrInvalidName) {
 				t.Errorf("Put(%q): got %v, want ErrInvalidName", name, err)
 			}
 		}
@@ -130,7 +130,7 @@ func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
 		list := func(prefix string) []string {
 			t.Helper()
 			var got []string
-			if err := s.List(ctx, prefix, func(fi raid.ObjectInfo) error {
+			if err := s.List(ctx, prefix, func(fi store.ObjectInfo) error {
 				if fi.Size != int64(len(fi.Name)) {
 					t.Errorf("List %s: size %d, want %d", fi.Name, fi.Size, len(fi.Name))
 				}
@@ -159,7 +159,7 @@ func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
 		}
 		check("keys/", "keys/k2")
 		stop := errors.New("stop")
-		if err := s.List(ctx, "", func(raid.ObjectInfo) error { return stop }); !errors.Is(err, stop) {
+		if err := s.List(ctx, "", func(store.ObjectInfo) error { return stop }); !errors.Is(err, stop) {
 			t.Errorf("List with failing callback: got %v, want the callback's error", err)
 		}
 	})
@@ -175,7 +175,7 @@ func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
 		if err := s.Put(ctx, "obj", r); !errors.Is(err, boom) {
 			t.Fatalf("Put with failing reader: got %v, want %v", err, boom)
 		}
-		got, err := raid.ReadAll(ctx, s, "obj")
+		got, err := store.ReadAll(ctx, s, "obj")
 		if err != nil || !bytes.Equal(got, old) {
 			t.Fatalf("after failed Put: got %d bytes, %v; want the old object", len(got), err)
 		}
@@ -184,7 +184,7 @@ func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
 		if err := s.Put(cctx, "new", bytes.NewReader(data(10))); err == nil {
 			t.Fatal("Put with cancelled context succeeded")
 		}
-		if _, err := s.Stat(ctx, "new"); !errors.Is(err, raid.ErrNotFound) {
+		if _, err := s.Stat(ctx, "new"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("cancelled Put left an object: %v", err)
 		}
 	})
@@ -192,7 +192,7 @@ func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
 	t.Run("Pending", func(t *testing.T) {
 		s := newStore(t)
 		want := data(3<<20 + 5)
-		p, err := raid.CreatePending(ctx, s)
+		p, err := store.CreatePending(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,11 +204,11 @@ func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
 		if err := p.Commit(ctx, "data/ab/pending"); err != nil {
 			t.Fatal(err)
 		}
-		got, err := raid.ReadAll(ctx, s, "data/ab/pending")
+		got, err := store.ReadAll(ctx, s, "data/ab/pending")
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("committed pending object: got %d bytes, %v; want %d bytes", len(got), err, len(want))
 		}
-		p, err = raid.CreatePending(ctx, s)
+		p, err = store.CreatePending(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +217,7 @@ func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
 			t.Fatal(err)
 		}
 		var names []string
-		s.List(ctx, "", func(fi raid.ObjectInfo) error { names = append(names, fi.Name); return nil })
+		s.List(ctx, "", func(fi store.ObjectInfo) error { names = append(names, fi.Name); return nil })
 		if fmt.Sprint(names) != "[data/ab/pending]" {
 			t.Fatalf("after Abort: objects %v, want only data/ab/pending", names)
 		}
@@ -237,7 +237,7 @@ func Run(t *testing.T, newStore func(t *testing.T) raid.ObjectStore) {
 					errs <- err
 					return
 				}
-				got, err := raid.ReadAll(ctx, s, name)
+				got, err := store.ReadAll(ctx, s, name)
 				if err != nil || !bytes.Equal(got, want) {
 					errs <- fmt.Errorf("read back %s: %v", name, err)
 				}

@@ -1,4 +1,4 @@
-package raid_test
+package store_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/store"
 )
 
 // smallDisk mounts a real file system of the given size (a tmpfs) and
@@ -27,7 +27,7 @@ func smallDisk(t *testing.T, size string) string {
 
 func TestDirFullDisk(t *testing.T) {
 	ctx := context.Background()
-	d, err := raid.OpenDir(smallDisk(t, "4m"))
+	d, err := store.OpenDir(smallDisk(t, "4m"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,10 +42,10 @@ func TestDirFullDisk(t *testing.T) {
 	if !strings.Contains(err.Error(), d.Root()) || !strings.Contains(err.Error(), "full") {
 		t.Errorf("error %q does not name the disk and say it is full", err)
 	}
-	if _, err := d.Stat(ctx, "data/00/big"); !errors.Is(err, raid.ErrNotFound) {
+	if _, err := d.Stat(ctx, "data/00/big"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("failed Put left an object: %v", err)
 	}
-	got, err := raid.ReadAll(ctx, d, "keys/old")
+	got, err := store.ReadAll(ctx, d, "keys/old")
 	if err != nil || !bytes.Equal(got, old) {
 		t.Errorf("object stored before the disk filled: got %d bytes, %v", len(got), err)
 	}

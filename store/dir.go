@@ -1,4 +1,4 @@
-package raid
+package store
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shoebox/shoebox/internal/atomicfile"
+	"github.com/shoebox/shoebox/internal/process"
 )
 
 // Dir is an ObjectStore in a plain directory: one file per object, written
@@ -62,7 +63,7 @@ func (d *Dir) cleanTemp() {
 		p := filepath.Join(d.root, tmpDir, e.Name())
 		parts := strings.SplitN(e.Name(), "-", 3)
 		if len(parts) == 3 && parts[0] == sanitizeHost(host) {
-			if pid, err := strconv.Atoi(parts[1]); err == nil && !processAlive(pid) {
+			if pid, err := strconv.Atoi(parts[1]); err == nil && pid != os.Getpid() && !process.Alive(pid) {
 				os.Remove(p)
 				continue
 			}
@@ -80,14 +81,6 @@ func sanitizeHost(h string) string {
 		}
 		return r
 	}, h)
-}
-
-func processAlive(pid int) bool {
-	if pid == os.Getpid() {
-		return true
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // CheckName reports whether name is a valid object name.

@@ -1,4 +1,4 @@
-package raid
+package store
 
 import (
 	"bytes"
