@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"bytes"
@@ -236,57 +236,35 @@ and admins need no grants. Example: shoebox user grant anna family read,share`,
 			if dir == "" {
 				dir = filepath.Join(stateDir(), "gateway", "audit")
 			}
-			keyFile := filepath.Join(filepath.Dir(dir), "box.key")
-			boxKey, err := os.ReadFile(keyFile)
-			if err != nil {
-				return fmt.Errorf("the box key %s: %w (run as root; --dir must be STATE/gateway/audit)", keyFile, err)
-			}
-			key, err := audit.ChainKey(boxKey)
-			if err != nil {
-				return fmt.Errorf("%s: %w", keyFile, err)
+			var inRepo func() (string, []byte, error)
+			if g.repo != "" {
+				inRepo = func() (string, []byte, error) {
+					r, err := g.open(cmd.Context())
+					if err != nil {
+						return "", nil, fmt.Errorf("read the audit anchor in the repository: %w", err)
+					}
+					b, err := r.Anchor(cmd.Context(), "audit")
+					r.Close()
+					switch {
+					case errors.Is(err, raid.ErrNotFound):
+						return "the repository", nil, nil
+					case err != nil:
+						return "", nil, fmt.Errorf("read the audit anchor in the repository: %w", err)
+					}
+					return "the repository", b, nil
+				}
 			}
 			tampered := func(format string, a ...any) error {
 				fmt.Fprintf(g.stdout, "audit log %s: TAMPERED%s\n", dir, fmt.Sprintf(format, a...))
 				return &exitError{code: 1, err: fmt.Errorf("the audit log was changed after it was written")}
 			}
-			anchors := []*audit.Anchor{}
-			from := map[*audit.Anchor]string{}
-			a, err := audit.ReadAnchorFile(audit.AnchorPath(dir), key)
+			res, err := audit.VerifyState(dir, inRepo)
 			if errors.Is(err, audit.ErrTampered) {
 				return tampered(": %v", err)
 			} else if err != nil {
 				return err
 			}
-			if a != nil {
-				anchors, from[a] = append(anchors, a), "the state directory"
-			}
-			if g.repo != "" {
-				r, err := g.open(cmd.Context())
-				if err != nil {
-					return fmt.Errorf("read the audit anchor in the repository: %w", err)
-				}
-				b, err := r.Anchor(cmd.Context(), "audit")
-				r.Close()
-				switch {
-				case errors.Is(err, raid.ErrNotFound):
-				case err != nil:
-					return fmt.Errorf("read the audit anchor in the repository: %w", err)
-				default:
-					ra, err := audit.ParseAnchor(key, b)
-					if err != nil {
-						return tampered(": the anchor in the repository: %v", err)
-					}
-					anchors, from[&ra] = append(anchors, &ra), "the repository"
-				}
-			}
-			anchor := audit.Latest(anchors...)
-			if _, err := os.Stat(dir); err != nil && anchor == nil {
-				return fmt.Errorf("no audit log at %s (%v): set --dir or SHOEBOX_STATE_DIR", dir, err)
-			}
-			rep, err := audit.Verify(dir, key, anchor)
-			if err != nil {
-				return err
-			}
+			rep, anchor := res.Report, res.Anchor
 			if g.json {
 				if err := json.NewEncoder(g.stdout).Encode(rep); err != nil {
 					return err
@@ -304,7 +282,7 @@ and admins need no grants. Example: shoebox user grant anna family read,share`,
 				fmt.Fprintf(g.stdout, " (entries 1 to %d unkeyed, from an earlier version)", rep.Unkeyed)
 			}
 			if anchor != nil {
-				fmt.Fprintf(g.stdout, "; matches the anchor of %s (entry %d) in %s", anchor.Time.Format(time.RFC3339), anchor.Seq, from[anchor])
+				fmt.Fprintf(g.stdout, "; matches the anchor of %s (entry %d) in %s", anchor.Time.Format(time.RFC3339), anchor.Seq, res.From)
 			} else {
 				fmt.Fprint(g.stdout, "; no anchor to check it against yet")
 			}

@@ -1,7 +1,4 @@
-// Package cli is the shoebox command line. It works directly on a
-// repository (a folder, a USB disk, the array's mount) so that recovery
-// needs nothing but this binary; daemon-level commands talk to shoeboxd.
-package cli
+package main
 
 import (
 	"context"
@@ -11,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -57,10 +53,10 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// Main runs the command line and returns the process exit code.
-func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+// run runs the command line with args (without the program name) and
+// returns the process exit code. Cancelling ctx (main cancels it on
+// Ctrl-C or SIGTERM) stops the command.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globals{stdout: stdout, stderr: stderr, stdin: stdin}
 	root := newRoot(g)
 	root.SetArgs(args)
