@@ -17,30 +17,34 @@ import (
 	"github.com/shoebox/shoebox/smart"
 )
 
-// stateDir is where the box keeps its state (disk health history, …).
-func stateDir() string {
-	if d := os.Getenv("SHOEBOX_STATE_DIR"); d != "" {
-		return d
+// disksOptions are the flags and arguments of disks and its
+// subcommands.
+type disksOptions struct {
+	StateDir string   // where health history is kept
+	Recorded []string // recorded smartctl --json files instead of the disks
+	Array    string   // raid:DIR1,DIR2,...: its errors per disk count too
+	Evacuate bool     // with Array: move data off FAILING members
+	Disk     string   // history, ack: serial, WWN or device path
+	Note     string   // ack: why
+}
+
+// history opens the disk health history in the state directory.
+func (o disksOptions) history() (*smart.History, error) {
+	return smart.OpenHistory(filepath.Join(o.StateDir, "smart"))
+}
+
+// findDisk resolves o.Disk (serial, WWN or path) in the history.
+func (o disksOptions) findDisk() (*smart.History, *smart.DiskHistory, error) {
+	h, err := o.history()
+	if err != nil {
+		return nil, nil, err
 	}
-	return "/var/lib/shoebox"
+	d, err := h.Find(o.Disk)
+	return h, d, err
 }
 
 func cmdDisks(g *globals) *cobra.Command {
-	var state, arrayRef string
-	var recorded []string
-	var evacuate bool
-	history := func() (*smart.History, error) {
-		return smart.OpenHistory(filepath.Join(state, "smart"))
-	}
-	// findDisk resolves a disk given by serial, WWN or path in history.
-	findDisk := func(ref string) (*smart.History, *smart.DiskHistory, error) {
-		h, err := history()
-		if err != nil {
-			return nil, nil, err
-		}
-		d, err := h.Find(ref)
-		return h, d, err
-	}
+	var opts disksOptions
 	c := &cobra.Command{
 		Use:   "disks",
 		Short: "Show each disk's health: model, serial, temperature, hours and a verdict",
@@ -51,111 +55,127 @@ with --evacuate its data is moved to the other disks of the array first),
 UNKNOWN (no health could be read, and why).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			h, err := history()
-			if err != nil {
-				return err
-			}
-			p := &smart.Poller{History: h}
-			// Check every file before reading any, so that a bad one
-			// changes nothing (no history is written).
-			for _, f := range recorded {
-				if err := checkSmartctlFile(f); err != nil {
-					return err
-				}
-			}
-			if len(recorded) > 0 {
-				p.Discover = func() ([]smart.Disk, error) {
-					var ds []smart.Disk
-					for _, f := range recorded {
-						ds = append(ds, smart.Disk{Path: f, Reader: smart.Recorded{File: f}})
-					}
-					return ds, nil
-				}
-			}
-			var arr *raid.Array
-			if arrayRef != "" {
-				arr, err = raid.OpenArray(strings.Split(strings.TrimPrefix(arrayRef, "raid:"), ","), raid.Options{})
-				if err != nil {
-					return err
-				}
-				defer arr.Close()
-				p.ArrayErrors = smart.ArrayErrorsOf(arr)
-			}
-			events := p.Subscribe(64)
-			sts, err := p.Poll(ctx)
-			if err != nil {
-				return err
-			}
-			if evacuate && arr != nil {
-				if err := evacuateFailing(ctx, g, arr, events); err != nil {
-					return err
-				}
-			}
-			if g.json {
-				if sts == nil {
-					sts = []smart.Status{}
-				}
-				return g.printJSON(sts)
-			}
-			printDisks(g, sts)
-			return nil
+			return runDisks(cmd.Context(), g, opts)
 		},
 	}
 	pf := c.PersistentFlags()
-	pf.StringVar(&state, "state-dir", stateDir(), "where health history is kept (env SHOEBOX_STATE_DIR)")
-	c.Flags().StringSliceVar(&recorded, "from-smartctl", nil, "read recorded `smartctl --json` files instead of the machine's disks (repeatable)")
-	c.Flags().StringVar(&arrayRef, "array", "", "the disk array (raid:DIR1,DIR2,...): its own I/O and checksum errors per disk count too")
-	c.Flags().BoolVar(&evacuate, "evacuate", false, "with --array: move the data off any FAILING member disk now")
+	pf.StringVar(&opts.StateDir, "state-dir", stateDir(), "where health history is kept (env SHOEBOX_STATE_DIR)")
+	c.Flags().StringSliceVar(&opts.Recorded, "from-smartctl", nil, "read recorded `smartctl --json` files instead of the machine's disks (repeatable)")
+	c.Flags().StringVar(&opts.Array, "array", "", "the disk array (raid:DIR1,DIR2,...): its own I/O and checksum errors per disk count too")
+	c.Flags().BoolVar(&opts.Evacuate, "evacuate", false, "with --array: move the data off any FAILING member disk now")
 
 	hist := &cobra.Command{
 		Use:   "history DISK",
 		Short: "Show a disk's recorded readings (DISK: serial, WWN or device path)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, d, err := findDisk(args[0])
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return g.printJSON(d)
-			}
-			fmt.Fprintf(g.stdout, "%s %s (%s)\n", d.Model, d.Serial, d.Path)
-			if d.Baseline != nil {
-				fmt.Fprintf(g.stdout, "acknowledged %s: %v %s\n", d.Baseline.Time.Local().Format("2006-01-02 15:04"), d.Baseline.Counters, d.Baseline.Note)
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tVERDICT\tTEMP\tHOURS\tCOUNTERS")
-			for _, s := range d.Samples {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", s.Time.Local().Format("2006-01-02 15:04"), s.State, s.Temperature, s.PowerOnHours, countersStr(s.Counters))
-			}
-			return tw.Flush()
+			opts.Disk = args[0]
+			return runDisksHistory(cmd.Context(), g, opts)
 		},
 	}
-	var note string
 	ack := &cobra.Command{
 		Use:   "ack DISK",
 		Short: "Acknowledge a disk's current condition: only growth beyond it raises the verdict again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			h, d, err := findDisk(args[0])
-			if err != nil {
-				return err
-			}
-			b, err := h.Ack(d.Key, note)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return g.printJSON(b)
-			}
-			g.out("acknowledged %s %s: %s; any growth beyond this is reported again\n", d.Model, d.Serial, countersStr(b.Counters))
-			return nil
+			opts.Disk = args[0]
+			return runDisksAck(cmd.Context(), g, opts)
 		},
 	}
-	ack.Flags().StringVar(&note, "note", "", "why (kept with the baseline)")
+	ack.Flags().StringVar(&opts.Note, "note", "", "why (kept with the baseline)")
 	c.AddCommand(hist, ack)
 	return c
+}
+
+// runDisks reads every disk's health (or the recorded files), judges and
+// records it, and prints the verdicts.
+func runDisks(ctx context.Context, g *globals, opts disksOptions) error {
+	h, err := opts.history()
+	if err != nil {
+		return err
+	}
+	p := &smart.Poller{History: h}
+	// Check every file before reading any, so that a bad one
+	// changes nothing (no history is written).
+	for _, f := range opts.Recorded {
+		if err := checkSmartctlFile(f); err != nil {
+			return err
+		}
+	}
+	if len(opts.Recorded) > 0 {
+		p.Discover = func() ([]smart.Disk, error) {
+			var ds []smart.Disk
+			for _, f := range opts.Recorded {
+				ds = append(ds, smart.Disk{Path: f, Reader: smart.Recorded{File: f}})
+			}
+			return ds, nil
+		}
+	}
+	var arr *raid.Array
+	if opts.Array != "" {
+		arr, err = raid.OpenArray(strings.Split(strings.TrimPrefix(opts.Array, "raid:"), ","), raid.Options{})
+		if err != nil {
+			return err
+		}
+		defer arr.Close()
+		p.ArrayErrors = smart.ArrayErrorsOf(arr)
+	}
+	events := p.Subscribe(64)
+	sts, err := p.Poll(ctx)
+	if err != nil {
+		return err
+	}
+	if opts.Evacuate && arr != nil {
+		if err := evacuateFailing(ctx, g, arr, events); err != nil {
+			return err
+		}
+	}
+	if g.json {
+		if sts == nil {
+			sts = []smart.Status{}
+		}
+		return g.printJSON(sts)
+	}
+	printDisks(g, sts)
+	return nil
+}
+
+// runDisksHistory prints a disk's recorded readings.
+func runDisksHistory(ctx context.Context, g *globals, opts disksOptions) error {
+	_, d, err := opts.findDisk()
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return g.printJSON(d)
+	}
+	fmt.Fprintf(g.stdout, "%s %s (%s)\n", d.Model, d.Serial, d.Path)
+	if d.Baseline != nil {
+		fmt.Fprintf(g.stdout, "acknowledged %s: %v %s\n", d.Baseline.Time.Local().Format("2006-01-02 15:04"), d.Baseline.Counters, d.Baseline.Note)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tVERDICT\tTEMP\tHOURS\tCOUNTERS")
+	for _, s := range d.Samples {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", s.Time.Local().Format("2006-01-02 15:04"), s.State, s.Temperature, s.PowerOnHours, countersStr(s.Counters))
+	}
+	return tw.Flush()
+}
+
+// runDisksAck acknowledges a disk's current condition as its baseline.
+func runDisksAck(ctx context.Context, g *globals, opts disksOptions) error {
+	h, d, err := opts.findDisk()
+	if err != nil {
+		return err
+	}
+	b, err := h.Ack(d.Key, opts.Note)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return g.printJSON(b)
+	}
+	g.out("acknowledged %s %s: %s; any growth beyond this is reported again\n", d.Model, d.Serial, countersStr(b.Counters))
+	return nil
 }
 
 // Exit codes of `disks --from-smartctl` for a file it cannot use.

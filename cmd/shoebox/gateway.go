@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,63 +14,32 @@ import (
 	"text/tabwriter"
 	"time"
 
-	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
-
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"google.golang.org/protobuf/encoding/protojson"
 	"rsc.io/qr"
 
 	"github.com/shoebox/shoebox/gateway/audit"
+	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 	"github.com/shoebox/shoebox/raid"
 )
-
-// call sends a JSON request to the daemon's API and decodes the answer.
-func (c *daemonClient) call(method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("shoeboxd at %s: %w (is it running?)", c.base, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		var e struct{ Error string }
-		json.Unmarshal(b, &e)
-		if e.Error == "" {
-			e.Error = strings.TrimSpace(string(b))
-		}
-		return fmt.Errorf("shoeboxd: %s: %s", resp.Status, e.Error)
-	}
-	if out != nil {
-		if raw, ok := out.(*json.RawMessage); ok {
-			*raw = b
-			return nil
-		}
-		return json.Unmarshal(b, out)
-	}
-	return nil
-}
 
 // cmdGateway adds the commands that manage the phone API: people,
 // phones and the audit log.
 func cmdGateway(g *globals) []*cobra.Command {
-	var user, cancel string
-	var minutes int
-	var listCodes bool
+	return []*cobra.Command{cmdPairPhone(g), cmdUser(g), cmdAudit(g)}
+}
+
+// pairOptions are pair-phone's flags.
+type pairOptions struct {
+	User    string // "": the owner
+	Minutes int
+	List    bool
+	Cancel  string // an enrolment code's ID
+}
+
+func cmdPairPhone(g *globals) *cobra.Command {
+	var opts pairOptions
 	pair := &cobra.Command{
 		Use:   "pair-phone",
 		Short: "Show a QR code that pairs a phone with this box (one-time code, certificate pin); list or cancel codes",
@@ -82,74 +50,82 @@ func cmdGateway(g *globals) []*cobra.Command {
 			"--list shows the outstanding codes (never the codes themselves); --cancel ID ends one.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newDaemonClient()
-			if err != nil {
-				return err
-			}
-			switch {
-			case listCodes && cancel != "":
-				return errors.New("give --list or --cancel, not both")
-			case listCodes:
-				var raw json.RawMessage
-				if err := c.call(http.MethodGet, "/v1/enrolments", nil, &raw); err != nil {
-					return err
-				}
-				return printEnrolments(g, raw)
-			case cancel != "":
-				if err := c.call(http.MethodDelete, "/v1/enrolments/"+url.PathEscape(cancel), nil, nil); err != nil {
-					return err
-				}
-				fmt.Fprintf(g.stdout, "cancelled enrolment code %s\n", cancel)
-				return nil
-			}
-			var e pairing
-			if err := c.call(http.MethodPost, "/v1/enrolments", map[string]any{"user": user, "valid_minutes": minutes}, &e); err != nil {
-				return err
-			}
-			return printPairing(g, e)
+			return runPairPhone(cmd.Context(), g, opts)
 		},
 	}
-	pair.Flags().StringVar(&user, "user", "", "the account the phone signs in as (default: the owner)")
-	pair.Flags().IntVar(&minutes, "valid", 10, "minutes the code is valid")
-	pair.Flags().BoolVar(&listCodes, "list", false, "list the outstanding enrolment codes")
-	pair.Flags().StringVar(&cancel, "cancel", "", "cancel the outstanding enrolment code with this `ID`")
+	pair.Flags().StringVar(&opts.User, "user", "", "the account the phone signs in as (default: the owner)")
+	pair.Flags().IntVar(&opts.Minutes, "valid", 10, "minutes the code is valid")
+	pair.Flags().BoolVar(&opts.List, "list", false, "list the outstanding enrolment codes")
+	pair.Flags().StringVar(&opts.Cancel, "cancel", "", "cancel the outstanding enrolment code with this `ID`")
+	return pair
+}
 
-	var role, pwFile string
-	var noPassword bool
+// runPairPhone prints a new enrolment code as a QR code, or lists or
+// cancels the outstanding ones.
+func runPairPhone(ctx context.Context, g *globals, opts pairOptions) error {
+	c, err := g.daemonClient()
+	if err != nil {
+		return err
+	}
+	switch {
+	case opts.List && opts.Cancel != "":
+		return errors.New("give --list or --cancel, not both")
+	case opts.List:
+		var raw json.RawMessage
+		if err := c.call(ctx, http.MethodGet, "/v1/enrolments", nil, &raw); err != nil {
+			return err
+		}
+		return printEnrolments(g, raw)
+	case opts.Cancel != "":
+		if err := c.call(ctx, http.MethodDelete, "/v1/enrolments/"+url.PathEscape(opts.Cancel), nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(g.stdout, "cancelled enrolment code %s\n", opts.Cancel)
+		return nil
+	}
+	var e pairing
+	if err := c.call(ctx, http.MethodPost, "/v1/enrolments", map[string]any{"user": opts.User, "valid_minutes": opts.Minutes}, &e); err != nil {
+		return err
+	}
+	return printPairing(g, e)
+}
+
+// userAddOptions are user add's argument and flags.
+type userAddOptions struct {
+	Name         string
+	Role         string
+	PasswordFile string
+	NoPassword   bool
+}
+
+// userResetOptions are user reset's argument and flag.
+type userResetOptions struct {
+	Name    string
+	Minutes int
+}
+
+// userGrantOptions are user grant's arguments.
+type userGrantOptions struct {
+	Name, Space string
+	Permissions string // comma-separated
+}
+
+func cmdUser(g *globals) *cobra.Command {
 	users := &cobra.Command{Use: "user", Short: "People who may use the box's API (owner, admin, member, viewer)"}
+	var addOpts userAddOptions
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Add a person; the password is read from --user-password-file or the terminal",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newDaemonClient()
-			if err != nil {
-				return err
-			}
-			pw := ""
-			if noPassword && pwFile != "" {
-				return errors.New("give --no-password or --user-password-file, not both")
-			}
-			if !noPassword {
-				if pw, err = readSecret(g, pwFile, "Password for "+args[0]+": "); err != nil {
-					return err
-				}
-			}
-			var out json.RawMessage
-			if err := c.call(http.MethodPost, "/v1/users", map[string]string{"name": args[0], "password": pw, "role": role}, &out); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "added %s (%s)\n", args[0], role)
-			if noPassword {
-				fmt.Fprintf(g.stdout, "%s has no password yet: pair their phone with `shoebox pair-phone --user %s`; they set it there\n", args[0], args[0])
-			}
-			return nil
+			addOpts.Name = args[0]
+			return runUserAdd(cmd.Context(), g, addOpts)
 		},
 	}
-	add.Flags().StringVar(&role, "role", "member", "owner, admin, member or viewer")
-	add.Flags().StringVar(&pwFile, "user-password-file", "", "read the new user's password from this `file` (else asked on the terminal)")
-	add.Flags().BoolVar(&noPassword, "no-password", false, "make the account without a password: the person pairs a phone and sets it")
-	var resetMinutes int
+	add.Flags().StringVar(&addOpts.Role, "role", "member", "owner, admin, member or viewer")
+	add.Flags().StringVar(&addOpts.PasswordFile, "user-password-file", "", "read the new user's password from this `file` (else asked on the terminal)")
+	add.Flags().BoolVar(&addOpts.NoPassword, "no-password", false, "make the account without a password: the person pairs a phone and sets it")
+	var resetOpts userResetOptions
 	reset := &cobra.Command{
 		Use:   "reset NAME",
 		Short: "Reset a person's sign-in (forgotten password, lost phone): end everything they sign in with, pair anew",
@@ -158,32 +134,12 @@ func cmdGateway(g *globals) []*cobra.Command {
 			"phone and set a new password. It is audited, raises an alert, and the person is told at sign-in.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newDaemonClient()
-			if err != nil {
-				return err
-			}
-			var e pairing
-			if err := c.call(http.MethodPost, "/v1/users/"+url.PathEscape(args[0])+"/reset", map[string]any{"valid_minutes": resetMinutes}, &e); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stderr, "The sign-in of %s was reset: their sessions, API keys, pairing codes, share links, password and two-step sign-in are gone.\n", args[0])
-			return printPairing(g, e)
+			resetOpts.Name = args[0]
+			return runUserReset(cmd.Context(), g, resetOpts)
 		},
 	}
-	reset.Flags().IntVar(&resetMinutes, "valid", 10, "minutes the new pairing code is valid")
-	list := daemonCmd(g, "list", "List people, their roles and grants", "/v1/users", func(g *globals, r *pb.ListUsersResponse) error {
-		tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tROLE\tTOTP\tGRANTS")
-		for _, u := range r.Users {
-			var gs []string
-			for sp, a := range u.Grants {
-				gs = append(gs, sp+":"+strings.Join(a.GetPermissions(), ","))
-			}
-			sort.Strings(gs)
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", u.Name, u.Role, u.Totp, strings.Join(gs, " "))
-		}
-		return tw.Flush()
-	})
+	reset.Flags().IntVar(&resetOpts.Minutes, "valid", 10, "minutes the new pairing code is valid")
+	list := daemonCmd(g, "list", "List people, their roles and grants", "/v1/users", printUsers)
 	grant := &cobra.Command{
 		Use:   "grant NAME SPACE PERMISSIONS",
 		Short: "Set what a person may do in a space (a source): read, write, share, restore, comma-separated",
@@ -197,30 +153,99 @@ Every permission but read implies read. A viewer may hold read only; owners
 and admins need no grants. Example: shoebox user grant anna family read,share`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newDaemonClient()
-			if err != nil {
-				return err
-			}
-			var perms []string
-			for _, p := range strings.Split(args[2], ",") {
-				if p = strings.TrimSpace(p); p != "" {
-					perms = append(perms, p)
-				}
-			}
-			var u struct {
-				Name   string
-				Grants map[string]struct{ Permissions []string }
-			}
-			if err := c.call(http.MethodPost, "/v1/users/"+args[0]+"/grants", map[string]any{"space": args[1], "permissions": perms}, &u); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "%s in %s: %s\n", u.Name, args[1], strings.Join(u.Grants[args[1]].Permissions, ","))
-			return nil
+			return runUserGrant(cmd.Context(), g, userGrantOptions{Name: args[0], Space: args[1], Permissions: args[2]})
 		},
 	}
 	users.AddCommand(add, list, grant, reset)
+	return users
+}
 
-	var stateFlag string
+// runUserAdd adds a person, with a password or (NoPassword) without.
+func runUserAdd(ctx context.Context, g *globals, opts userAddOptions) error {
+	c, err := g.daemonClient()
+	if err != nil {
+		return err
+	}
+	pw := ""
+	if opts.NoPassword && opts.PasswordFile != "" {
+		return errors.New("give --no-password or --user-password-file, not both")
+	}
+	if !opts.NoPassword {
+		if pw, err = readSecret(g, opts.PasswordFile, "Password for "+opts.Name+": "); err != nil {
+			return err
+		}
+	}
+	var out json.RawMessage
+	if err := c.call(ctx, http.MethodPost, "/v1/users", map[string]string{"name": opts.Name, "password": pw, "role": opts.Role}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "added %s (%s)\n", opts.Name, opts.Role)
+	if opts.NoPassword {
+		fmt.Fprintf(g.stdout, "%s has no password yet: pair their phone with `shoebox pair-phone --user %s`; they set it there\n", opts.Name, opts.Name)
+	}
+	return nil
+}
+
+// runUserReset resets a person's sign-in and prints a pairing code for
+// them.
+func runUserReset(ctx context.Context, g *globals, opts userResetOptions) error {
+	c, err := g.daemonClient()
+	if err != nil {
+		return err
+	}
+	var e pairing
+	if err := c.call(ctx, http.MethodPost, "/v1/users/"+url.PathEscape(opts.Name)+"/reset", map[string]any{"valid_minutes": opts.Minutes}, &e); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "The sign-in of %s was reset: their sessions, API keys, pairing codes, share links, password and two-step sign-in are gone.\n", opts.Name)
+	return printPairing(g, e)
+}
+
+// printUsers prints people, their roles and grants.
+func printUsers(g *globals, r *pb.ListUsersResponse) error {
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tTOTP\tGRANTS")
+	for _, u := range r.Users {
+		var gs []string
+		for sp, a := range u.Grants {
+			gs = append(gs, sp+":"+strings.Join(a.GetPermissions(), ","))
+		}
+		sort.Strings(gs)
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", u.Name, u.Role, u.Totp, strings.Join(gs, " "))
+	}
+	return tw.Flush()
+}
+
+// runUserGrant replaces what a person may do in a space.
+func runUserGrant(ctx context.Context, g *globals, opts userGrantOptions) error {
+	c, err := g.daemonClient()
+	if err != nil {
+		return err
+	}
+	var perms []string
+	for _, p := range strings.Split(opts.Permissions, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			perms = append(perms, p)
+		}
+	}
+	var u struct {
+		Name   string
+		Grants map[string]struct{ Permissions []string }
+	}
+	if err := c.call(ctx, http.MethodPost, "/v1/users/"+opts.Name+"/grants", map[string]any{"space": opts.Space, "permissions": perms}, &u); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "%s in %s: %s\n", u.Name, opts.Space, strings.Join(u.Grants[opts.Space].Permissions, ","))
+	return nil
+}
+
+// auditVerifyOptions are audit verify's flags.
+type auditVerifyOptions struct {
+	Dir string // "": STATE/gateway/audit
+}
+
+func cmdAudit(g *globals) *cobra.Command {
+	var opts auditVerifyOptions
 	auditCmd := &cobra.Command{Use: "audit", Short: "The box's append-only audit log: a hash chain keyed with the box key"}
 	verify := &cobra.Command{
 		Use:   "verify",
@@ -232,67 +257,74 @@ and admins need no grants. Example: shoebox user grant anna family read,share`,
 			"at its entry, or missing while an anchor exists, was tampered with.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := stateFlag
-			if dir == "" {
-				dir = filepath.Join(stateDir(), "gateway", "audit")
-			}
-			var inRepo func() (string, []byte, error)
-			if g.repo != "" {
-				inRepo = func() (string, []byte, error) {
-					r, err := g.open(cmd.Context())
-					if err != nil {
-						return "", nil, fmt.Errorf("read the audit anchor in the repository: %w", err)
-					}
-					b, err := r.Anchor(cmd.Context(), "audit")
-					r.Close()
-					switch {
-					case errors.Is(err, raid.ErrNotFound):
-						return "the repository", nil, nil
-					case err != nil:
-						return "", nil, fmt.Errorf("read the audit anchor in the repository: %w", err)
-					}
-					return "the repository", b, nil
-				}
-			}
-			tampered := func(format string, a ...any) error {
-				fmt.Fprintf(g.stdout, "audit log %s: TAMPERED%s\n", dir, fmt.Sprintf(format, a...))
-				return &exitError{code: 1, err: fmt.Errorf("the audit log was changed after it was written")}
-			}
-			res, err := audit.VerifyState(dir, inRepo)
-			if errors.Is(err, audit.ErrTampered) {
-				return tampered(": %v", err)
-			} else if err != nil {
-				return err
-			}
-			rep, anchor := res.Report, res.Anchor
-			if g.json {
-				if err := json.NewEncoder(g.stdout).Encode(rep); err != nil {
-					return err
-				}
-				if !rep.OK {
-					return &exitError{code: 1, err: fmt.Errorf("the audit log was changed after it was written")}
-				}
-				return nil
-			}
-			if !rep.OK {
-				return tampered(" at entry %d: %s", rep.BadSeq, rep.Reason)
-			}
-			fmt.Fprintf(g.stdout, "audit log %s: OK, %d entries, chain intact", dir, rep.Entries)
-			if rep.Unkeyed > 0 {
-				fmt.Fprintf(g.stdout, " (entries 1 to %d unkeyed, from an earlier version)", rep.Unkeyed)
-			}
-			if anchor != nil {
-				fmt.Fprintf(g.stdout, "; matches the anchor of %s (entry %d) in %s", anchor.Time.Format(time.RFC3339), anchor.Seq, res.From)
-			} else {
-				fmt.Fprint(g.stdout, "; no anchor to check it against yet")
-			}
-			fmt.Fprintln(g.stdout)
-			return nil
+			return runAuditVerify(cmd.Context(), g, opts)
 		},
 	}
-	verify.Flags().StringVar(&stateFlag, "dir", "", "audit log `directory` (default: STATE/gateway/audit)")
+	verify.Flags().StringVar(&opts.Dir, "dir", "", "audit log `directory` (default: STATE/gateway/audit)")
 	auditCmd.AddCommand(verify)
-	return []*cobra.Command{pair, users, auditCmd}
+	return auditCmd
+}
+
+// runAuditVerify checks the audit log in the state directory
+// (audit.VerifyState) and, with --repo, against the anchor kept in the
+// repository; a tampered log is exit code 1.
+func runAuditVerify(ctx context.Context, g *globals, opts auditVerifyOptions) error {
+	dir := opts.Dir
+	if dir == "" {
+		dir = filepath.Join(stateDir(), "gateway", "audit")
+	}
+	var inRepo func() (string, []byte, error)
+	if g.repo != "" {
+		inRepo = func() (string, []byte, error) {
+			r, err := g.open(ctx, "audit verify")
+			if err != nil {
+				return "", nil, fmt.Errorf("read the audit anchor in the repository: %w", err)
+			}
+			b, err := r.Anchor(ctx, "audit")
+			r.Close()
+			switch {
+			case errors.Is(err, raid.ErrNotFound):
+				return "the repository", nil, nil
+			case err != nil:
+				return "", nil, fmt.Errorf("read the audit anchor in the repository: %w", err)
+			}
+			return "the repository", b, nil
+		}
+	}
+	tampered := func(format string, a ...any) error {
+		fmt.Fprintf(g.stdout, "audit log %s: TAMPERED%s\n", dir, fmt.Sprintf(format, a...))
+		return &exitError{code: 1, err: fmt.Errorf("the audit log was changed after it was written")}
+	}
+	res, err := audit.VerifyState(dir, inRepo)
+	if errors.Is(err, audit.ErrTampered) {
+		return tampered(": %v", err)
+	} else if err != nil {
+		return err
+	}
+	rep, anchor := res.Report, res.Anchor
+	if g.json {
+		if err := json.NewEncoder(g.stdout).Encode(rep); err != nil {
+			return err
+		}
+		if !rep.OK {
+			return &exitError{code: 1, err: fmt.Errorf("the audit log was changed after it was written")}
+		}
+		return nil
+	}
+	if !rep.OK {
+		return tampered(" at entry %d: %s", rep.BadSeq, rep.Reason)
+	}
+	fmt.Fprintf(g.stdout, "audit log %s: OK, %d entries, chain intact", dir, rep.Entries)
+	if rep.Unkeyed > 0 {
+		fmt.Fprintf(g.stdout, " (entries 1 to %d unkeyed, from an earlier version)", rep.Unkeyed)
+	}
+	if anchor != nil {
+		fmt.Fprintf(g.stdout, "; matches the anchor of %s (entry %d) in %s", anchor.Time.Format(time.RFC3339), anchor.Seq, res.From)
+	} else {
+		fmt.Fprint(g.stdout, "; no anchor to check it against yet")
+	}
+	fmt.Fprintln(g.stdout)
+	return nil
 }
 
 // pairing is an enrolment code as the API answers it.
