@@ -10,15 +10,6 @@ import (
 	"unicode/utf16"
 )
 
-// runCLI runs the shoebox command line in this process and returns its
-// exit code, stdout and stderr.
-func runCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), args, strings.NewReader(""), &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
-}
-
 // TestDisksFromSmartctlFiles: `disks --from-smartctl FILE` tells a file
 // it cannot read (exit 2, the file named) from one that is not smartctl
 // JSON (exit 3, the file and the first bad byte named), changes nothing
