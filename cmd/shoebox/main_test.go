@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -78,18 +77,9 @@ func (r *testRepo) must(t *testing.T, args ...string) string {
 // and SHOEBOX_DAEMON point at for the rest of the test. A path not in
 // routes is handled by fallback (404 when nil).
 type fakeDaemon struct {
-	srv      *httptest.Server
-	state    string
-	addr     string // https://127.0.0.1:PORT
-	mu       sync.Mutex
-	requests []string // "METHOD PATH" served, in order
-}
-
-// served returns the requests served so far.
-func (d *fakeDaemon) served() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]string(nil), d.requests...)
+	srv   *httptest.Server
+	state string
+	addr  string // https://127.0.0.1:PORT
 }
 
 // apiJSON is how the gateway encodes its answers (gateway/server.go).
@@ -102,9 +92,6 @@ func newFakeDaemon(t *testing.T, routes map[string]proto.Message, fallback http.
 	d := &fakeDaemon{}
 	d.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Method + " " + r.URL.Path
-		d.mu.Lock()
-		d.requests = append(d.requests, key)
-		d.mu.Unlock()
 		if r.Header.Get("Authorization") != "Bearer "+fakeToken {
 			http.Error(w, `{"error":"no token"}`, http.StatusUnauthorized)
 			return
