@@ -405,30 +405,11 @@ func renderQR(c *qr.Code) string {
 // readSecret reads a new password from a file or, twice, from the terminal.
 func readSecret(g *globals, file, prompt string) (string, error) {
 	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", err
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+		return secretFile(file)
 	}
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) {
 		return "", errors.New("no password: give --user-password-file, or run on a terminal to be asked")
 	}
-	fmt.Fprint(g.stderr, prompt)
-	b, err := term.ReadPassword(fd)
-	fmt.Fprintln(g.stderr)
-	if err != nil {
-		return "", err
-	}
-	fmt.Fprint(g.stderr, "Again: ")
-	b2, err := term.ReadPassword(fd)
-	fmt.Fprintln(g.stderr)
-	if err != nil {
-		return "", err
-	}
-	if string(b) != string(b2) {
-		return "", errors.New("the passwords differ")
-	}
-	return string(b), nil
+	return g.readTerminal(fd, prompt, "Again: ", errors.New("the passwords differ"))
 }

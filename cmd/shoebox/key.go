@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -110,11 +109,7 @@ func (g *globals) newPassphrase() (string, error) {
 		return p, nil
 	}
 	if f := os.Getenv("SHOEBOX_NEW_PASSWORD_FILE"); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", err
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+		return secretFile(f)
 	}
 	ng := *g
 	ng.passwordFile = ""

@@ -119,11 +119,10 @@ func besideDaemon(cmd string, busy error) error {
 // terminal.
 func (g *globals) passphrase(prompt string, confirm bool) (string, error) {
 	if g.passwordFile != "" {
-		b, err := os.ReadFile(g.passwordFile)
+		p, err := secretFile(g.passwordFile)
 		if err != nil {
 			return "", fmt.Errorf("read passphrase: %w", err)
 		}
-		p := strings.TrimRight(string(b), "\r\n")
 		if p == "" {
 			return "", fmt.Errorf("passphrase file %s is empty", g.passwordFile)
 		}
@@ -136,25 +135,50 @@ func (g *globals) passphrase(prompt string, confirm bool) (string, error) {
 	if !term.IsTerminal(fd) {
 		return "", errors.New("no passphrase: set SHOEBOX_PASSWORD_FILE or SHOEBOX_PASSWORD, or run on a terminal to be asked")
 	}
+	again := ""
+	if confirm {
+		again = "Enter it again: "
+	}
+	b, err := g.readTerminal(fd, prompt, again, errors.New("the passphrases differ"))
+	if err != nil {
+		return "", err
+	}
+	if b == "" {
+		return "", errors.New("empty passphrase")
+	}
+	return b, nil
+}
+
+// secretFile reads a passphrase or password kept in a file: its content
+// without the line break at the end.
+func secretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// readTerminal asks for a secret on the terminal fd, prompting on
+// g.stderr; with again not "", asks a second time with that prompt and
+// returns differ unless both answers are the same.
+func (g *globals) readTerminal(fd int, prompt, again string, differ error) (string, error) {
 	fmt.Fprint(g.stderr, prompt)
 	b, err := term.ReadPassword(fd)
 	fmt.Fprintln(g.stderr)
 	if err != nil {
 		return "", err
 	}
-	if confirm {
-		fmt.Fprint(g.stderr, "Enter it again: ")
+	if again != "" {
+		fmt.Fprint(g.stderr, again)
 		b2, err := term.ReadPassword(fd)
 		fmt.Fprintln(g.stderr)
 		if err != nil {
 			return "", err
 		}
 		if string(b) != string(b2) {
-			return "", errors.New("the passphrases differ")
+			return "", differ
 		}
-	}
-	if len(b) == 0 {
-		return "", errors.New("empty passphrase")
 	}
 	return string(b), nil
 }
