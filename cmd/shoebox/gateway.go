@@ -22,6 +22,7 @@ import (
 	"github.com/shoebox/shoebox/gateway/audit"
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 	"github.com/shoebox/shoebox/raid"
+	"github.com/shoebox/shoebox/vault"
 )
 
 // cmdGateway adds the commands that manage the phone API: people,
@@ -276,12 +277,11 @@ func runAuditVerify(ctx context.Context, g *globals, opts auditVerifyOptions) er
 	var inRepo func() (string, []byte, error)
 	if g.repo != "" {
 		inRepo = func() (string, []byte, error) {
-			r, err := g.open(ctx, "audit verify")
-			if err != nil {
-				return "", nil, fmt.Errorf("read the audit anchor in the repository: %w", err)
-			}
-			b, err := r.Anchor(ctx, "audit")
-			r.Close()
+			var b []byte
+			err := g.withRepo(ctx, "audit verify", noLock, func(r *vault.Repository) (err error) {
+				b, err = r.Anchor(ctx, "audit")
+				return err
+			})
 			switch {
 			case errors.Is(err, raid.ErrNotFound):
 				return "the repository", nil, nil

@@ -417,6 +417,12 @@ func TestAuditVerify(t *testing.T) {
 	if v := decode[audit.Report](t, stdout); code != 0 || !v.OK || v.Entries != 3 {
 		t.Fatalf("audit verify --json: exit %d, %+v %s; want OK, 3 entries", code, v, stderr)
 	}
+	// With a repository that keeps no anchor yet: opened, nothing to add.
+	r := newTestRepo(t)
+	code, stdout, stderr = r.run(t, "audit", "verify", "--dir", dir)
+	if code != 0 || !strings.Contains(stdout, "OK, 3 entries, chain intact; no anchor to check it against yet") {
+		t.Fatalf("audit verify --repo: exit %d, %s %s; want OK and no anchor yet", code, stdout, stderr)
+	}
 
 	logFile := filepath.Join(dir, "audit.log")
 	b, err := os.ReadFile(logFile)
