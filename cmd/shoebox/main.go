@@ -1,25 +1,36 @@
-// Command shoebox is the Shoebox command line: backups, restores and
-// repository maintenance, directly on a repository.
 package main
 
 import (
+	"context"
 	"os"
+	"os/signal"
 	"runtime/pprof"
-
-	"github.com/shoebox/shoebox/appliance/cli"
+	"syscall"
 )
 
 func main() {
-	// SHOEBOX_CPUPROFILE=file writes a CPU profile of the whole run, for
-	// `go tool pprof` (make bench uses it to show where time goes).
-	if p := os.Getenv("SHOEBOX_CPUPROFILE"); p != "" {
-		if f, err := os.Create(p); err == nil {
-			pprof.StartCPUProfile(f)
-			code := cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-			pprof.StopCPUProfile()
-			f.Close()
-			os.Exit(code)
-		}
+	// Ctrl-C (or SIGTERM) cancels the command: a backup stops between
+	// files, a request to shoeboxd is abandoned.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := profiled(func() int { return run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr) })
+	stop()
+	os.Exit(code)
+}
+
+// profiled runs fn, writing a CPU profile of it when SHOEBOX_CPUPROFILE
+// names a file, for `go tool pprof` (make bench uses it to show where
+// time goes).
+func profiled(fn func() int) int {
+	p := os.Getenv("SHOEBOX_CPUPROFILE")
+	if p == "" {
+		return fn()
 	}
-	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	f, err := os.Create(p)
+	if err != nil {
+		return fn()
+	}
+	defer f.Close()
+	pprof.StartCPUProfile(f)
+	defer pprof.StopCPUProfile()
+	return fn()
 }

@@ -108,7 +108,10 @@
 // make one or raise its seq. Given an anchor, Open and Verify fail a log
 // that ends before its seq, has another hash there, or is missing. The
 // gateway writes anchors at start, every 100 entries, hourly and when it
-// stops, to every place it keeps one.
+// stops, to every place it keeps one. VerifyState checks a log as it lies
+// in the box's state directory, with the box key and the anchor kept
+// beside it (and, optionally, the repository's copy): what
+// `shoebox audit verify` does without the daemon.
 //
 // # Crashes
 //

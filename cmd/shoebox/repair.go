@@ -1,9 +1,11 @@
-package cli
+package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
+	"github.com/shoebox/shoebox/vault"
 	"github.com/spf13/cobra"
 )
 
@@ -24,34 +26,35 @@ be read is named and left alone: ` + "`shoebox check`" + ` reports it and
 such packs when it starts; while shoeboxd runs, its next backup does it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			r, l, err := g.openLocked(ctx, true, "repair index")
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			defer l.Release()
-			rep, err := r.RepairIndex(ctx)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return g.printJSON(rep)
-			}
-			g.out("%d packs indexed from their headers (%d blobs)\n", len(rep.Indexed), rep.Blobs)
-			var bad []string
-			for name := range rep.Unreadable {
-				bad = append(bad, name)
-			}
-			sort.Strings(bad)
-			for _, name := range bad {
-				fmt.Fprintf(g.stdout, "unreadable, left alone: %s\n", rep.Unreadable[name])
-			}
-			if len(bad) > 0 {
-				return fmt.Errorf("%d packs could not be read (listed above); run `shoebox check --read-data` to see what they affect, and `shoebox prune` to remove them", len(bad))
-			}
-			return nil
+			return runRepairIndex(cmd.Context(), g)
 		},
 	})
 	return c
+}
+
+// runRepairIndex indexes the packs no index file lists from their own
+// headers.
+func runRepairIndex(ctx context.Context, g *globals) error {
+	return g.withRepo(ctx, "repair index", exclusive, func(r *vault.Repository) error {
+		rep, err := r.RepairIndex(ctx)
+		if err != nil {
+			return err
+		}
+		if g.json {
+			return g.printJSON(rep)
+		}
+		g.out("%d packs indexed from their headers (%d blobs)\n", len(rep.Indexed), rep.Blobs)
+		var bad []string
+		for name := range rep.Unreadable {
+			bad = append(bad, name)
+		}
+		sort.Strings(bad)
+		for _, name := range bad {
+			fmt.Fprintf(g.stdout, "unreadable, left alone: %s\n", rep.Unreadable[name])
+		}
+		if len(bad) > 0 {
+			return fmt.Errorf("%d packs could not be read (listed above); run `shoebox check --read-data` to see what they affect, and `shoebox prune` to remove them", len(bad))
+		}
+		return nil
+	})
 }

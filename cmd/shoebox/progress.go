@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"github.com/schollz/progressbar/v3"

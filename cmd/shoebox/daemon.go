@@ -1,15 +1,10 @@
-package cli
+package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
+	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,107 +16,44 @@ import (
 	pb "github.com/shoebox/shoebox/gateway/gen/shoeboxv1"
 )
 
-// daemonClient talks to a running shoeboxd over its local API, trusting
-// the box's own certificate from the state directory.
-type daemonClient struct {
-	base  string
-	token string
-	http  *http.Client
-}
-
-func newDaemonClient() (*daemonClient, error) {
-	state := stateDir()
-	base, err := daemonURL(os.Getenv("SHOEBOX_DAEMON"))
-	if err != nil {
-		return nil, err
-	}
-	tok, err := os.ReadFile(filepath.Join(state, "api-token"))
-	if err != nil {
-		return nil, fmt.Errorf("no API token in %s (%v): is shoeboxd running with that state directory? set SHOEBOX_STATE_DIR; for a repository without the daemon use --repo", state, err)
-	}
-	pem, err := os.ReadFile(filepath.Join(state, "tls", "cert.pem"))
-	if err != nil {
-		return nil, fmt.Errorf("the box's certificate: %w", err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	return &daemonClient{base: base, token: strings.TrimSpace(string(tok)),
-		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}, nil
-}
-
-// daemonURL reads SHOEBOX_DAEMON: https://HOST:PORT, or a bare
-// HOST:PORT meaning the same (a bare HOST: port 8443, the default listen); unset,
-// https://localhost:8443. shoeboxd speaks HTTPS only, and the CLI never
-// sends its token in the clear: http:// is refused.
-func daemonURL(v string) (string, error) {
-	if v == "" {
-		return "https://localhost:8443", nil
-	}
-	raw, bare := v, !strings.Contains(v, "://")
-	if bare {
-		raw = "https://" + raw
-	}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil:
-		return "", fmt.Errorf("SHOEBOX_DAEMON=%q is not the daemon's address: use HOST:PORT or https://HOST:PORT (the config's listen)", v)
-	case u.Scheme != "https":
-		return "", fmt.Errorf("SHOEBOX_DAEMON=%q: shoeboxd speaks HTTPS only and the CLI never sends its token in the clear: use HOST:PORT or https://HOST:PORT", v)
-	}
-	if bare && u.Port() == "" {
-		u.Host = net.JoinHostPort(u.Hostname(), "8443")
-	}
-	return "https://" + u.Host, nil
-}
-
-// daemonCmd makes a command that fetches an API path into msg and prints
-// it: as the API's JSON with --json, else through human.
+// daemonCmd makes a command that fetches an API path into a message of
+// type M and prints it (runGet).
 func daemonCmd[M proto.Message](g *globals, use, short, path string, human func(g *globals, m M) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newDaemonClient()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if err := c.call(http.MethodGet, path, nil, &raw); err != nil {
-				return err
-			}
-			if g.json {
-				_, err := g.stdout.Write(append(raw, '\n'))
-				return err
-			}
-			var m M
-			m = m.ProtoReflect().New().Interface().(M)
-			if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, m); err != nil {
-				return fmt.Errorf("shoeboxd's answer: %w", err)
-			}
-			return human(g, m)
+			return runGet(cmd.Context(), g, path, human)
 		},
 	}
 }
 
+// runGet fetches an API path and prints it: as the API's JSON with
+// --json, else decoded into an M and printed by human.
+func runGet[M proto.Message](ctx context.Context, g *globals, path string, human func(g *globals, m M) error) error {
+	c, err := g.daemonClient()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := c.call(ctx, http.MethodGet, path, nil, &raw); err != nil {
+		return err
+	}
+	if g.json {
+		_, err := g.stdout.Write(append(raw, '\n'))
+		return err
+	}
+	var m M
+	m = m.ProtoReflect().New().Interface().(M)
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, m); err != nil {
+		return fmt.Errorf("shoeboxd's answer: %w", err)
+	}
+	return human(g, m)
+}
+
 func cmdDaemon(g *globals) []*cobra.Command {
-	status := daemonCmd(g, "status", "The box at a glance (from shoeboxd): sources, array, operations in progress, alerts", "/v1/status", func(g *globals, st *pb.Status) error {
-		fmt.Fprintf(g.stdout, "box: %s\n", st.Ready)
-		if a := st.Array; a != nil {
-			fmt.Fprintf(g.stdout, "array: %s, %s, %d objects\n", strings.ToUpper(a.State), a.Layout, a.Objects)
-		}
-		if c := st.Capacity; c != nil {
-			line := fmt.Sprintf("space: %s used, %s free", bytesStr(c.UsedBytes), bytesStr(c.FreeBytes))
-			if c.DaysUntilFull >= 0 {
-				line += fmt.Sprintf(", full in about %.0f days at the current rate", c.DaysUntilFull)
-			}
-			fmt.Fprintln(g.stdout, line)
-		}
-		printSources(g, st.Sources)
-		printOperations(g, st.Operations)
-		printAlerts(g, st.Alerts)
-		return nil
-	})
+	status := daemonCmd(g, "status", "The box at a glance (from shoeboxd): sources, array, operations in progress, alerts", "/v1/status", printStatus)
 	sources := daemonCmd(g, "sources", "Protected folders and their last backup (from shoeboxd)", "/v1/sources", func(g *globals, r *pb.ListSourcesResponse) error {
 		printSources(g, r.Sources)
 		return nil
@@ -135,15 +67,7 @@ func cmdDaemon(g *globals) []*cobra.Command {
 		Short: "Acknowledge an alert",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newDaemonClient()
-			if err != nil {
-				return err
-			}
-			if err := c.call(http.MethodPost, "/v1/alerts/"+args[0]+"/ack", struct{}{}, nil); err != nil {
-				return err
-			}
-			g.out("acknowledged %s\n", args[0])
-			return nil
+			return runAlertAck(cmd.Context(), g, args[0])
 		},
 	})
 	cardsCmd := daemonCmd(g, "cards", "Ingested memory cards and whether each is SAFE TO FORMAT (from shoeboxd)", "/v1/cards", func(g *globals, r *pb.ListCardsResponse) error {
@@ -172,6 +96,38 @@ func cmdDaemon(g *globals) []*cobra.Command {
 		return tw.Flush()
 	})
 	return []*cobra.Command{status, sources, alerts, cardsCmd, drills}
+}
+
+// printStatus prints the box at a glance.
+func printStatus(g *globals, st *pb.Status) error {
+	fmt.Fprintf(g.stdout, "box: %s\n", st.Ready)
+	if a := st.Array; a != nil {
+		fmt.Fprintf(g.stdout, "array: %s, %s, %d objects\n", strings.ToUpper(a.State), a.Layout, a.Objects)
+	}
+	if c := st.Capacity; c != nil {
+		line := fmt.Sprintf("space: %s used, %s free", bytesStr(c.UsedBytes), bytesStr(c.FreeBytes))
+		if c.DaysUntilFull >= 0 {
+			line += fmt.Sprintf(", full in about %.0f days at the current rate", c.DaysUntilFull)
+		}
+		fmt.Fprintln(g.stdout, line)
+	}
+	printSources(g, st.Sources)
+	printOperations(g, st.Operations)
+	printAlerts(g, st.Alerts)
+	return nil
+}
+
+// runAlertAck acknowledges the alert id.
+func runAlertAck(ctx context.Context, g *globals, id string) error {
+	c, err := g.daemonClient()
+	if err != nil {
+		return err
+	}
+	if err := c.call(ctx, http.MethodPost, "/v1/alerts/"+id+"/ack", struct{}{}, nil); err != nil {
+		return err
+	}
+	g.out("acknowledged %s\n", id)
+	return nil
 }
 
 func printSources(g *globals, rows []*pb.Source) {

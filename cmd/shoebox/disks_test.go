@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"bytes"
@@ -15,15 +15,6 @@ import (
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/raid/looptest"
 )
-
-// runCLI runs the shoebox command line in this process and returns its
-// exit code, stdout and stderr.
-func runCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := Main(args, strings.NewReader(""), &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
-}
 
 // TestDisksFromSmartctlFiles: `disks --from-smartctl FILE` tells a file
 // it cannot read (exit 2, the file named) from one that is not smartctl

@@ -1,22 +1,15 @@
-// Package cli is the shoebox command line. It works directly on a
-// repository (a folder, a USB disk, the array's mount) so that recovery
-// needs nothing but this binary; daemon-level commands talk to shoeboxd.
-package cli
+package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
 	"syscall"
 
-	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/shoebox/shoebox/raid"
@@ -24,114 +17,48 @@ import (
 	"github.com/shoebox/shoebox/vault"
 )
 
-// Exit codes, as restic's where they overlap.
+// lockMode is the repository lock a command holds while it works.
+type lockMode int
+
 const (
-	ExitOK         = 0
-	ExitError      = 1
-	ExitIncomplete = 3  // backup made a snapshot but skipped unreadable files
-	ExitNoRepo     = 10 // no repository at the location
-	ExitLocked     = 11 // repository locked by another process
-	ExitWrongPass  = 12 // no key opens with the passphrase
+	// noLock: the command reads what no prune removes from under it
+	// (listings, stats, keys), or manages the locks themselves.
+	noLock lockMode = iota
+	// shared: backup, restore, check, lock; several may run at once.
+	shared
+	// exclusive: forget, prune, repair index; alone.
+	exclusive
 )
 
-type globals struct {
-	repo         string
-	passwordFile string
-	identityFile string
-	json         bool
-	quiet        bool
-	stdout       io.Writer
-	stderr       io.Writer
-	stdin        io.Reader
-	// cmd is the command being run ("restore", "key add").
-	cmd string
-	// besideDaemon: the array is shoeboxd's, opened read-only.
-	besideDaemon bool
+// withRepo is how a command gets at the repository: it opens it (the
+// store from --repo, the passphrase or identity, an array shoeboxd holds
+// opened read-only beside it when op only reads), takes the lock, runs fn,
+// then releases the lock and closes the repository. op is the command
+// ("restore", "key add"): it decides what may run beside shoeboxd and
+// names the lock.
+func (g *globals) withRepo(ctx context.Context, op string, lock lockMode, fn func(r *vault.Repository) error) error {
+	var r *vault.Repository
+	var l *vault.Lock
+	var err error
+	if lock == noLock {
+		r, err = g.open(ctx, op)
+	} else {
+		r, l, err = g.openLocked(ctx, lock == exclusive, op)
+	}
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	defer l.Release()
+	return fn(r)
 }
 
-// exitError carries an exit code through cobra.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-// Main runs the command line and returns the process exit code.
-func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	g := &globals{stdout: stdout, stderr: stderr, stdin: stdin}
-	root := newRoot(g)
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return ExitOK
-	}
-	if cause := context.Cause(ctx); cause != nil && !strings.Contains(err.Error(), cause.Error()) {
-		// Say why the operation stopped ("context canceled" does not).
-		err = fmt.Errorf("%v: %w", cause, err)
-	}
-	code := ExitError
-	var ee *exitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.code
-	case errors.Is(err, vault.ErrNotRepository):
-		code = ExitNoRepo
-	case errors.Is(err, vault.ErrLocked):
-		code = ExitLocked
-	case errors.Is(err, vault.ErrWrongPassphrase):
-		code = ExitWrongPass
-	}
-	if g.json {
-		json.NewEncoder(stdout).Encode(map[string]any{"error": err.Error(), "exit_code": code})
-	}
-	fmt.Fprintf(stderr, "shoebox: %v\n", err)
-	return code
-}
-
-func newRoot(g *globals) *cobra.Command {
-	root := &cobra.Command{
-		Use:   "shoebox",
-		Short: "Shoebox: encrypted, deduplicated backups of photo libraries",
-		Long: `shoebox backs up folders into an encrypted, deduplicated repository and
-restores them. Every repository file is a standard age file.
-
-The repository is given with --repo or SHOEBOX_REPO; the passphrase comes from
-SHOEBOX_PASSWORD_FILE, SHOEBOX_PASSWORD or a prompt. "latest" works wherever a
-snapshot ID does.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, args []string) {
-			g.cmd = strings.TrimPrefix(cmd.CommandPath(), "shoebox ")
-		},
-	}
-	pf := root.PersistentFlags()
-	pf.StringVarP(&g.repo, "repo", "r", os.Getenv("SHOEBOX_REPO"), "repository `location` (env SHOEBOX_REPO)")
-	pf.StringVar(&g.passwordFile, "password-file", os.Getenv("SHOEBOX_PASSWORD_FILE"), "read the passphrase from `file` (env SHOEBOX_PASSWORD_FILE)")
-	pf.StringVar(&g.identityFile, "identity-file", os.Getenv("SHOEBOX_IDENTITY_FILE"), "open with an age identity `file` (the recovery identity, or the exported repository identity) instead of a passphrase")
-	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON")
-	pf.BoolVarP(&g.quiet, "quiet", "q", false, "print only errors and essential output")
-
-	root.AddCommand(
-		cmdInit(g), cmdBackup(g), cmdSnapshots(g), cmdLs(g), cmdFind(g), cmdDiff(g),
-		cmdRestore(g), cmdDump(g), cmdCheck(g), cmdForget(g), cmdPrune(g), cmdLock(g),
-		cmdUnlock(g), cmdStats(g), cmdKey(g), cmdRaid(g), cmdDisks(g), cmdRepair(g),
-	)
-	root.AddCommand(cmdDaemon(g)...)
-	root.AddCommand(cmdGateway(g)...)
-	return root
-}
-
-// store opens the repository location: a folder, or a disk array given as
+// store opens the repository location for the command op ("restore",
+// "key add"): a folder, or a disk array given as
 // raid:DIR1,DIR2,... (its member disks, in any order, any subset). Only
 // init (create) makes a folder: a mistyped --repo must not leave new
 // folders behind.
-func (g *globals) store(create bool) (store.ObjectStore, error) {
+func (g *globals) store(op string, create bool) (store.ObjectStore, error) {
 	if g.repo == "" {
 		return nil, errors.New("no repository given: use --repo DIR or set SHOEBOX_REPO")
 	}
@@ -142,8 +69,8 @@ func (g *globals) store(create bool) (store.ObjectStore, error) {
 			// shoeboxd owns the array: commands that read open it
 			// read-only (holding its readers' lock, so that the daemon
 			// removes nothing meanwhile); the others say what to do.
-			if !readsOnly[g.cmd] {
-				return nil, besideDaemon(g.cmd, err)
+			if !readsOnly[op] {
+				return nil, besideDaemon(op, err)
 			}
 			a, err = raid.OpenArray(paths, raid.Options{ReadOnly: true})
 			g.besideDaemon = err == nil
@@ -193,11 +120,10 @@ func besideDaemon(cmd string, busy error) error {
 // terminal.
 func (g *globals) passphrase(prompt string, confirm bool) (string, error) {
 	if g.passwordFile != "" {
-		b, err := os.ReadFile(g.passwordFile)
+		p, err := secretFile(g.passwordFile)
 		if err != nil {
 			return "", fmt.Errorf("read passphrase: %w", err)
 		}
-		p := strings.TrimRight(string(b), "\r\n")
 		if p == "" {
 			return "", fmt.Errorf("passphrase file %s is empty", g.passwordFile)
 		}
@@ -210,32 +136,58 @@ func (g *globals) passphrase(prompt string, confirm bool) (string, error) {
 	if !term.IsTerminal(fd) {
 		return "", errors.New("no passphrase: set SHOEBOX_PASSWORD_FILE or SHOEBOX_PASSWORD, or run on a terminal to be asked")
 	}
+	again := ""
+	if confirm {
+		again = "Enter it again: "
+	}
+	b, err := g.readTerminal(fd, prompt, again, errors.New("the passphrases differ"))
+	if err != nil {
+		return "", err
+	}
+	if b == "" {
+		return "", errors.New("empty passphrase")
+	}
+	return b, nil
+}
+
+// secretFile reads a passphrase or password kept in a file: its content
+// without the line break at the end.
+func secretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// readTerminal asks for a secret on the terminal fd, prompting on
+// g.stderr; with again not "", asks a second time with that prompt and
+// returns differ unless both answers are the same.
+func (g *globals) readTerminal(fd int, prompt, again string, differ error) (string, error) {
 	fmt.Fprint(g.stderr, prompt)
 	b, err := term.ReadPassword(fd)
 	fmt.Fprintln(g.stderr)
 	if err != nil {
 		return "", err
 	}
-	if confirm {
-		fmt.Fprint(g.stderr, "Enter it again: ")
+	if again != "" {
+		fmt.Fprint(g.stderr, again)
 		b2, err := term.ReadPassword(fd)
 		fmt.Fprintln(g.stderr)
 		if err != nil {
 			return "", err
 		}
 		if string(b) != string(b2) {
-			return "", errors.New("the passphrases differ")
+			return "", differ
 		}
-	}
-	if len(b) == 0 {
-		return "", errors.New("empty passphrase")
 	}
 	return string(b), nil
 }
 
-// open unlocks the repository.
-func (g *globals) open(ctx context.Context) (*vault.Repository, error) {
-	st, err := g.store(false)
+// open unlocks the repository for the command op, without a repository
+// lock (withRepo is the usual way in).
+func (g *globals) open(ctx context.Context, op string) (*vault.Repository, error) {
+	st, err := g.store(op, false)
 	if err != nil {
 		return nil, err
 	}
@@ -267,9 +219,10 @@ func (g *globals) open(ctx context.Context) (*vault.Repository, error) {
 	return r, err
 }
 
-// openLocked opens the repository and takes a lock.
+// openLocked opens the repository and takes a lock for op; the lock is
+// nil when the repository is on read-only media and op only reads.
 func (g *globals) openLocked(ctx context.Context, exclusive bool, op string) (*vault.Repository, *vault.Lock, error) {
-	r, err := g.open(ctx)
+	r, err := g.open(ctx, op)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -294,24 +247,4 @@ func (g *globals) openLocked(ctx context.Context, exclusive bool, op string) (*v
 	}
 	r.RemoveStaleLocks(ctx)
 	return r, l, nil
-}
-
-// printJSON writes v as indented JSON.
-func (g *globals) printJSON(v any) error {
-	enc := json.NewEncoder(g.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// out prints human output unless --json or --quiet.
-func (g *globals) out(format string, args ...any) {
-	if g.json || g.quiet {
-		return
-	}
-	fmt.Fprintf(g.stdout, format, args...)
-}
-
-func (g *globals) isTerminal() bool {
-	f, ok := g.stderr.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd())) && !g.json && !g.quiet
 }
