@@ -14,7 +14,7 @@ VAR         := $(CURDIR)/var
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X github.com/shoebox/shoebox/appliance.Version=$(VERSION)
 
-.PHONY: help build test lint cross proto proto-check unit-check metrics-check unit attack fuzz e2e-smart bench run demo clean
+.PHONY: help build test lint cross proto proto-check unit-check metrics-check unit attack fuzz e2e-smart bench bench-smoke run demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -80,12 +80,24 @@ fuzz: ## run every fuzz target for FUZZTIME each (scripts/fuzz.sh)
 e2e-smart: ## boot Linux under QEMU (TCG) with NVMe/AHCI/SCSI/USB disks and check disk health end to end
 	bash smart/e2e/run.sh
 
-test: lint cross proto-check unit-check metrics-check unit attack fuzz e2e-smart ## every check and test: lint, cross builds (macOS, Windows, arm64), the systemd unit's sandbox score, promtool on /metrics, go test -race, the attacks on a real daemon, bounded fuzzing, QEMU disk health
+test: lint cross proto-check unit-check metrics-check unit attack fuzz e2e-smart bench-smoke ## every check and test: lint, cross builds (macOS, Windows, arm64), the systemd unit's sandbox score, promtool on /metrics, go test -race, the attacks on a real daemon, bounded fuzzing, QEMU disk health, a smoke run of make bench
 
 bench: build ## Shoebox beside restic, borg and kopia on the same data; then on disk arrays; then the API under load
 	bash bench/bench.sh
 	bash bench/raid.sh
 	bash bench/apiload.sh
+
+bench-smoke: ## make bench's three scripts on a 60 MB set, Shoebox only, one run each (~1 min; part of make test)
+	@echo "== bench-smoke"; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	  BENCH_DIR=$$tmp BENCH_SIZE=60MB BENCH_REPS=1 BENCH_TOOLS=shoebox bash bench/bench.sh >$$tmp/bench.log 2>&1 \
+	    || { tail -40 $$tmp/bench.log; echo "bench-smoke: bench/bench.sh failed"; exit 1; }; \
+	  BENCH_DIR=$$tmp BENCH_RAID_SIZE=60MB BENCH_RAID_REPS=1 bash bench/raid.sh >$$tmp/raid.log 2>&1 \
+	    || { tail -40 $$tmp/raid.log; echo "bench-smoke: bench/raid.sh failed"; exit 1; }; \
+	  BENCH_DIR=$$tmp APILOAD_CLIENTS=4 APILOAD_SECONDS=3 APILOAD_FILES=20 APILOAD_SIZE=20MiB APILOAD_CHURN=1MiB bash bench/apiload.sh >$$tmp/apiload.log 2>&1 \
+	    || { tail -40 $$tmp/apiload.log; echo "bench-smoke: bench/apiload.sh failed"; exit 1; }; \
+	  for want in '| shoebox | initial backup |' '| 4+2 |' '| with backup | **all** |'; do \
+	    grep -qF -- "$$want" $$tmp/results.md $$tmp/raid.log $$tmp/apiload.md || { echo "bench-smoke: no '$$want' row in the reports"; exit 1; }; \
+	  done; echo "bench-smoke: ok"
 
 run: build ## the daemon on the demo config: 2+1 array of folders under ./var, ./var/inbox watched, https://localhost:8443
 	@bash scripts/run.sh "$(BIN)" "$(VAR)"

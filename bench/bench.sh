@@ -2,13 +2,13 @@
 # Shoebox vs. peers benchmark (`make bench`). See bench/README.md.
 #
 #   bash bench/bench.sh                      # defaults: 2 GiB, 3 reps, all tools
-#   BENCH_SIZE=200M BENCH_REPS=1 BENCH_TOOLS="restic019 kopia" bash bench/bench.sh
+#   BENCH_SIZE=200MB BENCH_REPS=1 BENCH_TOOLS="restic019 kopia" bash bench/bench.sh
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-BENCH_SIZE=${BENCH_SIZE:-2G}
+BENCH_SIZE=${BENCH_SIZE:-2GiB}
 BENCH_REPS=${BENCH_REPS:-3}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/shoebox-bench}
 BENCH_TOOLS=${BENCH_TOOLS:-"shoebox restic014 restic019 borg kopia"}
@@ -25,7 +25,8 @@ log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
-SIZE=$(numfmt --from=iec "$BENCH_SIZE" 2>/dev/null) || die "BENCH_SIZE=$BENCH_SIZE: want bytes or e.g. 200M, 2G"
+# Sizes as everywhere in Shoebox (docs/UNITS.md): 200MB = 200·10⁶, 2GiB = 2·2³⁰.
+SIZE=$(go run ./bench/gen -size "$BENCH_SIZE" -print-size) || die "BENCH_SIZE=$BENCH_SIZE: want bytes or e.g. 200MB, 2GiB"
 [[ $BENCH_REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPS=$BENCH_REPS: want a positive integer"
 read -r -a TOOLS <<<"$BENCH_TOOLS"
 for t in "${TOOLS[@]}"; do

@@ -8,7 +8,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-SIZE=$(numfmt --from=iec "${BENCH_RAID_SIZE:-1G}")
+SIZE=$(go run ./bench/gen -size "${BENCH_RAID_SIZE:-1GiB}" -print-size) # docs/UNITS.md
 REPS=${BENCH_RAID_REPS:-3}
 DIR=${BENCH_DIR:-/var/tmp/shoebox-bench}/raid
 mkdir -p "$DIR"
@@ -100,4 +100,4 @@ echo
 printf 'scrub of the 2+1 array: %.2f s, %.0f MiB/s of stored shards\n' "$s" "$(echo "$mib * 1.5 / $s" | bc -l)"
 printf 'rebuild of a replaced disk (2+1): %.2f s per GiB of the disk'"'"'s data\n' "$(m rebuild)"
 echo
-echo "Command: BENCH_RAID_SIZE=${BENCH_RAID_SIZE:-1G} BENCH_RAID_REPS=$REPS bash bench/raid.sh"
+echo "Command: BENCH_RAID_SIZE=${BENCH_RAID_SIZE:-1GiB} BENCH_RAID_REPS=$REPS bash bench/raid.sh"

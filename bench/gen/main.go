@@ -12,7 +12,12 @@
 // appends to some media files, overwrites a range in the middle of others,
 // deletes a few, adds a few new ones and edits or touches some sidecars.
 //
-//	go run ./bench/gen -out /tmp/set -size $((2<<30)) -seed 1
+//	go run ./bench/gen -out /tmp/set -size 2GiB -seed 1
+//	go run ./bench/gen -size 200MB -print-size   # 200000000: the scripts' byte count
+//
+// Sizes are read as everywhere in Shoebox (docs/UNITS.md): 2G is 2·10⁹
+// bytes, 2GiB is 2·2³⁰.
+//
 //	go run ./bench/gen -out /tmp/set -seed 1 -mutate
 package main
 
@@ -31,6 +36,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shoebox/shoebox/internal/units"
 )
 
 const (
@@ -64,11 +71,21 @@ type spec struct {
 func main() {
 	out := flag.String("out", "", "set directory (created by generation; must exist with -mutate)")
 	seed := flag.Uint64("seed", 1, "seed: same seed and size give the same set byte for byte")
-	size := flag.Int64("size", 2<<30, "approximate total size in bytes")
+	sizeArg := flag.String("size", "2GiB", "approximate total size (bytes, or 200MB, 2GiB: docs/UNITS.md)")
+	printSize := flag.Bool("print-size", false, "print -size in bytes and exit (for the bench scripts)")
 	sidecars := flag.Int("sidecars", 3000, "number of XMP sidecars (capped at ~10% of -size)")
 	mutate := flag.Bool("mutate", false, "apply the deterministic ~5% mutation to the existing set in -out")
 	workers := flag.Int("j", runtime.NumCPU(), "parallel file writers")
 	flag.Parse()
+	size, err := units.ParseSize(*sizeArg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gen: -size:", err)
+		os.Exit(2)
+	}
+	if *printSize {
+		fmt.Println(size)
+		return
+	}
 	if *out == "" || flag.NArg() != 0 {
 		flag.Usage()
 		os.Exit(2)
@@ -77,11 +94,10 @@ func main() {
 		*workers = 1
 	}
 	start := time.Now()
-	var err error
 	if *mutate {
 		err = runMutate(*out, *seed, *workers)
 	} else {
-		err = runGenerate(*out, *seed, *size, *sidecars, *workers)
+		err = runGenerate(*out, *seed, size, *sidecars, *workers)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
