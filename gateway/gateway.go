@@ -414,12 +414,21 @@ func Mount(opt Options) appliance.APIFunc {
 
 // newForDaemon fills opt from the daemon and its configuration.
 func newForDaemon(opt Options, d *appliance.Daemon, env appliance.APIEnv) (*Gateway, error) {
-	opt.Box, opt.Dir, opt.LocalToken, opt.CertDER = d, env.Dir, env.LocalToken, env.CertDER
 	if opt.Logger == nil {
 		opt.Logger = d.Logger
 	}
-	gc := d.Config.Gateway
-	opt.PlainAddr = d.Config.ListenHTTP
+	return newForBox(opt, d, env)
+}
+
+// newForBox fills opt from the box's configuration and env.
+func newForBox(opt Options, box Box, env appliance.APIEnv) (*Gateway, error) {
+	opt.Box, opt.Dir, opt.LocalToken, opt.CertDER = box, env.Dir, env.LocalToken, env.CertDER
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	cfg := box.Configuration()
+	gc := cfg.Gateway
+	opt.PlainAddr = cfg.ListenHTTP
 	opt.RequireTOTP = gc.RequireTOTP == nil || *gc.RequireTOTP
 	if opt.InitialOwner == "" {
 		opt.InitialOwner = gc.InitialOwner
@@ -430,7 +439,7 @@ func newForDaemon(opt Options, d *appliance.Daemon, env appliance.APIEnv) (*Gate
 	opt.Logger.Info("password hashing memory budget", "mib", kdf.Memory>>20,
 		"at_once", max(kdf.Memory/(int64(password.Default.Memory)<<10), 1), "queue", kdf.Waiters, "wait", kdf.Wait)
 	opt.UploadQuota, opt.StateReserve = gc.UploadQuota, gc.StateReserve
-	if opt.PublicURL == "" && d.Config.PublicURL == "" {
+	if opt.PublicURL == "" && cfg.PublicURL == "" {
 		opt.Logger.Warn("public_url is unset: " + appliance.PublicURLAdvice)
 	}
 	return New(opt)
