@@ -57,14 +57,7 @@ var errMemBox = errors.New("the in-memory test box does not do this: use newTest
 func newMemBox(t testing.TB, opts ...boxOption) *testBox {
 	t.Helper()
 	b, c, set := newBoxConfig(t, opts...)
-	store, err := raid.OpenDir(filepath.Join(b.dir, "repo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, _, err := vault.Init(context.Background(), store, vault.InitOptions{Passphrase: "test passphrase", ScryptLogN: cheapScryptLogN})
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := openMemRepo(t, filepath.Join(b.dir, "repo"))
 	m := &memBox{cfg: c, repo: repo, bus: appliance.NewBus(), problems: map[string]string{},
 		hide: strings.NewReplacer(c.StateDir, "STATE")}
 	for _, s := range c.Sources {
@@ -119,6 +112,62 @@ func newMemBox(t testing.TB, opts ...boxOption) *testBox {
 	}
 	b.connect(m.addr)
 	return b
+}
+
+// memRepoTemplate is an empty repository made once per test binary
+// (making one costs a chunker polynomial and a key); each memBox opens
+// its own copy. TestMain removes it.
+var memRepoTemplate struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+const memRepoPassphrase = "test passphrase"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if memRepoTemplate.dir != "" {
+		os.RemoveAll(memRepoTemplate.dir)
+	}
+	os.Exit(code)
+}
+
+// openMemRepo opens a copy of the template repository at dir.
+func openMemRepo(t testing.TB, dir string) *vault.Repository {
+	t.Helper()
+	tpl := &memRepoTemplate
+	tpl.once.Do(func() {
+		if tpl.dir, tpl.err = os.MkdirTemp("", "gateway-membox-"); tpl.err != nil {
+			return
+		}
+		store, err := raid.OpenDir(tpl.dir)
+		if err != nil {
+			tpl.err = err
+			return
+		}
+		repo, _, err := vault.Init(context.Background(), store, vault.InitOptions{Passphrase: memRepoPassphrase, ScryptLogN: cheapScryptLogN})
+		if err != nil {
+			tpl.err = err
+			return
+		}
+		tpl.err = repo.Close()
+	})
+	if tpl.err != nil {
+		t.Fatal(tpl.err)
+	}
+	if err := os.CopyFS(dir, os.DirFS(tpl.dir)); err != nil {
+		t.Fatal(err)
+	}
+	store, err := raid.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := vault.Open(context.Background(), store, memRepoPassphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo
 }
 
 // backup is the daemon's backup of the family source, run now.
