@@ -50,8 +50,9 @@ import (
 // Options configure a Gateway.
 type Options struct {
 	// Box is the box the API serves: the running daemon
-	// (*appliance.Daemon), or in handler tests an in-memory one. Nil,
-	// the gateway signs people in and has no box to show.
+	// (*appliance.Daemon), or in handler tests an in-memory one. It may
+	// be nil only where nothing calls a service that reaches the box
+	// (tests of the gateway's own state: the audit log, accounts).
 	Box Box
 	// Dir holds the gateway's state: gateway.db (users, sessions, keys,
 	// shares, uploads), box.key (encrypts TOTP secrets), audit/ and
