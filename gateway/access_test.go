@@ -242,7 +242,7 @@ func TestEveryRouteRefuses(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	viewer := b.user("vic", "viewer", nil)
 	var key struct{ Key string }
@@ -765,7 +765,7 @@ func TestEachPermissionRoutes(t *testing.T) {
 // without it may only enrol it; with it, sign-in needs a fresh code.
 func TestTOTPRequired(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t, withTOTPRequired())
+	b := newMemBox(t, withTOTPRequired())
 	tom := b.user("tom", "member", map[string]string{"family": "read,write,share,restore"})
 	routes := apiRoutes(t)
 	n := 0
@@ -834,7 +834,7 @@ type auditList struct {
 // any account, and failures are audited without what was typed.
 func TestLoginBrakes(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	b.user("lou", "member", nil)
 	loginAs := func(user, pw string) restReply {
@@ -926,7 +926,7 @@ func TestLoginBrakes(t *testing.T) {
 // credential, and revokes one that came with it.
 func TestPlainHTTPRevokes(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	plainGet := func(path, authz string) (*http.Response, []byte) {
 		t.Helper()

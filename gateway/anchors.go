@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/gateway/audit"
 	"github.com/shoebox/shoebox/internal/atomicfile"
 	"github.com/shoebox/shoebox/store"
@@ -63,16 +62,16 @@ func (s stateAnchor) get(context.Context) ([]byte, error) {
 }
 
 // repoAnchor is the copy in the repository, encrypted to its identity.
-type repoAnchor struct{ d *appliance.Daemon }
+type repoAnchor struct{ d Backups }
 
 func (repoAnchor) where() string { return "the repository (anchors/" + anchorName + ")" }
 
 func (r repoAnchor) put(ctx context.Context, b []byte) error {
-	return r.d.Repo.PutAnchor(ctx, anchorName, b)
+	return r.d.Repository().PutAnchor(ctx, anchorName, b)
 }
 
 func (r repoAnchor) get(ctx context.Context) ([]byte, error) {
-	b, err := r.d.Repo.Anchor(ctx, anchorName)
+	b, err := r.d.Repository().Anchor(ctx, anchorName)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -92,7 +91,7 @@ type anchors struct {
 
 func (g *Gateway) anchorStores() []anchorStore {
 	s := []anchorStore{stateAnchor{audit.AnchorPath(g.auditDir())}}
-	if g.d != nil && g.d.Repo != nil {
+	if g.d != nil && g.d.Repository() != nil {
 		s = append(s, repoAnchor{g.d})
 	}
 	return s

@@ -95,7 +95,7 @@ func (b *testBox) audited() auditList {
 func TestSecurityPasswordSessionAfterTOTP(t *testing.T) {
 	t.Parallel()
 	t.Run("box requires two-step sign-in", func(t *testing.T) {
-		b := newTestBox(t, withTOTPRequired())
+		b := newMemBox(t, withTOTPRequired())
 		stolen := b.user("mia", "member", map[string]string{"family": "read"})
 		mine := b.login("mia", "password-of-mia", "")
 		wantCode(t, b, http.StatusForbidden, "GET", "/v1/status", stolen, nil)
@@ -119,7 +119,7 @@ func TestSecurityPasswordSessionAfterTOTP(t *testing.T) {
 	})
 
 	t.Run("box without the requirement", func(t *testing.T) {
-		b := newTestBox(t)
+		b := newMemBox(t)
 		stolen := b.user("mia", "member", map[string]string{"family": "read"})
 		var key struct{ Key string }
 		b.must("POST", "/v1/auth/apikeys", stolen, map[string]any{"name": "sync", "scopes": []string{"backups.read", "download"}}, &key)
@@ -157,7 +157,7 @@ func TestSecurityPasswordSessionAfterTOTP(t *testing.T) {
 // the person is told.
 func TestSecurityEnrolmentImpersonation(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	ada := b.user("ada", "admin", nil)
 	mia := b.user("mia", "member", map[string]string{"family": "read"})
@@ -229,7 +229,7 @@ func TestSecurityEnrolmentImpersonation(t *testing.T) {
 // the password is never checked, and the account is told.
 func TestSecurityPlainHTTPPostRevokes(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	ownerPw := b.ownerPassword()
 	plainPost := func(path, ctype, body, authz string) (*http.Response, []byte) {
@@ -300,7 +300,7 @@ func TestSecurityPlainHTTPPostRevokes(t *testing.T) {
 // password; keeping keys is an explicit, audited choice.
 func TestSecurityPasswordChangeRevokesAPIKeys(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	stolen := b.user("val", "member", map[string]string{"family": "read"})
 	var key struct{ Key string }
 	b.must("POST", "/v1/auth/apikeys", stolen, map[string]any{"name": "x", "expires_days": 365,
@@ -337,7 +337,7 @@ func TestSecurityPasswordChangeRevokesAPIKeys(t *testing.T) {
 // change cancels the person's codes.
 func TestSecurityEnrolmentCodeOfDeletedUser(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	b.must("POST", "/v1/users", own, map[string]string{"name": "vic", "role": "viewer"}, nil)
 	old := b.pairCode(own, "vic")
@@ -377,7 +377,7 @@ func TestSecurityEnrolmentCodeOfDeletedUser(t *testing.T) {
 // that must still prove the second factor before it may do anything.
 func TestSecurityPairingNeedsSecondFactor(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	secret, recovery := b.enrolTOTP(own)
 

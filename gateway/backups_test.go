@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,11 +49,10 @@ func (b *testBox) sourcesByName(tok string) map[string]sourceJSON {
 
 // seededBytes is n deterministic, incompressible bytes.
 func seededBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 42))
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], seed)
 	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
+	rand.NewChaCha8(key).Read(b) // never fails
 	return b
 }
 

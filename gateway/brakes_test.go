@@ -62,7 +62,7 @@ func (b *testBox) loginVia(c *http.Client, user, pw string) restReply {
 // from the person's own address still signs in, at once.
 func TestSecurityNoAccountLockout(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	b.user("lou", "member", nil)
 	stranger, lou := b.from("127.0.0.2"), b.from("127.0.0.3")
 	slowed := 0
@@ -99,7 +99,7 @@ func TestSecurityNoAccountLockout(t *testing.T) {
 // name, step by step.
 func TestSecurityUnknownUserLooksKnown(t *testing.T) {
 	// Not parallel: it sets password hashing's process-wide limits.
-	b := newTestBox(t)
+	b := newMemBox(t)
 	b.user("lou", "member", nil)
 	known, unknown := b.from("127.0.0.4"), b.from("127.0.0.5")
 	for i := range 12 {
@@ -240,7 +240,7 @@ func (b *testBox) users() []listedUser {
 // database, and the change is logged and audited.
 func TestSecurityOldGrantsMigrateToRead(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t, withState(func(state string) {
+	b := newMemBox(t, withState(func(state string) {
 		dir := filepath.Join(state, "gateway")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)

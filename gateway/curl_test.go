@@ -84,7 +84,7 @@ func TestCurlREST(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
-	b := newTestBox(t)
+	b := newMemBox(t)
 	login, _ := json.Marshal(map[string]string{"username": "owner", "password": b.ownerPassword(), "device": "curl"})
 	r := curl(t, b, string(login), b.base+"/v1/auth/login")
 	if r.code != "200" {

@@ -98,7 +98,7 @@ func TestSignedInBody(t *testing.T) {
 // Retry-After), while signed-in calls and other addresses go on.
 func TestFrontDoorAnonymousInFlight(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	giveUp := b.slowPosts(b.base+"/v1/auth/login", anonPerAddr)
 	b.waitAnonymous(anonPerAddr)
@@ -195,7 +195,7 @@ func TestReadPlainBody(t *testing.T) {
 // not looked at, and the answer says so.
 func TestPlainHTTPLimits(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	const notAll = "too many others"
 
 	// Bodies: plainAtOnce slow ones hold every place; the next body is
@@ -268,7 +268,7 @@ func TestPlainHTTPLimits(t *testing.T) {
 // told); a revoked credential is recorded every time.
 func TestPlainHTTPAuditSummary(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	local := b.localToken()
 	pat := b.user("pat", "member", nil)
 	c := b.from("127.0.0.5")
@@ -329,7 +329,7 @@ func TestPlainHTTPAuditSummary(t *testing.T) {
 // an upload in a space they may no longer upload to.
 func TestChunkRefusedBeforeBody(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	local := b.localToken()
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	mat := b.user("mat", "member", map[string]string{"family": "write", "clients": "write"})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/appliance/cards"
+	"github.com/shoebox/shoebox/appliance/maint"
 	"github.com/shoebox/shoebox/gateway/audit"
 	"github.com/shoebox/shoebox/gateway/auth"
 	"github.com/shoebox/shoebox/gateway/password"
@@ -137,6 +138,7 @@ var errorRules = []errorRule{
 	{cards.ErrConfig, codes.Internal, ""},
 	{cards.ErrVerify, codes.Internal, ""},
 	{cards.ErrCardRemoved, codes.Internal, ""},
+	{maint.ErrNoSnapshots, codes.Internal, ""},
 	{password.ErrMismatch, codes.Internal, ""},
 	{token.ErrMalformed, codes.Internal, ""},
 	{preview.ErrNoPreview, codes.Internal, ""},

@@ -133,7 +133,7 @@ func (g *Gateway) auditWritable() error {
 	g.aud.broken, g.aud.refused = nil, 0
 	g.setProblem(problemAudit, "")
 	if g.d != nil {
-		g.d.Bus.Resolve(alertAudit, "The audit log can be written again.")
+		g.d.Alerts().Resolve(alertAudit, "The audit log can be written again.")
 	}
 	return nil
 }
@@ -156,7 +156,7 @@ func (g *Gateway) auditBroken(action string, err error) {
 	msg := fmt.Sprintf("The record of %q could not be written: %s (%v). Until the audit log can be written again the box refuses every change (reads keep working). To fix it, %s; the box retries on its own every 30 s.", action, plainCause(err), err, nextStep(err))
 	g.setProblem(problemAudit, "cannot be written: "+plainCause(err)+"; changes are refused until it can be: "+nextStep(err))
 	if g.d != nil {
-		g.d.Bus.Raise("audit", alertAudit, appliance.Critical, "The audit log cannot be written", msg)
+		g.d.Alerts().Raise("audit", alertAudit, appliance.Critical, "The audit log cannot be written", msg)
 	}
 }
 
@@ -179,14 +179,14 @@ func (g *Gateway) checkReserve() error {
 		g.setProblem(problemDisk, fmt.Sprintf("%s free of %s, below its reserve of %s: changes are refused until space is freed",
 			humanize.IBytes(uint64(max(free, 0))), humanize.IBytes(uint64(total)), humanize.IBytes(uint64(reserve))))
 		if g.d != nil {
-			g.d.Bus.Raise("audit", alertDisk, appliance.Critical, "The state disk is almost full: the box refuses changes",
+			g.d.Alerts().Raise("audit", alertDisk, appliance.Critical, "The state disk is almost full: the box refuses changes",
 				fmt.Sprintf("The disk holding the box's state (%s) has %s free, below the %s kept for the audit log and the box's own records. Uploads and restores stop well above that reserve: something else filled it. Until space is freed the box refuses every change it could not audit.",
 					g.opt.Dir, humanize.IBytes(uint64(max(free, 0))), humanize.IBytes(uint64(reserve))))
 		}
 	case !low && was:
 		g.setProblem(problemDisk, "")
 		if g.d != nil {
-			g.d.Bus.Resolve(alertDisk, "The state disk has room again.")
+			g.d.Alerts().Resolve(alertDisk, "The state disk has room again.")
 		}
 	}
 	if low {

@@ -284,7 +284,7 @@ func TestSecurityUploadReserve(t *testing.T) {
 // the free space); other accounts have their own.
 func TestSecurityUploadQuota(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t, withStateOnTmpfs(t, "64m"), withGateway("  upload_quota: 10MiB\n"))
+	b := newMemBox(t, withStateOnTmpfs(t, "64m"), withGateway("  upload_quota: 10MiB\n"))
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	ben := b.user("ben", "member", map[string]string{"family": "write"})
 	create := func(tok, name string, size int) (int, []byte) {
@@ -314,7 +314,7 @@ func TestSecurityUploadQuota(t *testing.T) {
 	}
 
 	// The default: a quarter of the free space.
-	d := newTestBox(t, withStateOnTmpfs(t, "64m"))
+	d := newMemBox(t, withStateOnTmpfs(t, "64m"))
 	tok := d.user("mia", "member", map[string]string{"family": "write"})
 	code, raw = d.do("POST", "/v1/uploads", tok, map[string]any{"space": "family", "device": "phone", "name": "big.mov",
 		"size": 20 << 20, "sha256": sumHex([]byte("big"))})

@@ -23,6 +23,22 @@ func TestForgetAndPruneThroughTheDaemon(t *testing.T) {
 	first := b.backup(map[string][]byte{"a.jpg": seededBytes(1, 300<<10)})
 	second := b.backup(map[string][]byte{"a.jpg": seededBytes(2, 300<<10)})
 	third := b.backup(map[string][]byte{"a.jpg": seededBytes(3, 300<<10)})
+	// The source's watcher backs up once more after each write (finding
+	// it unchanged); a forget or prune that meets its lock is answered
+	// 503, "try again shortly", and a client does so.
+	do := func(method, path, tok string, body any) (int, []byte) {
+		t.Helper()
+		code, raw := b.do(method, path, tok, body)
+		for deadline := time.Now().Add(30 * time.Second); code == http.StatusServiceUnavailable && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			code, raw = b.do(method, path, tok, body)
+		}
+		return code, raw
+	}
+	must := func(method, path, tok string, body, out any) {
+		t.Helper()
+		code, raw := do(method, path, tok, body)
+		b.decodeOK(method, path, code, raw, out)
+	}
 	until := time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
 	b.must("POST", "/v1/snapshots/"+second+"/lock", own, map[string]string{"until": until}, nil)
 
@@ -31,11 +47,11 @@ func TestForgetAndPruneThroughTheDaemon(t *testing.T) {
 			t.Errorf("POST %s as a member: HTTP %d %s, want 403", path, code, answer)
 		}
 	}
-	if code, body := b.do("POST", "/v1/snapshots/forget", own, map[string]any{"snapshots": []string{second}}); code != http.StatusBadRequest ||
+	if code, body := do("POST", "/v1/snapshots/forget", own, map[string]any{"snapshots": []string{second}}); code != http.StatusBadRequest ||
 		!strings.Contains(string(body), "FailedPrecondition") || !strings.Contains(string(body), "immutable until") {
 		t.Errorf("forget of a locked snapshot: HTTP %d %s, want 400 FailedPrecondition naming the lock", code, body)
 	}
-	if code, body := b.do("POST", "/v1/snapshots/forget", own, map[string]any{}); code != http.StatusBadRequest {
+	if code, body := do("POST", "/v1/snapshots/forget", own, map[string]any{}); code != http.StatusBadRequest {
 		t.Errorf("forget with neither IDs nor a policy: HTTP %d %s, want 400", code, body)
 	}
 
@@ -49,7 +65,7 @@ func TestForgetAndPruneThroughTheDaemon(t *testing.T) {
 			BytesFreed   string `json:"bytes_freed"`
 		}
 	}
-	b.must("POST", "/v1/snapshots/forget", own, map[string]any{"policy": map[string]int{"last": 1}, "source": "family", "prune": true}, &resp)
+	must("POST", "/v1/snapshots/forget", own, map[string]any{"policy": map[string]int{"last": 1}, "source": "family", "prune": true}, &resp)
 	removed := map[string]bool{}
 	for _, d := range resp.Decisions {
 		if !d.Keep {
@@ -74,7 +90,7 @@ func TestForgetAndPruneThroughTheDaemon(t *testing.T) {
 	// the write finds the source unchanged and makes no snapshot, but the
 	// folder trees it wrote, whose times moved, are left for prune.)
 	b.backup(map[string][]byte{"b.jpg": seededBytes(4, 1000)})
-	b.must("POST", "/v1/repository/prune", own, map[string]any{}, nil)
+	must("POST", "/v1/repository/prune", own, map[string]any{}, nil)
 	snaps, err = b.d.Repo.Snapshots(ctx)
 	if err != nil || len(snaps) != 3 {
 		t.Errorf("after the next backup and prune: %d snapshots (%v), want 3", len(snaps), err)

@@ -27,13 +27,13 @@ var fuzzRoutes = []struct{ method, path string }{
 // FuzzRESTDecode posts arbitrary bodies, as the signed-in owner, to the
 // routes that decode the most: no body may cause a panic or a 5xx.
 func FuzzRESTDecode(f *testing.F) {
-	b := newTestBox(f)
+	b := newMemBox(f)
 	own := b.owner()
 	data := []byte("0123456789")
 	var up struct{ ID string }
 	b.must("POST", "/v1/uploads", own, map[string]any{"space": "family", "device": "fuzz", "name": "f.bin",
 		"size": len(data), "sha256": sha256Hex(data)}, &up)
-	snap := b.lastSnapshot()
+	snap := b.backup(map[string][]byte{"f.txt": []byte("fuzz")})
 	h := b.g.Handler()
 
 	seeds := [][]any{
@@ -79,7 +79,7 @@ func FuzzRESTDecode(f *testing.F) {
 // FuzzTokenHeader sends arbitrary Authorization headers: none may sign
 // in, cause a 5xx, or get a non-JSON error.
 func FuzzTokenHeader(f *testing.F) {
-	b := newTestBox(f)
+	b := newMemBox(f)
 	b.owner() // a session exists to be found (or not)
 	h := b.g.Handler()
 	for _, s := range []string{

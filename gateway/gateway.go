@@ -49,8 +49,11 @@ import (
 
 // Options configure a Gateway.
 type Options struct {
-	// Daemon is the running box.
-	Daemon *appliance.Daemon
+	// Box is the box the API serves: the running daemon
+	// (*appliance.Daemon), or in handler tests an in-memory one. It may
+	// be nil only where nothing calls a service that reaches the box
+	// (tests of the gateway's own state: the audit log, accounts).
+	Box Box
 	// Dir holds the gateway's state: gateway.db (users, sessions, keys,
 	// shares, uploads), box.key (encrypts TOTP secrets), audit/ and
 	// uploads/.
@@ -84,7 +87,7 @@ type Options struct {
 // Gateway is the API server.
 type Gateway struct {
 	opt     Options
-	d       *appliance.Daemon
+	d       Box
 	log     *slog.Logger
 	db      *bbolt.DB
 	auth    *auth.Store
@@ -131,7 +134,7 @@ func New(opt Options) (*Gateway, error) {
 	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	g := &Gateway{opt: opt, d: opt.Daemon, log: opt.Logger, now: opt.Now, plain: newPlainSide(),
+	g := &Gateway{opt: opt, d: opt.Box, log: opt.Logger, now: opt.Now, plain: newPlainSide(),
 		restoreSem: make(chan struct{}, 1),
 		chunks:     inflight{perUser: inflightUser, box: inflightTotal}, bodies: inflight{perUser: bodiesUser}}
 	if g.log == nil {
@@ -260,7 +263,7 @@ func (g *Gateway) openAudit(key []byte) (*audit.Log, error) {
 func (g *Gateway) auditTampered(key, subject, msg string) {
 	g.log.Error(subject, "detail", msg)
 	if g.d != nil {
-		g.d.Bus.Raise("audit", key, appliance.Critical, subject, msg)
+		g.d.Alerts().Raise("audit", key, appliance.Critical, subject, msg)
 	}
 }
 
@@ -412,12 +415,21 @@ func Mount(opt Options) appliance.APIFunc {
 
 // newForDaemon fills opt from the daemon and its configuration.
 func newForDaemon(opt Options, d *appliance.Daemon, env appliance.APIEnv) (*Gateway, error) {
-	opt.Daemon, opt.Dir, opt.LocalToken, opt.CertDER = d, env.Dir, env.LocalToken, env.CertDER
 	if opt.Logger == nil {
 		opt.Logger = d.Logger
 	}
-	gc := d.Config.Gateway
-	opt.PlainAddr = d.Config.ListenHTTP
+	return newForBox(opt, d, env)
+}
+
+// newForBox fills opt from the box's configuration and env.
+func newForBox(opt Options, box Box, env appliance.APIEnv) (*Gateway, error) {
+	opt.Box, opt.Dir, opt.LocalToken, opt.CertDER = box, env.Dir, env.LocalToken, env.CertDER
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	cfg := box.Configuration()
+	gc := cfg.Gateway
+	opt.PlainAddr = cfg.ListenHTTP
 	opt.RequireTOTP = gc.RequireTOTP == nil || *gc.RequireTOTP
 	if opt.InitialOwner == "" {
 		opt.InitialOwner = gc.InitialOwner
@@ -428,7 +440,7 @@ func newForDaemon(opt Options, d *appliance.Daemon, env appliance.APIEnv) (*Gate
 	opt.Logger.Info("password hashing memory budget", "mib", kdf.Memory>>20,
 		"at_once", max(kdf.Memory/(int64(password.Default.Memory)<<10), 1), "queue", kdf.Waiters, "wait", kdf.Wait)
 	opt.UploadQuota, opt.StateReserve = gc.UploadQuota, gc.StateReserve
-	if opt.PublicURL == "" && d.Config.PublicURL == "" {
+	if opt.PublicURL == "" && cfg.PublicURL == "" {
 		opt.Logger.Warn("public_url is unset: " + appliance.PublicURLAdvice)
 	}
 	return New(opt)
@@ -447,7 +459,7 @@ func (g *Gateway) publicURL() string {
 // configured public URL; without one, the box as the caller named it
 // when that is a name the box serves (servedURL); else publicURL.
 func (g *Gateway) linkURL(ctx context.Context) string {
-	if g.opt.PublicURL != "" || g.d == nil || g.d.Config.PublicURL != "" {
+	if g.opt.PublicURL != "" || g.d == nil || g.d.Configuration().PublicURL != "" {
 		return g.publicURL()
 	}
 	if u, ok := g.servedURL(requestHost(ctx)); ok {

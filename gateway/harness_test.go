@@ -37,10 +37,14 @@ type testClock = fakeclock.Clock
 
 // testBox is a running daemon with its gateway.
 type testBox struct {
-	t      testing.TB
-	dir    string
-	state  string
+	t     testing.TB
+	dir   string
+	state string
+	// box is the box the gateway serves: d, the running daemon
+	// (newTestBox), or mem, an in-memory box (newMemBox).
+	box    Box
 	d      *appliance.Daemon
+	mem    *memBox
 	g      *Gateway
 	clock  *testClock
 	base   string // https://127.0.0.1:PORT
@@ -125,7 +129,9 @@ func cheapRepository(t testing.TB, c *appliance.Config) {
 	repo.Close()
 }
 
-func newTestBox(t testing.TB, opts ...boxOption) *testBox {
+// newBoxConfig makes a box's folders and config, with opts applied and
+// the state prepared: the part of a box both kinds share.
+func newBoxConfig(t testing.TB, opts ...boxOption) (*testBox, *appliance.Config, boxSettings) {
 	t.Helper()
 	dir := t.TempDir()
 	b := &testBox{t: t, dir: dir, state: filepath.Join(dir, "state"), clock: fakeclock.New(time.Now()),
@@ -175,8 +181,16 @@ scrub:
 	if set.prepare != nil {
 		set.prepare(b.state)
 	}
+	return b, c, set
+}
+
+// newTestBox runs a real daemon with its gateway.
+func newTestBox(t testing.TB, opts ...boxOption) *testBox {
+	t.Helper()
+	b, c, set := newBoxConfig(t, opts...)
 	cheapRepository(t, c)
 	b.d = appliance.New(c, slog.New(slog.NewTextHandler(set.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	b.box = b.d
 	b.d.API = func(d *appliance.Daemon, env appliance.APIEnv) (http.Handler, appliance.Service, error) {
 		g, err := newForDaemon(Options{Now: b.clock.Now, Params: &fastParams}, d, env)
 		b.g = g
@@ -222,7 +236,17 @@ scrub:
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	b.base = "https://" + b.d.ListenAddr()
+	b.connect(b.d.ListenAddr())
+	return b
+}
+
+// connect points the test's clients at the box's HTTPS listener, addr,
+// trusting the certificate in STATE/tls/cert.pem, and at the gateway's
+// plain-HTTP listener.
+func (b *testBox) connect(addr string) {
+	t := b.t
+	t.Helper()
+	b.base = "https://" + addr
 	b.plain = "http://" + b.g.plainAddr.Load().(string)
 	pem, err := os.ReadFile(filepath.Join(b.state, "tls", "cert.pem"))
 	if err != nil {
@@ -233,7 +257,6 @@ scrub:
 	b.client = &http.Client{Timeout: 30 * time.Second,
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: b.pool}, ForceAttemptHTTP2: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return b
 }
 
 // ownerPassword reads the first owner's password from the file the
@@ -302,6 +325,13 @@ func (b *testBox) doHost(host, method, path, token string, body any) (int, []byt
 func (b *testBox) must(method, path, token string, body, out any) {
 	b.t.Helper()
 	code, raw := b.do(method, path, token, body)
+	b.decodeOK(method, path, code, raw, out)
+}
+
+// decodeOK fails the test unless code is 200, and decodes raw into out
+// (when not nil).
+func (b *testBox) decodeOK(method, path string, code int, raw []byte, out any) {
+	b.t.Helper()
 	if code != http.StatusOK {
 		b.t.Fatalf("%s %s: HTTP %d: %s", method, path, code, raw)
 	}
@@ -390,6 +420,13 @@ func (b *testBox) backup(files map[string][]byte) string {
 			b.t.Fatal(err)
 		}
 	}
+	if b.mem != nil {
+		snap, err := b.mem.backup(context.Background())
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		return snap
+	}
 	before := b.lastSnapshot()
 	if err := b.d.RunSource("family"); err != nil {
 		b.t.Fatal(err)
@@ -407,7 +444,7 @@ func (b *testBox) backup(files map[string][]byte) string {
 }
 
 func (b *testBox) lastSnapshot() string {
-	for _, s := range b.d.Sources() {
+	for _, s := range b.box.Sources() {
 		if s.Name == "family" && !s.Running {
 			return s.LastSnap
 		}
@@ -438,3 +475,21 @@ func (c bearerCreds) GetRequestMetadata(context.Context, ...string) (map[string]
 }
 
 func (bearerCreds) RequireTransportSecurity() bool { return true }
+
+// waitFor waits until cond holds, failing the test after 30 s: what the
+// test waits for is said in what.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30 s for %s", what)
+		}
+	}
+}
+
+// held is what f has reserved in all.
+func (f *inflight) held() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.total
+}

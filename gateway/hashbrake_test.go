@@ -21,7 +21,7 @@ import (
 // and the owner's sign-in are not held up (review finding 4).
 func TestHashingBrakePerAccount(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	snap := b.backup(map[string][]byte{"a.jpg": []byte("a photo")})
 	mia := b.user("mia", "member", map[string]string{"family": "read,share"})
 	ben := b.user("ben", "member", map[string]string{"family": "read,share"})

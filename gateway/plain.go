@@ -191,7 +191,7 @@ func (g *Gateway) plainExposed(r *http.Request, ip, bearer string, exposed []str
 		}
 	}
 	if (revoked || body.password) && g.d != nil {
-		g.d.Bus.Raise("security", "plain-http-credential", appliance.Warning, "A password or token was sent to the box over plain HTTP",
+		g.d.Alerts().Raise("security", "plain-http-credential", appliance.Warning, "A password or token was sent to the box over plain HTTP",
 			fmt.Sprintf("The last came from %s, to %s, at %s. Tokens sent that way were revoked; passwords were not checked, and their people are told at their next sign-in. Check that apps and scripts use https://.",
 				ip, r.URL.Path, g.now().UTC().Format(time.RFC3339)))
 	}

@@ -59,7 +59,7 @@ func (g *Gateway) previewSource(n *vault.Node) preview.Source {
 		id = append(id, c[:]...)
 	}
 	return preview.Source{ID: id, Open: func(ctx context.Context) (io.Reader, error) {
-		return &nodeReader{ctx: ctx, repo: g.d.Repo, blobs: n.Content}, nil
+		return &nodeReader{ctx: ctx, repo: g.d.Repository(), blobs: n.Content}, nil
 	}}
 }
 

@@ -20,7 +20,7 @@ import (
 func TestSecurityPreviewBombs(t *testing.T) {
 	// Not parallel: it decodes images of tens of megapixels, which under
 	// -race beside the other tests outlasts the visitor's HTTP timeout.
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{
 		"album/progressive.jpg": previewtest.Bytes(previewtest.ProgressiveJPEG, 8000, 8000), // 64 Mpx, ~1 GB to decode
@@ -73,7 +73,7 @@ func TestSecurityPreviewBombs(t *testing.T) {
 func TestPreviewStopsWithVisitor(t *testing.T) {
 	// Not parallel: it decodes images of tens of megapixels, which under
 	// -race beside the other tests outlasts the visitor's HTTP timeout.
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"big.jpg": previewtest.Bytes(previewtest.Photo, 7000, 5000)}) // 52 MiB to decode: a large one
 	c := b.createShare(own, map[string]any{"snapshot": snap, "path": "big.jpg", "download": false})

@@ -174,7 +174,7 @@ func (g *Gateway) sharePasswordFailed(id, ip string, failures int, lock *share.L
 	if err != nil {
 		return
 	}
-	g.d.Bus.RaiseIn(sh.Space, alertShareLocked, alertShareLocked+"/"+id, appliance.Warning,
+	g.d.Alerts().RaiseIn(sh.Space, alertShareLocked, alertShareLocked+"/"+id, appliance.Warning,
 		fmt.Sprintf("Share link %s was locked after %d wrong passwords", id, failures),
 		fmt.Sprintf("Someone tried %d wrong passwords in a row on %s's share link %s (space %q), the last from %s; "+
 			"the link is locked for %s and each further wrong password locks it twice as long, up to a day. "+
@@ -248,7 +248,7 @@ func (g *Gateway) serveShared(w http.ResponseWriter, r *http.Request, tok string
 		g.shareAccess(sh, r, "zip "+rel)
 		w.Header().Set("Content-Type", "application/zip")
 		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", it.name+".zip"))
-		writeZip(ctx, g.d.Repo, it.snap, it.path, it.name, w)
+		writeZip(ctx, g.d.Repository(), it.snap, it.path, it.name, w)
 	case n.Type == "dir":
 		g.shareListing(w, r, tok, sh, it, rel)
 	case n.Type == "file" && mode == "preview":
@@ -258,7 +258,7 @@ func (g *Gateway) serveShared(w http.ResponseWriter, r *http.Request, tok string
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", n.Name))
 		w.Header().Set("Content-Length", strconv.FormatUint(n.Size, 10))
-		g.d.Repo.Dump(ctx, n, w)
+		g.d.Repository().Dump(ctx, n, w)
 	default:
 		g.shareFile(w, tok, sh, n, rel)
 	}
@@ -282,12 +282,12 @@ func (g *Gateway) sharedNode(ctx context.Context, sh share.Share, rel string) (s
 	if err != nil {
 		return sharedItem{}, err
 	}
-	sn, err := g.d.Repo.LoadSnapshot(ctx, id)
+	sn, err := g.d.Repository().LoadSnapshot(ctx, id)
 	if err != nil {
 		return sharedItem{}, err
 	}
 	p := path.Join(linkRoot(sh, sn), rel)
-	n, err := g.d.Repo.Lookup(ctx, sn.Tree, p)
+	n, err := g.d.Repository().Lookup(ctx, sn.Tree, p)
 	if err != nil {
 		return sharedItem{}, err
 	}
@@ -329,7 +329,7 @@ func (g *Gateway) sharePage(w http.ResponseWriter, code int, msg, form string) {
 }
 
 func (g *Gateway) shareListing(w http.ResponseWriter, r *http.Request, tok string, sh share.Share, it sharedItem, rel string) {
-	tree, err := g.d.Repo.LoadTree(r.Context(), *it.node.Subtree)
+	tree, err := g.d.Repository().LoadTree(r.Context(), *it.node.Subtree)
 	if err != nil {
 		g.sharePage(w, http.StatusInternalServerError, "This folder cannot be read right now.", "")
 		return
@@ -420,7 +420,7 @@ func (g *Gateway) frontPage(w http.ResponseWriter, r *http.Request) {
 		state = "healthy"
 		if why := g.d.NotReady(); why != "" {
 			state = "not ready: " + why
-		} else if g.d.Array != nil && g.d.Array.Status().State == raid.ArrayDegraded {
+		} else if a := g.d.DiskArray(); a != nil && a.Status().State == raid.ArrayDegraded {
 			state = "degraded: a disk is missing or data is short of redundancy; see shoebox status"
 		}
 	}

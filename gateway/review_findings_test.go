@@ -36,7 +36,7 @@ func (b *testBox) linkStatus(c createdShare, file string) int {
 // entry per request.
 func TestReviewPlainHTTPAuditFlood(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.localToken()
 	before := b.lastSeq(own)
 	const posts = 200
@@ -64,7 +64,7 @@ func TestReviewPlainHTTPAuditFlood(t *testing.T) {
 // leaves the thief's links serving.
 func TestReviewLinksOfSignedOutSessionOutliveReset(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	b.user("mia", "member", map[string]string{"family": "read,share"})
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
@@ -102,7 +102,7 @@ func TestReviewLinksOfSignedOutSessionOutliveReset(t *testing.T) {
 // that made them.
 func TestReviewKeysOfRevokedSession(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	b.user("mia", "member", map[string]string{"family": "read,share"})
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
 	thief := b.login("mia", "password-of-mia", "")
@@ -129,7 +129,7 @@ func TestReviewKeysOfRevokedSession(t *testing.T) {
 // change would have ended it.
 func TestReviewPairingCodeOfRevokedSession(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	b.user("ada", "admin", nil)
 	thief := b.login("ada", "password-of-ada", "")
 	var e enrolment
@@ -149,7 +149,7 @@ func TestReviewPairingCodeOfRevokedSession(t *testing.T) {
 // with no account ID), not the owner or admin who did it.
 func TestReviewShareRevokedAuditActor(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	ada := b.user("ada", "admin", nil)
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
@@ -218,7 +218,7 @@ func (b *testBox) pairingTakeover(t *testing.T, what string, st int, raw []byte,
 // threat model says a rogue admin must not.
 func TestReviewAdminPairsAccountWithPassword(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	ada := b.user("ada", "admin", nil)
 	b.must("POST", "/v1/users", b.localToken(), map[string]string{"name": "carol", "password": "password-of-carol", "role": "admin"}, nil)
 
@@ -233,7 +233,7 @@ func TestReviewAdminPairsAccountWithPassword(t *testing.T) {
 // admin in as an owner: "take over an owner's account".
 func TestReviewPairingCodeSurvivesPromotion(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	ada := b.user("ada", "admin", nil)
 	b.must("POST", "/v1/users", own, map[string]string{"name": "bob", "role": "member"}, nil)
@@ -257,7 +257,7 @@ func TestReviewPairingCodeSurvivesPromotion(t *testing.T) {
 // key is revoked.
 func TestReviewAPIKeyMintsSession(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	ada := b.user("ada", "admin", nil)
 	var key struct{ Key string }
 	b.must("POST", "/v1/auth/apikeys", ada, map[string]any{"name": "user sync", "scopes": []string{"users.manage"}}, &key)
@@ -277,7 +277,7 @@ func TestReviewAPIKeyMintsSession(t *testing.T) {
 // (429) for as long as they like (the server's read timeout is 5 min).
 func TestReviewChunkBudgetHeldBeforeAuthorization(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	data := make([]byte, maxChunk)
 	up := b.startUpload(mia, "family", "mias-phone", "clip.mov", data)

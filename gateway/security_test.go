@@ -92,20 +92,28 @@ func TestOperationsOfOtherSpaces(t *testing.T) {
 		t.Errorf("member of family does not see their restore: %+v", st.Operations)
 	}
 
-	// The progress stream filters the same way.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	// The progress stream filters the same way. Each round of it lists
+	// the operations oldest first, so the round that brings a backup of
+	// clients, started now, has passed family's backup and the restore.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	stream, err := pb.NewBackupServiceClient(b.grpcConn(cli)).WatchProgress(ctx, &pb.WatchProgressRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := b.d.RunSource("clients"); err != nil {
+		t.Fatal(err)
+	}
 	for {
 		p, err := stream.Recv()
 		if err != nil {
-			break // the deadline ends the stream
+			t.Fatalf("the stream ended before the backup of clients was watched: %v", err)
 		}
 		if p.Kind == "restore" || p.Kind == "backup" && p.Subject == "family" {
 			t.Fatalf("member of clients watches %s %q of family", p.Kind, p.Subject)
+		}
+		if p.Kind == "backup" && p.Subject == "clients" {
+			break
 		}
 	}
 }
@@ -116,7 +124,7 @@ func TestOperationsOfOtherSpaces(t *testing.T) {
 // out, list them, or change the password.
 func TestAPIKeyCannotChangeAccount(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	var key struct{ Key string }
 	b.must("POST", "/v1/auth/apikeys", own, map[string]any{"name": "monitor", "scopes": []string{"status.read"}}, &key)
@@ -166,7 +174,7 @@ func TestAPIKeyCannotChangeAccount(t *testing.T) {
 // cookies included.
 func TestShareLinkOwnerLosesAccess(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	mia := b.user("mia", "member", map[string]string{"family": "share"})
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
@@ -196,7 +204,7 @@ func TestShareLinkOwnerLosesAccess(t *testing.T) {
 // first link there (sidestepping the second's use count and log).
 func TestShareCookieOtherLink(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha"), "pics/p.txt": []byte("pic")})
 	a := b.createShare(own, map[string]any{"snapshot": snap, "path": b.family + "/docs", "download": true})
@@ -234,7 +242,7 @@ func TestShareCookieOtherLink(t *testing.T) {
 // signed-in caller may send an upload chunk's worth.
 func TestPreAuthBodyLimit(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	big := map[string]any{"offset": 0, "data": bytes.Repeat([]byte{'x'}, 3<<20)}
 	raw, _ := json.Marshal(big)
@@ -297,7 +305,7 @@ func authzHeader(tok string) string {
 // sign-in limit nor makes a remote caller look like loopback.
 func TestClientIPNotForgeable(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c := pb.NewAuthServiceClient(b.grpcConn(""))

@@ -176,7 +176,7 @@ func (b *testBox) auditEntries(tok, query string) []auditRow {
 func TestShareLinkLifecycle(t *testing.T) {
 	t.Parallel()
 	photos := mediaPhotos(t, sharePhotos...)
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	files := map[string][]byte{}
 	for name, data := range photos {
@@ -461,7 +461,7 @@ func keysOf[V any](m map[string]V) []string {
 func TestShareLinkViewOnly(t *testing.T) {
 	t.Parallel()
 	photos := mediaPhotos(t, sharePhotos[0])
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"trip/altitude.jpg": photos["altitude.jpg"]})
 
@@ -507,7 +507,7 @@ func TestShareLinkViewOnly(t *testing.T) {
 // own hour, max uses, revoke-all, and a token sent over plain HTTP.
 func TestShareLinkLimits(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha"), "docs/b.txt": []byte("beta")})
 	folder := b.family + "/docs"
@@ -667,7 +667,7 @@ func (b *testBox) listShares(tok string) map[string]shareRow {
 // names the field, and makes no link; 0 still means the default.
 func TestSecurityShareExpiresDaysNegative(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
 	for _, tc := range []struct {
@@ -703,7 +703,7 @@ func TestSecurityShareExpiresDaysNegative(t *testing.T) {
 // account that takes the name neither revives nor sees them.
 func TestSecurityDeleteUserOtherCaseRevokesLinks(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	mia := b.user("mia", "admin", nil)
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
@@ -742,7 +742,7 @@ func TestSecurityDeleteUserOtherCaseRevokesLinks(t *testing.T) {
 // list says which credential made each link.
 func TestSecurityShareOutlivesCredential(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	s1 := b.user("mia", "admin", nil)
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
@@ -835,7 +835,7 @@ func TestSecurityShareOutlivesCredential(t *testing.T) {
 // alerts the owner, and one address cannot hammer share pages.
 func TestSecurityShareLinkPasswordGuessing(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
 	folder := b.family + "/docs"
@@ -980,7 +980,7 @@ func TestSecurityShareLinkPasswordGuessing(t *testing.T) {
 // the box.
 func TestSecurityShareNoBoxPaths(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha"), "pics/b.txt": []byte("beta")})
 	boxPath := strings.TrimPrefix(b.dir, "/") // what a leak would hold, with or without the leading slash
@@ -1057,7 +1057,7 @@ func TestSecurityShareNoBoxPaths(t *testing.T) {
 // 404 ("this link does not exist"), and counts as no failure.
 func TestSharePasswordWhenKDFBusy(t *testing.T) {
 	// Not parallel: it sets password hashing's process-wide limits.
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	snap := b.backup(map[string][]byte{"docs/a.txt": []byte("alpha")})
 	c := b.createShare(own, map[string]any{"snapshot": snap, "path": b.family + "/docs", "password": "correct horse"})
@@ -1086,7 +1086,7 @@ func TestSharePasswordWhenKDFBusy(t *testing.T) {
 // read the space: the alert names the visitor's address.
 func TestShareLockAlertReachesItsOwner(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	mia := b.user("mia", "member", map[string]string{"family": "read,share"})
 	other := b.user("otto", "member", map[string]string{"clients": "read"})

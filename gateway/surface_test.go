@@ -142,7 +142,7 @@ func (b *testBox) page(path string) (*http.Response, string) {
 // next; no script, no secret, the share pages' security headers.
 func TestFrontPage(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	resp, page := b.page("/")
 	host, _ := os.Hostname()
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
@@ -176,7 +176,7 @@ func TestFrontPage(t *testing.T) {
 // footer ("Shared with you", "Shared privately … expires").
 func TestPairPageFooter(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	resp, page := b.page("/pair")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /pair: HTTP %d", resp.StatusCode)

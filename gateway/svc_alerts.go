@@ -63,7 +63,7 @@ func (g *Gateway) maySeeAlert(p auth.Principal, a appliance.Alert) bool {
 func (s *alertService) ListAlerts(ctx context.Context, r *pb.ListAlertsRequest) (*pb.ListAlertsResponse, error) {
 	out := &pb.ListAlertsResponse{}
 	p := callerOf(ctx).p
-	for _, a := range s.g.d.Bus.List(r.All) {
+	for _, a := range s.g.d.Alerts().List(r.All) {
 		if s.g.maySeeAlert(p, a) {
 			out.Alerts = append(out.Alerts, alertPB(a))
 		}
@@ -73,11 +73,11 @@ func (s *alertService) ListAlerts(ctx context.Context, r *pb.ListAlertsRequest) 
 
 func (s *alertService) AckAlert(ctx context.Context, r *pb.AckAlertRequest) (*pb.Alert, error) {
 	p := callerOf(ctx).p
-	if !s.g.d.Bus.AckIf(r.Id, func(a appliance.Alert) bool { return s.g.maySeeAlert(p, a) }) {
+	if !s.g.d.Alerts().AckIf(r.Id, func(a appliance.Alert) bool { return s.g.maySeeAlert(p, a) }) {
 		return nil, status.Errorf(codes.NotFound, "no alert %q — list them with GET /v1/alerts", r.Id)
 	}
 	s.g.record(ctx, "alerts.ack", r.Id, nil)
-	for _, a := range s.g.d.Bus.List(true) {
+	for _, a := range s.g.d.Alerts().List(true) {
 		if a.ID == r.Id {
 			return alertPB(a), nil
 		}
@@ -86,7 +86,7 @@ func (s *alertService) AckAlert(ctx context.Context, r *pb.AckAlertRequest) (*pb
 }
 
 func (s *alertService) StreamAlerts(_ *pb.Empty, stream pb.AlertService_StreamAlertsServer) error {
-	ch, cancel := s.g.d.Bus.SubscribeCancel(16)
+	ch, cancel := s.g.d.Alerts().SubscribeCancel(16)
 	defer cancel()
 	p := callerOf(stream.Context()).p
 	for {

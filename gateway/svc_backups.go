@@ -196,7 +196,7 @@ func snapshotPB(sn *vault.Snapshot, lockedUntil time.Time) *pb.Snapshot {
 
 func (s *backupService) ListSnapshots(ctx context.Context, r *pb.ListSnapshotsRequest) (_ *pb.ListSnapshotsResponse, err error) {
 	defer s.g.hidePaths(&err)
-	repo := s.g.d.Repo
+	repo := s.g.d.Repository()
 	snaps, err := repo.Snapshots(ctx)
 	if err != nil {
 		return nil, err
@@ -225,7 +225,7 @@ func (g *Gateway) snapshot(ctx context.Context, ref string, a auth.Action) (*vau
 		return nil, status.Error(codes.InvalidArgument, "a snapshot ID is required")
 	}
 	p := callerOf(ctx).p
-	sn, err := g.d.Repo.FindSnapshot(ctx, ref, vault.SnapshotFilter{
+	sn, err := g.d.Repository().FindSnapshot(ctx, ref, vault.SnapshotFilter{
 		Only: func(sn *vault.Snapshot) bool { return g.maySee(p, auth.BackupsRead, spaceOf(sn)) }})
 	if err != nil {
 		return nil, err
@@ -248,7 +248,7 @@ func (s *backupService) BrowseSnapshot(ctx context.Context, r *pb.BrowseRequest)
 		return nil, err
 	}
 	p := cleanPath(r.Path)
-	n, err := s.g.d.Repo.Lookup(ctx, sn.Tree, p)
+	n, err := s.g.d.Repository().Lookup(ctx, sn.Tree, p)
 	if err != nil {
 		return nil, status.Errorf(codes.NotFound, "%s is not in snapshot %s — browse from \"/\"", p, sn.ID().Short())
 	}
@@ -257,7 +257,7 @@ func (s *backupService) BrowseSnapshot(ctx context.Context, r *pb.BrowseRequest)
 		out.Nodes = []*pb.Node{nodePB(n)}
 		return out, nil
 	}
-	tree, err := s.g.d.Repo.LoadTree(ctx, *n.Subtree)
+	tree, err := s.g.d.Repository().LoadTree(ctx, *n.Subtree)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +283,7 @@ func (s *backupService) DiffSnapshots(ctx context.Context, r *pb.DiffRequest) (_
 	}
 	out := &pb.DiffResponse{}
 	kinds := map[string]string{"+": "added", "-": "removed", "M": "modified", "U": "metadata", "T": "type changed"}
-	err = s.g.d.Repo.Diff(ctx, a.Tree, b.Tree, func(c vault.Change) error {
+	err = s.g.d.Repository().Diff(ctx, a.Tree, b.Tree, func(c vault.Change) error {
 		if len(out.Changes) >= 100000 {
 			return errors.New("more than 100000 changes; compare smaller folders")
 		}
@@ -361,7 +361,7 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (_ *p
 	}
 	op := s.g.d.StartOperation("restore", spaceOf(sn), sn.ID().Short()+":"+cleanPath(r.Path))
 	opt.Progress = func(p vault.Progress) { op.Update(p.Files, p.TotalFiles, p.Bytes, p.TotalBytes) }
-	sum, err := s.g.d.Repo.Restore(ctx, sn, opt)
+	sum, err := s.g.d.Repository().Restore(ctx, sn, opt)
 	op.Done(err)
 	detail := map[string]string{"target": target}
 	if existing != vault.ExistingRefuse {
@@ -393,13 +393,13 @@ func (s *backupService) Restore(ctx context.Context, r *pb.RestoreRequest) (_ *p
 // the files it writes, and nothing else bounds it. It is checked before
 // the restore starts (one runs at a time).
 func (g *Gateway) restoreFits(ctx context.Context, sn *vault.Snapshot, p, dir string) error {
-	n, err := g.d.Repo.Lookup(ctx, sn.Tree, p)
+	n, err := g.d.Repository().Lookup(ctx, sn.Tree, p)
 	if err != nil {
 		return status.Errorf(codes.NotFound, "%s is not in snapshot %s: nothing was restored", p, sn.ID().Short())
 	}
 	size := int64(n.Size)
 	if n.Type == vault.NodeDir && n.Subtree != nil {
-		size = treeSize(ctx, g.d.Repo, *n.Subtree)
+		size = treeSize(ctx, g.d.Repository(), *n.Subtree)
 	}
 	free, _, err := diskSpace(dir)
 	if err != nil {
@@ -441,7 +441,7 @@ func (s *backupService) Download(r *pb.DownloadRequest, stream pb.BackupService_
 		return err
 	}
 	p := cleanPath(r.Path)
-	n, err := s.g.d.Repo.Lookup(ctx, sn.Tree, p)
+	n, err := s.g.d.Repository().Lookup(ctx, sn.Tree, p)
 	if err != nil {
 		return status.Errorf(codes.NotFound, "%s is not in snapshot %s", p, sn.ID().Short())
 	}
@@ -449,7 +449,7 @@ func (s *backupService) Download(r *pb.DownloadRequest, stream pb.BackupService_
 	w := &bodyWriter{stream: stream}
 	if n.Type == "file" {
 		w.contentType = "application/octet-stream"
-		if err := s.g.d.Repo.Dump(ctx, n, w); err != nil {
+		if err := s.g.d.Repository().Dump(ctx, n, w); err != nil {
 			return err
 		}
 		return w.flush()
@@ -458,7 +458,7 @@ func (s *backupService) Download(r *pb.DownloadRequest, stream pb.BackupService_
 		return status.Errorf(codes.FailedPrecondition, "%s is a %s; only files and folders can be downloaded", p, n.Type)
 	}
 	w.contentType = "application/zip"
-	if err := writeZip(ctx, s.g.d.Repo, sn, p, "", w); err != nil {
+	if err := writeZip(ctx, s.g.d.Repository(), sn, p, "", w); err != nil {
 		return err
 	}
 	return w.flush()
@@ -552,7 +552,7 @@ func (s *backupService) LockSnapshot(ctx context.Context, r *pb.LockRequest) (_ 
 		return nil, status.Errorf(codes.InvalidArgument, "until %s: a lock may last at most %d days (until %s); locks cannot be shortened once set",
 			until.Format("2006-01-02"), appliance.MaxLockDays, limit.Format("2006-01-02"))
 	}
-	holds, err := s.g.d.Repo.Holds(ctx)
+	holds, err := s.g.d.Repository().Holds(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -562,7 +562,7 @@ func (s *backupService) LockSnapshot(ctx context.Context, r *pb.LockRequest) (_ 
 		return nil, status.Errorf(codes.FailedPrecondition, "snapshot %s is locked until %s; locks cannot be shortened or removed",
 			sn.ID().Short(), cur.Format(time.RFC3339))
 	}
-	if err := s.g.d.Repo.Hold(ctx, sn.ID(), until); err != nil {
+	if err := s.g.d.Repository().Hold(ctx, sn.ID(), until); err != nil {
 		return nil, err
 	}
 	s.g.record(ctx, audit.ActionLock, sn.ID().String(), map[string]string{"until": until.Format(time.RFC3339)})

@@ -19,7 +19,7 @@ import (
 // a disk is mounted only to those who manage the disks (members see a
 // disk's health, not the box's paths).
 func (g *Gateway) disks(p auth.Principal) (*pb.ArrayStatus, []*pb.Disk) {
-	a := g.d.Array
+	a := g.d.DiskArray()
 	if a == nil {
 		return nil, nil
 	}

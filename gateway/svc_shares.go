@@ -139,7 +139,7 @@ func (s *shareService) CreateShare(ctx context.Context, r *pb.CreateShareRequest
 	}
 	kind := share.Snapshot
 	if p != root {
-		n, err := s.g.d.Repo.Lookup(ctx, sn.Tree, p)
+		n, err := s.g.d.Repository().Lookup(ctx, sn.Tree, p)
 		if err != nil {
 			return nil, status.Errorf(codes.NotFound, "%s is not in snapshot %s: give a path within the space %q, as the snapshot's browser shows it",
 				spacePath(root, p), sn.ID().Short(), spaceOf(sn))
@@ -329,7 +329,7 @@ type roots struct {
 }
 
 func (g *Gateway) roots(ctx context.Context) *roots {
-	return &roots{ctx: ctx, repo: g.d.Repo, seen: map[string]string{}}
+	return &roots{ctx: ctx, repo: g.d.Repository(), seen: map[string]string{}}
 }
 
 // of returns where link sh's space begins in its snapshot, "" when the

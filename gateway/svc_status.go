@@ -47,7 +47,7 @@ func (s *statusService) GetStatus(ctx context.Context, _ *pb.Empty) (*pb.Status,
 		st.Sources = append(st.Sources, sourcePB(src))
 		st.Copies = append(st.Copies, copiesOf(d, src))
 	}
-	for _, a := range d.Bus.List(false) {
+	for _, a := range d.Alerts().List(false) {
 		if s.g.maySeeAlert(p, a) {
 			st.Alerts = append(st.Alerts, alertPB(a))
 		}
@@ -63,13 +63,13 @@ func (s *statusService) GetStatus(ctx context.Context, _ *pb.Empty) (*pb.Status,
 // copiesOf counts a source's copies for the 3-2-1 rule: the folder
 // itself, the box's repository (redundant when on an array), and offsite
 // (once a paired unit exists: the cluster issue).
-func copiesOf(d *appliance.Daemon, src appliance.SourceInfo) *pb.Copies {
+func copiesOf(d Box, src appliance.SourceInfo) *pb.Copies {
 	c := &pb.Copies{Source: src.Name, Copies: 1, Where: []string{"source folder " + src.Path}}
 	if src.LastSuccess != nil {
 		c.Copies++
 		where := "box repository"
-		if d.Array != nil {
-			where = "box array " + d.Array.Status().Layout
+		if a := d.DiskArray(); a != nil {
+			where = "box array " + a.Status().Layout
 		}
 		c.Where = append(c.Where, where)
 	}

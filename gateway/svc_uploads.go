@@ -48,11 +48,11 @@ type uploadService struct {
 // folder. Card files anywhere else are not the space's: saying "already
 // have" for them would tell a member what the box holds outside it.
 func (g *Gateway) knownFile(space string, sum [32]byte) bool {
-	if g.d == nil || g.d.Config.Cards.Library == "" {
+	if g.d == nil || g.d.Configuration().Cards.Library == "" {
 		return false
 	}
 	inbox, err := g.d.SourceInbox(space)
-	if err != nil || !pathx.Within(g.d.Config.Cards.Library, inbox) {
+	if err != nil || !pathx.Within(g.d.Configuration().Cards.Library, inbox) {
 		return false
 	}
 	return g.d.HoldsFile(sum)

@@ -260,7 +260,7 @@ func (s *userService) ResetUser(ctx context.Context, r *pb.ResetUserRequest) (*p
 	}
 	s.g.record(ctx, "users.reset", u.Name, map[string]string{"credential": e.ID, "expires": e.Expires.Format(time.RFC3339)})
 	if s.g.d != nil {
-		s.g.d.Bus.Raise("account", "account-reset/"+u.Name, appliance.Warning, "The sign-in of "+u.Name+" was reset by "+c.p.User,
+		s.g.d.Alerts().Raise("account", "account-reset/"+u.Name, appliance.Warning, "The sign-in of "+u.Name+" was reset by "+c.p.User,
 			fmt.Sprintf("%s reset the sign-in of %s at %s: their password, two-step sign-in, signed-in devices, API keys, pairing codes and share links were removed, and a one-time pairing code was made for them. %s is told at their next sign-in.",
 				c.p.User, u.Name, s.g.now().UTC().Format(time.RFC3339), u.Name))
 	}

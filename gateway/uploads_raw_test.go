@@ -37,7 +37,7 @@ func (b *testBox) rawPut(tok, id string, off int, body []byte) (int, []byte) {
 // route does.
 func TestUploadRawChunks(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	viewer := b.user("vic", "viewer", map[string]string{"family": "read"})
 	photo := seededBytes(11, 300_000)
@@ -76,7 +76,8 @@ func TestUploadRawChunks(t *testing.T) {
 		}
 	}()
 	pw.Write(photo[100_000:140_000])
-	time.Sleep(200 * time.Millisecond)
+	part := filepath.Join(b.state, "gateway", "uploads", up.ID+".part")
+	waitFor(t, "the 40000 bytes in the part file", func() bool { fi, err := os.Stat(part); return err == nil && fi.Size() == 140_000 })
 	pw.CloseWithError(fmt.Errorf("network gone"))
 	<-done
 	deadline := time.Now().Add(5 * time.Second)
@@ -128,7 +129,7 @@ func (s stall) Close() error {
 // through once the others are done.
 func TestUploadChunksInFlight(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	const size = 16 << 20
 	var ids []string
@@ -159,7 +160,7 @@ func TestUploadChunksInFlight(t *testing.T) {
 			held <- err
 		}()
 	}
-	time.Sleep(500 * time.Millisecond)
+	waitFor(t, "the four chunks to hold the account's room", func() bool { return b.g.chunks.held() == 4*size })
 	for _, door := range []struct{ name, path, ctype string }{
 		{"raw", "/v1/uploads/" + ids[4] + "/data?offset=0", "application/octet-stream"},
 		{"JSON", "/v1/uploads/" + ids[4], "application/json"},
@@ -201,7 +202,7 @@ func TestUploadChunksInFlight(t *testing.T) {
 // credential it is refused (401) before anything else.
 func TestChunkClaimedTooLarge(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	up := b.startUpload(mia, "family", "phone", "a.jpg", seededBytes(30, 100))
 	for _, c := range []struct {

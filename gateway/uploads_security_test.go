@@ -43,7 +43,7 @@ func (b *testBox) sendPhoto(tok, space, device, name string, data []byte) upload
 // space, deduplication still works.
 func TestSecurityUploadDedupPerSpace(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	secret := seededBytes(1, 50_000)
@@ -87,7 +87,7 @@ func TestSecurityUploadDedupPerSpace(t *testing.T) {
 // folder), in every answer, and error texts do not name box paths.
 func TestSecurityUploadPathsRelative(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	photo := seededBytes(2, 30_000)
 	want := "mias-phone/2025/07/IMG_0001.JPG"
@@ -148,7 +148,7 @@ func TestSecurityUploadPathsRelative(t *testing.T) {
 // and the old part files are gone with the account.
 func TestSecurityUploadStateBoundToAccount(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.localToken()
 	mia := b.user("mia", "member", map[string]string{"family": "write"})
 	sent := seededBytes(4, 20_000)

@@ -65,7 +65,8 @@ func (b *testBox) dropChunk(tok, id string, body []byte) {
 	if err := w.Flush(); err != nil {
 		b.t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Cut once the box is receiving the body (it has made room for it).
+	waitFor(b.t, "the box to receive the chunk", func() bool { return b.g.chunks.held() > 0 })
 	conn.Close()
 }
 
@@ -232,7 +233,7 @@ func TestUploadResumable(t *testing.T) {
 func TestUploadChecksumMismatch(t *testing.T) {
 	t.Parallel()
 	photo := uploadPhoto(t)
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	damaged := bytes.Clone(photo)
 	damaged[len(damaged)/2] ^= 0x01
@@ -330,7 +331,7 @@ func TestUploadGRPC(t *testing.T) {
 // an upload belongs to the person who started it.
 func TestUploadAccess(t *testing.T) {
 	t.Parallel()
-	b := newTestBox(t)
+	b := newMemBox(t)
 	own := b.owner()
 	viewer := b.user("grandpa", "viewer", map[string]string{"family": "read"})
 	member := b.user("anna", "member", map[string]string{"family": "write", "archive": "write"})
