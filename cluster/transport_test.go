@@ -1,0 +1,245 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/shoebox/shoebox/internal/devid"
+)
+
+func newIdentity(t *testing.T) *devid.Identity {
+	t.Helper()
+	id, err := devid.LoadOrCreate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// syncBuffer is a log sink the test reads while the server writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testServer is a cluster listener on loopback serving gRPC's health
+// service; peers records the device ID of every call's caller.
+type testServer struct {
+	addr  string
+	log   *syncBuffer
+	mu    sync.Mutex
+	peers []devid.ID
+}
+
+func serve(t *testing.T, self *devid.Identity, check PeerCheck) *testServer {
+	t.Helper()
+	ts := &testServer{log: &syncBuffer{}}
+	record := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if id, ok := PeerID(ctx); ok {
+			ts.mu.Lock()
+			ts.peers = append(ts.peers, id)
+			ts.mu.Unlock()
+		}
+		return h(ctx, req)
+	}
+	srv := NewServer(self, check, slog.New(slog.NewTextHandler(ts.log, nil)), grpc.UnaryInterceptor(record))
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.addr = ln.Addr().String()
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Stop(); <-done })
+	return ts
+}
+
+// check calls the health service at ts as self, pinning peer.
+func check(t *testing.T, addr string, self *devid.Identity, peer devid.ID) error {
+	t.Helper()
+	conn, err := NewClient(addr, self, peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The deadline only keeps a broken test from hanging: every case
+	// ends long before it, either way.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil && res.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health: %v, want SERVING", res.Status)
+	}
+	return err
+}
+
+func TestPinnedPairConnects(t *testing.T) {
+	home, offsite := newIdentity(t), newIdentity(t)
+	ts := serve(t, offsite, Pinned(home.ID))
+	for range 2 { // the second call reuses the connection
+		if err := check(t, ts.addr, home, offsite.ID); err != nil {
+			t.Fatalf("pinned pair: %v", err)
+		}
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.peers) != 2 || ts.peers[0] != home.ID || ts.peers[1] != home.ID {
+		t.Errorf("PeerID in the calls: got %v, want [%v %v]", ts.peers, home.ID, home.ID)
+	}
+	if ts.log.String() != "" {
+		t.Errorf("the server logged for a good pair:\n%s", ts.log)
+	}
+}
+
+// TestClientRefusesWrongServer: the home unit pins the offsite's ID; a
+// unit with another key at that address is refused before any call.
+func TestClientRefusesWrongServer(t *testing.T) {
+	home, offsite, impostor := newIdentity(t), newIdentity(t), newIdentity(t)
+	ts := serve(t, impostor, Pinned(home.ID))
+	err := check(t, ts.addr, home, offsite.ID)
+	if err == nil {
+		t.Fatal("a client pinned to another unit's ID called the impostor")
+	}
+	for _, want := range []string{offsite.ID.String(), impostor.ID.String(), "pair the units again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.peers) != 0 {
+		t.Errorf("the impostor served %d calls", len(ts.peers))
+	}
+}
+
+// TestServerRefusesWrongClient: the offsite unit pins the home's ID; a
+// unit with another key is refused, and the refusal is logged with both
+// IDs.
+func TestServerRefusesWrongClient(t *testing.T) {
+	home, offsite, stranger := newIdentity(t), newIdentity(t), newIdentity(t)
+	ts := serve(t, offsite, Pinned(home.ID))
+	if err := check(t, ts.addr, stranger, offsite.ID); err == nil {
+		t.Fatal("the offsite unit served a client it is not paired with")
+	}
+	log := ts.log.String()
+	for _, want := range []string{"refused a connection", "from=127.0.0.1:", home.ID.String(), stranger.ID.String()} {
+		if !strings.Contains(log, want) {
+			t.Errorf("server log does not say %q:\n%s", want, log)
+		}
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.peers) != 0 {
+		t.Errorf("the server served %d calls to the stranger", len(ts.peers))
+	}
+}
+
+// TestPinChangesAtRunTime: the check runs at every handshake, so a pin
+// revoked on a running server refuses the next connection.
+func TestPinChangesAtRunTime(t *testing.T) {
+	home, offsite := newIdentity(t), newIdentity(t)
+	var revoked atomic.Bool
+	ts := serve(t, offsite, func(id devid.ID) error {
+		if revoked.Load() {
+			return errors.New("revoked")
+		}
+		return Pinned(home.ID)(id)
+	})
+	if err := check(t, ts.addr, home, offsite.ID); err != nil {
+		t.Fatal(err)
+	}
+	revoked.Store(true)
+	if err := check(t, ts.addr, home, offsite.ID); err == nil {
+		t.Fatal("a revoked unit connected")
+	}
+}
+
+// handshake dials addr with cfg and reads the server's first bytes: a
+// refused client learns it there, since in TLS 1.3 the server checks the
+// client's certificate after the client's side of the handshake is done.
+func handshake(addr string, cfg *tls.Config) error {
+	c, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = io.ReadFull(c, make([]byte, 1))
+	return err
+}
+
+func TestRefusedClients(t *testing.T) {
+	home, offsite := newIdentity(t), newIdentity(t)
+	ts := serve(t, offsite, Pinned(home.ID))
+	good := ClientTLS(home, offsite.ID)
+	good.NextProtos = []string{"h2"}
+	if err := handshake(ts.addr, good); err != nil {
+		t.Fatalf("the paired client's own handshake: %v", err)
+	}
+	noCert := good.Clone()
+	noCert.Certificates = nil
+	tls12 := good.Clone()
+	tls12.MinVersion, tls12.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
+	for _, tc := range []struct {
+		name string
+		cfg  *tls.Config
+		says string
+	}{
+		{"no certificate", noCert, "certificate required"},
+		{"TLS 1.2", tls12, "protocol version not supported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := handshake(ts.addr, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("got %v, want an error saying %q", err, tc.says)
+			}
+		})
+	}
+}
+
+// TestClientRefusesTLS12: a server that offers only TLS 1.2 (with the
+// right certificate) is refused by the client.
+func TestClientRefusesTLS12(t *testing.T) {
+	home, offsite := newIdentity(t), newIdentity(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{offsite.Certificate},
+		MaxVersion: tls.VersionTLS12, ClientAuth: tls.RequireAnyClientCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	if err := handshake(ln.Addr().String(), ClientTLS(home, offsite.ID)); err == nil || !strings.Contains(err.Error(), "protocol version") {
+		t.Errorf("got %v, want a refusal of TLS 1.2", err)
+	}
+}
