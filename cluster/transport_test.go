@@ -118,46 +118,45 @@ func TestPinnedPairConnects(t *testing.T) {
 	}
 }
 
-// TestClientRefusesWrongServer: the home unit pins the offsite's ID; a
-// unit with another key at that address is refused before any call.
-func TestClientRefusesWrongServer(t *testing.T) {
-	home, offsite, impostor := newIdentity(t), newIdentity(t), newIdentity(t)
-	ts := serve(t, impostor, Pinned(home.ID))
-	err := check(t, ts.addr, home, offsite.ID)
-	if err == nil {
-		t.Fatal("a client pinned to another unit's ID called the impostor")
-	}
-	for _, want := range []string{offsite.ID.String(), impostor.ID.String(), "pair the units again"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not say %q", err, want)
-		}
-	}
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if len(ts.peers) != 0 {
-		t.Errorf("the impostor served %d calls", len(ts.peers))
-	}
-}
-
-// TestServerRefusesWrongClient: the offsite unit pins the home's ID; a
-// unit with another key is refused, and the refusal is logged with both
-// IDs.
-func TestServerRefusesWrongClient(t *testing.T) {
-	home, offsite, stranger := newIdentity(t), newIdentity(t), newIdentity(t)
-	ts := serve(t, offsite, Pinned(home.ID))
-	if err := check(t, ts.addr, stranger, offsite.ID); err == nil {
-		t.Fatal("the offsite unit served a client it is not paired with")
-	}
-	log := ts.log.String()
-	for _, want := range []string{"refused a connection", "from=127.0.0.1:", home.ID.String(), stranger.ID.String()} {
-		if !strings.Contains(log, want) {
-			t.Errorf("server log does not say %q:\n%s", want, log)
-		}
-	}
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if len(ts.peers) != 0 {
-		t.Errorf("the server served %d calls to the stranger", len(ts.peers))
+// TestWrongPeerRefused: the offsite unit pins the home's ID, the home
+// pins the offsite's. A unit with another key is refused on either side
+// before any call is served, and the side that refuses names both IDs:
+// the dialling side in the call's error, the listener in its log.
+func TestWrongPeerRefused(t *testing.T) {
+	home, offsite, other := newIdentity(t), newIdentity(t), newIdentity(t)
+	for _, tc := range []struct {
+		name             string
+		server, client   *devid.Identity
+		inLog            bool // where the refusal is told: the server's log, or the call's error
+		want, presenting devid.ID
+	}{
+		{"client pins another server", other, home, false, offsite.ID, other.ID},
+		{"server pins another client", offsite, other, true, home.ID, other.ID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := serve(t, tc.server, Pinned(home.ID))
+			err := check(t, ts.addr, tc.client, offsite.ID)
+			if err == nil {
+				t.Fatal("the call was served")
+			}
+			told := err.Error()
+			if tc.inLog {
+				told = ts.log.String()
+				if !strings.Contains(told, "refused a connection") || !strings.Contains(told, "from=127.0.0.1:") {
+					t.Errorf("the server's log does not name the refused caller:\n%s", told)
+				}
+			}
+			for _, want := range []string{"peer is device ID " + tc.presenting.String(), "the paired unit is " + tc.want.String(), "pair the units again"} {
+				if !strings.Contains(told, want) {
+					t.Errorf("%q does not say %q", told, want)
+				}
+			}
+			ts.mu.Lock()
+			defer ts.mu.Unlock()
+			if len(ts.peers) != 0 {
+				t.Errorf("%d calls served", len(ts.peers))
+			}
+		})
 	}
 }
 

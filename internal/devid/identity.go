@@ -62,8 +62,8 @@ func LoadOrCreate(dir string) (*Identity, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := atomicfile.WriteFile(kp, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-			return nil, fmt.Errorf("write identity key: %w", err)
+		if err := writePEM(kp, "PRIVATE KEY", der); err != nil {
+			return nil, err
 		}
 		return withCert(key, cp)
 	case err != nil:
@@ -89,12 +89,30 @@ func LoadOrCreate(dir string) (*Identity, error) {
 	return identity(key, cert), nil
 }
 
-func parseKey(b []byte) (ed25519.PrivateKey, error) {
-	blk, rest := pem.Decode(b)
-	if blk == nil || blk.Type != "PRIVATE KEY" || len(bytes.TrimSpace(rest)) > 0 {
-		return nil, errors.New("not one PEM \"PRIVATE KEY\" block")
+// writePEM writes der as the one PEM block of the file p, 0600.
+func writePEM(p, typ string, der []byte) error {
+	if err := atomicfile.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		return fmt.Errorf("write identity file: %w", err)
 	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	return nil
+}
+
+// readPEM returns the bytes of b's one PEM block, which must be of type
+// typ.
+func readPEM(b []byte, typ string) ([]byte, error) {
+	blk, rest := pem.Decode(b)
+	if blk == nil || blk.Type != typ || len(bytes.TrimSpace(rest)) > 0 {
+		return nil, fmt.Errorf("not one PEM %q block", typ)
+	}
+	return blk.Bytes, nil
+}
+
+func parseKey(b []byte) (ed25519.PrivateKey, error) {
+	der, err := readPEM(b, "PRIVATE KEY")
+	if err != nil {
+		return nil, err
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, err
 	}
@@ -106,11 +124,11 @@ func parseKey(b []byte) (ed25519.PrivateKey, error) {
 }
 
 func parseCert(b []byte, key ed25519.PrivateKey) (*x509.Certificate, error) {
-	blk, rest := pem.Decode(b)
-	if blk == nil || blk.Type != "CERTIFICATE" || len(bytes.TrimSpace(rest)) > 0 {
-		return nil, errors.New("not one PEM \"CERTIFICATE\" block")
+	der, err := readPEM(b, "CERTIFICATE")
+	if err != nil {
+		return nil, err
 	}
-	c, err := x509.ParseCertificate(blk.Bytes)
+	c, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, err
 	}
@@ -147,8 +165,8 @@ func withCert(key ed25519.PrivateKey, cp string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteFile(cp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		return nil, fmt.Errorf("write identity certificate: %w", err)
+	if err := writePEM(cp, "CERTIFICATE", der); err != nil {
+		return nil, err
 	}
 	return identity(key, c), nil
 }
