@@ -7,7 +7,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,13 +17,14 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/shoebox/shoebox/internal/devid"
 )
 
-func newIdentity(t *testing.T) *devid.Identity {
+func newIdentity(t testing.TB) *devid.Identity {
 	t.Helper()
 	id, err := devid.LoadOrCreate(t.TempDir())
 	if err != nil {
@@ -57,7 +60,9 @@ type testServer struct {
 	peers []devid.ID
 }
 
-func serve(t *testing.T, self *devid.Identity, check PeerCheck) *testServer {
+// serve starts a listener for self, with check; register adds services
+// beside the health service.
+func serve(t testing.TB, self *devid.Identity, check PeerCheck, register ...func(*grpc.Server)) *testServer {
 	t.Helper()
 	ts := &testServer{log: &syncBuffer{}}
 	record := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -70,6 +75,9 @@ func serve(t *testing.T, self *devid.Identity, check PeerCheck) *testServer {
 	}
 	srv := NewServer(self, check, slog.New(slog.NewTextHandler(ts.log, nil)), grpc.UnaryInterceptor(record))
 	healthpb.RegisterHealthServer(srv, health.NewServer())
+	for _, r := range register {
+		r(srv)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -240,5 +248,77 @@ func TestClientRefusesTLS12(t *testing.T) {
 	}()
 	if err := handshake(ln.Addr().String(), ClientTLS(home, offsite.ID)); err == nil || !strings.Contains(err.Error(), "protocol version") {
 		t.Errorf("got %v, want a refusal of TLS 1.2", err)
+	}
+}
+
+// rawCodec carries []byte messages as they are: the benchmark's stream
+// moves bytes, as a pack upload will, without a .proto of its own.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	*v.(*[]byte) = append((*v.(*[]byte))[:0], data...)
+	return nil
+}
+func (rawCodec) Name() string { return "shoebox-test-raw" }
+
+// The server finds the codec by the content subtype the client names.
+func init() { encoding.RegisterCodec(rawCodec{}) }
+
+// sink is a client-streaming method that counts the bytes it receives.
+var sink = grpc.ServiceDesc{ServiceName: "shoebox.test.Sink", HandlerType: (*any)(nil),
+	Streams: []grpc.StreamDesc{{StreamName: "Put", ClientStreams: true, Handler: func(_ any, ss grpc.ServerStream) error {
+		var n int
+		var buf []byte
+		for {
+			err := ss.RecvMsg(&buf)
+			if err == io.EOF {
+				out := []byte(strconv.Itoa(n))
+				return ss.SendMsg(&out)
+			} else if err != nil {
+				return err
+			}
+			n += len(buf)
+		}
+	}}}}
+
+// BenchmarkStream is the link's throughput on loopback for one stream of
+// chunks of several sizes (docs/CLUSTER.md: ChunkSize): both units' TLS
+// and gRPC work on this machine's cores, no network in between.
+//
+//	go test -run '^$' -bench Stream -benchtime 3s ./cluster/
+func BenchmarkStream(b *testing.B) {
+	home, offsite := newIdentity(b), newIdentity(b)
+	ts := serve(b, offsite, Pinned(home.ID), func(s *grpc.Server) { s.RegisterService(&sink, nil) })
+	conn, err := NewClient(ts.addr, home, offsite.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	for _, size := range []int{64 << 10, 256 << 10, ChunkSize, 4 << 20} {
+		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) {
+			chunk := make([]byte, size)
+			rand.NewChaCha8([32]byte{}).Read(chunk) // incompressible, as packs are
+			st, err := conn.NewStream(context.Background(), &grpc.StreamDesc{ClientStreams: true}, "/shoebox.test.Sink/Put", grpc.ForceCodec(rawCodec{}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if err := st.SendMsg(&chunk); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := st.CloseSend(); err != nil {
+				b.Fatal(err)
+			}
+			var got []byte
+			if err := st.RecvMsg(&got); err != nil {
+				b.Fatal(err)
+			}
+			if n, _ := strconv.Atoi(string(got)); n != b.N*size {
+				b.Fatalf("the server received %d bytes, want %d", n, b.N*size)
+			}
+		})
 	}
 }
