@@ -86,11 +86,14 @@ func verify(cs tls.ConnectionState, check PeerCheck) error {
 }
 
 // ServerTLS is the cluster listener's TLS: 1.3 only, self's certificate,
-// and a client certificate required and accepted only when check says
-// so. A refusal is logged to log (nil: slog.Default()) with the client's
-// address and check's error. VerifyConnection, unlike
+// and a client certificate required and accepted only when check (not
+// nil) says so. A refusal is logged to log (nil: slog.Default()) with
+// the client's address and check's error. VerifyConnection, unlike
 // VerifyPeerCertificate, also runs on resumed sessions.
 func ServerTLS(self *devid.Identity, check PeerCheck, log *slog.Logger) *tls.Config {
+	if check == nil {
+		panic("cluster: ServerTLS without a PeerCheck")
+	}
 	if log == nil {
 		log = slog.Default()
 	}

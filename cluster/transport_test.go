@@ -3,10 +3,14 @@ package cluster
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -165,6 +169,36 @@ func TestWrongPeerRefused(t *testing.T) {
 				t.Errorf("%d calls served", len(ts.peers))
 			}
 		})
+	}
+}
+
+// TestOnlyTheKeyCounts: a unit whose certificate expired long ago, with
+// a name nobody checks, still connects, because its key's hash is what is
+// pinned; the device ID outlives any certificate.
+func TestOnlyTheKeyCounts(t *testing.T) {
+	home, offsite := newIdentity(t), newIdentity(t)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "old name"},
+		NotBefore: time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, home.Key.Public(), home.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := &devid.Identity{ID: devid.Of(leaf), Key: home.Key,
+		Certificate: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: home.Key, Leaf: leaf}}
+	if expired.ID != home.ID {
+		t.Fatalf("another certificate of the same key: ID %v, want %v", expired.ID, home.ID)
+	}
+	ts := serve(t, offsite, Pinned(home.ID))
+	if err := check(t, ts.addr, expired, offsite.ID); err != nil {
+		t.Errorf("client with an expired certificate: %v", err)
+	}
+	back := serve(t, expired, Pinned(offsite.ID))
+	if err := check(t, back.addr, offsite, home.ID); err != nil {
+		t.Errorf("server with an expired certificate: %v", err)
 	}
 }
 

@@ -41,7 +41,8 @@ type Identity struct {
 // key: the device ID stays the same. A damaged file, a certificate that
 // is not the key's, or a certificate without its key is an error that
 // wraps ErrDamaged or fs.ErrNotExist, names the file and says what to
-// do; nothing is written then.
+// do; nothing is written then. One process at a time may use dir: two
+// that make an identity at once would each hold a different key.
 func LoadOrCreate(dir string) (*Identity, error) {
 	kp, cp := filepath.Join(dir, KeyFile), filepath.Join(dir, CertFile)
 	kb, err := os.ReadFile(kp)
