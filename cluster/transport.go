@@ -146,16 +146,23 @@ func NewServer(self *devid.Identity, check PeerCheck, log *slog.Logger, opts ...
 	}, opts...)...)
 }
 
-// NewClient is a gRPC client of the unit peer at addr (host:port):
-// ClientTLS, MaxMessage both ways and keepalives. As with
-// grpc.NewClient, nothing is dialled before the first call; a call to a
-// unit that is not peer fails with the *WrongPeerError's text.
-func NewClient(addr string, self *devid.Identity, peer devid.ID, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr, append([]grpc.DialOption{
+// DialOptions are the gRPC dial options of a connection to the unit
+// peer: ClientTLS, MaxMessage both ways and keepalives. NewClient uses
+// them; so can a library that dials for itself (the Raft transport).
+func DialOptions(self *devid.Identity, peer devid.ID) []grpc.DialOption {
+	return []grpc.DialOption{
 		grpc.WithTransportCredentials(credentials.NewTLS(ClientTLS(self, peer))),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessage), grpc.MaxCallSendMsgSize(MaxMessage)),
 		grpc.WithKeepaliveParams(clientKeepalive),
-	}, opts...)...)
+	}
+}
+
+// NewClient is a gRPC client of the unit peer at addr (host:port) with
+// DialOptions, then opts. As with grpc.NewClient, nothing is dialled
+// before the first call; a call to a unit that is not peer fails with
+// the *WrongPeerError's text.
+func NewClient(addr string, self *devid.Identity, peer devid.ID, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, append(DialOptions(self, peer), opts...)...)
 }
 
 // PeerID is the device ID of the unit on the other end of a call that a
