@@ -29,13 +29,13 @@ func Pin(c *x509.Certificate) string {
 }
 
 const (
-	alphabet  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-	run       = 13               // base32 characters per check character
-	runs      = 4                // 4 × 13 = 52 characters for 32 bytes
-	compact   = runs * (run + 1) // 56: the ID without dashes
-	groupLen  = 7
-	groupsLen = compact / groupLen // 8
-	textLen   = compact + groupsLen - 1
+	alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	run      = 13               // base32 characters per check character
+	runs     = 4                // 4 × 13 = 52 characters for 32 bytes
+	compact  = runs * (run + 1) // 56: the ID without dashes
+	groupLen = 7
+	groups   = compact / groupLen // 8
+	textLen  = compact + groups - 1
 )
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -88,7 +88,7 @@ func (id *ID) UnmarshalText(b []byte) error {
 // the error names the groups to compare).
 func Parse(s string) (ID, error) {
 	if len(s) > 2*textLen {
-		return ID{}, fmt.Errorf("%w: %d bytes, want %d characters (%d groups of %d)", ErrSyntax, len(s), compact, groupsLen, groupLen)
+		return ID{}, fmt.Errorf("%w: %d bytes, want %d characters (%d groups of %d)", ErrSyntax, len(s), compact, groups, groupLen)
 	}
 	c := make([]byte, 0, compact)
 	for i := range len(s) {
@@ -104,7 +104,7 @@ func Parse(s string) (ID, error) {
 		}
 	}
 	if len(c) != compact {
-		return ID{}, fmt.Errorf("%w: %q: %d characters besides dashes, want %d (%d groups of %d)", ErrSyntax, s, len(c), compact, groupsLen, groupLen)
+		return ID{}, fmt.Errorf("%w: %q: %d characters besides dashes, want %d (%d groups of %d)", ErrSyntax, s, len(c), compact, groups, groupLen)
 	}
 	var enc []byte
 	for r := range runs {
