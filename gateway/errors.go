@@ -25,6 +25,7 @@ import (
 	"github.com/shoebox/shoebox/gateway/share"
 	"github.com/shoebox/shoebox/gateway/token"
 	"github.com/shoebox/shoebox/gateway/upload"
+	"github.com/shoebox/shoebox/internal/devid"
 	"github.com/shoebox/shoebox/internal/units"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/store"
@@ -117,6 +118,11 @@ var errorRules = []errorRule{
 	{upload.ErrTooMany, codes.ResourceExhausted, "finish or cancel some of your uploads first"},
 	{upload.ErrInvalid, codes.InvalidArgument, ""},
 
+	// Device IDs people type to pair units (internal/devid); the
+	// messages say what to compare.
+	{devid.ErrSyntax, codes.InvalidArgument, ""},
+	{devid.ErrCheck, codes.InvalidArgument, ""},
+
 	// The box's fault, or answered before they reach toStatus (preview.go,
 	// the audit interceptor): Internal, as any error without a rule, and
 	// listed so that every sentinel has one (TestErrorRules). Last, so
@@ -148,6 +154,7 @@ var errorRules = []errorRule{
 	{audit.ErrClosed, codes.Internal, ""},
 	{audit.ErrFailed, codes.Internal, ""},
 	{audit.ErrInvalid, codes.Internal, ""},
+	{devid.ErrDamaged, codes.Internal, ""},
 }
 
 // internalHint ends the message of every Internal status: the text of

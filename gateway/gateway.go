@@ -16,7 +16,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +44,7 @@ import (
 	"github.com/shoebox/shoebox/gateway/share"
 	"github.com/shoebox/shoebox/gateway/upload"
 	"github.com/shoebox/shoebox/internal/atomicfile"
+	"github.com/shoebox/shoebox/internal/devid"
 )
 
 // Options configure a Gateway.
@@ -148,8 +148,8 @@ func New(opt Options) (*Gateway, error) {
 		params = *opt.Params
 	}
 	if len(opt.CertDER) > 0 {
-		g.pin = certPin(opt.CertDER)
 		if c, err := x509.ParseCertificate(opt.CertDER); err == nil {
+			g.pin = devid.Pin(c)
 			for _, n := range c.DNSNames {
 				g.certNames = append(g.certNames, strings.ToLower(n))
 			}
@@ -354,19 +354,6 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		}
 	}
 }
-
-// certPin is the certificate's public-key pin: base64 SHA-256 of its
-// SubjectPublicKeyInfo, as in HPKP and OkHttp's CertificatePinner.
-func certPin(der []byte) string {
-	c, err := parseCert(der)
-	if err != nil {
-		return ""
-	}
-	h := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-	return "sha256/" + base64.StdEncoding.EncodeToString(h[:])
-}
-
-func parseCert(der []byte) (*x509.Certificate, error) { return x509.ParseCertificate(der) }
 
 func constantEq(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
