@@ -229,7 +229,7 @@ func (l *Ledger) List(ctx context.Context, prefix string, fn func(store.ObjectIn
 //
 // An object awaiting purge that is put again is kept: its deletion
 // request is dropped. A refused or failed Put leaves the store as it was.
-func (l *Ledger) Put(ctx context.Context, name string, r io.Reader) (err error) {
+func (l *Ledger) Put(ctx context.Context, name string, r io.Reader) error {
 	kind, id, err := classify(name)
 	if err != nil {
 		return refused("put", name, err)
