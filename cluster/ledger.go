@@ -298,9 +298,13 @@ func (l *Ledger) Put(ctx context.Context, name string, r io.Reader) error {
 	// Drop a pending deletion before the object is written: if the
 	// process dies in between, the old copy stays, which is harmless;
 	// the other order could purge the copy just received.
-	if err := l.db.Update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketDeleted).Delete([]byte(name))
-	}); err != nil {
+	pending, err := l.pending(name)
+	if err == nil && pending {
+		err = l.db.Update(func(tx *bbolt.Tx) error {
+			return tx.Bucket(bucketDeleted).Delete([]byte(name))
+		})
+	}
+	if err != nil {
 		return fmt.Errorf("put %s: offsite ledger: %w", name, err)
 	}
 	done = true
