@@ -15,8 +15,9 @@ import (
 // them alone.
 const anchorsPrefix = "anchors/"
 
-// validAnchorName keeps names to lowercase letters, digits and "-".
-func validAnchorName(name string) bool {
+// ValidAnchorName reports whether name is an anchor's name: 1 to 64 of
+// lowercase letters, digits and "-" (the offsite ledger checks names with it).
+func ValidAnchorName(name string) bool {
 	if name == "" || len(name) > 64 {
 		return false
 	}
@@ -32,7 +33,7 @@ func validAnchorName(name string) bool {
 // repository identity, replacing the previous one atomically. Anchors are
 // small (they are read whole into memory).
 func (r *Repository) PutAnchor(ctx context.Context, name string, plaintext []byte) error {
-	if !validAnchorName(name) {
+	if !ValidAnchorName(name) {
 		return fmt.Errorf("anchor %q: the name must be 1 to 64 of a-z, 0-9 and -", name)
 	}
 	sealed, err := seal(plaintext, r.key.recipient)
@@ -49,7 +50,7 @@ func (r *Repository) PutAnchor(ctx context.Context, name string, plaintext []byt
 // store.ErrNotFound when there is none, ErrCorrupt when it does not
 // decrypt with the repository identity.
 func (r *Repository) Anchor(ctx context.Context, name string) ([]byte, error) {
-	if !validAnchorName(name) {
+	if !ValidAnchorName(name) {
 		return nil, fmt.Errorf("anchor %q: %w", name, store.ErrNotFound)
 	}
 	b, err := store.ReadAll(ctx, r.store, anchorsPrefix+name)
