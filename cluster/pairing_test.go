@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -250,6 +251,46 @@ func TestPairWrongCode(t *testing.T) {
 				t.Errorf("the offsite unit's log does not say %q:\n%s", ErrNoOffer, offsite.log)
 			}
 		})
+	}
+}
+
+// TestPairGuessesAtOnce: wrong codes sent at once from several units on
+// connections opened while the offer was open are counted exactly: five
+// are told they were wrong, every later one that no offer is open, and
+// the right code no longer pairs.
+func TestPairGuessesAtOnce(t *testing.T) {
+	home, offsite, o := newPair(t)
+	const units, each = 4, 5
+	conns := make([]*grpc.ClientConn, units)
+	for i := range conns {
+		g := newPairUnit(t, "guesser", home.clock)
+		conns[i] = g.dial(t, offsite)
+		if err := healthCall(t, conns[i]); status.Code(err) != codes.PermissionDenied { // connect now
+			t.Fatalf("guesser %d: got %v, want PermissionDenied", i, err)
+		}
+	}
+	wrong := wrongCode(o.Code)
+	var mu sync.Mutex
+	got := map[codes.Code]int{}
+	var wg sync.WaitGroup
+	for _, conn := range conns {
+		wg.Go(func() {
+			for range each {
+				_, err := clusterv1.NewPairingClient(conn).Pair(pairCtx(t), &clusterv1.PairRequest{Code: wrong, Protocol: ProtocolVersion})
+				mu.Lock()
+				got[status.Code(err)]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	want := map[codes.Code]int{codes.PermissionDenied: MaxCodeAttempts, codes.FailedPrecondition: units*each - MaxCodeAttempts}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("answers to %d wrong codes (-want +got):\n%s", units*each, d)
+	}
+	_, err := clusterv1.NewPairingClient(conns[0]).Pair(pairCtx(t), &clusterv1.PairRequest{Code: o.Code, Protocol: ProtocolVersion})
+	if status.Code(err) != codes.FailedPrecondition || peerOf(t, offsite) != nil {
+		t.Errorf("the right code after the lockout: got %v, want FailedPrecondition and no pairing", err)
 	}
 }
 
