@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the gateway's Go code and OpenAPI document, and the cluster
-# wire protocol's Go code, from the .proto files (the source of truth). Usage: gen.sh [OUTROOT]; OUTROOT defaults to
-# the repository root, and `make proto-check` passes a temporary folder to
-# see whether the committed code is current.
+# wire protocol's Go code, from the .proto files (the source of truth).
+# Usage: gen.sh [OUTROOT]; OUTROOT defaults to the repository root, and
+# `make proto-check` passes a temporary folder to see whether the
+# committed code is current.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root}
