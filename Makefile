@@ -39,13 +39,13 @@ cross: ## the cross builds: vault and store for macOS and Windows (the CLI resto
 	GOOS=windows $(GO) build ./vault/... ./store/...
 	GOOS=linux GOARCH=arm64 $(GO) build ./cmd/...
 
-proto: ## regenerate the gateway's Go code and OpenAPI document from gateway/proto (installs protoc and plugins)
+proto: ## regenerate the gateway's Go code and OpenAPI document from gateway/proto, and the cluster protocol's Go code from cluster/proto (installs protoc and plugins)
 	bash gateway/proto/gen.sh
 
 proto-check: ## fail when the committed generated code differs from what the .proto files give
 	@echo "== proto-check"; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	  bash gateway/proto/gen.sh $$tmp || { echo "proto-check: could not generate the code (see above); nothing was compared"; exit 1; }; \
-	  diff -r gateway/gen $$tmp/gateway/gen && diff -r gateway/openapi/shoebox.swagger.json $$tmp/gateway/openapi/shoebox.swagger.json \
+	  diff -r gateway/gen $$tmp/gateway/gen && diff -r cluster/gen $$tmp/cluster/gen && diff -r gateway/openapi/shoebox.swagger.json $$tmp/gateway/openapi/shoebox.swagger.json \
 	  || { echo "generated code is stale: run make proto and commit"; exit 1; }
 
 UNIT        := image/systemd/shoeboxd.service

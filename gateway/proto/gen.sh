@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates the gateway's Go code and OpenAPI document from the .proto
-# files (the source of truth). Usage: gen.sh [OUTROOT]; OUTROOT defaults to
-# the repository root, and `make proto-check` passes a temporary folder to
-# see whether the committed code is current.
+# Regenerates the gateway's Go code and OpenAPI document, and the cluster
+# wire protocol's Go code, from the .proto files (the source of truth).
+# Usage: gen.sh [OUTROOT]; OUTROOT defaults to the repository root, and
+# `make proto-check` passes a temporary folder to see whether the
+# committed code is current.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root}
@@ -40,3 +41,14 @@ protoc -I . -I third_party -I /usr/include \
   --grpc-gateway_out="$out" --grpc-gateway_opt=module=$mod \
   --openapiv2_out="$out/gateway/openapi" --openapiv2_opt=allow_merge=true,merge_file_name=shoebox,disable_default_errors=false \
   shoebox/v1/*.proto
+
+# The cluster wire protocol (cluster/proto): Go and gRPC code only. It is
+# internal to a pair of units, so no REST gateway and no OpenAPI
+# (docs/CLUSTER.md, "The wire protocol").
+cd "$root/cluster/proto"
+mkdir -p "$out/cluster/gen/clusterv1"
+rm -f "$out"/cluster/gen/clusterv1/*.go
+protoc -I . \
+  --go_out="$out" --go_opt=module=$mod \
+  --go-grpc_out="$out" --go-grpc_opt=module=$mod \
+  shoebox/cluster/v1/*.proto
