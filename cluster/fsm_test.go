@@ -293,7 +293,7 @@ func richFSM(t *testing.T) *FSM {
 // snapshot store and restores it into an empty one.
 func TestSnapshotRoundTrip(t *testing.T) {
 	f := richFSM(t)
-	store, err := raft.NewFileSnapshotStoreWithLogger(t.TempDir(), 1, nil)
+	store, err := raft.NewFileSnapshotStoreWithLogger(t.TempDir(), 1, newRaftLogger(nil, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
