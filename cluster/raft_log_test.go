@@ -6,32 +6,13 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 )
 
-// syncBuffer is a bytes.Buffer that Raft's goroutines may write at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRaftLoggerLevels(t *testing.T) {
-	var buf syncBuffer
+	var buf bytes.Buffer
 	l := newRaftLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug - 4})), hclog.NoLevel)
 	l.Info("entering leader state")
 	l.Debug("pipelining replication")
@@ -50,7 +31,7 @@ func TestRaftLoggerLevels(t *testing.T) {
 		t.Errorf("IsInfo %v, IsWarn %v; want false, true by default", l.IsInfo(), l.IsWarn())
 	}
 
-	buf.b.Reset()
+	buf.Reset()
 	l.SetLevel(hclog.Trace)
 	l.Trace("trace line")
 	l.StandardLogger(nil).Print("from the standard logger\n")
@@ -58,7 +39,7 @@ func TestRaftLoggerLevels(t *testing.T) {
 		t.Errorf("after SetLevel(Trace):\n%s", got)
 	}
 	l.SetLevel(hclog.Off)
-	buf.b.Reset()
+	buf.Reset()
 	l.Error("nothing")
 	if got := buf.String(); got != "" {
 		t.Errorf("level Off still logs: %s", got)
@@ -70,7 +51,9 @@ func TestRaftLoggerLevels(t *testing.T) {
 // usual form.
 func TestRaftLogsNoRecordData(t *testing.T) {
 	ctx := testContext(t)
-	var buf syncBuffer
+	// slog's handler serialises the writes of Raft's goroutines; the
+	// buffer is read once the node is shut down and they have ended.
+	var buf bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug - 4}))
 	tune := func(c *NodeConfig) { c.Logger, c.LogLevel = logger, hclog.Trace }
 	home, off := startPair(ctx, t, tune)
