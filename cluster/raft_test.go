@@ -162,6 +162,24 @@ func TestVoterLayout(t *testing.T) {
 	if members := home.FSM.Members(); len(members) != 2 {
 		t.Errorf("catalog members %v, want home and offsite", members)
 	}
+	// A receipt with a bad signature is committed to the log but refused
+	// by the catalog, on the home unit and on the offsite unit alike.
+	bad := signedReceipt(home.FSM.Cluster(), dataObject(7), epoch0)
+	bad.Sig[0] ^= 1
+	if err := home.Apply(ctx, bad); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("Apply of a badly signed receipt: %v, want ErrBadSignature", err)
+	}
+	applyReceipts(ctx, t, home, 8, 9)
+	waitFor(ctx, t, "the offsite unit applies the log", func() bool { return sameCatalog(t, home, off) })
+	if off.FSM.Confirmed(dataObject(7)) || !off.FSM.Confirmed(dataObject(8)) {
+		t.Error("the offsite unit's catalog took the bad receipt or missed the good one")
+	}
+	if err := home.AddOffsite(ctx, homeMember, testAddrOffsite); !errors.Is(err, ErrInvalidMember) {
+		t.Errorf("AddOffsite of the home member: %v, want ErrInvalidMember", err)
+	}
+	if err := home.BootstrapHome(ctx, offsiteMember); !errors.Is(err, ErrInvalidMember) {
+		t.Errorf("BootstrapHome with another unit's member: %v, want ErrInvalidMember", err)
+	}
 	// The offsite unit follows and can never commit on its own.
 	if err := off.Apply(ctx, &Hold{Until: epoch0}); !errors.Is(err, raft.ErrNotLeader) {
 		t.Errorf("Apply on the offsite unit: %v, want raft.ErrNotLeader", err)
