@@ -23,7 +23,7 @@ const testAddrHome, testAddrOffsite = raft.ServerAddress("home:8444"), raft.Serv
 
 // unit is one box's Raft node and what a restart needs.
 type unit struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	id    raft.ServerID
 	addr  raft.ServerAddress
@@ -32,7 +32,7 @@ type unit struct {
 	*Node
 }
 
-func startUnit(t *testing.T, dir string, id raft.ServerID, addr raft.ServerAddress, tune func(*NodeConfig)) *unit {
+func startUnit(t testing.TB, dir string, id raft.ServerID, addr raft.ServerAddress, tune func(*NodeConfig)) *unit {
 	t.Helper()
 	u := &unit{t: t, dir: dir, id: id, addr: addr}
 	u.cfg = NodeConfig{ID: id, Dir: dir, HeartbeatTimeout: 100 * time.Millisecond}
@@ -287,5 +287,49 @@ func TestRestartKeepsState(t *testing.T) {
 	waitFor(ctx, t, "the offsite unit receives new entries after the restart", func() bool { return sameCatalog(t, home, off) })
 	if !off.FSM.Confirmed(dataObject(21)) {
 		t.Error("object 21 not confirmed on the offsite unit")
+	}
+}
+
+// BenchmarkHomeApply measures one committed receipt on the home unit
+// (raft.db fsynced per entry): with the offsite unit linked, with the
+// link cut, and with no offsite unit at all. The home unit waits for the
+// link in none of them.
+//
+//	go test -run '^$' -bench BenchmarkHomeApply -benchtime 400x ./cluster/
+func BenchmarkHomeApply(b *testing.B) {
+	for _, mode := range []string{"linked", "cut", "alone"} {
+		b.Run(mode, func(b *testing.B) {
+			ctx := b.Context()
+			home := startUnit(b, b.TempDir(), homeMember.ID, testAddrHome, nil)
+			if err := home.BootstrapHome(ctx, homeMember); err != nil {
+				b.Fatal(err)
+			}
+			if mode == "alone" {
+				m := offsiteMember // its receipts verify, but it is no Raft peer
+				if err := home.Apply(ctx, &m); err != nil {
+					b.Fatal(err)
+				}
+			} else {
+				off := startUnit(b, b.TempDir(), offsiteMember.ID, testAddrOffsite, nil)
+				link(home, off)
+				if err := home.AddOffsite(ctx, offsiteMember, testAddrOffsite); err != nil {
+					b.Fatal(err)
+				}
+				if mode == "cut" {
+					cut(home, off)
+				}
+			}
+			cluster := home.FSM.Cluster()
+			receipts := make([]*Receipt, b.N)
+			for i := range receipts {
+				receipts[i] = signedReceipt(cluster, dataObject(i), epoch0)
+			}
+			b.ResetTimer()
+			for _, r := range receipts {
+				if err := home.Apply(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
