@@ -22,7 +22,8 @@ import (
 type ObjectKind uint8
 
 // The kinds of object the catalog can name; their numbers are on the wire.
-// locks/ and anchors/ are never replicated, so they have none.
+// locks/ is never replicated; anchors/, named and replaced in place, has
+// no kind yet (docs/CLUSTER.md).
 const (
 	KindConfig   ObjectKind = 1 // "config"
 	KindKey      ObjectKind = 2 // "keys/<id>"
