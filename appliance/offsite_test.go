@@ -18,8 +18,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shoebox/shoebox/appliance"
-	"github.com/shoebox/shoebox/gateway"
-	"github.com/shoebox/shoebox/gateway/password"
 	"github.com/shoebox/shoebox/internal/keyscan"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/store"
@@ -69,47 +67,31 @@ func TestOffsiteUnit(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cycles := 5
 	for i := range cycles {
-		d := appliance.New(cfg, logger)
-		d.API = gateway.Mount(gateway.Options{Logger: logger, Params: &password.Params{Memory: 64, Time: 1, Threads: 1}})
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			done <- d.Run(ctx, func(d *appliance.Daemon) {
-				defer cancel()
-				if d.Repo != nil || d.Store == nil || d.Array == nil {
-					t.Errorf("cycle %d: Repo %v, Store %v, Array %v; want no repository, the array as the store", i, d.Repo, d.Store, d.Array)
-				}
-				checkServed(t, d)
-				for name, err := range map[string]error{
-					"Forget":    func() error { _, err := d.Forget(ctx, vault.ForgetOptions{IDs: []string{"abc"}}); return err }(),
-					"Prune":     func() error { _, err := d.Prune(ctx, true); return err }(),
-					"Drills":    func() error { _, err := d.Drills(ctx); return err }(),
-					"AddSource": func() error { _, err := d.AddSource(appliance.SourceConfig{Name: "x", Path: dir}); return err }(),
-					"RunSource": d.RunSource("x"),
-					"SourceInbox": func() error {
-						_, err := d.SourceInbox("x")
-						return err
-					}(),
-				} {
-					if !errors.Is(err, appliance.ErrOffsite) {
-						t.Errorf("cycle %d: %s: %v, want ErrOffsite", i, name, err)
-					}
-				}
-				if err := d.StartScrub(); err != nil {
-					t.Errorf("cycle %d: scrub: %v", i, err)
-				}
-				d.Bus.Raise("test", "test/offsite", appliance.Warning, "test", "an alert to deliver")
-			})
-		}()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("cycle %d: %v", i, err)
+		runCycle(t, i, cfg, logger, func(ctx context.Context, d *appliance.Daemon) {
+			if d.Repo != nil || d.Store == nil || d.Array == nil {
+				t.Errorf("cycle %d: Repo %v, Store %v, Array %v; want no repository, the array as the store", i, d.Repo, d.Store, d.Array)
 			}
-		case <-time.After(2 * time.Minute):
-			t.Fatalf("cycle %d: the daemon did not stop", i)
-		}
-		cancel()
+			checkServed(t, d)
+			for name, err := range map[string]error{
+				"Forget":    func() error { _, err := d.Forget(ctx, vault.ForgetOptions{IDs: []string{"abc"}}); return err }(),
+				"Prune":     func() error { _, err := d.Prune(ctx, true); return err }(),
+				"Drills":    func() error { _, err := d.Drills(ctx); return err }(),
+				"AddSource": func() error { _, err := d.AddSource(appliance.SourceConfig{Name: "x", Path: dir}); return err }(),
+				"RunSource": d.RunSource("x"),
+				"SourceInbox": func() error {
+					_, err := d.SourceInbox("x")
+					return err
+				}(),
+			} {
+				if !errors.Is(err, appliance.ErrOffsite) {
+					t.Errorf("cycle %d: %s: %v, want ErrOffsite", i, name, err)
+				}
+			}
+			if err := d.StartScrub(); err != nil {
+				t.Errorf("cycle %d: scrub: %v", i, err)
+			}
+			d.Bus.Raise("test", "test/offsite", appliance.Warning, "test", "an alert to deliver")
+		})
 	}
 	if err := goleak.Find(before); err != nil {
 		t.Errorf("goroutines left after %d offsite daemon runs: %v", cycles, err)
