@@ -258,9 +258,10 @@ const shutdownWait = 30 * time.Second
 // stop ends what Run started, in order, once the services' ctx is
 // cancelled: wait for every service and task of the supervisor, close
 // the API (an io.Closer: the gateway's database and audit log), close
-// the repository (on an offsite unit, its store). After shutdownWait it closes them anyway (as the
-// process is about to exit). running: the daemon had started (it logs
-// the stop then; a failed start was logged by the caller).
+// the repository (on an offsite unit, its store). After shutdownWait it
+// closes them anyway (as the process is about to exit). running: the
+// daemon had started (it logs the stop then; a failed start was logged
+// by the caller).
 func (d *Daemon) stop(api Service, running bool) {
 	stopping := time.Now()
 	if running {
