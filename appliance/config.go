@@ -447,8 +447,8 @@ func (c *Config) validate(file string) error {
 	default:
 		add(c.fail(file, "role", "must be %s (holds the keys, runs the backups) or %s (a keyless replica of a home unit), got %q", RoleHome, RoleOffsite, c.Role))
 	}
-	if _, _, err := net.SplitHostPort(c.Cluster.Listen); err != nil {
-		add(c.fail(file, "cluster.listen", "want HOST:PORT or :PORT, got %q", c.Cluster.Listen))
+	if _, port, err := net.SplitHostPort(c.Cluster.Listen); err != nil || !validPort(port) {
+		add(c.fail(file, "cluster.listen", "want HOST:PORT or :PORT (a port number, e.g. :8444), got %q", c.Cluster.Listen))
 	}
 	names := map[string]bool{}
 	for i, s := range c.Sources {
@@ -517,6 +517,12 @@ func (c *Config) validate(file string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validPort reports whether p is a TCP port number (0: any free one).
+func validPort(p string) bool {
+	_, err := strconv.ParseUint(p, 10, 16)
+	return err == nil
 }
 
 // offsiteKeys are the keys an offsite unit refuses, and why: it holds no

@@ -26,7 +26,9 @@ func TestConfigRole(t *testing.T) {
 			[]string{"offsite.yaml:4: sources: an offsite unit backs nothing up", "offsite.yaml:6: source_roots:", "offsite.yaml:7: cards: an offsite unit ingests no memory cards", "offsite.yaml:8: drills: an offsite unit cannot run restore drills"}},
 		{"offsite without disks", "role: offsite\nstate_dir: /s\n", []string{"disks.members: no disks"}},
 		{"unknown role", "role: replica\n" + disks, []string{`offsite.yaml:1: role: must be home (holds the keys, runs the backups) or offsite (a keyless replica of a home unit), got "replica"`}},
-		{"bad cluster.listen", "role: offsite\n" + disks + "cluster: {listen: 8444}\n", []string{`offsite.yaml:4: cluster.listen: want HOST:PORT or :PORT, got "8444"`}},
+		{"bad cluster.listen", "role: offsite\n" + disks + "cluster: {listen: 8444}\n", []string{`offsite.yaml:4: cluster.listen: want HOST:PORT or :PORT (a port number, e.g. :8444), got "8444"`}},
+		{"cluster.listen without a port number", "role: home\n" + disks + "repository: {passphrase_file: /p}\ncluster:\n  listen: \"box:https\"\n", []string{`offsite.yaml:6: cluster.listen: want HOST:PORT`}},
+		{"cluster.listen on loopback", "role: offsite\n" + disks + "cluster: {listen: \"127.0.0.1:0\"}\n", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := ParseConfig("offsite.yaml", []byte(tc.yaml))
@@ -34,8 +36,8 @@ func TestConfigRole(t *testing.T) {
 				if err != nil {
 					t.Fatalf("got %v, want a valid config", err)
 				}
-				if cfg.Cluster.Listen != ":8444" || (cfg.Role != RoleHome && cfg.Role != RoleOffsite) {
-					t.Errorf("role %q, cluster.listen %q; want a role and :8444", cfg.Role, cfg.Cluster.Listen)
+				if (cfg.Cluster.Listen != ":8444" && cfg.Line("cluster.listen") == 0) || (cfg.Role != RoleHome && cfg.Role != RoleOffsite) {
+					t.Errorf("role %q, cluster.listen %q; want a role and :8444 when unset", cfg.Role, cfg.Cluster.Listen)
 				}
 				return
 			}
