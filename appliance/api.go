@@ -86,6 +86,9 @@ func (d *Daemon) eachSource(fn func(*Source)) {
 
 // RunSource starts a backup of the named source now.
 func (d *Daemon) RunSource(name string) error {
+	if err := d.needsKey(); err != nil {
+		return err
+	}
 	s := d.source(name)
 	if s == nil {
 		return fmt.Errorf("%w %q: list them with `shoebox sources`", ErrNoSource, name)
@@ -97,6 +100,9 @@ func (d *Daemon) RunSource(name string) error {
 // checkSource fills in c's defaults and validates it as the config
 // file's sources are validated; replacing names the source c replaces.
 func (d *Daemon) checkSource(c *SourceConfig, replacing string) error {
+	if err := d.needsKey(); err != nil {
+		return err
+	}
 	c.applyDefaults()
 	var msgs []string
 	for _, p := range c.problems() {
@@ -170,6 +176,9 @@ func (d *Daemon) UpdateSource(c SourceConfig) (SourceInfo, error) {
 // RemoveSource stops protecting an API source. Its snapshots stay in the
 // repository (retention no longer applies to them).
 func (d *Daemon) RemoveSource(name string) error {
+	if err := d.needsKey(); err != nil {
+		return err
+	}
 	d.srcs.mu.Lock()
 	defer d.srcs.mu.Unlock()
 	i := slices.IndexFunc(d.srcs.api, func(s SourceConfig) bool { return s.Name == name })
@@ -444,6 +453,9 @@ type APIFunc func(d *Daemon, env APIEnv) (http.Handler, Service, error)
 // the space of the snapshot it restored (looked up for results recorded
 // before drills noted it; "" when the snapshot is gone or has none).
 func (d *Daemon) Drills(ctx context.Context) ([]maint.DrillResult, error) {
+	if err := d.needsKey(); err != nil {
+		return nil, err
+	}
 	h, err := maint.History(d.statePath("drills.jsonl"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -514,6 +526,9 @@ func (d *Daemon) PublicURL() string {
 // source's own folder, so that a continuous source backs them up within
 // seconds.
 func (d *Daemon) SourceInbox(name string) (string, error) {
+	if err := d.needsKey(); err != nil {
+		return "", err
+	}
 	s := d.source(name)
 	if s == nil {
 		return "", fmt.Errorf("%w %q: uploads go into a source's folder; list them with GET /v1/sources", ErrNoSource, name)

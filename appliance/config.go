@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,6 +23,12 @@ import (
 // It is YAML; unknown keys are errors, and every validation error names
 // the key and its line.
 type Config struct {
+	// Role is what this unit is in a pair (docs/CLUSTER.md, "Roles"):
+	// RoleHome (the default) holds the keys, runs the backups and serves
+	// the phone; RoleOffsite keeps a replica it cannot read.
+	Role string `yaml:"role"`
+	// Cluster configures the link between the two units of a pair.
+	Cluster ClusterConfig `yaml:"cluster"`
 	// StateDir holds the daemon's state: keys, certificates, history,
 	// ledgers (see docs/DAEMON.md for its layout).
 	StateDir string `yaml:"state_dir"`
@@ -55,6 +62,23 @@ type Config struct {
 
 	lines map[string]int
 	file  string // the configuration file's name, for messages
+}
+
+// The roles a unit can have (Config.Role).
+const (
+	RoleHome    = "home"
+	RoleOffsite = "offsite"
+)
+
+// Offsite reports whether the unit is the pair's keyless offsite unit.
+func (c *Config) Offsite() bool { return c.Role == RoleOffsite }
+
+// ClusterConfig is the link between the units of a pair (docs/CLUSTER.md).
+type ClusterConfig struct {
+	// Listen is the address of the units' own gRPC listener (mutual,
+	// pinned TLS), separate from the HTTPS port (default ":8444"). The
+	// daemon does not open it yet: pairing, the next step, does.
+	Listen string `yaml:"listen"`
 }
 
 // GatewayConfig configures the phone API (docs/GATEWAY.md).
@@ -342,6 +366,12 @@ func recordLines(n *yaml.Node, prefix string, out map[string]int) {
 }
 
 func (c *Config) applyDefaults() {
+	if c.Role == "" {
+		c.Role = RoleHome
+	}
+	if c.Cluster.Listen == "" {
+		c.Cluster.Listen = ":8444"
+	}
 	if c.StateDir == "" {
 		c.StateDir = "/var/lib/shoebox"
 	}
@@ -407,8 +437,18 @@ func (c *Config) validate(file string) error {
 	if c.Gateway.KDFMemoryMiB < 0 {
 		add(c.fail(file, "gateway.kdf_memory_mib", "must be 0 (an eighth of the RAM, at most 128) or a number of MiB, got %d", c.Gateway.KDFMemoryMiB))
 	}
-	if c.Repository.PassphraseFile == "" {
-		add(c.fail(file, "repository.passphrase_file", "required: the file holding the repository passphrase"))
+	switch c.Role {
+	case RoleHome:
+		if c.Repository.PassphraseFile == "" {
+			add(c.fail(file, "repository.passphrase_file", "required: the file holding the repository passphrase"))
+		}
+	case RoleOffsite:
+		errs = append(errs, c.offsiteProblems(file)...)
+	default:
+		add(c.fail(file, "role", "must be %s (holds the keys, runs the backups) or %s (a keyless replica of a home unit), got %q", RoleHome, RoleOffsite, c.Role))
+	}
+	if _, port, err := net.SplitHostPort(c.Cluster.Listen); err != nil || !validPort(port) {
+		add(c.fail(file, "cluster.listen", "want HOST:PORT or :PORT (a port number, e.g. :8444), got %q", c.Cluster.Listen))
 	}
 	names := map[string]bool{}
 	for i, s := range c.Sources {
@@ -477,6 +517,36 @@ func (c *Config) validate(file string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validPort reports whether p is a TCP port number (0: any free one).
+func validPort(p string) bool {
+	_, err := strconv.ParseUint(p, 10, 16)
+	return err == nil
+}
+
+// offsiteKeys are the keys an offsite unit refuses, and why: it holds no
+// key, so it can neither read nor make snapshots (docs/DAEMON.md, "The
+// offsite role").
+var offsiteKeys = []struct{ key, why string }{
+	{"repository.passphrase_file", "an offsite unit holds no key: remove repository.passphrase_file"},
+	{"sources", "an offsite unit backs nothing up (it holds no key): remove sources; the home unit protects the folders"},
+	{"source_roots", "an offsite unit has no sources: remove source_roots"},
+	{"cards", "an offsite unit ingests no memory cards (it holds no key to back them up): remove cards; insert cards into the home unit"},
+	{"drills", "an offsite unit cannot run restore drills (it holds no key to read snapshots): remove drills; the home unit runs them"},
+}
+
+// offsiteProblems refuses what an offsite unit cannot do. Only keys
+// written in the file count: the defaults filled in for absent ones
+// (drills.every) are not the owner's doing.
+func (c *Config) offsiteProblems(file string) []error {
+	var errs []error
+	for _, k := range offsiteKeys {
+		if _, set := c.lines[k.key]; set {
+			errs = append(errs, c.fail(file, k.key, "%s", k.why))
+		}
+	}
+	return errs
 }
 
 // applyDefaults fills in a source's defaults.

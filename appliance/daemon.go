@@ -36,7 +36,12 @@ type Daemon struct {
 	ops *operations
 
 	Array *raid.Array // nil when the repository is a plain folder
-	Repo  *vault.Repository
+	// Store holds the repository's objects (the array, or the folder of
+	// repository.path); on an offsite unit, the replica's.
+	Store store.ObjectStore
+	// Repo is the open repository; nil on an offsite unit, which holds
+	// no key to open it (Config.Offsite).
+	Repo *vault.Repository
 
 	// API, when set (by cmd/shoeboxd), builds the gateway: the phone's
 	// API on the daemon's HTTPS port. Without it the port serves only
@@ -108,31 +113,40 @@ func (d *Daemon) Problems() []string {
 }
 
 // open opens (on first start: creates) the array and the repository.
+// An offsite unit opens the array (or folder) only: it holds no
+// passphrase, so it neither opens nor, on empty disks, makes a
+// repository; its store stays as the replication leaves it.
 func (d *Daemon) open(ctx context.Context) error {
 	for _, dir := range []string{d.statePath(), d.statePath("smart"), d.statePath("cards"), d.statePath("tls")} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("state directory: %w", err)
 		}
 	}
-	pass, err := os.ReadFile(d.Config.Repository.PassphraseFile)
-	if err != nil {
-		return fmt.Errorf("repository passphrase: %w (set repository.passphrase_file)", err)
+	var passphrase string
+	if !d.Config.Offsite() {
+		pass, err := os.ReadFile(d.Config.Repository.PassphraseFile)
+		if err != nil {
+			return fmt.Errorf("repository passphrase: %w (set repository.passphrase_file)", err)
+		}
+		passphrase = strings.TrimRight(string(pass), "\r\n")
 	}
-	passphrase := strings.TrimRight(string(pass), "\r\n")
-	var st store.ObjectStore
 	if d.Config.Repository.Path != "" {
 		dir, err := store.OpenDir(d.Config.Repository.Path)
 		if err != nil {
 			return err
 		}
-		st = dir
+		d.Store = dir
 	} else {
 		a, err := d.openArray()
 		if err != nil {
 			return err
 		}
-		d.Array, st = a, a
+		d.Array, d.Store = a, a
 	}
+	if d.Config.Offsite() {
+		return nil
+	}
+	st := d.Store
 	repo, err := vault.Open(ctx, st, passphrase)
 	if errors.Is(err, vault.ErrNotRepository) {
 		var recovery string
@@ -192,20 +206,22 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 		d.stop(api, running)
 	}()
 	d.runCtx = sctx
-	d.updateRepoMetrics(ctx)
-	if err := d.loadAPISources(); err != nil {
-		return err
+	if !d.Config.Offsite() { // an offsite unit has no repository to back up into
+		d.updateRepoMetrics(ctx)
+		if err := d.loadAPISources(); err != nil {
+			return err
+		}
+		d.srcs.mu.Lock()
+		for _, sc := range d.Config.Sources {
+			src := newSource(d, sc)
+			d.sources[sc.Name] = src
+			d.sup.Add(sctx, "source "+sc.Name, src)
+		}
+		for _, sc := range d.srcs.api {
+			d.startSourceLocked(sc)
+		}
+		d.srcs.mu.Unlock()
 	}
-	d.srcs.mu.Lock()
-	for _, sc := range d.Config.Sources {
-		src := newSource(d, sc)
-		d.sources[sc.Name] = src
-		d.sup.Add(sctx, "source "+sc.Name, src)
-	}
-	for _, sc := range d.srcs.api {
-		d.startSourceLocked(sc)
-	}
-	d.srcs.mu.Unlock()
 	d.sup.Add(sctx, "stall-check", ServiceFunc(d.checkStalls))
 	d.sup.Add(sctx, "notify", ServiceFunc(d.notify))
 	d.addMaintenance(sctx)
@@ -226,7 +242,7 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 	if d.Config.ListenHTTP != "" {
 		start = append(start, "http", d.Config.ListenHTTP)
 	}
-	d.Logger.Info("shoeboxd started", append(start, "array", d.ArrayState(), "state", d.Config.StateDir)...)
+	d.Logger.Info("shoeboxd started", append(start, "role", d.Config.Role, "array", d.ArrayState(), "state", d.Config.StateDir)...)
 	running = true
 	if started != nil {
 		started(d)
@@ -242,9 +258,10 @@ const shutdownWait = 30 * time.Second
 // stop ends what Run started, in order, once the services' ctx is
 // cancelled: wait for every service and task of the supervisor, close
 // the API (an io.Closer: the gateway's database and audit log), close
-// the repository. After shutdownWait it closes them anyway (as the
-// process is about to exit). running: the daemon had started (it logs
-// the stop then; a failed start was logged by the caller).
+// the repository (on an offsite unit, its store). After shutdownWait it
+// closes them anyway (as the process is about to exit). running: the
+// daemon had started (it logs the stop then; a failed start was logged
+// by the caller).
 func (d *Daemon) stop(api Service, running bool) {
 	stopping := time.Now()
 	if running {
@@ -268,7 +285,11 @@ func (d *Daemon) stop(api Service, running bool) {
 			d.Logger.Warn("closing the API", "err", err)
 		}
 	}
-	d.Repo.Close()
+	if d.Repo != nil {
+		d.Repo.Close() // and its store
+	} else if c, ok := d.Store.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 // ArrayState sums the array up for people: "healthy, 3 of 3 disks",

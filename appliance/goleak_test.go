@@ -86,39 +86,50 @@ alerts: {webhooks: ["%s/hook"]}
 	for i := range cycles {
 		// A new file each time: every backup has something to store.
 		os.WriteFile(filepath.Join(photos, fmt.Sprintf("img%02d.jpg", i)), bytes.Repeat([]byte{byte(i), 7, 42}, 50<<10), 0o644)
-		d := appliance.New(cfg, logger)
-		d.API = gateway.Mount(gateway.Options{Logger: logger, Params: &password.Params{Memory: 64, Time: 1, Threads: 1}})
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			done <- d.Run(ctx, func(d *appliance.Daemon) {
-				if err := d.RunSource("family"); err != nil {
-					t.Errorf("cycle %d: run the source: %v", i, err)
-				}
-				if err := d.StartScrub(); err != nil {
-					t.Errorf("cycle %d: scrub: %v", i, err)
-				}
-				// An alert to notify: a webhook delivery in flight.
-				d.Bus.Raise("test", "test/leak", appliance.Warning, "test", "an alert to deliver")
-				// Stop once the backup is under way.
-				for !running(d) {
-					time.Sleep(time.Millisecond)
-				}
-				cancel()
-			})
-		}()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("cycle %d: %v", i, err)
+		runCycle(t, i, cfg, logger, func(_ context.Context, d *appliance.Daemon) {
+			if err := d.RunSource("family"); err != nil {
+				t.Errorf("cycle %d: run the source: %v", i, err)
 			}
-		case <-time.After(2 * time.Minute):
-			t.Fatalf("cycle %d: the daemon did not stop", i)
-		}
-		cancel()
+			if err := d.StartScrub(); err != nil {
+				t.Errorf("cycle %d: scrub: %v", i, err)
+			}
+			// An alert to notify: a webhook delivery in flight.
+			d.Bus.Raise("test", "test/leak", appliance.Warning, "test", "an alert to deliver")
+			// Stop once the backup is under way.
+			for !running(d) {
+				time.Sleep(time.Millisecond)
+			}
+		})
 	}
 	if err := goleak.Find(before); err != nil {
 		t.Errorf("goroutines left after %d daemon runs: %v", cycles, err)
+	}
+}
+
+// runCycle runs a daemon on cfg with the gateway mounted, calls started
+// once it runs, and stops it when started returns; the test fails when
+// the daemon fails or does not stop within 2 minutes. i numbers the
+// cycle in messages.
+func runCycle(t *testing.T, i int, cfg *appliance.Config, logger *slog.Logger, started func(ctx context.Context, d *appliance.Daemon)) {
+	t.Helper()
+	d := appliance.New(cfg, logger)
+	d.API = gateway.Mount(gateway.Options{Logger: logger, Params: &password.Params{Memory: 64, Time: 1, Threads: 1}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Run(ctx, func(d *appliance.Daemon) {
+			defer cancel()
+			started(ctx, d)
+		})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("cycle %d: %v", i, err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("cycle %d: the daemon did not stop", i)
 	}
 }
 

@@ -34,7 +34,8 @@ func (d *Daemon) alertFunc() maint.AlertFunc {
 }
 
 // addJobs starts restore drills, scheduled scrubs, capacity forecasting
-// and card ingest.
+// and card ingest; an offsite unit, which holds no key, runs no drills
+// (and its config has no cards).
 func (d *Daemon) addJobs(ctx context.Context) {
 	ds := &maint.DrillService{
 		Drill: maint.Drill{Repo: d.Repo, Scratch: d.statePath("drill-scratch"), Files: d.Config.Drills.Files, SpaceOf: SpaceOf,
@@ -51,7 +52,9 @@ func (d *Daemon) addJobs(ctx context.Context) {
 			d.Metrics.DrillRuns.WithLabelValues(res).Inc()
 		},
 	}
-	d.sup.Add(ctx, "drills", ds)
+	if !d.Config.Offsite() { // drills restore snapshots: the home unit's keys
+		d.sup.Add(ctx, "drills", ds)
+	}
 	if d.Array != nil {
 		layout := d.layout()
 		d.scrub = &maint.ScrubService{Array: d.Array, Every: time.Duration(d.Config.Scrub.Every),

@@ -56,6 +56,9 @@ func (d *Daemon) Prune(ctx context.Context, dryRun bool) (res *vault.PruneResult
 // exclusive runs fn as an operation of the given kind under an exclusive
 // repository lock.
 func (d *Daemon) exclusive(ctx context.Context, kind string, fn func() error) (err error) {
+	if err := d.needsKey(); err != nil {
+		return err
+	}
 	start := time.Now()
 	op := d.StartOperation(kind, "", "repository")
 	defer func() {

@@ -52,6 +52,7 @@ type errorRule struct {
 var errorRules = []errorRule{
 	{appliance.ErrNoSource, codes.NotFound, ""},
 	{appliance.ErrBadSource, codes.InvalidArgument, ""},
+	{appliance.ErrOffsite, codes.FailedPrecondition, ""},
 	{cards.ErrNoLedger, codes.NotFound, "list the cards with GET /v1/cards"},
 	{cards.ErrBadCardID, codes.InvalidArgument, ""},
 	{vault.ErrNoSnapshot, codes.NotFound, "list snapshots with GET /v1/snapshots"},

@@ -282,12 +282,16 @@ func (g *Gateway) sharedNode(ctx context.Context, sh share.Share, rel string) (s
 	if err != nil {
 		return sharedItem{}, err
 	}
-	sn, err := g.d.Repository().LoadSnapshot(ctx, id)
+	repo, err := g.repository()
+	if err != nil {
+		return sharedItem{}, err
+	}
+	sn, err := repo.LoadSnapshot(ctx, id)
 	if err != nil {
 		return sharedItem{}, err
 	}
 	p := path.Join(linkRoot(sh, sn), rel)
-	n, err := g.d.Repository().Lookup(ctx, sn.Tree, p)
+	n, err := repo.Lookup(ctx, sn.Tree, p)
 	if err != nil {
 		return sharedItem{}, err
 	}

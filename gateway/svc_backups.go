@@ -196,7 +196,10 @@ func snapshotPB(sn *vault.Snapshot, lockedUntil time.Time) *pb.Snapshot {
 
 func (s *backupService) ListSnapshots(ctx context.Context, r *pb.ListSnapshotsRequest) (_ *pb.ListSnapshotsResponse, err error) {
 	defer s.g.hidePaths(&err)
-	repo := s.g.d.Repository()
+	repo, err := s.g.repository()
+	if err != nil {
+		return nil, err
+	}
 	snaps, err := repo.Snapshots(ctx)
 	if err != nil {
 		return nil, err
@@ -218,14 +221,33 @@ func (s *backupService) ListSnapshots(ctx context.Context, r *pb.ListSnapshotsRe
 	return out, nil
 }
 
+// repository is the box's open repository, or why there is none: an
+// offsite unit never holds the keys to one (appliance.ErrOffsite,
+// FailedPrecondition); a home box has none open only before it is ready.
+// Every route that reads or changes snapshots asks here first (or
+// through snapshot), so none reaches a nil repository.
+func (g *Gateway) repository() (*vault.Repository, error) {
+	if r := g.d.Repository(); r != nil {
+		return r, nil
+	}
+	if g.d.Configuration().Offsite() {
+		return nil, appliance.ErrOffsite
+	}
+	return nil, status.Errorf(codes.Unavailable, "the repository is not open yet (%s): try again shortly", g.d.NotReady())
+}
+
 // snapshot finds a snapshot by ID (or prefix, or "latest") among those
 // the caller may see, and checks they may do a in its space.
 func (g *Gateway) snapshot(ctx context.Context, ref string, a auth.Action) (*vault.Snapshot, error) {
 	if ref == "" {
 		return nil, status.Error(codes.InvalidArgument, "a snapshot ID is required")
 	}
+	repo, err := g.repository()
+	if err != nil {
+		return nil, err
+	}
 	p := callerOf(ctx).p
-	sn, err := g.d.Repository().FindSnapshot(ctx, ref, vault.SnapshotFilter{
+	sn, err := repo.FindSnapshot(ctx, ref, vault.SnapshotFilter{
 		Only: func(sn *vault.Snapshot) bool { return g.maySee(p, auth.BackupsRead, spaceOf(sn)) }})
 	if err != nil {
 		return nil, err

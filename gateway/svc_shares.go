@@ -339,7 +339,7 @@ func (r *roots) of(sh share.Share) string {
 		return root
 	}
 	root := ""
-	if id, err := vault.ParseID(sh.Target.Snapshot); err == nil {
+	if id, err := vault.ParseID(sh.Target.Snapshot); err == nil && r.repo != nil { // nil: an offsite unit's
 		if sn, err := r.repo.LoadSnapshot(r.ctx, id); err == nil {
 			root = spaceRoot(sn)
 		}

@@ -29,7 +29,7 @@ func ts(t time.Time) *timestamppb.Timestamp {
 
 func (s *statusService) GetStatus(ctx context.Context, _ *pb.Empty) (*pb.Status, error) {
 	d := s.g.d
-	st := &pb.Status{Ready: "ok", Time: ts(s.g.now()), OffsiteLagSeconds: -1}
+	st := &pb.Status{Ready: "ok", Time: ts(s.g.now()), OffsiteLagSeconds: -1, Role: d.Configuration().Role}
 	if why := d.NotReady(); why != "" {
 		st.Ready = why
 	}

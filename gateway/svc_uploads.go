@@ -89,8 +89,8 @@ func (s *uploadService) CreateUpload(ctx context.Context, r *pb.CreateUploadRequ
 		return nil, err
 	}
 	inbox, err := s.g.d.SourceInbox(r.Space)
-	if err != nil {
-		return nil, status.Error(codes.NotFound, err.Error())
+	if err != nil { // appliance.ErrNoSource: NotFound; ErrOffsite: FailedPrecondition
+		return nil, err
 	}
 	req := upload.CreateRequest{Owner: callerOf(ctx).p.UserID, Device: r.Device, DeviceName: r.Device, Space: r.Space, Inbox: inbox,
 		Name: r.Name, Size: r.Size, SHA256: sum, ContentType: r.ContentType}

@@ -184,8 +184,12 @@ type Status struct {
 	Alerts            []*Alert               `protobuf:"bytes,8,rep,name=alerts,proto3" json:"alerts,omitempty"`
 	Operations        []*Progress            `protobuf:"bytes,9,rep,name=operations,proto3" json:"operations,omitempty"`
 	Time              *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=time,proto3" json:"time,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The unit's role in a pair (docs/CLUSTER.md, "Roles"): "home" (holds
+	// the keys, runs the backups) or "offsite" (a keyless replica: its
+	// snapshot routes answer FailedPrecondition).
+	Role          string `protobuf:"bytes,11,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Status) Reset() {
@@ -286,6 +290,13 @@ func (x *Status) GetTime() *timestamppb.Timestamp {
 		return x.Time
 	}
 	return nil
+}
+
+func (x *Status) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
 }
 
 type Capacity struct {
@@ -441,7 +452,7 @@ const file_shoebox_v1_status_proto_rawDesc = "" +
 	"\bfailures\x18\a \x03(\tR\bfailures\x12\x14\n" +
 	"\x05space\x18\b \x01(\tR\x05space\"?\n" +
 	"\x12ListDrillsResponse\x12)\n" +
-	"\x06drills\x18\x01 \x03(\v2\x11.shoebox.v1.DrillR\x06drills\"\xc2\x03\n" +
+	"\x06drills\x18\x01 \x03(\v2\x11.shoebox.v1.DrillR\x06drills\"\xd6\x03\n" +
 	"\x06Status\x12\x14\n" +
 	"\x05ready\x18\x01 \x01(\tR\x05ready\x12-\n" +
 	"\x05array\x18\x02 \x01(\v2\x17.shoebox.v1.ArrayStatusR\x05array\x12&\n" +
@@ -455,7 +466,8 @@ const file_shoebox_v1_status_proto_rawDesc = "" +
 	"operations\x18\t \x03(\v2\x14.shoebox.v1.ProgressR\n" +
 	"operations\x12.\n" +
 	"\x04time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x91\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04role\x18\v \x01(\tR\x04role\"\x91\x01\n" +
 	"\bCapacity\x12\x1f\n" +
 	"\vtotal_bytes\x18\x01 \x01(\x03R\n" +
 	"totalBytes\x12\x1d\n" +
