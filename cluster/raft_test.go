@@ -46,9 +46,15 @@ func startUnit(t testing.TB, dir string, id raft.ServerID, addr raft.ServerAddre
 
 func (u *unit) start() {
 	u.t.Helper()
-	_, u.trans = raft.NewInmemTransport(u.addr)
 	cfg := u.cfg
-	cfg.Transport, cfg.FSM = u.trans, NewFSM()
+	// Raft's in-memory transport, unless the test brings its own (the
+	// gRPC link of raftgrpc_test.go, made once: such a unit is not
+	// restarted).
+	if cfg.Transport == nil {
+		_, u.trans = raft.NewInmemTransport(u.addr)
+		cfg.Transport = u.trans
+	}
+	cfg.FSM = NewFSM()
 	n, err := OpenNode(cfg)
 	if err != nil {
 		u.t.Fatal(err)
