@@ -163,8 +163,9 @@ func (l *raftLink) waitCaughtUp(ctx context.Context, t *testing.T, what string) 
 // TestRaftOverLink: the home unit commits and the offsite unit follows
 // over the pinned gRPC link; with the link cut (the offsite listener
 // closed with its connections) the home unit goes on committing, and the
-// offsite unit catches up from the log once it listens again. The
-// offsite unit never dials the home unit.
+// offsite unit catches up from the log once it listens again; when it
+// moves to another address, AddOffsite with the new one is all it takes.
+// The offsite unit never dials the home unit.
 func TestRaftOverLink(t *testing.T) {
 	ctx := testContext(t)
 	l := newRaftLink(ctx, t, nil)
@@ -188,6 +189,18 @@ func TestRaftOverLink(t *testing.T) {
 	if snaps := l.off.node.snapshots(); len(snaps) != 0 {
 		t.Errorf("the offsite unit installed a snapshot (%v); it should have caught up from the log", snaps)
 	}
+
+	// The offsite unit moves (a new address): the home unit adds it again
+	// with the new one, and Raft follows it there.
+	l.stopOff()
+	ln := listenLoopback(t, "127.0.0.1:0")
+	l.off.addr = ln.Addr().String()
+	l.serveOff(t, ln)
+	if err := l.home.node.AddOffsite(ctx, l.off.member(), raft.ServerAddress(l.off.addr)); err != nil {
+		t.Fatal(err)
+	}
+	l.commit(ctx, t, 30, 35)
+	l.waitCaughtUp(ctx, t, "the offsite unit follows at its new address")
 
 	if n := l.homeDials.Load(); n != 0 {
 		t.Errorf("the offsite unit dialled the home unit %d times; only the home unit dials", n)
