@@ -11,6 +11,7 @@ import (
 
 	pb "github.com/Jille/raft-grpc-transport/proto"
 	"github.com/hashicorp/raft"
+	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -44,6 +45,11 @@ type raftLink struct {
 
 func newRaftLink(ctx context.Context, t *testing.T, tuneHome func(*NodeConfig)) *raftLink {
 	t.Helper()
+	// Registered first, so it runs last: once both nodes and the
+	// listener are closed, no goroutine of Raft, its transport or gRPC
+	// is left.
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	clock := fakeclock.New(pairEpoch)
 	l := &raftLink{
 		home:      &linkUnit{pairUnit: newPairUnit(t, "home", clock)},
