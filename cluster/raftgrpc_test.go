@@ -350,3 +350,53 @@ func intruderHeader() *pb.RPCHeader {
 func appendRequest(term uint64) *pb.AppendEntriesRequest {
 	return &pb.AppendEntriesRequest{RpcHeader: intruderHeader(), Term: term, Leader: []byte("intruder:8444"), LeaderCommitIndex: 1 << 20}
 }
+
+// BenchmarkHomeApplyOverLink is BenchmarkHomeApply with the offsite unit
+// on the real link (loopback, TLS, gRPC), linked or with its listener
+// closed: a home commit should cost the same either way, and as with no
+// offsite unit (BenchmarkHomeApply/alone). The pins are set by hand, no
+// pairing.
+func BenchmarkHomeApplyOverLink(b *testing.B) {
+	for _, mode := range []string{"linked", "cut"} {
+		b.Run(mode, func(b *testing.B) {
+			ctx := b.Context()
+			homeID, offID := newIdentity(b), newIdentity(b)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			offAddr := raft.ServerAddress(ln.Addr().String())
+			offRT := NewRaftTransport(offAddr, offID, homeID.ID)
+			srv := NewServer(offID, Pinned(homeID.ID), slog.New(slog.DiscardHandler))
+			offRT.Register(srv)
+			done := make(chan struct{})
+			go func() { defer close(done); srv.Serve(ln) }()
+			stop := func() { srv.Stop(); <-done }
+			b.Cleanup(stop)
+			startUnit(b, b.TempDir(), offsiteMember.ID, offAddr, func(c *NodeConfig) { c.Transport = offRT.Transport() })
+
+			homeRT := NewRaftTransport("127.0.0.1:1", homeID, offID.ID) // never dialled
+			home := startUnit(b, b.TempDir(), homeMember.ID, "127.0.0.1:1", func(c *NodeConfig) { c.Transport = homeRT.Transport() })
+			if err := home.BootstrapHome(ctx, homeMember); err != nil {
+				b.Fatal(err)
+			}
+			if err := home.AddOffsite(ctx, offsiteMember, offAddr); err != nil {
+				b.Fatal(err)
+			}
+			if mode == "cut" {
+				stop()
+			}
+			cluster := home.FSM.Cluster()
+			receipts := make([]*Receipt, b.N)
+			for i := range receipts {
+				receipts[i] = signedReceipt(cluster, dataObject(i), epoch0)
+			}
+			b.ResetTimer()
+			for _, r := range receipts {
+				if err := home.Apply(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
