@@ -12,6 +12,7 @@ import (
 	pb "github.com/Jille/raft-grpc-transport/proto"
 	"github.com/hashicorp/raft"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -295,6 +296,45 @@ func TestRaftRefusesUnpaired(t *testing.T) {
 	l.waitCaughtUp(ctx, t, "the offsite unit still follows its home unit")
 	if _, id := l.off.node.Raft.LeaderWithID(); id != homeMember.ID {
 		t.Errorf("the offsite unit follows %q, want %q", id, homeMember.ID)
+	}
+}
+
+// TestRaftSendsOnlyToThePeer: a unit that answers at the offsite unit's
+// address but is not the offsite unit (a hijacked name or forwarded
+// port), and that would take anything, receives none of the home unit's
+// Raft calls: the home unit's transport refuses it in the handshake,
+// naming both device IDs.
+func TestRaftSendsOnlyToThePeer(t *testing.T) {
+	ctx := testContext(t)
+	l := newRaftLink(ctx, t, nil)
+	third := newPairUnit(t, "intruder", l.home.clock)
+	var calls atomic.Int64
+	count := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		calls.Add(1)
+		return h(ctx, req)
+	}
+	countStreams := func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		calls.Add(1)
+		return h(srv, ss)
+	}
+	anyone := func(devid.ID) error { return nil }
+	srv := NewServer(third.id, anyone, slog.New(slog.DiscardHandler), grpc.UnaryInterceptor(count), grpc.StreamInterceptor(countStreams))
+	thirdRT := NewRaftTransport("intruder:8444", third.id, l.home.id.ID)
+	thirdRT.Register(srv)
+	ln := listenLoopback(t, "127.0.0.1:0")
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	t.Cleanup(func() { thirdRT.Transport().(raft.WithClose).Close() })
+
+	trans := l.home.rt.Transport()
+	req := &raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{ID: []byte(homeMember.ID), Addr: []byte(l.home.addr)}, Term: l.home.node.Raft.CurrentTerm()}
+	err := trans.AppendEntries(offsiteMember.ID, raft.ServerAddress(ln.Addr().String()), req, new(raft.AppendEntriesResponse))
+	want := "peer is device ID " + third.id.ID.String() + ", but the paired unit is " + l.off.id.ID.String()
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("AppendEntries to another unit: got %v, want an error containing %q", err, want)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("the other unit received %d calls", n)
 	}
 }
 
