@@ -325,17 +325,22 @@ func BenchmarkHomeApply(b *testing.B) {
 					cut(home, off)
 				}
 			}
-			cluster := home.FSM.Cluster()
-			receipts := make([]*Receipt, b.N)
-			for i := range receipts {
-				receipts[i] = signedReceipt(cluster, dataObject(i), epoch0)
-			}
-			b.ResetTimer()
-			for _, r := range receipts {
-				if err := home.Apply(ctx, r); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchApply(ctx, b, home)
 		})
+	}
+}
+
+// benchApply commits b.N receipts on the home unit, timed.
+func benchApply(ctx context.Context, b *testing.B, home *unit) {
+	cluster := home.FSM.Cluster()
+	receipts := make([]*Receipt, b.N)
+	for i := range receipts {
+		receipts[i] = signedReceipt(cluster, dataObject(i), epoch0)
+	}
+	b.ResetTimer()
+	for _, r := range receipts {
+		if err := home.Apply(ctx, r); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

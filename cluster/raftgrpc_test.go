@@ -426,17 +426,7 @@ func BenchmarkHomeApplyOverLink(b *testing.B) {
 			if mode == "cut" {
 				stop()
 			}
-			cluster := home.FSM.Cluster()
-			receipts := make([]*Receipt, b.N)
-			for i := range receipts {
-				receipts[i] = signedReceipt(cluster, dataObject(i), epoch0)
-			}
-			b.ResetTimer()
-			for _, r := range receipts {
-				if err := home.Apply(ctx, r); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchApply(ctx, b, home)
 		})
 	}
 }
