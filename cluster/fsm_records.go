@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/shoebox/shoebox/internal/devid"
 	"github.com/shoebox/shoebox/vault"
 )
 
@@ -135,7 +137,7 @@ type Member struct {
 	Role Role
 	// Pin is the unit's device ID, the SHA-256 of its certificate's public
 	// key (SPKI): the peer's TLS certificate must match it.
-	Pin [32]byte
+	Pin devid.ID
 	// Key verifies the receipts the unit signs (an offsite unit's
 	// Ed25519 public key); empty for a home unit.
 	Key ed25519.PublicKey
@@ -151,7 +153,7 @@ type Receipt struct {
 	Size     uint64
 	Hash     [32]byte
 	Received time.Time
-	Signer   [32]byte // the signing member's Pin
+	Signer   devid.ID // the signing member's Pin
 	Sig      [ed25519.SignatureSize]byte
 }
 

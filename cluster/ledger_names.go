@@ -24,45 +24,30 @@ const (
 )
 
 // classify returns the kind of a repository object and, for objects named
-// by their hash, the hash their bytes must have. Names that are no
-// repository object's (locks/ among them) are a refusal's reason.
+// by their hash, the hash their bytes must have. The names the Raft
+// catalog knows are ParseObject's; the ledger adds anchors/ and tells
+// locks/ from other unknown names. Names that are no repository object's
+// (locks/ among them) are a refusal's reason.
 func classify(name string) (kind objectKind, id string, err error) {
 	if err := store.CheckName(name); err != nil {
 		return 0, "", err
 	}
-	if name == "config" {
-		return kindConfig, "", nil
+	if o, err := ParseObject(name); err == nil {
+		switch o.Kind {
+		case KindConfig:
+			return kindConfig, "", nil
+		case KindKey:
+			return kindKey, o.ID.String(), nil
+		}
+		return kindHashed, o.ID.String(), nil
 	}
 	dir, base, ok := strings.Cut(name, "/")
-	if !ok {
-		return 0, "", ErrUnknownName
-	}
-	switch dir {
-	case "locks":
+	switch {
+	case !ok:
+	case dir == "locks":
 		return 0, "", ErrLockName
-	case "keys":
-		if isID(base) {
-			return kindKey, base, nil
-		}
-	case "index", "snapshots", "holds":
-		if isID(base) {
-			return kindHashed, base, nil
-		}
-	case "data":
-		if fan, id, ok := strings.Cut(base, "/"); ok && isID(id) && fan == id[:2] {
-			return kindHashed, id, nil
-		}
-	case "anchors":
-		if vault.ValidAnchorName(base) {
-			return kindAnchor, "", nil
-		}
+	case dir == "anchors" && vault.ValidAnchorName(base):
+		return kindAnchor, "", nil
 	}
 	return 0, "", ErrUnknownName
-}
-
-// isID reports whether s is a repository file ID as the vault writes it:
-// 64 lowercase hex digits.
-func isID(s string) bool {
-	id, err := vault.ParseID(s)
-	return err == nil && id.String() == s
 }

@@ -185,7 +185,8 @@ func (n *Node) BootstrapHome(ctx context.Context, home Member) error {
 // AddOffsite pairs the offsite unit m (role offsite, with its receipt
 // key) reachable at addr: its member record is committed, then it joins
 // Raft as a non-voter, so that it receives the log but never counts
-// towards a commit. Adding it again (a new address) is harmless.
+// towards a commit. Adding it again is harmless; with a new address it
+// is how the home unit follows an offsite unit that moved.
 func (n *Node) AddOffsite(ctx context.Context, m Member, addr raft.ServerAddress) error {
 	if m.Role != RoleOffsite {
 		return fmt.Errorf("%w: %q is a %s unit, not an offsite one", ErrInvalidMember, m.ID, m.Role)
@@ -193,10 +194,34 @@ func (n *Node) AddOffsite(ctx context.Context, m Member, addr raft.ServerAddress
 	if err := n.Apply(ctx, &m); err != nil {
 		return err
 	}
+	// Raft v1.7.2 changes a follower's address in place while its
+	// replication goroutine may read it (a data race, hashicorp/raft#681).
+	// Removing the unit first ends that goroutine; the unit keeps its log
+	// and catches up from where it was once added again.
+	if old, ok := n.serverAddr(m.ID); ok && old != addr {
+		if err := n.wait(ctx, n.Raft.RemoveServer(m.ID, 0, 0)); err != nil {
+			return fmt.Errorf("move %q from %s to %s: %w", m.ID, old, addr, err)
+		}
+	}
 	if err := n.wait(ctx, n.Raft.AddNonvoter(m.ID, addr, 0, 0)); err != nil {
 		return fmt.Errorf("add %q as a raft non-voter: %w", m.ID, err)
 	}
 	return nil
+}
+
+// serverAddr is the address of server id in the latest Raft
+// configuration; false when it is not in it.
+func (n *Node) serverAddr(id raft.ServerID) (raft.ServerAddress, bool) {
+	f := n.Raft.GetConfiguration()
+	if f.Error() != nil {
+		return "", false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.ID == id {
+			return s.Address, true
+		}
+	}
+	return "", false
 }
 
 // Apply commits c through Raft and returns once this node has applied
