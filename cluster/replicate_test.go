@@ -694,3 +694,38 @@ func BenchmarkSend(b *testing.B) {
 		}
 	}
 }
+
+// TestDamagedPartialDropped: a .partial that is not one (cut before its
+// header, another magic, more bytes than it declares) reads as nothing
+// held and is removed, so the transfer starts again from 0.
+func TestDamagedPartialDropped(t *testing.T) {
+	rp := newReplPair(t)
+	name, data, sum := testPack(10, 1000)
+	path := filepath.Join(rp.offsite.dir, PartialDir, strings.ReplaceAll(name, "/", "-")+".partial")
+	over := append([]byte(partialMagic), make([]byte, 8+32+1)...) // size 0, one byte held
+	for what, b := range map[string][]byte{"short": []byte("SBPA"), "magic": append([]byte("XXPART1\n"), make([]byte, 40+10)...), "over": over} {
+		t.Run(what, func(t *testing.T) {
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			h, err := clusterv1.NewReplicationClient(mustConn(t, rp)).Holding(replCtx(t), &clusterv1.HoldingRequest{Name: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Partial != 0 || h.PartialSize != 0 {
+				t.Fatalf("Holding: got %d of %d held, want none", h.Partial, h.PartialSize)
+			}
+			if n := rp.partialSize(t, name); n != -1 {
+				t.Fatalf("the damaged .partial is still there")
+			}
+		})
+	}
+	rp.sent.reset()
+	if _, err := rp.rep.Send(replCtx(t), name, bytes.NewReader(data), int64(len(data)), sum); err != nil {
+		t.Fatal(err)
+	}
+	if got := rp.sent.reset(); got != int64(len(data)) {
+		t.Errorf("sent %d bytes, want all %d", got, len(data))
+	}
+	rp.checkStored(t, name, data)
+}
