@@ -114,6 +114,9 @@ func (r *Replicator) Send(ctx context.Context, name string, src io.ReaderAt, siz
 	if err != nil {
 		return Receipt{}, err
 	}
+	if size < 0 {
+		return Receipt{}, fmt.Errorf("send %s: a size of %d bytes", name, size)
+	}
 	h, err := r.c.Holding(ctx, &clusterv1.HoldingRequest{Name: name})
 	if err != nil {
 		return Receipt{}, fmt.Errorf("send %s: ask what the offsite unit holds: %w", name, err)

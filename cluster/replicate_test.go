@@ -729,3 +729,93 @@ func TestDamagedPartialDropped(t *testing.T) {
 	}
 	rp.checkStored(t, name, data)
 }
+
+// flipProxy forwards TCP connections to addr; on the first one it
+// flips a bit of the byte at offset at, from the client to the server:
+// bytes damaged on the link itself.
+func flipProxy(t *testing.T, addr string, at int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for first := true; ; first = false {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				return
+			}
+			t.Cleanup(func() { c.Close(); s.Close() })
+			go func() { io.Copy(c, s); c.Close() }()
+			var w io.Writer = s
+			if first {
+				w = &flipWriter{w: s, at: at}
+			}
+			go func() { io.Copy(w, c); s.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+type flipWriter struct {
+	w   io.Writer
+	off int64
+	at  int64
+}
+
+func (f *flipWriter) Write(p []byte) (int, error) {
+	if i := f.at - f.off; i >= 0 && i < int64(len(p)) {
+		p = bytes.Clone(p)
+		p[i] ^= 0x08
+	}
+	f.off += int64(len(p))
+	return f.w.Write(p)
+}
+
+// TestSendFlippedOnTheLink: a bit flipped on the link ends the
+// connection (TLS refuses the record); nothing damaged is stored, and
+// the next Send resumes over a new connection and stores the object
+// intact.
+func TestSendFlippedOnTheLink(t *testing.T) {
+	rp := newReplPair(t)
+	rp.connect(t, flipProxy(t, rp.off.addr, 3<<20))
+	name, data, sum := testPack(11, 6<<20)
+	if _, err := rp.rep.Send(replCtx(t), name, bytes.NewReader(data), int64(len(data)), sum); err == nil {
+		t.Fatal("a transfer with a bit flipped on the link succeeded")
+	}
+	if _, err := rp.off.ledger.Stat(replCtx(t), name); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after a damaged link the offsite stores %s (Stat: %v)", name, err)
+	}
+	// Holding waits for the cut stream's handler to finish.
+	h, err := clusterv1.NewReplicationClient(mustConn(t, rp)).Holding(replCtx(t), &clusterv1.HoldingRequest{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := int64(h.Partial)
+	if held >= 3<<20 {
+		t.Fatalf("the .partial holds %d bytes, beyond the flipped byte at 3 MiB of the link", held)
+	}
+	if held > 0 {
+		b, err := os.ReadFile(filepath.Join(rp.offsite.dir, PartialDir, strings.ReplaceAll(name, "/", "-")+".partial"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b[partialHeaderLen:], data[:held]) {
+			t.Fatal("the .partial holds bytes that are not the object's")
+		}
+	}
+	rp.sent.reset()
+	if _, err := rp.rep.Send(replCtx(t), name, bytes.NewReader(data), int64(len(data)), sum); err != nil {
+		t.Fatalf("send after the damaged link: %v", err)
+	}
+	if got := rp.sent.reset(); got != int64(len(data))-held {
+		t.Errorf("send after the damaged link sent %d bytes, want %d", got, int64(len(data))-held)
+	}
+	rp.checkStored(t, name, data)
+}
