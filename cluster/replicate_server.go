@@ -145,6 +145,9 @@ func (r replicationService) Holding(ctx context.Context, req *clusterv1.HoldingR
 func (r replicationService) Put(stream clusterv1.Replication_PutServer) error {
 	s, ctx := r.s, stream.Context()
 	first, err := stream.Recv()
+	if err == io.EOF {
+		return status.Error(codes.InvalidArgument, "replication: an empty Put stream")
+	}
 	if err != nil {
 		return err
 	}

@@ -384,12 +384,15 @@ func TestPutRefuses(t *testing.T) {
 		{"too large", &clusterv1.PutHeader{Name: name, Size: DefaultMaxObjectSize + 1, Sha256: sum[:]}, nil, codes.ResourceExhausted, ErrTooLarge.Error()},
 		{"locks", &clusterv1.PutHeader{Name: "locks/" + strings.Repeat("a", 64), Size: 1, Sha256: sum[:]}, nil, codes.InvalidArgument, "only config"},
 		{"no header", nil, [][]byte{[]byte("x")}, codes.InvalidArgument, "must start with its header"},
+		{"nothing", nil, nil, codes.InvalidArgument, "an empty Put stream"},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			var err error
 			if tc.h == nil {
 				stream, _ := c.Put(replCtx(t))
-				stream.Send(&clusterv1.PutRequest{Msg: &clusterv1.PutRequest_Chunk{Chunk: tc.chunks[0]}})
+				for _, b := range tc.chunks {
+					stream.Send(&clusterv1.PutRequest{Msg: &clusterv1.PutRequest_Chunk{Chunk: b}})
+				}
 				_, err = stream.CloseAndRecv()
 			} else {
 				err = rawPut(replCtx(t), c, tc.h, tc.chunks...)
@@ -451,6 +454,9 @@ func TestSendChecksReceipt(t *testing.T) {
 	name, data, sum := testPack(4, 1000)
 	if _, err := rp.rep.Send(replCtx(t), name, bytes.NewReader(data), int64(len(data)), sum); !errors.Is(err, ErrReceiptMismatch) {
 		t.Fatalf("got %v, want ErrReceiptMismatch", err)
+	}
+	if _, err := rp.rep.Send(replCtx(t), name, bytes.NewReader(data), -1, sum); err == nil || !strings.Contains(err.Error(), "a size of -1 bytes") {
+		t.Fatalf("send of -1 bytes: got %v, want it refused", err)
 	}
 }
 
