@@ -36,4 +36,17 @@
 // a bbolt database in the offsite unit's state directory, out of the home
 // unit's reach, and survive restarts and a killed process. Time comes from
 // an injected clock.
+//
+// # Transfer
+//
+// [ReplicationServer] is the offsite unit's Replication service and
+// [Replicator] the home unit's client: one object at a time, resumable
+// from an fsynced .partial whose length the sender asks for (the sender
+// chooses the offset, the receiver only refuses one that is not what it
+// holds), verified against its declared size and SHA-256, stored
+// through the Ledger and answered with a signed Receipt that the home
+// unit checks before committing it through Raft; a rate.Limiter caps
+// the bytes per second, changeable at run time. Challenge checks a
+// random range of a stored object, hashed with a fresh nonce, against
+// the home unit's own copy.
 package cluster
