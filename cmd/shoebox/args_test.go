@@ -93,6 +93,14 @@ func TestArgumentErrors(t *testing.T) {
 		{[]string{"user", "reset"}, "accepts 1 arg(s), received 0"},
 		{[]string{"user", "reset", "anna", "--valid", "ten"}, `invalid argument "ten" for "--valid"`},
 		{[]string{"audit", "verify", "extra"}, `unknown command "extra" for "shoebox audit verify"`},
+		{[]string{"cluster", "offer", "extra"}, `unknown command "extra" for "shoebox cluster offer"`},
+		{[]string{"cluster", "offer", "--replace=maybe"}, `invalid argument "maybe" for "--replace"`},
+		{[]string{"cluster", "pair", "--device-id", "X", "--code", "C"}, "accepts 1 arg(s), received 0"},
+		{[]string{"cluster", "pair", "a:8444", "b:8444", "--device-id", "X", "--code", "C"}, "accepts 1 arg(s), received 2"},
+		{[]string{"cluster", "pair", "a:8444", "--code", "C"}, `required flag(s) "device-id" not set`},
+		{[]string{"cluster", "pair", "a:8444", "--device-id", "X"}, `required flag(s) "code" not set`},
+		{[]string{"cluster", "unpair", "extra"}, `unknown command "extra" for "shoebox cluster unpair"`},
+		{[]string{"cluster", "status", "extra"}, `unknown command "extra" for "shoebox cluster status"`},
 		{[]string{"nosuch"}, `unknown command "nosuch" for "shoebox"`},
 	}
 	for _, tt := range tests {
