@@ -168,7 +168,8 @@ func (u *unit) status() clusterStatus {
 // 127.0.0.1:0) offers, the home unit pairs; a wrong code is refused
 // saying so; both report each other's device IDs, and still do after
 // both restart, when the offsite unit's listener admits the home unit's
-// key and refuses another.
+// key and refuses another. The audit logs record the calls, never the
+// code.
 func TestPairThroughAPI(t *testing.T) {
 	offCfg, _ := offsiteConfig(t, t.TempDir())
 	homeCfg := homeConfig(t, t.TempDir())
@@ -234,6 +235,22 @@ func TestPairThroughAPI(t *testing.T) {
 		}
 	}
 	check("after pairing")
+	// Both units recorded the pairing's calls, neither the code.
+	for name, u := range map[string]*unit{"offsite": off, "home": home} {
+		log, err := os.ReadFile(filepath.Join(u.d.Config.StateDir, "gateway", "audit", "audit.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"offsite": "cluster.offer", "home": "cluster.pair"}[name]
+		if !strings.Contains(string(log), want) {
+			t.Errorf("the %s unit's audit log has no %s record", name, want)
+		}
+		for _, code := range []string{offer.Code, strings.ReplaceAll(offer.Code, "-", ""), strings.ToLower(offer.Code), string(wrong)} {
+			if strings.Contains(string(log), code) {
+				t.Errorf("the %s unit's audit log holds the pairing code %s", name, code)
+			}
+		}
+	}
 	if paired.PeerDeviceID != offSt.DeviceID {
 		t.Errorf("pair answered %+v, want the offsite unit's device ID", paired)
 	}
