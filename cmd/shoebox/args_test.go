@@ -160,6 +160,9 @@ func TestDaemonHung(t *testing.T) {
 		case <-r.Context().Done(): // the client gave up
 		case <-done:
 		}
+		// Never answer: returning would send an empty 200, which the
+		// client's transport may still read after its deadline.
+		panic(http.ErrAbortHandler)
 	})
 	t.Cleanup(func() { close(done) }) // before the server closes
 	var out, errb bytes.Buffer
@@ -176,7 +179,7 @@ func TestDaemonHung(t *testing.T) {
 		"user grant": func() error {
 			return runUserGrant(t.Context(), g, userGrantOptions{Name: "anna", Space: "family", Permissions: "read"})
 		},
-		"user reset": func() error { return runUserReset(t.Context(), g, userResetOptions{Name: "ben"}) },
+		"user reset":    func() error { return runUserReset(t.Context(), g, userResetOptions{Name: "ben"}) },
 	} {
 		if err := call(); err == nil || !strings.Contains(err.Error(), "did not answer within 50ms") {
 			t.Errorf("%s on a hung daemon: %v; want the timeout", name, err)
