@@ -180,6 +180,10 @@ func TestDaemonHung(t *testing.T) {
 			return runUserGrant(t.Context(), g, userGrantOptions{Name: "anna", Space: "family", Permissions: "read"})
 		},
 		"user reset":    func() error { return runUserReset(t.Context(), g, userResetOptions{Name: "ben"}) },
+		"cluster offer": func() error { return runClusterOffer(t.Context(), g, clusterOptions{}) },
+		"cluster pair": func() error {
+			return runClusterPair(t.Context(), g, clusterOptions{Addr: "a:8444", DeviceID: "X", Code: "C"})
+		},
 	} {
 		if err := call(); err == nil || !strings.Contains(err.Error(), "did not answer within 50ms") {
 			t.Errorf("%s on a hung daemon: %v; want the timeout", name, err)
