@@ -76,8 +76,8 @@ func (c *Config) Offsite() bool { return c.Role == RoleOffsite }
 // ClusterConfig is the link between the units of a pair (docs/CLUSTER.md).
 type ClusterConfig struct {
 	// Listen is the address of the units' own gRPC listener (mutual,
-	// pinned TLS), separate from the HTTPS port (default ":8444"). The
-	// daemon does not open it yet: pairing, the next step, does.
+	// pinned TLS), separate from the HTTPS port (default ":8444"). Only
+	// an offsite unit opens it (cluster.go); a home unit only dials.
 	Listen string `yaml:"listen"`
 }
 

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/shoebox/shoebox/appliance/maint"
+	"github.com/shoebox/shoebox/cluster"
+	"github.com/shoebox/shoebox/internal/devid"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/smart"
 	"github.com/shoebox/shoebox/store"
@@ -58,9 +60,15 @@ type Daemon struct {
 	notReady   atomic.Value        // string: why the box is not ready, "" when ready
 	problems   sync.Map            // component → what is wrong with it (SetProblem)
 	listenAddr atomic.Value        // string: the HTTPS listener's address once listening
-	recovery   string              // recovery identity file written at first start
-	hideOnce   sync.Once           // builds hider (HidePaths)
-	hider      *strings.Replacer
+	// identity and pairing are the unit's side of the pair
+	// (cluster.go), set by open; clusterAddr is the offsite unit's
+	// cluster listener's address once listening.
+	identity    *devid.Identity
+	pairing     *cluster.Pairing
+	clusterAddr atomic.Value // string
+	recovery    string       // recovery identity file written at first start
+	hideOnce    sync.Once    // builds hider (HidePaths)
+	hider       *strings.Replacer
 	// discoverDisks lists the disks SMART polling reads (nil: the
 	// machine's block devices); tests feed it recorded readings.
 	discoverDisks func() ([]smart.Disk, error)
@@ -129,6 +137,9 @@ func (d *Daemon) open(ctx context.Context) error {
 			return fmt.Errorf("repository passphrase: %w (set repository.passphrase_file)", err)
 		}
 		passphrase = strings.TrimRight(string(pass), "\r\n")
+	}
+	if err := d.openCluster(); err != nil {
+		return err
 	}
 	if d.Config.Repository.Path != "" {
 		dir, err := store.OpenDir(d.Config.Repository.Path)
@@ -226,6 +237,13 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 	d.sup.Add(sctx, "notify", ServiceFunc(d.notify))
 	d.addMaintenance(sctx)
 	d.addJobs(sctx)
+	if d.Config.Offsite() { // the home unit only dials; the service owns ln from here
+		ln, err := d.listenCluster()
+		if err != nil {
+			return err
+		}
+		d.sup.Add(sctx, "cluster", &clusterListener{d: d, ln: ln})
+	}
 	srv, err := d.newServer()
 	if srv != nil {
 		api = srv.api
@@ -242,6 +260,10 @@ func (d *Daemon) Run(ctx context.Context, started func(d *Daemon)) error {
 	if d.Config.ListenHTTP != "" {
 		start = append(start, "http", d.Config.ListenHTTP)
 	}
+	if a := d.ClusterAddr(); a != "" {
+		start = append(start, "cluster", a)
+	}
+	start = append(start, "device_id", d.identity.ID.String())
 	d.Logger.Info("shoeboxd started", append(start, "role", d.Config.Role, "array", d.ArrayState(), "state", d.Config.StateDir)...)
 	running = true
 	if started != nil {

@@ -33,3 +33,16 @@ func (d *Daemon) needsKey() error {
 	}
 	return nil
 }
+
+// ErrHomeOnly means the call is the home unit's part of pairing (it
+// dials the offsite unit with its device ID and code): on the other
+// unit of the pair it is refused (docs/CLUSTER.md, "Pairing").
+var ErrHomeOnly = errors.New("this unit is the pair's offsite side: it offers a code (`shoebox cluster offer`), and the home unit pairs with it")
+
+// ErrOffsiteOnly means the call is the offsite unit's part of pairing
+// (it offers a code and listens): a home unit refuses it.
+var ErrOffsiteOnly = errors.New("this is the home unit: it pairs with an offsite unit (`shoebox cluster pair ADDR --device-id ID --code CODE`); codes are offered on the offsite unit")
+
+// ErrBadPeerAddr means the offsite unit's address given to pair is not
+// HOST:PORT.
+var ErrBadPeerAddr = errors.New("not an address to dial")

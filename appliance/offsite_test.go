@@ -40,6 +40,7 @@ func offsiteConfig(t *testing.T, dir string) (*appliance.Config, []string) {
 state_dir: %s/state
 listen: 127.0.0.1:0
 listen_http: 127.0.0.1:0
+cluster: {listen: "127.0.0.1:0"}
 disks:
   members: [%s]
   allow_same_drive: true

@@ -202,6 +202,12 @@ func TestAuditEveryMutatingRoute(t *testing.T) {
 		"ShareService_RevokeShare":     {{method: "DELETE", path: "/v1/shares/", as: "member", action: "share.revoked"}},
 		"ShareService_RevokeAllShares": {{method: "POST", path: "/v1/shares/revoke-all", body: struct{}{}, as: "owner", action: "share.revoked", target: "all"}},
 		"AuthService_Logout":           {{method: "POST", path: "/v1/auth/logout", body: struct{}{}, as: "owner", action: "logout", target: "owner"}},
+		// A home unit: it refuses to offer, and the pairing fails (an
+		// address without a port); both are recorded, the code never.
+		"ClusterService_Offer": {{method: "POST", path: "/v1/cluster/offer", body: map[string]bool{"replace": true}, as: "owner", action: "cluster.offer", target: "pairing"}},
+		"ClusterService_Pair": {{method: "POST", path: "/v1/cluster/pair", body: map[string]string{"addr": "nowhere", "device_id": "x", "code": "AAAAA-AAAAA"},
+			as: "owner", action: "cluster.pair", target: "nowhere"}},
+		"ClusterService_Unpair": {{method: "POST", path: "/v1/cluster/unpair", body: struct{}{}, as: "local", action: "cluster.unpair", target: "pairing"}},
 	}
 	order := []string{
 		"AuthService_Login", "AuthService_Enrol", "AuthService_RevokeSession", "AuthService_BeginTOTP", "AuthService_ConfirmTOTP", "AuthService_VerifyTOTP",
@@ -211,7 +217,8 @@ func TestAuditEveryMutatingRoute(t *testing.T) {
 		"BackupService_RunSource", "BackupService_Restore", "BackupService_LockSnapshot", "BackupService_ForgetSnapshots", "BackupService_Prune", "UploadService_CreateUpload",
 		"UploadService_WriteChunk", "UploadService_CompleteUpload", "UploadService_CancelUpload", "DiskService_Scrub",
 		"DiskService_ReplaceDisk", "DiskService_EvacuateDisk", "AlertService_AckAlert", "ShareService_CreateShare",
-		"ShareService_RevokeShare", "ShareService_RevokeAllShares", "AuthService_Logout",
+		"ShareService_RevokeShare", "ShareService_RevokeAllShares", "ClusterService_Offer", "ClusterService_Pair", "ClusterService_Unpair",
+		"AuthService_Logout",
 	}
 	// Every mutating route of the OpenAPI document has a case.
 	for _, r := range routes {

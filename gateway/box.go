@@ -7,6 +7,7 @@ import (
 	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/appliance/cards"
 	"github.com/shoebox/shoebox/appliance/maint"
+	"github.com/shoebox/shoebox/cluster"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/vault"
 )
@@ -23,6 +24,7 @@ type Box interface {
 	Disks
 	Health
 	Site
+	Cluster
 }
 
 // Backups are the repository, the sources that feed it and the long
@@ -99,6 +101,16 @@ type Site interface {
 	// HidePaths replaces the box's own paths in msg by their names
 	// (STATE, "array disk N"): for people who may not see them.
 	HidePaths(msg string) string
+}
+
+// Cluster is the unit's side of a pair (docs/CLUSTER.md, "Pairing").
+type Cluster interface {
+	ClusterStatus() appliance.ClusterStatus
+	// OfferPairing opens a pairing offer (offsite unit only).
+	OfferPairing(replace bool) (cluster.Offer, error)
+	// PairWith pairs with the offsite unit at addr (home unit only).
+	PairWith(ctx context.Context, addr, deviceID, code string) (cluster.Peer, error)
+	Unpair() error
 }
 
 var _ Box = (*appliance.Daemon)(nil)

@@ -18,6 +18,7 @@ import (
 	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/appliance/cards"
 	"github.com/shoebox/shoebox/appliance/maint"
+	"github.com/shoebox/shoebox/cluster"
 	"github.com/shoebox/shoebox/gateway/audit"
 	"github.com/shoebox/shoebox/gateway/auth"
 	"github.com/shoebox/shoebox/gateway/password"
@@ -53,6 +54,9 @@ var errorRules = []errorRule{
 	{appliance.ErrNoSource, codes.NotFound, ""},
 	{appliance.ErrBadSource, codes.InvalidArgument, ""},
 	{appliance.ErrOffsite, codes.FailedPrecondition, ""},
+	{appliance.ErrHomeOnly, codes.FailedPrecondition, ""},
+	{appliance.ErrOffsiteOnly, codes.FailedPrecondition, ""},
+	{appliance.ErrBadPeerAddr, codes.InvalidArgument, ""},
 	{cards.ErrNoLedger, codes.NotFound, "list the cards with GET /v1/cards"},
 	{cards.ErrBadCardID, codes.InvalidArgument, ""},
 	{vault.ErrNoSnapshot, codes.NotFound, "list snapshots with GET /v1/snapshots"},
@@ -71,6 +75,35 @@ var errorRules = []errorRule{
 	{password.ErrBusy, codes.ResourceExhausted, ""},
 	{context.Canceled, codes.Canceled, ""},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, "try again"},
+
+	// Pairing (cluster): the errors say what to do next.
+	{cluster.ErrPaired, codes.FailedPrecondition, ""},
+	{cluster.ErrNoOffer, codes.FailedPrecondition, ""},
+	{cluster.ErrWrongCode, codes.PermissionDenied, ""},
+	{cluster.ErrPeerDamaged, codes.Internal, ""},
+	// The offsite ledger and the Raft catalog (cluster): not reached by
+	// an API call yet; the replicator's errors will show here.
+	{cluster.ErrFrozen, codes.FailedPrecondition, ""},
+	{cluster.ErrQuota, codes.ResourceExhausted, ""},
+	{cluster.ErrWriteOnce, codes.FailedPrecondition, ""},
+	{cluster.ErrHashMismatch, codes.DataLoss, ""},
+	{cluster.ErrLockName, codes.InvalidArgument, ""},
+	{cluster.ErrUnknownName, codes.InvalidArgument, ""},
+	{cluster.ErrLastKey, codes.FailedPrecondition, ""},
+	{cluster.ErrKeepConfig, codes.FailedPrecondition, ""},
+	{cluster.ErrNotPending, codes.FailedPrecondition, ""},
+	{cluster.ErrRefused, codes.FailedPrecondition, ""},
+	{cluster.ErrCorruptCommand, codes.Internal, ""},
+	{cluster.ErrCorruptSnapshot, codes.Internal, ""},
+	{cluster.ErrNotInitialized, codes.Internal, ""},
+	{cluster.ErrInitialized, codes.Internal, ""},
+	{cluster.ErrInvalidMember, codes.Internal, ""},
+	{cluster.ErrUnknownMember, codes.Internal, ""},
+	{cluster.ErrStaleEpoch, codes.Internal, ""},
+	{cluster.ErrUnknownSigner, codes.Internal, ""},
+	{cluster.ErrBadSignature, codes.Internal, ""},
+	{cluster.ErrBadReceipt, codes.Internal, ""},
+	{cluster.ErrInvalidObject, codes.Internal, ""},
 
 	// Password hashing brakes (hashbrake.go).
 	{errHashBusy, codes.ResourceExhausted, ""},

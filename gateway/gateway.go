@@ -213,6 +213,7 @@ func (g *Gateway) register(s *grpc.Server) {
 	pb.RegisterAlertServiceServer(s, &alertService{g: g})
 	pb.RegisterShareServiceServer(s, &shareService{g: g})
 	pb.RegisterAuditServiceServer(s, &auditService{g: g})
+	pb.RegisterClusterServiceServer(s, &clusterService{g: g})
 }
 
 // openAudit opens the audit log, checked against its latest anchor. A

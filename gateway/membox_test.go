@@ -21,6 +21,7 @@ import (
 	"github.com/shoebox/shoebox/appliance"
 	"github.com/shoebox/shoebox/appliance/cards"
 	"github.com/shoebox/shoebox/appliance/maint"
+	"github.com/shoebox/shoebox/cluster"
 	"github.com/shoebox/shoebox/raid"
 	"github.com/shoebox/shoebox/store"
 	"github.com/shoebox/shoebox/vault"
@@ -287,3 +288,15 @@ func (m *memBox) Configuration() *appliance.Config { return m.cfg }
 func (m *memBox) PublicURL() string                { return "https://" + m.addr }
 func (m *memBox) ListenAddr() string               { return m.addr }
 func (m *memBox) HidePaths(msg string) string      { return m.hide.Replace(msg) }
+
+// Cluster: the in-memory box is a home unit that is not paired and
+// cannot dial.
+
+func (m *memBox) ClusterStatus() appliance.ClusterStatus {
+	return appliance.ClusterStatus{Role: m.cfg.Role}
+}
+func (m *memBox) OfferPairing(bool) (cluster.Offer, error) { return cluster.Offer{}, errMemBox }
+func (m *memBox) PairWith(context.Context, string, string, string) (cluster.Peer, error) {
+	return cluster.Peer{}, errMemBox
+}
+func (m *memBox) Unpair() error { return nil }

@@ -14,7 +14,7 @@ import (
 // refuses them there).
 func withOffsite() boxOption {
 	return func(s *boxSettings) {
-		s.cfg = "role: offsite\n" + regexp.MustCompile(`(?s)repository:.*?smart:`).ReplaceAllString(s.cfg, "smart:")
+		s.cfg = "role: offsite\ncluster: {listen: \"127.0.0.1:0\"}\n" + regexp.MustCompile(`(?s)repository:.*?smart:`).ReplaceAllString(s.cfg, "smart:")
 		s.cfg = strings.Replace(s.cfg, "drills:\n  every: 1000h\n", "", 1)
 	}
 }

@@ -107,6 +107,13 @@ var policy = map[string]string{
 
 	pb.AuditService_ListAudit_FullMethodName:   string(auth.AuditRead),
 	pb.AuditService_VerifyAudit_FullMethodName: string(auth.AuditRead),
+
+	// Device IDs are not secret (docs/CLUSTER.md); pairing is box-wide:
+	// owner and admin.
+	pb.ClusterService_GetClusterStatus_FullMethodName: string(auth.StatusRead),
+	pb.ClusterService_Offer_FullMethodName:            string(auth.Settings),
+	pb.ClusterService_Pair_FullMethodName:             string(auth.Settings),
+	pb.ClusterService_Unpair_FullMethodName:           string(auth.Settings),
 }
 
 // secondFactorFree are the calls a person without a second factor may

@@ -86,6 +86,7 @@ func (g *Gateway) buildHandler() error {
 		pb.RegisterAuthServiceHandler, pb.RegisterUserServiceHandler, pb.RegisterStatusServiceHandler,
 		pb.RegisterBackupServiceHandler, pb.RegisterUploadServiceHandler, pb.RegisterDiskServiceHandler,
 		pb.RegisterAlertServiceHandler, pb.RegisterShareServiceHandler, pb.RegisterAuditServiceHandler,
+		pb.RegisterClusterServiceHandler,
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			return err

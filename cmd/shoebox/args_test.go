@@ -93,6 +93,14 @@ func TestArgumentErrors(t *testing.T) {
 		{[]string{"user", "reset"}, "accepts 1 arg(s), received 0"},
 		{[]string{"user", "reset", "anna", "--valid", "ten"}, `invalid argument "ten" for "--valid"`},
 		{[]string{"audit", "verify", "extra"}, `unknown command "extra" for "shoebox audit verify"`},
+		{[]string{"cluster", "offer", "extra"}, `unknown command "extra" for "shoebox cluster offer"`},
+		{[]string{"cluster", "offer", "--replace=maybe"}, `invalid argument "maybe" for "--replace"`},
+		{[]string{"cluster", "pair", "--device-id", "X", "--code", "C"}, "accepts 1 arg(s), received 0"},
+		{[]string{"cluster", "pair", "a:8444", "b:8444", "--device-id", "X", "--code", "C"}, "accepts 1 arg(s), received 2"},
+		{[]string{"cluster", "pair", "a:8444", "--code", "C"}, `required flag(s) "device-id" not set`},
+		{[]string{"cluster", "pair", "a:8444", "--device-id", "X"}, `required flag(s) "code" not set`},
+		{[]string{"cluster", "unpair", "extra"}, `unknown command "extra" for "shoebox cluster unpair"`},
+		{[]string{"cluster", "status", "extra"}, `unknown command "extra" for "shoebox cluster status"`},
 		{[]string{"nosuch"}, `unknown command "nosuch" for "shoebox"`},
 	}
 	for _, tt := range tests {
@@ -152,6 +160,9 @@ func TestDaemonHung(t *testing.T) {
 		case <-r.Context().Done(): // the client gave up
 		case <-done:
 		}
+		// Never answer: returning would send an empty 200, which the
+		// client's transport may still read after its deadline.
+		panic(http.ErrAbortHandler)
 	})
 	t.Cleanup(func() { close(done) }) // before the server closes
 	var out, errb bytes.Buffer
@@ -168,7 +179,11 @@ func TestDaemonHung(t *testing.T) {
 		"user grant": func() error {
 			return runUserGrant(t.Context(), g, userGrantOptions{Name: "anna", Space: "family", Permissions: "read"})
 		},
-		"user reset": func() error { return runUserReset(t.Context(), g, userResetOptions{Name: "ben"}) },
+		"user reset":    func() error { return runUserReset(t.Context(), g, userResetOptions{Name: "ben"}) },
+		"cluster offer": func() error { return runClusterOffer(t.Context(), g, clusterOptions{}) },
+		"cluster pair": func() error {
+			return runClusterPair(t.Context(), g, clusterOptions{Addr: "a:8444", DeviceID: "X", Code: "C"})
+		},
 	} {
 		if err := call(); err == nil || !strings.Contains(err.Error(), "did not answer within 50ms") {
 			t.Errorf("%s on a hung daemon: %v; want the timeout", name, err)

@@ -32,12 +32,18 @@ func daemonCmd[M proto.Message](g *globals, use, short, path string, human func(
 // runGet fetches an API path and prints it: as the API's JSON with
 // --json, else decoded into an M and printed by human.
 func runGet[M proto.Message](ctx context.Context, g *globals, path string, human func(g *globals, m M) error) error {
+	return runCall(ctx, g, http.MethodGet, path, nil, human)
+}
+
+// runCall sends a request (in: its JSON body, nil for none) to an API
+// path and prints the answer as runGet does.
+func runCall[M proto.Message](ctx context.Context, g *globals, method, path string, in any, human func(g *globals, m M) error) error {
 	c, err := g.daemonClient()
 	if err != nil {
 		return err
 	}
 	var raw json.RawMessage
-	if err := c.call(ctx, http.MethodGet, path, nil, &raw); err != nil {
+	if err := c.call(ctx, method, path, in, &raw); err != nil {
 		return err
 	}
 	if g.json {

@@ -455,6 +455,8 @@ func TestAuditVerify(t *testing.T) {
 // encoding of the real API messages.
 func TestDaemonCommandsJSON(t *testing.T) {
 	when := timestamppb.New(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC))
+	paired := &pb.ClusterStatus{Role: "home", DeviceId: "UBIIG7M-FA4CYFU-THXHFFQ-TCEEPTT-BRFS4IE-WNYSSEB-Z63ZDTT-YXSGSQH", Paired: true,
+		PeerDeviceId: "P56IOI7-MZJNU2Y-IQGDREY-DM2MGTI-MGL3BXN-PQ6W5BM-TBBZ4TJ-XZWICQ2", PeerAddr: "studio.example.net:8444", Epoch: 1, PairedAt: when}
 	enrolment := &pb.Enrolment{Id: "enr1", Code: "sbe_code", Url: "https://box:8443/pair#x", Pin: "sha256/pin", User: "anna", Expires: when}
 	routes := map[string]proto.Message{
 		"GET /v1/status":           &pb.Status{Ready: "ok", Sources: []*pb.Source{{Name: "photos", Path: "/srv/photos", LastSuccess: when}}},
@@ -466,6 +468,10 @@ func TestDaemonCommandsJSON(t *testing.T) {
 		"GET /v1/enrolments":       &pb.ListEnrolmentsResponse{Enrolments: []*pb.Enrolment{{Id: "enr1", User: "anna", Expires: when}}},
 		"POST /v1/enrolments":      enrolment,
 		"POST /v1/users/ben/reset": enrolment,
+		"GET /v1/cluster":          paired,
+		"POST /v1/cluster/pair":    paired,
+		"POST /v1/cluster/unpair":  &pb.ClusterStatus{Role: "home", DeviceId: paired.DeviceId},
+		"POST /v1/cluster/offer":   &pb.PairingOffer{DeviceId: paired.PeerDeviceId, Code: "7KQ2M-XD4PA", Expires: when},
 	}
 	newFakeDaemon(t, routes, nil)
 	field := func(path []string, want any) func(t *testing.T, out string) {
@@ -497,6 +503,23 @@ func TestDaemonCommandsJSON(t *testing.T) {
 		{"pair-phone --list", []string{"pair-phone", "--list"}, field([]string{"enrolments", "0", "id"}, "enr1")},
 		{"pair-phone", []string{"pair-phone", "--user", "anna"}, field([]string{"url"}, "https://box:8443/pair#x")},
 		{"user reset", []string{"user", "reset", "ben"}, field([]string{"expires"}, "2026-05-01T10:00:00Z")},
+		{"cluster offer", []string{"cluster", "offer"}, field([]string{"code"}, "7KQ2M-XD4PA")},
+		{"cluster pair", []string{"cluster", "pair", "studio.example.net:8444", "--device-id", paired.PeerDeviceId, "--code", "7KQ2M-XD4PA"},
+			field([]string{"peer_device_id"}, paired.PeerDeviceId)},
+		{"cluster unpair", []string{"cluster", "unpair"}, field([]string{"paired"}, false)},
+		// The issue's fields, replication's zero and empty ("not
+		// replicating yet") included.
+		{"cluster status", []string{"cluster", "status"}, func(t *testing.T, out string) {
+			m := decode[map[string]any](t, out)
+			for _, k := range []string{"role", "paired", "peer_device_id", "lag_seconds", "pending_bytes", "confirmed_snapshots", "last_challenge"} {
+				if _, ok := m[k]; !ok {
+					t.Errorf("cluster status --json has no %q: %s", k, out)
+				}
+			}
+			if m["role"] != "home" || m["paired"] != true || m["peer_device_id"] != paired.PeerDeviceId {
+				t.Errorf("cluster status --json: %s", out)
+			}
+		}},
 	}
 	runJSONCases(t, cases, runCLI)
 }

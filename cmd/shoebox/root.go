@@ -112,6 +112,7 @@ snapshot ID does.`,
 		cmdInit(g), cmdBackup(g), cmdSnapshots(g), cmdLs(g), cmdFind(g), cmdDiff(g),
 		cmdRestore(g), cmdDump(g), cmdCheck(g), cmdForget(g), cmdPrune(g), cmdLock(g),
 		cmdUnlock(g), cmdStats(g), cmdKey(g), cmdRaid(g), cmdDisks(g), cmdRepair(g),
+		cmdCluster(g),
 	)
 	root.AddCommand(cmdDaemon(g)...)
 	root.AddCommand(cmdGateway(g)...)
