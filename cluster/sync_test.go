@@ -44,7 +44,10 @@ const syncPassphrase = "owner"
 
 func newSyncEnv(t *testing.T) *syncEnv {
 	t.Helper()
-	e := &syncEnv{t: t, ctx: testContext(t), clock: fakeclock.New(pairEpoch), src: t.TempDir(), rnd: mrand.New(mrand.NewPCG(15, 3))}
+	// The clock starts now, since the backups date their snapshots by
+	// the real clock, and moves an hour before each backup: the lag of
+	// a snapshot is an hour or more, never negative.
+	e := &syncEnv{t: t, ctx: testContext(t), clock: fakeclock.New(time.Now().Round(0)), src: t.TempDir(), rnd: mrand.New(mrand.NewPCG(15, 3))}
 	var err error
 	if e.home, err = store.OpenDir(t.TempDir()); err != nil {
 		t.Fatal(err)
@@ -372,7 +375,7 @@ func TestSyncWholeRepository(t *testing.T) {
 func TestSyncResumesAfterCut(t *testing.T) {
 	e := newSyncEnv(t)
 	e.files("a", 6, 700<<10)
-	e.backup("a")
+	first := e.backup("a")
 	home := objects(t, e.ctx, e.home)
 	var total int64
 	for _, b := range home {
@@ -395,8 +398,10 @@ func TestSyncResumesAfterCut(t *testing.T) {
 	if objs < 3 || confirmedBytes == 0 {
 		t.Fatalf("before the cut %d objects (%d bytes) were confirmed; want config, a key and a pack at least", objs, confirmedBytes)
 	}
-	if p := e.r.Progress(); p.PendingBytes != total-int64(confirmedBytes) || p.Lag <= 0 {
-		t.Errorf("progress after the cut: got %+v, want %d bytes pending and a lag", p, total-int64(confirmedBytes))
+	e.clock.Add(90 * time.Minute)
+	if p, lag := e.r.Progress(), e.clock.Now().Sub(first.Time); p.PendingBytes != total-int64(confirmedBytes) ||
+		!p.Oldest.Equal(first.Time) || p.Lag != lag || len(p.Complete) != 0 || p.Snapshots != 1 {
+		t.Errorf("progress after the cut: got %+v, want %d bytes pending, the snapshot's time and a lag of %v", p, total-int64(confirmedBytes), lag)
 	}
 
 	e.rp.start(t) // the offsite unit is back (a new address, a new connection)
