@@ -110,12 +110,28 @@ type item struct {
 	sum  [32]byte
 }
 
-// snapPlan is a snapshot and every object it needs offsite: its packs,
-// the index files that list them and its snapshot file.
+// snapPlan is a snapshot and every object it needs offsite to restore:
+// its packs (the slice PacksOf gave, shared with the cache), the index
+// files that list them and its snapshot file.
 type snapPlan struct {
 	snap    *vault.Snapshot
 	card    bool
-	objects []Object
+	packs   []vault.ID
+	indexes []vault.ID
+}
+
+// needs reports whether the snapshot needs o.
+func (sp *snapPlan) needs(o Object) bool {
+	switch o.Kind {
+	case KindData:
+		_, ok := slices.BinarySearchFunc(sp.packs, o.ID, compareIDs)
+		return ok
+	case KindIndex:
+		return slices.Contains(sp.indexes, o.ID)
+	case KindSnapshot:
+		return o.ID == sp.snap.ID()
+	}
+	return false
 }
 
 // plan is one pass's order: every item once, in the order sent, and the
@@ -184,7 +200,7 @@ func (r *Replica) Sync(ctx context.Context) (SyncReport, error) {
 	}
 	// Marks that are no longer true: withdrawn before anything is sent.
 	for _, sp := range p.snaps {
-		if _, marked := r.fsm.SnapshotComplete(sp.snap.ID()); marked && !r.allConfirmed(sp.objects) {
+		if _, marked := r.fsm.SnapshotComplete(sp.snap.ID()); marked && !r.whole(&sp) {
 			if err := r.cfg.Node.Apply(ctx, &SnapshotIncomplete{Snapshot: sp.snap.ID()}); err != nil {
 				return rep, fmt.Errorf("withdraw the complete mark of snapshot %s: %w", sp.snap.ID().Short(), err)
 			}
@@ -213,7 +229,7 @@ func (r *Replica) Sync(ctx context.Context) (SyncReport, error) {
 		}
 		for _, sp := range markAfter[it.obj] {
 			id := sp.snap.ID()
-			if _, marked := r.fsm.SnapshotComplete(id); marked || !r.allConfirmed(sp.objects) {
+			if _, marked := r.fsm.SnapshotComplete(id); marked || !r.whole(sp) {
 				continue
 			}
 			if err := r.cfg.Node.Apply(ctx, &SnapshotComplete{Snapshot: id, At: r.cfg.Now()}); err != nil {
@@ -272,13 +288,19 @@ func (r *Replica) syncHolds(ctx context.Context) error {
 	return nil
 }
 
-func (r *Replica) allConfirmed(objs []Object) bool {
-	for _, o := range objs {
-		if !r.fsm.Confirmed(o) {
+// whole reports whether every object the snapshot needs is confirmed.
+func (r *Replica) whole(sp *snapPlan) bool {
+	for _, id := range sp.packs {
+		if !r.fsm.Confirmed(Object{Kind: KindData, ID: id}) {
 			return false
 		}
 	}
-	return true
+	for _, id := range sp.indexes {
+		if !r.fsm.Confirmed(Object{Kind: KindIndex, ID: id}) {
+			return false
+		}
+	}
+	return r.fsm.Confirmed(Object{Kind: KindSnapshot, ID: sp.snap.ID()})
 }
 
 // indexReady reports whether every pack the index file id lists is
@@ -387,24 +409,19 @@ func (r *Replica) plan(ctx context.Context) (*plan, error) {
 				need[pk] = true
 			}
 		}
-		var objs []Object
 		for _, pk := range slices.SortedFunc(maps.Keys(need), compareIDs) {
-			o := Object{Kind: KindData, ID: pk}
-			if err := addNamed(o); err != nil {
+			if err := addNamed(Object{Kind: KindData, ID: pk}); err != nil {
 				return nil, fmt.Errorf("snapshot %s: %w", sp.snap.ID().Short(), err)
 			}
-			objs = append(objs, o)
 		}
 		for _, f := range files {
 			o := Object{Kind: KindIndex, ID: f}
 			add(o, sizes[o.String()], o.ID)
-			objs = append(objs, o)
 		}
-		o := Object{Kind: KindSnapshot, ID: sp.snap.ID()}
-		if err := addNamed(o); err != nil {
+		if err := addNamed(Object{Kind: KindSnapshot, ID: sp.snap.ID()}); err != nil {
 			return nil, err
 		}
-		sp.objects = append(objs, o)
+		sp.packs, sp.indexes = packs, files
 	}
 
 	// Holds, then what no snapshot needs: packs, and the index files
@@ -531,7 +548,7 @@ func (r *Replica) Progress() Progress {
 	}
 	for _, sp := range p.snaps {
 		_, marked := r.fsm.SnapshotComplete(sp.snap.ID())
-		if marked && r.allConfirmed(sp.objects) {
+		if marked && r.whole(&sp) {
 			pr.Complete = append(pr.Complete, sp.snap.ID())
 			continue
 		}
@@ -596,7 +613,7 @@ func (r *Replica) ChallengeOnce(ctx context.Context) (ChallengeResult, error) {
 		return res, nil
 	}
 	for _, sp := range p.snaps {
-		if !slices.Contains(sp.objects, it.obj) {
+		if !sp.needs(it.obj) {
 			continue
 		}
 		if _, marked := r.fsm.SnapshotComplete(sp.snap.ID()); !marked {

@@ -519,6 +519,22 @@ func TestSyncChallenge(t *testing.T) {
 			t.Fatalf("challenge after the re-send: got %+v, %v", res, err)
 		}
 	}
+
+	// With the link down nothing is learnt and nothing committed.
+	before, _, _, _ := e.node.FSM.LastChallenge()
+	confirmed, _ := e.node.FSM.ConfirmedCount()
+	e.rp.off.stop()
+	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+	defer cancel()
+	if _, err := e.r.ChallengeOnce(ctx); err == nil || errors.Is(err, ErrChallengeFailed) {
+		t.Errorf("challenge with the link down: got %v, want an error that is not ErrChallengeFailed", err)
+	}
+	if after, _, _, _ := e.node.FSM.LastChallenge(); after != before {
+		t.Errorf("challenge with the link down committed %+v", after)
+	}
+	if n, _ := e.node.FSM.ConfirmedCount(); n != confirmed {
+		t.Errorf("challenge with the link down: %d objects confirmed, want %d", n, confirmed)
+	}
 }
 
 // TestSyncWithdrawsStaleMark: a mark set in the catalog for a snapshot
