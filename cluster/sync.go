@@ -16,6 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/shoebox/shoebox/store"
 	"github.com/shoebox/shoebox/vault"
 )
@@ -186,10 +189,14 @@ type SyncReport struct {
 // no snapshot needs), skips every object the catalog confirms, sends the
 // rest and commits each receipt through Raft, marks a snapshot complete
 // once every object it needs is confirmed, and withdraws the mark of a
-// snapshot that lost a receipt. It stops at the first error (the link
-// cut, the offsite refusing): the next Sync resumes, sending nothing
-// confirmed again and an object cut mid-way from what the offsite holds.
-// locks/ and anchors/ are never sent.
+// snapshot that lost a receipt. It stops at the first error of the link
+// (cut, or ctx ended) or of Raft (this unit does not lead), returning
+// it: the next Sync resumes, sending nothing confirmed again and an
+// object cut mid-way from what the offsite holds. An object the offsite
+// refuses, or that cannot be read at home, is left out and the pass goes
+// on without it and what depends on it (its index files, its snapshot
+// file), up to maxRefused of them; the error returned then names each
+// (errors.Join). locks/ and anchors/ are never sent.
 func (r *Replica) Sync(ctx context.Context) (SyncReport, error) {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
@@ -208,59 +215,95 @@ func (r *Replica) Sync(ctx context.Context) (SyncReport, error) {
 		}
 	}
 	// A snapshot is marked as soon as its snapshot file is in.
-	markAfter := map[Object][]*snapPlan{}
+	bySnapFile := map[Object]*snapPlan{}
 	for i := range p.snaps {
 		sp := &p.snaps[i]
-		file := Object{Kind: KindSnapshot, ID: sp.snap.ID()}
-		markAfter[file] = append(markAfter[file], sp)
+		bySnapFile[Object{Kind: KindSnapshot, ID: sp.snap.ID()}] = sp
 	}
+	var failed []error // objects not sent; the pass goes on without them
+	refused := 0
 	for _, it := range p.items {
+		sp := bySnapFile[it.obj]
 		if r.fsm.Confirmed(it.obj) {
 			rep.Skipped++
+		} else if err := r.ready(it, sp); err != nil {
+			failed = append(failed, err)
+			continue
 		} else {
-			if it.obj.Kind == KindIndex && !r.indexReady(it.obj.ID) {
-				return rep, fmt.Errorf("send %s: a pack it lists is not confirmed offsite; run Sync again", it.name)
+			rc, err := r.send(ctx, it)
+			if err != nil {
+				failed = append(failed, err)
+				if linkDown(ctx, err) {
+					return rep, errors.Join(failed...)
+				}
+				if refused++; refused == maxRefused {
+					return rep, errors.Join(append(failed, fmt.Errorf("stopped after %d objects not sent", refused))...)
+				}
+				continue
 			}
-			if err := r.send(ctx, it); err != nil {
-				return rep, err
+			if err := r.cfg.Node.Apply(ctx, &rc); err != nil {
+				return rep, errors.Join(append(failed, fmt.Errorf("commit the receipt for %s: %w", it.name, err))...)
 			}
 			rep.SentObjects++
 			rep.SentBytes += it.size
 		}
-		for _, sp := range markAfter[it.obj] {
-			id := sp.snap.ID()
-			if _, marked := r.fsm.SnapshotComplete(id); marked || !r.whole(sp) {
-				continue
-			}
-			if err := r.cfg.Node.Apply(ctx, &SnapshotComplete{Snapshot: id, At: r.cfg.Now()}); err != nil {
-				return rep, fmt.Errorf("mark snapshot %s complete offsite: %w", id.Short(), err)
-			}
-			rep.Marked = append(rep.Marked, id)
+		if sp == nil {
+			continue
 		}
+		if _, marked := r.fsm.SnapshotComplete(sp.snap.ID()); marked || !r.whole(sp) {
+			continue
+		}
+		if err := r.cfg.Node.Apply(ctx, &SnapshotComplete{Snapshot: sp.snap.ID(), At: r.cfg.Now()}); err != nil {
+			return rep, errors.Join(append(failed, fmt.Errorf("mark snapshot %s complete offsite: %w", sp.snap.ID().Short(), err))...)
+		}
+		rep.Marked = append(rep.Marked, sp.snap.ID())
 	}
 	if err := r.syncHolds(ctx); err != nil {
-		return rep, err
+		return rep, errors.Join(append(failed, err)...)
 	}
 	rep.Progress = r.Progress()
-	return rep, nil
+	return rep, errors.Join(failed...)
 }
 
-// send moves one object from the home store and commits its receipt.
-func (r *Replica) send(ctx context.Context, it item) error {
+// maxRefused objects not sent in one pass (each refused by the offsite,
+// or unreadable at home) end it: the cause is then likely the same for
+// all (the offsite full, its catalog not caught up).
+const maxRefused = 10
+
+// linkDown reports whether a send failed because the link or the pass
+// ended (the next Sync resumes), rather than for the object alone.
+func linkDown(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
+		return true
+	}
+	return false
+}
+
+// ready says why an object may not go yet: an index file before every
+// pack it lists is confirmed, a snapshot file before the objects its
+// snapshot needs (one of them failed earlier in the pass).
+func (r *Replica) ready(it item, sp *snapPlan) error {
+	switch {
+	case it.obj.Kind == KindIndex && !r.indexReady(it.obj.ID):
+		return fmt.Errorf("%s not sent: a pack it lists is not confirmed offsite", it.name)
+	case sp != nil && !r.wholeBut(sp):
+		return fmt.Errorf("%s not sent: a pack or index file of the snapshot is not confirmed offsite", it.name)
+	}
+	return nil
+}
+
+// send moves one object from the home store and returns its receipt.
+func (r *Replica) send(ctx context.Context, it item) (Receipt, error) {
 	o, err := r.store.Open(ctx, it.name)
 	if err != nil {
-		return fmt.Errorf("send %s: open the home copy: %w", it.name, err)
+		return Receipt{}, fmt.Errorf("send %s: open the home copy: %w", it.name, err)
 	}
 	defer o.Close()
-	rc, err := r.cfg.Replicator.Send(ctx, it.name, o, o.Size(), it.sum)
-	if err != nil {
-		return err
-	}
-	if err := r.cfg.Node.Apply(ctx, &rc); err != nil {
-		return fmt.Errorf("commit the receipt for %s: %w", it.name, err)
-	}
-	r.log.Debug("replicated", "object", it.name, "bytes", it.size)
-	return nil
+	return r.cfg.Replicator.Send(ctx, it.name, o, o.Size(), it.sum)
 }
 
 // syncHolds commits the repository's holds to the catalog, where the
@@ -290,6 +333,12 @@ func (r *Replica) syncHolds(ctx context.Context) error {
 
 // whole reports whether every object the snapshot needs is confirmed.
 func (r *Replica) whole(sp *snapPlan) bool {
+	return r.wholeBut(sp) && r.fsm.Confirmed(Object{Kind: KindSnapshot, ID: sp.snap.ID()})
+}
+
+// wholeBut reports whether every object the snapshot needs but its
+// snapshot file is confirmed.
+func (r *Replica) wholeBut(sp *snapPlan) bool {
 	for _, id := range sp.packs {
 		if !r.fsm.Confirmed(Object{Kind: KindData, ID: id}) {
 			return false
@@ -300,7 +349,7 @@ func (r *Replica) whole(sp *snapPlan) bool {
 			return false
 		}
 	}
-	return r.fsm.Confirmed(Object{Kind: KindSnapshot, ID: sp.snap.ID()})
+	return true
 }
 
 // indexReady reports whether every pack the index file id lists is

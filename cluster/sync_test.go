@@ -559,3 +559,39 @@ func TestSyncWithdrawsStaleMark(t *testing.T) {
 		t.Errorf("Sync: withdrew %v, marked %v, sent %d; want the snapshot withdrawn, marked again, one object sent", rep.Withdrawn, rep.Marked, rep.SentObjects)
 	}
 }
+
+// TestSyncGoesOnPastARefusal: a pack damaged on the home unit's disk
+// (its bytes no longer hash to its name) is refused by the offsite; Sync
+// says so, naming it, leaves out the index file and snapshot file that
+// depend on it, and still brings the other snapshot whole.
+func TestSyncGoesOnPastARefusal(t *testing.T) {
+	e := newSyncEnv(t)
+	e.files("a", 3, 500<<10)
+	damaged := e.backup("a")
+	e.files("b", 3, 500<<10)
+	good := e.backup("b")
+	pack := packNames(t, e.ctx, e.repo, damaged)[0]
+	path := filepath.Join(e.home.Root(), filepath.FromSlash(pack))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.r.Sync(e.ctx)
+	if err == nil || !strings.Contains(err.Error(), pack) || !strings.Contains(err.Error(), "snapshots/"+damaged.ID().String()+" not sent") {
+		t.Fatalf("Sync with a damaged home pack: got %v; want an error naming %s and the snapshot file left out", err, pack)
+	}
+	t.Logf("Sync: %v", err)
+	if !slices.Equal(rep.Marked, []vault.ID{good.ID()}) {
+		t.Errorf("marked %v, want only the intact snapshot %s", rep.Marked, good.ID().Short())
+	}
+	if _, err := os.Stat(filepath.Join(e.rp.root, filepath.FromSlash(pack))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the offsite stored the damaged pack: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.rp.root, "snapshots", damaged.ID().String())); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the offsite stored the snapshot file of the damaged snapshot: %v", err)
+	}
+}
