@@ -589,15 +589,31 @@ func (r *Replica) Progress() Progress {
 		return Progress{}
 	}
 	pr := Progress{Snapshots: len(p.snaps), Planned: p.at}
+	var pending []Object
 	for _, it := range p.items {
 		if !r.fsm.Confirmed(it.obj) {
 			pr.PendingObjects++
 			pr.PendingBytes += it.size
+			pending = append(pending, it.obj)
 		}
+	}
+	// Every object a snapshot needs is in the plan: when few are
+	// pending (the usual case once caught up), looking each up in the
+	// snapshot's sorted lists is cheaper than checking all its packs.
+	whole := func(sp *snapPlan) bool {
+		if len(pending) >= len(sp.packs) {
+			return r.whole(sp)
+		}
+		for _, o := range pending {
+			if sp.needs(o) {
+				return false
+			}
+		}
+		return true
 	}
 	for _, sp := range p.snaps {
 		_, marked := r.fsm.SnapshotComplete(sp.snap.ID())
-		if marked && r.whole(&sp) {
+		if marked && whole(&sp) {
 			pr.Complete = append(pr.Complete, sp.snap.ID())
 			continue
 		}
