@@ -121,6 +121,7 @@ type snapPlan struct {
 	card    bool
 	packs   []vault.ID
 	indexes []vault.ID
+	err     error // why its objects are not known: it is not planned
 }
 
 // needs reports whether the snapshot needs o.
@@ -205,8 +206,13 @@ func (r *Replica) Sync(ctx context.Context) (SyncReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	var failed []error // snapshots not planned, objects not sent
 	// Marks that are no longer true: withdrawn before anything is sent.
 	for _, sp := range p.snaps {
+		if sp.err != nil {
+			failed = append(failed, sp.err)
+			continue // not known to be incomplete: its mark (if any) stays
+		}
 		if _, marked := r.fsm.SnapshotComplete(sp.snap.ID()); marked && !r.whole(&sp) {
 			if err := r.cfg.Node.Apply(ctx, &SnapshotIncomplete{Snapshot: sp.snap.ID()}); err != nil {
 				return rep, fmt.Errorf("withdraw the complete mark of snapshot %s: %w", sp.snap.ID().Short(), err)
@@ -220,7 +226,6 @@ func (r *Replica) Sync(ctx context.Context) (SyncReport, error) {
 		sp := &p.snaps[i]
 		bySnapFile[Object{Kind: KindSnapshot, ID: sp.snap.ID()}] = sp
 	}
-	var failed []error // objects not sent; the pass goes on without them
 	refused := 0
 	for _, it := range p.items {
 		sp := bySnapFile[it.obj]
@@ -366,8 +371,19 @@ func (r *Replica) indexReady(id vault.ID) bool {
 	return true
 }
 
+// objectsIn names the IDs as objects of a kind.
+func objectsIn(kind ObjectKind, ids []vault.ID) []Object {
+	out := make([]Object, len(ids))
+	for i, id := range ids {
+		out[i] = Object{Kind: kind, ID: id}
+	}
+	return out
+}
+
 // plan lists the home store and the repository's snapshots and makes
-// the pass's order.
+// the pass's order. A snapshot whose objects cannot all be found (a
+// blob the index does not place, a pack not in the store) is left out
+// of the order with its err set; the others are planned.
 func (r *Replica) plan(ctx context.Context) (*plan, error) {
 	sizes := map[string]int64{}
 	for _, prefix := range []string{"keys/", "data/", "index/", "snapshots/", "holds/"} {
@@ -385,14 +401,6 @@ func (r *Replica) plan(ctx context.Context) (*plan, error) {
 			planned[o] = true
 			p.items = append(p.items, item{name: o.String(), obj: o, size: size, sum: sum})
 		}
-	}
-	addNamed := func(o Object) error {
-		size, ok := sizes[o.String()]
-		if !ok {
-			return fmt.Errorf("%s is not in the home repository: %w (run `shoebox check`)", o, store.ErrNotFound)
-		}
-		add(o, size, o.ID)
-		return nil
 	}
 
 	// config, then keys.
@@ -438,7 +446,8 @@ func (r *Replica) plan(ctx context.Context) (*plan, error) {
 		sp := &p.snaps[i]
 		packs, err := r.snapshotPacks(ctx, sp.snap, indexKeyOf(indexes))
 		if err != nil {
-			return nil, err
+			sp.err = err
+			continue
 		}
 		// The index files listing its packs, and every pack they list:
 		// an index file goes only after all of its packs.
@@ -458,18 +467,25 @@ func (r *Replica) plan(ctx context.Context) (*plan, error) {
 				need[pk] = true
 			}
 		}
-		for _, pk := range slices.SortedFunc(maps.Keys(need), compareIDs) {
-			if err := addNamed(Object{Kind: KindData, ID: pk}); err != nil {
-				return nil, fmt.Errorf("snapshot %s: %w", sp.snap.ID().Short(), err)
+		var missing []string
+		for _, o := range append(objectsIn(KindData, slices.Collect(maps.Keys(need))), Object{Kind: KindSnapshot, ID: sp.snap.ID()}) {
+			if _, ok := sizes[o.String()]; !ok {
+				missing = append(missing, o.String())
 			}
 		}
-		for _, f := range files {
-			o := Object{Kind: KindIndex, ID: f}
+		if len(missing) > 0 {
+			slices.Sort(missing)
+			sp.err = fmt.Errorf("snapshot %s needs %s, not in the home repository: %w (run `shoebox check`)", sp.snap.ID().Short(), strings.Join(missing, ", "), store.ErrNotFound)
+			continue
+		}
+		for _, o := range objectsIn(KindData, slices.SortedFunc(maps.Keys(need), compareIDs)) {
 			add(o, sizes[o.String()], o.ID)
 		}
-		if err := addNamed(Object{Kind: KindSnapshot, ID: sp.snap.ID()}); err != nil {
-			return nil, err
+		for _, o := range objectsIn(KindIndex, files) {
+			add(o, sizes[o.String()], o.ID)
 		}
+		o := Object{Kind: KindSnapshot, ID: sp.snap.ID()}
+		add(o, sizes[o.String()], o.ID)
 		sp.packs, sp.indexes = packs, files
 	}
 
@@ -613,7 +629,7 @@ func (r *Replica) Progress() Progress {
 	}
 	for _, sp := range p.snaps {
 		_, marked := r.fsm.SnapshotComplete(sp.snap.ID())
-		if marked && whole(&sp) {
+		if sp.err == nil && marked && whole(&sp) {
 			pr.Complete = append(pr.Complete, sp.snap.ID())
 			continue
 		}

@@ -595,3 +595,29 @@ func TestSyncGoesOnPastARefusal(t *testing.T) {
 		t.Errorf("the offsite stored the snapshot file of the damaged snapshot: %v", err)
 	}
 }
+
+// TestSyncGoesOnPastAMissingPack: a pack gone from the home store (a
+// disk lost it) leaves its snapshot out of the pass, named in the error,
+// not complete and counted in the lag; the other snapshot goes whole.
+func TestSyncGoesOnPastAMissingPack(t *testing.T) {
+	e := newSyncEnv(t)
+	e.files("a", 3, 500<<10)
+	lost := e.backup("a")
+	e.files("b", 3, 500<<10)
+	good := e.backup("b")
+	pack := packNames(t, e.ctx, e.repo, lost)[0]
+	if err := e.home.Delete(e.ctx, pack); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.r.Sync(e.ctx)
+	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), pack) || !strings.Contains(err.Error(), lost.ID().Short()) {
+		t.Fatalf("Sync with a pack lost at home: got %v; want ErrNotFound naming %s and the snapshot", err, pack)
+	}
+	if !slices.Equal(rep.Marked, []vault.ID{good.ID()}) {
+		t.Errorf("marked %v, want only the intact snapshot %s", rep.Marked, good.ID().Short())
+	}
+	e.clock.Add(time.Hour)
+	if p := e.r.Progress(); !slices.Equal(p.Complete, []vault.ID{good.ID()}) || !p.Oldest.Equal(lost.Time) || p.Lag != e.clock.Now().Sub(lost.Time) {
+		t.Errorf("progress: got %+v, want only %s complete and the lag of %s", p, good.ID().Short(), lost.ID().Short())
+	}
+}
