@@ -179,7 +179,7 @@ type SyncReport struct {
 	// those whose mark it withdrew (an object lost its receipt).
 	Marked    []vault.ID
 	Withdrawn []vault.ID
-	// Progress is the state after the pass.
+	// Progress is the state after the pass, whether it ended well or not.
 	Progress Progress
 }
 
@@ -198,10 +198,10 @@ type SyncReport struct {
 // on without it and what depends on it (its index files, its snapshot
 // file), up to maxRefused of them; the error returned then names each
 // (errors.Join). locks/ and anchors/ are never sent.
-func (r *Replica) Sync(ctx context.Context) (SyncReport, error) {
+func (r *Replica) Sync(ctx context.Context) (rep SyncReport, err error) {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
-	var rep SyncReport
+	defer func() { rep.Progress = r.Progress() }() // on every return
 	p, err := r.plan(ctx)
 	if err != nil {
 		return rep, err
@@ -266,7 +266,6 @@ func (r *Replica) Sync(ctx context.Context) (SyncReport, error) {
 	if err := r.syncHolds(ctx); err != nil {
 		return rep, errors.Join(append(failed, err)...)
 	}
-	rep.Progress = r.Progress()
 	return rep, errors.Join(failed...)
 }
 

@@ -613,8 +613,8 @@ func TestSyncGoesOnPastAMissingPack(t *testing.T) {
 	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), pack) || !strings.Contains(err.Error(), lost.ID().Short()) {
 		t.Fatalf("Sync with a pack lost at home: got %v; want ErrNotFound naming %s and the snapshot", err, pack)
 	}
-	if !slices.Equal(rep.Marked, []vault.ID{good.ID()}) {
-		t.Errorf("marked %v, want only the intact snapshot %s", rep.Marked, good.ID().Short())
+	if !slices.Equal(rep.Marked, []vault.ID{good.ID()}) || !slices.Equal(rep.Progress.Complete, []vault.ID{good.ID()}) {
+		t.Errorf("marked %v, complete %v; want only the intact snapshot %s", rep.Marked, rep.Progress.Complete, good.ID().Short())
 	}
 	e.clock.Add(time.Hour)
 	if p := e.r.Progress(); !slices.Equal(p.Complete, []vault.ID{good.ID()}) || !p.Oldest.Equal(lost.Time) || p.Lag != e.clock.Now().Sub(lost.Time) {
