@@ -461,19 +461,9 @@ func TestSyncChallenge(t *testing.T) {
 		}
 	}
 	pack := packNames(t, e.ctx, e.repo, s)[0]
-	path := filepath.Join(e.rp.root, filepath.FromSlash(pack))
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	size := int64(len(b))
-	for i := 0; i < len(b); i += 512 {
-		b[i] ^= 0x20 // every range of 512 bytes or more holds a damaged byte
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	size := damage(t, filepath.Join(e.rp.root, filepath.FromSlash(pack)), 512)
 	var res ChallengeResult
+	var err error
 	for i := 0; ; i++ {
 		if i == 1000 {
 			t.Fatal("1000 challenges and none failed")
@@ -560,26 +550,43 @@ func TestSyncWithdrawsStaleMark(t *testing.T) {
 	}
 }
 
+// damage flips a bit of every byte at a multiple of every in the file
+// at path (so that every range that long holds a damaged byte) and
+// returns the file's size.
+func damage(t *testing.T, path string, every int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(b); i += every {
+		b[i] ^= 0x20
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return int64(len(b))
+}
+
+// newTwoSnapshots is a syncEnv with two snapshots of different folders,
+// which share no pack.
+func newTwoSnapshots(t *testing.T) (e *syncEnv, older, newer *vault.Snapshot) {
+	t.Helper()
+	e = newSyncEnv(t)
+	e.files("a", 3, 500<<10)
+	older = e.backup("a")
+	e.files("b", 3, 500<<10)
+	return e, older, e.backup("b")
+}
+
 // TestSyncGoesOnPastARefusal: a pack damaged on the home unit's disk
 // (its bytes no longer hash to its name) is refused by the offsite; Sync
 // says so, naming it, leaves out the index file and snapshot file that
 // depend on it, and still brings the other snapshot whole.
 func TestSyncGoesOnPastARefusal(t *testing.T) {
-	e := newSyncEnv(t)
-	e.files("a", 3, 500<<10)
-	damaged := e.backup("a")
-	e.files("b", 3, 500<<10)
-	good := e.backup("b")
+	e, damaged, good := newTwoSnapshots(t)
 	pack := packNames(t, e.ctx, e.repo, damaged)[0]
-	path := filepath.Join(e.home.Root(), filepath.FromSlash(pack))
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 1
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	damage(t, filepath.Join(e.home.Root(), filepath.FromSlash(pack)), 512)
 	rep, err := e.r.Sync(e.ctx)
 	if err == nil || !strings.Contains(err.Error(), pack) || !strings.Contains(err.Error(), "snapshots/"+damaged.ID().String()+" not sent") {
 		t.Fatalf("Sync with a damaged home pack: got %v; want an error naming %s and the snapshot file left out", err, pack)
@@ -600,11 +607,7 @@ func TestSyncGoesOnPastARefusal(t *testing.T) {
 // disk lost it) leaves its snapshot out of the pass, named in the error,
 // not complete and counted in the lag; the other snapshot goes whole.
 func TestSyncGoesOnPastAMissingPack(t *testing.T) {
-	e := newSyncEnv(t)
-	e.files("a", 3, 500<<10)
-	lost := e.backup("a")
-	e.files("b", 3, 500<<10)
-	good := e.backup("b")
+	e, lost, good := newTwoSnapshots(t)
 	pack := packNames(t, e.ctx, e.repo, lost)[0]
 	if err := e.home.Delete(e.ctx, pack); err != nil {
 		t.Fatal(err)
