@@ -49,4 +49,16 @@
 // the bytes per second, changeable at run time. Challenge checks a
 // random range of a stored object, hashed with a fresh nonce, against
 // the home unit's own copy.
+//
+// # Replication
+//
+// [Replica] drives the offsite copy from the home unit: Sync sends a
+// whole repository in order (config, keys, then per snapshot, card
+// snapshots first and then the oldest, its packs, the index files that
+// list them once every pack they list is confirmed, and its snapshot
+// file; then holds), skips what the catalog confirms, commits each
+// receipt through Raft and marks a snapshot complete once every object
+// it needs is confirmed, withdrawing the mark (SnapshotIncomplete) when
+// one loses its receipt. ChallengeOnce checks a random confirmed object
+// and commits the result; Progress gives the bytes pending and the lag.
 package cluster

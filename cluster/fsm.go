@@ -127,6 +127,8 @@ func (st *catalog) apply(c Command) error {
 		if _, ok := st.complete[c.Snapshot]; !ok {
 			st.complete[c.Snapshot] = c.At
 		}
+	case *SnapshotIncomplete:
+		delete(st.complete, c.Snapshot)
 	case *Hold:
 		if until, ok := st.holds[c.Snapshot]; !ok || c.Until.After(until) {
 			st.holds[c.Snapshot] = c.Until

@@ -224,6 +224,15 @@ type SnapshotComplete struct {
 	At       time.Time
 }
 
+// SnapshotIncomplete withdraws a snapshot's complete mark: an object it
+// needs lost its receipt (a failed storage challenge, a purge) since the
+// mark was set. The home unit commits it when it finds that; the mark is
+// set again, with a new time, once every object is confirmed again.
+// Withdrawing a mark a snapshot does not have changes nothing.
+type SnapshotIncomplete struct {
+	Snapshot vault.ID
+}
+
 // Hold keeps a snapshot until a date, in plaintext so that the offsite
 // unit can enforce it without a key. A hold is never shortened: of two
 // holds of one snapshot the later Until wins.
@@ -258,7 +267,7 @@ type ChallengeResult struct {
 
 // Command is a record the FSM applies: *Init, *Member, *RemoveMember,
 // *NewEpoch, *Receipt, *SnapshotComplete, *Hold, *DeletionRequest,
-// *Purged, *ChallengeResult.
+// *Purged, *ChallengeResult, *SnapshotIncomplete.
 type Command interface {
 	tag() recordTag
 	appendBody(b []byte) []byte
@@ -279,6 +288,7 @@ const (
 	tagDeletion     recordTag = 8
 	tagPurged       recordTag = 9
 	tagChallenge    recordTag = 10
+	tagIncomplete   recordTag = 11
 	// Snapshot records only.
 	tagState       recordTag = 64 // cluster ID and epoch
 	tagChallengeOK recordTag = 65 // the last successful challenge
@@ -327,6 +337,8 @@ func DecodeCommand(b []byte) (Command, error) {
 		c = new(Purged)
 	case tagChallenge:
 		c = new(ChallengeResult)
+	case tagIncomplete:
+		c = new(SnapshotIncomplete)
 	default:
 		return nil, fmt.Errorf("%w: unknown record type %d", ErrCorruptCommand, b[1])
 	}
@@ -372,6 +384,8 @@ func decodeBody(c Command, b []byte) error {
 		c.Object = d.object()
 		c.At = d.time()
 		c.OK = d.bool()
+	case *SnapshotIncomplete:
+		d.fixed(c.Snapshot[:])
 	case *stateRecord:
 		d.fixed(c.Cluster[:])
 		c.Epoch = d.uvarint()
@@ -450,6 +464,9 @@ func (c *ChallengeResult) appendBody(b []byte) []byte {
 	}
 	return append(b, 0)
 }
+
+func (c *SnapshotIncomplete) tag() recordTag             { return tagIncomplete }
+func (c *SnapshotIncomplete) appendBody(b []byte) []byte { return append(b, c.Snapshot[:]...) }
 
 // stateRecord and endRecord are written in snapshots only.
 type stateRecord struct {

@@ -224,6 +224,19 @@ func TestCatalogLifecycle(t *testing.T) {
 		t.Errorf("hold until %v after a shorter hold, want %v (never shortened)", until, later)
 	}
 
+	// A withdrawn mark: gone, and set again with the new time.
+	other := sha256.Sum256([]byte("snapshot 2"))
+	mustApply(&SnapshotComplete{Snapshot: other, At: epoch0}, &SnapshotIncomplete{Snapshot: other},
+		&SnapshotIncomplete{Snapshot: other})
+	if _, ok := f.SnapshotComplete(other); ok {
+		t.Error("a withdrawn mark is still set")
+	}
+	mustApply(&SnapshotComplete{Snapshot: other, At: later})
+	if at, ok := f.SnapshotComplete(other); !ok || !at.Equal(later) {
+		t.Errorf("SnapshotComplete after withdrawing = %v, %v; want the new mark's time %v", at, ok, later)
+	}
+	mustApply(&SnapshotIncomplete{Snapshot: other})
+
 	// Deletions: pending until purged; a new receipt cancels one.
 	mustApply(&DeletionRequest{Object: o2, At: later}, &DeletionRequest{Object: o1, At: epoch0},
 		&DeletionRequest{Object: o1, At: later})
@@ -378,7 +391,7 @@ func randomLog(seed uint64, n int) [][]byte {
 	}
 	for range n {
 		var c Command
-		switch rng.IntN(9) {
+		switch rng.IntN(10) {
 		case 0, 1, 2:
 			c = signedReceipt(testCluster, obj(), at())
 		case 3:
@@ -395,6 +408,8 @@ func randomLog(seed uint64, n int) [][]byte {
 			c = &Purged{Object: obj()}
 		case 8:
 			c = &ChallengeResult{Object: obj(), At: at(), OK: rng.IntN(2) == 0}
+		case 9:
+			c = &SnapshotIncomplete{Snapshot: vault.ID{byte(rng.IntN(8))}}
 		}
 		b := EncodeCommand(c)
 		if rng.IntN(20) == 0 {

@@ -46,9 +46,10 @@ type offsiteUnit struct {
 }
 
 // startOffsite starts the offsite unit whose identity and pairing are in
-// state and whose store is root. It returns errors rather than failing a
-// test: the killed child of TestReceiverKilled runs it too.
-func startOffsite(state, root string, log io.Writer) (*offsiteUnit, error) {
+// state and whose store is root, signing receipts for cluster. It returns
+// errors rather than failing a test: the killed child of
+// TestReceiverKilled runs it too.
+func startOffsite(state, root string, log io.Writer, cluster ClusterID) (*offsiteUnit, error) {
 	self, err := devid.LoadOrCreate(state)
 	if err != nil {
 		return nil, err
@@ -68,7 +69,7 @@ func startOffsite(state, root string, log io.Writer) (*offsiteUnit, error) {
 		return nil, err
 	}
 	rs, err := NewReplicationServer(ReplicationConfig{Ledger: l, Dir: filepath.Join(state, PartialDir), Self: self,
-		Cluster: func() ClusterID { return replCluster }, Now: fakeclock.New(pairEpoch).Now, Log: logger})
+		Cluster: func() ClusterID { return cluster }, Now: fakeclock.New(pairEpoch).Now, Log: logger})
 	if err != nil {
 		l.Close()
 		return nil, err
@@ -83,7 +84,8 @@ func startOffsite(state, root string, log io.Writer) (*offsiteUnit, error) {
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ln) }()
-	return &offsiteUnit{addr: ln.Addr().String(), p: p, ledger: l, srv: rs, stop: func() { srv.Stop(); <-done; l.Close() }}, nil
+	stop := sync.OnceFunc(func() { srv.Stop(); <-done; l.Close() }) // the link cut of a test, then its cleanup
+	return &offsiteUnit{addr: ln.Addr().String(), p: p, ledger: l, srv: rs, stop: stop}, nil
 }
 
 // replPair is a home unit paired with a running offsite unit, and the
@@ -95,15 +97,19 @@ type replPair struct {
 	off     *offsiteUnit
 	rep     *Replicator
 	sent    *countingWait
+	cluster ClusterID // the receipts'; zero: replCluster
 }
 
-func newReplPair(t *testing.T) *replPair {
+func newReplPair(t *testing.T) *replPair { return newReplPairFor(t, replCluster) }
+
+// newReplPairFor is newReplPair for the pair cluster.
+func newReplPairFor(t *testing.T, cluster ClusterID) *replPair {
 	t.Helper()
 	home, offsite, o := newPair(t)
 	if _, err := home.pairWith(t, offsite, o.Code); err != nil {
 		t.Fatal(err)
 	}
-	rp := &replPair{home: home, offsite: offsite, root: t.TempDir()}
+	rp := &replPair{home: home, offsite: offsite, root: t.TempDir(), cluster: cluster}
 	rp.start(t)
 	return rp
 }
@@ -112,7 +118,7 @@ func newReplPair(t *testing.T) *replPair {
 // new Replicator to it.
 func (rp *replPair) start(t *testing.T) {
 	t.Helper()
-	off, err := startOffsite(rp.offsite.dir, rp.root, rp.offsite.log)
+	off, err := startOffsite(rp.offsite.dir, rp.root, rp.offsite.log, rp.clusterID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,9 +134,16 @@ func (rp *replPair) connect(t *testing.T, addr string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	rp.rep = NewReplicator(ReplicatorConfig{Conn: conn, Cluster: replCluster, Offsite: rp.offsite.id.ID, Key: rp.offsite.id.Key.Public().(ed25519.PublicKey)})
+	rp.rep = NewReplicator(ReplicatorConfig{Conn: conn, Cluster: rp.clusterID(), Offsite: rp.offsite.id.ID, Key: rp.offsite.id.Key.Public().(ed25519.PublicKey)})
 	rp.sent = &countingWait{}
 	rp.rep.wait = rp.sent.wait
+}
+
+func (rp *replPair) clusterID() ClusterID {
+	if rp.cluster == (ClusterID{}) {
+		return replCluster
+	}
+	return rp.cluster
 }
 
 // countingWait stands in for the rate cap: it counts what it is asked
@@ -580,7 +593,7 @@ const receiverChildEnv = "SHOEBOX_TEST_RECEIVER_CHILD"
 func TestReceiverKilled(t *testing.T) {
 	if env := os.Getenv(receiverChildEnv); env != "" {
 		state, root, _ := strings.Cut(env, "\n")
-		off, err := startOffsite(state, root, os.Stderr)
+		off, err := startOffsite(state, root, os.Stderr, replCluster)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
 			os.Exit(2)
@@ -677,7 +690,7 @@ func BenchmarkSend(b *testing.B) {
 	if err := p.save(&Peer{ID: home.ID, Role: peerHome, Epoch: 1, PairedAt: pairEpoch}); err != nil {
 		b.Fatal(err)
 	}
-	off, err := startOffsite(offDir, root, io.Discard)
+	off, err := startOffsite(offDir, root, io.Discard, replCluster)
 	if err != nil {
 		b.Fatal(err)
 	}
