@@ -126,6 +126,9 @@ drills: {every: 1000h}
 				t.Errorf("%s: cluster status --json has no %q: %v", role, k, m)
 			}
 		}
+		if out := must("status"); !strings.Contains(out, "("+role+" unit)") {
+			t.Errorf("%s: shoebox status printed %q, want the unit's role", role, out)
+		}
 		if m["role"] != role || m["paired"] != true {
 			t.Errorf("%s: cluster status --json %v, want role %s, paired", role, m, role)
 		}

@@ -106,7 +106,11 @@ func cmdDaemon(g *globals) []*cobra.Command {
 
 // printStatus prints the box at a glance.
 func printStatus(g *globals, st *pb.Status) error {
-	fmt.Fprintf(g.stdout, "box: %s\n", st.Ready)
+	if st.Role != "" {
+		fmt.Fprintf(g.stdout, "box: %s (%s unit)\n", st.Ready, st.Role)
+	} else {
+		fmt.Fprintf(g.stdout, "box: %s\n", st.Ready)
+	}
 	if a := st.Array; a != nil {
 		fmt.Fprintf(g.stdout, "array: %s, %s, %d objects\n", strings.ToUpper(a.State), a.Layout, a.Objects)
 	}
