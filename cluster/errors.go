@@ -127,3 +127,76 @@ func (e *QuotaError) Error() string {
 
 // Is makes every QuotaError an ErrQuota.
 func (e *QuotaError) Is(target error) bool { return target == ErrQuota }
+
+// Errors of the Raft catalog (fsm*.go). A command the FSM refuses leaves
+// the catalog as it was, on every unit.
+var (
+	// ErrCorruptCommand: a log entry is not a command this unit can read
+	// (unknown version or type, cut short, out of range).
+	ErrCorruptCommand = errors.New("cluster catalog: corrupt or unknown command")
+	// ErrCorruptSnapshot: a catalog snapshot cannot be read.
+	ErrCorruptSnapshot = errors.New("cluster catalog: corrupt snapshot")
+	// ErrNotInitialized: a command came before Init.
+	ErrNotInitialized = errors.New("cluster catalog: not initialised (no Init yet)")
+	// ErrInitialized: a second Init.
+	ErrInitialized = errors.New("cluster catalog: already initialised")
+	// ErrInvalidMember: a member without an ID or pin, an offsite member
+	// without a receipt key, or a pin another member has.
+	ErrInvalidMember = errors.New("cluster catalog: invalid member")
+	// ErrUnknownMember: no member has that ID.
+	ErrUnknownMember = errors.New("cluster catalog: no such member")
+	// ErrStaleEpoch: a new epoch not above the current one.
+	ErrStaleEpoch = errors.New("cluster catalog: epoch does not advance")
+	// ErrUnknownSigner: a receipt signed by no offsite member.
+	ErrUnknownSigner = errors.New("cluster catalog: receipt signed by an unknown unit")
+	// ErrBadSignature: a receipt whose signature does not verify.
+	ErrBadSignature = errors.New("cluster catalog: receipt signature does not verify")
+	// ErrBadReceipt: a receipt whose hash is not the object's ID.
+	ErrBadReceipt = errors.New("cluster catalog: receipt hash does not match the object's name")
+	// ErrInvalidObject: a name that is not a replicated repository object.
+	ErrInvalidObject = errors.New("cluster catalog: not a repository object name")
+)
+
+// Pairing's errors. They come back wrapped, saying what to do next; test
+// them with errors.Is. On the home unit PairWith's errors wrap them too:
+// the offsite unit's refusal crosses the link as a gRPC status and is
+// read back.
+var (
+	// ErrPaired: the unit is paired already; Offer and PairWith refuse
+	// a second pairing (Reoffer and Unpair are the explicit ways).
+	ErrPaired = errors.New("this unit is already paired")
+	// ErrNoOffer: no pairing offer is open on the offsite unit (none was
+	// made, or its code expired, was used or was voided).
+	ErrNoOffer = errors.New("no pairing offer is open on the offsite unit")
+	// ErrWrongCode: the code is not the open offer's.
+	ErrWrongCode = errors.New("wrong pairing code")
+	// ErrPeerDamaged: PeerFile cannot be read as a paired unit's record.
+	ErrPeerDamaged = errors.New("paired unit's record damaged")
+)
+
+// remoteError is a refusal the other unit sent: its message, as it
+// wrote it, and the sentinel it stands for.
+type remoteError struct {
+	msg    string
+	reason error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.reason }
+
+// Errors of the transfer (replicate_client.go, replicate_server.go); test
+// them with errors.Is. Each comes wrapped with the object's name.
+var (
+	// ErrBadTransfer: the bytes that arrived do not hash to what the
+	// sender declared, or are not as many; nothing is stored.
+	ErrBadTransfer = errors.New("transfer damaged")
+	// ErrReceiptMismatch: the offsite unit's receipt is not signed by the
+	// paired offsite unit's key or does not state what was sent.
+	ErrReceiptMismatch = errors.New("receipt does not match what was sent")
+	// ErrChallengeFailed: the offsite unit's answer to a storage
+	// challenge is not what the home unit's own copy gives, or it no
+	// longer holds the object.
+	ErrChallengeFailed = errors.New("storage challenge failed")
+	// ErrTooLarge: an object over the offsite unit's size limit.
+	ErrTooLarge = errors.New("object too large to replicate")
+)

@@ -1,17 +1,14 @@
 package cluster
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,30 +38,10 @@ func TestLedgerSurvivesSIGKILL(t *testing.T) {
 		return
 	}
 	root, db := t.TempDir(), filepath.Join(t.TempDir(), "ledger.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLedgerSurvivesSIGKILL$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killChildEnv+"="+root+"\n"+db)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := startChild(t, "TestLedgerSurvivesSIGKILL", killChildEnv, root+"\n"+db)
 	// The child prints "ready" once all is done and a put is half-way.
-	sc := bufio.NewScanner(out)
-	ready := false
-	for sc.Scan() {
-		if sc.Text() == "ready" {
-			ready = true
-			break
-		}
-		t.Logf("child: %s", sc.Text())
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	_, ready := c.line(t, "ready")
+	c.kill(t)
 	if !ready {
 		t.Fatal("the child process ended before it was ready")
 	}

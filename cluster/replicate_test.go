@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -13,11 +12,9 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -607,50 +604,23 @@ func TestReceiverKilled(t *testing.T) {
 	}
 	rp := &replPair{home: home, offsite: offsite, root: t.TempDir()}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestReceiverKilled$", "-test.count=1")
-	cmd.Env = append(os.Environ(), receiverChildEnv+"="+offsite.dir+"\n"+rp.root)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The pairing test's own listener holds no lock on the state; the
 	// child opens the ledger and partial folder itself.
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	t.Cleanup(func() {
-		if !killed {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	sc := bufio.NewScanner(out)
-	var addr string
-	for sc.Scan() {
-		if a, ok := strings.CutPrefix(sc.Text(), "addr "); ok {
-			addr = a
-			break
-		}
-	}
+	c := startChild(t, "TestReceiverKilled", receiverChildEnv, offsite.dir+"\n"+rp.root)
+	addr, _ := c.line(t, "addr ")
 	if addr == "" {
 		t.Fatal("the child process ended before it listened")
 	}
 	rp.connect(t, addr)
 	name, data, sum := testPack(9, 16<<20)
 	rp.sent.hook = func(ctx context.Context, total int64) error {
-		if total < 8<<20 || killed {
+		if total < 8<<20 || c.killed {
 			return nil
 		}
 		for rp.partialSize(t, name) < 5<<20 {
 			time.Sleep(5 * time.Millisecond) // waits for a state, not a time
 		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Error(err)
-		}
-		cmd.Wait()
-		killed = true
+		c.kill(t)
 		return nil
 	}
 	if _, err := rp.rep.Send(replCtx(t), name, bytes.NewReader(data), int64(len(data)), sum); err == nil {

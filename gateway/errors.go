@@ -104,6 +104,10 @@ var errorRules = []errorRule{
 	{cluster.ErrBadSignature, codes.Internal, ""},
 	{cluster.ErrBadReceipt, codes.Internal, ""},
 	{cluster.ErrInvalidObject, codes.Internal, ""},
+	{cluster.ErrBadTransfer, codes.DataLoss, ""},
+	{cluster.ErrTooLarge, codes.Internal, ""},
+	{cluster.ErrReceiptMismatch, codes.Internal, ""},
+	{cluster.ErrChallengeFailed, codes.Internal, ""},
 
 	// Password hashing brakes (hashbrake.go).
 	{errHashBusy, codes.ResourceExhausted, ""},
